@@ -1,0 +1,94 @@
+"""The ASGI application: /v1/* goes straight to the proxy, the rest through Starlette routes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator, Callable
+from importlib.metadata import entry_points
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+
+from gateway.admin import admin_routes
+from gateway.asgi import Receive, Scope, Send
+from gateway.config.loader import LoadedConfig
+from gateway.engine import ConfigLoader, Gateway
+from gateway.metrics import render_metrics
+from gateway.proxy import ProxyHandler
+
+ADMIN_ENTRY_POINTS = "distillguard.admin"
+
+
+class GatewayApp:
+    """Top-level ASGI callable. Model traffic skips the router; everything else is Starlette."""
+
+    def __init__(self, gateway: Gateway, extra_routes: list[BaseRoute] | None = None) -> None:
+        self.gateway = gateway
+        self.proxy = ProxyHandler(gateway)
+        routes: list[BaseRoute] = [
+            Route("/healthz", self.healthz),
+            Route("/readyz", self.readyz),
+            Route("/metrics", self.metrics),
+            Mount("/admin", routes=admin_routes(gateway) + _plugin_admin_routes(gateway)),
+            *(extra_routes or []),
+        ]
+        self.router = Starlette(routes=routes, lifespan=self.lifespan)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/v1/"):
+            await self.proxy(scope, receive, send)
+        else:
+            await self.router(scope, receive, send)  # type: ignore[arg-type]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: Any) -> AsyncIterator[None]:
+        await self.gateway.start()
+        try:
+            yield
+        finally:
+            await self.gateway.stop()
+
+    async def healthz(self, request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    async def readyz(self, request: Request) -> Response:
+        if self.gateway.draining:
+            return JSONResponse({"ready": False, "reason": "draining"}, status_code=503)
+        store = self.gateway.runtime.services.store
+        if not await store.ping():
+            return JSONResponse({"ready": False, "reason": f"{store.backend} state backend unreachable"},
+                                status_code=503)
+        return JSONResponse({"ready": True, "config": self.gateway.runtime.loaded.fingerprint[:12]})
+
+    async def metrics(self, request: Request) -> Response:
+        body, content_type = render_metrics()
+        return Response(body, media_type=content_type)
+
+
+def _plugin_admin_routes(gateway: Gateway) -> list[BaseRoute]:
+    """Admin routes contributed by policies (entry points ``distillguard.admin``), behind the admin token."""
+    routes: list[BaseRoute] = []
+    for ep in entry_points(group=ADMIN_ENTRY_POINTS):
+        factory: Callable[[Gateway], list[BaseRoute]] = ep.load()
+        routes.extend(factory(gateway))
+    return routes
+
+
+def create_app(loader: ConfigLoader, initial: LoadedConfig | None = None) -> GatewayApp:
+    return GatewayApp(Gateway(loader, initial))
+
+
+def app_from_env() -> GatewayApp:
+    """Factory for uvicorn workers: the CLI passes its options through DISTILLGUARD_* variables."""
+    from gateway.config.loader import load_config
+
+    path = os.environ["DISTILLGUARD_CONFIG"]
+    options = {
+        "keys_file": os.environ.get("DISTILLGUARD_KEYS_FILE") or None,
+        "upstream_url": os.environ.get("DISTILLGUARD_UPSTREAM") or None,
+    }
+    return create_app(lambda: load_config(path, **options))

@@ -1,0 +1,132 @@
+"""Small ASGI helpers for the proxy's hot path (no framework objects per request)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import orjson
+
+from gateway.errors import PayloadTooLargeError
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def header_map(scope: Scope) -> dict[str, str]:
+    """Lower-cased header names to values; repeated headers are joined with ', '."""
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in scope["headers"]:
+        name = raw_name.decode("latin-1").lower()
+        value = raw_value.decode("latin-1")
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    return headers
+
+
+def valid_request_id(value: str | None) -> bool:
+    return bool(value) and _REQUEST_ID.match(value) is not None  # type: ignore[arg-type]
+
+
+def normalise_path(path: str) -> str:
+    """Collapse repeated slashes and drop a trailing one, so '/v1//chat/completions/' is still policed."""
+    if "//" in path:
+        path = re.sub(r"/{2,}", "/", path)
+    if len(path) > 1 and path.endswith("/"):
+        path = path.rstrip("/") or "/"
+    return path
+
+
+async def read_body(receive: Receive, limit: int, declared: str | None) -> bytes:
+    """The whole request body; PayloadTooLargeError past ``limit`` bytes (checked before reading if declared)."""
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLargeError(f"The request body is larger than the {limit} bytes this gateway accepts.")
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnected
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLargeError(
+                    f"The request body is larger than the {limit} bytes this gateway accepts."
+                )
+            parts.append(chunk)
+        if not message.get("more_body", False):
+            return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+class ClientDisconnected(Exception):
+    """The client went away; nothing more can be sent."""
+
+
+async def send_bytes(
+    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]], content_type: bytes
+) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", content_type),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+async def send_json(send: Send, status: int, payload: Any, headers: list[tuple[bytes, bytes]]) -> int:
+    body = orjson.dumps(payload)
+    await send_bytes(send, status, body, headers, b"application/json")
+    return len(body)
+
+
+class DisconnectWatcher:
+    """Cancels the request's task when the client disconnects, so the upstream request is cancelled too.
+
+    Started once the request body has been read: from then on the only message
+    ``receive`` can deliver is ``http.disconnect``.
+    """
+
+    __slots__ = ("_task", "_watch", "disconnected", "response_started")
+
+    def __init__(self, receive: Receive) -> None:
+        self.disconnected = False
+        self.response_started = False
+        self._task = asyncio.current_task()
+        self._watch = asyncio.create_task(self._run(receive))
+
+    async def _run(self, receive: Receive) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                self.disconnected = True
+                if self._task is not None:
+                    self._task.cancel()
+                return
+
+    def guard(self, send: Send) -> Send:
+        """Wrap ``send`` so that watching stops just before the response's last message."""
+
+        async def guarded(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                self.response_started = True
+            elif not message.get("more_body", False):
+                self._watch.cancel()
+            await send(message)
+
+        return guarded
+
+    def stop(self) -> None:
+        """Stop watching (call before the response completes: afterwards receive() reports a disconnect)."""
+        self._watch.cancel()

@@ -1,0 +1,205 @@
+"""The policy YAML's schema (pydantic v2). Policy configs are validated by each policy's own model.
+
+Every model forbids unknown keys, so a typo is an error with its path, not a
+setting silently ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from gateway.plugins.base import PolicyMode
+
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$"
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ListenConfig(Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+
+
+class TimeoutsConfig(Strict):
+    """Seconds. ``first_byte`` runs until the upstream's response headers; ``idle`` between body reads."""
+
+    connect: float = Field(5.0, gt=0)
+    first_byte: float = Field(300.0, gt=0)
+    idle: float = Field(120.0, gt=0)
+    total: float = Field(900.0, gt=0)
+
+
+class UpstreamConfig(Strict):
+    name: str = Field(pattern=_NAME)
+    url: str
+    protocol: Literal["openai", "anthropic"] = "openai"
+    credential_env: str | None = Field(None, description="name of the env var holding the upstream credential")
+    models: list[str] = Field(default_factory=list, description="glob patterns; empty matches any model")
+    headers: dict[str, str] = Field(default_factory=dict, description="static headers added upstream")
+    timeouts: TimeoutsConfig = TimeoutsConfig()
+    max_connections: int = Field(512, ge=1)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+
+class ApiKeyEntry(Strict):
+    """A gateway API key, stored only as the SHA-256 hex digest of the key."""
+
+    sha256: str
+    account: str = Field(pattern=_NAME)
+    tier: str | None = None
+    key_id: str = ""
+    disabled: bool = False
+
+    @field_validator("sha256")
+    @classmethod
+    def _digest(cls, value: str) -> str:
+        value = value.lower()
+        if not _HEX64.match(value):
+            raise ValueError("must be 64 hex characters (the SHA-256 of the key, not the key)")
+        return value
+
+
+JWTAlgorithm = Literal[
+    "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"
+]
+
+
+class JWTConfig(Strict):
+    algorithms: list[JWTAlgorithm] = Field(min_length=1)
+    secret_env: str | None = Field(None, description="env var with the HMAC secret (HS*)")
+    public_key_file: str | None = Field(None, description="PEM public key (RS*/PS*/ES*/EdDSA)")
+    jwks_url: str | None = None
+    issuer: str | None = None
+    audience: str | None = None
+    account_claim: str = "sub"
+    tier_claim: str | None = "tier"
+    leeway_seconds: float = Field(30.0, ge=0)
+    require: list[str] = Field(default_factory=lambda: ["exp"])
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> JWTConfig:
+        hmac = any(a.startswith("HS") for a in self.algorithms)
+        asym = any(not a.startswith("HS") for a in self.algorithms)
+        if hmac and asym:
+            raise ValueError("do not mix HMAC (HS*) and public-key algorithms: that invites key confusion")
+        sources = [s for s in (self.secret_env, self.public_key_file, self.jwks_url) if s]
+        if len(sources) != 1:
+            raise ValueError("set exactly one of secret_env, public_key_file, jwks_url")
+        if hmac and not self.secret_env:
+            raise ValueError("HS* algorithms need secret_env")
+        if asym and self.secret_env:
+            raise ValueError("public-key algorithms need public_key_file or jwks_url, not secret_env")
+        return self
+
+
+class AuthConfig(Strict):
+    keys: list[ApiKeyEntry] = Field(default_factory=list)
+    keys_file: str | None = Field(None, description="JSONL file of hashed keys (distillguard keys new)")
+    jwt: JWTConfig | None = None
+
+
+class PolicyEntry(Strict):
+    """One policy in a tier: its registered name, enforce or shadow, and its config."""
+
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.:-]*$", description="registered name or module:Class")
+    mode: PolicyMode = "enforce"
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class TierConfig(Strict):
+    description: str = ""
+    policies: list[PolicyEntry] = Field(default_factory=list)
+
+    @field_validator("policies")
+    @classmethod
+    def _unique(cls, value: list[PolicyEntry]) -> list[PolicyEntry]:
+        seen: set[str] = set()
+        for entry in value:
+            if entry.name in seen:
+                raise ValueError(f"policy '{entry.name}' appears twice; merge its settings into one entry")
+            seen.add(entry.name)
+        return value
+
+
+class AccountConfig(Strict):
+    tier: str | None = None
+    overrides: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="policy name -> config keys merged over the tier's"
+    )
+
+
+class RiskLevelConfig(Strict):
+    overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    block: bool = False
+    block_message: str = "This account is blocked pending review of its traffic."
+
+
+class LimitsConfig(Strict):
+    max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+
+
+class MetricsConfig(Strict):
+    per_account_labels: bool = False
+
+
+class LoggingConfig(Strict):
+    access_log: bool = True
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class StateConfig(Strict):
+    backend: Literal["memory", "redis"] = "memory"
+    url: str | None = Field(None, description="redis://host:port/db (or set url_env)")
+    url_env: str | None = None
+    key_prefix: str = Field("dg", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
+    timeout_seconds: float = Field(0.5, gt=0)
+
+    @model_validator(mode="after")
+    def _redis_url(self) -> StateConfig:
+        if self.backend == "redis" and not (self.url or self.url_env):
+            raise ValueError("the redis backend needs url or url_env")
+        return self
+
+
+class ReloadConfig(Strict):
+    watch: bool = True
+    interval_seconds: float = Field(2.0, gt=0)
+
+
+class AdminConfig(Strict):
+    token_env: str | None = Field(None, description="env var holding the admin API bearer token; unset = off")
+
+
+DEFAULT_PASSTHROUGH = ["/v1/models", "/v1/models/*", "/v1/embeddings", "/v1/messages/count_tokens"]
+
+
+class GatewayConfig(Strict):
+    listen: ListenConfig = ListenConfig()
+    upstreams: list[UpstreamConfig] = Field(min_length=1)
+    auth: AuthConfig = AuthConfig()
+    default_tier: str = "default"
+    tiers: dict[str, TierConfig] = Field(min_length=1)
+    accounts: dict[str, AccountConfig] = Field(default_factory=dict)
+    risk_levels: dict[str, RiskLevelConfig] = Field(default_factory=dict)
+    passthrough_paths: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_PASSTHROUGH),
+        description="non-model paths forwarded after auth (glob); all others get 404",
+    )
+    limits: LimitsConfig = LimitsConfig()
+    state: StateConfig = StateConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    logging: LoggingConfig = LoggingConfig()
+    reload: ReloadConfig = ReloadConfig()
+    admin: AdminConfig = AdminConfig()

@@ -1,0 +1,178 @@
+"""The Gateway: owns the live Runtime, the state that outlives reloads, and the reload machinery.
+
+Reloads happen on SIGHUP and when the config file (or the keys file) changes
+on disk. A new config is loaded and validated completely and its pipelines
+started before it is swapped in; if anything fails the old config keeps
+serving, and a log line and ``distillguard_config_reloads_total{result="rejected"}``
+say why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from gateway.config.loader import LoadedConfig, load_config
+from gateway.errors import ConfigError
+from gateway.metrics import GatewayMetrics
+from gateway.plugins.services import PolicyServices, SharedObjects
+from gateway.risk import RiskBoard
+from gateway.runtime import Runtime
+from gateway.state import StateStore
+from gateway.state.factory import create_store
+from gateway.upstream import UpstreamPool
+
+log = logging.getLogger("distillguard.engine")
+
+ConfigLoader = Callable[[], LoadedConfig]
+
+
+class Gateway:
+    """One per process. ``runtime`` is the config now serving."""
+
+    def __init__(self, loader: ConfigLoader, initial: LoadedConfig | None = None) -> None:
+        self._loader = loader
+        self._initial = initial if initial is not None else loader()
+        self.metrics = GatewayMetrics(self._initial.gateway.metrics.per_account_labels)
+        self.risk = RiskBoard()
+        self.shared = SharedObjects()
+        self._runtime: Runtime | None = None
+        self._store: StateStore | None = None
+        self._pool: UpstreamPool | None = None
+        self._watch_task: asyncio.Task[None] | None = None
+        self._retiring: set[asyncio.Task[None]] = set()
+        self._reload_lock = asyncio.Lock()
+        self._file_digest = ""
+        self.draining = False
+
+    @property
+    def runtime(self) -> Runtime:
+        assert self._runtime is not None, "gateway not started"
+        return self._runtime
+
+    async def start(self) -> None:
+        self._runtime = await self._build(self._initial)
+        self.metrics.config_info.set(time.time())
+        self._file_digest = self._digest_files(self._initial)
+        if self._initial.gateway.reload.watch and self._initial.source is not None:
+            self._watch_task = asyncio.create_task(self._watch())
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._on_sighup)
+
+    async def stop(self) -> None:
+        self.draining = True
+        if self._watch_task is not None:
+            self._watch_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch_task
+        for task in list(self._retiring):
+            task.cancel()
+        if self._runtime is not None:
+            await self._runtime.retire(grace_seconds=30)
+        if self._pool is not None:
+            await self._pool.close()
+        if self._store is not None:
+            await self._store.close()
+
+    async def _build(self, loaded: LoadedConfig) -> Runtime:
+        """Make ``loaded`` live, reusing the store and pool when their settings did not change."""
+        cfg = loaded.gateway
+        store = self._store
+        if store is None or self._runtime is None or self._runtime.config.state != cfg.state:
+            store = create_store(cfg.state)
+            await store.start()
+        pool = self._pool
+        if pool is None or pool.configs != cfg.upstreams:
+            pool = UpstreamPool(list(cfg.upstreams), self.metrics)
+        services = PolicyServices(store=store, metrics=self.metrics, risk=self.risk, shared=self.shared)
+        runtime = Runtime(loaded, services, pool)
+        try:
+            await runtime.startup()
+        except Exception as exc:
+            await runtime.retire(0)
+            if store is not self._store:
+                await store.close()
+            raise ConfigError(f"a policy failed to start: {exc}", source=str(loaded.source)) from exc
+        old_store, old_pool = self._store, self._pool
+        self._store, self._pool = store, pool
+        if old_store is not None and old_store is not store:
+            self._later(self._close_when_idle(old_store, None))
+        if old_pool is not None and old_pool is not pool:
+            self._later(self._close_when_idle(None, old_pool))
+        return runtime
+
+    async def _close_when_idle(self, store: StateStore | None, pool: UpstreamPool | None) -> None:
+        # In-flight requests of the old runtime may still use these; retire() waits for them first.
+        await asyncio.sleep(1)
+        for task in list(self._retiring):
+            if task is not asyncio.current_task():
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(task)
+        if store is not None:
+            await store.close()
+        if pool is not None:
+            await pool.close()
+
+    def _later(self, coro: object) -> None:
+        task = asyncio.ensure_future(coro)  # type: ignore[call-overload]
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
+
+    async def reload(self, reason: str = "manual") -> bool:
+        """Load the config again; swap it in if valid. Returns whether a new config now serves."""
+        async with self._reload_lock:
+            try:
+                loaded = await asyncio.to_thread(self._loader)
+            except ConfigError as exc:
+                self.metrics.config_reloads.labels("rejected").inc()
+                log.error("config reload (%s) rejected, the previous config keeps serving: %s", reason, exc)
+                return False
+            if self._runtime is not None and loaded.fingerprint == self._runtime.loaded.fingerprint:
+                self.metrics.config_reloads.labels("unchanged").inc()
+                return False
+            try:
+                runtime = await self._build(loaded)
+            except ConfigError as exc:
+                self.metrics.config_reloads.labels("rejected").inc()
+                log.error("config reload (%s) rejected, the previous config keeps serving: %s", reason, exc)
+                return False
+            old, self._runtime = self._runtime, runtime
+            self.metrics.config_reloads.labels("applied").inc()
+            self.metrics.config_info.set(time.time())
+            log.info("config reloaded (%s) from %s", reason, loaded.source)
+            if old is not None:
+                self._later(old.retire())
+            return True
+
+    def _on_sighup(self) -> None:
+        self._later(self.reload("SIGHUP"))
+
+    @staticmethod
+    def _digest_files(loaded: LoadedConfig) -> str:
+        digest = hashlib.sha256()
+        for path in loaded.watched_files:
+            try:
+                digest.update(Path(path).read_bytes())
+            except OSError:
+                digest.update(b"<missing>")
+        return digest.hexdigest()
+
+    async def _watch(self) -> None:
+        """Poll the config files' contents (robust to editors' rename-on-save and Kubernetes symlink swaps)."""
+        while True:
+            runtime = self.runtime
+            await asyncio.sleep(runtime.config.reload.interval_seconds)
+            digest = self._digest_files(self.runtime.loaded)
+            if digest != self._file_digest:
+                self._file_digest = digest
+                await self.reload("file changed")
+
+
+def file_loader(path: str | Path, **kwargs: object) -> ConfigLoader:
+    return lambda: load_config(path, **kwargs)  # type: ignore[arg-type]

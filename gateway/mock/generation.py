@@ -1,0 +1,112 @@
+"""What the mock model 'generates' for a request: answer tokens, reasoning, logprobs, usage.
+
+Shared by the OpenAI and Anthropic shapes so both APIs answer the same prompt
+the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.mock.text import answer_text, count_tokens, reasoning_text, summary_text, tokenize
+from gateway.mock.toymodel import TokenLogprob, toy_model
+
+
+def prompt_text(body: dict[str, Any]) -> str:
+    """All text of the request's input, for seeding (messages, prompt, input, system)."""
+    parts: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, str):
+            parts.append(value)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+        elif isinstance(value, dict):
+            for key in ("content", "text", "input", "prompt", "system", "messages", "instructions"):
+                if key in value:
+                    walk(value[key])
+
+    for key in ("system", "instructions", "messages", "prompt", "input"):
+        if key in body:
+            walk(body[key])
+    return "\n".join(parts)
+
+
+def last_user_text(body: dict[str, Any]) -> str:
+    messages = body.get("messages")
+    if isinstance(messages, list):
+        for message in reversed(messages):
+            if isinstance(message, dict) and message.get("role") == "user":
+                return prompt_text({"messages": [message]})
+    return prompt_text(body)
+
+
+@dataclass
+class Generation:
+    prompt: str
+    tokens: list[str]
+    reasoning: str
+    summary: str
+    prompt_tokens: int
+    logprobs: list[TokenLogprob] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.tokens)
+
+    @property
+    def reasoning_tokens(self) -> int:
+        return count_tokens(self.reasoning)
+
+    @property
+    def completion_tokens(self) -> int:
+        return len(self.tokens) + self.reasoning_tokens
+
+
+def generate(
+    body: dict[str, Any],
+    *,
+    max_tokens: int | None,
+    with_reasoning: bool,
+    top_logprobs: int | None,
+    salt: str = "",
+) -> Generation:
+    prompt = prompt_text(body)
+    seed = last_user_text(body) or prompt
+    tokens = tokenize(answer_text(seed, salt=salt))
+    reasoning = reasoning_text(seed) if with_reasoning else ""
+    if max_tokens is not None:
+        budget = max(1, max_tokens - (count_tokens(reasoning) if reasoning else 0))
+        tokens = tokens[:budget]
+    generation = Generation(prompt, tokens, reasoning, summary_text(seed) if with_reasoning else "",
+                            count_tokens(prompt))
+    if top_logprobs is not None:
+        model = toy_model()
+        bias = parse_bias(body.get("logit_bias"))
+        steps = []
+        for position, token in enumerate(tokens):
+            step = model.step(prompt, position, token, bias, top_logprobs)
+            steps.append(step)
+        if bias:
+            generation.tokens = [step.token for step in steps]
+        generation.logprobs = steps
+    return generation
+
+
+def parse_bias(raw: Any) -> dict[int, float] | None:
+    """OpenAI's logit_bias: {"token id": -100..100}."""
+    if not isinstance(raw, dict) or not raw:
+        return None
+    bias: dict[int, float] = {}
+    for key, value in raw.items():
+        try:
+            bias[int(key)] = max(-100.0, min(100.0, float(value)))
+        except (TypeError, ValueError):
+            continue
+    return bias or None
+
+
+def token_bytes(token: str) -> list[int]:
+    return list(token.encode("utf-8"))

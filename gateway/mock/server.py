@@ -1,0 +1,243 @@
+"""The mock model server: OpenAI and Anthropic APIs over real HTTP, for the demo, tests and benchmarks.
+
+Test hooks travel in request headers (the gateway forwards them):
+
+* ``x-mock-reasoning``: chat reasoning format (see openai_shapes); ``none`` turns reasoning off.
+* ``x-mock-chunk-tokens``: tokens per streamed chunk (default 1).
+* ``x-mock-delay-ms``: pause between streamed chunks; ``x-mock-first-byte-ms``: before the headers.
+* ``x-mock-fault``: ``status:<code>`` (JSON error), ``html:<code>`` (non-JSON error), ``garbage``
+  (200 with a body that is not JSON), ``drop-midstream`` (connection dropped half way),
+  ``garbage-midstream`` (an invalid event half way), ``hang`` (no answer), ``hang-midstream``.
+* ``x-mock-redacted``: add a ``redacted_thinking`` block (Anthropic).
+
+``GET /_mock/requests`` returns the requests received (newest last), ``GET /_mock/stats``
+counts streams started, completed and cancelled by the client, ``POST /_mock/reset`` clears both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+
+from gateway.asgi import Receive, Scope, Send, header_map, read_body, send_bytes
+from gateway.mock import anthropic_shapes, openai_shapes
+from gateway.mock.generation import generate
+
+MODELS = ["mock-small", "mock-reasoner", "claude-mock"]
+Event = tuple[str | None, dict[str, Any] | str]
+
+
+class MockUpstream:
+    def __init__(self, history: int = 200) -> None:
+        self.requests: deque[dict[str, Any]] = deque(maxlen=history)
+        self.stats = {"started": 0, "completed": 0, "cancelled": 0}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        path = scope["path"]
+        headers = header_map(scope)
+        body_bytes = await read_body(receive, 64 * 1024 * 1024, None)
+        if path.startswith("/_mock/"):
+            await self._control(path, scope["method"], send)
+            return
+        if path in ("/v1/models", "/models"):
+            await _json(send, 200, {"object": "list", "data": [
+                {"id": m, "object": "model", "created": 0, "owned_by": "distillguard-mock"} for m in MODELS]})
+            return
+        try:
+            body = orjson.loads(body_bytes) if body_bytes else {}
+        except orjson.JSONDecodeError:
+            body = None
+        anthropic = path == "/v1/messages"
+        if not isinstance(body, dict):
+            await _error(send, 400, "invalid JSON body", anthropic)
+            return
+        self.requests.append({"path": path, "headers": headers, "body": body})
+        fault = headers.get("x-mock-fault", "")
+        if fault.startswith("status:"):
+            await _error(send, int(fault[7:]), f"mock upstream error {fault[7:]}", anthropic)
+            return
+        if fault.startswith("html:"):
+            await send_bytes(send, int(fault[5:]), b"<html>Bad Gateway</html>", [], b"text/html")
+            return
+        first_byte = float(headers.get("x-mock-first-byte-ms", "0")) / 1000
+        if fault == "hang":
+            first_byte = 3600.0
+        if first_byte and await _wait_or_disconnect(receive, first_byte):
+            self.stats["cancelled"] += 1
+            return
+        if fault == "garbage":
+            await send_bytes(send, 200, b"this is not json {", [], b"application/json")
+            return
+        if path == "/v1/messages":
+            await self._messages(body, headers, send, receive, fault)
+        elif path in ("/v1/chat/completions", "/v1/completions", "/v1/responses"):
+            await self._openai(path, body, headers, send, receive, fault)
+        else:
+            await _error(send, 404, f"unknown path {path}", False)
+
+    async def _control(self, path: str, method: str, send: Send) -> None:
+        if path == "/_mock/requests":
+            await _json(send, 200, list(self.requests))
+        elif path == "/_mock/stats":
+            await _json(send, 200, self.stats)
+        elif path == "/_mock/reset" and method == "POST":
+            self.requests.clear()
+            self.stats = dict.fromkeys(self.stats, 0)
+            await _json(send, 200, {"ok": True})
+        else:
+            await _json(send, 404, {"error": "unknown control path"})
+
+    async def _openai(self, path: str, body: dict[str, Any], headers: dict[str, str], send: Send,
+                      receive: Receive, fault: str) -> None:
+        model = str(body.get("model") or "mock-small")
+        fmt = headers.get("x-mock-reasoning", "reasoning_content")
+        stream = body.get("stream") is True
+        per_chunk = max(1, int(headers.get("x-mock-chunk-tokens", "1")))
+        if path == "/v1/chat/completions":
+            top = body.get("top_logprobs") if body.get("logprobs") else None
+            top_k = int(top) if isinstance(top, int) else (0 if body.get("logprobs") else None)
+            max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
+            n = body.get("n") if isinstance(body.get("n"), int) else 1
+            reasoning = fmt != "none"
+            gens = [generate(body, max_tokens=max_tokens, with_reasoning=reasoning, top_logprobs=top_k,
+                             salt=str(i) if i else "") for i in range(max(1, n))]
+            if not stream:
+                await _json(send, 200, openai_shapes.chat_completion(gens[0], model, fmt, n, gens))
+                return
+            include = (body.get("stream_options") or {}).get("include_usage") is True
+            events = openai_shapes.chat_stream(gens[0], model, fmt, include, per_chunk)
+        elif path == "/v1/completions":
+            top = body.get("logprobs")
+            top_k = int(top) if isinstance(top, int) and not isinstance(top, bool) else None
+            prompt = body.get("prompt") if isinstance(body.get("prompt"), str) else ""
+            gen = generate(body, max_tokens=body.get("max_tokens") or 16, with_reasoning=False, top_logprobs=top_k)
+            if not stream:
+                await _json(send, 200, openai_shapes.completion(gen, model, body.get("echo") is True, prompt))
+                return
+            include = (body.get("stream_options") or {}).get("include_usage") is True
+            events = openai_shapes.completion_stream(gen, model, include, per_chunk)
+        else:
+            top = body.get("top_logprobs")
+            top_k = int(top) if isinstance(top, int) else None
+            reasoning_cfg = body.get("reasoning")
+            reasoning = fmt != "none" and isinstance(reasoning_cfg, dict)
+            include = body.get("include") or []
+            encrypted = "reasoning.encrypted_content" in include
+            gen = generate(body, max_tokens=body.get("max_output_tokens"), with_reasoning=reasoning,
+                           top_logprobs=top_k)
+            if not stream:
+                await _json(send, 200, openai_shapes.response_object(gen, model, encrypted))
+                return
+            events = openai_shapes.response_stream(gen, model, encrypted, per_chunk)
+        await self._stream(events, headers, send, receive, fault)
+
+    async def _messages(self, body: dict[str, Any], headers: dict[str, str], send: Send, receive: Receive,
+                        fault: str) -> None:
+        problem = anthropic_shapes.verify_history(body)
+        if problem:
+            await _error(send, 400, problem, True)
+            return
+        if not isinstance(body.get("max_tokens"), int):
+            await _error(send, 400, "max_tokens: Field required", True)
+            return
+        thinking, omitted = anthropic_shapes.thinking_requested(body)
+        model = str(body.get("model") or "claude-mock")
+        gen = generate(body, max_tokens=body["max_tokens"], with_reasoning=thinking, top_logprobs=None)
+        redacted = "x-mock-redacted" in headers
+        if body.get("stream") is not True:
+            await _json(send, 200, anthropic_shapes.message(gen, model, omitted, redacted))
+            return
+        per_chunk = max(1, int(headers.get("x-mock-chunk-tokens", "1")))
+        await self._stream(anthropic_shapes.message_stream(gen, model, omitted, redacted, per_chunk), headers,
+                           send, receive, fault)
+
+    async def _stream(self, events: Iterator[Event], headers: dict[str, str], send: Send, receive: Receive,
+                      fault: str) -> None:
+        delay = float(headers.get("x-mock-delay-ms", "0")) / 1000
+        items = list(events)
+        half = len(items) // 2
+        self.stats["started"] += 1
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/event-stream; charset=utf-8"),
+                                (b"cache-control", b"no-cache")]})
+        disconnected = asyncio.Event()
+        watcher = asyncio.create_task(_watch_disconnect(receive, disconnected))
+        try:
+            for position, (name, data) in enumerate(items):
+                if position == half and fault == "drop-midstream":
+                    raise ConnectionAbortedError("mock: dropping the connection mid-stream")
+                if position == half and fault == "garbage-midstream":
+                    await send({"type": "http.response.body", "body": b"data: {not json\n\n", "more_body": True})
+                    await asyncio.sleep(0.01)
+                if position == half and fault == "hang-midstream":
+                    delay = 3600.0
+                if disconnected.is_set():
+                    self.stats["cancelled"] += 1
+                    return
+                payload = data if isinstance(data, str) else orjson.dumps(data).decode()
+                prefix = f"event: {name}\n" if name else ""
+                await send({"type": "http.response.body", "body": f"{prefix}data: {payload}\n\n".encode(),
+                            "more_body": True})
+                if delay:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(disconnected.wait(), delay)
+            if disconnected.is_set():
+                self.stats["cancelled"] += 1
+                return
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            self.stats["completed"] += 1
+        finally:
+            watcher.cancel()
+
+
+async def _watch_disconnect(receive: Receive, event: asyncio.Event) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            event.set()
+            return
+
+
+async def _wait_or_disconnect(receive: Receive, seconds: float) -> bool:
+    """Sleep ``seconds``; True if the client disconnected meanwhile."""
+    event = asyncio.Event()
+    watcher = asyncio.create_task(_watch_disconnect(receive, event))
+    try:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), seconds)
+        return event.is_set()
+    finally:
+        watcher.cancel()
+
+
+async def _json(send: Send, status: int, payload: Any) -> None:
+    await send_bytes(send, status, orjson.dumps(payload), [], b"application/json")
+
+
+async def _error(send: Send, status: int, message: str, anthropic: bool) -> None:
+    if anthropic:
+        kind = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
+                429: "rate_limit_error", 529: "overloaded_error"}.get(status, "api_error")
+        await _json(send, status, {"type": "error", "error": {"type": kind, "message": message}})
+    else:
+        await _json(send, status, {"error": {"message": message, "type": "mock_error", "param": None,
+                                             "code": str(status)}})
+
+
+def create_mock_app() -> MockUpstream:
+    return MockUpstream()

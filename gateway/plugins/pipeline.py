@@ -1,0 +1,203 @@
+"""Running an ordered list of policies over one exchange, with shadow mode and fail-closed errors."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from typing import Any
+
+from gateway.config.loader import PipelineSpec
+from gateway.errors import GatewayError, PolicyFailureError
+from gateway.plugins.base import Exchange, Policy, PolicyContext, StreamFilter
+from gateway.plugins.services import PolicyServices
+from gateway.sse import StreamEvent
+
+log = logging.getLogger("distillguard.pipeline")
+
+
+def _overrides(policy: Policy, method: str) -> bool:  # type: ignore[type-arg]
+    return getattr(type(policy), method) is not getattr(Policy, method)
+
+
+class Pipeline:
+    """The policies of one (tier, account override, risk level), instantiated and ordered."""
+
+    def __init__(self, spec: PipelineSpec, services: PolicyServices) -> None:
+        self.spec = spec
+        self.services = services
+        self.blocked = spec.blocked
+        self.block_message = spec.block_message
+        self.policies: list[Policy] = [  # type: ignore[type-arg]
+            entry.cls(entry.config, PolicyContext(entry.name, entry.mode, services, spec.tier))
+            for entry in spec.policies
+        ]
+        self._request = [p for p in self.policies if _overrides(p, "on_request")]
+        self._response = [p for p in self.policies if _overrides(p, "on_response")]
+        self._stream = [p for p in self.policies if _overrides(p, "stream_filter")]
+        self._after = [p for p in self.policies if _overrides(p, "after_response")]
+        metrics = services.metrics
+        self._failures = metrics.policy_failures
+        self._duration = metrics.policy_duration
+
+    async def startup(self) -> None:
+        for policy in self.policies:
+            await policy.startup()
+
+    async def shutdown(self) -> None:
+        for policy in self.policies:
+            try:
+                await policy.shutdown()
+            except Exception:
+                log.exception("policy %s failed to shut down", policy.name)
+
+    def _failed(self, policy: Policy, phase: str) -> PolicyFailureError | None:  # type: ignore[type-arg]
+        """Count and log a policy failure; return the error to raise (enforce) or None (shadow)."""
+        self._failures.labels(policy.name, phase, policy.mode).inc()
+        log.error("policy %s failed in phase %s (%s mode)", policy.name, phase, policy.mode, exc_info=True)
+        return PolicyFailureError(policy.name, phase) if policy.mode == "enforce" else None
+
+    async def run_request(self, exchange: Exchange) -> None:
+        """Request phase, in order. Every policy reached gets its after_response later."""
+        entered: list[Policy] = []  # type: ignore[type-arg]
+        exchange.scratch["_entered"] = entered
+        for policy in self._request:
+            entered.append(policy)
+            started = time.perf_counter()
+            if policy.mode == "shadow":
+                await self._shadow_request(policy, exchange)
+            else:
+                try:
+                    await policy.on_request(exchange)
+                except GatewayError:
+                    raise
+                except Exception:
+                    raise self._failed(policy, "request") from None  # type: ignore[misc]
+            self._duration.labels(policy.name, "request").observe(time.perf_counter() - started)
+
+    async def _shadow_request(self, policy: Policy, exchange: Exchange) -> None:  # type: ignore[type-arg]
+        real_body, real_headers = exchange.body, exchange.response_headers
+        exchange.body = copy.deepcopy(real_body)
+        exchange.response_headers = dict(real_headers)
+        try:
+            await policy.on_request(exchange)
+        except GatewayError as exc:
+            policy.record(exchange, f"would_reject:{exc.kind}")
+        except Exception:
+            self._failed(policy, "request")
+        finally:
+            exchange.body, exchange.response_headers = real_body, real_headers
+
+    async def run_response(self, exchange: Exchange, body: dict[str, Any]) -> None:
+        for policy in self._response:
+            started = time.perf_counter()
+            if policy.mode == "shadow":
+                try:
+                    await policy.on_response(exchange, copy.deepcopy(body))
+                except Exception:
+                    self._failed(policy, "response")
+            else:
+                try:
+                    await policy.on_response(exchange, body)
+                except Exception:
+                    raise self._failed(policy, "response") from None  # type: ignore[misc]
+            self._duration.labels(policy.name, "response").observe(time.perf_counter() - started)
+
+    def open_stream(self, exchange: Exchange) -> StreamChain:
+        stages: list[tuple[Policy, StreamFilter]] = []  # type: ignore[type-arg]
+        for policy in self._stream:
+            try:
+                stream_filter = policy.stream_filter(exchange)
+            except Exception:
+                error = self._failed(policy, "stream")
+                if error is not None:
+                    raise error from None
+                continue
+            if stream_filter is not None:
+                stages.append((policy, stream_filter))
+        return StreamChain(self, stages)
+
+    async def run_after(self, exchange: Exchange) -> None:
+        """After-response phase, in reverse order; failures are logged and counted, never raised."""
+        entered = exchange.scratch.get("_entered", [])
+        reached = set(map(id, entered))
+        for policy in reversed(self._after):
+            if policy not in self._request or id(policy) in reached:
+                started = time.perf_counter()
+                try:
+                    await policy.after_response(exchange)
+                except Exception:
+                    self._failed(policy, "after_response")
+                self._duration.labels(policy.name, "after_response").observe(time.perf_counter() - started)
+
+
+class StreamChain:
+    """The stream filters of one exchange, composed: each filter's output feeds the next."""
+
+    __slots__ = ("_pipeline", "_stages", "ended")
+
+    def __init__(self, pipeline: Pipeline, stages: list[tuple[Policy, StreamFilter]]) -> None:  # type: ignore[type-arg]
+        self._pipeline = pipeline
+        self._stages = stages
+        self.ended = False
+
+    @property
+    def empty(self) -> bool:
+        return not self._stages
+
+    def process(self, event: StreamEvent) -> list[StreamEvent]:
+        """Run ``event`` through every filter; raises PolicyFailureError when an enforcing filter fails."""
+        events = [event]
+        for index in range(len(self._stages)):
+            events = self._apply(index, events)
+            if not events:
+                break
+        return events
+
+    def end(self) -> list[StreamEvent]:
+        """End of stream: each filter flushes, and what it flushes runs through the filters after it."""
+        if self.ended:
+            return []
+        self.ended = True
+        out: list[StreamEvent] = []
+        for index, (policy, stream_filter) in enumerate(self._stages):
+            if out:
+                out = self._apply(index, out)
+            try:
+                flushed = stream_filter.on_end()
+            except Exception:
+                error = self._pipeline._failed(policy, "stream_end")
+                if error is not None:
+                    raise error from None
+                continue
+            if policy.mode == "enforce":
+                out.extend(flushed)
+        return out
+
+    def abort(self) -> None:
+        """The exchange ended early: let filters release state; their output is discarded."""
+        if self.ended:
+            return
+        self.ended = True
+        for _, stream_filter in self._stages:
+            try:
+                stream_filter.on_end()
+            except Exception:
+                log.debug("stream filter failed while aborting", exc_info=True)
+
+    def _apply(self, index: int, events: list[StreamEvent]) -> list[StreamEvent]:
+        policy, stream_filter = self._stages[index]
+        out: list[StreamEvent] = []
+        if policy.mode == "shadow":
+            for event in events:
+                try:
+                    stream_filter.on_event(event.copy())
+                except Exception:
+                    self._pipeline._failed(policy, "stream")
+            return events
+        for event in events:
+            try:
+                out.extend(stream_filter.on_event(event))
+            except Exception:
+                raise self._pipeline._failed(policy, "stream") from None  # type: ignore[misc]
+        return out

@@ -1,0 +1,87 @@
+"""Anthropic Messages API (`/v1/messages`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.errors import GatewayError
+from gateway.protocols.base import OperationName, ProtocolAdapter, Usage, int_or_zero
+from gateway.sse import StreamEvent
+
+# Error kinds of gateway.errors -> Anthropic's `error.type` strings (anthropic-sdk types/shared).
+_ERROR_TYPES = {
+    "invalid_request": "invalid_request_error",
+    "authentication": "authentication_error",
+    "permission": "permission_error",
+    "not_found": "not_found_error",
+    "request_too_large": "request_too_large",
+    "rate_limit": "rate_limit_error",
+    "server_error": "api_error",
+    "unavailable": "overloaded_error",
+    "upstream": "api_error",
+    "timeout": "timeout_error",
+}
+
+
+class AnthropicAdapter(ProtocolAdapter):
+    name = "anthropic"
+
+    def error_body(self, error: GatewayError, request_id: str) -> dict[str, Any]:
+        return {
+            "type": "error",
+            "error": {"type": _ERROR_TYPES.get(error.kind, "api_error"), "message": error.message},
+            "request_id": request_id,
+        }
+
+    def stream_error_event(self, error: GatewayError, request_id: str, operation: OperationName) -> StreamEvent:
+        return StreamEvent.of(self.error_body(error, request_id), event="error")
+
+    def is_terminal(self, event: StreamEvent, operation: OperationName) -> bool:
+        payload = event.json
+        return payload is not None and payload.get("type") in ("message_stop", "error")
+
+    def usage_from_body(self, operation: OperationName, body: dict[str, Any]) -> Usage:
+        raw = body.get("usage")
+        if not isinstance(raw, dict):
+            return Usage()
+        return Usage(
+            input_tokens=_input_tokens(raw),
+            output_tokens=int_or_zero(raw.get("output_tokens")),
+            known=True,
+        )
+
+    def observe_usage(self, operation: OperationName, event: StreamEvent, usage: Usage) -> None:
+        payload = event.json
+        if payload is None:
+            return
+        kind = payload.get("type")
+        if kind == "message_start":
+            message = payload.get("message")
+            raw = message.get("usage") if isinstance(message, dict) else None
+            if isinstance(raw, dict):
+                usage.input_tokens = _input_tokens(raw)
+                usage.output_tokens = int_or_zero(raw.get("output_tokens"))
+                usage.known = True
+        elif kind == "message_delta":
+            raw = payload.get("usage")
+            if isinstance(raw, dict):
+                # message_delta usage is cumulative (anthropic-sdk MessageDeltaUsage).
+                usage.output_tokens = int_or_zero(raw.get("output_tokens")) or usage.output_tokens
+                if raw.get("input_tokens") is not None:
+                    usage.input_tokens = _input_tokens(raw)
+                usage.known = True
+
+    def max_output_tokens(self, operation: OperationName, body: dict[str, Any]) -> int | None:
+        value = body.get("max_tokens")
+        return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+    def upstream_auth_headers(self, credential: str) -> dict[str, str]:
+        return {"x-api-key": credential}
+
+
+def _input_tokens(raw: dict[str, Any]) -> int:
+    return (
+        int_or_zero(raw.get("input_tokens"))
+        + int_or_zero(raw.get("cache_creation_input_tokens"))
+        + int_or_zero(raw.get("cache_read_input_tokens"))
+    )

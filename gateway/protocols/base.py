@@ -1,0 +1,83 @@
+"""The protocol-adapter interface: what differs between API families.
+
+An adapter knows its API's error shapes (JSON body and in-stream event), how a
+stream ends, where token usage lives, and how the upstream expects its
+credential. The engine and the policies ask the adapter instead of testing the
+protocol name, so a new API family is one new module here.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from gateway.errors import GatewayError
+from gateway.sse import StreamEvent
+
+ProtocolName = Literal["openai", "anthropic"]
+OperationName = Literal["chat.completions", "completions", "responses", "messages", "passthrough"]
+
+
+@dataclass(slots=True)
+class Usage:
+    """Token counts of one exchange, as the upstream reported them (or ``known=False``)."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    reasoning_tokens: int = 0
+    known: bool = False
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+class ProtocolAdapter(ABC):
+    """One API family (OpenAI-compatible or Anthropic Messages)."""
+
+    name: ProtocolName
+
+    @abstractmethod
+    def error_body(self, error: GatewayError, request_id: str) -> dict[str, Any]:
+        """The JSON error body for ``error`` in this API's shape."""
+
+    @abstractmethod
+    def stream_error_event(self, error: GatewayError, request_id: str, operation: OperationName) -> StreamEvent:
+        """The event that ends a stream with ``error`` so that the official SDKs raise."""
+
+    @abstractmethod
+    def is_terminal(self, event: StreamEvent, operation: OperationName) -> bool:
+        """Whether ``event`` is the stream's last (``[DONE]``, ``message_stop``, ``response.completed``...)."""
+
+    @abstractmethod
+    def usage_from_body(self, operation: OperationName, body: dict[str, Any]) -> Usage:
+        """Token usage of a non-streaming response body."""
+
+    @abstractmethod
+    def observe_usage(self, operation: OperationName, event: StreamEvent, usage: Usage) -> None:
+        """Update ``usage`` from one upstream stream event (before policies see it)."""
+
+    @abstractmethod
+    def max_output_tokens(self, operation: OperationName, body: dict[str, Any]) -> int | None:
+        """The output-token cap the client asked for, if any."""
+
+    @abstractmethod
+    def upstream_auth_headers(self, credential: str) -> dict[str, str]:
+        """Headers carrying the upstream credential."""
+
+    def prepare_stream_request(self, operation: OperationName, body: dict[str, Any]) -> bool:
+        """Adjust a streaming request before forwarding so that usage is reported.
+
+        Returns True when the adapter asked the upstream for something the
+        client did not, so that :meth:`is_injected_usage_event` must filter it.
+        """
+        return False
+
+    def is_injected_usage_event(self, operation: OperationName, event: StreamEvent) -> bool:
+        """Whether ``event`` exists only because :meth:`prepare_stream_request` asked for it."""
+        return False
+
+
+def int_or_zero(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0

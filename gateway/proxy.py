@@ -1,0 +1,360 @@
+"""The proxy endpoint: authenticate, run the policies, forward, relay, account. Raw ASGI for speed.
+
+Every way a request can end passes through ``ProxyHandler.__call__``'s
+``finally``: the policies' after_response phase runs (concurrency slots are
+released, tokens reconciled), metrics are counted and one access-log line is
+written. Errors become the protocol's own error shape; nothing else ever
+reaches the client (no tracebacks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import logging
+import time
+import uuid
+from typing import Any
+
+import orjson
+
+from gateway.asgi import (
+    ClientDisconnected,
+    DisconnectWatcher,
+    Receive,
+    Scope,
+    Send,
+    header_map,
+    normalise_path,
+    read_body,
+    send_bytes,
+    send_json,
+    valid_request_id,
+)
+from gateway.auth import AuthFailure
+from gateway.engine import Gateway
+from gateway.errors import (
+    GatewayError,
+    InvalidRequestError,
+    MethodNotAllowedError,
+    NotFoundError,
+    PermissionDeniedError,
+    ServerError,
+    UpstreamError,
+)
+from gateway.plugins.base import Account, Exchange
+from gateway.plugins.pipeline import Pipeline
+from gateway.protocols import ADAPTERS, OPERATIONS, Operation, protocol_for_path
+from gateway.relay import StreamRelay, Timing, relay_json
+from gateway.runtime import Runtime
+from gateway.upstream import UpstreamResponse, upstream_request_headers
+
+access_log = logging.getLogger("distillguard.access")
+log = logging.getLogger("distillguard.proxy")
+
+
+class RequestState:
+    """Book-keeping for one request, filled in as it progresses."""
+
+    __slots__ = (
+        "account", "bytes_sent", "error", "events", "exchange", "path", "pipeline", "request_id", "route",
+        "status", "timing",
+    )
+
+    def __init__(self, request_id: str, path: str, route: str) -> None:
+        self.request_id = request_id
+        self.path = path
+        self.route = route
+        self.timing = Timing()
+        self.account: Account | None = None
+        self.exchange: Exchange | None = None
+        self.pipeline: Pipeline | None = None
+        self.status = 0
+        self.bytes_sent = 0
+        self.events = 0
+        self.error: GatewayError | None = None
+
+
+class ProxyHandler:
+    """ASGI app for every /v1/ path: model operations get the policies, allow-listed paths pass through."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        self.metrics = gateway.metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        runtime = self.gateway.runtime
+        headers = header_map(scope)
+        supplied = headers.get("x-request-id")
+        request_id = supplied if valid_request_id(supplied) else uuid.uuid4().hex
+        path = normalise_path(scope["path"])
+        operation = OPERATIONS.get(path)
+        state = RequestState(request_id, path, operation.name if operation else "passthrough")
+        runtime.enter()
+        in_flight = self.metrics.in_flight.labels(state.route)
+        in_flight.inc()
+        watcher: DisconnectWatcher | None = None
+        try:
+            account = await runtime.auth.authenticate(headers)
+            state.account = account
+            body = await read_body(receive, runtime.max_body, headers.get("content-length"))
+            watcher = DisconnectWatcher(receive)
+            send = watcher.guard(send)
+            if operation is not None:
+                if scope["method"] != "POST":
+                    raise MethodNotAllowedError(f"{path} accepts POST only.")
+                await self._operation(state, runtime, operation, account, headers, scope, body, send, watcher)
+            elif self._passthrough_allowed(runtime, path):
+                await self._passthrough(state, runtime, headers, scope, body, send, watcher)
+            else:
+                raise NotFoundError(f"Unknown path {path}.")
+        except asyncio.CancelledError:
+            if watcher is None or not watcher.disconnected:
+                raise
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            state.status = 499  # the client closed the request (nginx's convention)
+        except ClientDisconnected:
+            state.status = 499
+        except GatewayError as error:
+            await self._send_error(state, send, error, watcher)
+        except Exception:
+            log.exception("unexpected error handling request %s", request_id)
+            await self._send_error(
+                state, send, ServerError("The gateway failed to handle the request.", code="internal_error"), watcher
+            )
+        finally:
+            if watcher is not None:
+                watcher.stop()
+            in_flight.dec()
+            runtime.leave()
+            await self._finish(state)
+
+    @staticmethod
+    def _passthrough_allowed(runtime: Runtime, path: str) -> bool:
+        return any(fnmatch.fnmatchcase(path, pattern) for pattern in runtime.config.passthrough_paths)
+
+    async def _operation(
+        self,
+        state: RequestState,
+        runtime: Runtime,
+        operation: Operation,
+        account: Account,
+        headers: dict[str, str],
+        scope: Scope,
+        raw_body: bytes,
+        send: Send,
+        watcher: DisconnectWatcher,
+    ) -> None:
+        body = _json_object(raw_body)
+        level = self.gateway.risk.level(account.id)
+        pipeline = runtime.pipeline_for(account, level)
+        if pipeline.blocked:
+            raise PermissionDeniedError(pipeline.block_message, code="account_blocked")
+        client = scope.get("client")
+        exchange = Exchange(
+            request_id=state.request_id,
+            operation=operation,
+            account=account,
+            body=body,
+            headers=headers,
+            client_ip=client[0] if client else "",
+            risk_level=level,
+        )
+        state.exchange, state.pipeline = exchange, pipeline
+        await pipeline.run_request(exchange)
+        upstream = runtime.pool.select(operation.protocol, exchange.model)
+        stream = exchange.stream
+        state.timing.stream = stream
+        adapter = operation.adapter
+        inject = adapter.prepare_stream_request(operation.name, exchange.body) if stream else False
+        forward = upstream_request_headers(headers, state.request_id, exchange.client_ip)
+        forward["content-type"] = "application/json"
+        if operation.protocol == "anthropic":
+            forward.setdefault("anthropic-version", "2023-06-01")
+        waited = time.perf_counter()
+        response = await runtime.pool.open(upstream, "POST", _path_qs(scope, state.path), forward,
+                                           orjson.dumps(exchange.body))
+        state.timing.upstream += time.perf_counter() - waited
+        exchange.outcome.upstream_reached = True
+        try:
+            if response.status >= 400:
+                await self._upstream_failure(state, response, send, exchange)
+            elif response.is_event_stream:
+                exchange.outcome.streamed = True
+                relay = StreamRelay(send, exchange, pipeline, response, state.timing, state.request_id, inject)
+                try:
+                    await relay.run()
+                finally:
+                    state.bytes_sent, state.events = relay.bytes_sent, relay.events_sent
+                    if relay.started:
+                        state.status = response.status
+            else:
+                state.bytes_sent = await relay_json(send, exchange, pipeline, response, state.timing,
+                                                    state.request_id)
+                state.status = response.status
+        finally:
+            response.close()
+
+    async def _upstream_failure(
+        self, state: RequestState, response: UpstreamResponse, send: Send, exchange: Exchange | None
+    ) -> None:
+        """An upstream 4xx/5xx: forward its JSON error (it carries no model output), or map garbage to 502."""
+        waited = time.perf_counter()
+        raw = await response.read_all(limit=1024 * 1024)
+        state.timing.upstream += time.perf_counter() - waited
+        try:
+            payload = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            payload = None
+        if not isinstance(payload, dict):
+            self.metrics.upstream_errors.labels(response.upstream.name, f"http_{response.status}").inc()
+            raise UpstreamError(f"The upstream answered HTTP {response.status} with a body that is not JSON.")
+        headers = response.forwarded_headers()
+        headers.append((b"x-request-id", state.request_id.encode()))
+        if exchange is not None:
+            headers.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in exchange.response_headers.items())
+        state.status = response.status
+        state.bytes_sent = await send_json(send, response.status, payload, headers)
+
+    async def _passthrough(
+        self,
+        state: RequestState,
+        runtime: Runtime,
+        headers: dict[str, str],
+        scope: Scope,
+        body: bytes,
+        send: Send,
+        watcher: DisconnectWatcher,
+    ) -> None:
+        protocol = protocol_for_path(state.path)
+        upstream = runtime.pool.select(protocol, None)
+        forward = upstream_request_headers(headers, state.request_id, scope["client"][0] if scope.get("client") else "")
+        waited = time.perf_counter()
+        response = await runtime.pool.open(upstream, scope["method"], _path_qs(scope, state.path), forward,
+                                           body or None)
+        try:
+            raw = await response.read_all()
+            state.timing.upstream += time.perf_counter() - waited
+            out = response.forwarded_headers()
+            out.append((b"x-request-id", state.request_id.encode()))
+            content_type = response.headers.get("content-type", "application/octet-stream").encode("latin-1")
+            await send_bytes(send, response.status, raw, out, content_type)
+            state.status, state.bytes_sent = response.status, len(raw)
+        finally:
+            response.close()
+
+    async def _send_error(
+        self, state: RequestState, send: Send, error: GatewayError, watcher: DisconnectWatcher | None
+    ) -> None:
+        state.error = error
+        if watcher is not None and watcher.response_started:
+            log.error("request %s failed after its response started: %s", state.request_id, error.message)
+            return
+        state.status = error.status
+        if isinstance(error, AuthFailure):
+            self.metrics.auth_failures.labels(error.reason).inc()
+        if watcher is not None:
+            watcher.stop()
+        operation = OPERATIONS.get(state.path)
+        adapter = operation.adapter if operation else ADAPTERS[protocol_for_path(state.path)]
+        headers = [(b"x-request-id", state.request_id.encode())]
+        headers.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in error.headers.items())
+        if state.exchange is not None:
+            headers.extend(
+                (k.lower().encode("latin-1"), v.encode("latin-1"))
+                for k, v in state.exchange.response_headers.items()
+                if k.lower() not in error.headers
+            )
+        if error.status == 401:
+            headers.append((b"www-authenticate", b'Bearer realm="distillguard"'))
+        state.bytes_sent = await send_json(send, error.status, adapter.error_body(error, state.request_id), headers)
+
+    async def _finish(self, state: RequestState) -> None:
+        now = time.perf_counter()
+        exchange = state.exchange
+        timing = state.timing
+        if exchange is not None and state.pipeline is not None:
+            outcome = exchange.outcome
+            outcome.status = state.status
+            outcome.error = state.error
+            outcome.aborted = state.status == 499
+            outcome.response_bytes = state.bytes_sent
+            outcome.stream_events = state.events
+            try:
+                await asyncio.shield(state.pipeline.run_after(exchange))
+            except asyncio.CancelledError:
+                log.warning("after_response interrupted for request %s", state.request_id)
+        tier = state.account.tier if state.account else "-"
+        metrics = self.metrics
+        route = state.route
+        stream_label = "true" if timing.stream else "false"
+        metrics.requests.labels(route, str(state.status), tier).inc()
+        if metrics.per_account_labels and state.account is not None:
+            metrics.account_requests.labels(state.account.id).inc()
+        metrics.request_duration.labels(route, stream_label).observe(now - timing.started)
+        metrics.overhead.labels(route, stream_label).observe(timing.overhead(now))
+        if timing.upstream:
+            metrics.upstream_duration.labels(route, stream_label).observe(timing.upstream)
+        if timing.first_event is not None:
+            metrics.ttft.labels(route).observe(timing.first_event - timing.started)
+        if state.events:
+            metrics.stream_events.labels(route).inc(state.events)
+        if exchange is not None and exchange.usage.known:
+            usage = exchange.usage
+            metrics.tokens.labels(route, "input", tier).inc(usage.input_tokens)
+            metrics.tokens.labels(route, "output", tier).inc(usage.output_tokens)
+            if usage.reasoning_tokens:
+                metrics.tokens.labels(route, "reasoning", tier).inc(usage.reasoning_tokens)
+        if self.gateway.runtime.access_log:
+            access_log.info("request", extra={"access": _access_record(state, now)})
+
+
+def _access_record(state: RequestState, now: float) -> dict[str, Any]:
+    """One access-log record: no credential and no prompt text, ever."""
+    timing = state.timing
+    record: dict[str, Any] = {
+        "request_id": state.request_id,
+        "path": state.path,
+        "route": state.route,
+        "status": state.status,
+        "duration_ms": round((now - timing.started) * 1000, 3),
+        "upstream_ms": round(timing.upstream * 1000, 3),
+        "overhead_ms": round(timing.overhead(now) * 1000, 3),
+        "bytes": state.bytes_sent,
+    }
+    if state.account is not None:
+        record["account"] = state.account.id
+        record["tier"] = state.account.tier
+        record["key_id"] = state.account.key_id
+    exchange = state.exchange
+    if exchange is not None:
+        record["model"] = exchange.model
+        record["stream"] = timing.stream
+        record["risk_level"] = exchange.risk_level
+        if exchange.usage.known:
+            record["tokens_in"] = exchange.usage.input_tokens
+            record["tokens_out"] = exchange.usage.output_tokens
+        if exchange.actions:
+            record["actions"] = [f"{a.policy}:{a.action}:{a.mode}:{a.count}" for a in exchange.actions]
+    if state.error is not None:
+        record["error"] = state.error.code or state.error.kind
+    if timing.first_event is not None:
+        record["ttft_ms"] = round((timing.first_event - timing.started) * 1000, 3)
+    return record
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequestError(f"The request body is not valid JSON: {exc}.", code="invalid_json") from None
+    if not isinstance(body, dict):
+        raise InvalidRequestError("The request body must be a JSON object.", code="invalid_json")
+    return body
+
+
+def _path_qs(scope: Scope, path: str) -> str:
+    query = scope.get("query_string", b"")
+    return f"{path}?{query.decode('latin-1')}" if query else path

@@ -1,0 +1,82 @@
+"""Running the gateway and the mock under uvicorn (uvloop + httptools)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from typing import Any
+
+import uvicorn
+
+from gateway.app import create_app
+from gateway.config.loader import load_config
+from gateway.logs import configure_logging
+
+UVICORN_DEFAULTS: dict[str, Any] = {
+    "loop": "uvloop",
+    "http": "httptools",
+    "server_header": False,
+    "date_header": True,
+    "access_log": False,  # the gateway writes its own JSON access log
+    "timeout_graceful_shutdown": 30,
+    "timeout_keep_alive": 75,
+    "backlog": 4096,
+}
+
+
+def default_workers() -> int:
+    """One worker per CPU this process may use (honours cgroup CPU affinity)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def serve(
+    config_path: str,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    workers: int = 1,
+    keys_file: str | None = None,
+    upstream_url: str | None = None,
+) -> None:
+    """Validate the config, then serve it (in ``workers`` processes when more than one)."""
+    loaded = load_config(config_path, keys_file=keys_file, upstream_url=upstream_url)
+    cfg = loaded.gateway
+    configure_logging(cfg.logging.level)
+    bind_host = host or cfg.listen.host
+    bind_port = port if port is not None else cfg.listen.port
+    if workers > 1:
+        # Workers import the app by name and read their options from the environment.
+        os.environ["DISTILLGUARD_CONFIG"] = os.path.abspath(config_path)
+        os.environ["DISTILLGUARD_KEYS_FILE"] = os.path.abspath(keys_file) if keys_file else ""
+        os.environ["DISTILLGUARD_UPSTREAM"] = upstream_url or ""
+        os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="distillguard-metrics-"))
+        uvicorn.run("gateway.app:app_from_env", factory=True, host=bind_host, port=bind_port, workers=workers,
+                    log_config=None, **UVICORN_DEFAULTS)
+        return
+    app = create_app(lambda: load_config(config_path, keys_file=keys_file, upstream_url=upstream_url), loaded)
+    uvicorn.run(app, host=bind_host, port=bind_port, log_config=None, **UVICORN_DEFAULTS)
+
+
+def serve_mock(host: str = "127.0.0.1", port: int = 9100) -> None:
+    from gateway.mock.server import create_mock_app
+
+    configure_logging("info")
+    uvicorn.run(create_mock_app(), host=host, port=port, log_config=None, **UVICORN_DEFAULTS)
+
+
+async def serve_async(app: Any, host: str, port: int) -> uvicorn.Server:
+    """Start ``app`` in this event loop and return the running server (for the demo and tests)."""
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, lifespan="on", **UVICORN_DEFAULTS)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+            raise RuntimeError("server exited during startup")
+        await asyncio.sleep(0.01)
+    server._distillguard_task = task  # type: ignore[attr-defined]
+    return server

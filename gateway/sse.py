@@ -1,0 +1,159 @@
+"""Server-sent events: an incremental parser and the event type the policies see.
+
+The parser follows the WHATWG event-stream rules that matter for model APIs:
+``\\n``, ``\\r\\n`` and ``\\r`` line ends, multi-line ``data``, ``event`` and
+``id`` fields, comment lines (``: ping``) and an event dispatched on a blank
+line. It is fed bytes in whatever pieces the network delivers and yields whole
+events, so a field or a UTF-8 sequence split across reads is handled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+
+_NOT_JSON = object()
+
+
+class StreamEvent:
+    """One SSE event. ``json`` is the parsed ``data`` when it is a JSON object.
+
+    Policies read and modify ``json`` in place; the engine re-encodes the event
+    when it forwards it. ``data`` holds the raw text for non-JSON payloads such
+    as OpenAI's ``[DONE]`` sentinel.
+    """
+
+    __slots__ = ("data", "event", "id", "json")
+
+    def __init__(
+        self,
+        data: str = "",
+        *,
+        event: str | None = None,
+        id: str | None = None,
+        json: dict[str, Any] | None = None,
+    ) -> None:
+        self.data = data
+        self.event = event
+        self.id = id
+        self.json = json
+
+    @classmethod
+    def of(cls, payload: dict[str, Any], event: str | None = None) -> StreamEvent:
+        """An event carrying a JSON object (what policies create when they emit)."""
+        return cls(event=event, json=payload)
+
+    def encode(self) -> bytes:
+        """The wire form, ending in the blank line that dispatches the event."""
+        parts: list[bytes] = []
+        if self.event is not None:
+            parts.append(b"event: " + self.event.encode() + b"\n")
+        if self.id is not None:
+            parts.append(b"id: " + self.id.encode() + b"\n")
+        if self.json is not None:
+            parts.append(b"data: " + orjson.dumps(self.json) + b"\n\n")
+        else:
+            for line in self.data.split("\n"):
+                parts.append(b"data: " + line.encode() + b"\n")
+            parts.append(b"\n")
+        return b"".join(parts)
+
+    def copy(self) -> StreamEvent:
+        """A deep copy (used for shadow-mode policies, which must change nothing)."""
+        return StreamEvent(
+            self.data,
+            event=self.event,
+            id=self.id,
+            json=orjson.loads(orjson.dumps(self.json)) if self.json is not None else None,
+        )
+
+    def __repr__(self) -> str:
+        body = self.json if self.json is not None else self.data
+        return f"StreamEvent(event={self.event!r}, data={body!r})"
+
+
+class SSEParser:
+    """Incremental event-stream parser: ``feed(bytes)`` yields complete events.
+
+    Data lines are parsed as JSON when they look like an object; a payload that
+    starts with ``{`` but does not parse raises :class:`ValueError`, so callers
+    can treat upstream garbage as a protocol error instead of forwarding it.
+    """
+
+    __slots__ = ("_buffer", "_data", "_event", "_id", "_pending_cr")
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._data: list[str] = []
+        self._event: str | None = None
+        self._id: str | None = None
+        self._pending_cr = False
+
+    def feed(self, chunk: bytes) -> Iterator[StreamEvent]:
+        if self._pending_cr and chunk.startswith(b"\n"):
+            chunk = chunk[1:]
+        self._pending_cr = False
+        buffer = self._buffer + chunk if self._buffer else chunk
+        if b"\r" in buffer:
+            if buffer.endswith(b"\r"):
+                # A lone CR at the end may be the first half of CRLF.
+                self._pending_cr = True
+            buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        start = 0
+        while True:
+            end = buffer.find(b"\n", start)
+            if end < 0:
+                break
+            line = buffer[start:end]
+            start = end + 1
+            if not line:
+                event = self._dispatch()
+                if event is not None:
+                    yield event
+                continue
+            self._field(line)
+        self._buffer = buffer[start:]
+
+    def close(self) -> Iterator[StreamEvent]:
+        """Flush at end of input: a final event without its blank line is still dispatched."""
+        if self._buffer:
+            self._field(self._buffer)
+            self._buffer = b""
+        event = self._dispatch()
+        if event is not None:
+            yield event
+
+    def _field(self, line: bytes) -> None:
+        if line.startswith(b"data:"):
+            value = line[5:]
+            self._data.append((value[1:] if value.startswith(b" ") else value).decode("utf-8"))
+            return
+        if line.startswith(b":"):
+            return
+        name, _, value = line.partition(b":")
+        if value.startswith(b" "):
+            value = value[1:]
+        if name == b"event":
+            self._event = value.decode("utf-8")
+        elif name == b"id":
+            self._id = value.decode("utf-8")
+        # 'retry' and unknown fields are ignored, as the standard says.
+
+    def _dispatch(self) -> StreamEvent | None:
+        if not self._data:
+            self._event = None
+            return None
+        data = "\n".join(self._data)
+        self._data = []
+        event = StreamEvent(data, event=self._event, id=self._id)
+        self._event = None
+        if data.startswith("{"):
+            try:
+                parsed = orjson.loads(data)
+            except orjson.JSONDecodeError as exc:
+                raise ValueError(f"stream event data is not valid JSON: {exc}") from None
+            if isinstance(parsed, dict):
+                event.json = parsed
+        return event

@@ -1,0 +1,221 @@
+"""The upstream side: one long-lived aiohttp pool, timeouts, and the one place upstream errors are mapped.
+
+Timeouts per upstream (seconds): ``connect`` to open a connection,
+``first_byte`` until the response headers arrive, ``idle`` between two body
+reads, ``total`` for the whole exchange. Every aiohttp or socket error becomes
+an :class:`~gateway.errors.UpstreamError` or
+:class:`~gateway.errors.UpstreamTimeoutError` in :func:`mapped_errors`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import os
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import aiohttp
+
+from gateway.config.schema import UpstreamConfig
+from gateway.errors import GatewayError, NotFoundError, UpstreamError, UpstreamTimeoutError
+from gateway.metrics import GatewayMetrics
+
+# Never forwarded in either direction (RFC 9110 hop-by-hop, plus what we recompute).
+HOP_BY_HOP = frozenset(
+    {
+        "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "trailers",
+        "transfer-encoding", "upgrade", "host", "content-length", "content-encoding", "accept-encoding",
+    }
+)
+# Client headers that carry the gateway credential or state; never sent upstream.
+CLIENT_ONLY = frozenset({"authorization", "x-api-key", "cookie", "x-distillguard-admin-token"})
+# Upstream response headers the client must not see.
+UPSTREAM_ONLY = frozenset({"set-cookie", "server", "date", "x-request-id"})
+
+MAX_UPSTREAM_BODY = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Upstream:
+    config: UpstreamConfig
+    auth_headers: Mapping[str, str]
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    def serves(self, model: str | None) -> bool:
+        if not self.config.models or model is None:
+            return True
+        return any(fnmatch.fnmatchcase(model, pattern) for pattern in self.config.models)
+
+
+@contextmanager
+def mapped_errors(upstream: Upstream, metrics: GatewayMetrics, phase: str) -> Iterator[None]:
+    """Translate whatever the network raises into the gateway's error hierarchy (the one place)."""
+    try:
+        yield
+    except GatewayError:
+        raise
+    except TimeoutError:
+        metrics.upstream_errors.labels(upstream.name, f"timeout_{phase}").inc()
+        raise UpstreamTimeoutError(
+            f"The upstream did not answer in time ({phase.replace('_', ' ')} timeout)."
+        ) from None
+    except aiohttp.ClientConnectorError:
+        metrics.upstream_errors.labels(upstream.name, "connect").inc()
+        raise UpstreamError("The upstream model server cannot be reached.") from None
+    except (aiohttp.ClientError, OSError) as exc:
+        metrics.upstream_errors.labels(upstream.name, "connection_lost").inc()
+        raise UpstreamError(f"The connection to the upstream failed: {type(exc).__name__}.") from None
+
+
+class UpstreamPool:
+    """One aiohttp session (one connection pool) for all upstreams of a config."""
+
+    def __init__(self, configs: list[UpstreamConfig], metrics: GatewayMetrics) -> None:
+        self.configs = configs
+        self.metrics = metrics
+        self.upstreams: list[Upstream] = []
+        for cfg in configs:
+            headers: dict[str, str] = {}
+            if cfg.credential_env:
+                credential = os.environ.get(cfg.credential_env, "")
+                if credential:
+                    from gateway.protocols import ADAPTERS
+
+                    headers.update(ADAPTERS[cfg.protocol].upstream_auth_headers(credential))
+            self.upstreams.append(Upstream(cfg, headers))
+        self._session: aiohttp.ClientSession | None = None
+
+    def _session_or_open(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(
+                limit=sum(c.max_connections for c in self.configs),
+                limit_per_host=0,
+                ttl_dns_cache=300,
+                keepalive_timeout=30,
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=aiohttp.ClientTimeout(total=None),
+                auto_decompress=True,
+                skip_auto_headers=("User-Agent",),
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+
+    def select(self, protocol: str, model: str | None) -> Upstream:
+        for upstream in self.upstreams:
+            if upstream.config.protocol == protocol and upstream.serves(model):
+                return upstream
+        if model is not None:
+            raise NotFoundError(f"The model '{model}' is not served here.", param="model", code="model_not_found")
+        raise NotFoundError(f"No upstream serves the {protocol} API here.")
+
+    async def open(
+        self,
+        upstream: Upstream,
+        method: str,
+        path_qs: str,
+        headers: dict[str, str],
+        body: bytes | None,
+    ) -> UpstreamResponse:
+        """Send the request; return once the response headers are in (``first_byte`` timeout)."""
+        timeouts = upstream.config.timeouts
+        deadline = time.monotonic() + timeouts.total
+        session = self._session_or_open()
+        headers.update(upstream.config.headers)
+        headers.update(upstream.auth_headers)
+        with mapped_errors(upstream, self.metrics, "first_byte"):
+            async with asyncio.timeout(min(timeouts.first_byte + timeouts.connect, timeouts.total)):
+                response = await session.request(
+                    method,
+                    upstream.config.url + path_qs,
+                    headers=headers,
+                    data=body,
+                    allow_redirects=False,
+                    timeout=aiohttp.ClientTimeout(total=None, connect=timeouts.connect,
+                                                  sock_connect=timeouts.connect),
+                )
+        return UpstreamResponse(upstream, response, deadline, self.metrics)
+
+
+class UpstreamResponse:
+    """An upstream response whose body is read with the idle and total timeouts."""
+
+    __slots__ = ("_response", "deadline", "metrics", "upstream")
+
+    def __init__(
+        self, upstream: Upstream, response: aiohttp.ClientResponse, deadline: float, metrics: GatewayMetrics
+    ) -> None:
+        self.upstream = upstream
+        self._response = response
+        self.deadline = deadline
+        self.metrics = metrics
+
+    @property
+    def status(self) -> int:
+        return self._response.status
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return self._response.headers
+
+    @property
+    def is_event_stream(self) -> bool:
+        return self._response.content_type == "text/event-stream"
+
+    def _timeout(self) -> float:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError
+        return min(self.upstream.config.timeouts.idle, remaining)
+
+    async def read_chunk(self) -> bytes:
+        """The next piece of body as it arrives; b'' at the end."""
+        with mapped_errors(self.upstream, self.metrics, "idle"):
+            async with asyncio.timeout(self._timeout()):
+                return await self._response.content.readany()
+
+    async def read_all(self, limit: int = MAX_UPSTREAM_BODY) -> bytes:
+        parts: list[bytes] = []
+        size = 0
+        while True:
+            chunk = await self.read_chunk()
+            if not chunk:
+                return b"".join(parts)
+            size += len(chunk)
+            if size > limit:
+                self.metrics.upstream_errors.labels(self.upstream.name, "oversized").inc()
+                raise UpstreamError("The upstream response is larger than the gateway accepts.")
+            parts.append(chunk)
+
+    def close(self) -> None:
+        """Release the connection; an unread body closes it, which the upstream sees as a cancel."""
+        self._response.close()
+
+    def forwarded_headers(self) -> list[tuple[bytes, bytes]]:
+        return [
+            (k.lower().encode("latin-1"), v.encode("latin-1"))
+            for k, v in self._response.headers.items()
+            if k.lower() not in HOP_BY_HOP and k.lower() not in UPSTREAM_ONLY and k.lower() != "content-type"
+        ]
+
+
+def upstream_request_headers(client_headers: Mapping[str, str], request_id: str, client_ip: str) -> dict[str, str]:
+    """Client headers minus hop-by-hop and credentials, plus tracing headers."""
+    headers = {
+        k: v for k, v in client_headers.items() if k not in HOP_BY_HOP and k not in CLIENT_ONLY
+    }
+    headers["x-request-id"] = request_id
+    forwarded = client_headers.get("x-forwarded-for")
+    headers["x-forwarded-for"] = f"{forwarded}, {client_ip}" if forwarded else client_ip
+    headers["accept-encoding"] = "identity"
+    return headers

