@@ -59,13 +59,15 @@ def admin_routes(gateway: Gateway) -> list[BaseRoute]:
         try:
             body = orjson.loads(await request.body())
         except orjson.JSONDecodeError:
-            return _error(400, "The body must be JSON: {\"level\": \"high\" | null, \"reason\": \"...\"}.")
+            return _error(400, 'The body must be JSON: {"level": "high" | null, "reason": "..."}.')
         level = body.get("level") if isinstance(body, dict) else None
         if level is not None and level not in RISK_LEVELS:
             return _error(400, f"level must be one of {list(RISK_LEVELS)} or null")
         reason = str(body.get("reason", "operator override")) if isinstance(body, dict) else ""
         gateway.risk.pin(account_id, level, reason=reason)
-        return JSONResponse({"account": account_id, "risk_level": gateway.risk.level(account_id), "pinned": level})
+        return JSONResponse(
+            {"account": account_id, "risk_level": gateway.risk.level(account_id), "pinned": level}
+        )
 
     async def levels(request: Request) -> Response:
         return JSONResponse(gateway.risk.accounts_at())

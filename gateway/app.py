@@ -60,8 +60,9 @@ class GatewayApp:
             return JSONResponse({"ready": False, "reason": "draining"}, status_code=503)
         store = self.gateway.runtime.services.store
         if not await store.ping():
-            return JSONResponse({"ready": False, "reason": f"{store.backend} state backend unreachable"},
-                                status_code=503)
+            return JSONResponse(
+                {"ready": False, "reason": f"{store.backend} state backend unreachable"}, status_code=503
+            )
         return JSONResponse({"ready": True, "config": self.gateway.runtime.loaded.fingerprint[:12]})
 
     async def metrics(self, request: Request) -> Response:

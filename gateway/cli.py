@@ -33,8 +33,11 @@ def _cmd_check(args: argparse.Namespace) -> int:
         sys.stdout.write(orjson.dumps(effective, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
         sys.stdout.write(yaml.safe_dump(effective, sort_keys=False))
-    print(f"config OK: {len(loaded.gateway.tiers)} tier(s), {len(loaded.pipelines)} pipeline(s), "
-          f"{len(loaded.api_keys)} key(s)", file=sys.stderr)
+    print(
+        f"config OK: {len(loaded.gateway.tiers)} tier(s), {len(loaded.pipelines)} pipeline(s), "
+        f"{len(loaded.api_keys)} key(s)",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -42,9 +45,14 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from gateway.server import default_workers, serve
 
     try:
-        serve(args.config, host=args.host, port=args.port,
-              workers=args.workers or default_workers(),
-              keys_file=args.keys_file, upstream_url=args.upstream)
+        serve(
+            args.config,
+            host=args.host,
+            port=args.port,
+            workers=args.workers or default_workers(),
+            keys_file=args.keys_file,
+            upstream_url=args.upstream,
+        )
     except ConfigError as exc:
         print(f"invalid config: {exc}", file=sys.stderr)
         return 2
@@ -56,8 +64,11 @@ def _cmd_keys_new(args: argparse.Namespace) -> int:
 
     key, entry = append_key(Path(args.keys_file), args.account, args.tier, args.label or "")
     print(key)
-    print(f"appended key {entry.key_id} for account '{entry.account}' (tier {entry.tier or 'default'}) "
-          f"to {args.keys_file}; the key is shown only once", file=sys.stderr)
+    print(
+        f"appended key {entry.key_id} for account '{entry.account}' (tier {entry.tier or 'default'}) "
+        f"to {args.keys_file}; the key is shown only once",
+        file=sys.stderr,
+    )
     return 0
 
 

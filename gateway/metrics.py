@@ -43,10 +43,14 @@ class GatewayMetrics:
     def __init__(self, per_account_labels: bool = False) -> None:
         self.per_account_labels = per_account_labels
         self.requests = self.counter(
-            "requests_total", "Requests answered, by route, status code and tier.", ("route", "status", "tier")
+            "requests_total",
+            "Requests answered, by route, status code and tier.",
+            ("route", "status", "tier"),
         )
         self.account_requests = self.counter(
-            "account_requests_total", "Requests by account (only with metrics.per_account_labels).", ("account",)
+            "account_requests_total",
+            "Requests by account (only with metrics.per_account_labels).",
+            ("account",),
         )
         self.request_duration = self.histogram(
             "request_duration_seconds", "Total time per request.", ("route", "stream"), LATENCY_BUCKETS
@@ -64,19 +68,28 @@ class GatewayMetrics:
             OVERHEAD_BUCKETS,
         )
         self.ttft = self.histogram(
-            "time_to_first_token_seconds", "Time from request to the first streamed event.", ("route",),
+            "time_to_first_token_seconds",
+            "Time from request to the first streamed event.",
+            ("route",),
             LATENCY_BUCKETS,
         )
-        self.stream_events = self.counter("stream_events_total", "Streamed events sent to clients.", ("route",))
+        self.stream_events = self.counter(
+            "stream_events_total", "Streamed events sent to clients.", ("route",)
+        )
         self.tokens = self.counter(
-            "tokens_total", "Tokens reported by the upstream, by type (input, output, reasoning).", ("route", "type", "tier")
+            "tokens_total",
+            "Tokens reported by the upstream, by type (input, output, reasoning).",
+            ("route", "type", "tier"),
         )
         self.policy_actions = self.counter(
-            "policy_actions_total", "Actions taken (or, in shadow mode, that would be taken) by policies.",
+            "policy_actions_total",
+            "Actions taken (or, in shadow mode, that would be taken) by policies.",
             ("policy", "action", "mode"),
         )
         self.policy_failures = self.counter(
-            "policy_failures_total", "Policies that raised; enforce-mode failures fail closed.", ("policy", "phase", "mode")
+            "policy_failures_total",
+            "Policies that raised; enforce-mode failures fail closed.",
+            ("policy", "phase", "mode"),
         )
         self.policy_duration = self.histogram(
             "policy_duration_seconds", "Time per policy phase call.", ("policy", "phase"), OVERHEAD_BUCKETS
@@ -84,9 +97,13 @@ class GatewayMetrics:
         self.upstream_errors = self.counter(
             "upstream_errors_total", "Upstream failures by upstream and kind.", ("upstream", "kind")
         )
-        self.auth_failures = self.counter("auth_failures_total", "Rejected credentials, by reason.", ("reason",))
+        self.auth_failures = self.counter(
+            "auth_failures_total", "Rejected credentials, by reason.", ("reason",)
+        )
         self.config_reloads = self.counter(
-            "config_reloads_total", "Config reload attempts by result (applied, rejected, unchanged).", ("result",)
+            "config_reloads_total",
+            "Config reload attempts by result (applied, rejected, unchanged).",
+            ("result",),
         )
         self.config_info = self.gauge(
             "config_loaded_timestamp_seconds", "When the config now serving was loaded.", (), "max"
@@ -117,7 +134,9 @@ class GatewayMetrics:
     ) -> Histogram:
         return self._get_or_create(Histogram, name, doc, tuple(labels), buckets=tuple(buckets))
 
-    def gauge(self, name: str, doc: str, labels: Sequence[str] = (), multiprocess_mode: str = "livesum") -> Gauge:
+    def gauge(
+        self, name: str, doc: str, labels: Sequence[str] = (), multiprocess_mode: str = "livesum"
+    ) -> Gauge:
         return self._get_or_create(Gauge, name, doc, tuple(labels), multiprocess_mode=multiprocess_mode)
 
 

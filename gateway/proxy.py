@@ -57,8 +57,17 @@ class RequestState:
     """Book-keeping for one request, filled in as it progresses."""
 
     __slots__ = (
-        "account", "bytes_sent", "error", "events", "exchange", "path", "pipeline", "request_id", "route",
-        "status", "timing",
+        "account",
+        "bytes_sent",
+        "error",
+        "events",
+        "exchange",
+        "path",
+        "pipeline",
+        "request_id",
+        "route",
+        "status",
+        "timing",
     )
 
     def __init__(self, request_id: str, path: str, route: str) -> None:
@@ -122,7 +131,10 @@ class ProxyHandler:
         except Exception:
             log.exception("unexpected error handling request %s", request_id)
             await self._send_error(
-                state, send, ServerError("The gateway failed to handle the request.", code="internal_error"), watcher
+                state,
+                send,
+                ServerError("The gateway failed to handle the request.", code="internal_error"),
+                watcher,
             )
         finally:
             if watcher is not None:
@@ -174,8 +186,9 @@ class ProxyHandler:
         if operation.protocol == "anthropic":
             forward.setdefault("anthropic-version", "2023-06-01")
         waited = time.perf_counter()
-        response = await runtime.pool.open(upstream, "POST", _path_qs(scope, state.path), forward,
-                                           orjson.dumps(exchange.body))
+        response = await runtime.pool.open(
+            upstream, "POST", _path_qs(scope, state.path), forward, orjson.dumps(exchange.body)
+        )
         state.timing.upstream += time.perf_counter() - waited
         exchange.outcome.upstream_reached = True
         try:
@@ -183,7 +196,9 @@ class ProxyHandler:
                 await self._upstream_failure(state, response, send, exchange)
             elif response.is_event_stream:
                 exchange.outcome.streamed = True
-                relay = StreamRelay(send, exchange, pipeline, response, state.timing, state.request_id, inject)
+                relay = StreamRelay(
+                    send, exchange, pipeline, response, state.timing, state.request_id, inject
+                )
                 try:
                     await relay.run()
                 finally:
@@ -191,8 +206,9 @@ class ProxyHandler:
                     if relay.started:
                         state.status = response.status
             else:
-                state.bytes_sent = await relay_json(send, exchange, pipeline, response, state.timing,
-                                                    state.request_id)
+                state.bytes_sent = await relay_json(
+                    send, exchange, pipeline, response, state.timing, state.request_id
+                )
                 state.status = response.status
         finally:
             response.close()
@@ -214,7 +230,9 @@ class ProxyHandler:
         headers = response.forwarded_headers()
         headers.append((b"x-request-id", state.request_id.encode()))
         if exchange is not None:
-            headers.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in exchange.response_headers.items())
+            headers.extend(
+                (k.encode("latin-1"), v.encode("latin-1")) for k, v in exchange.response_headers.items()
+            )
         state.status = response.status
         state.bytes_sent = await send_json(send, response.status, payload, headers)
 
@@ -230,10 +248,13 @@ class ProxyHandler:
     ) -> None:
         protocol = protocol_for_path(state.path)
         upstream = runtime.pool.select(protocol, None)
-        forward = upstream_request_headers(headers, state.request_id, scope["client"][0] if scope.get("client") else "")
+        forward = upstream_request_headers(
+            headers, state.request_id, scope["client"][0] if scope.get("client") else ""
+        )
         waited = time.perf_counter()
-        response = await runtime.pool.open(upstream, scope["method"], _path_qs(scope, state.path), forward,
-                                           body or None)
+        response = await runtime.pool.open(
+            upstream, scope["method"], _path_qs(scope, state.path), forward, body or None
+        )
         try:
             raw = await response.read_all()
             state.timing.upstream += time.perf_counter() - waited
@@ -269,7 +290,9 @@ class ProxyHandler:
             )
         if error.status == 401:
             headers.append((b"www-authenticate", b'Bearer realm="distillguard"'))
-        state.bytes_sent = await send_json(send, error.status, adapter.error_body(error, state.request_id), headers)
+        state.bytes_sent = await send_json(
+            send, error.status, adapter.error_body(error, state.request_id), headers
+        )
 
     async def _finish(self, state: RequestState) -> None:
         now = time.perf_counter()
@@ -349,7 +372,9 @@ def _json_object(raw: bytes) -> dict[str, Any]:
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise InvalidRequestError(f"The request body is not valid JSON: {exc}.", code="invalid_json") from None
+        raise InvalidRequestError(
+            f"The request body is not valid JSON: {exc}.", code="invalid_json"
+        ) from None
     if not isinstance(body, dict):
         raise InvalidRequestError("The request body must be a JSON object.", code="invalid_json")
     return body

@@ -49,7 +49,12 @@ def response_headers(
 
 
 async def relay_json(
-    send: Send, exchange: Exchange, pipeline: Pipeline, upstream: UpstreamResponse, timing: Timing, request_id: str
+    send: Send,
+    exchange: Exchange,
+    pipeline: Pipeline,
+    upstream: UpstreamResponse,
+    timing: Timing,
+    request_id: str,
 ) -> int:
     """A non-streaming response: read it whole, run the response phase, send it. Returns bytes sent."""
     waited = time.perf_counter()

@@ -54,8 +54,15 @@ def serve(
         os.environ["DISTILLGUARD_KEYS_FILE"] = os.path.abspath(keys_file) if keys_file else ""
         os.environ["DISTILLGUARD_UPSTREAM"] = upstream_url or ""
         os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="distillguard-metrics-"))
-        uvicorn.run("gateway.app:app_from_env", factory=True, host=bind_host, port=bind_port, workers=workers,
-                    log_config=None, **UVICORN_DEFAULTS)
+        uvicorn.run(
+            "gateway.app:app_from_env",
+            factory=True,
+            host=bind_host,
+            port=bind_port,
+            workers=workers,
+            log_config=None,
+            **UVICORN_DEFAULTS,
+        )
         return
     app = create_app(lambda: load_config(config_path, keys_file=keys_file, upstream_url=upstream_url), loaded)
     uvicorn.run(app, host=bind_host, port=bind_port, log_config=None, **UVICORN_DEFAULTS)

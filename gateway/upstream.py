@@ -26,8 +26,19 @@ from gateway.metrics import GatewayMetrics
 # Never forwarded in either direction (RFC 9110 hop-by-hop, plus what we recompute).
 HOP_BY_HOP = frozenset(
     {
-        "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "trailers",
-        "transfer-encoding", "upgrade", "host", "content-length", "content-encoding", "accept-encoding",
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+        "content-encoding",
+        "accept-encoding",
     }
 )
 # Client headers that carry the gateway credential or state; never sent upstream.
@@ -116,7 +127,9 @@ class UpstreamPool:
             if upstream.config.protocol == protocol and upstream.serves(model):
                 return upstream
         if model is not None:
-            raise NotFoundError(f"The model '{model}' is not served here.", param="model", code="model_not_found")
+            raise NotFoundError(
+                f"The model '{model}' is not served here.", param="model", code="model_not_found"
+            )
         raise NotFoundError(f"No upstream serves the {protocol} API here.")
 
     async def open(
@@ -141,8 +154,9 @@ class UpstreamPool:
                     headers=headers,
                     data=body,
                     allow_redirects=False,
-                    timeout=aiohttp.ClientTimeout(total=None, connect=timeouts.connect,
-                                                  sock_connect=timeouts.connect),
+                    timeout=aiohttp.ClientTimeout(
+                        total=None, connect=timeouts.connect, sock_connect=timeouts.connect
+                    ),
                 )
         return UpstreamResponse(upstream, response, deadline, self.metrics)
 
@@ -209,11 +223,11 @@ class UpstreamResponse:
         ]
 
 
-def upstream_request_headers(client_headers: Mapping[str, str], request_id: str, client_ip: str) -> dict[str, str]:
+def upstream_request_headers(
+    client_headers: Mapping[str, str], request_id: str, client_ip: str
+) -> dict[str, str]:
     """Client headers minus hop-by-hop and credentials, plus tracing headers."""
-    headers = {
-        k: v for k, v in client_headers.items() if k not in HOP_BY_HOP and k not in CLIENT_ONLY
-    }
+    headers = {k: v for k, v in client_headers.items() if k not in HOP_BY_HOP and k not in CLIENT_ONLY}
     headers["x-request-id"] = request_id
     forwarded = client_headers.get("x-forwarded-for")
     headers["x-forwarded-for"] = f"{forwarded}, {client_ip}" if forwarded else client_ip

@@ -51,8 +51,9 @@ class ThreadedServer:
     def __init__(self, app: Any, port: int | None = None) -> None:
         self.port = port or free_port()
         options = dict(UVICORN_DEFAULTS, timeout_graceful_shutdown=2)
-        self.config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None, lifespan="on",
-                                     **options)
+        self.config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_config=None, lifespan="on", **options
+        )
         self.server = uvicorn.Server(self.config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -102,12 +103,24 @@ def base_config(upstream_url: str, **overrides: Any) -> dict[str, Any]:
     config: dict[str, Any] = {
         "listen": {"host": "127.0.0.1", "port": 0},
         "upstreams": [
-            {"name": "openai", "url": upstream_url, "protocol": "openai",
-             "timeouts": {"connect": 2, "first_byte": 5, "idle": 5, "total": 30}},
-            {"name": "anthropic", "url": upstream_url, "protocol": "anthropic",
-             "timeouts": {"connect": 2, "first_byte": 5, "idle": 5, "total": 30}},
+            {
+                "name": "openai",
+                "url": upstream_url,
+                "protocol": "openai",
+                "timeouts": {"connect": 2, "first_byte": 5, "idle": 5, "total": 30},
+            },
+            {
+                "name": "anthropic",
+                "url": upstream_url,
+                "protocol": "anthropic",
+                "timeouts": {"connect": 2, "first_byte": 5, "idle": 5, "total": 30},
+            },
         ],
-        "auth": {"keys": [{"sha256": digest(key), "account": tier, "tier": tier} for tier, key in TEST_KEYS.items()]},
+        "auth": {
+            "keys": [
+                {"sha256": digest(key), "account": tier, "tier": tier} for tier, key in TEST_KEYS.items()
+            ]
+        },
         "default_tier": "free",
         "tiers": {tier: {"policies": []} for tier in TEST_KEYS},
         "reload": {"watch": False},
@@ -184,9 +197,23 @@ class RedisProcess:
 
     def start(self) -> RedisProcess:
         self.process = subprocess.Popen(
-            [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", self.directory, "--protected-mode", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                redis_server_binary(),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self.directory,
+                "--protected-mode",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
 
         def ready() -> bool:
@@ -204,13 +231,28 @@ class RedisProcess:
             self.process = None
 
 
-def spawn_gateway(config_path: Path, port: int, *extra: str, env: dict[str, str] | None = None
-                  ) -> subprocess.Popen[bytes]:
+def spawn_gateway(
+    config_path: Path, port: int, *extra: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     """``distillguard serve`` as a separate process; returns once /readyz answers 200."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config_path), "--port", str(port),
-         "--host", "127.0.0.1", *extra],
-        cwd=ROOT, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            "serve",
+            "--config",
+            str(config_path),
+            "--port",
+            str(port),
+            "--host",
+            "127.0.0.1",
+            *extra,
+        ],
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
 
     def ready() -> bool:

@@ -59,7 +59,9 @@ class Authenticator:
         entry = self._keys.find(token)
         if entry is None:
             raise AuthFailure("Invalid API key.", "invalid_key")
-        return Account(entry.account, self._tier_for(entry.account, entry.tier), entry.key_id or key_id(token))
+        return Account(
+            entry.account, self._tier_for(entry.account, entry.tier), entry.key_id or key_id(token)
+        )
 
     async def _from_jwt(self, token: str) -> Account:
         assert self._jwt is not None
@@ -77,7 +79,9 @@ class Authenticator:
         if tier_claim is not None and (not isinstance(tier_claim, str) or tier_claim not in self._tiers):
             raise AuthFailure(f"The token's '{cfg.tier_claim}' claim names no tier.", "invalid_jwt")
         jti = claims.get("jti")
-        return Account(account, self._tier_for(account, tier_claim), f"jwt:{jti}" if jti else "jwt", via="jwt")
+        return Account(
+            account, self._tier_for(account, tier_claim), f"jwt:{jti}" if jti else "jwt", via="jwt"
+        )
 
     def _tier_for(self, account: str, credential_tier: str | None) -> str:
         configured = self._accounts.get(account)

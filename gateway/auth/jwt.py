@@ -24,14 +24,18 @@ class JWTVerifier:
         if config.secret_env:
             secret = os.environ.get(config.secret_env)
             if not secret:
-                raise ConfigError(f"environment variable {config.secret_env} is not set", path="auth.jwt.secret_env")
+                raise ConfigError(
+                    f"environment variable {config.secret_env} is not set", path="auth.jwt.secret_env"
+                )
             self._key = secret
         elif config.public_key_file:
             path = base_dir / config.public_key_file
             try:
                 self._key = path.read_text("utf-8")
             except OSError as exc:
-                raise ConfigError(f"cannot read {path}: {exc.strerror}", path="auth.jwt.public_key_file") from None
+                raise ConfigError(
+                    f"cannot read {path}: {exc.strerror}", path="auth.jwt.public_key_file"
+                ) from None
         else:
             assert config.jwks_url
             self._jwks = jwt.PyJWKClient(config.jwks_url, cache_keys=True, lifespan=300, timeout=5)

@@ -71,14 +71,14 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     """A SafeLoader that refuses duplicate mapping keys instead of keeping the last silently."""
 
 
-def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+def _construct_mapping(
+    loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False
+) -> dict[Any, Any]:
     seen: set[Any] = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
         if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key '{key}'", key_node.start_mark
-            )
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key '{key}'", key_node.start_mark)
         seen.add(key)
     return loader.construct_mapping(node, deep)
 
@@ -162,8 +162,10 @@ def load_config_text(
     base_dir = source.parent if source else Path.cwd()
     watched = [source] if source else []
     api_keys = {entry.sha256: entry for entry in gateway.auth.keys}
-    keys_path = Path(keys_file) if keys_file else (
-        base_dir / gateway.auth.keys_file if gateway.auth.keys_file else None
+    keys_path = (
+        Path(keys_file)
+        if keys_file
+        else (base_dir / gateway.auth.keys_file if gateway.auth.keys_file else None)
     )
     if keys_path is not None:
         api_keys.update(load_keys_file(keys_path))
@@ -202,19 +204,29 @@ def load_keys_file(path: Path) -> dict[str, ApiKeyEntry]:
 def _check_references(gateway: GatewayConfig, api_keys: dict[str, ApiKeyEntry], where: str) -> None:
     tiers = sorted(gateway.tiers)
     if gateway.default_tier not in gateway.tiers:
-        raise ConfigError(f"'{gateway.default_tier}' is not a tier; tiers: {tiers}", path="default_tier", source=where)
+        raise ConfigError(
+            f"'{gateway.default_tier}' is not a tier; tiers: {tiers}", path="default_tier", source=where
+        )
     for account, acc in gateway.accounts.items():
         if acc.tier is not None and acc.tier not in gateway.tiers:
-            raise ConfigError(f"'{acc.tier}' is not a tier; tiers: {tiers}", path=f"accounts.{account}.tier",
-                              source=where)
+            raise ConfigError(
+                f"'{acc.tier}' is not a tier; tiers: {tiers}", path=f"accounts.{account}.tier", source=where
+            )
     for entry in api_keys.values():
         if entry.tier is not None and entry.tier not in gateway.tiers:
-            raise ConfigError(f"key of account '{entry.account}' names tier '{entry.tier}', which is not a tier; "
-                              f"tiers: {tiers}", path="auth.keys", source=where)
+            raise ConfigError(
+                f"key of account '{entry.account}' names tier '{entry.tier}', which is not a tier; "
+                f"tiers: {tiers}",
+                path="auth.keys",
+                source=where,
+            )
     for level in gateway.risk_levels:
         if level not in RISK_LEVELS:
-            raise ConfigError(f"unknown risk level; expected one of {list(RISK_LEVELS)}", path=f"risk_levels.{level}",
-                              source=where)
+            raise ConfigError(
+                f"unknown risk level; expected one of {list(RISK_LEVELS)}",
+                path=f"risk_levels.{level}",
+                source=where,
+            )
     names = [u.name for u in gateway.upstreams]
     if len(set(names)) != len(names):
         raise ConfigError("upstream names must be unique", path="upstreams", source=where)
@@ -250,8 +262,11 @@ def _build_pipelines(gateway: GatewayConfig, where: str) -> dict[PipelineKey, Pi
     for level, level_cfg in gateway.risk_levels.items():
         for name in level_cfg.overrides:
             if name not in all_names:
-                raise ConfigError(f"no tier uses policy '{name}'", path=f"risk_levels.{level}.overrides.{name}",
-                                  source=where)
+                raise ConfigError(
+                    f"no tier uses policy '{name}'",
+                    path=f"risk_levels.{level}.overrides.{name}",
+                    source=where,
+                )
 
     def spec(tier: str, account: str | None, level: RiskLevel) -> PipelineSpec:
         account_overrides = gateway.accounts[account].overrides if account else {}
@@ -282,8 +297,11 @@ def _build_pipelines(gateway: GatewayConfig, where: str) -> dict[PipelineKey, Pi
         names = {entry.name for entry, _ in base[tier]}
         for name in acc.overrides:
             if name not in names:
-                raise ConfigError(f"tier '{tier}' has no policy '{name}' to override",
-                                  path=f"accounts.{account}.overrides.{name}", source=where)
+                raise ConfigError(
+                    f"tier '{tier}' has no policy '{name}' to override",
+                    path=f"accounts.{account}.overrides.{name}",
+                    source=where,
+                )
         if acc.overrides:
             for level in RISK_LEVELS:
                 pipelines[(tier, account, level)] = spec(tier, account, level)

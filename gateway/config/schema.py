@@ -39,7 +39,9 @@ class UpstreamConfig(Strict):
     name: str = Field(pattern=_NAME)
     url: str
     protocol: Literal["openai", "anthropic"] = "openai"
-    credential_env: str | None = Field(None, description="name of the env var holding the upstream credential")
+    credential_env: str | None = Field(
+        None, description="name of the env var holding the upstream credential"
+    )
     models: list[str] = Field(default_factory=list, description="glob patterns; empty matches any model")
     headers: dict[str, str] = Field(default_factory=dict, description="static headers added upstream")
     timeouts: TimeoutsConfig = TimeoutsConfig()

@@ -40,7 +40,9 @@ def verify_history(body: dict[str, Any]) -> str | None:
                 continue
             signature, thinking = block.get("signature"), block.get("thinking")
             if not isinstance(signature, str) or not isinstance(thinking, str):
-                return f"messages.{m_index}.content.{b_index}: thinking block needs 'thinking' and 'signature'"
+                return (
+                    f"messages.{m_index}.content.{b_index}: thinking block needs 'thinking' and 'signature'"
+                )
             if not hmac.compare_digest(signature, sign(thinking)):
                 return f"messages.{m_index}.content.{b_index}: Invalid `signature` in `thinking` block"
     return None
@@ -57,11 +59,20 @@ def thinking_requested(body: dict[str, Any]) -> tuple[bool, bool]:
 def _blocks(gen: Generation, omitted: bool, redacted: bool) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = []
     if gen.reasoning:
-        blocks.append({"type": "thinking", "thinking": "" if omitted else gen.reasoning,
-                       "signature": sign("" if omitted else gen.reasoning)})
+        blocks.append(
+            {
+                "type": "thinking",
+                "thinking": "" if omitted else gen.reasoning,
+                "signature": sign("" if omitted else gen.reasoning),
+            }
+        )
         if redacted:
-            blocks.append({"type": "redacted_thinking", "data": base64.b64encode(b"redacted:" + gen.reasoning[:32]
-                                                                               .encode()).decode()})
+            blocks.append(
+                {
+                    "type": "redacted_thinking",
+                    "data": base64.b64encode(b"redacted:" + gen.reasoning[:32].encode()).decode(),
+                }
+            )
     blocks.append({"type": "text", "text": gen.text})
     return blocks
 
@@ -79,34 +90,78 @@ def message(gen: Generation, model: str, omitted: bool, redacted: bool) -> dict[
     }
 
 
-def message_stream(gen: Generation, model: str, omitted: bool, redacted: bool, per_chunk: int) -> Iterator[Event]:
+def message_stream(
+    gen: Generation, model: str, omitted: bool, redacted: bool, per_chunk: int
+) -> Iterator[Event]:
     final = message(gen, model, omitted, redacted)
-    start = {**final, "content": [], "stop_reason": None,
-             "usage": {"input_tokens": gen.prompt_tokens, "output_tokens": 1}}
+    start = {
+        **final,
+        "content": [],
+        "stop_reason": None,
+        "usage": {"input_tokens": gen.prompt_tokens, "output_tokens": 1},
+    }
     yield "message_start", {"type": "message_start", "message": start}
     yield "ping", {"type": "ping"}
     for index, block in enumerate(final["content"]):
         kind = block["type"]
         if kind == "thinking":
-            yield "content_block_start", {"type": "content_block_start", "index": index,
-                                          "content_block": {"type": "thinking", "thinking": "", "signature": ""}}
+            yield (
+                "content_block_start",
+                {
+                    "type": "content_block_start",
+                    "index": index,
+                    "content_block": {"type": "thinking", "thinking": "", "signature": ""},
+                },
+            )
             pieces = tokenize(block["thinking"])
             for i in range(0, len(pieces), per_chunk):
-                yield "content_block_delta", {"type": "content_block_delta", "index": index,
-                                              "delta": {"type": "thinking_delta",
-                                                        "thinking": "".join(pieces[i:i + per_chunk])}}
-            yield "content_block_delta", {"type": "content_block_delta", "index": index,
-                                          "delta": {"type": "signature_delta", "signature": block["signature"]}}
+                yield (
+                    "content_block_delta",
+                    {
+                        "type": "content_block_delta",
+                        "index": index,
+                        "delta": {"type": "thinking_delta", "thinking": "".join(pieces[i : i + per_chunk])},
+                    },
+                )
+            yield (
+                "content_block_delta",
+                {
+                    "type": "content_block_delta",
+                    "index": index,
+                    "delta": {"type": "signature_delta", "signature": block["signature"]},
+                },
+            )
         elif kind == "redacted_thinking":
-            yield "content_block_start", {"type": "content_block_start", "index": index, "content_block": block}
+            yield (
+                "content_block_start",
+                {"type": "content_block_start", "index": index, "content_block": block},
+            )
         else:
-            yield "content_block_start", {"type": "content_block_start", "index": index,
-                                          "content_block": {"type": "text", "text": ""}}
+            yield (
+                "content_block_start",
+                {
+                    "type": "content_block_start",
+                    "index": index,
+                    "content_block": {"type": "text", "text": ""},
+                },
+            )
             pieces = tokenize(block["text"])
             for i in range(0, len(pieces), per_chunk):
-                yield "content_block_delta", {"type": "content_block_delta", "index": index,
-                                              "delta": {"type": "text_delta", "text": "".join(pieces[i:i + per_chunk])}}
+                yield (
+                    "content_block_delta",
+                    {
+                        "type": "content_block_delta",
+                        "index": index,
+                        "delta": {"type": "text_delta", "text": "".join(pieces[i : i + per_chunk])},
+                    },
+                )
         yield "content_block_stop", {"type": "content_block_stop", "index": index}
-    yield "message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                            "usage": {"output_tokens": gen.completion_tokens}}
+    yield (
+        "message_delta",
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+            "usage": {"output_tokens": gen.completion_tokens},
+        },
+    )
     yield "message_stop", {"type": "message_stop"}

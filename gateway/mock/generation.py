@@ -80,8 +80,9 @@ def generate(
     if max_tokens is not None:
         budget = max(1, max_tokens - (count_tokens(reasoning) if reasoning else 0))
         tokens = tokens[:budget]
-    generation = Generation(prompt, tokens, reasoning, summary_text(seed) if with_reasoning else "",
-                            count_tokens(prompt))
+    generation = Generation(
+        prompt, tokens, reasoning, summary_text(seed) if with_reasoning else "", count_tokens(prompt)
+    )
     if top_logprobs is not None:
         model = toy_model()
         bias = parse_bias(body.get("logit_bias"))

@@ -73,15 +73,26 @@ def chat_completion(gen: Generation, model: str, fmt: str, n: int, gens: list[Ge
     }
 
 
-def chat_stream(gen: Generation, model: str, fmt: str, include_usage: bool, per_chunk: int) -> Iterator[Event]:
-    base = {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "object": "chat.completion.chunk",
-            "created": int(time.time()), "model": model, "system_fingerprint": "fp_mock"}
+def chat_stream(
+    gen: Generation, model: str, fmt: str, include_usage: bool, per_chunk: int
+) -> Iterator[Event]:
+    base = {
+        "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "system_fingerprint": "fp_mock",
+    }
 
-    def chunk(delta: dict[str, Any], logprobs: list[TokenLogprob] | None = None,
-              finish: str | None = None) -> Event:
-        choice = {"index": 0, "delta": delta,
-                  "logprobs": {"content": [_chat_logprob(s) for s in logprobs]} if logprobs else None,
-                  "finish_reason": finish}
+    def chunk(
+        delta: dict[str, Any], logprobs: list[TokenLogprob] | None = None, finish: str | None = None
+    ) -> Event:
+        choice = {
+            "index": 0,
+            "delta": delta,
+            "logprobs": {"content": [_chat_logprob(s) for s in logprobs]} if logprobs else None,
+            "finish_reason": finish,
+        }
         return None, {**base, "choices": [choice]}
 
     yield chunk({"role": "assistant", "content": ""})
@@ -89,14 +100,14 @@ def chat_stream(gen: Generation, model: str, fmt: str, include_usage: bool, per_
     if reasoning_tokens:
         if fmt in ("reasoning_content", "reasoning"):
             for i in range(0, len(reasoning_tokens), per_chunk):
-                yield chunk({fmt: "".join(reasoning_tokens[i:i + per_chunk])})
+                yield chunk({fmt: "".join(reasoning_tokens[i : i + per_chunk])})
         elif fmt in ("think", "think-open"):
             pieces = (["<think>"] if fmt == "think" else []) + reasoning_tokens + ["</think>", "\n\n"]
             for i in range(0, len(pieces), per_chunk):
-                yield chunk({"content": "".join(pieces[i:i + per_chunk])})
+                yield chunk({"content": "".join(pieces[i : i + per_chunk])})
     for i in range(0, len(gen.tokens), per_chunk):
-        steps = gen.logprobs[i:i + per_chunk] if gen.logprobs else None
-        yield chunk({"content": "".join(gen.tokens[i:i + per_chunk])}, steps)
+        steps = gen.logprobs[i : i + per_chunk] if gen.logprobs else None
+        yield chunk({"content": "".join(gen.tokens[i : i + per_chunk])}, steps)
     yield chunk({}, finish="stop")
     if include_usage:
         yield None, {**base, "choices": [], "usage": _usage(gen, bool(gen.reasoning))}
@@ -123,7 +134,9 @@ def completion(gen: Generation, model: str, echo: bool, prompt: str) -> dict[str
         if echo:
             prompt_tokens = tokenize(prompt)
             logprobs["tokens"] = prompt_tokens + logprobs["tokens"]
-            logprobs["token_logprobs"] = [None] + [-1.0] * (len(prompt_tokens) - 1) + logprobs["token_logprobs"]
+            logprobs["token_logprobs"] = (
+                [None] + [-1.0] * (len(prompt_tokens) - 1) + logprobs["token_logprobs"]
+            )
             logprobs["top_logprobs"] = [None] * len(prompt_tokens) + logprobs["top_logprobs"]
             starts, pos = [], 0
             for token in prompt_tokens:
@@ -141,13 +154,24 @@ def completion(gen: Generation, model: str, echo: bool, prompt: str) -> dict[str
 
 
 def completion_stream(gen: Generation, model: str, include_usage: bool, per_chunk: int) -> Iterator[Event]:
-    base = {"id": f"cmpl-{uuid.uuid4().hex[:24]}", "object": "text_completion", "created": int(time.time()),
-            "model": model}
+    base = {
+        "id": f"cmpl-{uuid.uuid4().hex[:24]}",
+        "object": "text_completion",
+        "created": int(time.time()),
+        "model": model,
+    }
     for i in range(0, len(gen.tokens), per_chunk):
-        part = Generation(gen.prompt, gen.tokens[i:i + per_chunk], "", "", 0, gen.logprobs[i:i + per_chunk])
+        part = Generation(
+            gen.prompt, gen.tokens[i : i + per_chunk], "", "", 0, gen.logprobs[i : i + per_chunk]
+        )
         logprobs = _completion_logprobs(part) if part.logprobs else None
-        yield None, {**base, "choices": [{"index": 0, "text": part.text, "logprobs": logprobs,
-                                          "finish_reason": None}]}
+        yield (
+            None,
+            {
+                **base,
+                "choices": [{"index": 0, "text": part.text, "logprobs": logprobs, "finish_reason": None}],
+            },
+        )
     yield None, {**base, "choices": [{"index": 0, "text": "", "logprobs": None, "finish_reason": "stop"}]}
     if include_usage:
         yield None, {**base, "choices": [], "usage": _usage(gen, False)}
@@ -156,8 +180,12 @@ def completion_stream(gen: Generation, model: str, include_usage: bool, per_chun
 
 def _response_logprobs(steps: list[TokenLogprob]) -> list[dict[str, Any]]:
     return [
-        {"token": s.token, "bytes": token_bytes(s.token), "logprob": s.logprob,
-         "top_logprobs": [{"token": t, "bytes": token_bytes(t), "logprob": lp} for t, _, lp in s.top]}
+        {
+            "token": s.token,
+            "bytes": token_bytes(s.token),
+            "logprob": s.logprob,
+            "top_logprobs": [{"token": t, "bytes": token_bytes(t), "logprob": lp} for t, _, lp in s.top],
+        }
         for s in steps
     ]
 
@@ -172,7 +200,9 @@ def _response_usage(gen: Generation) -> dict[str, Any]:
     }
 
 
-def response_object(gen: Generation, model: str, encrypted: bool, status: str = "completed") -> dict[str, Any]:
+def response_object(
+    gen: Generation, model: str, encrypted: bool, status: str = "completed"
+) -> dict[str, Any]:
     output: list[dict[str, Any]] = []
     if gen.reasoning:
         output.append(reasoning_item(gen, encrypted))
@@ -214,8 +244,14 @@ def message_item(gen: Generation) -> dict[str, Any]:
         "type": "message",
         "role": "assistant",
         "status": "completed",
-        "content": [{"type": "output_text", "text": gen.text, "annotations": [],
-                     "logprobs": _response_logprobs(gen.logprobs)}],
+        "content": [
+            {
+                "type": "output_text",
+                "text": gen.text,
+                "annotations": [],
+                "logprobs": _response_logprobs(gen.logprobs),
+            }
+        ],
     }
 
 
@@ -235,38 +271,87 @@ def response_stream(gen: Generation, model: str, encrypted: bool, per_chunk: int
     if gen.reasoning:
         item = reasoning_item(gen, encrypted)
         rid = item["id"]
-        yield ev("response.output_item.added", output_index=0,
-                 item={**item, "summary": [], "content": [], "encrypted_content": None, "status": "in_progress"})
-        yield ev("response.reasoning_summary_part.added", item_id=rid, output_index=0, summary_index=0,
-                 part={"type": "summary_text", "text": ""})
+        yield ev(
+            "response.output_item.added",
+            output_index=0,
+            item={**item, "summary": [], "content": [], "encrypted_content": None, "status": "in_progress"},
+        )
+        yield ev(
+            "response.reasoning_summary_part.added",
+            item_id=rid,
+            output_index=0,
+            summary_index=0,
+            part={"type": "summary_text", "text": ""},
+        )
         summary_tokens = tokenize(gen.summary)
         for i in range(0, len(summary_tokens), per_chunk):
-            yield ev("response.reasoning_summary_text.delta", item_id=rid, output_index=0, summary_index=0,
-                     delta="".join(summary_tokens[i:i + per_chunk]))
-        yield ev("response.reasoning_summary_text.done", item_id=rid, output_index=0, summary_index=0,
-                 text=gen.summary)
-        yield ev("response.reasoning_summary_part.done", item_id=rid, output_index=0, summary_index=0,
-                 part={"type": "summary_text", "text": gen.summary})
+            yield ev(
+                "response.reasoning_summary_text.delta",
+                item_id=rid,
+                output_index=0,
+                summary_index=0,
+                delta="".join(summary_tokens[i : i + per_chunk]),
+            )
+        yield ev(
+            "response.reasoning_summary_text.done",
+            item_id=rid,
+            output_index=0,
+            summary_index=0,
+            text=gen.summary,
+        )
+        yield ev(
+            "response.reasoning_summary_part.done",
+            item_id=rid,
+            output_index=0,
+            summary_index=0,
+            part={"type": "summary_text", "text": gen.summary},
+        )
         reasoning_tokens = tokenize(gen.reasoning)
         for i in range(0, len(reasoning_tokens), per_chunk):
-            yield ev("response.reasoning_text.delta", item_id=rid, output_index=0, content_index=0,
-                     delta="".join(reasoning_tokens[i:i + per_chunk]))
-        yield ev("response.reasoning_text.done", item_id=rid, output_index=0, content_index=0, text=gen.reasoning)
+            yield ev(
+                "response.reasoning_text.delta",
+                item_id=rid,
+                output_index=0,
+                content_index=0,
+                delta="".join(reasoning_tokens[i : i + per_chunk]),
+            )
+        yield ev(
+            "response.reasoning_text.done", item_id=rid, output_index=0, content_index=0, text=gen.reasoning
+        )
         yield ev("response.output_item.done", output_index=0, item=item)
         index = 1
     msg = message_item(gen)
     mid = msg["id"]
-    yield ev("response.output_item.added", output_index=index,
-             item={**msg, "content": [], "status": "in_progress"})
-    yield ev("response.content_part.added", item_id=mid, output_index=index, content_index=0,
-             part={"type": "output_text", "text": "", "annotations": [], "logprobs": []})
+    yield ev(
+        "response.output_item.added", output_index=index, item={**msg, "content": [], "status": "in_progress"}
+    )
+    yield ev(
+        "response.content_part.added",
+        item_id=mid,
+        output_index=index,
+        content_index=0,
+        part={"type": "output_text", "text": "", "annotations": [], "logprobs": []},
+    )
     for i in range(0, len(gen.tokens), per_chunk):
-        steps = gen.logprobs[i:i + per_chunk]
-        yield ev("response.output_text.delta", item_id=mid, output_index=index, content_index=0,
-                 delta="".join(gen.tokens[i:i + per_chunk]), logprobs=_response_logprobs(steps))
-    yield ev("response.output_text.done", item_id=mid, output_index=index, content_index=0, text=gen.text,
-             logprobs=_response_logprobs(gen.logprobs))
-    yield ev("response.content_part.done", item_id=mid, output_index=index, content_index=0,
-             part=msg["content"][0])
+        steps = gen.logprobs[i : i + per_chunk]
+        yield ev(
+            "response.output_text.delta",
+            item_id=mid,
+            output_index=index,
+            content_index=0,
+            delta="".join(gen.tokens[i : i + per_chunk]),
+            logprobs=_response_logprobs(steps),
+        )
+    yield ev(
+        "response.output_text.done",
+        item_id=mid,
+        output_index=index,
+        content_index=0,
+        text=gen.text,
+        logprobs=_response_logprobs(gen.logprobs),
+    )
+    yield ev(
+        "response.content_part.done", item_id=mid, output_index=index, content_index=0, part=msg["content"][0]
+    )
     yield ev("response.output_item.done", output_index=index, item=msg)
     yield ev("response.completed", response=final)

@@ -55,8 +55,17 @@ class MockUpstream:
             await self._control(path, scope["method"], send)
             return
         if path in ("/v1/models", "/models"):
-            await _json(send, 200, {"object": "list", "data": [
-                {"id": m, "object": "model", "created": 0, "owned_by": "distillguard-mock"} for m in MODELS]})
+            await _json(
+                send,
+                200,
+                {
+                    "object": "list",
+                    "data": [
+                        {"id": m, "object": "model", "created": 0, "owned_by": "distillguard-mock"}
+                        for m in MODELS
+                    ],
+                },
+            )
             return
         try:
             body = orjson.loads(body_bytes) if body_bytes else {}
@@ -102,8 +111,15 @@ class MockUpstream:
         else:
             await _json(send, 404, {"error": "unknown control path"})
 
-    async def _openai(self, path: str, body: dict[str, Any], headers: dict[str, str], send: Send,
-                      receive: Receive, fault: str) -> None:
+    async def _openai(
+        self,
+        path: str,
+        body: dict[str, Any],
+        headers: dict[str, str],
+        send: Send,
+        receive: Receive,
+        fault: str,
+    ) -> None:
         model = str(body.get("model") or "mock-small")
         fmt = headers.get("x-mock-reasoning", "reasoning_content")
         stream = body.get("stream") is True
@@ -114,8 +130,16 @@ class MockUpstream:
             max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
             n = body.get("n") if isinstance(body.get("n"), int) else 1
             reasoning = fmt != "none"
-            gens = [generate(body, max_tokens=max_tokens, with_reasoning=reasoning, top_logprobs=top_k,
-                             salt=str(i) if i else "") for i in range(max(1, n))]
+            gens = [
+                generate(
+                    body,
+                    max_tokens=max_tokens,
+                    with_reasoning=reasoning,
+                    top_logprobs=top_k,
+                    salt=str(i) if i else "",
+                )
+                for i in range(max(1, n))
+            ]
             if not stream:
                 await _json(send, 200, openai_shapes.chat_completion(gens[0], model, fmt, n, gens))
                 return
@@ -125,7 +149,9 @@ class MockUpstream:
             top = body.get("logprobs")
             top_k = int(top) if isinstance(top, int) and not isinstance(top, bool) else None
             prompt = body.get("prompt") if isinstance(body.get("prompt"), str) else ""
-            gen = generate(body, max_tokens=body.get("max_tokens") or 16, with_reasoning=False, top_logprobs=top_k)
+            gen = generate(
+                body, max_tokens=body.get("max_tokens") or 16, with_reasoning=False, top_logprobs=top_k
+            )
             if not stream:
                 await _json(send, 200, openai_shapes.completion(gen, model, body.get("echo") is True, prompt))
                 return
@@ -138,16 +164,18 @@ class MockUpstream:
             reasoning = fmt != "none" and isinstance(reasoning_cfg, dict)
             include = body.get("include") or []
             encrypted = "reasoning.encrypted_content" in include
-            gen = generate(body, max_tokens=body.get("max_output_tokens"), with_reasoning=reasoning,
-                           top_logprobs=top_k)
+            gen = generate(
+                body, max_tokens=body.get("max_output_tokens"), with_reasoning=reasoning, top_logprobs=top_k
+            )
             if not stream:
                 await _json(send, 200, openai_shapes.response_object(gen, model, encrypted))
                 return
             events = openai_shapes.response_stream(gen, model, encrypted, per_chunk)
         await self._stream(events, headers, send, receive, fault)
 
-    async def _messages(self, body: dict[str, Any], headers: dict[str, str], send: Send, receive: Receive,
-                        fault: str) -> None:
+    async def _messages(
+        self, body: dict[str, Any], headers: dict[str, str], send: Send, receive: Receive, fault: str
+    ) -> None:
         problem = anthropic_shapes.verify_history(body)
         if problem:
             await _error(send, 400, problem, True)
@@ -163,18 +191,31 @@ class MockUpstream:
             await _json(send, 200, anthropic_shapes.message(gen, model, omitted, redacted))
             return
         per_chunk = max(1, int(headers.get("x-mock-chunk-tokens", "1")))
-        await self._stream(anthropic_shapes.message_stream(gen, model, omitted, redacted, per_chunk), headers,
-                           send, receive, fault)
+        await self._stream(
+            anthropic_shapes.message_stream(gen, model, omitted, redacted, per_chunk),
+            headers,
+            send,
+            receive,
+            fault,
+        )
 
-    async def _stream(self, events: Iterator[Event], headers: dict[str, str], send: Send, receive: Receive,
-                      fault: str) -> None:
+    async def _stream(
+        self, events: Iterator[Event], headers: dict[str, str], send: Send, receive: Receive, fault: str
+    ) -> None:
         delay = float(headers.get("x-mock-delay-ms", "0")) / 1000
         items = list(events)
         half = len(items) // 2
         self.stats["started"] += 1
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"text/event-stream; charset=utf-8"),
-                                (b"cache-control", b"no-cache")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"text/event-stream; charset=utf-8"),
+                    (b"cache-control", b"no-cache"),
+                ],
+            }
+        )
         disconnected = asyncio.Event()
         watcher = asyncio.create_task(_watch_disconnect(receive, disconnected))
         try:
@@ -182,7 +223,9 @@ class MockUpstream:
                 if position == half and fault == "drop-midstream":
                     raise ConnectionAbortedError("mock: dropping the connection mid-stream")
                 if position == half and fault == "garbage-midstream":
-                    await send({"type": "http.response.body", "body": b"data: {not json\n\n", "more_body": True})
+                    await send(
+                        {"type": "http.response.body", "body": b"data: {not json\n\n", "more_body": True}
+                    )
                     await asyncio.sleep(0.01)
                 if position == half and fault == "hang-midstream":
                     delay = 3600.0
@@ -191,8 +234,13 @@ class MockUpstream:
                     return
                 payload = data if isinstance(data, str) else orjson.dumps(data).decode()
                 prefix = f"event: {name}\n" if name else ""
-                await send({"type": "http.response.body", "body": f"{prefix}data: {payload}\n\n".encode(),
-                            "more_body": True})
+                await send(
+                    {
+                        "type": "http.response.body",
+                        "body": f"{prefix}data: {payload}\n\n".encode(),
+                        "more_body": True,
+                    }
+                )
                 if delay:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(disconnected.wait(), delay)
@@ -231,12 +279,20 @@ async def _json(send: Send, status: int, payload: Any) -> None:
 
 async def _error(send: Send, status: int, message: str, anthropic: bool) -> None:
     if anthropic:
-        kind = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
-                429: "rate_limit_error", 529: "overloaded_error"}.get(status, "api_error")
+        kind = {
+            400: "invalid_request_error",
+            401: "authentication_error",
+            404: "not_found_error",
+            429: "rate_limit_error",
+            529: "overloaded_error",
+        }.get(status, "api_error")
         await _json(send, status, {"type": "error", "error": {"type": kind, "message": message}})
     else:
-        await _json(send, status, {"error": {"message": message, "type": "mock_error", "param": None,
-                                             "code": str(status)}})
+        await _json(
+            send,
+            status,
+            {"error": {"message": message, "type": "mock_error", "param": None, "code": str(status)}},
+        )
 
 
 def create_mock_app() -> MockUpstream:

@@ -34,7 +34,9 @@ def resolve_policy(name: str) -> type[Policy]:  # type: ignore[type-arg]
     """The policy class registered as ``name`` (or the ``module:Class`` it spells)."""
     target = name if ":" in name else _entry_points().get(name)
     if target is None:
-        raise UnknownPolicyError(f"unknown policy '{name}'; registered: {', '.join(available_policies()) or 'none'}")
+        raise UnknownPolicyError(
+            f"unknown policy '{name}'; registered: {', '.join(available_policies()) or 'none'}"
+        )
     module_name, _, attr = target.partition(":")
     try:
         module = importlib.import_module(module_name)

@@ -33,7 +33,9 @@ class AnthropicAdapter(ProtocolAdapter):
             "request_id": request_id,
         }
 
-    def stream_error_event(self, error: GatewayError, request_id: str, operation: OperationName) -> StreamEvent:
+    def stream_error_event(
+        self, error: GatewayError, request_id: str, operation: OperationName
+    ) -> StreamEvent:
         return StreamEvent.of(self.error_body(error, request_id), event="error")
 
     def is_terminal(self, event: StreamEvent, operation: OperationName) -> bool:

@@ -43,7 +43,9 @@ class ProtocolAdapter(ABC):
         """The JSON error body for ``error`` in this API's shape."""
 
     @abstractmethod
-    def stream_error_event(self, error: GatewayError, request_id: str, operation: OperationName) -> StreamEvent:
+    def stream_error_event(
+        self, error: GatewayError, request_id: str, operation: OperationName
+    ) -> StreamEvent:
         """The event that ends a stream with ``error`` so that the official SDKs raise."""
 
     @abstractmethod

@@ -40,7 +40,9 @@ class OpenAIAdapter(ProtocolAdapter):
             }
         }
 
-    def stream_error_event(self, error: GatewayError, request_id: str, operation: OperationName) -> StreamEvent:
+    def stream_error_event(
+        self, error: GatewayError, request_id: str, operation: OperationName
+    ) -> StreamEvent:
         body = self.error_body(error, request_id)
         if operation == "responses":
             # Responses streams name their events; carry the ResponseErrorEvent fields

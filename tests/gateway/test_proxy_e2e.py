@@ -37,13 +37,21 @@ def test_chat_completion_stream(gateway: GatewayHandle) -> None:
 
 def test_stream_usage_chunk_only_when_asked(gateway: GatewayHandle, mock_upstream: MockHandle) -> None:
     client = _openai(gateway)
-    chunks = list(client.chat.completions.create(
-        model="mock-small", messages=[{"role": "user", "content": "x"}], stream=True))
+    chunks = list(
+        client.chat.completions.create(
+            model="mock-small", messages=[{"role": "user", "content": "x"}], stream=True
+        )
+    )
     assert all(chunk.choices for chunk in chunks), "the gateway's own usage request must not leak"
     assert mock_upstream.requests()[-1]["body"]["stream_options"] == {"include_usage": True}
-    chunks = list(client.chat.completions.create(
-        model="mock-small", messages=[{"role": "user", "content": "x"}], stream=True,
-        stream_options={"include_usage": True}))
+    chunks = list(
+        client.chat.completions.create(
+            model="mock-small",
+            messages=[{"role": "user", "content": "x"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
     assert chunks[-1].usage is not None and not chunks[-1].choices
 
 
@@ -51,8 +59,13 @@ def test_legacy_completions(gateway: GatewayHandle) -> None:
     client = _openai(gateway)
     reply = client.completions.create(model="mock-small", prompt="Once upon a time", max_tokens=10)
     assert reply.choices[0].text
-    streamed = "".join(c.choices[0].text for c in client.completions.create(
-        model="mock-small", prompt="Once upon a time", max_tokens=10, stream=True) if c.choices)
+    streamed = "".join(
+        c.choices[0].text
+        for c in client.completions.create(
+            model="mock-small", prompt="Once upon a time", max_tokens=10, stream=True
+        )
+        if c.choices
+    )
     assert streamed == reply.choices[0].text
 
 
@@ -68,11 +81,13 @@ def test_responses_api(gateway: GatewayHandle) -> None:
 
 def test_anthropic_messages(gateway: GatewayHandle) -> None:
     client = _anthropic(gateway)
-    reply = client.messages.create(model="claude-mock", max_tokens=512,
-                                   messages=[{"role": "user", "content": "Explain queues."}])
+    reply = client.messages.create(
+        model="claude-mock", max_tokens=512, messages=[{"role": "user", "content": "Explain queues."}]
+    )
     assert reply.content[-1].type == "text" and reply.content[-1].text
-    with client.messages.stream(model="claude-mock", max_tokens=512,
-                                messages=[{"role": "user", "content": "Explain queues."}]) as stream:
+    with client.messages.stream(
+        model="claude-mock", max_tokens=512, messages=[{"role": "user", "content": "Explain queues."}]
+    ) as stream:
         text = "".join(stream.text_stream)
         final = stream.get_final_message()
     assert text == reply.content[-1].text
