@@ -43,7 +43,7 @@ def normalise_path(path: str) -> str:
 
 
 async def read_body(receive: Receive, limit: int, declared: str | None) -> bytes:
-    """The whole request body; PayloadTooLargeError past ``limit`` bytes (checked before reading if declared)."""
+    """The whole request body; PayloadTooLargeError past ``limit`` bytes (checked early when declared)."""
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLargeError(f"The request body is larger than the {limit} bytes this gateway accepts.")
     parts: list[bytes] = []

@@ -164,7 +164,7 @@ class Gateway:
         return digest.hexdigest()
 
     async def _watch(self) -> None:
-        """Poll the config files' contents (robust to editors' rename-on-save and Kubernetes symlink swaps)."""
+        """Poll the config files (robust to rename-on-save and Kubernetes ConfigMap symlink swaps)."""
         while True:
             runtime = self.runtime
             await asyncio.sleep(runtime.config.reload.interval_seconds)

@@ -139,7 +139,7 @@ def load_config_text(
     keys_file: str | Path | None = None,
     upstream_url: str | None = None,
 ) -> LoadedConfig:
-    """Like :func:`load_config` for YAML text. ``upstream_url`` replaces every upstream's url (serve --upstream)."""
+    """Like :func:`load_config` for YAML text; ``upstream_url`` replaces every upstream url."""
     where = str(source) if source else "<config>"
     try:
         data = yaml.load(raw_text, Loader=_UniqueKeyLoader)

@@ -8,7 +8,7 @@ name::
 
     request          async on_request(exchange)            inspect, modify exchange.body, or raise to reject
     response         async on_response(exchange, body)      modify a whole non-streaming body in place
-    stream event     stream_filter(exchange).on_event(ev)   pass [ev], modify, drop [], hold back, emit several
+    stream event     stream_filter(exchange).on_event(ev)   pass [ev], modify, drop [], hold, emit several
     end of stream    stream_filter(exchange).on_end()       flush what was held back (also on abort)
     after response   async after_response(exchange)         accounting; runs however the exchange ended
 

@@ -50,7 +50,7 @@ class ProtocolAdapter(ABC):
 
     @abstractmethod
     def is_terminal(self, event: StreamEvent, operation: OperationName) -> bool:
-        """Whether ``event`` is the stream's last (``[DONE]``, ``message_stop``, ``response.completed``...)."""
+        """Whether ``event`` ends the stream (``[DONE]``, ``message_stop``, ``response.completed``...)."""
 
     @abstractmethod
     def usage_from_body(self, operation: OperationName, body: dict[str, Any]) -> Usage:
