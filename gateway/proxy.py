@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import logging
+import os
 import time
-import uuid
 from typing import Any
 
 import orjson
@@ -95,7 +95,7 @@ class ProxyHandler:
         runtime = self.gateway.runtime
         headers = header_map(scope)
         supplied = headers.get("x-request-id")
-        request_id = supplied if valid_request_id(supplied) else uuid.uuid4().hex
+        request_id = supplied if valid_request_id(supplied) else os.urandom(12).hex()
         path = normalise_path(scope["path"])
         operation = OPERATIONS.get(path)
         state = RequestState(request_id, path, operation.name if operation else "passthrough")
