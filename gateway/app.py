@@ -113,4 +113,8 @@ def app_from_env() -> GatewayApp:
         "keys_file": os.environ.get("DISTILLGUARD_KEYS_FILE") or None,
         "upstream_url": os.environ.get("DISTILLGUARD_UPSTREAM") or None,
     }
-    return create_app(lambda: load_config(path, **options))
+    from gateway.logs import configure_logging
+
+    loaded = load_config(path, **options)
+    configure_logging(loaded.gateway.logging.level)  # each worker is a fresh process
+    return create_app(lambda: load_config(path, **options), loaded)
