@@ -49,7 +49,6 @@ from gateway.relay import StreamRelay, Timing, relay_json
 from gateway.runtime import Runtime
 from gateway.upstream import UpstreamResponse, upstream_request_headers
 
-access_log = logging.getLogger("distillguard.access")
 log = logging.getLogger("distillguard.proxy")
 
 
@@ -331,7 +330,7 @@ class ProxyHandler:
             if usage.reasoning_tokens:
                 metrics.tokens.labels(route, "reasoning", tier).inc(usage.reasoning_tokens)
         if self.gateway.runtime.access_log:
-            access_log.info("request", extra={"access": _access_record(state, now)})
+            self.gateway.access_log.write(_access_record(state, now))
 
 
 def _access_record(state: RequestState, now: float) -> dict[str, Any]:

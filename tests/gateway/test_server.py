@@ -20,7 +20,9 @@ def test_serve_with_two_workers_aggregates_metrics(mock_upstream: MockHandle, tm
     try:
         with httpx.Client(headers={"authorization": "Bearer dg-test-free-key"}) as client:
             for _ in range(20):
-                assert client.post(f"http://127.0.0.1:{port}/v1/chat/completions", json=CHAT).status_code == 200
+                assert (
+                    client.post(f"http://127.0.0.1:{port}/v1/chat/completions", json=CHAT).status_code == 200
+                )
         text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
         assert metric_value(text, "distillguard_requests_total", route="chat.completions", status="200") == 20
     finally:
