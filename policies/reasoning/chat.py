@@ -60,7 +60,8 @@ class _Choice:
 
     fields: dict[str, list[str]] = field(default_factory=dict)
     details: list[Any] = field(default_factory=list)
-    chars: int = 0
+    field_chars: int = 0
+    detail_chars: int = 0
     seen: bool = False  # a reasoning field with content arrived (the upstream parses reasoning)
     withheld: bool = False  # some of it is not the client's to see
     rewriter: ThinkRewriter | None = None
@@ -129,7 +130,7 @@ class ChatRewriter:
 
     def _take_fields(self, holder: dict[str, Any], state: _Choice) -> bool:
         found = False
-        text_chars = 0
+        field_chars = 0
         for name in STRING_FIELDS:
             if name not in holder:
                 continue
@@ -142,7 +143,7 @@ class ChatRewriter:
             if value:
                 state.seen = state.withheld = True
                 state.fields.setdefault(name, []).append(value)
-                text_chars = text_chars or len(value)
+                field_chars = field_chars or len(value)  # the same text may come under both names
         if DETAILS_FIELD in holder:
             found = True
             value = holder.pop(DETAILS_FIELD)
@@ -157,9 +158,8 @@ class ChatRewriter:
                 state.details.extend(value)
                 if kept:
                     holder[DETAILS_FIELD] = kept
-                if not text_chars:
-                    text_chars = detail_chars
-        state.chars += text_chars
+                state.detail_chars += detail_chars
+        state.field_chars += field_chars
         return found
 
     def _split_details(self, items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
@@ -183,11 +183,13 @@ class ChatRewriter:
     def _replacement(self, state: _Choice) -> dict[str, Any]:
         if not state.withheld:
             return {}
-        self.withholder.ledger.withheld("chat", state.chars)
+        # reasoning_details repeat the string fields' text (OpenRouter): count them only alone.
+        chars = state.field_chars or state.detail_chars
+        self.withholder.ledger.withheld("chat", chars)
         names = [name for name in state.fields] or ["reasoning"]
         mode = self.withholder.mode
         if mode == "redact":
-            text = self.withholder.placeholder(state.chars)
+            text = self.withholder.placeholder(chars)
             return dict.fromkeys(names, text)
         if mode == "seal":
             payload = {
