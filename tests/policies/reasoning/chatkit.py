@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.policy_harness import encode_events
 from tests.policies.reasoning.support import cut
+from tests.policy_harness import encode_events
 
 STRING_FIELDS = ("reasoning_content", "reasoning")
 BASE = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "m"}

@@ -9,7 +9,9 @@ from policies.reasoning.think import Piece, ThinkSplitter
 from tests.policies.reasoning.support import GREEK, answer_text, cut, reasoning_text
 
 
-def run(text_pieces: list[str], tags: tuple[str, ...] = ("think",), open_at_start: bool = False) -> list[Piece]:
+def run(
+    text_pieces: list[str], tags: tuple[str, ...] = ("think",), open_at_start: bool = False
+) -> list[Piece]:
     splitter = ThinkSplitter(tags, open_at_start=open_at_start)
     pieces = splitter.start_pieces()
     for piece in text_pieces:
