@@ -84,7 +84,9 @@ class ChatRewriter:
         state = self.choices.get(index)
         if state is None:
             state = self.choices[index] = _Choice()
-        altered = self._take_fields(holder, state) if self.chat else False
+        altered = False
+        if self.chat and ("reasoning_content" in holder or "reasoning" in holder or DETAILS_FIELD in holder):
+            altered = self._take_fields(holder, state)
         text_key = "content" if self.chat else "text"
         text = holder.get(text_key)
         if text is not None and not isinstance(text, str):
@@ -92,26 +94,28 @@ class ChatRewriter:
                 raise ValueError("chat content parts in a response are not supported by the reasoning policy")
             raise ValueError(f"choice {text_key} is not a string")
         out = text
-        visible: list[Interval] = [(0, len(text))] if text else []
+        visible: list[Interval] | None = None  # None: all of text passes unchanged
         if text and self.think is not None:
             if state.finished:
                 raise ValueError(f"choice {index} has more text after it finished")
             if state.rewriter is None:
                 state.rewriter = self._rewriter(state)
             out, visible = state.rewriter.feed(text)
-        finishing = final or choice.get("finish_reason") is not None
-        if finishing and not state.finished:
+        if (final or choice.get("finish_reason") is not None) and not state.finished:
             state.finished = True
             if state.rewriter is not None:
                 tail, tail_visible = state.rewriter.close(state.rewriter.fed - len(text or ""))
-                out = (out or "") + tail
-                visible = visible + tail_visible
+                if tail:
+                    out = (out or "") + tail
+                    visible = ([(0, len(text))] if visible is None and text else visible or []) + tail_visible
                 self.withholder.ledger.stray_closes += state.rewriter.splitter.stray_closes
             holder.update(self._replacement(state))
-        if out != text or (text and visible != [(0, len(text))]):
+        if visible is not None and (out != text or visible != [(0, len(text or ""))]):
             altered = True
         if altered:
-            self._filter_logprobs(choice, text or "", visible)
+            self._filter_logprobs(
+                choice, text or "", [(0, len(text))] if visible is None and text else visible or []
+            )
         if not self.chat:
             if text is not None or out:
                 holder["text"] = out or ""
@@ -244,8 +248,11 @@ def _choices(body: dict[str, Any]) -> list[dict[str, Any]]:
     choices = body.get("choices")
     if choices is None:
         return []
-    if not isinstance(choices, list) or not all(isinstance(c, dict) for c in choices):
+    if not isinstance(choices, list):
         raise ValueError("'choices' is not a list of objects")
+    for choice in choices:
+        if not isinstance(choice, dict):
+            raise ValueError("'choices' is not a list of objects")
     return choices
 
 

@@ -30,9 +30,12 @@ class ThinkRewriter:
         self._pending: list[Piece] = self.splitter.start_pieces()
         self.fed = 0
 
-    def feed(self, text: str) -> tuple[str, list[Interval]]:
+    def feed(self, text: str) -> tuple[str, list[Interval] | None]:
+        """(text to forward, intervals forwarded verbatim; None when all of ``text`` passes unchanged)."""
         origin = self.fed
         self.fed += len(text)
+        if not self._pending and self.splitter.passes(text):
+            return text, None
         pieces = self.splitter.feed(text)
         if self._pending:
             pieces = self._pending + pieces

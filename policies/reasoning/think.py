@@ -83,6 +83,13 @@ class ThinkSplitter:
         """The implicit span's opening, if the text starts inside one (call once, before feeding)."""
         return [Piece("open", "", 0, "")] if self._inside == "" else []
 
+    def passes(self, text: str) -> bool:
+        """Fast path: ``text`` is plain visible text (nothing held, no ``<``); consume it if so."""
+        if self._inside is None and not self._buf and not self._at_start and "<" not in text:
+            self._consumed += len(text)
+            return True
+        return False
+
     def feed(self, text: str) -> list[Piece]:
         out: list[Piece] = []
         if not text:
