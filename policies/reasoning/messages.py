@@ -50,10 +50,10 @@ class MessagesRewriter:
             if mode == "seal":
                 withholder.ledger.withheld("messages", 0)
                 return {"type": "redacted_thinking", "data": withholder.seal("m", block)}
+            withholder.ledger.withheld("messages", 0)  # unreadable either way; the usage count applies
             if withholder.keep_provider_encrypted:
                 withholder.ledger.provider_kept += 1
                 return block
-            withholder.ledger.withheld("messages", 0)
             return None
         text = block.get("thinking")
         signature = block.get("signature")
@@ -62,10 +62,10 @@ class MessagesRewriter:
         if mode == "seal":
             withholder.ledger.withheld("messages", len(text))
             return {"type": "thinking", "thinking": "", "signature": withholder.seal("m", block)}
+        withholder.ledger.withheld("messages", len(text))
         if not text and withholder.keep_provider_encrypted:
             withholder.ledger.provider_kept += 1
             return block
-        withholder.ledger.withheld("messages", len(text))
         if mode == "redact":
             return {"type": "thinking", "thinking": withholder.placeholder(len(text)), "signature": ""}
         return None

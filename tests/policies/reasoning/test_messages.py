@@ -145,3 +145,18 @@ def _withheld(mode: str, fmt: str) -> float:
         "distillguard_reasoning_withheld_tokens_total", {"mode": mode, "format": fmt}
     )
     return value or 0.0
+
+
+def test_signature_only_blocks_count_the_upstream_thinking_tokens() -> None:
+    h = PolicyHarness([("reasoning", {"mode": "drop"})])
+    gen = Generation("p", tokenize("ok"), "αβγδεζηθικλμν", "", 3)
+    exchange = h.exchange("messages", {"model": "claude-mock", "max_tokens": 2048, "messages": []})
+    body = anthropic_shapes.message(gen, "claude-mock", True, False)  # display "omitted"
+    body["usage"]["output_tokens_details"] = {"thinking_tokens": 55}
+    before = _withheld("drop", "messages")
+    asyncio.run(h.request(exchange))
+    out = asyncio.run(h.response(exchange, body))
+    asyncio.run(h.after(exchange))
+    original = anthropic_shapes.message(gen, "claude-mock", True, False)["content"][0]
+    assert out["content"][0] == original and original["thinking"] == ""  # kept: the next turn needs it
+    assert _withheld("drop", "messages") - before == 55
