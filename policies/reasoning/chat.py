@@ -290,6 +290,8 @@ class ChatStreamFilter(StreamFilter):
         kept = []
         for choice in choices:
             if chat:
+                if "message" in choice:
+                    raise ValueError("a streamed chat choice carries a whole message; not supported")
                 delta = choice.get("delta")
                 if delta is None:
                     delta = choice["delta"] = {}

@@ -66,7 +66,7 @@ class HistoryUnsealer:
         for m_index, message in _assistant_messages(body.get("messages")):
             for name in STRING_FIELDS:
                 blob = message.get(name)
-                if is_blob(blob):
+                if isinstance(blob, str) and is_blob(blob):
                     payload = self._open(blob, "c", f"messages[{m_index}].{name}", _is_chat_payload)
                     for field in (*STRING_FIELDS, DETAILS_FIELD):
                         message.pop(field, None)
@@ -97,7 +97,7 @@ class HistoryUnsealer:
         for index, item in enumerate(items):
             if isinstance(item, dict) and item.get("type") == "reasoning":
                 blob = item.get("encrypted_content")
-                if is_blob(blob):
+                if isinstance(blob, str) and is_blob(blob):
                     items[index] = self._open(
                         blob, "r", f"input[{index}].encrypted_content", lambda p: _is_item(p, "reasoning")
                     )

@@ -19,7 +19,7 @@ from typing import Any
 
 from gateway.errors import PolicyViolationError
 from gateway.plugins.base import Exchange
-from policies.reasoning.config import EFFORT_ORDER, ReasoningLimits
+from policies.reasoning.config import EFFORT_ORDER, Effort, ReasoningLimits
 
 ENCRYPTED_INCLUDE = "reasoning.encrypted_content"
 ANTHROPIC_MIN_BUDGET = 1024  # thinking_config_enabled_param.py: "Must be >= 1024"
@@ -60,7 +60,7 @@ class LimitEnforcer:
         return PolicyViolationError(message, param=param, policy=self.policy, code="reasoning_limit")
 
     def _effort(
-        self, holder: dict[str, Any], key: str, param: str, actions: list[str], floor: str | None = None
+        self, holder: dict[str, Any], key: str, param: str, actions: list[str], floor: Effort | None = None
     ) -> None:
         limit = self.limits.max_reasoning_effort
         value = holder.get(key)
@@ -73,7 +73,7 @@ class LimitEnforcer:
             raise self._reject(
                 f"{param} '{value}' is above the limit of tier '{self.tier}': at most '{limit}'.", param
             )
-        target = limit
+        target: Effort = limit
         if floor is not None and EFFORT_ORDER.index(limit) < EFFORT_ORDER.index(floor):
             target = floor  # the API's lowest value; the tier's limit is below what the API offers
         holder[key] = target
