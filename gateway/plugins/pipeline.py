@@ -164,7 +164,8 @@ class StreamChain:
         so no filter may be bypassed.
         """
         if self.ended:
-            return [terminal] if terminal is not None else []
+            # A second terminal event (a confused upstream) is still filtered like any event.
+            return self.process(terminal) if terminal is not None else []
         self.ended = True
         out: list[StreamEvent] = []
         last: list[StreamEvent] = [terminal] if terminal is not None else []

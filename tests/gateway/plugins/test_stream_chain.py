@@ -34,7 +34,7 @@ class HoldAndMarkPolicy(Policy[PolicyConfig]):
         return _HoldAndMark()
 
 
-POLICY = "tests.gateway.test_pipeline:HoldAndMarkPolicy"
+POLICY = "tests.gateway.plugins.test_stream_chain:HoldAndMarkPolicy"
 
 
 def _responses_stream() -> bytes:
@@ -81,3 +81,15 @@ def test_terminal_event_through_the_gateway(start_gateway: Any) -> None:
         body = b"".join(reply.iter_bytes())
     assert b'"marked":true' in body
     assert body.rstrip().endswith(b"}") and body.index(b"output_text.delta") < body.index(b'"marked"')
+
+
+def test_a_second_terminal_event_is_still_filtered() -> None:
+    """Regression: a terminal event arriving after the chain ended bypassed the filters."""
+    harness = PolicyHarness([(POLICY, {})])
+    exchange = harness.exchange("responses", {"model": "m", "input": "x", "stream": True})
+    doubled = _responses_stream() + encode_events(
+        [("response.completed", {"type": "response.completed", "sequence_number": 3, "response": {"id": "r2"}})]
+    )
+    out = harness.stream(exchange, doubled)
+    completed = [e.json for e in out if e.json and e.json["type"] == "response.completed"]
+    assert len(completed) == 2 and all(c["response"]["marked"] is True for c in completed)
