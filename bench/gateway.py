@@ -31,7 +31,11 @@ from gateway.auth.keys import digest
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "dg-bench-key"
-BODY = {"model": "mock-small", "max_tokens": 64, "messages": [{"role": "user", "content": "Explain caching."}]}
+BODY = {
+    "model": "mock-small",
+    "max_tokens": 64,
+    "messages": [{"role": "user", "content": "Explain caching."}],
+}
 
 
 @dataclass
@@ -53,8 +57,9 @@ class Result:
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def _one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes, stream: bool
-               ) -> tuple[float, float, bool]:
+async def _one(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes, stream: bool
+) -> tuple[float, float, bool]:
     """Send one request on a kept-alive connection; return (latency, ttft, ok)."""
     started = time.perf_counter()
     writer.write(request)
@@ -80,8 +85,9 @@ async def _one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, reque
     return time.perf_counter() - started, ttft, ok
 
 
-async def load(port: int, path: str, body: dict, stream: bool, concurrency: int, duration: float,
-               headers: dict[str, str]) -> Result:
+async def load(
+    port: int, path: str, body: dict, stream: bool, concurrency: int, duration: float, headers: dict[str, str]
+) -> Result:
     payload = orjson.dumps({**body, "stream": stream})
     head = f"POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
     head += "".join(f"{k}: {v}\r\n" for k, v in headers.items())
@@ -134,14 +140,37 @@ def start_servers(config: Path, mock_port: int, gw_port: int) -> tuple[subproces
         env.setdefault(name, "bench-secret-" + name.lower())
     keys = Path(tempfile.mkdtemp()) / "keys.jsonl"
     keys.write_bytes(orjson.dumps({"sha256": digest(KEY), "account": "bench", "tier": None}) + b"\n")
-    mock = subprocess.Popen([sys.executable, "-m", "gateway.cli", "mock-upstream", "--port", str(mock_port)],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    mock = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "mock-upstream", "--port", str(mock_port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     _wait(f"http://127.0.0.1:{mock_port}/v1/models", mock)
     log = (keys.parent / "gateway.log").open("wb")  # access logs stay on, as in production; never a full pipe
     gateway = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config), "--port", str(gw_port),
-         "--host", "127.0.0.1", "--upstream", f"http://127.0.0.1:{mock_port}", "--keys-file", str(keys)],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)
+        [
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            "serve",
+            "--config",
+            str(config),
+            "--port",
+            str(gw_port),
+            "--host",
+            "127.0.0.1",
+            "--upstream",
+            f"http://127.0.0.1:{mock_port}",
+            "--keys-file",
+            str(keys),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
     _wait(f"http://127.0.0.1:{gw_port}/readyz", gateway)
     return mock, gateway
 
@@ -161,10 +190,12 @@ def main() -> None:
     try:
         for stream in (False, True):
             for concurrency in (int(c) for c in args.concurrency.split(",")):
-                direct = uvloop.run(load(mock_port, "/v1/chat/completions", BODY, stream, concurrency,
-                                         args.duration, headers))
-                through = uvloop.run(load(gw_port, "/v1/chat/completions", BODY, stream, concurrency,
-                                          args.duration, headers))
+                direct = uvloop.run(
+                    load(mock_port, "/v1/chat/completions", BODY, stream, concurrency, args.duration, headers)
+                )
+                through = uvloop.run(
+                    load(gw_port, "/v1/chat/completions", BODY, stream, concurrency, args.duration, headers)
+                )
                 rows.append((stream, concurrency, direct, through))
     finally:
         rss = peak_rss_mb(gateway.pid)
@@ -173,14 +204,24 @@ def main() -> None:
         gateway.wait()
         mock.wait()
     print(f"config: {args.config}; duration {args.duration}s per cell; gateway peak RSS {rss:.0f} MiB")
-    print(f"{'mode':<7}{'conc':>5} | {'direct rps':>10} {'p50 ms':>7} {'p99 ms':>7} | {'gateway rps':>11} "
-          f"{'p50 ms':>7} {'p99 ms':>7} {'ttft p50':>8} | {'rps ratio':>9} {'added p50 ms':>12} {'errors':>6}")
+    print(
+        f"{'mode':<7}{'conc':>5} | {'direct rps':>10} {'p50 ms':>7} {'p99 ms':>7} | {'gateway rps':>11} "
+        f"{'p50 ms':>7} {'p99 ms':>7} {'ttft p50':>8} | {'rps ratio':>9} {'added p50 ms':>12} {'errors':>6}"
+    )
     for stream, concurrency, d, g in rows:
         added = (statistics.median(g.latencies) - statistics.median(d.latencies)) * 1000
-        print(f"{'stream' if stream else 'json':<7}{concurrency:>5} | {d.rps:>10.0f} {d.pct(d.latencies, .5)*1e3:>7.2f}"
-              f" {d.pct(d.latencies, .99)*1e3:>7.2f} | {g.rps:>11.0f} {g.pct(g.latencies, .5)*1e3:>7.2f}"
-              f" {g.pct(g.latencies, .99)*1e3:>7.2f} {g.pct(g.ttfts, .5)*1e3:>8.2f} | {g.rps / d.rps:>9.2f}"
-              f" {added:>12.3f} {d.errors + g.errors:>6}")
+        mode = "stream" if stream else "json"
+        direct = (
+            f"{d.rps:>10.0f} {d.pct(d.latencies, 0.5) * 1e3:>7.2f} {d.pct(d.latencies, 0.99) * 1e3:>7.2f}"
+        )
+        through = (
+            f"{g.rps:>11.0f} {g.pct(g.latencies, 0.5) * 1e3:>7.2f} {g.pct(g.latencies, 0.99) * 1e3:>7.2f}"
+        )
+        ttft = g.pct(g.ttfts, 0.5) * 1e3
+        print(
+            f"{mode:<7}{concurrency:>5} | {direct} | {through} {ttft:>8.2f} | {g.rps / d.rps:>9.2f}"
+            f" {added:>12.3f} {d.errors + g.errors:>6}"
+        )
 
 
 if __name__ == "__main__":

@@ -88,7 +88,12 @@ def test_a_second_terminal_event_is_still_filtered() -> None:
     harness = PolicyHarness([(POLICY, {})])
     exchange = harness.exchange("responses", {"model": "m", "input": "x", "stream": True})
     doubled = _responses_stream() + encode_events(
-        [("response.completed", {"type": "response.completed", "sequence_number": 3, "response": {"id": "r2"}})]
+        [
+            (
+                "response.completed",
+                {"type": "response.completed", "sequence_number": 3, "response": {"id": "r2"}},
+            )
+        ]
     )
     out = harness.stream(exchange, doubled)
     completed = [e.json for e in out if e.json and e.json["type"] == "response.completed"]
