@@ -101,7 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--upstream", help="replace every upstream's url")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
-    serve.add_argument("--workers", type=int, default=1, help="worker processes (0 = one per CPU)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes (0 = one per usable CPU: affinity, capped by the cgroup CPU quota)",
+    )
     serve.add_argument("--keys-file")
     serve.set_defaults(func=_cmd_serve)
 

@@ -11,6 +11,7 @@ import uvicorn
 
 from gateway.app import create_app
 from gateway.config.loader import load_config
+from gateway.cpu_quota import usable_cpus
 from gateway.logs import configure_logging
 
 UVICORN_DEFAULTS: dict[str, Any] = {
@@ -26,11 +27,8 @@ UVICORN_DEFAULTS: dict[str, Any] = {
 
 
 def default_workers() -> int:
-    """One worker per CPU this process may use (honours cgroup CPU affinity)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
+    """One worker per CPU this process may use: CPU affinity, capped by a container's CPU quota."""
+    return usable_cpus()
 
 
 def serve(
