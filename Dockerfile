@@ -12,7 +12,8 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_ROOT_USER_ACTION=ignore
 WORKDIR /src
-COPY pyproject.toml README.md ./
+# README.m[d]: the project's readme is optional to the build (a glob may match nothing).
+COPY pyproject.toml README.m[d] ./
 COPY gateway ./gateway
 COPY policies ./policies
 RUN python -m pip wheel --no-deps --wheel-dir /wheels . \
