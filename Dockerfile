@@ -19,7 +19,7 @@ COPY policies ./policies
 RUN python -m pip wheel --no-deps --wheel-dir /wheels . \
     && python -m venv /opt/distillguard \
     && /opt/distillguard/bin/pip install /wheels/distillguard-*.whl \
-    && /opt/distillguard/bin/pip uninstall --yes pip \
+    && /opt/distillguard/bin/python -m pip uninstall --yes pip setuptools \
     && /opt/distillguard/bin/distillguard --help > /dev/null
 
 FROM ${PYTHON_IMAGE} AS runtime

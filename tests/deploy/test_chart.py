@@ -134,7 +134,8 @@ def test_default_policy_keeps_its_upstreams_and_has_no_admin_token_without_secre
     cfg = load_config_text(policy_of(docs_for())).gateway
     shipped = yaml.safe_load((ROOT / "policies" / "default.yaml").read_text())
     assert [u.url for u in cfg.upstreams] == [u["url"] for u in shipped["upstreams"]]
-    assert cfg.admin.token_env is None
+    # No secret wires DISTILLGUARD_ADMIN_TOKEN by default, so the chart leaves the policy's admin alone.
+    assert cfg.admin.token_env == (shipped.get("admin") or {}).get("token_env")
 
 
 def test_policy_admin_token_env_is_kept_when_the_policy_sets_one() -> None:
@@ -145,10 +146,12 @@ def test_policy_admin_token_env_is_kept_when_the_policy_sets_one() -> None:
 
 
 def test_policy_without_overlay_is_mounted_verbatim() -> None:
-    text = (ROOT / "policies" / "strict.yaml").read_text()
+    text = "# my policy, comments and all\n" + (ROOT / "policies" / "default.yaml").read_text()
     rendered = policy_of(docs_for({"policy": {"yaml": text, "overlay": False}}))
     assert rendered.endswith(text.rstrip("\n") + "\n")
-    assert "state:" not in rendered  # redis.mode is not applied: the policy is the user's to wire
+    # redis.mode is not applied to the policy, but the URL variable is still there to point state.url_env at.
+    assert load_config_text(rendered).gateway.state == load_config_text(text).gateway.state
+    assert "DISTILLGUARD_REDIS_URL" in env_of(gateway_container(docs_for({"policy": {"overlay": False}})))
 
 
 def test_config_change_rolls_pods_only_when_asked() -> None:
@@ -157,9 +160,13 @@ def test_config_change_rolls_pods_only_when_asked() -> None:
 
     assert not any(key.startswith("checksum/") for key in annotations({}))  # default: hot reload
     first = annotations({"policy": {"rollOnChange": True}})["checksum/policy"]
-    strict_policy = (ROOT / "policies" / "strict.yaml").read_text().replace("free", "free2")
-    second = annotations({"policy": {"rollOnChange": True, "yaml": strict_policy}})["checksum/policy"]
+    edited = yaml.safe_load((CHART / "files" / "policy.yaml").read_text())
+    edited["default_tier"] = sorted(edited["tiers"])[-1]
+    second = annotations({"policy": {"rollOnChange": True, "yaml": yaml.safe_dump(edited)}})[
+        "checksum/policy"
+    ]
     assert len(first) == 64 and first != second
+    assert annotations({"policy": {"rollOnChange": True}})["checksum/policy"] == first  # stable
 
 
 def test_policy_is_mounted_as_a_directory_so_updates_reach_the_pod() -> None:
@@ -340,7 +347,8 @@ def test_redis_mode_none_leaves_the_policy_state_alone() -> None:
     docs = docs_for({"redis": {"mode": "none"}})
     assert of_kind(docs, "StatefulSet") == []
     assert "DISTILLGUARD_REDIS_URL" not in env_of(gateway_container(docs))
-    assert load_config_text(policy_of(docs)).gateway.state.backend == "memory"
+    shipped = load_config_text((CHART / "files" / "policy.yaml").read_text()).gateway
+    assert load_config_text(policy_of(docs)).gateway.state == shipped.state
 
 
 # --- monitoring, network policy --------------------------------------------------------------------
