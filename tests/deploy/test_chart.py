@@ -407,3 +407,17 @@ def test_network_policies() -> None:
 def test_contradictory_values_fail_the_render(values: dict[str, Any], message: str) -> None:
     with pytest.raises(helm.HelmRenderError, match=message):
         render(values)
+
+
+def test_secret_env_entries_can_be_added_and_removed() -> None:
+    # A null drops a default entry (Helm removes null keys when it merges values).
+    values = {
+        "secrets": {
+            "existingSecret": "s",
+            "env": {"ANTHROPIC_API_KEY": None, "DISTILLGUARD_SEAL_KEY_2": {"key": "seal-key-2"}},
+        }
+    }
+    env = env_of(gateway_container(docs_for(values)))
+    assert "ANTHROPIC_API_KEY" not in env
+    assert env["DISTILLGUARD_SEAL_KEY_2"]["valueFrom"]["secretKeyRef"]["key"] == "seal-key-2"
+    assert env["DISTILLGUARD_SEAL_KEY"]["valueFrom"]["secretKeyRef"]["key"] == "seal-key"
