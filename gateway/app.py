@@ -60,14 +60,28 @@ class GatewayApp:
         return PlainTextResponse("ok")
 
     async def readyz(self, request: Request) -> Response:
+        """503 while draining or when the state backend is unreachable.
+
+        ``?state=optional`` reports the backend without failing on it: a load
+        balancer that probes every replica would otherwise take them all out
+        at once when the shared Redis goes down, overriding what the policies
+        are configured to do without it (fail open or closed).
+        """
         if self.gateway.draining:
             return JSONResponse({"ready": False, "reason": "draining"}, status_code=503)
         store = self.gateway.runtime.services.store
-        if not await store.ping():
+        reachable = await store.ping()
+        if not reachable and request.query_params.get("state") != "optional":
             return JSONResponse(
                 {"ready": False, "reason": f"{store.backend} state backend unreachable"}, status_code=503
             )
-        return JSONResponse({"ready": True, "config": self.gateway.runtime.loaded.fingerprint[:12]})
+        return JSONResponse(
+            {
+                "ready": True,
+                "config": self.gateway.runtime.loaded.fingerprint[:12],
+                "state": "ok" if reachable else "unreachable",
+            }
+        )
 
     async def metrics(self, request: Request) -> Response:
         body, content_type = render_metrics()

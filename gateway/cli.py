@@ -52,11 +52,19 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             workers=args.workers or default_workers(),
             keys_file=args.keys_file,
             upstream_url=args.upstream,
+            drain_timeout=args.drain_timeout,
         )
     except ConfigError as exc:
         print(f"invalid config: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
 
 
 def _cmd_keys_new(args: argparse.Namespace) -> int:
@@ -101,8 +109,19 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--upstream", help="replace every upstream's url")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
-    serve.add_argument("--workers", type=int, default=1, help="worker processes (0 = one per CPU)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes (0 = one per usable CPU: affinity, capped by the cgroup CPU quota)",
+    )
     serve.add_argument("--keys-file")
+    serve.add_argument(
+        "--drain-timeout",
+        type=_non_negative_int,
+        metavar="SECONDS",
+        help="on SIGTERM, how long requests and streams in flight may run before they are cut (default 30)",
+    )
     serve.set_defaults(func=_cmd_serve)
 
     keys = sub.add_parser("keys", help="manage gateway API keys")

@@ -11,6 +11,7 @@ import uvicorn
 
 from gateway.app import create_app
 from gateway.config.loader import load_config
+from gateway.cpu_quota import usable_cpus
 from gateway.logs import configure_logging
 
 UVICORN_DEFAULTS: dict[str, Any] = {
@@ -26,11 +27,8 @@ UVICORN_DEFAULTS: dict[str, Any] = {
 
 
 def default_workers() -> int:
-    """One worker per CPU this process may use (honours cgroup CPU affinity)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
+    """One worker per CPU this process may use: CPU affinity, capped by a container's CPU quota."""
+    return usable_cpus()
 
 
 def serve(
@@ -41,8 +39,17 @@ def serve(
     workers: int = 1,
     keys_file: str | None = None,
     upstream_url: str | None = None,
+    drain_timeout: int | None = None,
 ) -> None:
-    """Validate the config, then serve it (in ``workers`` processes when more than one)."""
+    """Validate the config, then serve it (in ``workers`` processes when more than one).
+
+    On SIGTERM the listening socket closes at once; requests and streams in
+    flight get ``drain_timeout`` seconds (default 30) to finish before they are
+    cancelled. A deployment's termination grace period must exceed it.
+    """
+    options = dict(UVICORN_DEFAULTS)
+    if drain_timeout is not None:
+        options["timeout_graceful_shutdown"] = drain_timeout
     loaded = load_config(config_path, keys_file=keys_file, upstream_url=upstream_url)
     cfg = loaded.gateway
     configure_logging(cfg.logging.level)
@@ -61,11 +68,11 @@ def serve(
             port=bind_port,
             workers=workers,
             log_config=None,
-            **UVICORN_DEFAULTS,
+            **options,
         )
         return
     app = create_app(lambda: load_config(config_path, keys_file=keys_file, upstream_url=upstream_url), loaded)
-    uvicorn.run(app, host=bind_host, port=bind_port, log_config=None, **UVICORN_DEFAULTS)
+    uvicorn.run(app, host=bind_host, port=bind_port, log_config=None, **options)
 
 
 def serve_mock(host: str = "127.0.0.1", port: int = 9100) -> None:
