@@ -85,11 +85,18 @@ def create_app(loader: ConfigLoader, initial: LoadedConfig | None = None) -> Gat
 
 def app_from_env() -> GatewayApp:
     """Factory for uvicorn workers: the CLI passes its options through DISTILLGUARD_* variables."""
-    from gateway.config.loader import load_config
+    from gateway.config.loader import check_workers, load_config
 
     path = os.environ["DISTILLGUARD_CONFIG"]
     options = {
         "keys_file": os.environ.get("DISTILLGUARD_KEYS_FILE") or None,
         "upstream_url": os.environ.get("DISTILLGUARD_UPSTREAM") or None,
     }
-    return create_app(lambda: load_config(path, **options))
+    workers = int(os.environ.get("DISTILLGUARD_WORKERS") or "1")
+
+    def load() -> LoadedConfig:
+        loaded = load_config(path, **options)
+        check_workers(loaded, workers)  # a reload must not bring in what serve() refused
+        return loaded
+
+    return create_app(load)
