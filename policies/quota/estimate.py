@@ -1,14 +1,15 @@
 """What a request will cost, read from its body before it is forwarded.
 
-Input tokens are estimated without a tokenizer: ``ceil(utf8_bytes / 4 x
+Input tokens are estimated without a tokenizer: ``ceil(weighted_bytes / 4 x
 safety)`` over the text of the prompt fields, plus 4 tokens per message (role
 and separators), plus a fixed cost per image, audio or file part, plus one per
-token id when a legacy Completions prompt is given as ids. Four UTF-8 bytes per
-token is what BPE tokenizers (cl100k, o200k, Claude's) average on English prose;
-code and most other languages come out at fewer bytes per token but CJK text
-has 3 bytes per character and about one token per character, so bytes (not
-characters) keep the estimate on the safe side for them, and the safety factor
-(default 1.25) covers the rest. tiktoken would be exact for OpenAI's own
+token id when a legacy Completions prompt is given as ids. Four bytes per token
+is what BPE tokenizers (cl100k, o200k, Claude's) average on English prose, and
+code comes out a little under. Other scripts tokenize worse: a CJK character
+is 3 UTF-8 bytes and often a whole token (cl100k), so bytes beyond the first
+of each character count twice (``2 x utf8_bytes - characters``): a CJK
+character weighs 5 bytes (1.25 tokens), a Cyrillic one 3, an emoji 7. The
+safety factor (default 1.25) covers the rest. tiktoken would be exact for OpenAI's own
 models only, costs a dependency and a vocabulary download, and the estimate
 matters only until the upstream reports its usage: every reservation is
 reconciled with the real count when the response ends. The estimate is
@@ -48,7 +49,7 @@ MEDIA_PART_TYPES = frozenset(
 
 def estimate_input_tokens(operation: OperationName, body: dict[str, Any], safety: float, media: int) -> int:
     """An upper-leaning estimate of the prompt's tokens (see the module docstring)."""
-    text_bytes = 0
+    text_bytes = 0  # weighted: see the module docstring
     token_ids = 0
     media_parts = 0
     messages = 0
@@ -62,7 +63,10 @@ def estimate_input_tokens(operation: OperationName, body: dict[str, Any], safety
         while stack:
             item = stack.pop()
             if isinstance(item, str):
-                text_bytes += len(item) if item.isascii() else len(item.encode("utf-8", "replace"))
+                if item.isascii():
+                    text_bytes += len(item)
+                else:
+                    text_bytes += 2 * len(item.encode("utf-8", "replace")) - len(item)
             elif isinstance(item, dict):
                 if item.get("type") in MEDIA_PART_TYPES:
                     media_parts += 1

@@ -1,4 +1,4 @@
-"""The decision and settlement scripts: GCRA maths, slots, distinct sets, on both backends with the same results."""
+"""The decision and settlement scripts (GCRA, slots, distinct sets): same results on both backends."""
 
 from __future__ import annotations
 
