@@ -2,7 +2,8 @@
 
 Modules, one job each: ``config`` (the schema), ``estimate`` (what a request
 will cost), ``plan`` (the checks of one decision and the settlement),
-``limiter`` (the atomic scripts, GCRA maths in its docstring), ``headers``
+``limiter`` (the atomic scripts, GCRA maths in its docstring; their bodies in
+``lua`` and ``twin``), ``headers``
 (OpenAI's x-ratelimit-* format), ``metrics`` and ``policy`` (the phases).
 """
 
