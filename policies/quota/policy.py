@@ -122,10 +122,9 @@ class QuotaPolicy(Policy[QuotaConfig]):
         operation = exchange.operation
         body = exchange.body
         output, output_field = output_reservation(operation, body, config.default_max_output_tokens)
-        needs_tokens = bool(
+        needs_tokens = bool(  # the reasoning budget reserves output tokens only
             config.tokens_per_minute
             or config.tokens_per_day
-            or config.reasoning_tokens_per_day
             or any(m.tokens_per_minute or m.tokens_per_day for m in config.models.values())
         )
         estimate = (
