@@ -12,7 +12,7 @@ from gateway.state.redis import RedisStore
 from tests.policies.quota.helpers import DAY_US, chat, ended, harness, remaining, sample
 from tests.support import free_port
 
-DAILY = 86_400  # a daily budget refills one token per second: probes stay within a token or two
+DAILY = 8640  # a daily budget refills a token every 10 s: probes stay within a token or two
 
 
 async def test_reservation_is_reconciled_with_reported_usage(store: StateStore) -> None:

@@ -115,8 +115,9 @@ async def test_admitted_requests_equal_the_limit_exactly(cluster: Cluster) -> No
     assert RPM <= statuses[200] <= RPM + int(elapsed // 5), (statuses, elapsed)
     if elapsed < 4.9:
         assert statuses[200] == RPM
-    admitted_by = Counter(str(r.request.url.port) for r in responses if r.status_code == 200)
-    assert len(admitted_by) == 3, "every replica admitted some: the limit is shared, not per replica"
+    # All three replicas decided (30 requests each); per-replica counters would have admitted 3 x RPM.
+    answered_by = Counter(r.request.url.port for r in responses)
+    assert sorted(answered_by.values()) == [30, 30, 30]
     rejected = next(r for r in responses if r.status_code == 429)
     assert (
         rejected.json()["error"]["type"] == "rate_limit_error" and int(rejected.headers["retry-after"]) >= 1
@@ -146,7 +147,7 @@ async def test_token_budget_is_not_exceeded_by_more_than_one_reservation(cluster
 
 async def test_concurrency_is_global_across_replicas(cluster: Cluster) -> None:
     cluster.flush()
-    slow = {"x-mock-first-byte-ms": "1500"}
+    slow = {"x-mock-first-byte-ms": "2500"}  # all 12 arrive before the first admitted one ends
     responses = await _hammer(cluster, "trusted", 12, 12, _chat(max_tokens=5), slow)
     statuses = Counter(r.status_code for r in responses)
     assert statuses == {200: MAX_CONCURRENT, 429: 12 - MAX_CONCURRENT}, statuses
