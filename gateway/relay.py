@@ -148,8 +148,7 @@ class StreamRelay:
                 continue
             if self.adapter.is_terminal(event, self.operation):
                 self.terminal_seen = True
-                out.extend(self.chain.end())
-                out.append(event)
+                out.extend(self.chain.end(event))
                 continue
             if self.chain.empty:
                 out.append(event)

@@ -107,8 +107,7 @@ class PolicyHarness:
             adapter.observe_usage(name, event, exchange.usage)
             if adapter.is_terminal(event, name):
                 terminal = True
-                out.extend(chain.end())
-                out.append(event)
+                out.extend(chain.end(event))
             else:
                 out.extend(chain.process(event))
         if not terminal:
