@@ -120,7 +120,7 @@ def create_app(loader: ConfigLoader, initial: LoadedConfig | None = None) -> Gat
 
 def app_from_env() -> GatewayApp:
     """Factory for uvicorn workers: the CLI passes its options through DISTILLGUARD_* variables."""
-    from gateway.config.loader import load_config
+    from gateway.config.loader import check_workers, load_config
 
     path = os.environ["DISTILLGUARD_CONFIG"]
     options = {
@@ -129,6 +129,13 @@ def app_from_env() -> GatewayApp:
     }
     from gateway.logs import configure_logging
 
-    loaded = load_config(path, **options)
+    workers = int(os.environ.get("DISTILLGUARD_WORKERS") or "1")
+
+    def load() -> LoadedConfig:
+        loaded = load_config(path, **options)
+        check_workers(loaded, workers)  # a reload must not bring in what serve() refused
+        return loaded
+
+    loaded = load()
     configure_logging(loaded.gateway.logging.level)  # each worker is a fresh process
-    return create_app(lambda: load_config(path, **options), loaded)
+    return create_app(load, loaded)

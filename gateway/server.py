@@ -10,7 +10,7 @@ from typing import Any
 import uvicorn
 
 from gateway.app import create_app
-from gateway.config.loader import load_config
+from gateway.config.loader import check_workers, load_config
 from gateway.cpu_quota import usable_cpus
 from gateway.logs import configure_logging
 
@@ -51,6 +51,7 @@ def serve(
     if drain_timeout is not None:
         options["timeout_graceful_shutdown"] = drain_timeout
     loaded = load_config(config_path, keys_file=keys_file, upstream_url=upstream_url)
+    check_workers(loaded, workers)
     cfg = loaded.gateway
     configure_logging(cfg.logging.level)
     bind_host = host or cfg.listen.host
@@ -60,6 +61,7 @@ def serve(
         os.environ["DISTILLGUARD_CONFIG"] = os.path.abspath(config_path)
         os.environ["DISTILLGUARD_KEYS_FILE"] = os.path.abspath(keys_file) if keys_file else ""
         os.environ["DISTILLGUARD_UPSTREAM"] = upstream_url or ""
+        os.environ["DISTILLGUARD_WORKERS"] = str(workers)
         os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="distillguard-metrics-"))
         uvicorn.run(
             "gateway.app:app_from_env",

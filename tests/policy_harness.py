@@ -34,7 +34,10 @@ OPERATION_BY_NAME: dict[str, Operation] = {op.name: op for op in OPERATIONS.valu
 
 def services(store: StateStore | None = None) -> PolicyServices:
     return PolicyServices(
-        store=store or MemoryStore("test"), metrics=GatewayMetrics(), risk=RiskBoard(), shared=SharedObjects()
+        store=store if store is not None else MemoryStore("test"),  # an empty MemoryStore is falsy
+        metrics=GatewayMetrics(),
+        risk=RiskBoard(),
+        shared=SharedObjects(),
     )
 
 

@@ -306,3 +306,24 @@ def _build_pipelines(gateway: GatewayConfig, where: str) -> dict[PipelineKey, Pi
             for level in RISK_LEVELS:
                 pipelines[(tier, account, level)] = spec(tier, account, level)
     return pipelines
+
+
+def check_workers(loaded: LoadedConfig, workers: int) -> None:
+    """Refuse several worker processes on the memory backend when a policy needs shared state.
+
+    Each worker would keep its own counters, so every limit would silently
+    become ``limit x workers``: run one worker, or use ``state.backend: redis``.
+    """
+    if workers <= 1 or loaded.gateway.state.backend != "memory":
+        return
+    names = sorted(
+        {p.name for spec in loaded.pipelines.values() for p in spec.policies if p.cls.shared_state_required}
+    )
+    if names:
+        raise ConfigError(
+            f"policies {names} keep per-account state, and with {workers} workers on the memory backend "
+            "each worker would count separately (every limit multiplied by the worker count); "
+            "set state.backend: redis or run one worker",
+            path="state.backend",
+            source=str(loaded.source) if loaded.source else None,
+        )

@@ -148,6 +148,9 @@ class Policy(Generic[ConfigT]):
     """Base class of all policies. Subclasses set ``config_model`` and override phases."""
 
     config_model: ClassVar[type[PolicyConfig]] = PolicyConfig
+    # True when the policy is only correct if every process sees the same state (a quota): the
+    # engine then refuses several workers on the in-process memory backend (limits would multiply).
+    shared_state_required: ClassVar[bool] = False
 
     def __init__(self, config: ConfigT, context: PolicyContext) -> None:
         self.config = config

@@ -1,0 +1,280 @@
+"""The quota policy: one atomic decision before forwarding, one settlement after the response.
+
+Request phase: estimate the request's cost, build its checks (every
+configured window, the concurrency slot, the model's limits, the extraction
+budgets), run them in one script (one round trip on Redis), set the
+``x-ratelimit-*`` headers, and either reserve or raise a 429 with Retry-After.
+After-response phase (which the engine runs however the exchange ended):
+reconcile the reservation with the usage the upstream reported and release
+the concurrency slot, again in one script.
+
+The policy never touches the stream (no stream filter, nothing held back):
+the engine reads usage from the upstream's events before policies see them.
+
+When the store is unreachable ``on_backend_error`` decides: ``fail_open``
+admits (counted in ``distillguard_quota_backend_errors_total`` and logged at
+error level, rate-limited), ``fail_closed`` answers 503. Nothing falls back
+to per-replica memory. A settlement that fails leaves the reservation charged
+(never a free pass) and the slot to expire.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import logging
+import os
+import time
+import uuid
+from dataclasses import dataclass
+
+from gateway.errors import ConfigError, PolicyViolationError, RateLimitError, ServiceUnavailableError
+from gateway.plugins.base import Exchange, Policy, PolicyContext
+from gateway.state import StoreUnavailableError
+from policies.quota.config import QuotaConfig
+from policies.quota.estimate import (
+    asks_for_logprobs,
+    estimate_input_tokens,
+    output_reservation,
+    prompt_digest,
+)
+from policies.quota.headers import go_duration, rate_limit_headers
+from policies.quota.limiter import (
+    DECIDE,
+    SETTLE,
+    Decision,
+    GcraOp,
+    decode_decide,
+    encode_decide,
+    encode_settle,
+)
+from policies.quota.metrics import BackendHealth, QuotaMetrics
+from policies.quota.plan import Check, RequestCost, build_checks, consumed, settlements
+
+log = logging.getLogger("distillguard.policy.quota")
+
+BUDGET_LIMITS = frozenset({"daily_tokens", "reasoning_budget", "logprob_budget", "distinct_prompts"})
+
+
+@dataclass(slots=True)
+class Reservation:
+    """What the decision charged, kept in ``exchange.scratch`` until after_response."""
+
+    checks: list[Check]
+    decision: Decision
+    cost: RequestCost
+
+
+class QuotaPolicy(Policy[QuotaConfig]):
+    """Per-account requests, tokens, concurrency and extraction budgets, exact across replicas."""
+
+    config_model = QuotaConfig
+    shared_state_required = True
+
+    def __init__(self, config: QuotaConfig, context: PolicyContext) -> None:
+        super().__init__(config, context)
+        self.metrics = QuotaMetrics(self.services.metrics)
+        self.health = self.services.shared.get("quota.backend_health", BackendHealth)
+        self._hash_key = b""
+        self._patterns = list(config.models)
+
+    async def startup(self) -> None:
+        env = self.config.prompt_hash_key_env
+        if env:
+            secret = os.environ.get(env, "")
+            if not secret:
+                raise ConfigError(f"environment variable {env} (prompt_hash_key_env) is not set")
+            self._hash_key = _blake2b_key(secret.encode())
+
+    # ---- request phase -----------------------------------------------------------------------
+
+    async def on_request(self, exchange: Exchange) -> None:
+        cost = self._cost(exchange)
+        account = exchange.account.id
+        checks = build_checks(self.config, cost, lambda suffix: self._key(account, suffix))
+        if not checks:
+            return
+        self._refuse_impossible(checks, cost, exchange)
+        store = self.services.store
+        started = time.perf_counter()
+        try:
+            raw = await store.run_script(
+                DECIDE, [c.key for c in checks], encode_decide([c.op for c in checks])
+            )
+        except StoreUnavailableError as exc:
+            self.metrics.backend_seconds.labels(store.backend).observe(time.perf_counter() - started)
+            self._backend_failed(exchange, exc)
+            return
+        self.metrics.backend_seconds.labels(store.backend).observe(time.perf_counter() - started)
+        self.health.succeeded(store.backend)
+        decision = decode_decide(raw)
+        if self.config.rate_limit_headers:
+            exchange.response_headers.update(_headers(checks, decision))
+        if not decision.admitted:
+            self._reject(exchange, checks, decision)
+        exchange.scratch[self.name] = Reservation(checks, decision, cost)
+        self.metrics.admitted(self.tier, checks)
+        if any(c.charge == "tokens" for c in checks):
+            self.metrics.tokens.labels(self.tier, "reserved").inc(cost.tokens)
+
+    def _cost(self, exchange: Exchange) -> RequestCost:
+        config = self.config
+        operation = exchange.operation
+        body = exchange.body
+        output, output_field = output_reservation(operation, body, config.default_max_output_tokens)
+        needs_tokens = bool(  # the reasoning budget reserves output tokens only
+            config.tokens_per_minute
+            or config.tokens_per_day
+            or any(m.tokens_per_minute or m.tokens_per_day for m in config.models.values())
+        )
+        estimate = (
+            estimate_input_tokens(
+                operation.name, body, config.input_safety_factor, config.media_token_estimate
+            )
+            if needs_tokens
+            else 0
+        )
+        digest = (
+            prompt_digest(operation.name, body, self._hash_key or _blake2b_key(exchange.account.id.encode()))
+            if config.distinct_prompts_per_day
+            else None
+        )
+        return RequestCost(
+            input_tokens=estimate,
+            output_tokens=output,
+            output_field=output_field,
+            model_pattern=self._model_pattern(exchange.model),
+            logprobs=bool(config.logprob_responses_per_day) and asks_for_logprobs(operation.name, body),
+            prompt_hash=digest,
+            slot_id=uuid.uuid4().hex,  # never the client's request id: a repeated id must not share a slot
+        )
+
+    def _model_pattern(self, model: str | None) -> str | None:
+        if model is None:
+            return None
+        for pattern in self._patterns:
+            if fnmatch.fnmatchcase(model, pattern):
+                return pattern
+        return None
+
+    def _key(self, account: str, suffix: str) -> str:
+        # The {account} hash tag keeps all of an account's keys in one Redis Cluster slot (one script).
+        tag = account if "{" not in account and "}" not in account else _blake2b_key(account.encode()).hex()
+        return self.services.store.key(self.name, "{" + tag + "}", suffix)
+
+    def _refuse_impossible(self, checks: list[Check], cost: RequestCost, exchange: Exchange) -> None:
+        """A request that could never fit a token window gets a 400 naming the parameter, not a 429."""
+        for check in checks:
+            op = check.op
+            if check.charge == "tokens" and isinstance(op, GcraOp) and op.cost > op.limit:
+                field = cost.output_field
+                if cost.input_tokens > op.limit:
+                    param = _prompt_param(exchange)
+                    message = (
+                        f"The prompt (about {cost.input_tokens} tokens) exceeds this account's limit of "
+                        f"{op.limit} {check.what}; shorten '{param}'."
+                    )
+                else:
+                    param = field
+                    message = (
+                        f"The request reserves {cost.tokens} tokens (about {cost.input_tokens} input + "
+                        f"{cost.output_tokens} output from '{field}'), over this account's limit of "
+                        f"{op.limit} {check.what}; lower '{field}'."
+                    )
+                self.metrics.decision(self.tier, check.limit, self._rejected_label())
+                raise PolicyViolationError(message, param=param, policy=self.name, code="request_too_large")
+
+    def _reject(self, exchange: Exchange, checks: list[Check], decision: Decision) -> None:
+        failed = [(c, r) for c, r in zip(checks, decision.results, strict=True) if not r.ok]
+        label = self._rejected_label()
+        for check, _ in failed:
+            self.metrics.decision(self.tier, check.limit, label)
+            self.record(exchange, f"{check.limit}_exceeded")
+        check, result = max(failed, key=lambda pair: pair[1].retry_us)
+        retry = decision.retry_us / 1_000_000
+        if isinstance(check.op, GcraOp):
+            detail = f"limit {check.op.limit}, remaining {result.remaining}"
+            if check.charge in ("tokens", "reasoning"):
+                detail += f", requested {check.op.cost}"
+        else:
+            detail = f"limit {check.op.limit}"
+        wait = go_duration(decision.retry_us)
+        message = f"Rate limit reached for {check.what} ({detail}). Please try again in {wait}."
+        code = "budget_exceeded" if check.limit in BUDGET_LIMITS else "rate_limit_exceeded"
+        raise RateLimitError(message, retry_after=retry, code=code)
+
+    def _rejected_label(self) -> str:
+        return "shadow_rejected" if self.mode == "shadow" else "rejected"
+
+    def _backend_failed(self, exchange: Exchange, exc: StoreUnavailableError) -> None:
+        backend = self.services.store.backend
+        mode = self.config.on_backend_error
+        self.metrics.backend_errors.labels(backend, mode).inc()
+        self.health.failed(backend, mode, exc)
+        if mode == "fail_closed":
+            raise ServiceUnavailableError(
+                "The quota service is temporarily unavailable; please retry shortly.",
+                code="quota_backend_unavailable",
+                headers={"retry-after": "1"},
+            )
+        self.record(exchange, "backend_fail_open")
+
+    # ---- after response ------------------------------------------------------------------------
+
+    async def after_response(self, exchange: Exchange) -> None:
+        reservation: Reservation | None = exchange.scratch.pop(self.name, None)
+        if reservation is None:
+            return  # rejected, failed open, or nothing to limit
+        reserved_reasoning = next(
+            (
+                r.charged
+                for c, r in zip(reservation.checks, reservation.decision.results, strict=True)
+                if c.charge == "reasoning"
+            ),
+            0,
+        )
+        used = consumed(exchange, reservation.cost.tokens, reserved_reasoning)
+        if any(c.charge == "tokens" for c in reservation.checks):
+            tokens = self.metrics.tokens
+            tokens.labels(self.tier, "consumed").inc(used.tokens)
+            tokens.labels(self.tier, "refunded").inc(max(0, reservation.cost.tokens - used.tokens))
+        items = settlements(reservation.checks, reservation.decision, used)
+        if not items:
+            return
+        store = self.services.store
+        started = time.perf_counter()
+        try:
+            await store.run_script(SETTLE, [k for k, _ in items], encode_settle([i for _, i in items]))
+        except StoreUnavailableError as exc:
+            self.metrics.backend_errors.labels(store.backend, "settle").inc()
+            self.health.failed(store.backend, "settle", exc)
+        else:
+            self.health.succeeded(store.backend)
+        finally:
+            self.metrics.backend_seconds.labels(store.backend).observe(time.perf_counter() - started)
+
+
+def _headers(checks: list[Check], decision: Decision) -> dict[str, str]:
+    """The tightest minute window of each kind (account-wide or the model's) names the headers."""
+    best: dict[str, tuple[int, int, int]] = {}
+    for check, result in zip(checks, decision.results, strict=True):
+        if check.header is None or not isinstance(check.op, GcraOp):
+            continue
+        current = best.get(check.header)
+        if current is None or result.remaining < current[1]:
+            best[check.header] = (check.op.limit, result.remaining, result.reset_us)
+    headers: dict[str, str] = {}
+    for kind, (limit, remaining, reset_us) in best.items():
+        headers.update(rate_limit_headers(kind, limit, remaining, reset_us))
+    return headers
+
+
+def _prompt_param(exchange: Exchange) -> str:
+    for name in ("messages", "input", "prompt"):
+        if name in exchange.body:
+            return name
+    return "messages"
+
+
+def _blake2b_key(secret: bytes) -> bytes:
+    return hashlib.blake2b(secret, digest_size=32).digest()

@@ -1,0 +1,135 @@
+"""The quota scripts' in-process twins, for the memory store.
+
+The same arithmetic in the same order as the Lua bodies (``policies.quota.lua``),
+on MemoryLike values: a float for a GCRA limit, a dict member -> score for a
+sorted set. Each runs without awaiting, so it is atomic on the event loop.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from gateway.state.base import MemoryLike
+
+MICROS = 1_000_000
+RETRY_WITHOUT_ESTIMATE_US = 1_000_000  # a full concurrency limit frees "soon": ask for a retry after 1 s
+
+
+def _clock(args: Sequence[Any]) -> float:
+    override = float(args[0])
+    return override if override > 0 else time.time() * MICROS
+
+
+def _drain(store: MemoryLike, key: str, now: float) -> float:
+    stored = store.get_value(key, now / MICROS)
+    if stored is not None and stored > now:
+        return float(stored - now)
+    return 0.0
+
+
+def _store_drain(store: MemoryLike, key: str, now: float, d: float) -> None:
+    if d > 0:
+        store.set_value(key, now + d, (math.ceil(d / 1000) + 1) / 1000, now / MICROS)
+    else:
+        store.set_value(key, None, 1e-6, now / MICROS)  # "DEL": absent and full are the same state
+
+
+def _zset(store: MemoryLike, key: str, now: float) -> dict[str, float]:
+    value = store.get_value(key, now / MICROS)
+    return value if isinstance(value, dict) else {}
+
+
+def _zremrange(members: dict[str, float], upto: float) -> None:
+    for member in [m for m, score in members.items() if score <= upto]:
+        del members[member]
+
+
+def decide_local(store: MemoryLike, keys: Sequence[str], args: Sequence[Any]) -> list[int]:
+    now = _clock(args)
+    n = int(args[1])
+    out = [1]
+    writes: list[tuple[Any, ...]] = []
+    for i in range(n):
+        kind, a, b, c, e = args[2 + i * 5 : 7 + i * 5]
+        key = keys[i]
+        ok, remaining, reset, charged, retry = 1, 0, 0, 0, 0
+        if kind == "g":
+            window, limit, cost = float(a), float(b), float(c)
+            interval = window / limit
+            slack = min(interval / 2, 1000.0)
+            d = _drain(store, key, now)
+            nd = d
+            if e == "c":
+                available = math.floor((window + slack - d) / interval)
+                if available >= 1:
+                    charged = int(min(cost, available))
+                    nd = d + charged * interval
+                else:
+                    ok = 0
+                    retry = max(1, math.ceil(d + interval - window))
+            else:
+                wanted = d + cost * interval
+                if wanted <= window + slack:
+                    charged = int(cost)
+                    nd = wanted
+                else:
+                    ok = 0
+                    retry = max(1, math.ceil(wanted - window))
+            remaining = int(min(limit, max(0, math.floor((window + slack - nd) / interval))))
+            reset = math.ceil(nd)
+            writes.append((kind, key, nd))
+        elif kind == "c":
+            limit_n, ttl = int(a), float(c)
+            members = _zset(store, key, now)
+            _zremrange(members, now)
+            count = len(members)
+            if count < limit_n:
+                charged = 1
+                remaining = limit_n - count - 1
+            else:
+                ok = 0
+                retry = RETRY_WITHOUT_ESTIMATE_US
+            writes.append((kind, key, str(b), ttl, members))
+        else:
+            limit_n, window = int(a), float(c)
+            members = _zset(store, key, now)
+            _zremrange(members, now - window)
+            count = len(members)
+            if str(b) in members:
+                remaining = max(0, limit_n - count)
+            elif count < limit_n:
+                charged = 1
+                remaining = limit_n - count - 1
+            else:
+                ok = 0
+                retry = max(1, math.ceil(min(members.values()) + window - now))
+            writes.append((kind, key, str(b), window, members))
+        if not ok:
+            out[0] = 0
+        out += [ok, remaining, reset, charged, retry]
+    if out[0] == 1:
+        for write in writes:
+            if write[0] == "g":
+                _store_drain(store, write[1], now, write[2])
+            else:
+                _, key, member, span, members = write
+                members[member] = now + span if write[0] == "c" else now
+                store.set_value(key, members, (math.ceil(span / 1000) + 1) / 1000, now / MICROS)
+    return out
+
+
+def settle_local(store: MemoryLike, keys: Sequence[str], args: Sequence[Any]) -> int:
+    now = _clock(args)
+    n = int(args[1])
+    for i in range(n):
+        kind, a, b, c = args[2 + i * 4 : 6 + i * 4]
+        if kind == "g":
+            interval = float(a) / float(b)
+            _store_drain(store, keys[i], now, _drain(store, keys[i], now) + float(c) * interval)
+        else:
+            members = _zset(store, keys[i], now)
+            members.pop(str(a), None)
+    return n
