@@ -9,6 +9,11 @@ Test hooks travel in request headers (the gateway forwards them):
   (200 with a body that is not JSON), ``drop-midstream`` (connection dropped half way),
   ``garbage-midstream`` (an invalid event half way), ``hang`` (no answer), ``hang-midstream``.
 * ``x-mock-redacted``: add a ``redacted_thinking`` block (Anthropic).
+* ``x-mock-logprobs-mode``: ``raw`` (default; returned logprobs ignore ``logit_bias``, as OpenAI
+  since 2024 and vLLM V1) or ``processed`` (they include it, as OpenAI before 2024); see toymodel.
+
+Logprob parameters are validated as OpenAI does (``top_logprobs`` 0-20 and only with
+``logprobs: true``); vLLM's ``prompt_logprobs`` extension is answered when not streaming.
 
 ``GET /_mock/requests`` returns the requests received (newest last), ``GET /_mock/stats``
 counts streams started, completed and cancelled by the client, ``POST /_mock/reset`` clears both.
@@ -124,6 +129,13 @@ class MockUpstream:
         fmt = headers.get("x-mock-reasoning", "reasoning_content")
         stream = body.get("stream") is True
         per_chunk = max(1, int(headers.get("x-mock-chunk-tokens", "1")))
+        mode = "processed" if headers.get("x-mock-logprobs-mode") == "processed" else "raw"
+        problem = _logprob_params_problem(path, body)
+        if problem:
+            await _error(send, 400, problem, False)
+            return
+        prompt_k = body.get("prompt_logprobs")
+        prompt_k = prompt_k if isinstance(prompt_k, int) and not isinstance(prompt_k, bool) else None
         if path == "/v1/chat/completions":
             top = body.get("top_logprobs") if body.get("logprobs") else None
             top_k = int(top) if isinstance(top, int) else (0 if body.get("logprobs") else None)
@@ -137,6 +149,8 @@ class MockUpstream:
                     with_reasoning=reasoning,
                     top_logprobs=top_k,
                     salt=str(i) if i else "",
+                    logprobs_mode=mode,
+                    prompt_logprobs=prompt_k if i == 0 else None,
                 )
                 for i in range(max(1, n))
             ]
@@ -150,7 +164,12 @@ class MockUpstream:
             top_k = int(top) if isinstance(top, int) and not isinstance(top, bool) else None
             prompt = body.get("prompt") if isinstance(body.get("prompt"), str) else ""
             gen = generate(
-                body, max_tokens=body.get("max_tokens") or 16, with_reasoning=False, top_logprobs=top_k
+                body,
+                max_tokens=body.get("max_tokens") or 16,
+                with_reasoning=False,
+                top_logprobs=top_k,
+                logprobs_mode=mode,
+                prompt_logprobs=prompt_k,
             )
             if not stream:
                 await _json(send, 200, openai_shapes.completion(gen, model, body.get("echo") is True, prompt))
@@ -159,13 +178,18 @@ class MockUpstream:
             events = openai_shapes.completion_stream(gen, model, include, per_chunk)
         else:
             top = body.get("top_logprobs")
-            top_k = int(top) if isinstance(top, int) else None
+            include = body.get("include") or []
+            wants_logprobs = "message.output_text.logprobs" in include or isinstance(top, int)
+            top_k = (int(top) if isinstance(top, int) else 0) if wants_logprobs else None
             reasoning_cfg = body.get("reasoning")
             reasoning = fmt != "none" and isinstance(reasoning_cfg, dict)
-            include = body.get("include") or []
             encrypted = "reasoning.encrypted_content" in include
             gen = generate(
-                body, max_tokens=body.get("max_output_tokens"), with_reasoning=reasoning, top_logprobs=top_k
+                body,
+                max_tokens=body.get("max_output_tokens"),
+                with_reasoning=reasoning,
+                top_logprobs=top_k,
+                logprobs_mode=mode,
             )
             if not stream:
                 await _json(send, 200, openai_shapes.response_object(gen, model, encrypted))
@@ -251,6 +275,30 @@ class MockUpstream:
             self.stats["completed"] += 1
         finally:
             watcher.cancel()
+
+
+def _logprob_params_problem(path: str, body: dict[str, Any]) -> str | None:
+    """OpenAI's (and vLLM's) 400s for logprob parameters, or None."""
+    top = body.get("top_logprobs")
+    if top is not None:
+        if not _int_between(top, 0, 20):
+            return "top_logprobs: must be an integer between 0 and 20"
+        if path == "/v1/chat/completions" and body.get("logprobs") is not True:
+            return "top_logprobs: logprobs must be set to true if this parameter is used"
+    legacy = body.get("logprobs")
+    if path == "/v1/completions" and legacy is not None and not _int_between(legacy, 0, 20):
+        return "logprobs: must be an integer between 0 and 20"
+    prompt = body.get("prompt_logprobs")
+    if prompt is not None:
+        if path == "/v1/responses" or not isinstance(prompt, int) or isinstance(prompt, bool) or prompt < 0:
+            return "prompt_logprobs: must be a non-negative integer (chat and completions only)"
+        if body.get("stream") is True:
+            return "prompt_logprobs is not supported with stream=True"
+    return None
+
+
+def _int_between(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
 async def _watch_disconnect(receive: Receive, event: asyncio.Event) -> None:
