@@ -94,7 +94,7 @@ class PolicyHarness:
         await self.pipeline.run_after(exchange)
 
     def stream_events(self, exchange: Exchange, events: Iterable[StreamEvent]) -> list[StreamEvent]:
-        """Run parsed events through the stream phase (terminal events trigger on_end, as in the engine)."""
+        """Run parsed events through the stream phase as the engine does (gateway/relay.py)."""
         chain = self.pipeline.open_stream(exchange)
         adapter = exchange.operation.adapter
         name = exchange.operation.name
@@ -104,8 +104,9 @@ class PolicyHarness:
             adapter.observe_usage(name, event, exchange.usage)
             if adapter.is_terminal(event, name):
                 terminal = True
+                final = chain.process(event) if event.json is not None and not chain.empty else [event]
                 out.extend(chain.end())
-                out.append(event)
+                out.extend(final)
             else:
                 out.extend(chain.process(event))
         if not terminal:
