@@ -157,9 +157,10 @@ class LogprobRewriter:
                 raise ValueError("legacy logprobs: a top_logprobs entry is not an object")
             sampled = tokens[i] if i < len(tokens) else None
             ranked = best_first((token, number(lp, "top_logprobs")) for token, lp in alternatives.items())
-            # OpenAI returns the sampled token besides the top `logprobs`: keep it, plus top_k others.
-            others = [pair for pair in ranked if pair[0] != sampled][: coarsener.top_k]
-            kept = [pair for pair in ranked if pair[0] == sampled or pair in others]
+            # OpenAI: the top `logprobs` tokens, plus the sampled token when it is not among them.
+            kept = ranked[: coarsener.top_k]
+            if sampled is not None and all(token != sampled for token, _ in kept):
+                kept += [pair for pair in ranked if pair[0] == sampled]
             self.withheld += len(alternatives) - len(kept)
             position = start + i
             rewritten.append({token: coarsener.value(lp, position, token) for token, lp in kept})
