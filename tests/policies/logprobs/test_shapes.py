@@ -11,6 +11,7 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from prometheus_client import REGISTRY
 
 from gateway.errors import PolicyFailureError
 from gateway.mock import openai_shapes
@@ -126,8 +127,12 @@ def test_alternatives_capped_rounded_and_consistent(operation: str) -> None:
             assert value <= 0 and value == round(value / 0.25) * 0.25
         same = [alt["logprob"] for alt in alternatives if alt["token"] == entry["token"]]
         assert same in ([], [entry["logprob"]])  # the sampled token gets the same noise as an alternative
+    labels = {"route": operation}
+    before = REGISTRY.get_sample_value("distillguard_logprobs_alternatives_withheld_total", labels) or 0.0
     asyncio.run(harness.after(exchange))
     assert ("alternatives_withheld", 17 * len(gen.tokens)) in [(a.action, a.count) for a in exchange.actions]
+    after = REGISTRY.get_sample_value("distillguard_logprobs_alternatives_withheld_total", labels)
+    assert after == before + 17 * len(gen.tokens)
 
 
 def test_noise_changes_values_but_repeats_are_identical() -> None:
