@@ -45,6 +45,7 @@ class AttackReport:
     logits: np.ndarray  # prompts x tokens, each row relative to the reference token
     queries: int = 0
     refused: int = 0  # 4xx answers (the gateway said no)
+    answered: int = 0
     missing: int = 0  # logits the answers did not reveal
     refusal_messages: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
@@ -69,6 +70,7 @@ class LogitExtractor:
         concurrency: int = 16,
         repeats: int = 1,
         dither: float = 1.0,
+        give_up_after: int = 32,
         extra_headers: dict[str, str] | None = None,
     ) -> None:
         self.client = client
@@ -81,6 +83,7 @@ class LogitExtractor:
         self.repeats = max(1, repeats)
         self.dither = dither
         self.semaphore = asyncio.Semaphore(concurrency)
+        self.give_up_after = give_up_after
         self.extra_headers = extra_headers or {}
 
     async def run(self, prompts: Sequence[str], token_ids: Sequence[int]) -> AttackReport:
@@ -162,6 +165,8 @@ class LogitExtractor:
     ) -> dict[str, Any] | None:
         """One query; the first token's logprob entry as a dict, or None when refused or absent."""
         async with self.semaphore:
+            if report.refused >= self.give_up_after and report.answered == 0:
+                return None  # every query so far was refused: a real attacker stops paying here
             report.queries += 1
             try:
                 reply = await self.client.chat.completions.create(
@@ -179,6 +184,7 @@ class LogitExtractor:
                 report.refused += 1
                 report.refusal_messages[str(getattr(error, "message", error))[:160]] += 1
                 return None
+            report.answered += 1
         choice = reply.choices[0] if reply.choices else None
         if choice is None or choice.logprobs is None or not choice.logprobs.content:
             return None
