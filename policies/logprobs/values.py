@@ -12,7 +12,6 @@ the sampled token or an alternative, so the two stay consistent.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import math
 from collections.abc import Iterable
@@ -26,7 +25,7 @@ _TWO_POW_32 = float(2**32)
 class Coarsener:
     """Turns one exchange's upstream logprob values into what the client may see."""
 
-    __slots__ = ("_mac", "grid", "noise_scale", "top_k")
+    __slots__ = ("_context", "_key", "grid", "noise_scale", "top_k")
 
     def __init__(
         self,
@@ -40,19 +39,21 @@ class Coarsener:
         self.top_k = top_k
         self.grid = grid
         self.noise_scale = noise_scale if key else 0.0
-        self._mac = hmac.new(key, context, hashlib.sha256) if key and noise_scale > 0 else None
+        self._key = key if key and noise_scale > 0 else None
+        self._context = context
 
     @property
     def changes_values(self) -> bool:
-        return self.grid > 0 or self._mac is not None
+        return self.grid > 0 or self._key is not None
 
     def noise(self, position: int, token: str) -> float:
         """The keyed noise for ``token`` at ``position`` (0 without a key)."""
-        if self._mac is None:
+        if self._key is None:
             return 0.0
-        mac = self._mac.copy()
-        mac.update(b"\x1f%d\x1f" % position + token.encode("utf-8", "surrogatepass"))
-        digest = mac.digest()
+        message = b"%b\x1f%d\x1f%b" % (self._context, position, token.encode("utf-8", "surrogatepass"))
+        digest = hmac.digest(
+            self._key, message, "sha256"
+        )  # one-shot C HMAC: several times faster than .copy()
         u1 = (int.from_bytes(digest[:4], "big") + 1) / (_TWO_POW_32 + 1)
         u2 = int.from_bytes(digest[4:8], "big") / _TWO_POW_32
         return self.noise_scale * math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2)
@@ -66,7 +67,7 @@ class Coarsener:
         if logprob <= SENTINEL_FLOOR or not self.changes_values:
             return logprob
         shown = float(logprob)
-        if self._mac is not None:
+        if self._key is not None:
             shown += self.noise(position, token if isinstance(token, str) else str(token))
         if self.grid > 0:
             shown = round(round(shown / self.grid) * self.grid, 10)
