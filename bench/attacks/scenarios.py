@@ -24,6 +24,9 @@ from bench.attacks.logit_extraction import AttackReport, LogitExtractor, Variant
 from tests.support import TEST_KEYS, GatewayHandle, MockHandle, base_config
 
 DEMO_NOISE_KEY = "bench-logprob-noise-key-0123456789"
+# A drop of at least 2x between consecutive singular values counts as a finding: the spectra of
+# noisy logit matrices in these runs fluctuate by 1.1-1.8x from one value to the next.
+CLEAR_DROP = 2.0
 
 
 @dataclass
@@ -37,7 +40,7 @@ class Outcome:
 
     @property
     def hidden_recovered(self) -> bool:
-        return self.hidden == groundtruth.hidden_size()
+        return self.hidden == groundtruth.hidden_size() and self.gap >= CLEAR_DROP
 
     @property
     def succeeded(self) -> bool:
@@ -51,6 +54,8 @@ class Outcome:
             return "FAILED: refused, cannot get logits"
         if self.report.recovered_fraction < 0.5:
             return "FAILED: logits not revealed"
+        if self.gap < CLEAR_DROP:
+            return f"FAILED: no clear drop in the spectrum (argmax at {self.hidden})"
         if not self.hidden_recovered:
             return f"FAILED: wrong h ({self.hidden})"
         return "h recovered, output layer only approximate"

@@ -14,7 +14,7 @@ import os
 import pytest
 
 from bench.attacks.presets import preset_config
-from bench.attacks.scenarios import FREE_KEY, Gateways, Outcome, attack, run
+from bench.attacks.scenarios import CLEAR_DROP, FREE_KEY, Gateways, Outcome, attack, run
 
 SIZE = {"prompts": 58, "tokens": 58}
 QUERIES = 58 * 3  # 57 tokens besides the reference, 19 per query
@@ -83,10 +83,13 @@ def test_sampled_token_variant_both_directions(gateways: Gateways) -> None:
 
 
 def test_coarsening_alone_breaks_h_at_this_query_budget(gateways: Gateways) -> None:
-    """logit_bias allowed, values on a 1-nat grid with 1-nat keyed noise: no h at 174 queries."""
-    coarse = gateways.gateway(
-        {"top_k": 20, "logit_bias": {"mode": "allow"}, "grid": 1.0, "noise": {"scale": 1.0}}
-    )
-    outcome = run(attack("grid 1 + noise 1", coarse.url, FREE_KEY, **SIZE))
+    """logit_bias allowed, values on a 1-nat grid with 1-nat keyed noise: no h at 174 queries.
+
+    The singular value spectrum shows no clear drop (whatever the noise key), so
+    the attacker cannot tell h, and the output layer comes out 10%+ wrong.
+    """
+    config = {"top_k": 20, "logit_bias": {"mode": "allow"}, "grid": 1.0, "noise": {"scale": 1.0}}
+    outcome = run(attack("grid 1 + noise 1", gateways.gateway(config).url, FREE_KEY, **SIZE))
     assert outcome.report.refused == 0 and outcome.report.recovered_fraction == 1
-    assert outcome.hidden != 48 and outcome.residual > 0.1 and outcome.max_error > 1, outcome.line()
+    assert outcome.gap < CLEAR_DROP and not outcome.hidden_recovered, outcome.line()
+    assert outcome.residual > 0.1 and outcome.max_error > 1, outcome.line()
