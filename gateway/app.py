@@ -36,7 +36,11 @@ class GatewayApp:
             Mount("/admin", routes=admin_routes(gateway) + _plugin_admin_routes(gateway)),
             *(extra_routes or []),
         ]
-        self.router = Starlette(routes=routes, lifespan=self.lifespan)
+        self.router = Starlette(
+            routes=routes,
+            lifespan=self.lifespan,
+            exception_handlers={404: _not_found, 405: _not_found},
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith("/v1/"):
@@ -70,6 +74,23 @@ class GatewayApp:
         return Response(body, media_type=content_type)
 
 
+async def _not_found(request: Request, exc: Exception) -> Response:
+    """Unknown non-/v1 paths answer in OpenAI's error shape, like unknown /v1 paths."""
+    status = getattr(exc, "status_code", 404)
+    message = f"Unknown path {request.url.path}." if status == 404 else "Method not allowed."
+    return JSONResponse(
+        {
+            "error": {
+                "message": message,
+                "type": "not_found_error" if status == 404 else "invalid_request_error",
+                "param": None,
+                "code": None,
+            }
+        },
+        status_code=status,
+    )
+
+
 def _plugin_admin_routes(gateway: Gateway) -> list[BaseRoute]:
     """Admin routes contributed by policies (entry points ``distillguard.admin``), behind the admin token."""
     routes: list[BaseRoute] = []
@@ -92,4 +113,8 @@ def app_from_env() -> GatewayApp:
         "keys_file": os.environ.get("DISTILLGUARD_KEYS_FILE") or None,
         "upstream_url": os.environ.get("DISTILLGUARD_UPSTREAM") or None,
     }
-    return create_app(lambda: load_config(path, **options))
+    from gateway.logs import configure_logging
+
+    loaded = load_config(path, **options)
+    configure_logging(loaded.gateway.logging.level)  # each worker is a fresh process
+    return create_app(lambda: load_config(path, **options), loaded)

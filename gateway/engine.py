@@ -20,6 +20,7 @@ from pathlib import Path
 
 from gateway.config.loader import LoadedConfig, load_config
 from gateway.errors import ConfigError
+from gateway.logs import AccessLog
 from gateway.metrics import GatewayMetrics
 from gateway.plugins.services import PolicyServices, SharedObjects
 from gateway.risk import RiskBoard
@@ -50,6 +51,7 @@ class Gateway:
         self._reload_lock = asyncio.Lock()
         self._file_digest = ""
         self.draining = False
+        self.access_log = AccessLog()
 
     @property
     def runtime(self) -> Runtime:
@@ -79,6 +81,7 @@ class Gateway:
             await self._pool.close()
         if self._store is not None:
             await self._store.close()
+        self.access_log.flush()
 
     async def _build(self, loaded: LoadedConfig) -> Runtime:
         """Make ``loaded`` live, reusing the store and pool when their settings did not change."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -35,10 +35,35 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 
 M = TypeVar("M", bound=MetricWrapperBase)
 
 
+class Family(Generic[M]):
+    """A metric family whose labelled children are cached.
+
+    prometheus-client's ``labels()`` takes a lock and validates on every call;
+    on the request path that is measurable, so children are looked up in a
+    plain dict after the first use. Any other attribute is the family's own.
+    """
+
+    __slots__ = ("_children", "metric")
+
+    def __init__(self, metric: M) -> None:
+        self.metric = metric
+        self._children: dict[tuple[str, ...], M] = {}
+
+    def labels(self, *values: str) -> M:
+        child = self._children.get(values)
+        if child is None:
+            child = self.metric.labels(*values)
+            self._children[values] = child
+        return child
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.metric, name)
+
+
 class GatewayMetrics:
     """All metric families. One instance per process; policies get it through their services."""
 
-    _families: dict[str, MetricWrapperBase] = {}
+    _families: dict[str, Family[Any]] = {}
 
     def __init__(self, per_account_labels: bool = False) -> None:
         self.per_account_labels = per_account_labels
@@ -114,24 +139,24 @@ class GatewayMetrics:
         self.policy_actions.labels(policy, action, mode).inc(count)
 
     @classmethod
-    def _get_or_create(cls, kind: type[M], name: str, *args: Any, **kwargs: Any) -> M:
+    def _get_or_create(cls, kind: type[M], name: str, *args: Any, **kwargs: Any) -> Family[M]:
         full = PREFIX + name
         existing = cls._families.get(full)
         if existing is not None:
-            if not isinstance(existing, kind):
-                raise ValueError(f"metric {full} already exists as {type(existing).__name__}")
+            if not isinstance(existing.metric, kind):
+                raise ValueError(f"metric {full} already exists as {type(existing.metric).__name__}")
             return existing
-        metric = kind(full, *args, **kwargs)
-        cls._families[full] = metric
-        return metric
+        family = Family(kind(full, *args, **kwargs))
+        cls._families[full] = family
+        return family
 
-    def counter(self, name: str, doc: str, labels: Sequence[str] = ()) -> Counter:
+    def counter(self, name: str, doc: str, labels: Sequence[str] = ()) -> Family[Counter]:
         """A counter named ``distillguard_<name>``; the same object on every call (safe across reloads)."""
         return self._get_or_create(Counter, name.removesuffix("_total"), doc, tuple(labels))
 
     def histogram(
         self, name: str, doc: str, labels: Sequence[str] = (), buckets: Sequence[float] = LATENCY_BUCKETS
-    ) -> Histogram:
+    ) -> Family[Histogram]:
         return self._get_or_create(Histogram, name, doc, tuple(labels), buckets=tuple(buckets))
 
     def gauge(

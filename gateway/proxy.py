@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import logging
+import os
 import time
-import uuid
 from typing import Any
 
 import orjson
@@ -49,7 +49,6 @@ from gateway.relay import StreamRelay, Timing, relay_json
 from gateway.runtime import Runtime
 from gateway.upstream import UpstreamResponse, upstream_request_headers
 
-access_log = logging.getLogger("distillguard.access")
 log = logging.getLogger("distillguard.proxy")
 
 
@@ -95,7 +94,7 @@ class ProxyHandler:
         runtime = self.gateway.runtime
         headers = header_map(scope)
         supplied = headers.get("x-request-id")
-        request_id = supplied if valid_request_id(supplied) else uuid.uuid4().hex
+        request_id = supplied if valid_request_id(supplied) else os.urandom(12).hex()
         path = normalise_path(scope["path"])
         operation = OPERATIONS.get(path)
         state = RequestState(request_id, path, operation.name if operation else "passthrough")
@@ -331,7 +330,7 @@ class ProxyHandler:
             if usage.reasoning_tokens:
                 metrics.tokens.labels(route, "reasoning", tier).inc(usage.reasoning_tokens)
         if self.gateway.runtime.access_log:
-            access_log.info("request", extra={"access": _access_record(state, now)})
+            self.gateway.access_log.write(_access_record(state, now))
 
 
 def _access_record(state: RequestState, now: float) -> dict[str, Any]:

@@ -148,12 +148,7 @@ class StreamRelay:
                 continue
             if self.adapter.is_terminal(event, self.operation):
                 self.terminal_seen = True
-                # A terminal event can carry content (Responses' response.completed holds the whole
-                # response), so the filters see it too; what they held back still goes out before it.
-                carries_json = event.json is not None and not self.chain.empty
-                final = self.chain.process(event) if carries_json else [event]
-                out.extend(self.chain.end())
-                out.extend(final)
+                out.extend(self.chain.end(event))
                 continue
             if self.chain.empty:
                 out.append(event)

@@ -10,10 +10,10 @@ an :class:`~gateway.errors.UpstreamError` or
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fnmatch
 import os
-import time
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -142,12 +142,12 @@ class UpstreamPool:
     ) -> UpstreamResponse:
         """Send the request; return once the response headers are in (``first_byte`` timeout)."""
         timeouts = upstream.config.timeouts
-        deadline = time.monotonic() + timeouts.total
         session = self._session_or_open()
         headers.update(upstream.config.headers)
         headers.update(upstream.auth_headers)
+        watchdog = Watchdog(timeouts.total)
         with mapped_errors(upstream, self.metrics, "first_byte"):
-            async with asyncio.timeout(min(timeouts.first_byte + timeouts.connect, timeouts.total)):
+            async with watchdog.waiting(timeouts.first_byte + timeouts.connect):
                 response = await session.request(
                     method,
                     upstream.config.url + path_qs,
@@ -158,21 +158,100 @@ class UpstreamPool:
                         total=None, connect=timeouts.connect, sock_connect=timeouts.connect
                     ),
                 )
-        return UpstreamResponse(upstream, response, deadline, self.metrics)
+        return UpstreamResponse(upstream, response, watchdog, self.metrics)
+
+
+class Watchdog:
+    """The timeouts of one upstream exchange with a single timer, not one per read.
+
+    ``asyncio.timeout`` around every body read costs a timer handle each time;
+    a stream has hundreds of reads. Instead one timer per exchange checks
+    whether the read in progress has waited past its limit (or the exchange
+    past its total) and only then cancels the task, which ``waiting`` turns
+    into ``TimeoutError``. Time the gateway spends sending to a slow client
+    does not count as the upstream being idle.
+    """
+
+    __slots__ = ("_deadline", "_limit", "_loop", "_started", "_task", "_timer", "expired")
+
+    def __init__(self, total: float) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._deadline = self._loop.time() + total
+        self._task = asyncio.current_task()
+        self._started: float | None = None
+        self._limit = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self.expired = False
+
+    def _due(self) -> float:
+        assert self._started is not None
+        return min(self._started + self._limit, self._deadline)
+
+    def _check(self) -> None:
+        self._timer = None
+        if self._started is None:
+            return
+        due = self._due()
+        if self._loop.time() >= due:
+            self.expired = True
+            if self._task is not None:
+                self._task.cancel()
+        else:
+            self._timer = self._loop.call_at(due, self._check)
+
+    @contextlib.asynccontextmanager
+    async def waiting(self, limit: float) -> AsyncIterator[None]:
+        """Run the body as one wait on the upstream, limited to ``limit`` seconds (and the total)."""
+        self._started = self._loop.time()
+        self._limit = limit
+        if self._started >= self._deadline:
+            raise TimeoutError
+        if self._timer is None:
+            self._timer = self._loop.call_at(self._due(), self._check)
+        try:
+            yield
+        except asyncio.CancelledError:
+            if self.expired and self._task is not None:
+                self._task.uncancel()
+                self.expired = False
+                raise TimeoutError from None
+            raise
+        else:
+            if self.expired:
+                # The timer fired just as the wait ended: absorb the cancellation it requested.
+                self._started = None
+                try:
+                    await asyncio.sleep(0)
+                except asyncio.CancelledError:
+                    if self._task is not None:
+                        self._task.uncancel()
+                self.expired = False
+        finally:
+            self._started = None
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
 
 class UpstreamResponse:
     """An upstream response whose body is read with the idle and total timeouts."""
 
-    __slots__ = ("_response", "deadline", "metrics", "upstream")
+    __slots__ = ("_idle", "_response", "metrics", "upstream", "watchdog")
 
     def __init__(
-        self, upstream: Upstream, response: aiohttp.ClientResponse, deadline: float, metrics: GatewayMetrics
+        self,
+        upstream: Upstream,
+        response: aiohttp.ClientResponse,
+        watchdog: Watchdog,
+        metrics: GatewayMetrics,
     ) -> None:
         self.upstream = upstream
         self._response = response
-        self.deadline = deadline
+        self.watchdog = watchdog
         self.metrics = metrics
+        self._idle = upstream.config.timeouts.idle
 
     @property
     def status(self) -> int:
@@ -186,16 +265,10 @@ class UpstreamResponse:
     def is_event_stream(self) -> bool:
         return self._response.content_type == "text/event-stream"
 
-    def _timeout(self) -> float:
-        remaining = self.deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError
-        return min(self.upstream.config.timeouts.idle, remaining)
-
     async def read_chunk(self) -> bytes:
         """The next piece of body as it arrives; b'' at the end."""
         with mapped_errors(self.upstream, self.metrics, "idle"):
-            async with asyncio.timeout(self._timeout()):
+            async with self.watchdog.waiting(self._idle):
                 return await self._response.content.readany()
 
     async def read_all(self, limit: int = MAX_UPSTREAM_BODY) -> bytes:
@@ -213,6 +286,7 @@ class UpstreamResponse:
 
     def close(self) -> None:
         """Release the connection; an unread body closes it, which the upstream sees as a cancel."""
+        self.watchdog.close()
         self._response.close()
 
     def forwarded_headers(self) -> list[tuple[bytes, bytes]]:

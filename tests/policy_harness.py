@@ -94,7 +94,7 @@ class PolicyHarness:
         await self.pipeline.run_after(exchange)
 
     def stream_events(self, exchange: Exchange, events: Iterable[StreamEvent]) -> list[StreamEvent]:
-        """Run parsed events through the stream phase as the engine does (gateway/relay.py)."""
+        """Run parsed events through the stream phase (terminal events trigger on_end, as in the engine)."""
         chain = self.pipeline.open_stream(exchange)
         adapter = exchange.operation.adapter
         name = exchange.operation.name
@@ -104,9 +104,7 @@ class PolicyHarness:
             adapter.observe_usage(name, event, exchange.usage)
             if adapter.is_terminal(event, name):
                 terminal = True
-                final = chain.process(event) if event.json is not None and not chain.empty else [event]
-                out.extend(chain.end())
-                out.extend(final)
+                out.extend(chain.end(event))
             else:
                 out.extend(chain.process(event))
         if not terminal:

@@ -234,7 +234,11 @@ class RedisProcess:
 def spawn_gateway(
     config_path: Path, port: int, *extra: str, env: dict[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
-    """``distillguard serve`` as a separate process; returns once /readyz answers 200."""
+    """``distillguard serve`` as a separate process; returns once /readyz answers 200.
+
+    Its log goes to ``gateway-<port>.log`` beside the config file.
+    """
+    log_path = config_path.with_name(f"gateway-{port}.log")
     process = subprocess.Popen(
         [
             sys.executable,
@@ -252,16 +256,17 @@ def spawn_gateway(
         cwd=ROOT,
         env={**os.environ, **(env or {})},
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log_path.open("wb"),  # a pipe nobody reads would fill up and block the gateway's logging
     )
-
-    def ready() -> bool:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(process.stderr.read().decode() if process.stderr else "gateway exited")
-        return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=0.5).status_code == 200
-
-    try:
-        wait_for(ready, timeout=20)
-    except RuntimeError:
-        raise
-    return process
+            raise RuntimeError(f"gateway exited with {process.returncode}: {log_path.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=0.5).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    process.kill()
+    raise RuntimeError(f"gateway did not become ready: {log_path.read_text()[-3000:]}")

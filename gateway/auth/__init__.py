@@ -8,8 +8,8 @@ from pathlib import Path
 
 import jwt
 
-from gateway.auth.jwt import JWTVerifier
 from gateway.auth.keys import KeyTable, key_id
+from gateway.auth.tokens import JWTVerifier
 from gateway.config.loader import LoadedConfig
 from gateway.errors import AuthenticationError
 from gateway.plugins.base import Account

@@ -70,7 +70,10 @@ def _blocks(gen: Generation, omitted: bool, redacted: bool) -> list[dict[str, An
             blocks.append(
                 {
                     "type": "redacted_thinking",
-                    "data": base64.b64encode(b"redacted:" + gen.reasoning[:32].encode()).decode(),
+                    # Opaque, as Anthropic's encrypted data is: no reasoning text can be read from it.
+                    "data": base64.b64encode(
+                        hmac.new(_SECRET, b"redacted:" + gen.reasoning.encode(), hashlib.sha256).digest()
+                    ).decode(),
                 }
             )
     blocks.append({"type": "text", "text": gen.text})

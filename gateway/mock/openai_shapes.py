@@ -9,6 +9,7 @@ with templates that pre-fill ``<think>``) or ``none``.
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from collections.abc import Iterator
@@ -241,7 +242,10 @@ def reasoning_item(gen: Generation, encrypted: bool) -> dict[str, Any]:
         "type": "reasoning",
         "summary": [{"type": "summary_text", "text": gen.summary}],
         "content": [{"type": "reasoning_text", "text": gen.reasoning}],
-        "encrypted_content": ("gAAAAAB" + gen.reasoning.encode().hex()[:64]) if encrypted else None,
+        # Opaque, as OpenAI's encryption is: no reasoning text can be read from it.
+        "encrypted_content": (
+            "gAAAAAB" + hashlib.sha256(b"enc:" + gen.reasoning.encode()).hexdigest() if encrypted else None
+        ),
         "status": "completed",
     }
 

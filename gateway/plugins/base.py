@@ -122,10 +122,9 @@ class StreamFilter:
     event itself (pass or modified), nothing (drop or hold back), or several.
     ``on_end`` is called once when the upstream stream ends, before the
     protocol's terminal event is forwarded, and also when the exchange aborts
-    (its output is then discarded); it returns what was held back. A terminal
-    event that carries JSON (Responses' ``response.completed`` holds the whole
-    response) goes through ``on_event`` first; what ``on_end`` returns is sent
-    before it.
+    (its output is then discarded); it returns what was held back. The terminal
+    event itself (``[DONE]``, ``message_stop``, ``response.completed``, which
+    holds the whole response) then goes through ``on_event`` too.
     """
 
     def on_event(self, event: StreamEvent) -> list[StreamEvent]:

@@ -154,12 +154,21 @@ class StreamChain:
                 break
         return events
 
-    def end(self) -> list[StreamEvent]:
-        """End of stream: each filter flushes, and what it flushes runs through the filters after it."""
+    def end(self, terminal: StreamEvent | None = None) -> list[StreamEvent]:
+        """End of stream: each filter flushes, and what it flushes runs through the filters after it.
+
+        ``terminal`` (the protocol's last event: ``[DONE]``, ``message_stop``,
+        ``response.completed``...) then goes through each filter's ``on_event``
+        after that filter's ``on_end``, and comes out after everything flushed:
+        it can carry content (``response.completed`` holds the whole response),
+        so no filter may be bypassed.
+        """
         if self.ended:
-            return []
+            # A second terminal event (a confused upstream) is still filtered like any event.
+            return self.process(terminal) if terminal is not None else []
         self.ended = True
         out: list[StreamEvent] = []
+        last: list[StreamEvent] = [terminal] if terminal is not None else []
         for index, (policy, stream_filter) in enumerate(self._stages):
             if out:
                 out = self._apply(index, out)
@@ -169,10 +178,12 @@ class StreamChain:
                 error = self._pipeline._failed(policy, "stream_end")
                 if error is not None:
                     raise error from None
-                continue
+                flushed = []
             if policy.mode == "enforce":
                 out.extend(flushed)
-        return out
+            if last:
+                last = self._apply(index, last)
+        return out + last
 
     def abort(self) -> None:
         """The exchange ended early: let filters release state; their output is discarded."""

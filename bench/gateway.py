@@ -1,0 +1,228 @@
+"""Gateway overhead: direct-to-upstream against through-the-gateway, measured in the same run.
+
+    python -m bench.gateway [--duration 5] [--concurrency 1,32] [--config policies/default.yaml]
+
+Starts the mock upstream and the gateway (one worker, the given policy, default
+policies on) as separate processes, then drives each with a keep-alive HTTP/1.1
+load generator at fixed concurrency, non-streaming and streaming. Prints req/s,
+p50/p99 latency, time to first event, the gateway's added latency and peak RSS,
+and the gateway's figures as ratios of the direct baseline (this machine is
+shared and noisy: compare ratios, not absolute numbers, across runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import orjson
+import uvloop
+
+from gateway.auth.keys import digest
+
+ROOT = Path(__file__).resolve().parent.parent
+KEY = "dg-bench-key"
+BODY = {
+    "model": "mock-small",
+    "max_tokens": 64,
+    "messages": [{"role": "user", "content": "Explain caching."}],
+}
+
+
+@dataclass
+class Result:
+    requests: int
+    seconds: float
+    latencies: list[float]
+    ttfts: list[float]
+    errors: int
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
+
+    def pct(self, values: list[float], q: float) -> float:
+        if not values:
+            return float("nan")
+        ordered = sorted(values)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def _one(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes, stream: bool
+) -> tuple[float, float, bool]:
+    """Send one request on a kept-alive connection; return (latency, ttft, ok)."""
+    started = time.perf_counter()
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    ok = head.startswith(b"HTTP/1.1 200")
+    headers = head.lower()
+    ttft = 0.0
+    if b"transfer-encoding: chunked" in headers:
+        first = True
+        while True:
+            size_line = await reader.readuntil(b"\r\n")
+            size = int(size_line.strip(), 16)
+            if first:
+                ttft = time.perf_counter() - started
+                first = False
+            await reader.readexactly(size + 2)
+            if size == 0:
+                break
+    else:
+        length = int(headers.split(b"content-length: ")[1].split(b"\r\n")[0])
+        await reader.readexactly(length)
+        ttft = time.perf_counter() - started
+    return time.perf_counter() - started, ttft, ok
+
+
+async def load(
+    port: int, path: str, body: dict, stream: bool, concurrency: int, duration: float, headers: dict[str, str]
+) -> Result:
+    payload = orjson.dumps({**body, "stream": stream})
+    head = f"POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+    head += "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    request = (head + f"content-length: {len(payload)}\r\n\r\n").encode() + payload
+    latencies: list[float] = []
+    ttfts: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + duration
+
+    async def worker() -> None:
+        nonlocal errors
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        for _ in range(20):  # warm-up
+            await _one(reader, writer, request, stream)
+        while time.perf_counter() < deadline:
+            latency, ttft, ok = await _one(reader, writer, request, stream)
+            latencies.append(latency)
+            ttfts.append(ttft)
+            errors += not ok
+        writer.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return Result(len(latencies), time.perf_counter() - started, latencies, ttfts, errors)
+
+
+def _wait(url: str, process: subprocess.Popen[bytes]) -> None:
+    for _ in range(300):
+        if process.poll() is not None:
+            raise SystemExit(f"server exited with status {process.returncode}")
+        try:
+            if httpx.get(url, timeout=0.5).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise SystemExit(f"{url} did not come up")
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def start_servers(config: Path, mock_port: int, gw_port: int) -> tuple[subprocess.Popen[bytes], ...]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    for name in ("DISTILLGUARD_WATERMARK_KEY", "DISTILLGUARD_SEAL_KEY", "DISTILLGUARD_LOGPROB_NOISE_KEY"):
+        env.setdefault(name, "bench-secret-" + name.lower())
+    keys = Path(tempfile.mkdtemp()) / "keys.jsonl"
+    keys.write_bytes(orjson.dumps({"sha256": digest(KEY), "account": "bench", "tier": None}) + b"\n")
+    mock = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "mock-upstream", "--port", str(mock_port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    _wait(f"http://127.0.0.1:{mock_port}/v1/models", mock)
+    log = (keys.parent / "gateway.log").open("wb")  # access logs stay on, as in production; never a full pipe
+    gateway = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            "serve",
+            "--config",
+            str(config),
+            "--port",
+            str(gw_port),
+            "--host",
+            "127.0.0.1",
+            "--upstream",
+            f"http://127.0.0.1:{mock_port}",
+            "--keys-file",
+            str(keys),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
+    _wait(f"http://127.0.0.1:{gw_port}/readyz", gateway)
+    return mock, gateway
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--concurrency", default="1,32")
+    parser.add_argument("--config", default=str(ROOT / "policies" / "default.yaml"))
+    args = parser.parse_args()
+    from tests.support import free_port
+
+    mock_port, gw_port = free_port(), free_port()
+    mock, gateway = start_servers(Path(args.config), mock_port, gw_port)
+    headers = {"authorization": f"Bearer {KEY}", "x-mock-reasoning": "none"}
+    rows = []
+    try:
+        for stream in (False, True):
+            for concurrency in (int(c) for c in args.concurrency.split(",")):
+                direct = uvloop.run(
+                    load(mock_port, "/v1/chat/completions", BODY, stream, concurrency, args.duration, headers)
+                )
+                through = uvloop.run(
+                    load(gw_port, "/v1/chat/completions", BODY, stream, concurrency, args.duration, headers)
+                )
+                rows.append((stream, concurrency, direct, through))
+    finally:
+        rss = peak_rss_mb(gateway.pid)
+        gateway.terminate()
+        mock.terminate()
+        gateway.wait()
+        mock.wait()
+    print(f"config: {args.config}; duration {args.duration}s per cell; gateway peak RSS {rss:.0f} MiB")
+    print(
+        f"{'mode':<7}{'conc':>5} | {'direct rps':>10} {'p50 ms':>7} {'p99 ms':>7} | {'gateway rps':>11} "
+        f"{'p50 ms':>7} {'p99 ms':>7} {'ttft p50':>8} | {'rps ratio':>9} {'added p50 ms':>12} {'errors':>6}"
+    )
+    for stream, concurrency, d, g in rows:
+        added = (statistics.median(g.latencies) - statistics.median(d.latencies)) * 1000
+        mode = "stream" if stream else "json"
+        direct = (
+            f"{d.rps:>10.0f} {d.pct(d.latencies, 0.5) * 1e3:>7.2f} {d.pct(d.latencies, 0.99) * 1e3:>7.2f}"
+        )
+        through = (
+            f"{g.rps:>11.0f} {g.pct(g.latencies, 0.5) * 1e3:>7.2f} {g.pct(g.latencies, 0.99) * 1e3:>7.2f}"
+        )
+        ttft = g.pct(g.ttfts, 0.5) * 1e3
+        print(
+            f"{mode:<7}{concurrency:>5} | {direct} | {through} {ttft:>8.2f} | {g.rps / d.rps:>9.2f}"
+            f" {added:>12.3f} {d.errors + g.errors:>6}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""The ``reasoning`` policy's config schema (see docs/reasoning.md for the reference)."""
+
+from __future__ import annotations
+
+import re
+import string
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from gateway.plugins.base import PolicyConfig
+
+ReasoningMode = Literal["drop", "redact", "summary", "seal", "allow"]
+Effort = Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"]
+# OpenAI's ReasoningEffort literal (openai/types/shared/reasoning_effort.py), weakest first.
+EFFORT_ORDER: tuple[Effort, ...] = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
+
+_TAG = r"^[A-Za-z][A-Za-z0-9_:-]{0,31}$"
+_KEY_ID = r"^[A-Za-z0-9_-]{1,32}$"
+_ENV = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
+
+
+class SealKeyConfig(PolicyConfig):
+    """One sealing key: its id (written into every blob) and the env var holding the secret."""
+
+    id: str = Field(pattern=_KEY_ID)
+    env: str = Field(pattern=_ENV)
+
+
+class SealConfig(PolicyConfig):
+    """Keys for ``seal`` mode. ``keys`` (first = current, all accepted) overrides ``key_env``/``key_id``."""
+
+    key_env: str = Field("DISTILLGUARD_SEAL_KEY", pattern=_ENV)
+    key_id: str = Field("k1", pattern=_KEY_ID)
+    keys: list[SealKeyConfig] = Field(default_factory=list, max_length=16)
+
+    @field_validator("keys")
+    @classmethod
+    def _unique_ids(cls, keys: list[SealKeyConfig]) -> list[SealKeyConfig]:
+        ids = [key.id for key in keys]
+        if len(set(ids)) != len(ids):
+            raise ValueError("key ids must be unique")
+        return keys
+
+    def key_list(self) -> list[SealKeyConfig]:
+        return list(self.keys) or [SealKeyConfig(id=self.key_id, env=self.key_env)]
+
+
+class ReasoningLimits(PolicyConfig):
+    """Request-side caps on reasoning parameters; ``on_limit`` says whether to clamp or reject."""
+
+    max_reasoning_effort: Effort | None = Field(
+        None, description="cap on chat `reasoning_effort` and Responses `reasoning.effort`"
+    )
+    max_budget_tokens: int | None = Field(
+        None,
+        ge=0,
+        description="cap on Anthropic `thinking.budget_tokens` (and OpenRouter `reasoning.max_tokens`); "
+        "0 forbids thinking",
+    )
+    allow_encrypted_include: bool = Field(
+        True, description='whether Responses `include: ["reasoning.encrypted_content"]` is allowed'
+    )
+    on_limit: Literal["clamp", "reject"] = "clamp"
+
+
+class ReasoningConfig(PolicyConfig):
+    """What reaches the client of the model's reasoning, in every API format, streamed or not."""
+
+    mode: ReasoningMode = "drop"
+    redact_text: str = Field(
+        "[reasoning withheld: {tokens} tokens]",
+        min_length=1,
+        max_length=500,
+        description="placeholder in redact mode; {tokens} is the estimated token count of what was withheld",
+    )
+    think_tags: list[str] = Field(
+        default_factory=lambda: ["think"],
+        max_length=8,
+        description="inline tag names (`<think>...</think>`) in chat/completions text; [] turns parsing off",
+    )
+    assume_open_think: bool | Literal["auto"] = Field(
+        "auto",
+        description="whether the output starts inside a think block (templates that pre-fill `<think>`); "
+        "auto: when the model matches open_think_models",
+    )
+    open_think_models: list[str] = Field(
+        default_factory=lambda: ["*deepseek-r1*", "*r1-distill*", "*qwq*"],
+        max_length=64,
+        description="glob patterns (case-insensitive) of models whose chat template pre-fills `<think>`",
+    )
+    keep_provider_encrypted: bool = Field(
+        True,
+        description="keep opaque provider continuity data (Anthropic signature-only thinking and "
+        "redacted_thinking blocks, Responses encrypted_content, OpenRouter reasoning.encrypted)",
+    )
+    omit_upstream_thinking: Literal["auto", "always", "never"] = Field(
+        "auto",
+        description='ask Anthropic upstreams for `thinking.display: "omitted"`; auto: in drop and summary',
+    )
+    seal: SealConfig = SealConfig()
+    limits: ReasoningLimits = ReasoningLimits()
+
+    @field_validator("think_tags")
+    @classmethod
+    def _tags(cls, tags: list[str]) -> list[str]:
+        for tag in tags:
+            if not re.match(_TAG, tag):
+                raise ValueError(f"'{tag}' is not a tag name (letters, digits, _ : -; up to 32)")
+        if len(set(tags)) != len(tags):
+            raise ValueError("tag names must be unique")
+        return tags
+
+    @field_validator("redact_text")
+    @classmethod
+    def _placeholder(cls, text: str) -> str:
+        try:
+            fields = {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+        except ValueError as exc:
+            raise ValueError(f"not a valid template: {exc} (write {{{{ and }}}} for braces)") from None
+        if fields - {"tokens"}:
+            raise ValueError(f"unknown placeholder(s) {sorted(fields - {'tokens'})}; only {{tokens}} exists")
+        return text
+
+    @model_validator(mode="after")
+    def _open_without_tags(self) -> ReasoningConfig:
+        if self.assume_open_think is True and not self.think_tags:
+            raise ValueError("assume_open_think: true needs at least one think_tags entry")
+        return self
+
+    def placeholder(self, tokens: int) -> str:
+        return self.redact_text.format(tokens=tokens)
