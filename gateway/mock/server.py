@@ -34,6 +34,7 @@ from gateway.asgi import Receive, Scope, Send, header_map, read_body, send_bytes
 from gateway.mock import anthropic_shapes, openai_shapes
 from gateway.mock.generation import Generation
 from gateway.mock.generation import generate as _generate
+from gateway.mock.toymodel import LogprobsMode
 
 MODELS = ["mock-small", "mock-reasoner", "claude-mock"]
 Event = tuple[str | None, dict[str, Any] | str]
@@ -131,7 +132,7 @@ class MockUpstream:
         fmt = headers.get("x-mock-reasoning", "reasoning_content")
         stream = body.get("stream") is True
         per_chunk = max(1, int(headers.get("x-mock-chunk-tokens", "1")))
-        mode = "processed" if headers.get("x-mock-logprobs-mode") == "processed" else "raw"
+        mode: LogprobsMode = "processed" if headers.get("x-mock-logprobs-mode") == "processed" else "raw"
         problem = _logprob_params_problem(path, body)
         if problem:
             await _error(send, 400, problem, False)
@@ -347,7 +348,13 @@ async def _error(send: Send, status: int, message: str, anthropic: bool) -> None
 
 @functools.lru_cache(maxsize=4096)
 def _cached(
-    key: bytes, max_tokens: Any, with_reasoning: bool, top_logprobs: int | None, salt: str
+    key: bytes,
+    max_tokens: Any,
+    with_reasoning: bool,
+    top_logprobs: int | None,
+    salt: str,
+    logprobs_mode: LogprobsMode,
+    prompt_logprobs: int | None,
 ) -> Generation:
     return _generate(
         orjson.loads(key),
@@ -355,15 +362,24 @@ def _cached(
         with_reasoning=with_reasoning,
         top_logprobs=top_logprobs,
         salt=salt,
+        logprobs_mode=logprobs_mode,
+        prompt_logprobs=prompt_logprobs,
     )
 
 
 def generate(
-    body: dict[str, Any], *, max_tokens: Any, with_reasoning: bool, top_logprobs: int | None, salt: str = ""
+    body: dict[str, Any],
+    *,
+    max_tokens: Any,
+    with_reasoning: bool,
+    top_logprobs: int | None,
+    salt: str = "",
+    logprobs_mode: LogprobsMode = "raw",
+    prompt_logprobs: int | None = None,
 ) -> Generation:
     """The mock's generation, memoised on the request body (benchmarks repeat requests)."""
     key = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
-    return _cached(key, max_tokens, with_reasoning, top_logprobs, salt)
+    return _cached(key, max_tokens, with_reasoning, top_logprobs, salt, logprobs_mode, prompt_logprobs)
 
 
 def create_mock_app() -> MockUpstream:
