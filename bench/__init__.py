@@ -1,0 +1,1 @@
+"""Benchmarks and attack harnesses (run from the repository root: ``python -m bench.<name>``)."""

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.mock.text import answer_text, count_tokens, reasoning_text, summary_text, tokenize
-from gateway.mock.toymodel import TokenLogprob, toy_model
+from gateway.mock.toymodel import LogprobsMode, TokenLogprob, toy_model
 
 
 def prompt_text(body: dict[str, Any]) -> str:
@@ -51,6 +51,7 @@ class Generation:
     summary: str
     prompt_tokens: int
     logprobs: list[TokenLogprob] = field(default_factory=list)
+    prompt_logprobs: list[dict[str, Any] | None] | None = None
 
     @property
     def text(self) -> str:
@@ -72,7 +73,16 @@ def generate(
     with_reasoning: bool,
     top_logprobs: int | None,
     salt: str = "",
+    logprobs_mode: LogprobsMode = "raw",
+    prompt_logprobs: int | None = None,
 ) -> Generation:
+    """The mock's answer to ``body``.
+
+    ``top_logprobs`` None means no logprobs; 0 means the sampled token's only.
+    A ``logit_bias`` in the body changes the chosen tokens whether or not
+    logprobs are requested (OpenAI: "added to the logits ... prior to
+    sampling"); ``logprobs_mode`` says whether the returned logprobs include it.
+    """
     prompt = prompt_text(body)
     seed = last_user_text(body) or prompt
     tokens = tokenize(answer_text(seed, salt=salt))
@@ -83,17 +93,30 @@ def generate(
     generation = Generation(
         prompt, tokens, reasoning, summary_text(seed) if with_reasoning else "", count_tokens(prompt)
     )
-    if top_logprobs is not None:
+    bias = parse_bias(body.get("logit_bias"))
+    if top_logprobs is not None or bias:
         model = toy_model()
-        bias = parse_bias(body.get("logit_bias"))
-        steps = []
-        for position, token in enumerate(tokens):
-            step = model.step(prompt, position, token, bias, top_logprobs)
-            steps.append(step)
-        if bias:
-            generation.tokens = [step.token for step in steps]
-        generation.logprobs = steps
+        k = top_logprobs or 0
+        steps = [model.step(prompt, i, token, bias, k, logprobs_mode) for i, token in enumerate(tokens)]
+        generation.tokens = [step.token for step in steps]
+        if top_logprobs is not None:
+            generation.logprobs = steps
+    if prompt_logprobs is not None:
+        generation.prompt_logprobs = prompt_logprob_entries(prompt, prompt_logprobs)
     return generation
+
+
+def prompt_logprob_entries(prompt: str, top_k: int) -> list[dict[str, Any] | None]:
+    """vLLM's ``prompt_logprobs``: per prompt token {token id: {logprob, rank, decoded_token}}, first None."""
+    model = toy_model()
+    entries: list[dict[str, Any] | None] = [None]
+    for position, token in enumerate(tokenize(prompt)[1:], start=1):
+        step, rank = model.prompt_step(prompt, position, token, top_k)
+        entry = {str(step.token_id): {"logprob": step.logprob, "rank": rank, "decoded_token": step.token}}
+        for alt_rank, (alt, alt_id, logprob) in enumerate(step.top, start=1):
+            entry.setdefault(str(alt_id), {"logprob": logprob, "rank": alt_rank, "decoded_token": alt})
+        entries.append(entry)
+    return entries
 
 
 def parse_bias(raw: Any) -> dict[int, float] | None:

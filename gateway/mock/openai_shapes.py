@@ -63,7 +63,7 @@ def chat_completion(gen: Generation, model: str, fmt: str, n: int, gens: list[Ge
     usage = _usage(gen, bool(gen.reasoning))
     usage["completion_tokens"] *= n
     usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
-    return {
+    body = {
         "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
         "object": "chat.completion",
         "created": int(time.time()),
@@ -72,6 +72,9 @@ def chat_completion(gen: Generation, model: str, fmt: str, n: int, gens: list[Ge
         "usage": usage,
         "system_fingerprint": "fp_mock",
     }
+    if gen.prompt_logprobs is not None:
+        body["prompt_logprobs"] = gen.prompt_logprobs  # vLLM: top level for chat
+    return body
 
 
 def chat_stream(
@@ -121,7 +124,9 @@ def _completion_logprobs(gen: Generation, offset: int = 0) -> dict[str, Any]:
     for step in gen.logprobs:
         tokens.append(step.token)
         token_logprobs.append(step.logprob)
-        top.append({t: lp for t, _, lp in step.top})
+        alternatives = {t: lp for t, _, lp in step.top}
+        alternatives.setdefault(step.token, step.logprob)  # "up to logprobs+1 elements"
+        top.append(alternatives)
         offsets.append(position)
         position += len(step.token)
     return {"tokens": tokens, "token_logprobs": token_logprobs, "top_logprobs": top, "text_offset": offsets}
@@ -144,12 +149,15 @@ def completion(gen: Generation, model: str, echo: bool, prompt: str) -> dict[str
                 starts.append(pos)
                 pos += len(token)
             logprobs["text_offset"] = starts + logprobs["text_offset"]
+    choice: dict[str, Any] = {"index": 0, "text": text, "logprobs": logprobs, "finish_reason": "stop"}
+    if gen.prompt_logprobs is not None:
+        choice["prompt_logprobs"] = gen.prompt_logprobs  # vLLM: per choice for completions
     return {
         "id": f"cmpl-{uuid.uuid4().hex[:24]}",
         "object": "text_completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [{"index": 0, "text": text, "logprobs": logprobs, "finish_reason": "stop"}],
+        "choices": [choice],
         "usage": _usage(gen, False),
     }
 

@@ -9,6 +9,11 @@ Test hooks travel in request headers (the gateway forwards them):
   (200 with a body that is not JSON), ``drop-midstream`` (connection dropped half way),
   ``garbage-midstream`` (an invalid event half way), ``hang`` (no answer), ``hang-midstream``.
 * ``x-mock-redacted``: add a ``redacted_thinking`` block (Anthropic).
+* ``x-mock-logprobs-mode``: ``raw`` (default; returned logprobs ignore ``logit_bias``, as OpenAI
+  since 2024 and vLLM V1) or ``processed`` (they include it, as OpenAI before 2024); see toymodel.
+
+Logprob parameters are validated as OpenAI does (``top_logprobs`` 0-20 and only with
+``logprobs: true``); vLLM's ``prompt_logprobs`` extension is answered when not streaming.
 
 ``GET /_mock/requests`` returns the requests received (newest last), ``GET /_mock/stats``
 counts streams started, completed and cancelled by the client, ``POST /_mock/reset`` clears both.
@@ -29,6 +34,7 @@ from gateway.asgi import Receive, Scope, Send, header_map, read_body, send_bytes
 from gateway.mock import anthropic_shapes, openai_shapes
 from gateway.mock.generation import Generation
 from gateway.mock.generation import generate as _generate
+from gateway.mock.toymodel import LogprobsMode
 
 MODELS = ["mock-small", "mock-reasoner", "claude-mock"]
 Event = tuple[str | None, dict[str, Any] | str]
@@ -126,6 +132,13 @@ class MockUpstream:
         fmt = headers.get("x-mock-reasoning", "reasoning_content")
         stream = body.get("stream") is True
         per_chunk = max(1, int(headers.get("x-mock-chunk-tokens", "1")))
+        mode: LogprobsMode = "processed" if headers.get("x-mock-logprobs-mode") == "processed" else "raw"
+        problem = _logprob_params_problem(path, body)
+        if problem:
+            await _error(send, 400, problem, False)
+            return
+        prompt_k = body.get("prompt_logprobs")
+        prompt_k = prompt_k if isinstance(prompt_k, int) and not isinstance(prompt_k, bool) else None
         if path == "/v1/chat/completions":
             top = body.get("top_logprobs") if body.get("logprobs") else None
             top_k = int(top) if isinstance(top, int) else (0 if body.get("logprobs") else None)
@@ -139,6 +152,8 @@ class MockUpstream:
                     with_reasoning=reasoning,
                     top_logprobs=top_k,
                     salt=str(i) if i else "",
+                    logprobs_mode=mode,
+                    prompt_logprobs=prompt_k if i == 0 else None,
                 )
                 for i in range(max(1, n))
             ]
@@ -152,7 +167,12 @@ class MockUpstream:
             top_k = int(top) if isinstance(top, int) and not isinstance(top, bool) else None
             prompt = body.get("prompt") if isinstance(body.get("prompt"), str) else ""
             gen = generate(
-                body, max_tokens=body.get("max_tokens") or 16, with_reasoning=False, top_logprobs=top_k
+                body,
+                max_tokens=body.get("max_tokens") or 16,
+                with_reasoning=False,
+                top_logprobs=top_k,
+                logprobs_mode=mode,
+                prompt_logprobs=prompt_k,
             )
             if not stream:
                 await _json(send, 200, openai_shapes.completion(gen, model, body.get("echo") is True, prompt))
@@ -161,13 +181,18 @@ class MockUpstream:
             events = openai_shapes.completion_stream(gen, model, include, per_chunk)
         else:
             top = body.get("top_logprobs")
-            top_k = int(top) if isinstance(top, int) else None
+            include = body.get("include") or []
+            wants_logprobs = "message.output_text.logprobs" in include or isinstance(top, int)
+            top_k = (int(top) if isinstance(top, int) else 0) if wants_logprobs else None
             reasoning_cfg = body.get("reasoning")
             reasoning = fmt != "none" and isinstance(reasoning_cfg, dict)
-            include = body.get("include") or []
             encrypted = "reasoning.encrypted_content" in include
             gen = generate(
-                body, max_tokens=body.get("max_output_tokens"), with_reasoning=reasoning, top_logprobs=top_k
+                body,
+                max_tokens=body.get("max_output_tokens"),
+                with_reasoning=reasoning,
+                top_logprobs=top_k,
+                logprobs_mode=mode,
             )
             if not stream:
                 await _json(send, 200, openai_shapes.response_object(gen, model, encrypted))
@@ -255,6 +280,30 @@ class MockUpstream:
             watcher.cancel()
 
 
+def _logprob_params_problem(path: str, body: dict[str, Any]) -> str | None:
+    """OpenAI's (and vLLM's) 400s for logprob parameters, or None."""
+    top = body.get("top_logprobs")
+    if top is not None:
+        if not _int_between(top, 0, 20):
+            return "top_logprobs: must be an integer between 0 and 20"
+        if path == "/v1/chat/completions" and body.get("logprobs") is not True:
+            return "top_logprobs: logprobs must be set to true if this parameter is used"
+    legacy = body.get("logprobs")
+    if path == "/v1/completions" and legacy is not None and not _int_between(legacy, 0, 20):
+        return "logprobs: must be an integer between 0 and 20"
+    prompt = body.get("prompt_logprobs")
+    if prompt is not None:
+        if path == "/v1/responses" or not isinstance(prompt, int) or isinstance(prompt, bool) or prompt < 0:
+            return "prompt_logprobs: must be a non-negative integer (chat and completions only)"
+        if body.get("stream") is True:
+            return "prompt_logprobs is not supported with stream=True"
+    return None
+
+
+def _int_between(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
 async def _watch_disconnect(receive: Receive, event: asyncio.Event) -> None:
     while True:
         message = await receive()
@@ -299,7 +348,13 @@ async def _error(send: Send, status: int, message: str, anthropic: bool) -> None
 
 @functools.lru_cache(maxsize=4096)
 def _cached(
-    key: bytes, max_tokens: Any, with_reasoning: bool, top_logprobs: int | None, salt: str
+    key: bytes,
+    max_tokens: Any,
+    with_reasoning: bool,
+    top_logprobs: int | None,
+    salt: str,
+    logprobs_mode: LogprobsMode,
+    prompt_logprobs: int | None,
 ) -> Generation:
     return _generate(
         orjson.loads(key),
@@ -307,15 +362,24 @@ def _cached(
         with_reasoning=with_reasoning,
         top_logprobs=top_logprobs,
         salt=salt,
+        logprobs_mode=logprobs_mode,
+        prompt_logprobs=prompt_logprobs,
     )
 
 
 def generate(
-    body: dict[str, Any], *, max_tokens: Any, with_reasoning: bool, top_logprobs: int | None, salt: str = ""
+    body: dict[str, Any],
+    *,
+    max_tokens: Any,
+    with_reasoning: bool,
+    top_logprobs: int | None,
+    salt: str = "",
+    logprobs_mode: LogprobsMode = "raw",
+    prompt_logprobs: int | None = None,
 ) -> Generation:
     """The mock's generation, memoised on the request body (benchmarks repeat requests)."""
     key = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
-    return _cached(key, max_tokens, with_reasoning, top_logprobs, salt)
+    return _cached(key, max_tokens, with_reasoning, top_logprobs, salt, logprobs_mode, prompt_logprobs)
 
 
 def create_mock_app() -> MockUpstream:

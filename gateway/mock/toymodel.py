@@ -1,22 +1,33 @@
 """A toy language model with honest, low-rank logits, for logprobs and the logit-bias attack.
 
 Logits at every position are ``W @ h`` with ``W`` a fixed (vocabulary x hidden)
-matrix and ``h`` a hidden state of dimension ``hidden`` derived from the
-prompt, the position and the token the mock's script wants next (``h`` points
-at that token's row, plus prompt-dependent noise, so the scripted word is the
-likely one). Every logit vector therefore lies in an ``hidden``-dimensional
+matrix with unit rows and ``h`` a hidden state of dimension ``hidden`` derived
+from the prompt, the position and the token the mock's script wants next (``h``
+points at that token's row, plus prompt-dependent noise, so the scripted word is
+the likely one). Every logit vector therefore lies in an ``hidden``-dimensional
 subspace, exactly the structure that Carlini et al. (2024) and Finlayson et al.
-(2024) exploit. ``logit_bias`` is added before the softmax and before the
-choice, as the OpenAI API did before March 2024; ``top_logprobs`` are the
-honest log-softmax of the biased logits.
+(2024) exploit.
+
+``logit_bias`` is applied as OpenAI documents it: "added to the logits generated
+by the model prior to sampling", whether or not logprobs are requested, and the
+(greedy) choice is the argmax of the biased logits. Which distribution the
+*returned* logprobs describe depends on the serving stack, so it is a mode:
+
+* ``raw`` (the default): logprobs of the model's own logits, bias not applied.
+  OpenAI has returned these since February/March 2024, and vLLM V1 does by
+  default (``logprobs_mode=raw_logprobs``). The sampled token's logprob is still
+  reported, so forcing a token with a large bias reads its unbiased logprob.
+* ``processed``: logprobs of the biased logits, as OpenAI did before 2024, vLLM
+  V0 did and some servers still do. This is what the published top-k + bias
+  attack reads.
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import dataclass
 from functools import cache
+from typing import Literal
 
 import numpy as np
 
@@ -25,6 +36,8 @@ from gateway.mock.text import vocabulary
 HIDDEN = 48
 SCALE = 9.0
 NOISE = 0.35
+
+LogprobsMode = Literal["raw", "processed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,25 +76,51 @@ class ToyModel:
         return self.W @ self.hidden_state(prompt, position, target)
 
     def step(
-        self, prompt: str, position: int, scripted: str, bias: dict[int, float] | None, top_k: int
+        self,
+        prompt: str,
+        position: int,
+        scripted: str,
+        bias: dict[int, float] | None,
+        top_k: int,
+        mode: LogprobsMode = "raw",
     ) -> TokenLogprob:
-        """The token chosen at ``position`` (argmax of biased logits) with its honest logprobs."""
+        """The token chosen at ``position`` and its logprobs.
+
+        Without a bias the scripted token is chosen; with one, the argmax of the
+        biased logits. ``top`` holds the ``top_k`` most likely tokens of the
+        reported distribution (see the module docstring for ``mode``).
+        """
         logits = self.logits(prompt, position, self.token_id(scripted))
+        biased = logits
         if bias:
+            biased = logits.copy()
             for token_id, value in bias.items():
-                if 0 <= token_id < len(logits):
-                    logits[token_id] += value
-        shifted = logits - logits.max()
-        logprobs = shifted - math.log(float(np.exp(shifted).sum()))
-        chosen = int(np.argmax(logprobs))
-        top: list[tuple[str, int, float]] = []
-        if top_k > 0:
-            order = np.argpartition(-logprobs, min(top_k, len(logprobs) - 1))[:top_k]
-            order = order[np.argsort(-logprobs[order])]
-            top = [(self.vocab[i], int(i), float(logprobs[i])) for i in order]
-        token = self.vocab[chosen] if bias else scripted
-        token_id = chosen if bias else self.token_id(scripted)
-        return TokenLogprob(token, token_id, float(logprobs[token_id]), top)
+                if 0 <= token_id < len(biased):
+                    biased[token_id] += value
+        reported = _log_softmax(biased if mode == "processed" else logits)
+        token_id = int(np.argmax(biased)) if bias else self.token_id(scripted)
+        token = self.vocab[token_id] if bias else scripted
+        return TokenLogprob(token, token_id, float(reported[token_id]), self._top(reported, top_k))
+
+    def prompt_step(self, prompt: str, position: int, token: str, top_k: int) -> tuple[TokenLogprob, int]:
+        """Prompt token ``position``'s logprob and rank (1 = most likely), for vLLM ``prompt_logprobs``."""
+        token_id = self.token_id(token)
+        reported = _log_softmax(self.logits("\x1eprompt\x1e" + prompt, position, token_id))
+        rank = int((reported > reported[token_id]).sum()) + 1
+        return TokenLogprob(token, token_id, float(reported[token_id]), self._top(reported, top_k)), rank
+
+    def _top(self, logprobs: np.ndarray, top_k: int) -> list[tuple[str, int, float]]:
+        if top_k <= 0:
+            return []
+        top_k = min(top_k, len(logprobs))
+        order = np.argpartition(-logprobs, top_k - 1)[:top_k]
+        order = order[np.argsort(-logprobs[order], kind="stable")]
+        return [(self.vocab[i], int(i), float(logprobs[i])) for i in order]
+
+
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max()
+    return shifted - np.log(np.exp(shifted).sum())
 
 
 @cache

@@ -1,0 +1,11 @@
+"""The ``logprobs`` policy: logit truncation against logprob-based extraction and distillation.
+
+See ``docs/logprobs.md``. Modules: ``config`` (schema), ``requests`` (request
+limits), ``values`` (top-k, keyed noise, grid), ``shapes`` (where logprobs live
+in each response shape), ``policy`` (the plugin).
+"""
+
+from policies.logprobs.config import LogitBiasConfig, LogprobsConfig, NoiseConfig
+from policies.logprobs.policy import LogprobsPolicy
+
+__all__ = ["LogitBiasConfig", "LogprobsConfig", "LogprobsPolicy", "NoiseConfig"]

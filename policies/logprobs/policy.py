@@ -1,0 +1,144 @@
+"""The ``logprobs`` policy: request limits plus coarsening of every logprob a response carries.
+
+Request phase: :class:`RequestLimiter` clamps or rejects ``logprobs``,
+``top_logprobs``, ``n``/``best_of``, ``echo`` with logprobs, vLLM's
+``prompt_logprobs``/``logprob_token_ids``, the Responses ``include`` entry, and
+``logit_bias`` (refused with logprobs, or bounded). It also hashes the prompt
+for the noise context.
+
+Response and stream phases: :class:`LogprobRewriter` caps alternatives to
+``top_k``, adds keyed noise, rounds to ``grid``, or drops logprobs the tier may
+not have, in every shape (see ``shapes``). Streams are rewritten event by
+event: nothing is held back and the result does not depend on chunking.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import Any
+
+import orjson
+
+from gateway.errors import ConfigError
+from gateway.plugins.base import Exchange, Policy, PolicyContext, StreamFilter
+from gateway.sse import StreamEvent
+from policies.logprobs.config import LogprobsConfig
+from policies.logprobs.requests import RequestLimiter
+from policies.logprobs.shapes import LogprobRewriter
+from policies.logprobs.values import Coarsener
+
+OPERATIONS = frozenset({"chat.completions", "completions", "responses"})
+# What the model conditions on; sampling parameters are left out on purpose (see values.py).
+PROMPT_FIELDS = ("model", "system", "instructions", "messages", "prompt", "input", "suffix", "tools")
+MIN_KEY_LENGTH = 16
+
+
+class LogprobsStreamFilter(StreamFilter):
+    __slots__ = ("operation", "rewriter")
+
+    def __init__(self, operation: str, rewriter: LogprobRewriter) -> None:
+        self.operation = operation
+        self.rewriter = rewriter
+
+    def on_event(self, event: StreamEvent) -> list[StreamEvent]:
+        if event.json is not None:
+            self.rewriter.event(self.operation, event.json)
+        return [event]
+
+
+class LogprobsPolicy(Policy[LogprobsConfig]):
+    """Caps, coarsens or drops logprobs and refuses the parameter mixes extraction attacks need."""
+
+    config_model = LogprobsConfig
+
+    def __init__(self, config: LogprobsConfig, context: PolicyContext) -> None:
+        super().__init__(config, context)
+        metrics = self.services.metrics
+        self._withheld = metrics.counter(
+            "logprobs_alternatives_withheld_total",
+            "Logprob alternatives (top_logprobs entries) removed from responses.",
+            ("route",),
+        )
+        self._clamped = metrics.counter(
+            "logprobs_requests_clamped_total",
+            "Request parameters over a logprobs limit, by parameter and action (clamped, rejected).",
+            ("param", "action"),
+        )
+        self._key: bytes | None = None
+
+    async def startup(self) -> None:
+        noise = self.config.noise
+        if noise is None:
+            return
+        secret = os.environ.get(noise.key_env, "")
+        if len(secret) < MIN_KEY_LENGTH:
+            raise ConfigError(
+                f"policy '{self.name}' needs a logprob noise key of at least {MIN_KEY_LENGTH} characters "
+                f"in the environment variable {noise.key_env}",
+                path=f"tiers.{self.tier}.policies.{self.name}.config.noise.key_env",
+            )
+        self._key = secret.encode()
+
+    async def on_request(self, exchange: Exchange) -> None:
+        operation = exchange.operation.name
+        if operation not in OPERATIONS:
+            return
+
+        def report(param: str, action: str) -> None:
+            self.record(exchange, f"{action}:{param}")
+            if self.mode == "enforce":
+                self._clamped.labels(param, action).inc()
+
+        RequestLimiter(self.config, self.tier, self.name, report).apply(operation, exchange.body)
+        exchange.scratch[self.name] = self._rewriter(exchange)
+
+    def _rewriter(self, exchange: Exchange) -> LogprobRewriter:
+        config = self.config
+        context = b""
+        noise_scale = 0.0
+        if config.noise is not None and self._key is not None:
+            noise_scale = config.noise.scale
+            account = exchange.account.id if config.noise.per_account else ""
+            context = account.encode() + b"\x1f" + prompt_hash(exchange.body)
+        coarsener = Coarsener(
+            top_k=config.top_k, grid=config.grid, noise_scale=noise_scale, key=self._key, context=context
+        )
+        body = exchange.body
+        echo = exchange.operation.name == "completions" and body.get("echo") is True
+        return LogprobRewriter(
+            coarsener,
+            drop=not config.logprobs,
+            drop_prompt=not config.prompt_logprobs,
+            drop_legacy=echo and not config.echo_with_logprobs,
+        )
+
+    def _rewriter_for(self, exchange: Exchange) -> LogprobRewriter | None:
+        if exchange.operation.name not in OPERATIONS:
+            return None
+        rewriter = exchange.scratch.get(self.name)
+        if rewriter is None:  # request phase skipped (shadow copy); build from what we have
+            rewriter = exchange.scratch[self.name] = self._rewriter(exchange)
+        return rewriter  # type: ignore[no-any-return]
+
+    async def on_response(self, exchange: Exchange, body: dict[str, Any]) -> None:
+        rewriter = self._rewriter_for(exchange)
+        if rewriter is not None:
+            rewriter.body(exchange.operation.name, body)
+
+    def stream_filter(self, exchange: Exchange) -> StreamFilter | None:
+        rewriter = self._rewriter_for(exchange)
+        return None if rewriter is None else LogprobsStreamFilter(exchange.operation.name, rewriter)
+
+    async def after_response(self, exchange: Exchange) -> None:
+        rewriter = exchange.scratch.get(self.name)
+        if isinstance(rewriter, LogprobRewriter) and rewriter.withheld:
+            self.record(exchange, "alternatives_withheld", rewriter.withheld)
+            if self.mode == "enforce":
+                self._withheld.labels(exchange.operation.name).inc(rewriter.withheld)
+
+
+def prompt_hash(body: dict[str, Any]) -> bytes:
+    """SHA-256 of what the model conditions on (model, instructions, messages/prompt/input, tools)."""
+    subset = {key: body[key] for key in PROMPT_FIELDS if key in body}
+    return hashlib.sha256(orjson.dumps(subset, option=orjson.OPT_SORT_KEYS)).digest()
