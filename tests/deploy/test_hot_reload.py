@@ -40,6 +40,9 @@ class AtomicVolume:
                 link.symlink_to(f"..data/{name}")
 
 
+SECRET_ENV = ("DISTILLGUARD_SEAL_KEY", "DISTILLGUARD_WATERMARK_KEY", "DISTILLGUARD_LOGPROB_NOISE_KEY")
+
+
 def chat(port: int, key: str) -> int:
     reply = httpx.post(
         f"http://127.0.0.1:{port}/v1/chat/completions",
@@ -80,7 +83,11 @@ def test_rendered_chart_config_serves_and_hot_reloads_volume_updates(
         port,
         "--keys-file",
         str(keys_volume.root / "keys.jsonl"),
-        env={"DISTILLGUARD_REDIS_URL": redis_url},
+        env={
+            "DISTILLGUARD_REDIS_URL": redis_url,
+            # What the pod gets from its Secrets; the shipped policy's policies refuse to start without them.
+            **{name: f"test-secret-value-for-{name.lower()}" for name in SECRET_ENV},
+        },
     )
     try:
         ready = httpx.get(f"http://127.0.0.1:{port}/readyz").json()
