@@ -26,6 +26,7 @@ from pathlib import Path
 import httpx
 import orjson
 import uvloop
+import yaml
 
 from gateway.auth.keys import digest
 
@@ -114,10 +115,11 @@ async def load(
     return Result(len(latencies), time.perf_counter() - started, latencies, ttfts, errors)
 
 
-def _wait(url: str, process: subprocess.Popen[bytes]) -> None:
+def _wait(url: str, process: subprocess.Popen[bytes], log: Path | None = None) -> None:
     for _ in range(300):
         if process.poll() is not None:
-            raise SystemExit(f"server exited with status {process.returncode}")
+            tail = log.read_text()[-2000:] if log else ""
+            raise SystemExit(f"server exited with status {process.returncode}\n{tail}")
         try:
             if httpx.get(url, timeout=0.5).status_code < 500:
                 return
@@ -134,11 +136,36 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+UNLIMITED_QUOTA = {
+    "requests_per_minute": 10**9,
+    "tokens_per_minute": 10**9,
+    "tokens_per_day": 10**12,
+    "max_concurrent": 10**5,
+    "reasoning_tokens_per_day": 10**12,
+    "logprob_responses_per_day": 10**9,
+    "distinct_prompts_per_day": 10**6,
+}
+
+
+def bench_config(config: Path, workdir: Path) -> Path:
+    """The policy with the bench account's quota raised, so quota is measured but never rejects."""
+    data = yaml.safe_load(config.read_text())
+    tier = data.get("default_tier", "default")
+    names = {p["name"] for p in data["tiers"][tier]["policies"]}
+    overrides = {"quota": UNLIMITED_QUOTA} if "quota" in names else {}
+    data.setdefault("accounts", {})["bench"] = {"tier": tier, "overrides": overrides}
+    data.setdefault("reload", {})["watch"] = False
+    path = workdir / "bench-policy.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
 def start_servers(config: Path, mock_port: int, gw_port: int) -> tuple[subprocess.Popen[bytes], ...]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     for name in ("DISTILLGUARD_WATERMARK_KEY", "DISTILLGUARD_SEAL_KEY", "DISTILLGUARD_LOGPROB_NOISE_KEY"):
         env.setdefault(name, "bench-secret-" + name.lower())
     keys = Path(tempfile.mkdtemp()) / "keys.jsonl"
+    config = bench_config(config, keys.parent)
     keys.write_bytes(orjson.dumps({"sha256": digest(KEY), "account": "bench", "tier": None}) + b"\n")
     mock = subprocess.Popen(
         [sys.executable, "-m", "gateway.cli", "mock-upstream", "--port", str(mock_port)],
@@ -171,7 +198,7 @@ def start_servers(config: Path, mock_port: int, gw_port: int) -> tuple[subproces
         stdout=subprocess.DEVNULL,
         stderr=log,
     )
-    _wait(f"http://127.0.0.1:{gw_port}/readyz", gateway)
+    _wait(f"http://127.0.0.1:{gw_port}/readyz", gateway, keys.parent / "gateway.log")
     return mock, gateway
 
 

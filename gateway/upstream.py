@@ -4,18 +4,17 @@ Timeouts per upstream (seconds): ``connect`` to open a connection,
 ``first_byte`` until the response headers arrive, ``idle`` between two body
 reads, ``total`` for the whole exchange. Every aiohttp or socket error becomes
 an :class:`~gateway.errors.UpstreamError` or
-:class:`~gateway.errors.UpstreamTimeoutError` in :func:`mapped_errors`.
+:class:`~gateway.errors.UpstreamTimeoutError` in :func:`upstream_failure`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import fnmatch
 import os
-from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Awaitable, Coroutine, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 import aiohttp
 
@@ -47,6 +46,7 @@ CLIENT_ONLY = frozenset({"authorization", "x-api-key", "cookie", "x-distillguard
 UPSTREAM_ONLY = frozenset({"set-cookie", "server", "date", "x-request-id"})
 
 MAX_UPSTREAM_BODY = 64 * 1024 * 1024
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,24 +64,25 @@ class Upstream:
         return any(fnmatch.fnmatchcase(model, pattern) for pattern in self.config.models)
 
 
-@contextmanager
-def mapped_errors(upstream: Upstream, metrics: GatewayMetrics, phase: str) -> Iterator[None]:
-    """Translate whatever the network raises into the gateway's error hierarchy (the one place)."""
-    try:
-        yield
-    except GatewayError:
-        raise
-    except TimeoutError:
+def upstream_failure(
+    exc: BaseException, upstream: Upstream, metrics: GatewayMetrics, phase: str
+) -> GatewayError:
+    """The gateway error for whatever the network raised (the one place upstream errors are mapped)."""
+    if isinstance(exc, GatewayError):
+        return exc
+    if isinstance(exc, TimeoutError):
         metrics.upstream_errors.labels(upstream.name, f"timeout_{phase}").inc()
-        raise UpstreamTimeoutError(
+        return UpstreamTimeoutError(
             f"The upstream did not answer in time ({phase.replace('_', ' ')} timeout)."
-        ) from None
-    except aiohttp.ClientConnectorError:
+        )
+    if isinstance(exc, aiohttp.ClientConnectorError):
         metrics.upstream_errors.labels(upstream.name, "connect").inc()
-        raise UpstreamError("The upstream model server cannot be reached.") from None
-    except (aiohttp.ClientError, OSError) as exc:
-        metrics.upstream_errors.labels(upstream.name, "connection_lost").inc()
-        raise UpstreamError(f"The connection to the upstream failed: {type(exc).__name__}.") from None
+        return UpstreamError("The upstream model server cannot be reached.")
+    metrics.upstream_errors.labels(upstream.name, "connection_lost").inc()
+    return UpstreamError(f"The connection to the upstream failed: {type(exc).__name__}.")
+
+
+NETWORK_ERRORS = (TimeoutError, aiohttp.ClientError, OSError)
 
 
 class UpstreamPool:
@@ -146,18 +147,21 @@ class UpstreamPool:
         headers.update(upstream.config.headers)
         headers.update(upstream.auth_headers)
         watchdog = Watchdog(timeouts.total)
-        with mapped_errors(upstream, self.metrics, "first_byte"):
-            async with watchdog.waiting(timeouts.first_byte + timeouts.connect):
-                response = await session.request(
-                    method,
-                    upstream.config.url + path_qs,
-                    headers=headers,
-                    data=body,
-                    allow_redirects=False,
-                    timeout=aiohttp.ClientTimeout(
-                        total=None, connect=timeouts.connect, sock_connect=timeouts.connect
-                    ),
-                )
+        request = session.request(
+            method,
+            upstream.config.url + path_qs,
+            headers=headers,
+            data=body,
+            allow_redirects=False,
+            timeout=aiohttp.ClientTimeout(
+                total=None, connect=timeouts.connect, sock_connect=timeouts.connect
+            ),
+        )
+        try:
+            response = await watchdog.wait(request, timeouts.first_byte + timeouts.connect)
+        except NETWORK_ERRORS as exc:
+            watchdog.close()
+            raise upstream_failure(exc, upstream, self.metrics, "first_byte") from None
         return UpstreamResponse(upstream, response, watchdog, self.metrics)
 
 
@@ -167,7 +171,7 @@ class Watchdog:
     ``asyncio.timeout`` around every body read costs a timer handle each time;
     a stream has hundreds of reads. Instead one timer per exchange checks
     whether the read in progress has waited past its limit (or the exchange
-    past its total) and only then cancels the task, which ``waiting`` turns
+    past its total) and only then cancels the task, which ``wait`` turns
     into ``TimeoutError``. Time the gateway spends sending to a slow client
     does not count as the upstream being idle.
     """
@@ -199,35 +203,36 @@ class Watchdog:
         else:
             self._timer = self._loop.call_at(due, self._check)
 
-    @contextlib.asynccontextmanager
-    async def waiting(self, limit: float) -> AsyncIterator[None]:
-        """Run the body as one wait on the upstream, limited to ``limit`` seconds (and the total)."""
-        self._started = self._loop.time()
-        self._limit = limit
-        if self._started >= self._deadline:
+    async def wait(self, awaitable: Awaitable[T], limit: float) -> T:
+        """Await ``awaitable`` as one wait on the upstream, limited to ``limit`` seconds (and the total)."""
+        started = self._loop.time()
+        if started >= self._deadline:
+            if isinstance(awaitable, Coroutine):
+                awaitable.close()
             raise TimeoutError
+        self._started = started
+        self._limit = limit
         if self._timer is None:
-            self._timer = self._loop.call_at(self._due(), self._check)
+            self._timer = self._loop.call_at(min(started + limit, self._deadline), self._check)
         try:
-            yield
+            result = await awaitable
         except asyncio.CancelledError:
             if self.expired and self._task is not None:
                 self._task.uncancel()
                 self.expired = False
                 raise TimeoutError from None
             raise
-        else:
-            if self.expired:
-                # The timer fired just as the wait ended: absorb the cancellation it requested.
-                self._started = None
-                try:
-                    await asyncio.sleep(0)
-                except asyncio.CancelledError:
-                    if self._task is not None:
-                        self._task.uncancel()
-                self.expired = False
         finally:
             self._started = None
+        if self.expired:
+            # The timer fired just as the wait ended: absorb the cancellation it requested.
+            try:
+                await asyncio.sleep(0)
+            except asyncio.CancelledError:
+                if self._task is not None:
+                    self._task.uncancel()
+            self.expired = False
+        return result
 
     def close(self) -> None:
         if self._timer is not None:
@@ -267,9 +272,10 @@ class UpstreamResponse:
 
     async def read_chunk(self) -> bytes:
         """The next piece of body as it arrives; b'' at the end."""
-        with mapped_errors(self.upstream, self.metrics, "idle"):
-            async with self.watchdog.waiting(self._idle):
-                return await self._response.content.readany()
+        try:
+            return await self.watchdog.wait(self._response.content.readany(), self._idle)
+        except NETWORK_ERRORS as exc:
+            raise upstream_failure(exc, self.upstream, self.metrics, "idle") from None
 
     async def read_all(self, limit: int = MAX_UPSTREAM_BODY) -> bytes:
         parts: list[bytes] = []
