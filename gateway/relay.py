@@ -148,7 +148,7 @@ class StreamRelay:
                 continue
             if self.adapter.is_terminal(event, self.operation):
                 self.terminal_seen = True
-                out.extend(self.chain.end())
+                out.extend(self.chain.end(event))
                 out.append(event)
                 continue
             if self.chain.empty:

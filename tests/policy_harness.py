@@ -104,7 +104,7 @@ class PolicyHarness:
             adapter.observe_usage(name, event, exchange.usage)
             if adapter.is_terminal(event, name):
                 terminal = True
-                out.extend(chain.end())
+                out.extend(chain.end(event))
                 out.append(event)
             else:
                 out.extend(chain.process(event))

@@ -123,6 +123,9 @@ class StreamFilter:
     ``on_end`` is called once when the upstream stream ends, before the
     protocol's terminal event is forwarded, and also when the exchange aborts
     (its output is then discarded); it returns what was held back.
+    ``on_terminal`` then sees the terminal event itself (``[DONE]``,
+    ``message_stop``, ``response.completed``...) and may modify it in place,
+    e.g. to make a final object agree with what was streamed.
     """
 
     def on_event(self, event: StreamEvent) -> list[StreamEvent]:
@@ -130,6 +133,9 @@ class StreamFilter:
 
     def on_end(self) -> list[StreamEvent]:
         return []
+
+    def on_terminal(self, event: StreamEvent) -> None:
+        """The protocol's terminal event, after ``on_end``; modify it in place or leave it."""
 
 
 @dataclass(frozen=True, slots=True)

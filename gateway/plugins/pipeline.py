@@ -154,8 +154,12 @@ class StreamChain:
                 break
         return events
 
-    def end(self) -> list[StreamEvent]:
-        """End of stream: each filter flushes, and what it flushes runs through the filters after it."""
+    def end(self, terminal: StreamEvent | None = None) -> list[StreamEvent]:
+        """End of stream: each filter flushes, and what it flushes runs through the filters after it.
+
+        ``terminal``, the protocol's terminal event, is then shown to each
+        enforcing filter's ``on_terminal`` (which may modify it in place).
+        """
         if self.ended:
             return []
         self.ended = True
@@ -172,6 +176,14 @@ class StreamChain:
                 continue
             if policy.mode == "enforce":
                 out.extend(flushed)
+        if terminal is not None:
+            for policy, stream_filter in self._stages:
+                if policy.mode != "enforce":
+                    continue
+                try:
+                    stream_filter.on_terminal(terminal)
+                except Exception:
+                    raise self._pipeline._failed(policy, "stream_end") from None  # type: ignore[misc]
         return out
 
     def abort(self) -> None:
