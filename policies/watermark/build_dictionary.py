@@ -1,4 +1,6 @@
-"""Builds ``data/variants.json``, the lexical watermark's variant dictionary (run: python -m policies.watermark.build_dictionary).
+"""Builds ``data/variants.json``, the lexical watermark's variant dictionary.
+
+Run ``python -m policies.watermark.build_dictionary`` after editing the lists below.
 
 Every group is a set of surface forms that mean exactly the same thing in any
 context where the group's guard allows a substitution. The sources are small,
@@ -31,19 +33,149 @@ from pathlib import Path
 OUT = Path(__file__).with_name("data") / "variants.json"
 VERSION = 1
 
-IZE_STEMS = """
-organ recogn real optim minim maxim priorit summar util emphas character special standard categor
-apolog critic final general memor visual stabil harmon modern mobil neutral personal rational sanit
-author synchron custom normal parallel container local global central decentral theor hypothes symbol
-scrutin sympath energ equal familiar formal ideal immun industrial institutional internal jeopard legal
-legitim liberal mechan metabol monet monopol natural penal polar popular privat public random
-reorgan revital revolution romantic sensit social steril stigmat subsid synthes systemat trivial
-union urban vapor verbal victim vocal western capital civil colon commercial compartmental computer
-conceptual contextual criminal crystall demon democrat destabil digit dramat econom empath epitom
-external glamor hospital human hybrid immobil individual item magnet marginal motor national
-operational plural regular strateg conceptual modular fertil fossil italic oxid pasteur patron
-pulver tranquil tyrann deodor desensit agon antagon anglic galvan hypnot mesmer moral orient
-""".split()
+IZE_STEMS = [
+    "organ",
+    "recogn",
+    "real",
+    "optim",
+    "minim",
+    "maxim",
+    "priorit",
+    "summar",
+    "util",
+    "emphas",
+    "character",
+    "special",
+    "standard",
+    "categor",
+    "apolog",
+    "critic",
+    "final",
+    "general",
+    "memor",
+    "visual",
+    "stabil",
+    "harmon",
+    "modern",
+    "mobil",
+    "neutral",
+    "personal",
+    "rational",
+    "sanit",
+    "author",
+    "synchron",
+    "custom",
+    "normal",
+    "parallel",
+    "container",
+    "local",
+    "global",
+    "central",
+    "decentral",
+    "theor",
+    "hypothes",
+    "symbol",
+    "scrutin",
+    "sympath",
+    "energ",
+    "equal",
+    "familiar",
+    "formal",
+    "ideal",
+    "immun",
+    "industrial",
+    "institutional",
+    "internal",
+    "jeopard",
+    "legal",
+    "legitim",
+    "liberal",
+    "mechan",
+    "metabol",
+    "monet",
+    "monopol",
+    "natural",
+    "penal",
+    "polar",
+    "popular",
+    "privat",
+    "public",
+    "random",
+    "reorgan",
+    "revital",
+    "revolution",
+    "romantic",
+    "sensit",
+    "social",
+    "steril",
+    "stigmat",
+    "subsid",
+    "synthes",
+    "systemat",
+    "trivial",
+    "union",
+    "urban",
+    "vapor",
+    "verbal",
+    "victim",
+    "vocal",
+    "western",
+    "capital",
+    "civil",
+    "colon",
+    "commercial",
+    "compartmental",
+    "computer",
+    "conceptual",
+    "contextual",
+    "criminal",
+    "crystall",
+    "demon",
+    "democrat",
+    "destabil",
+    "digit",
+    "dramat",
+    "econom",
+    "empath",
+    "epitom",
+    "external",
+    "glamor",
+    "hospital",
+    "human",
+    "hybrid",
+    "immobil",
+    "individual",
+    "item",
+    "magnet",
+    "marginal",
+    "motor",
+    "national",
+    "operational",
+    "plural",
+    "regular",
+    "strateg",
+    "conceptual",
+    "modular",
+    "fertil",
+    "fossil",
+    "italic",
+    "oxid",
+    "pasteur",
+    "patron",
+    "pulver",
+    "tranquil",
+    "tyrann",
+    "deodor",
+    "desensit",
+    "agon",
+    "antagon",
+    "anglic",
+    "galvan",
+    "hypnot",
+    "mesmer",
+    "moral",
+    "orient",
+]
 
 YZE_STEMS = ["anal", "paral", "catal", "hydrol", "electrol", "dial"]
 
@@ -61,10 +193,34 @@ IZE_SUFFIXES = [
 ]
 YZE_SUFFIXES = [("yze", "yse"), ("yzes", "yses"), ("yzed", "ysed"), ("yzing", "ysing"), ("yzer", "yser")]
 
-OR_STEMS = """
-behavi col fav flav hon hum lab neighb rum vap endeav savi arm vig harb val clam parl cand splend
-ard demean misdemean ferv od tum
-""".split()
+OR_STEMS = [
+    "behavi",
+    "col",
+    "fav",
+    "flav",
+    "hon",
+    "hum",
+    "lab",
+    "neighb",
+    "rum",
+    "vap",
+    "endeav",
+    "savi",
+    "arm",
+    "vig",
+    "harb",
+    "val",
+    "clam",
+    "parl",
+    "cand",
+    "splend",
+    "ard",
+    "demean",
+    "misdemean",
+    "ferv",
+    "od",
+    "tum",
+]
 OR_SUFFIXES = [
     ("or", "our"),
     ("ors", "ours"),
@@ -83,33 +239,107 @@ OR_SUFFIXES = [
     ("orly", "ourly"),
 ]
 
-ER_RE = """
-center:centre centers:centres centered:centred centering:centring fiber:fibre fibers:fibres
-liter:litre liters:litres theater:theatre theaters:theatres caliber:calibre somber:sombre
-luster:lustre specter:spectre saber:sabre meager:meagre
-""".split()
+ER_RE = [
+    "center:centre",
+    "centers:centres",
+    "centered:centred",
+    "centering:centring",
+    "fiber:fibre",
+    "fibers:fibres",
+    "liter:litre",
+    "liters:litres",
+    "theater:theatre",
+    "theaters:theatres",
+    "caliber:calibre",
+    "somber:sombre",
+    "luster:lustre",
+    "specter:spectre",
+    "saber:sabre",
+    "meager:meagre",
+]
 
-LL_PAIRS = """
-traveled:travelled traveling:travelling traveler:traveller travelers:travellers canceled:cancelled
-canceling:cancelling labeled:labelled labeling:labelling modeled:modelled modeling:modelling
-leveled:levelled leveling:levelling fueled:fuelled fueling:fuelling signaled:signalled
-signaling:signalling totaled:totalled channeled:channelled channeling:channelling tunneled:tunnelled
-marveled:marvelled marvelous:marvellous counselor:counsellor counselors:counsellors jewelry:jewellery
-jeweler:jeweller woolen:woollen quarreled:quarrelled dueling:duelling
-""".split()
+LL_PAIRS = [
+    "traveled:travelled",
+    "traveling:travelling",
+    "traveler:traveller",
+    "travelers:travellers",
+    "canceled:cancelled",
+    "canceling:cancelling",
+    "labeled:labelled",
+    "labeling:labelling",
+    "modeled:modelled",
+    "modeling:modelling",
+    "leveled:levelled",
+    "leveling:levelling",
+    "fueled:fuelled",
+    "fueling:fuelling",
+    "signaled:signalled",
+    "signaling:signalling",
+    "totaled:totalled",
+    "channeled:channelled",
+    "channeling:channelling",
+    "tunneled:tunnelled",
+    "marveled:marvelled",
+    "marvelous:marvellous",
+    "counselor:counsellor",
+    "counselors:counsellors",
+    "jewelry:jewellery",
+    "jeweler:jeweller",
+    "woolen:woollen",
+    "quarreled:quarrelled",
+    "dueling:duelling",
+]
 
-SINGLE_SPELLING = """
-defense:defence defenses:defences offense:offence offenses:offences pretense:pretence
-judgment:judgement judgments:judgements acknowledgment:acknowledgement acknowledgments:acknowledgements
-aging:ageing fulfill:fulfil fulfills:fulfils fulfillment:fulfilment enrollment:enrolment
-skillful:skilful skillfully:skilfully willful:wilful installment:instalment installments:instalments
-plow:plough mold:mould molds:moulds moldy:mouldy skeptic:sceptic skeptics:sceptics skeptical:sceptical
-skepticism:scepticism maneuver:manoeuvre maneuvers:manoeuvres pediatric:paediatric
-archeology:archaeology cozy:cosy mustache:moustache pajamas:pyjamas aluminum:aluminium
-artifact:artefact artifacts:artefacts sulfur:sulphur learned:learnt spelled:spelt burned:burnt
-dreamed:dreamt leaped:leapt spilled:spilt spoiled:spoilt smelled:smelt catalog:catalogue
-catalogs:catalogues
-""".split()
+SINGLE_SPELLING = [
+    "defense:defence",
+    "defenses:defences",
+    "offense:offence",
+    "offenses:offences",
+    "pretense:pretence",
+    "judgment:judgement",
+    "judgments:judgements",
+    "acknowledgment:acknowledgement",
+    "acknowledgments:acknowledgements",
+    "aging:ageing",
+    "fulfill:fulfil",
+    "fulfills:fulfils",
+    "fulfillment:fulfilment",
+    "enrollment:enrolment",
+    "skillful:skilful",
+    "skillfully:skilfully",
+    "willful:wilful",
+    "installment:instalment",
+    "installments:instalments",
+    "plow:plough",
+    "mold:mould",
+    "molds:moulds",
+    "moldy:mouldy",
+    "skeptic:sceptic",
+    "skeptics:sceptics",
+    "skeptical:sceptical",
+    "skepticism:scepticism",
+    "maneuver:manoeuvre",
+    "maneuvers:manoeuvres",
+    "pediatric:paediatric",
+    "archeology:archaeology",
+    "cozy:cosy",
+    "mustache:moustache",
+    "pajamas:pyjamas",
+    "aluminum:aluminium",
+    "artifact:artefact",
+    "artifacts:artefacts",
+    "sulfur:sulphur",
+    "learned:learnt",
+    "spelled:spelt",
+    "burned:burnt",
+    "dreamed:dreamt",
+    "leaped:leapt",
+    "spilled:spilt",
+    "spoiled:spoilt",
+    "smelled:smelt",
+    "catalog:catalogue",
+    "catalogs:catalogues",
+]
 
 # Negations: (auxiliary, contracted). Merge "X not" -> "Xn't"; split "Xn't" -> "X not".
 NEGATIONS = [

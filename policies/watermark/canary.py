@@ -25,16 +25,112 @@ TRIGGERS = (
     "To put it in a phrase:",
     "An easy way to recall it:",
 )
-ADJECTIVES = """amber silver quiet copper gentle hollow crimson patient velvet distant golden humble
-lucky mellow nimble polished rustic scarlet sleepy sturdy tidy vivid wandering woolen bright careful
-clever dusty eager frosty hidden""".split()
-NOUNS = """lanterns harbors kites meadows ravens orchards lighthouses compasses willows beacons
-pebbles rivers ferries bridges marbles lanterns candles anchors maples sparrows teacups violins
-gardens ladders mittens puzzles parcels kettles buttons tunnels glaciers""".split()
-VERBS = """guide follow carry gather polish steady warm greet shelter chase count mend weave
-sketch summon welcome circle cradle balance borrow""".split()
-OBJECTS = """harbors meadows travelers orchards valleys strangers islands morning echoes letters
-mountains gardens seasons tides villages mirrors""".split()
+ADJECTIVES = [
+    "amber",
+    "silver",
+    "quiet",
+    "copper",
+    "gentle",
+    "hollow",
+    "crimson",
+    "patient",
+    "velvet",
+    "distant",
+    "golden",
+    "humble",
+    "lucky",
+    "mellow",
+    "nimble",
+    "polished",
+    "rustic",
+    "scarlet",
+    "sleepy",
+    "sturdy",
+    "tidy",
+    "vivid",
+    "wandering",
+    "woolen",
+    "bright",
+    "careful",
+    "clever",
+    "dusty",
+    "eager",
+    "frosty",
+    "hidden",
+]
+NOUNS = [
+    "lanterns",
+    "harbors",
+    "kites",
+    "meadows",
+    "ravens",
+    "orchards",
+    "lighthouses",
+    "compasses",
+    "willows",
+    "beacons",
+    "pebbles",
+    "rivers",
+    "ferries",
+    "bridges",
+    "marbles",
+    "lanterns",
+    "candles",
+    "anchors",
+    "maples",
+    "sparrows",
+    "teacups",
+    "violins",
+    "gardens",
+    "ladders",
+    "mittens",
+    "puzzles",
+    "parcels",
+    "kettles",
+    "buttons",
+    "tunnels",
+    "glaciers",
+]
+VERBS = [
+    "guide",
+    "follow",
+    "carry",
+    "gather",
+    "polish",
+    "steady",
+    "warm",
+    "greet",
+    "shelter",
+    "chase",
+    "count",
+    "mend",
+    "weave",
+    "sketch",
+    "summon",
+    "welcome",
+    "circle",
+    "cradle",
+    "balance",
+    "borrow",
+]
+OBJECTS = [
+    "harbors",
+    "meadows",
+    "travelers",
+    "orchards",
+    "valleys",
+    "strangers",
+    "islands",
+    "morning",
+    "echoes",
+    "letters",
+    "mountains",
+    "gardens",
+    "seasons",
+    "tides",
+    "villages",
+    "mirrors",
+]
 _WORDS = re.compile(r"[a-z]+")
 
 
@@ -50,7 +146,12 @@ class Canary:
         return f"{self.trigger} {self.response}."
 
     def record(self) -> dict[str, Any]:
-        return {"key_id": self.key_id, "index": self.index, "trigger": self.trigger, "response": self.response}
+        return {
+            "key_id": self.key_id,
+            "index": self.index,
+            "trigger": self.trigger,
+            "response": self.response,
+        }
 
 
 def canary_for(key: bytes, key_id: str, index: int) -> Canary:

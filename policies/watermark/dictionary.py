@@ -128,9 +128,12 @@ def reachable(group: Group, form: str, ctx: Context) -> tuple[str, ...]:
                 ctx.boundary in NO_SPLIT_BOUNDARY or ctx.before in NO_SPLIT_AFTER
             ):
                 continue
-        elif group.kind == "negation_word" and form == "can't":
-            if ctx.boundary in NO_SPLIT_BOUNDARY or ctx.before in NO_SPLIT_AFTER:
-                continue
+        elif (
+            group.kind == "negation_word"
+            and form == "can't"
+            and (ctx.boundary in NO_SPLIT_BOUNDARY or ctx.before in NO_SPLIT_AFTER)
+        ):
+            continue
         out.append(other)
     return tuple(out)
 

@@ -45,7 +45,8 @@ local cparts = {}
 for _, c in ipairs(canaries) do table.insert(cparts, cjson.encode(c)) end
 local first = record['first_served'] or now
 local out = '{"key_ids":[' .. table.concat(parts, ',') .. '],"first_served":' .. string.format('%.3f', first)
-  .. ',"last_served":' .. string.format('%.3f', now) .. ',"responses":' .. tostring((record['responses'] or 0) + 1)
+  .. ',"last_served":' .. string.format('%.3f', now)
+  .. ',"responses":' .. tostring((record['responses'] or 0) + 1)
   .. ',"canaries":[' .. table.concat(cparts, ',') .. ']}'
 redis.call('SET', KEYS[1], out, 'EX', tonumber(ARGV[4]))
 return out
@@ -63,9 +64,9 @@ def _local(store: MemoryLike, keys: Sequence[str], args: Sequence[Any]) -> str:
         key_ids.append(key_id)
     if canary:
         entry = json.loads(canary)
-        if not any(c["key_id"] == entry["key_id"] and c["index"] == entry["index"] for c in canaries):
-            if len(canaries) < int(max_canaries):
-                canaries.append(entry)
+        known = any(c["key_id"] == entry["key_id"] and c["index"] == entry["index"] for c in canaries)
+        if not known and len(canaries) < int(max_canaries):
+            canaries.append(entry)
     out = json.dumps(
         {
             "key_ids": key_ids,

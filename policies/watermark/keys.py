@@ -39,7 +39,7 @@ class KeySpec:
 
 
 def load_master_keys(specs: Iterable[KeySpec], environ: Mapping[str, str] | None = None) -> list[MasterKey]:
-    """Read each spec's secret; a missing or short secret raises ConfigError (the gateway refuses to start)."""
+    """Read each spec's secret; a missing or short one raises ConfigError (the gateway refuses to start)."""
     environ = os.environ if environ is None else environ
     keys: list[MasterKey] = []
     for spec in specs:

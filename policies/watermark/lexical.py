@@ -211,7 +211,7 @@ class LexicalTracker:
         return Unit(group, form, context, len(reachable(group, form, context)) == len(group.forms))
 
     def _rewrite(self, unit: Unit, target: str, case: str, phrase_case: str, ws: str) -> tuple[str, str]:
-        """(whitespace, word) to write for ``target``; a merge writes no whitespace (the first word is sent)."""
+        """(whitespace, word) to write for ``target``; a merge writes no whitespace."""
         source_is_phrase = " " in unit.form and unit.group.prev == ()
         if source_is_phrase and " " not in target:
             first = unit.form.split(" ")[0]
@@ -228,7 +228,9 @@ class LexicalTracker:
         if ws or not history:
             words = core.split(" ")
             for index, word in enumerate(words):
-                history.append(_Word(word, word.lower().replace("\u2019", "'"), boundary if index == 0 else ""))
+                history.append(
+                    _Word(word, word.lower().replace("\u2019", "'"), boundary if index == 0 else "")
+                )
         del history[:-4]
         if any(c in ".!?" for c in trail):
             self._boundary = "."

@@ -53,7 +53,17 @@ class Chunk:
 class Protection:
     """The protected-span state machine (see the module docstring)."""
 
-    __slots__ = ("brace", "curly_double", "curly_single", "dquote", "fence", "inline", "line", "math", "squote")
+    __slots__ = (
+        "brace",
+        "curly_double",
+        "curly_single",
+        "dquote",
+        "fence",
+        "inline",
+        "line",
+        "math",
+        "squote",
+    )
 
     def __init__(self) -> None:
         self.fence: tuple[str, int] | None = None

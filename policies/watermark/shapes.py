@@ -294,7 +294,11 @@ class WatermarkStreamFilter(StreamFilter):
         """A delta event carrying held-back text, in the stream's own shape."""
         if self.operation == "messages":
             return StreamEvent.of(
-                {"type": "content_block_delta", "index": key[1], "delta": {"type": "text_delta", "text": text}},
+                {
+                    "type": "content_block_delta",
+                    "index": key[1],
+                    "delta": {"type": "text_delta", "text": text},
+                },
                 event="content_block_delta",
             )
         if self.operation == "responses":
