@@ -17,7 +17,9 @@ texts = st.lists(st.integers(0, 200), min_size=1, max_size=14).map(sample_text)
 chunkings = st.lists(st.integers(1, 64), max_size=60)
 
 
-def _stream(text: str, sizes: list[int], key: bytes = KEY, unicode_marker: UnicodeMarker | None = None) -> str:
+def _stream(
+    text: str, sizes: list[int], key: bytes = KEY, unicode_marker: UnicodeMarker | None = None
+) -> str:
     marker = TextMarker(key, LexicalSettings(), unicode_marker)
     out, position = [], 0
     for size in sizes:
@@ -62,7 +64,10 @@ def test_protected_spans_and_markdown_are_byte_identical(text: str) -> None:
     for fragment in PROTECTED:
         assert text.count(fragment) <= marked.count(fragment), fragment
     # whitespace runs other than the single spaces a contraction adds or removes are kept exactly
-    assert [w for w in re.findall(r"\s+", text) if w != " "] == [w for w in re.findall(r"\s+", marked) if w != " "]
+    assert [w for w in re.findall(r"\s+", text) if w != " "] == [
+        w for w in re.findall(r"\s+", marked) if w != " "
+    ]
+
     def markup(line: str) -> str:
         return re.match(r"[\s#>*|`~\d.-]*", line).group()  # type: ignore[union-attr]
 

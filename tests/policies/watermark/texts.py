@@ -17,8 +17,8 @@ PROTECTED = [
     "```python\nif color == 'gray':\n    do_not_organize(behavior)  # toward\n```",
     "`do not organize`",
     "https://example.com/toward/behavior?color=1",
-    "{\"behavior\": \"do not\", \"it is\": [1, 2]}",
-    "\"I do not organize toward it\"",
+    '{"behavior": "do not", "it is": [1, 2]}',
+    '"I do not organize toward it"',
     "\u201cit is not the behavior\u201d",
     "> it is not the color among them",
     "$x = do not$",
@@ -26,7 +26,13 @@ PROTECTED = [
     "organize_behavior()",
 ]
 WHITESPACE = [" ", "  ", "\n", "\n\n", " \n", "\t"]
-MARKDOWN = ["## Toward a plan", "- it is the color", "1. we do not organize", "**toward** the center", "| it is | color |"]
+MARKDOWN = [
+    "## Toward a plan",
+    "- it is the color",
+    "1. we do not organize",
+    "**toward** the center",
+    "| it is | color |",
+]
 
 
 def sample_text(picks: list[int]) -> str:
