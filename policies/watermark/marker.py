@@ -29,7 +29,7 @@ class LexicalSettings:
 class TextMarker:
     """Marks one text stream with an account key."""
 
-    __slots__ = ("_key", "_scanner", "_settings", "_tracker", "_unicode", "unicode_marks", "words")
+    __slots__ = ("_key", "_scanner", "_settings", "_tail", "_tracker", "_unicode", "unicode_marks", "words")
 
     def __init__(
         self,
@@ -46,6 +46,7 @@ class TextMarker:
         self._unicode = unicode_marker
         self.words = 0
         self.unicode_marks = 0
+        self._tail = ""  # the last output word so far (a merge extends it)
 
     @property
     def protected(self) -> bool:
@@ -88,14 +89,24 @@ class TextMarker:
             if piece.word is not None and not piece.protected:
                 self.words += 1
                 if self._unicode is not None:
-                    space = self._unicode.space_for(piece)
-                    if space is not None and text.startswith(" "):
-                        text = space + text[1:]
-                    marked = self._unicode.mark(text, piece)
-                    self.unicode_marks += marked is not text or space is not None
-                    text = marked
+                    text = self._tripwire(text)
+            elif text.strip():
+                self._tail = text.split()[-1]
             out.append(text)
         return "".join(out)
+
+    def _tripwire(self, text: str) -> str:
+        unicode_marker = self._unicode
+        assert unicode_marker is not None
+        token = text.split()[-1] if text[:1].isspace() or not self._tail else self._tail + text
+        self._tail = token
+        space = unicode_marker.space_for(text)
+        if space is not None:
+            text = space + text[1:]
+            self.unicode_marks += 1
+        marked = unicode_marker.mark(text, token)
+        self.unicode_marks += marked is not text
+        return marked
 
 
 def mark_text(text: str, key: bytes, settings: LexicalSettings | None = None) -> str:

@@ -16,9 +16,8 @@ survives into a trained model.
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Literal
-
-from policies.watermark.segmenter import Chunk
 
 UnicodeMode = Literal["zero_width", "space"]
 ZERO_WIDTH = ("\u200b", "\u2060")
@@ -26,8 +25,13 @@ SPACES = ("\u2004", "\u2005")
 ALL_MARKS = frozenset(ZERO_WIDTH + SPACES)
 
 
-def mark_bit(key: bytes, word: str) -> tuple[int, float]:
-    digest = hashlib.blake2b(word.lower().encode(), key=key, digest_size=8, person=b"dg-unicode").digest()
+_NOT_WORD = re.compile(r"[^a-z0-9'\u2019-]")
+
+
+def mark_bit(key: bytes, token: str) -> tuple[int, float]:
+    """(which mark, gate) for the token next to a mark; punctuation and case do not matter."""
+    word = _NOT_WORD.sub("", token.lower())
+    digest = hashlib.blake2b(word.encode(), key=key, digest_size=8, person=b"dg-unicode").digest()
     return digest[0] & 1, int.from_bytes(digest[1:5], "big") / float(1 << 32)
 
 
@@ -41,22 +45,20 @@ class UnicodeMarker:
         self.rate = rate
         self.mode = mode
 
-    def mark(self, text: str, chunk: Chunk) -> str:
-        word = chunk.word
-        if word is None or not text:
+    def mark(self, text: str, token: str) -> str:
+        """``text`` with a mark after it when ``token`` (the word it ends) is picked."""
+        if self.mode != "zero_width" or not text:
             return text
-        bit, gate = mark_bit(self._key, word.group(2))
+        bit, gate = mark_bit(self._key, token)
         if gate >= self.rate:
             return text
-        if self.mode == "zero_width":
-            return text + ZERO_WIDTH[bit]
-        return text  # space mode changes the whitespace before the next word: see mark_space
+        return text + ZERO_WIDTH[bit] if gate < self.rate else text
 
-    def space_for(self, chunk: Chunk) -> str | None:
-        """In ``space`` mode, the space that replaces a single U+0020 before this chunk's word."""
-        if self.mode != "space" or chunk.word is None or chunk.ws != " ":
+    def space_for(self, text: str) -> str | None:
+        """In ``space`` mode, the space to put in place of the one U+0020 that starts ``text``, if any."""
+        if self.mode != "space" or not text.startswith(" ") or text[1:2].isspace() or not text.strip():
             return None
-        bit, gate = mark_bit(self._key, chunk.word.group(2))
+        bit, gate = mark_bit(self._key, text.split()[0])
         return SPACES[bit] if gate < self.rate else None
 
 
@@ -69,12 +71,8 @@ def strip_marks(text: str) -> tuple[str, list[tuple[str, str]]]:
     for index, char in enumerate(text):
         if char in ALL_MARKS:
             if char in ZERO_WIDTH:
-                # the word this mark follows
-                start = len("".join(out))
-                joined = "".join(out)
-                word = joined.rstrip().split()[-1] if joined.strip() else ""
-                found.append((char, word))
-                del start
+                joined = "".join(out[-80:])  # the word this mark follows
+                found.append((char, joined.split()[-1] if joined.strip() else ""))
                 continue
             rest = text[index + 1 :].split()
             found.append((char, rest[0] if rest else ""))

@@ -166,8 +166,10 @@ def test_several_anthropic_blocks_keep_separate_state(block_texts: list[str], si
         events.append(("content_block_start", {"type": "content_block_start", "index": index,
                                                "content_block": {"type": "text", "text": ""}}))  # fmt: skip
         for token in tokenize(text):
-            events.append(("content_block_delta", {"type": "content_block_delta", "index": index,
-                                                   "delta": {"type": "text_delta", "text": token}}))  # fmt: skip
+            delta = {"type": "text_delta", "text": token}
+            events.append(
+                ("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
+            )
         events.append(("content_block_stop", {"type": "content_block_stop", "index": index}))
     events.append(("message_stop", {"type": "message_stop"}))
     whole = {"type": "message", "content": [{"type": "text", "text": t} for t in block_texts]}
