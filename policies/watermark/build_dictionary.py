@@ -76,6 +76,8 @@ IZE_STEMS = [
     "hypothes",
     "symbol",
     "scrutin",
+    "initial",
+    "serial",
     "sympath",
     "energ",
     "equal",
@@ -377,6 +379,17 @@ PRONOUNS = [
     ("he", "is", "he's", False),
     ("she", "is", "she's", False),
     ("who", "is", "who's", False),
+    ("where", "is", "where's", False),
+    ("he", "will", "he'll", True),
+    ("she", "will", "she'll", True),
+]
+# Contractions that are split but never formed: "let us" may mean "allow us", "we have" may be possession.
+SPLIT_ONLY = [
+    ("let", "us", "let's"),
+    ("i", "have", "i've"),
+    ("you", "have", "you've"),
+    ("we", "have", "we've"),
+    ("they", "have", "they've"),
 ]
 
 FUNCTION_GROUPS = [
@@ -417,6 +430,33 @@ PREV_GUARDED = [
             "embarked",
             "elaborate",
             "elaborated",
+            "reflect",
+            "reflects",
+            "reflected",
+            "reflecting",
+            "comment",
+            "comments",
+            "commented",
+            "commenting",
+            "dwell",
+            "dwells",
+            "dwelt",
+            "dwelling",
+            "impose",
+            "imposes",
+            "imposed",
+            "imposing",
+            "agreed",
+            "decide",
+            "decides",
+            "decided",
+            "deciding",
+            "capitalize",
+            "capitalizes",
+            "capitalized",
+            "capitalizing",
+            "settle",
+            "settled",
         ],
     ),
     (["to", "with"], ["compared"]),
@@ -486,10 +526,14 @@ def build() -> dict:
     add("contraction", ["cannot", "can't"], kind="negation_word")
     for pronoun, verb, contracted, split in PRONOUNS:
         add("contraction", [f"{pronoun} {verb}", contracted], kind="pronoun", split=split)
+    for pronoun, verb, contracted in SPLIT_ONLY:
+        add("contraction", [f"{pronoun} {verb}", contracted], kind="pronoun", merge=False)
     for forms in FUNCTION_GROUPS:
         add("function", forms)
     add("function", ["while", "whilst"], kind="while")
     add("function", ["although", "though"], kind="although")
+    # one way only: "despite" -> "in spite of" (the three-word form is never read back as a unit)
+    add("function", ["despite", "in spite of"])
     for forms, prev in PREV_GUARDED:
         add("function", forms, prev=prev)
     for forms in CONNECTIVES:

@@ -83,10 +83,13 @@ class Dictionary:
     single: dict[str, Group] = field(default_factory=dict)  # one-word form -> group (unguarded)
     phrase: dict[tuple[str, str], Group] = field(default_factory=dict)  # (first, second) -> group
     guarded: dict[str, list[Group]] = field(default_factory=dict)  # word -> groups with a prev guard
+    vocabulary: frozenset[str] = frozenset()  # every word that can end a unit (a fast first test)
 
     def __post_init__(self) -> None:
         for group in self.groups:
             for form in group.forms:
+                if form.count(" ") > 1:
+                    continue  # written in place of a shorter form, never read back as a unit
                 if group.prev:
                     self.guarded.setdefault(form, []).append(group)
                 elif " " in form:
@@ -96,6 +99,9 @@ class Dictionary:
                     if form in self.single:
                         raise ValueError(f"form {form!r} is in two groups")
                     self.single[form] = group
+        self.vocabulary = frozenset(
+            set(self.single) | set(self.guarded) | {second for _, second in self.phrase}
+        )
 
     def classes(self) -> list[str]:
         return sorted({group.cls for group in self.groups})
@@ -117,7 +123,7 @@ def reachable(group: Group, form: str, ctx: Context) -> tuple[str, ...]:
             continue
         if " " in form and " " not in other:  # merge
             first = form.split(" ")[0]
-            if not other.startswith(first):
+            if not group.merge or not other.startswith(first):
                 continue
             if group.kind == "pronoun" and not ctx.lookahead.isspace():
                 continue

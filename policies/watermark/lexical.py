@@ -68,6 +68,8 @@ def keyed_choice(key: bytes, group: Group, context_key: str) -> tuple[tuple[str,
 
 def case_of(word: str) -> str | None:
     """'lower', 'title' or 'upper' (the pronoun I counts as lower case); None for mixed case."""
+    if word.islower():
+        return "lower"
     core = word[1:] if word[:1] == "I" and (len(word) == 1 or not word[1].isalpha()) else word
     letters = [c for c in core if c.isalpha()]
     if not letters:
@@ -111,10 +113,20 @@ class LexicalTracker:
     same tracker with no ``decide`` only collects units (the detector).
     """
 
-    __slots__ = ("_apostrophe", "_boundary", "_decide", "_history", "dictionary", "substitutions", "units")
+    __slots__ = (
+        "_apostrophe",
+        "_boundary",
+        "_decide",
+        "_history",
+        "_vocabulary",
+        "dictionary",
+        "substitutions",
+        "units",
+    )
 
     def __init__(self, dictionary: Dictionary, decide: Decide | None = None, collect: bool = False) -> None:
         self.dictionary = dictionary
+        self._vocabulary = dictionary.vocabulary
         self._decide = decide
         self._history: list[_Word] = []
         self._boundary = "^"
@@ -141,7 +153,10 @@ class LexicalTracker:
             boundary = boundary if boundary in ("^", ".") else "<p>"
         lookahead = trail[:1] or chunk.next_char
         out_ws, out_core = chunk.ws, core
-        found = self._unit(core, boundary, lookahead, chunk.ws, lead)
+        lower = core.lower()
+        if "\u2019" in lower:
+            lower = lower.replace("\u2019", "'")
+        found = self._unit(core, boundary, lookahead, chunk.ws, lead) if lower in self._vocabulary else None
         if found is not None:
             unit, case, phrase_case = found
             if self.units is not None:
@@ -226,20 +241,25 @@ class LexicalTracker:
     def _advance(self, ws: str, core: str, boundary: str, trail: str) -> None:
         history = self._history
         if ws or not history:
-            words = core.split(" ")
-            for index, word in enumerate(words):
-                history.append(
-                    _Word(word, word.lower().replace("\u2019", "'"), boundary if index == 0 else "")
-                )
-        del history[:-4]
-        if any(c in ".!?" for c in trail):
-            self._boundary = "."
-        elif trail and trail[0] in ",;:":
-            self._boundary = ","
-        elif trail:
-            self._boundary = "<p>"
-        else:
+            if " " in core:
+                for word in core.split(" "):
+                    history.append(_Word(word, word.lower().replace("\u2019", "'"), boundary))
+                    boundary = ""
+            else:
+                lower = core.lower()
+                if "\u2019" in lower:
+                    lower = lower.replace("\u2019", "'")
+                history.append(_Word(core, lower, boundary))
+            if len(history) > 4:
+                del history[:-4]
+        if not trail:
             self._boundary = ""
+        elif "." in trail or "!" in trail or "?" in trail:
+            self._boundary = "."
+        elif trail[0] in ",;:":
+            self._boundary = ","
+        else:
+            self._boundary = "<p>"
 
     def _not_word(self, chunk: Chunk) -> None:
         if chunk.marker or (chunk.protected and chunk.text.startswith(("```", "~~~"))):
