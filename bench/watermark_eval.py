@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from gateway.mock.prose import long_answer
 from gateway.mock.text import answer_text
 from policies.watermark.detector import Detector, analyse, candidates, score
 from policies.watermark.dictionary import load_dictionary
@@ -71,8 +72,42 @@ def stdlib_docstrings(limit_files: int) -> list[str]:
     return out
 
 
-def mock_answers(count: int, seed: str = "q") -> list[str]:
-    return [answer_text(f"{seed}{i}", sentences=40) for i in range(count)]
+def large_human_corpus(limit_words: int) -> list[str]:
+    """Docstrings of every Python module on this machine (stdlib and installed packages), and pydoc's topics."""
+    roots = [Path(ast.__file__).parent] + [Path(p) for p in sys.path if p.endswith("site-packages")]
+    docs: list[str] = []
+    words = 0
+    try:
+        from pydoc_data.topics import topics
+
+        docs.extend(t for t in topics.values() if len(t.split()) >= 30)
+    except ImportError:
+        pass
+    for root in roots:
+        for path in sorted(root.rglob("*.py")):
+            try:
+                tree = ast.parse(path.read_text("utf-8"))
+            except (SyntaxError, UnicodeDecodeError, OSError, ValueError):
+                continue
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+                    doc = ast.get_docstring(node)
+                    if doc and len(doc.split()) >= 30:
+                        docs.append(doc)
+                        words += len(doc.split())
+            if words >= limit_words:
+                return docs
+    return docs
+
+
+def mock_answers(count: int, seed: str = "q", words: int = 400) -> list[str]:
+    """Model-like answers from the mock's long-answer generator (gateway/mock/prose.py)."""
+    return [long_answer(f"{seed}{i}", words) for i in range(count)]
+
+
+def short_mock_answers(count: int) -> list[str]:
+    """The mock's protocol-test answers (small vocabulary), for the FPR check."""
+    return [answer_text(f"neg{i}", sentences=40) for i in range(count)]
 
 
 def seeds() -> list[str]:
@@ -167,9 +202,29 @@ def quality(texts: list[str], key: bytes) -> dict[str, Any]:
     }
 
 
+def _canonical(words: list[str], canon: dict[str, str]) -> list[str]:
+    """Every dictionary form replaced by its group's first form (contractions expanded)."""
+    out: list[str] = []
+    for word in words:
+        out.extend(canon.get(word, word).split(" "))
+    index, result = 0, []
+    while index < len(out):
+        pair = " ".join(out[index : index + 2])
+        if index + 1 < len(out) and pair in canon:
+            result.extend(canon[pair].split(" "))
+            index += 2
+        else:
+            result.append(out[index])
+            index += 1
+    return result
+
+
 def _swaps(a: list[str], b: list[str], forms_of: dict[str, set[str]]) -> bool:
-    """Whether a changed span is one or more adjacent swaps within dictionary groups."""
+    """Whether a changed span is one or more swaps within dictionary groups (composed swaps included)."""
     if a == b:
+        return True
+    canon = {form: sorted(forms, key=lambda f: (f.count(" ") == 0, f))[0] for form, forms in forms_of.items()}
+    if _canonical(a, canon) == _canonical(b, canon):
         return True
     old, new = " ".join(a), " ".join(b)
     if new in forms_of.get(old, set()) or _prefix_merge(old, new, forms_of):
@@ -217,12 +272,16 @@ def corpus_level(ours: list[str], others: list[str], share: float, budget: int) 
     key = MASTER.account_key("harvester")
     rng = random.Random(11)
     seen: set[tuple[str, str]] = set()
-    hits = n = documents = words = 0
+    hits = n = documents = words = marked_docs = 0
     ours_iter, others_iter = iter(ours), iter(others)
     test = BinomialTest(0, 0)
     while n < budget:
         try:
-            doc = mark_text(next(ours_iter), key) if rng.random() < share else next(others_iter)
+            if rng.random() < share:
+                doc = mark_text(next(ours_iter), key)
+                marked_docs += 1
+            else:
+                doc = next(others_iter)
         except StopIteration:
             break
         documents += 1
@@ -264,7 +323,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {words:5d} words  {name:18s} TPR {tpr['rate']:.3f}  (n={tpr['samples']}, "
                   f"median scored positions {tpr['scored_median']})")  # fmt: skip
             results[f"tpr_{words}_{name}"] = tpr["rate"]
-    for name, corpus in (("mock", mock_answers(60 if quick else 3000, "neg")), ("stdlib-docstrings", human)):
+    for name, corpus in (
+        ("mock", mock_answers(60 if quick else 3000, "neg", 200)),
+        ("mock-short", short_mock_answers(60 if quick else 3000)),
+        ("stdlib-docstrings", human),
+    ):
         sample = windows(corpus, 200, 100 if quick else 5000)
         fpr = rate(sample, key, marked=False)
         print(f"  FPR {name:18s} {fpr['rate']:.5f}  ({round(fpr['rate'] * fpr['samples'])}/{fpr['samples']})")
@@ -290,10 +353,13 @@ def main(argv: list[str] | None = None) -> int:
         results[f"attribution_{words}"] = result
 
     print("== corpus level: 5% of documents are ours; stop at p <= 1e-6 or 50,000 scored positions")
-    # the mock's vocabulary is too small for a corpus (few distinct contexts): use the standard library's
-    # docstrings, marked for "our" 5%, unmarked (disjoint halves) for the rest
-    half = len(human) // 2
-    result = corpus_level(human[:half], human[half:], 0.05, 50_000)
+    # ours: marked mock answers; the other 95%: unmarked mock answers for other prompts
+    result = corpus_level(
+        mock_answers(3000 if quick else 30000, "own"),
+        mock_answers(60000 if not quick else 6000, "other"),
+        0.05,
+        50_000,
+    )
     print(f"  {result}")
     results["corpus"] = result
 
