@@ -35,22 +35,85 @@ MASTER = MasterKey("eval", b"distillguard-eval-master-key-000")
 FPR_ALPHA = 1e-3
 # Attack synonyms: common English words and a plain synonym each (not derived from the variant dictionary).
 ATTACK_SYNONYMS = {
-    "big": "large", "large": "big", "small": "little", "show": "display", "shows": "displays", "use": "employ",
-    "uses": "employs", "used": "employed", "important": "significant", "help": "assist", "helps": "assists",
-    "make": "create", "makes": "creates", "start": "begin", "starts": "begins", "quick": "fast", "fast": "quick",
-    "simple": "plain", "easy": "simple", "hard": "difficult", "difficult": "hard", "good": "fine", "clear": "plain",
-    "need": "require", "needs": "requires", "get": "obtain", "gets": "obtains", "find": "discover",
-    "finds": "discovers", "check": "verify", "checks": "verifies", "change": "alter", "changes": "alters",
-    "idea": "notion", "problem": "issue", "answer": "reply", "method": "approach", "way": "manner",
-    "result": "outcome", "goal": "aim", "part": "portion", "step": "stage", "choice": "option", "often": "frequently",
-    "also": "additionally", "however": "but", "therefore": "hence", "many": "numerous", "most": "the majority of",
-    "main": "primary", "whole": "entire", "each": "every", "useful": "helpful", "careful": "cautious",
-    "strong": "robust", "common": "usual", "different": "distinct", "value": "worth", "reason": "cause",
-    "task": "job", "plan": "scheme", "level": "degree", "detail": "particular", "rule": "principle",
-    "returns": "gives back", "return": "give back", "object": "item", "function": "routine", "list": "sequence",
-    "string": "text", "file": "document", "data": "information", "model": "system", "user": "person",
-    "system": "setup", "first": "initial", "new": "fresh", "old": "previous", "is": "is", "a": "a",
-}  # fmt: skip
+    "big": "large",
+    "large": "big",
+    "small": "little",
+    "show": "display",
+    "shows": "displays",
+    "use": "employ",
+    "uses": "employs",
+    "used": "employed",
+    "important": "significant",
+    "help": "assist",
+    "helps": "assists",
+    "make": "create",
+    "makes": "creates",
+    "start": "begin",
+    "starts": "begins",
+    "quick": "fast",
+    "fast": "quick",
+    "simple": "plain",
+    "easy": "simple",
+    "hard": "difficult",
+    "difficult": "hard",
+    "good": "fine",
+    "clear": "plain",
+    "need": "require",
+    "needs": "requires",
+    "get": "obtain",
+    "gets": "obtains",
+    "find": "discover",
+    "finds": "discovers",
+    "check": "verify",
+    "checks": "verifies",
+    "change": "alter",
+    "changes": "alters",
+    "idea": "notion",
+    "problem": "issue",
+    "answer": "reply",
+    "method": "approach",
+    "way": "manner",
+    "result": "outcome",
+    "goal": "aim",
+    "part": "portion",
+    "step": "stage",
+    "choice": "option",
+    "often": "frequently",
+    "also": "additionally",
+    "however": "but",
+    "therefore": "hence",
+    "many": "numerous",
+    "most": "the majority of",
+    "main": "primary",
+    "whole": "entire",
+    "each": "every",
+    "useful": "helpful",
+    "careful": "cautious",
+    "strong": "robust",
+    "common": "usual",
+    "different": "distinct",
+    "value": "worth",
+    "reason": "cause",
+    "task": "job",
+    "plan": "scheme",
+    "level": "degree",
+    "detail": "particular",
+    "rule": "principle",
+    "returns": "gives back",
+    "return": "give back",
+    "object": "item",
+    "function": "routine",
+    "list": "sequence",
+    "string": "text",
+    "file": "document",
+    "data": "information",
+    "model": "system",
+    "user": "person",
+    "system": "setup",
+    "first": "initial",
+    "new": "fresh",
+    "old": "previous",
+}
 
 
 # ----------------------------------------------------------------------------- corpora
@@ -73,7 +136,7 @@ def stdlib_docstrings(limit_files: int) -> list[str]:
 
 
 def large_human_corpus(limit_words: int) -> list[str]:
-    """Docstrings of every Python module on this machine (stdlib and installed packages), and pydoc's topics."""
+    """Docstrings of the Python modules on this machine (stdlib, installed packages) and pydoc's topics."""
     roots = [Path(ast.__file__).parent] + [Path(p) for p in sys.path if p.endswith("site-packages")]
     docs: list[str] = []
     words = 0
@@ -137,7 +200,7 @@ def attack(text: str, rng: random.Random, delete: float = 0.1, substitute: float
     """Delete ``delete`` of the words at random, then replace ``substitute`` of the words by a synonym."""
     words = [w for w in text.split() if rng.random() >= delete]
     candidates_at = [i for i, w in enumerate(words) if w.lower().strip(".,;:!?") in ATTACK_SYNONYMS]
-    wanted = int(round(substitute * len(words)))
+    wanted = round(substitute * len(words))
     for i in rng.sample(candidates_at, min(wanted, len(candidates_at))):
         core = words[i].strip(".,;:!?")
         synonym = ATTACK_SYNONYMS[core.lower()]
@@ -268,7 +331,7 @@ def attribution(texts: list[str], accounts: int, alpha: float) -> dict[str, Any]
 
 
 def corpus_level(ours: list[str], others: list[str], share: float, budget: int) -> dict[str, Any]:
-    """Grow a corpus where ``share`` of the documents are marked until p <= 1e-6 or ``budget`` scored positions."""
+    """Grow a corpus with ``share`` of it marked until p <= 1e-6 or ``budget`` scored positions."""
     key = MASTER.account_key("harvester")
     rng = random.Random(11)
     seen: set[tuple[str, str]] = set()
@@ -366,8 +429,10 @@ def main(argv: list[str] | None = None) -> int:
     print("== quality: substitutions per 100 words; changes outside the dictionary")
     for name, corpus in (("mock", mock[:50]), ("stdlib-docstrings", human[:400]), ("seeds", seed_texts)):
         q = quality(corpus, key)
-        print(f"  {name:18s} {q['per_100_words']:.2f} per 100 words, non-dictionary changes {q['non_dictionary']} "
-              f"({q['words']} words)")  # fmt: skip
+        print(
+            f"  {name:18s} {q['per_100_words']:.2f} per 100 words, "
+            f"non-dictionary changes {q['non_dictionary']} ({q['words']} words)"
+        )
         results[f"quality_{name}"] = q
     print(f"(done in {time.perf_counter() - started:.0f} s)")
     return 0
