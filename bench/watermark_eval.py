@@ -372,6 +372,9 @@ def main(argv: list[str] | None = None) -> int:
     n = 40 if quick else 400
     key = MASTER.account_key("account-0001")
     human = stdlib_docstrings(60 if quick else 1000)
+    big = large_human_corpus(300_000 if quick else 6_000_000)
+    random.Random(5).shuffle(big)
+    print(f"(human corpus: {len(big)} docstrings and pydoc topics, {sum(len(d.split()) for d in big)} words)")
     mock = mock_answers(30 if quick else 800)
     seed_texts = seeds()
     results: dict[str, Any] = {}
@@ -389,12 +392,23 @@ def main(argv: list[str] | None = None) -> int:
     for name, corpus in (
         ("mock", mock_answers(60 if quick else 3000, "neg", 200)),
         ("mock-short", short_mock_answers(60 if quick else 3000)),
-        ("stdlib-docstrings", human),
+        ("all-docstrings", big),
     ):
-        sample = windows(corpus, 200, 100 if quick else 5000)
+        sample = windows(corpus, 200, 100 if quick else 20000)
         fpr = rate(sample, key, marked=False)
         print(f"  FPR {name:18s} {fpr['rate']:.5f}  ({round(fpr['rate'] * fpr['samples'])}/{fpr['samples']})")
         results[f"fpr_{name}"] = fpr["rate"]
+
+    print("== calibration: unmarked 1,000-word windows, fraction of p-values at or below each level")
+    for name, corpus in (("all-docstrings", big), ("mock", mock_answers(40 if quick else 1000, "cal", 1000))):
+        p_values = [p_value(t, key)[0] for t in windows(corpus, 1000, 100 if quick else 3000)]
+        shares = {
+            level: sum(p <= level for p in p_values) / max(1, len(p_values)) for level in (0.05, 0.01, 1e-3)
+        }
+        print(
+            f"  {name:18s} n={len(p_values)}  " + "  ".join(f"<= {k:g}: {v:.4f}" for k, v in shares.items())
+        )
+        results[f"calibration_{name}"] = shares
 
     print("== robustness: 400 words, 10% deletion + 10% synonym substitution, p <= 1e-3")
     rng = random.Random(3)
@@ -409,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  mock at {words} words  TPR {hits / max(1, len(sample)):.3f} (n={len(sample)})")
 
     print("== attribution: 500-word samples among 1,000 account keys (Holm, alpha 1e-3)")
-    for words in (500, 1500):
+    for words in (500, 1000, 1500):
         result = attribution(windows(mock, words, 20 if quick else 200), 100 if quick else 1000, 1e-3)
         print(f"  {words} words: right account {result['right']:.3f}, false attributions "
               f"{result['false_attributions']} (n={result['samples']}, keys={result['keys']})")  # fmt: skip
