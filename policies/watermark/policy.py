@@ -101,8 +101,11 @@ class WatermarkPolicy(Policy[WatermarkConfig]):
             unicode_marker = None
             if self.config.unicode.enabled:
                 unicode_marker = UnicodeMarker(state.key, self.config.unicode.rate, self.config.unicode.mode)
-            canary = state.canary.sentence if state.canary is not None and first[0] else None
-            first[0] = False
+            # chat/completions: choice 0 (whatever order n>1 choices stream in); otherwise the first text
+            eligible = stream_key[1] == 0 if stream_key[0] == "choice" else first[0]
+            canary = state.canary.sentence if state.canary is not None and eligible else None
+            if stream_key[0] != "choice":
+                first[0] = False
             stream = TextStream(TextMarker(state.key, self._settings, unicode_marker), canary, prefix)
             state.streams.append(stream)
             return stream
