@@ -330,23 +330,20 @@ def attribution(texts: list[str], accounts: int, alpha: float) -> dict[str, Any]
     }
 
 
-def corpus_level(ours: list[str], others: list[str], share: float, budget: int) -> dict[str, Any]:
+def corpus_level(pool: list[str], share: float, budget: int) -> dict[str, Any]:
     """Grow a corpus with ``share`` of it marked until p <= 1e-6 or ``budget`` scored positions."""
     key = MASTER.account_key("harvester")
     rng = random.Random(11)
     seen: set[tuple[str, str]] = set()
     hits = n = documents = words = marked_docs = 0
-    ours_iter, others_iter = iter(ours), iter(others)
     test = BinomialTest(0, 0)
     while n < budget:
-        try:
-            if rng.random() < share:
-                doc = mark_text(next(ours_iter), key)
-                marked_docs += 1
-            else:
-                doc = next(others_iter)
-        except StopIteration:
+        if documents >= len(pool):
             break
+        doc = pool[documents]
+        if rng.random() < share:
+            doc = mark_text(doc, key)
+            marked_docs += 1
         documents += 1
         words += len(doc.split())
         part = score(analyse(0, doc).units, key, 1.0, seen)
@@ -363,9 +360,30 @@ def corpus_level(ours: list[str], others: list[str], share: float, budget: int) 
     }
 
 
+def _corpus_section(quick: bool, big: list[str], results: dict[str, Any]) -> int:
+    print("== corpus level: 5% of documents are ours; stop at p <= 1e-6 or 50,000 scored positions")
+    # Repeated (context, group) pairs are scored once, so a corpus needs varied text: the mock's templates
+    # saturate (a few thousand distinct pairs however long it runs). Measured on both: mock answers, and
+    # every docstring on the machine; each document is marked with probability 5%.
+    for name, ours, others in (
+        (
+            "mock",
+            mock_answers(600 if quick else 6000, "own"),
+            mock_answers(6000 if quick else 60000, "other"),
+        ),
+        ("all-docstrings", big[::2], big[1::2]),
+    ):
+        result = corpus_level(ours, others, 0.05, 50_000)
+        print(f"  {name:18s} {result}")
+        results[f"corpus_{name}"] = result
+
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--corpus-only", action="store_true", help="run only the corpus-level measurement")
     args = parser.parse_args(argv)
     quick = args.quick
     started = time.perf_counter()
@@ -379,6 +397,8 @@ def main(argv: list[str] | None = None) -> int:
     seed_texts = seeds()
     results: dict[str, Any] = {}
 
+    if args.corpus_only:
+        return _corpus_section(quick, big, results)
     print("== detection: TPR (marked) and FPR (unmarked) at p <= 1e-3, one key")
     for words in (200, 400, 800, 1600):
         for name, corpus in (("mock", mock), ("stdlib-docstrings", human), ("seeds", seed_texts)):
@@ -429,16 +449,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{result['false_attributions']} (n={result['samples']}, keys={result['keys']})")  # fmt: skip
         results[f"attribution_{words}"] = result
 
-    print("== corpus level: 5% of documents are ours; stop at p <= 1e-6 or 50,000 scored positions")
-    # ours: marked mock answers; the other 95%: unmarked mock answers for other prompts
-    result = corpus_level(
-        mock_answers(3000 if quick else 30000, "own"),
-        mock_answers(60000 if not quick else 6000, "other"),
-        0.05,
-        50_000,
-    )
-    print(f"  {result}")
-    results["corpus"] = result
+    _corpus_section(quick, big, results)
 
     print("== quality: substitutions per 100 words; changes outside the dictionary")
     for name, corpus in (("mock", mock[:50]), ("stdlib-docstrings", human[:400]), ("seeds", seed_texts)):
