@@ -365,7 +365,7 @@ def _corpus_section(quick: bool, big: list[str], results: dict[str, Any]) -> int
     # Repeated (context, group) pairs are scored once, so a corpus needs varied text: the mock's templates
     # saturate (a few thousand distinct pairs however long it runs). Measured on both: mock answers, and
     # every docstring on the machine; each document is marked with probability 5%.
-    for name, pool in (("mock", mock_answers(6000 if quick else 60000, "pool")), ("all-docstrings", big)):
+    for name, pool in (("mock", mock_answers(3000 if quick else 10000, "pool")), ("all-docstrings", big)):
         result = corpus_level(pool, 0.05, 50_000)
         print(f"  {name:18s} {result}")
         results[f"corpus_{name}"] = result
