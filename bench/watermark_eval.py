@@ -1,0 +1,460 @@
+"""Evaluation of the lexical watermark against the targets of issue 6 (one command, deterministic).
+
+    python -m bench.watermark_eval            # full run (a few minutes on 2 cores)
+    python -m bench.watermark_eval --quick    # small run, as the CI test uses
+
+Corpora, all offline: human-written English (docstrings of the Python standard
+library), model-like English (the mock model's answers, gateway/mock/text.py,
+and the model-written articles in shared/seeds when present). Attacks: random
+word deletion and synonym substitution with a synonym list written for this
+file, independent of the variant dictionary. Every figure is measured, none is
+assumed; the script prints whether each target is met.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import difflib
+import glob
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from gateway.mock.prose import long_answer
+from gateway.mock.text import answer_text
+from policies.watermark.detector import Detector, analyse, candidates, score
+from policies.watermark.dictionary import load_dictionary
+from policies.watermark.keys import MasterKey
+from policies.watermark.marker import TextMarker, mark_text
+from policies.watermark.stats import BinomialTest
+
+MASTER = MasterKey("eval", b"distillguard-eval-master-key-000")
+FPR_ALPHA = 1e-3
+# Attack synonyms: common English words and a plain synonym each (not derived from the variant dictionary).
+ATTACK_SYNONYMS = {
+    "big": "large",
+    "large": "big",
+    "small": "little",
+    "show": "display",
+    "shows": "displays",
+    "use": "employ",
+    "uses": "employs",
+    "used": "employed",
+    "important": "significant",
+    "help": "assist",
+    "helps": "assists",
+    "make": "create",
+    "makes": "creates",
+    "start": "begin",
+    "starts": "begins",
+    "quick": "fast",
+    "fast": "quick",
+    "simple": "plain",
+    "easy": "simple",
+    "hard": "difficult",
+    "difficult": "hard",
+    "good": "fine",
+    "clear": "plain",
+    "need": "require",
+    "needs": "requires",
+    "get": "obtain",
+    "gets": "obtains",
+    "find": "discover",
+    "finds": "discovers",
+    "check": "verify",
+    "checks": "verifies",
+    "change": "alter",
+    "changes": "alters",
+    "idea": "notion",
+    "problem": "issue",
+    "answer": "reply",
+    "method": "approach",
+    "way": "manner",
+    "result": "outcome",
+    "goal": "aim",
+    "part": "portion",
+    "step": "stage",
+    "choice": "option",
+    "often": "frequently",
+    "also": "additionally",
+    "however": "but",
+    "therefore": "hence",
+    "many": "numerous",
+    "most": "the majority of",
+    "main": "primary",
+    "whole": "entire",
+    "each": "every",
+    "useful": "helpful",
+    "careful": "cautious",
+    "strong": "robust",
+    "common": "usual",
+    "different": "distinct",
+    "value": "worth",
+    "reason": "cause",
+    "task": "job",
+    "plan": "scheme",
+    "level": "degree",
+    "detail": "particular",
+    "rule": "principle",
+    "returns": "gives back",
+    "return": "give back",
+    "object": "item",
+    "function": "routine",
+    "list": "sequence",
+    "string": "text",
+    "file": "document",
+    "data": "information",
+    "model": "system",
+    "user": "person",
+    "system": "setup",
+    "first": "initial",
+    "new": "fresh",
+    "old": "previous",
+}
+
+
+# ----------------------------------------------------------------------------- corpora
+
+
+def stdlib_docstrings(limit_files: int) -> list[str]:
+    root = Path(ast.__file__).parent
+    out = []
+    for path in sorted(root.glob("*.py"))[:limit_files]:
+        try:
+            tree = ast.parse(path.read_text("utf-8"))
+        except (SyntaxError, UnicodeDecodeError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+                doc = ast.get_docstring(node)
+                if doc and len(doc.split()) >= 15:
+                    out.append(doc)
+    return out
+
+
+def large_human_corpus(limit_words: int) -> list[str]:
+    """Docstrings of the Python modules on this machine (stdlib, installed packages) and pydoc's topics."""
+    roots = [Path(ast.__file__).parent] + [Path(p) for p in sys.path if p.endswith("site-packages")]
+    docs: list[str] = []
+    words = 0
+    try:
+        from pydoc_data.topics import topics
+
+        docs.extend(t for t in topics.values() if len(t.split()) >= 30)
+    except ImportError:
+        pass
+    for root in roots:
+        for path in sorted(root.rglob("*.py")):
+            try:
+                tree = ast.parse(path.read_text("utf-8"))
+            except (SyntaxError, UnicodeDecodeError, OSError, ValueError):
+                continue
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+                    doc = ast.get_docstring(node)
+                    if doc and len(doc.split()) >= 30:
+                        docs.append(doc)
+                        words += len(doc.split())
+            if words >= limit_words:
+                return docs
+    return docs
+
+
+def mock_answers(count: int, seed: str = "q", words: int = 400) -> list[str]:
+    """Model-like answers from the mock's long-answer generator (gateway/mock/prose.py)."""
+    return [long_answer(f"{seed}{i}", words) for i in range(count)]
+
+
+def short_mock_answers(count: int) -> list[str]:
+    """The mock's protocol-test answers (small vocabulary), for the FPR check."""
+    return [answer_text(f"neg{i}", sentences=40) for i in range(count)]
+
+
+def seeds() -> list[str]:
+    paths = sorted(glob.glob(str(Path(__file__).resolve().parents[1] / "shared" / "seeds" / "*.txt")))
+    paths += sorted(glob.glob("/work/shared/seeds/*.txt"))
+    return [Path(p).read_text("utf-8") for p in dict.fromkeys(paths)]
+
+
+def windows(texts: list[str], words: int, limit: int) -> list[str]:
+    """Consecutive windows of ``words`` words (whitespace kept inside a window)."""
+    out: list[str] = []
+    tokens: list[str] = []
+    for text in texts:
+        tokens.extend(text.split(" "))
+        while len(tokens) >= words:
+            out.append(" ".join(tokens[:words]))
+            del tokens[:words]
+            if len(out) >= limit:
+                return out
+    return out
+
+
+# ----------------------------------------------------------------------------- attacks
+
+
+def attack(text: str, rng: random.Random, delete: float = 0.1, substitute: float = 0.1) -> str:
+    """Delete ``delete`` of the words at random, then replace ``substitute`` of the words by a synonym."""
+    words = [w for w in text.split() if rng.random() >= delete]
+    candidates_at = [i for i, w in enumerate(words) if w.lower().strip(".,;:!?") in ATTACK_SYNONYMS]
+    wanted = round(substitute * len(words))
+    for i in rng.sample(candidates_at, min(wanted, len(candidates_at))):
+        core = words[i].strip(".,;:!?")
+        synonym = ATTACK_SYNONYMS[core.lower()]
+        if core[:1].isupper():
+            synonym = synonym[:1].upper() + synonym[1:]
+        words[i] = words[i].replace(core, synonym, 1)
+    return " ".join(words)
+
+
+# ----------------------------------------------------------------------------- measurements
+
+
+def p_value(text: str, key: bytes) -> tuple[float, int]:
+    test = score(analyse(0, text).units, key, 1.0)
+    return test.p_value, test.n
+
+
+def rate(texts: list[str], key: bytes, marked: bool) -> dict[str, Any]:
+    hits, scored = 0, []
+    for index, text in enumerate(texts):
+        body = mark_text(text, key) if marked else text
+        p, n = p_value(body, key)
+        scored.append(n)
+        hits += p <= FPR_ALPHA
+        del index
+    scored.sort()
+    return {
+        "samples": len(texts),
+        "rate": hits / max(1, len(texts)),
+        "scored_median": scored[len(scored) // 2] if scored else 0,
+    }
+
+
+def quality(texts: list[str], key: bytes) -> dict[str, Any]:
+    """Substitutions per 100 words, and any change that is not a swap within one dictionary group."""
+    dictionary = load_dictionary()
+    forms_of: dict[str, set[str]] = {}
+    for group in dictionary.groups:
+        for form in group.forms:
+            forms_of.setdefault(form, set()).update(group.forms)
+    words = substitutions = violations = 0
+    for text in texts:
+        marker = TextMarker(key, None)
+        del marker
+        marked = mark_text(text, key)
+        a, b = text.split(), marked.split()
+        words += len(a)
+        for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+            if tag == "equal":
+                continue
+            old = " ".join(a[i1:i2]).lower().replace("\u2019", "'").strip(".,;:!?()*_")
+            new = " ".join(b[j1:j2]).lower().replace("\u2019", "'").strip(".,;:!?()*_")
+            substitutions += 1
+            if not _swaps(old.split(), new.split(), forms_of):
+                violations += 1
+                if violations <= 3:
+                    print(f"    non-dictionary change? {old!r} -> {new!r}")
+    return {
+        "words": words,
+        "per_100_words": 100 * substitutions / max(1, words),
+        "non_dictionary": violations,
+    }
+
+
+def _canonical(words: list[str], canon: dict[str, str]) -> list[str]:
+    """Every dictionary form replaced by its group's first form (contractions expanded)."""
+    out: list[str] = []
+    for word in words:
+        out.extend(canon.get(word, word).split(" "))
+    index, result = 0, []
+    while index < len(out):
+        pair = " ".join(out[index : index + 2])
+        if index + 1 < len(out) and pair in canon:
+            result.extend(canon[pair].split(" "))
+            index += 2
+        else:
+            result.append(out[index])
+            index += 1
+    return result
+
+
+def _swaps(a: list[str], b: list[str], forms_of: dict[str, set[str]]) -> bool:
+    """Whether a changed span is one or more swaps within dictionary groups (composed swaps included)."""
+    if a == b:
+        return True
+    canon = {form: sorted(forms, key=lambda f: (f.count(" ") == 0, f))[0] for form, forms in forms_of.items()}
+    if _canonical(a, canon) == _canonical(b, canon):
+        return True
+    old, new = " ".join(a), " ".join(b)
+    if new in forms_of.get(old, set()) or _prefix_merge(old, new, forms_of):
+        return True
+    return any(
+        _swaps(a[:i], b[:j], forms_of) and _swaps(a[i:], b[j:], forms_of)
+        for i in range(1, len(a))
+        for j in range(1, len(b))
+    )
+
+
+def _prefix_merge(old: str, new: str, forms_of: dict[str, set[str]]) -> bool:
+    """A replaced span that covers a context word too (``for example`` / ``for instance``)."""
+    a, b = old.split(), new.split()
+    if a and b and a[0] == b[0]:
+        return _prefix_merge(" ".join(a[1:]), " ".join(b[1:]), forms_of) or (
+            " ".join(b[1:]) in forms_of.get(" ".join(a[1:]), set())
+        )
+    if a and b and a[-1] == b[-1]:
+        return " ".join(b[:-1]) in forms_of.get(" ".join(a[:-1]), set())
+    return False
+
+
+def attribution(texts: list[str], accounts: int, alpha: float) -> dict[str, Any]:
+    names = [f"account-{i:04d}" for i in range(accounts)]
+    detector = Detector(candidates([MASTER], names), alpha=alpha)
+    rng = random.Random(7)
+    right = false = 0
+    for text in texts:
+        owner = rng.choice(names)
+        report = detector.detect([mark_text(text, MASTER.account_key(owner))], per_document=False)
+        attributed = [r["account"] for r in report["corpus"]["attributed"]]
+        right += attributed == [owner]
+        false += any(a != owner for a in attributed)
+    return {
+        "samples": len(texts),
+        "keys": accounts,
+        "right": right / max(1, len(texts)),
+        "false_attributions": false,
+    }
+
+
+def corpus_level(pool: list[str], share: float, budget: int) -> dict[str, Any]:
+    """Grow a corpus with ``share`` of it marked until p <= 1e-6 or ``budget`` scored positions."""
+    key = MASTER.account_key("harvester")
+    rng = random.Random(11)
+    seen: set[tuple[str, str]] = set()
+    hits = n = documents = words = marked_docs = 0
+    test = BinomialTest(0, 0)
+    while n < budget:
+        if documents >= len(pool):
+            break
+        doc = pool[documents]
+        if rng.random() < share:
+            doc = mark_text(doc, key)
+            marked_docs += 1
+        documents += 1
+        words += len(doc.split())
+        part = score(analyse(0, doc).units, key, 1.0, seen)
+        hits, n = hits + part.hits, n + part.n
+        test = BinomialTest(hits, n)
+        if test.log10_p <= -6:
+            break
+    return {
+        "documents": documents,
+        "words": words,
+        "scored": n,
+        "hits": hits,
+        "log10_p": round(test.log10_p, 2),
+    }
+
+
+def _corpus_section(quick: bool, big: list[str], results: dict[str, Any]) -> int:
+    print("== corpus level: 5% of documents are ours; stop at p <= 1e-6 or 50,000 scored positions")
+    # Repeated (context, group) pairs are scored once, so a corpus needs varied text: the mock's templates
+    # saturate (a few thousand distinct pairs however long it runs). Measured on both: mock answers, and
+    # every docstring on the machine; each document is marked with probability 5%.
+    for name, pool in (("mock", mock_answers(3000 if quick else 10000, "pool")), ("all-docstrings", big)):
+        result = corpus_level(pool, 0.05, 50_000)
+        print(f"  {name:18s} {result}")
+        results[f"corpus_{name}"] = result
+
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--corpus-only", action="store_true", help="run only the corpus-level measurement")
+    args = parser.parse_args(argv)
+    quick = args.quick
+    started = time.perf_counter()
+    n = 40 if quick else 400
+    key = MASTER.account_key("account-0001")
+    human = stdlib_docstrings(60 if quick else 1000)
+    big = large_human_corpus(300_000 if quick else 6_000_000)
+    random.Random(5).shuffle(big)
+    print(f"(human corpus: {len(big)} docstrings and pydoc topics, {sum(len(d.split()) for d in big)} words)")
+    mock = mock_answers(30 if quick else 800)
+    seed_texts = seeds()
+    results: dict[str, Any] = {}
+
+    if args.corpus_only:
+        return _corpus_section(quick, big, results)
+    print("== detection: TPR (marked) and FPR (unmarked) at p <= 1e-3, one key")
+    for words in (200, 400, 800, 1600):
+        for name, corpus in (("mock", mock), ("stdlib-docstrings", human), ("seeds", seed_texts)):
+            sample = windows(corpus, words, n)
+            if not sample:
+                continue
+            tpr = rate(sample, key, marked=True)
+            print(f"  {words:5d} words  {name:18s} TPR {tpr['rate']:.3f}  (n={tpr['samples']}, "
+                  f"median scored positions {tpr['scored_median']})")  # fmt: skip
+            results[f"tpr_{words}_{name}"] = tpr["rate"]
+    for name, corpus in (
+        ("mock", mock_answers(60 if quick else 3000, "neg", 200)),
+        ("mock-short", short_mock_answers(60 if quick else 3000)),
+        ("all-docstrings", big),
+    ):
+        sample = windows(corpus, 200, 100 if quick else 20000)
+        fpr = rate(sample, key, marked=False)
+        print(f"  FPR {name:18s} {fpr['rate']:.5f}  ({round(fpr['rate'] * fpr['samples'])}/{fpr['samples']})")
+        results[f"fpr_{name}"] = fpr["rate"]
+
+    print("== calibration: unmarked 1,000-word windows, fraction of p-values at or below each level")
+    for name, corpus in (("all-docstrings", big), ("mock", mock_answers(40 if quick else 1000, "cal", 1000))):
+        p_values = [p_value(t, key)[0] for t in windows(corpus, 1000, 100 if quick else 3000)]
+        shares = {
+            level: sum(p <= level for p in p_values) / max(1, len(p_values)) for level in (0.05, 0.01, 1e-3)
+        }
+        print(
+            f"  {name:18s} n={len(p_values)}  " + "  ".join(f"<= {k:g}: {v:.4f}" for k, v in shares.items())
+        )
+        results[f"calibration_{name}"] = shares
+
+    print("== robustness: 400 words, 10% deletion + 10% synonym substitution, p <= 1e-3")
+    rng = random.Random(3)
+    for name, corpus in (("mock", mock), ("stdlib-docstrings", human)):
+        sample = windows(corpus, 400, n // 2)
+        hits = sum(p_value(attack(mark_text(t, key), rng), key)[0] <= FPR_ALPHA for t in sample)
+        print(f"  {name:18s} TPR {hits / max(1, len(sample)):.3f} (n={len(sample)})")
+        results[f"robust_400_{name}"] = hits / max(1, len(sample))
+    for words in (800, 1600):
+        sample = windows(mock, words, n // 4)
+        hits = sum(p_value(attack(mark_text(t, key), rng), key)[0] <= FPR_ALPHA for t in sample)
+        print(f"  mock at {words} words  TPR {hits / max(1, len(sample)):.3f} (n={len(sample)})")
+
+    print("== attribution: 500-word samples among 1,000 account keys (Holm, alpha 1e-3)")
+    for words in (500, 1000, 1500):
+        result = attribution(windows(mock, words, 20 if quick else 200), 100 if quick else 1000, 1e-3)
+        print(f"  {words} words: right account {result['right']:.3f}, false attributions "
+              f"{result['false_attributions']} (n={result['samples']}, keys={result['keys']})")  # fmt: skip
+        results[f"attribution_{words}"] = result
+
+    _corpus_section(quick, big, results)
+
+    print("== quality: substitutions per 100 words; changes outside the dictionary")
+    for name, corpus in (("mock", mock[:50]), ("stdlib-docstrings", human[:400]), ("seeds", seed_texts)):
+        q = quality(corpus, key)
+        print(
+            f"  {name:18s} {q['per_100_words']:.2f} per 100 words, "
+            f"non-dictionary changes {q['non_dictionary']} ({q['words']} words)"
+        )
+        results[f"quality_{name}"] = q
+    print(f"(done in {time.perf_counter() - started:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

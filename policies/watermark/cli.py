@@ -1,0 +1,135 @@
+"""``distillguard watermark detect|probe``: find our marks in text, or our canaries in a suspect model.
+
+Keys come from the environment, never from the command line: ``--keys
+id=ENV,id2=ENV2`` names the env vars of the master keys (current and retired),
+or ``--config policy.yaml`` reads them from the watermark policy. The accounts
+to test come from ``--account``, ``--accounts-file`` (one id per line) or
+``--keys-file`` (the gateway's keys.jsonl).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from gateway.errors import ConfigError
+from policies.watermark.detector import Detector, candidates, summary
+from policies.watermark.inputs import key_specs_from_policy, read_accounts, read_documents, watermark_configs
+from policies.watermark.keys import KeySpec, load_master_keys, parse_key_specs
+
+
+def _keys_and_accounts(args: argparse.Namespace) -> tuple[list[Any], list[str], float | None]:
+    specs: list[KeySpec] = []
+    density: float | None = None
+    if args.config:
+        from gateway.config.loader import load_config
+
+        loaded = load_config(args.config)
+        for config in watermark_configs(loaded):
+            found, found_density = key_specs_from_policy(config)
+            specs.extend(s for s in found if s not in specs)
+            density = found_density if density is None else min(density, found_density)
+    if args.keys:
+        specs.extend(parse_key_specs(args.keys))
+    if not specs:
+        specs = [KeySpec("default", "DISTILLGUARD_WATERMARK_KEY")]
+    masters = load_master_keys(specs)
+    accounts = list(args.account or [])
+    if args.accounts_file:
+        accounts += read_accounts(Path(args.accounts_file))
+    if args.keys_file:
+        accounts += read_accounts(Path(args.keys_file))
+    if not accounts:
+        raise ConfigError("name the accounts to test: --account, --accounts-file or --keys-file")
+    return masters, accounts, density
+
+
+def _cmd_detect(args: argparse.Namespace) -> int:
+    try:
+        masters, accounts, density = _keys_and_accounts(args)
+    except (ConfigError, OSError) as exc:
+        print(f"watermark detect: {exc}", file=sys.stderr)
+        return 2
+    raw = sys.stdin.read() if args.file == "-" else Path(args.file).read_text("utf-8")
+    try:
+        texts = read_documents(raw, args.format, args.field)
+    except ValueError as exc:
+        print(f"watermark detect: {exc}", file=sys.stderr)
+        return 2
+    detector = Detector(
+        candidates(masters, accounts),
+        density=args.density or density or 1.0,
+        alpha=args.alpha,
+        correction=args.correction,
+    )
+    report = detector.detect(texts, per_document=not args.corpus_only)
+    if args.json:
+        sys.stdout.write(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        print(summary(report))
+    return 0 if report["corpus"]["attributed"] else 1
+
+
+def _cmd_probe(args: argparse.Namespace) -> int:
+    from policies.watermark.probe import openai_asker, probe
+
+    try:
+        masters, accounts, _ = _keys_and_accounts(args)
+    except (ConfigError, OSError) as exc:
+        print(f"watermark probe: {exc}", file=sys.stderr)
+        return 2
+    api_key = os.environ.get(args.api_key_env) if args.api_key_env else None
+    ask = openai_asker(args.endpoint, args.model, api_key, args.samples)
+    report = probe(ask, candidates(masters, accounts), variants=args.variants, decoys=args.decoys)
+    if args.json:
+        sys.stdout.write(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        for row in report["results"][:10]:
+            print(
+                f"{row['account']}@{row['key_id']}: canary score {row['score']}/{row['max_score']}, "
+                f"p={row['p_value']:.3g}, corrected p={row['p_corrected']:.3g}"
+            )
+    best = report["results"][0] if report["results"] else None
+    return 0 if best is not None and best["p_corrected"] <= args.alpha else 1
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--keys", help="master keys as id=ENV[,id=ENV...] (env var names, not secrets)")
+    parser.add_argument("--config", help="read the key settings from this policy YAML")
+    parser.add_argument("--account", action="append", help="an account id to test (repeatable)")
+    parser.add_argument("--accounts-file", help="file with one account id per line")
+    parser.add_argument("--keys-file", help="the gateway's keys.jsonl (its account ids are tested)")
+    parser.add_argument("--alpha", type=float, default=1e-3, help="corrected p-value threshold")
+    parser.add_argument("--json", action="store_true", help="print the JSON report")
+
+
+def register(subparsers: Any) -> None:
+    watermark = subparsers.add_parser("watermark", help="detect output watermarks, probe suspect models")
+    sub = watermark.add_subparsers(dest="watermark_command", required=True)
+    detect = sub.add_parser(
+        "detect", help="test text (plain or JSONL) for our marks, per document and corpus"
+    )
+    detect.add_argument("file", help="a file, or - for standard input")
+    _common(detect)
+    detect.add_argument("--format", choices=["auto", "text", "jsonl"], default="auto")
+    detect.add_argument("--field", help="JSONL: the field holding the text (default: guessed)")
+    detect.add_argument("--density", type=float, help="the lexical density the text was marked with")
+    detect.add_argument("--correction", choices=["holm", "bonferroni"], default="holm")
+    detect.add_argument("--corpus-only", action="store_true", help="skip the per-document results")
+    detect.set_defaults(func=_cmd_detect)
+    probe_cmd = sub.add_parser("probe", help="query a suspect OpenAI-compatible model with canary triggers")
+    probe_cmd.add_argument("--endpoint", required=True, help="base URL, e.g. http://host:8000/v1")
+    probe_cmd.add_argument("--model", default="default")
+    probe_cmd.add_argument("--api-key-env", help="env var holding the suspect endpoint's API key")
+    probe_cmd.add_argument("--samples", type=int, default=4, help="answers per trigger")
+    probe_cmd.add_argument(
+        "--variants", type=int, default=4, help="canaries per account (policy canary.variants)"
+    )
+    probe_cmd.add_argument("--decoys", type=int, default=999)
+    _common(probe_cmd)
+    probe_cmd.set_defaults(func=_cmd_probe)

@@ -1,0 +1,67 @@
+"""The watermark policy's config schema."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from gateway.plugins.base import PolicyConfig
+
+ClassName = Literal["spelling", "contraction", "function", "connective", "compound"]
+ALL_CLASSES: tuple[ClassName, ...] = ("spelling", "contraction", "function", "connective", "compound")
+OperationName = Literal["chat.completions", "completions", "responses", "messages"]
+_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+_ENV = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
+
+
+class KeyEntry(PolicyConfig):
+    """A master key: its id (recorded as evidence) and the env var holding its secret."""
+
+    id: str = Field(pattern=_ID)
+    env: str = Field(pattern=_ENV)
+
+
+class LexicalConfig(PolicyConfig):
+    enabled: bool = True
+    density: float = Field(1.0, gt=0, le=1, description="fraction of eligible positions that carry the mark")
+    strength: float = Field(1.0, ge=0, le=1, description="fraction of marked positions where it is enforced")
+    classes: list[ClassName] = Field(default_factory=lambda: list(ALL_CLASSES), min_length=1)
+
+
+class CanaryConfig(PolicyConfig):
+    enabled: bool = False
+    fraction: float = Field(0.02, ge=0, le=1, description="fraction of an account's responses that get one")
+    variants: int = Field(4, ge=1, le=16, description="distinct canaries per account and key")
+
+
+class UnicodeConfig(PolicyConfig):
+    enabled: bool = False
+    rate: float = Field(0.1, gt=0, le=1, description="fraction of words followed by an invisible mark")
+    mode: Literal["zero_width", "space"] = "zero_width"
+
+
+class WatermarkConfig(PolicyConfig):
+    """``watermark`` policy: marks assistant text so a harvested corpus can be traced to an account."""
+
+    key_env: str = Field("DISTILLGUARD_WATERMARK_KEY", pattern=_ENV)
+    key_id: str = Field("default", pattern=_ID, description="id of the key_env key (when keys is empty)")
+    keys: list[KeyEntry] = Field(default_factory=list, max_length=16, description="first = current")
+    lexical: LexicalConfig = LexicalConfig()
+    canary: CanaryConfig = CanaryConfig()
+    unicode: UnicodeConfig = UnicodeConfig()
+    operations: list[OperationName] = Field(
+        default_factory=lambda: ["chat.completions", "completions", "responses", "messages"], min_length=1
+    )
+    strip_logprobs: bool = Field(
+        True, description="drop logprobs of marked text (their tokens would reveal the unmarked text)"
+    )
+    record_evidence: bool = True
+    evidence_ttl_days: float = Field(730.0, gt=0, le=3650)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> WatermarkConfig:
+        ids = [key.id for key in self.keys]
+        if len(set(ids)) != len(ids):
+            raise ValueError("key ids must be unique")
+        return self

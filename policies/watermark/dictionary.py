@@ -1,0 +1,164 @@
+"""The variant dictionary (package data ``data/variants.json``) and the guards that keep substitutions exact.
+
+A *group* is a set of forms with the same meaning (``toward``/``towards``,
+``do not``/``don't``). A form is one word, or two words joined by one space.
+Whether one form may be rewritten into another depends on the group's kind and
+on the local context, and the rules here are shared by the embedder and the
+detector, so both agree on which positions carry a mark:
+
+* two-word forms merge into a one-word form only when the one-word form starts
+  with the first word (``do`` + ``not`` -> ``don't``; ``will not`` cannot become
+  ``won't`` because ``will`` was already sent);
+* negative contractions are split only where the split reads as plain English
+  (not at the start of a sentence, after a comma or after a wh-word: ``Don't
+  you``, ``isn't it?``, ``why don't we`` stay as they are);
+* pronoun contractions merge only before a following word (``it is.`` stays),
+  and the ambiguous ones (``it's`` = it is / it has) are never split;
+* sentence connectives change only at the start of a sentence before a comma;
+* guarded words change only after their guard words (``for example``,
+  ``based on``/``based upon``).
+
+The dictionary is built by ``python -m policies.watermark.build_dictionary``;
+``docs/watermark.md`` says how it was curated.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cache
+from importlib.resources import files
+
+SENTENCE_START = frozenset({"^", "."})
+# Negative contractions keep their inverted reading after these words ("why don't we").
+NO_SPLIT_AFTER = frozenset({"why", "how", "what", "where", "when", "who", "whom", "whose", "which", "nor"})
+NO_SPLIT_BOUNDARY = frozenset({"^", ".", ",", "<p>"})
+# "a while", "worth your while": the noun, which has no "whilst".
+WHILE_NOUN_AFTER = frozenset(
+    {"a", "the", "this", "that", "worth", "little", "long", "short", "good", "whole", "brief", "some", "any",
+     "each", "great", "quite", "your", "our", "their", "my", "his", "her", "its", "once"}
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """One set of equivalent forms. ``forms`` are lower case with ASCII apostrophes."""
+
+    id: str
+    cls: str
+    forms: tuple[str, ...]
+    kind: str = ""
+    prev: tuple[tuple[str, ...], ...] = ()  # guard: the words that must come right before
+    split: bool = True
+    merge: bool = True
+
+    def is_phrase(self, form: str) -> bool:
+        return " " in form
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What a unit's rules and hash may look at; all of it is visible in the output text.
+
+    ``before`` is the word before the unit (lower case) and ``boundary`` what
+    separates it from the unit: ``""`` (a plain space), ``","`` (clause
+    punctuation), ``"."`` (sentence end), ``"^"`` (start of text or line) or
+    ``"<p>"`` (after something protected). ``lookahead`` is the first character
+    after the unit's word ("" at the end of the text).
+    """
+
+    before: str
+    boundary: str
+    lookahead: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.before}|{self.boundary}"
+
+
+@dataclass(slots=True)
+class Dictionary:
+    version: int
+    groups: list[Group]
+    single: dict[str, Group] = field(default_factory=dict)  # one-word form -> group (unguarded)
+    phrase: dict[tuple[str, str], Group] = field(default_factory=dict)  # (first, second) -> group
+    guarded: dict[str, list[Group]] = field(default_factory=dict)  # word -> groups with a prev guard
+    vocabulary: frozenset[str] = frozenset()  # every word that can end a unit (a fast first test)
+
+    def __post_init__(self) -> None:
+        for group in self.groups:
+            for form in group.forms:
+                if form.count(" ") > 1:
+                    continue  # written in place of a shorter form, never read back as a unit
+                if group.prev:
+                    self.guarded.setdefault(form, []).append(group)
+                elif " " in form:
+                    first, second = form.split(" ")
+                    self.phrase[(first, second)] = group
+                else:
+                    if form in self.single:
+                        raise ValueError(f"form {form!r} is in two groups")
+                    self.single[form] = group
+        self.vocabulary = frozenset(
+            set(self.single) | set(self.guarded) | {second for _, second in self.phrase}
+        )
+
+    def classes(self) -> list[str]:
+        return sorted({group.cls for group in self.groups})
+
+
+def reachable(group: Group, form: str, ctx: Context) -> tuple[str, ...]:
+    """The forms the embedder may write in place of ``form`` here (``form`` itself included)."""
+    if group.kind == "sentence_initial":
+        if ctx.boundary not in SENTENCE_START or ctx.lookahead != ",":
+            return (form,)
+        return group.forms
+    if group.kind == "while" and form == "while" and (ctx.before in WHILE_NOUN_AFTER):
+        return (form,)
+    if group.kind == "although" and form != "although":
+        return (form,)
+    out = [form]
+    for other in group.forms:
+        if other == form:
+            continue
+        if " " in form and " " not in other:  # merge
+            first = form.split(" ")[0]
+            if not group.merge or not other.startswith(first):
+                continue
+            if group.kind == "pronoun" and not ctx.lookahead.isspace():
+                continue
+        elif " " not in form and " " in other:  # split
+            if not group.split:
+                continue
+            if group.kind in ("negation", "negation_word") and (
+                ctx.boundary in NO_SPLIT_BOUNDARY or ctx.before in NO_SPLIT_AFTER
+            ):
+                continue
+        elif (
+            group.kind == "negation_word"
+            and form == "can't"
+            and (ctx.boundary in NO_SPLIT_BOUNDARY or ctx.before in NO_SPLIT_AFTER)
+        ):
+            continue
+        out.append(other)
+    return tuple(out)
+
+
+def _group(raw: dict) -> Group:  # type: ignore[type-arg]
+    prev = tuple(tuple(p.split(" ")) for p in raw.get("prev", ()))
+    return Group(
+        id=raw["id"],
+        cls=raw["class"],
+        forms=tuple(raw["forms"]),
+        kind=raw.get("kind", ""),
+        prev=prev,
+        split=raw.get("split", True),
+        merge=raw.get("merge", True),
+    )
+
+
+@cache
+def load_dictionary() -> Dictionary:
+    """The shipped dictionary (parsed once per process)."""
+    raw = json.loads(files("policies.watermark").joinpath("data/variants.json").read_text("utf-8"))
+    return Dictionary(version=int(raw["version"]), groups=[_group(g) for g in raw["groups"]])

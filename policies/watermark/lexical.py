@@ -1,0 +1,270 @@
+"""Scheme ``lexical``: keyed, context-conditioned choices between equivalent forms.
+
+At each *unit* (a word or a two-word phrase whose form is in the dictionary) the
+account key and the unit's context (the word before it and the punctuation
+between) pick a keyed half of the group's forms, the *green* forms. The embedder
+writes a green form where the guards of :mod:`.dictionary` allow it; the detector
+counts how many scored units are green. With an unknown key each scored unit is
+green with probability exactly 1/2 whatever the text, so hits over ``n`` distinct
+(context, group) pairs are Binomial(n, 1/2) under the null hypothesis.
+
+A unit is scored only where every form of its group could have been written
+(``reachable`` returns the whole group): there a form we sent is always green,
+and a form we could not change never dilutes the count.
+
+The context is the *previous word* (Yang et al. 2023; conditional like CATER, so
+global word frequencies stay balanced): a substitution never changes the text it
+is conditioned on, so the detector recomputes every context from the text alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from policies.watermark.dictionary import Context, Dictionary, Group, reachable
+from policies.watermark.segmenter import Chunk
+
+_GATE_SCALE = float(1 << 32)
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """One scorable position: its group, the form found, and its context."""
+
+    group: Group
+    form: str
+    context: Context
+    scored: bool  # every form of the group was reachable here
+
+    @property
+    def pair(self) -> tuple[str, str]:
+        """What deduplication compares: (group id, context)."""
+        return (self.group.id, self.context.key)
+
+
+def keyed_choice(key: bytes, group: Group, context_key: str) -> tuple[tuple[str, ...], float, float]:
+    """(green forms in keyed order, density gate in [0,1), strength gate in [0,1)) for one position.
+
+    The green set is a keyed half of the forms: for an even count exactly half,
+    for an odd count (k-1)/2 or (k+1)/2 with equal chance, so every form is
+    green with probability exactly 1/2.
+    """
+    digest = hashlib.blake2b(f"{group.id}\x1f{context_key}".encode(), key=key, digest_size=16).digest()
+    bits = int.from_bytes(digest[:8], "big")
+    forms = list(group.forms)
+    count = len(forms)
+    for i in range(count - 1, 0, -1):  # Fisher-Yates driven by the digest
+        bits, j = divmod(bits, i + 1)
+        forms[i], forms[j] = forms[j], forms[i]
+    half = count // 2
+    if count % 2 and bits & 1:
+        half += 1
+    gate = int.from_bytes(digest[8:12], "big") / _GATE_SCALE
+    strength = int.from_bytes(digest[12:16], "big") / _GATE_SCALE
+    return tuple(forms[:half]), gate, strength
+
+
+def case_of(word: str) -> str | None:
+    """'lower', 'title' or 'upper' (the pronoun I counts as lower case); None for mixed case."""
+    if word.islower():
+        return "lower"
+    core = word[1:] if word[:1] == "I" and (len(word) == 1 or not word[1].isalpha()) else word
+    letters = [c for c in core if c.isalpha()]
+    if not letters:
+        return "lower"
+    if all(c.islower() for c in letters):
+        return "lower"
+    if all(c.isupper() for c in letters):
+        return "upper" if len(letters) > 1 or core is word else "lower"
+    if letters[0].isupper() and all(c.islower() for c in letters[1:]):
+        return "title"
+    return None
+
+
+def apply_case(form: str, case: str) -> str:
+    if case == "upper":
+        out = form.upper()
+    elif case == "title":
+        out = form[0].upper() + form[1:]
+    else:
+        out = form
+    if out[:2] in ("i ", "i'"):
+        out = "I" + out[1:]
+    return out
+
+
+@dataclass(slots=True)
+class _Word:
+    text: str  # as written in the output (case kept)
+    lower: str
+    boundary: str  # between the previous word and this one
+    is_word: bool = True
+
+
+Decide = Callable[[Unit], str | None]
+
+
+class LexicalTracker:
+    """Walks chunks in order, finds units, and (when embedding) rewrites them.
+
+    ``decide(unit)`` returns the form to write, or None to keep the text. The
+    same tracker with no ``decide`` only collects units (the detector).
+    """
+
+    __slots__ = (
+        "_apostrophe",
+        "_boundary",
+        "_decide",
+        "_history",
+        "_vocabulary",
+        "dictionary",
+        "substitutions",
+        "units",
+    )
+
+    def __init__(self, dictionary: Dictionary, decide: Decide | None = None, collect: bool = False) -> None:
+        self.dictionary = dictionary
+        self._vocabulary = dictionary.vocabulary
+        self._decide = decide
+        self._history: list[_Word] = []
+        self._boundary = "^"
+        self._apostrophe = "'"
+        self.substitutions = 0
+        self.units: list[Unit] | None = [] if collect else None
+
+    def chunk(self, chunk: Chunk) -> str:
+        """The output for one chunk (its whitespace included)."""
+        if chunk.released:
+            self._not_word(chunk)
+            return ""
+        word = chunk.word
+        if chunk.protected or word is None:
+            self._not_word(chunk)
+            return chunk.ws + chunk.text
+        if "\u2019" in chunk.text:
+            self._apostrophe = "\u2019"
+        elif "'" in chunk.text:
+            self._apostrophe = "'"
+        lead, core, trail = word.group(1), word.group(2), word.group(3)
+        boundary = "^" if ("\n" in chunk.ws or chunk.line_start) else self._boundary
+        if lead:
+            boundary = boundary if boundary in ("^", ".") else "<p>"
+        lookahead = trail[:1] or chunk.next_char
+        out_ws, out_core = chunk.ws, core
+        lower = core.lower()
+        if "\u2019" in lower:
+            lower = lower.replace("\u2019", "'")
+        found = self._unit(core, boundary, lookahead, chunk.ws, lead) if lower in self._vocabulary else None
+        if found is not None:
+            unit, case, phrase_case = found
+            if self.units is not None:
+                self.units.append(unit)
+            if self._decide is not None:
+                target = self._decide(unit)
+                if target is not None and target != unit.form:
+                    out_ws, out_core = self._rewrite(unit, target, case, phrase_case, chunk.ws)
+                    self.substitutions += 1
+        self._advance(out_ws, out_core, boundary, trail)
+        return out_ws + lead + out_core + trail
+
+    def _unit(
+        self, core: str, boundary: str, lookahead: str, ws: str, lead: str
+    ) -> tuple[Unit, str, str] | None:
+        case = case_of(core)
+        if case is None:
+            return None
+        lower = core.lower().replace("\u2019", "'")
+        history = self._history
+        sentence = boundary in ("^", ".")
+        # two-word forms: the previous word and this one, joined by one plain space
+        if ws == " " and boundary == "" and not lead and history and history[-1].is_word:
+            prev = history[-1]
+            group = self.dictionary.phrase.get((prev.lower, lower))
+            if group is not None:
+                prev_case = case_of(prev.text)
+                before = history[-2].lower if len(history) > 1 else ""
+                ok = (prev_case == "lower" and case == "lower") or (prev_case == case == "upper")
+                if prev_case == "title" and case == "lower" and prev.boundary in ("^", "."):
+                    ok = True
+                if ok and prev_case is not None:
+                    context = Context(before, prev.boundary, lookahead)
+                    form = f"{prev.lower} {lower}"
+                    return self._make(group, form, context), case, prev_case
+            guarded = self.dictionary.guarded.get(lower)
+            if guarded and case == "lower":
+                for group in guarded:
+                    for guard in group.prev:
+                        if self._guard_matches(guard):
+                            start = len(history) - len(guard)
+                            before = history[start - 1].lower if start > 0 else ""
+                            context = Context(before, history[start].boundary, lookahead)
+                            return self._make(group, lower, context), case, case
+        if case == "title" and not sentence:
+            return None  # a capitalised word inside a sentence may be a name
+        group = self.dictionary.single.get(lower)
+        if group is None:
+            return None
+        before = history[-1].lower if history else ""
+        return self._make(group, lower, Context(before, boundary, lookahead)), case, case
+
+    def _guard_matches(self, guard: tuple[str, ...]) -> bool:
+        history = self._history
+        if len(history) < len(guard):
+            return False
+        tail = history[-len(guard) :]
+        for index, (word, expected) in enumerate(zip(tail, guard, strict=True)):
+            if not word.is_word or word.lower != expected:
+                return False
+            if index and word.boundary != "":
+                return False
+        return True
+
+    @staticmethod
+    def _make(group: Group, form: str, context: Context) -> Unit:
+        return Unit(group, form, context, len(reachable(group, form, context)) == len(group.forms))
+
+    def _rewrite(self, unit: Unit, target: str, case: str, phrase_case: str, ws: str) -> tuple[str, str]:
+        """(whitespace, word) to write for ``target``; a merge writes no whitespace."""
+        source_is_phrase = " " in unit.form and unit.group.prev == ()
+        if source_is_phrase and " " not in target:
+            first = unit.form.split(" ")[0]
+            suffix = target[len(first) :]
+            suffix = suffix.upper() if case == "upper" else suffix
+            prev = self._history[-1]
+            self._history[-1] = _Word(prev.text + suffix, target, prev.boundary)
+            return "", suffix.replace("'", self._apostrophe)
+        text = apply_case(target, case)
+        return ws, text.replace("'", self._apostrophe)
+
+    def _advance(self, ws: str, core: str, boundary: str, trail: str) -> None:
+        history = self._history
+        if ws or not history:
+            if " " in core:
+                for word in core.split(" "):
+                    history.append(_Word(word, word.lower().replace("\u2019", "'"), boundary))
+                    boundary = ""
+            else:
+                lower = core.lower()
+                if "\u2019" in lower:
+                    lower = lower.replace("\u2019", "'")
+                history.append(_Word(core, lower, boundary))
+            if len(history) > 4:
+                del history[:-4]
+        if not trail:
+            self._boundary = ""
+        elif "." in trail or "!" in trail or "?" in trail:
+            self._boundary = "."
+        elif trail[0] in ",;:":
+            self._boundary = ","
+        else:
+            self._boundary = "<p>"
+
+    def _not_word(self, chunk: Chunk) -> None:
+        if chunk.marker or (chunk.protected and chunk.text.startswith(("```", "~~~"))):
+            self._history = []
+            self._boundary = "^"
+            return
+        self._history = [_Word(chunk.text[:32], chunk.text[:32].lower(), self._boundary, is_word=False)]
+        self._boundary = "." if chunk.text[-1:] in ".!?" and not chunk.protected else "<p>"

@@ -1,0 +1,126 @@
+"""Marking one stream of assistant text: the scanner, the lexical scheme and the unicode tripwire together.
+
+:class:`TextMarker` is fed the text of one choice / content block in whatever
+pieces arrive and returns the marked text as soon as it is final; ``finish()``
+returns the rest. Whatever the pieces, the concatenated output is the same as
+for the whole text at once (the re-chunking property tests check it). It holds
+back at most the trailing partial word and the whitespace before it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from policies.watermark.dictionary import Dictionary, load_dictionary, reachable
+from policies.watermark.lexical import LexicalTracker, Unit, keyed_choice
+from policies.watermark.segmenter import Chunk, Scanner
+from policies.watermark.unicode_mark import UnicodeMarker
+
+
+@dataclass(frozen=True, slots=True)
+class LexicalSettings:
+    """How strongly the lexical scheme marks (per tier and risk level)."""
+
+    density: float = 1.0  # fraction of eligible positions that carry the mark (keyed gate)
+    strength: float = 1.0  # fraction of marked positions where the keyed choice is enforced
+    classes: frozenset[str] = frozenset({"spelling", "contraction", "function", "connective", "compound"})
+
+
+class TextMarker:
+    """Marks one text stream with an account key."""
+
+    __slots__ = ("_key", "_scanner", "_settings", "_tail", "_tracker", "_unicode", "unicode_marks", "words")
+
+    def __init__(
+        self,
+        key: bytes,
+        settings: LexicalSettings | None,
+        unicode_marker: UnicodeMarker | None = None,
+        dictionary: Dictionary | None = None,
+    ) -> None:
+        self._key = key
+        self._settings = settings
+        self._scanner = Scanner()
+        decide = self._decide if settings is not None else None
+        self._tracker = LexicalTracker(dictionary or load_dictionary(), decide)
+        self._unicode = unicode_marker
+        self.words = 0
+        self.unicode_marks = 0
+        self._tail = ""  # the last output word so far (a merge extends it)
+
+    @property
+    def protected(self) -> bool:
+        """Whether the text so far ends inside protected material (code, quotes, JSON...)."""
+        return self._scanner.state.active
+
+    @property
+    def substitutions(self) -> int:
+        return self._tracker.substitutions
+
+    def _decide(self, unit: Unit) -> str | None:
+        settings = self._settings
+        assert settings is not None
+        group = unit.group
+        if group.cls not in settings.classes:
+            return None
+        green, gate, enforce = keyed_choice(self._key, group, unit.context.key)
+        if gate >= settings.density or enforce >= settings.strength or unit.form in green:
+            return None
+        allowed = reachable(group, unit.form, unit.context)
+        for form in green:
+            if form in allowed:
+                return form
+        return None
+
+    def feed(self, text: str) -> str:
+        return self._render(self._scanner.feed(text)) if text else ""
+
+    def finish(self) -> str:
+        return self._render(self._scanner.finish())
+
+    def _render(self, pieces: list[Chunk | str]) -> str:
+        out: list[str] = []
+        tracker = self._tracker
+        for piece in pieces:
+            if isinstance(piece, str):
+                out.append(piece)
+                continue
+            text = tracker.chunk(piece)
+            if piece.word is not None and not piece.protected:
+                self.words += 1
+                if self._unicode is not None:
+                    text = self._tripwire(text)
+            elif text.strip():
+                self._tail = text.split()[-1]
+            out.append(text)
+        return "".join(out)
+
+    def _tripwire(self, text: str) -> str:
+        unicode_marker = self._unicode
+        assert unicode_marker is not None
+        token = text.split()[-1] if text[:1].isspace() or not self._tail else self._tail + text
+        self._tail = token
+        space = unicode_marker.space_for(text)
+        if space is not None:
+            text = space + text[1:]
+            self.unicode_marks += 1
+        marked = unicode_marker.mark(text, token)
+        self.unicode_marks += marked is not text
+        return marked
+
+
+def mark_text(text: str, key: bytes, settings: LexicalSettings | None = None) -> str:
+    """The whole text marked at once (what a non-streaming response gets)."""
+    marker = TextMarker(key, settings or LexicalSettings())
+    return marker.feed(text) + marker.finish()
+
+
+def collect_units(text: str, dictionary: Dictionary | None = None) -> list[Unit]:
+    """Every unit of ``text`` in order (the detector's view)."""
+    tracker = LexicalTracker(dictionary or load_dictionary(), None, collect=True)
+    scanner = Scanner()
+    for piece in scanner.feed(text) + scanner.finish():
+        if not isinstance(piece, str):
+            tracker.chunk(piece)
+    assert tracker.units is not None
+    return tracker.units

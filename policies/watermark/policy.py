@@ -1,0 +1,184 @@
+"""The ``watermark`` policy: marks assistant text with the account's key, streaming or not.
+
+Per response it builds one :class:`~policies.watermark.marker.TextMarker` per
+text stream (choice, content block, output_text part) with the account's
+derived key; the lexical scheme is on by default, canaries and the unicode
+tripwire are opt-in. Streaming output equals non-streaming output for the same
+upstream text, and a stream holds back at most the trailing partial word (and
+the whitespace before it) until the next whitespace arrives or the text ends.
+
+Evidence (which key ids and canaries each account was served) is written to
+the state store after the response; see :mod:`policies.watermark.evidence`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any
+
+import orjson
+
+from gateway.plugins.base import Exchange, Policy, PolicyContext, StreamFilter
+from gateway.state.base import StoreUnavailableError
+from policies.watermark.canary import canary_for, canary_selected
+from policies.watermark.config import WatermarkConfig
+from policies.watermark.evidence import RECORD_SCRIPT, script_args
+from policies.watermark.keys import KeySpec, MasterKey, load_master_keys
+from policies.watermark.marker import LexicalSettings, TextMarker
+from policies.watermark.shapes import StreamKey, TextStream, WatermarkStreamFilter, mark_body
+from policies.watermark.unicode_mark import UnicodeMarker
+
+_SCRATCH = "watermark"
+
+
+class _ResponseState:
+    """Per-exchange state: the account key, the canary choice, and the text streams made."""
+
+    __slots__ = ("canary", "key", "streams")
+
+    def __init__(self, key: bytes, canary: Any) -> None:
+        self.key = key
+        self.canary = canary
+        self.streams: list[TextStream] = []
+
+
+class WatermarkPolicy(Policy[WatermarkConfig]):
+    config_model = WatermarkConfig
+
+    def __init__(self, config: WatermarkConfig, context: PolicyContext) -> None:
+        super().__init__(config, context)
+        lexical = config.lexical
+        self._settings = (
+            LexicalSettings(lexical.density, lexical.strength, frozenset(lexical.classes))
+            if lexical.enabled
+            else None
+        )
+        self._current: MasterKey | None = None
+        self._account_keys: dict[str, bytes] = {}
+        metrics = self.services.metrics
+        self._responses = metrics.counter(
+            "watermark_responses_total", "Responses marked by the watermark, by scheme.", ("scheme",)
+        )
+        self._substitutions = metrics.counter(
+            "watermark_substitutions_total", "Words rewritten or marks inserted, by scheme.", ("scheme",)
+        )
+        self._canaries = metrics.counter("watermark_canaries_total", "Canary sentences planted.")
+
+    async def startup(self) -> None:
+        specs = [KeySpec(k.id, k.env) for k in self.config.keys] or [
+            KeySpec(self.config.key_id, self.config.key_env)
+        ]
+        self._current = load_master_keys(specs)[0]
+
+    def account_key(self, account: str) -> bytes:
+        key = self._account_keys.get(account)
+        if key is None:
+            assert self._current is not None, "watermark policy not started"
+            if len(self._account_keys) > 10_000:
+                self._account_keys.clear()
+            key = self._account_keys[account] = self._current.account_key(account)
+        return key
+
+    async def on_request(self, exchange: Exchange) -> None:
+        if exchange.operation.name not in self.config.operations:
+            return
+        key = self.account_key(exchange.account.id)
+        canary = None
+        cfg = self.config.canary
+        if cfg.enabled and not _wants_structured_output(exchange.body):
+            index = canary_selected(key, _fingerprint(exchange.body), cfg.fraction, cfg.variants)
+            if index is not None:
+                assert self._current is not None
+                canary = canary_for(key, self._current.id, index)
+        exchange.scratch[_SCRATCH] = _ResponseState(key, canary)
+
+    def _factory(self, exchange: Exchange, state: _ResponseState) -> Any:
+        first = [True]
+        prefix = _echo_prefix(exchange)
+
+        def make(stream_key: StreamKey) -> TextStream:
+            unicode_marker = None
+            if self.config.unicode.enabled:
+                unicode_marker = UnicodeMarker(state.key, self.config.unicode.rate, self.config.unicode.mode)
+            # chat/completions: choice 0 (whatever order n>1 choices stream in); otherwise the first text
+            eligible = stream_key[1] == 0 if stream_key[0] == "choice" else first[0]
+            canary = state.canary.sentence if state.canary is not None and eligible else None
+            if stream_key[0] != "choice":
+                first[0] = False
+            stream = TextStream(TextMarker(state.key, self._settings, unicode_marker), canary, prefix)
+            state.streams.append(stream)
+            return stream
+
+        return make
+
+    async def on_response(self, exchange: Exchange, body: dict[str, Any]) -> None:
+        state = exchange.scratch.get(_SCRATCH)
+        if state is None:
+            return
+        mark_body(exchange.operation.name, body, self._factory(exchange, state), self.config.strip_logprobs)
+
+    def stream_filter(self, exchange: Exchange) -> StreamFilter | None:
+        state = exchange.scratch.get(_SCRATCH)
+        if state is None:
+            return None
+        return WatermarkStreamFilter(
+            exchange.operation.name, self._factory(exchange, state), self.config.strip_logprobs
+        )
+
+    async def after_response(self, exchange: Exchange) -> None:
+        state: _ResponseState | None = exchange.scratch.get(_SCRATCH)
+        if state is None or not state.streams:
+            return
+        substitutions = sum(s.marker.substitutions for s in state.streams)
+        canary_served = any(s.canary for s in state.streams if s.done)
+        schemes = []
+        if self._settings is not None:
+            schemes.append("lexical")
+            self._substitutions.labels("lexical").inc(substitutions)
+            self.record(exchange, "lexical_substitutions", substitutions)
+        if self.config.unicode.enabled:
+            schemes.append("unicode")
+            self._substitutions.labels("unicode").inc(sum(s.marker.unicode_marks for s in state.streams))
+        if canary_served:
+            schemes.append("canary")
+            self._canaries.inc()
+            self.record(exchange, "canary")
+        for scheme in schemes:
+            self._responses.labels(scheme).inc()
+        if self.config.record_evidence and self._current is not None:
+            canary = state.canary.record() if canary_served and state.canary is not None else None
+            store = self.services.store
+            try:
+                await store.run_script(
+                    RECORD_SCRIPT,
+                    [store.key("evidence", "watermark", exchange.account.id)],
+                    script_args(self._current.id, time.time(), canary, self.config.evidence_ttl_days * 86400),
+                )
+            except StoreUnavailableError:
+                self.services.logger.warning("watermark evidence not recorded: state store unavailable")
+                self.record(exchange, "evidence_unrecorded")
+
+
+def _wants_structured_output(body: dict[str, Any]) -> bool:
+    response_format = body.get("response_format")
+    if isinstance(response_format, dict) and response_format.get("type") in ("json_object", "json_schema"):
+        return True
+    text = body.get("text")
+    if isinstance(text, dict) and isinstance(text.get("format"), dict):
+        return text["format"].get("type") in ("json_object", "json_schema")
+    return False
+
+
+def _fingerprint(body: dict[str, Any]) -> bytes:
+    """The request minus its transport options: the same prompt gets the same canary decision."""
+    relevant = {k: v for k, v in body.items() if k not in ("stream", "stream_options")}
+    return hashlib.sha256(orjson.dumps(relevant, option=orjson.OPT_SORT_KEYS)).digest()
+
+
+def _echo_prefix(exchange: Exchange) -> int:
+    body = exchange.body
+    if exchange.operation.name == "completions" and body.get("echo") is True:
+        prompt = body.get("prompt")
+        return len(prompt) if isinstance(prompt, str) else 0
+    return 0

@@ -1,0 +1,243 @@
+"""Splitting streamed text into whitespace-delimited chunks and telling prose words from protected text.
+
+The scanner is fed text in any pieces and returns :class:`Chunk` objects as
+soon as each chunk is complete, i.e. when the whitespace after it arrives. It
+holds back only the trailing partial chunk and the whitespace before it (at most
+one word); a chunk longer than :data:`MAX_WORD` characters cannot be a dictionary
+word and is released as it arrives.
+
+Protected text is never changed. It is tracked by a small state machine over the
+characters: fenced code blocks (```` ``` ```` / ``~~~``), inline code, ``$`` math,
+double quotes (straight and curly), single quotes (curly, and straight ones that
+open before a letter), ``{...}`` (JSON), block quotes (``>`` lines) and indented
+code lines. Quotes and inline code do not run past a blank line. Chunks that hold
+URLs, e-mail addresses, paths, identifiers, markup or digits are not words
+(:data:`WORD` decides), so they pass through as they are.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+MAX_WORD = 48
+# lead punctuation, a word (letters, inner apostrophes and hyphens), trail punctuation
+WORD = re.compile(r"([(\[*_]*)([A-Za-z](?:[A-Za-z'\u2019-]*[A-Za-z])?)([.,;:!?)\]*_]*)")
+_PIECES = re.compile(r"\s+|\S+")
+_SPECIALS = re.compile(r"[`~$\"\u201c\u201d\u2018\u2019'{}]")
+_MARKER = re.compile(r"(?:[-*+#>|]+|\d{1,3}[.)])")  # list, heading and table markers
+
+
+@dataclass(slots=True)
+class Chunk:
+    """A complete chunk with the whitespace before it.
+
+    ``released`` chunks were already passed on (too long to be a word); only
+    their effect on the context matters.
+    """
+
+    ws: str
+    text: str
+    next_char: str
+    protected: bool
+    line_start: bool
+    word: re.Match[str] | None
+    released: bool = False
+
+    @property
+    def marker(self) -> bool:
+        """A list, heading or table marker at the start of a line (the next word starts a sentence)."""
+        return self.line_start and _MARKER.fullmatch(self.text) is not None
+
+
+class Protection:
+    """The protected-span state machine (see the module docstring)."""
+
+    __slots__ = (
+        "brace",
+        "curly_double",
+        "curly_single",
+        "dquote",
+        "fence",
+        "inline",
+        "line",
+        "math",
+        "squote",
+    )
+
+    def __init__(self) -> None:
+        self.fence: tuple[str, int] | None = None
+        self.inline = 0
+        self.math = 0
+        self.dquote = False
+        self.squote = False
+        self.curly_double = 0
+        self.curly_single = 0
+        self.brace = 0
+        self.line = False  # block quote or indented code line
+
+    @property
+    def active(self) -> bool:
+        return bool(
+            self.fence
+            or self.inline
+            or self.math
+            or self.dquote
+            or self.squote
+            or self.curly_double
+            or self.curly_single
+            or self.brace
+            or self.line
+        )
+
+    def whitespace(self, ws: str) -> None:
+        newlines = ws.count("\n")
+        if newlines:
+            self.line = False
+        if newlines >= 2 or (newlines and ws.replace(" ", "").replace("\t", "").count("\n") >= 2):
+            # A blank line ends a paragraph: quotes and inline spans do not cross it.
+            self.inline = self.math = 0
+            self.dquote = self.squote = False
+            self.curly_double = self.curly_single = 0
+
+    def chunk(self, text: str, line_start: bool, indent: int, next_char: str) -> None:
+        """Update the state with one complete chunk."""
+        start = 0
+        if line_start and self.fence is None and indent >= 4:
+            self.line = True
+        if line_start and indent <= 3:
+            run = len(text) - len(text.lstrip(text[0])) if text[0] in "`~" else 0
+            if self.fence is not None:
+                char, size = self.fence
+                if text[0] == char and run >= size:
+                    self.fence = None
+                return
+            if run >= 3 and not self.inline:
+                self.fence = (text[0], run)
+                return
+            if text[0] == ">":
+                self.line = True
+        if self.fence is not None:
+            return
+        specials = list(_SPECIALS.finditer(text))
+        index = 0
+        while index < len(specials):
+            match = specials[index]
+            char = match.group()
+            position = match.start()
+            end = position + 1
+            # extend a run of the same character
+            while index + 1 < len(specials) and specials[index + 1].start() == end and text[end] == char:
+                index += 1
+                end += 1
+            index += 1
+            run = end - position
+            before = text[position - 1] if position > start else " "
+            after = text[end] if end < len(text) else (next_char or " ")
+            self._delimiter(char, run, before, after)
+
+    def _delimiter(self, char: str, run: int, before: str, after: str) -> None:
+        if char == "`":
+            if not self.inline:
+                if not self.math:
+                    self.inline = run
+            elif self.inline == run:
+                self.inline = 0
+            return
+        if self.inline:
+            return
+        if char == "$":
+            if self.math:
+                if run == self.math:
+                    self.math = 0
+            elif run >= 2 or not (after.isspace() or after.isdigit()):
+                self.math = min(run, 2)
+            return
+        if self.math:
+            return
+        if char == '"':
+            if run % 2:
+                self.dquote = not self.dquote
+        elif char == "\u201c":
+            self.curly_double += run
+        elif char == "\u201d":
+            self.curly_double = max(0, self.curly_double - run)
+        elif char == "\u2018":
+            self.curly_single += run
+        elif char == "\u2019":
+            if self.curly_single and not after.isalnum():
+                self.curly_single -= 1
+        elif char == "'":
+            if self.squote:
+                if not before.isspace() and not after.isalnum():
+                    self.squote = False
+            elif (before.isspace() or before in "([{") and after.isalnum():
+                self.squote = True
+        elif char == "{":
+            self.brace += run
+        elif char == "}":
+            self.brace = max(0, self.brace - run)
+        # "~" outside a fence is plain text
+
+
+class Scanner:
+    """Incremental chunker: ``feed(text)`` and ``finish()`` return what is ready, in order.
+
+    Returns a list of :class:`Chunk` and plain strings; strings are text to pass
+    on unchanged (a released long chunk, trailing whitespace at the end).
+    """
+
+    __slots__ = ("_at_start", "_chunk", "_chunk_ws", "_long", "_ws", "state")
+
+    def __init__(self) -> None:
+        self.state = Protection()
+        self._ws = ""
+        self._chunk = ""
+        self._chunk_ws = ""
+        self._long = False
+        self._at_start = True
+
+    def feed(self, text: str) -> list[Chunk | str]:
+        out: list[Chunk | str] = []
+        for match in _PIECES.finditer(text):
+            piece = match.group()
+            if piece[0].isspace():
+                if self._chunk:
+                    out.append(self._complete(piece[0]))
+                self._ws += piece
+                continue
+            if not self._chunk:
+                self._chunk_ws, self._ws = self._ws, ""
+            self._chunk += piece
+            if self._long:
+                out.append(piece)
+            elif len(self._chunk) > MAX_WORD:
+                self._long = True
+                out.append(self._chunk_ws + self._chunk)
+        return out
+
+    def finish(self) -> list[Chunk | str]:
+        out: list[Chunk | str] = []
+        if self._chunk:
+            out.append(self._complete(""))
+        if self._ws:
+            out.append(self._ws)
+            self._ws = ""
+        return out
+
+    def _complete(self, next_char: str) -> Chunk:
+        ws, text = self._chunk_ws, self._chunk
+        self._chunk = self._chunk_ws = ""
+        line_start = self._at_start or "\n" in ws
+        indent = 0
+        if line_start:
+            tail = ws.rsplit("\n", 1)[-1]
+            indent = len(tail) + 3 * tail.count("\t")
+        self._at_start = False
+        state = self.state
+        state.whitespace(ws)
+        protected_before = state.active
+        state.chunk(text, line_start, indent, next_char)
+        released, self._long = self._long, False
+        word = None if released else WORD.fullmatch(text)
+        return Chunk(ws, text, next_char, protected_before or state.active, line_start, word, released)

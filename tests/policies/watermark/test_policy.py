@@ -1,0 +1,155 @@
+"""The watermark policy: config schema, keys, evidence in the store (memory and Redis), metrics, canaries."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+import pytest
+from pydantic import ValidationError
+
+from gateway.errors import ConfigError
+from gateway.state.redis import RedisStore
+from policies.watermark.config import WatermarkConfig
+from tests.policy_harness import PolicyHarness
+from tests.support import RedisProcess
+
+TEXT = "It is not clear why we don't organize the behavior toward users. For example, it is based on data."
+
+
+@pytest.fixture(autouse=True)
+def _key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DISTILLGUARD_WATERMARK_KEY", "test-master-key-0123456789")
+
+
+def test_schema_defaults_and_bounds() -> None:
+    config = WatermarkConfig()
+    assert config.lexical.enabled and config.lexical.density == 1.0 and not config.canary.enabled
+    for bad in (
+        {"lexical": {"density": 0}},
+        {"lexical": {"strength": 1.5}},
+        {"lexical": {"classes": ["synonyms"]}},
+        {"canary": {"fraction": -0.1}},
+        {"unicode": {"mode": "homoglyph"}},
+        {"keys": [{"id": "a", "env": "X"}, {"id": "a", "env": "Y"}]},
+        {"key_env": "not a name"},
+        {"colour": True},
+    ):
+        with pytest.raises(ValidationError):
+            WatermarkConfig.model_validate(bad)
+
+
+def test_missing_or_short_secret_refuses_to_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DISTILLGUARD_WATERMARK_KEY")
+    with pytest.raises(ConfigError, match="DISTILLGUARD_WATERMARK_KEY is not set"):
+        PolicyHarness([("watermark", {})])
+    monkeypatch.setenv("DISTILLGUARD_WATERMARK_KEY", "short")
+    with pytest.raises(ConfigError, match="at least 16 bytes"):
+        PolicyHarness([("watermark", {})])
+
+
+def _chat(content: str, logprobs: bool = False) -> dict[str, Any]:
+    choice: dict[str, Any] = {
+        "index": 0,
+        "message": {"role": "assistant", "content": content},
+        "finish_reason": "stop",
+    }
+    if logprobs:
+        choice["logprobs"] = {
+            "content": [{"token": "It", "logprob": -0.1, "bytes": [73, 116], "top_logprobs": []}]
+        }
+    return {"id": "x", "object": "chat.completion", "choices": [choice]}
+
+
+async def _serve(
+    harness: PolicyHarness,
+    body: dict[str, Any],
+    response: dict[str, Any],
+    account: str = "acct-1",
+    operation: str = "chat.completions",
+) -> dict[str, Any]:
+    exchange = harness.exchange(operation, body, account=account)
+    await harness.request(exchange)
+    out = await harness.response(exchange, response)
+    await harness.after(exchange)
+    return out
+
+
+async def test_marks_records_evidence_and_counts() -> None:
+    harness = PolicyHarness([("watermark", {"keys": [{"id": "k2026", "env": "DISTILLGUARD_WATERMARK_KEY"}]})])
+    await harness.start()
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    first = await _serve(harness, body, _chat(TEXT, logprobs=True))
+    assert first["choices"][0]["message"]["content"] != TEXT
+    assert first["choices"][0]["logprobs"] is None
+    await _serve(harness, body, _chat(TEXT))
+    store = harness.services.store
+    record = orjson.loads(await store.get(store.key("evidence", "watermark", "acct-1")))  # type: ignore[arg-type]
+    assert record["key_ids"] == ["k2026"] and record["responses"] == 2 and record["canaries"] == []
+    assert record["first_served"] <= record["last_served"]
+    metrics = harness.services.metrics
+    assert metrics.counter("watermark_responses_total", "", ("scheme",)).labels("lexical")._value.get() >= 2
+
+
+async def test_accounts_get_different_marks() -> None:
+    harness = PolicyHarness([("watermark", {})])
+    await harness.start()
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    texts = {
+        (await _serve(harness, body, _chat(TEXT * 3), account=a))["choices"][0]["message"]["content"]
+        for a in ("alice", "bob", "carol")
+    }
+    assert len(texts) == 3
+
+
+async def test_canary_planted_and_recorded_but_not_in_json_answers() -> None:
+    harness = PolicyHarness([("watermark", {"canary": {"enabled": True, "fraction": 1.0}})])
+    await harness.start()
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    out = (await _serve(harness, body, _chat(TEXT)))["choices"][0]["message"]["content"]
+    store = harness.services.store
+    record = orjson.loads(await store.get(store.key("evidence", "watermark", "acct-1")))  # type: ignore[arg-type]
+    (canary,) = record["canaries"]
+    assert out.endswith(f"{canary['trigger']} {canary['response']}.")
+    json_body = {**body, "response_format": {"type": "json_object"}}
+    out = (await _serve(harness, json_body, _chat('{"a": 1}')))["choices"][0]["message"]["content"]
+    assert out == '{"a": 1}'
+    out = (await _serve(harness, {**body, "seed": 2}, _chat("```\ncode\n```")))["choices"][0]["message"][
+        "content"
+    ]
+    assert out == "```\ncode\n```"
+
+
+async def test_completions_echo_prefix_is_kept() -> None:
+    harness = PolicyHarness([("watermark", {})])
+    await harness.start()
+    prompt = "It is not the behavior toward it. "
+    response = {"choices": [{"index": 0, "text": prompt + TEXT, "finish_reason": "stop"}]}
+    out = await _serve(
+        harness, {"model": "m", "prompt": prompt, "echo": True}, response, operation="completions"
+    )
+    assert out["choices"][0]["text"].startswith(prompt)
+
+
+def test_evidence_on_redis_is_atomic_and_bounded(redis_server: RedisProcess) -> None:
+    async def go() -> dict[str, Any]:
+        store = RedisStore(redis_server.url, "wmtest", 2.0)
+        await store.start()
+        try:
+            await store.delete(store.key("evidence", "watermark", "acct-1"))
+            harness = PolicyHarness(
+                [("watermark", {"canary": {"enabled": True, "fraction": 1.0}})], store=store
+            )
+            await harness.start()
+            body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+            await asyncio.gather(*(_serve(harness, {**body, "seed": i}, _chat(TEXT)) for i in range(20)))
+            raw = await store.get(store.key("evidence", "watermark", "acct-1"))
+            return orjson.loads(raw)  # type: ignore[arg-type,no-any-return]
+        finally:
+            await store.close()
+
+    record = asyncio.run(go())
+    assert record["responses"] == 20 and record["key_ids"] == ["default"]
+    assert 1 <= len(record["canaries"]) <= 4
+    assert all(set(c) == {"key_id", "index", "trigger", "response"} for c in record["canaries"])

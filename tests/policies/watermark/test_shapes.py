@@ -1,0 +1,208 @@
+"""Every response shape, streamed at random chunkings, gives the same text as the non-streamed response."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gateway.mock import anthropic_shapes, openai_shapes
+from gateway.mock.generation import Generation
+from gateway.mock.text import tokenize
+from gateway.sse import StreamEvent
+from tests.policies.watermark.texts import sample_text
+from tests.policy_harness import PolicyHarness, encode_events
+
+texts = st.lists(st.integers(0, 200), min_size=1, max_size=8).map(sample_text)
+chunkings = st.lists(st.integers(1, 64), max_size=40)
+CONFIG: dict[str, Any] = {"canary": {"enabled": True, "fraction": 0.5}}
+
+
+@pytest.fixture(autouse=True)
+def _key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DISTILLGUARD_WATERMARK_KEY", "test-master-key-0123456789")
+
+
+def _harness() -> PolicyHarness:
+    return PolicyHarness([("watermark", CONFIG)])
+
+
+def _gen(text: str) -> Generation:
+    return Generation("prompt", tokenize(text), "", "", 3)
+
+
+def _run(harness: PolicyHarness, operation: str, body: dict[str, Any], whole: dict[str, Any], wire: bytes,
+         sizes: list[int]) -> tuple[dict[str, Any], list[StreamEvent]]:  # fmt: skip
+    async def go() -> tuple[dict[str, Any], list[StreamEvent]]:
+        exchange = harness.exchange(operation, copy.deepcopy(body))
+        await harness.request(exchange)
+        marked = await harness.response(exchange, whole)
+        streamed = harness.exchange(operation, {**copy.deepcopy(body), "stream": True})
+        await harness.request(streamed)
+        return marked, harness.stream(streamed, wire, chunks=sizes)
+
+    return asyncio.run(go())
+
+
+@settings(max_examples=40, deadline=None)
+@given(texts, chunkings, st.integers(1, 4))
+def test_chat_stream_equals_whole(text: str, sizes: list[int], per_chunk: int) -> None:
+    gen = _gen(text)
+    body = {"model": "m", "messages": [{"role": "user", "content": text[:20]}]}
+    whole, events = _run(
+        _harness(), "chat.completions", body, openai_shapes.chat_completion(gen, "m", "none", 1, [gen]),
+        encode_events(openai_shapes.chat_stream(gen, "m", "none", False, per_chunk)), sizes,
+    )  # fmt: skip
+    streamed = "".join(
+        e.json["choices"][0]["delta"].get("content") or "" for e in events if e.json and e.json.get("choices")
+    )
+    assert streamed == whole["choices"][0]["message"]["content"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(texts, chunkings, st.integers(1, 4))
+def test_completions_stream_equals_whole(text: str, sizes: list[int], per_chunk: int) -> None:
+    gen = _gen(text)
+    body = {"model": "m", "prompt": text[:15]}
+    whole, events = _run(
+        _harness(), "completions", body, openai_shapes.completion(gen, "m", False, ""),
+        encode_events(openai_shapes.completion_stream(gen, "m", False, per_chunk)), sizes,
+    )  # fmt: skip
+    streamed = "".join(e.json["choices"][0]["text"] for e in events if e.json and e.json.get("choices"))
+    assert streamed == whole["choices"][0]["text"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(texts, chunkings, st.integers(1, 4))
+def test_responses_stream_equals_whole_and_final_objects_agree(
+    text: str, sizes: list[int], per_chunk: int
+) -> None:
+    gen = _gen(text)
+    body = {"model": "m", "input": text[:25]}
+    whole, events = _run(
+        _harness(), "responses", body, openai_shapes.response_object(gen, "m", False),
+        encode_events(openai_shapes.response_stream(gen, "m", False, per_chunk)), sizes,
+    )  # fmt: skip
+    payloads = [e.json for e in events if e.json]
+    streamed = "".join(p["delta"] for p in payloads if p["type"] == "response.output_text.delta")
+    expected = whole["output"][0]["content"][0]["text"]
+    assert streamed == expected
+    done = next(p for p in payloads if p["type"] == "response.output_text.done")
+    assert done["text"] == expected
+    assert payloads[-1]["response"]["output"][0]["content"][0]["text"] == expected
+    item = next(p for p in payloads if p["type"] == "response.output_item.done")
+    assert item["item"]["content"][0]["text"] == expected
+    numbers = [p["sequence_number"] for p in payloads]
+    assert numbers == list(range(len(numbers)))
+
+
+@settings(max_examples=40, deadline=None)
+@given(texts, chunkings, st.integers(1, 4))
+def test_anthropic_stream_equals_whole(text: str, sizes: list[int], per_chunk: int) -> None:
+    gen = _gen(text)
+    body = {"model": "m", "max_tokens": 100, "messages": [{"role": "user", "content": text[:20]}]}
+    whole, events = _run(
+        _harness(), "messages", body, anthropic_shapes.message(gen, "m", False, False),
+        encode_events(anthropic_shapes.message_stream(gen, "m", False, False, per_chunk)), sizes,
+    )  # fmt: skip
+    streamed = "".join(
+        e.json["delta"]["text"] for e in events if e.json and e.json.get("type") == "content_block_delta"
+    )
+    assert streamed == whole["content"][-1]["text"]
+
+
+def _interleaved_chat(texts_by_choice: list[str]) -> tuple[dict[str, Any], bytes]:
+    """n choices streamed interleaved (a chunk per token per choice), and the whole body."""
+    base = {"id": "c1", "object": "chat.completion.chunk", "created": 0, "model": "m"}
+    tokens = [tokenize(t) for t in texts_by_choice]
+    events: list[tuple[str | None, Any]] = []
+    for step in range(max(len(t) for t in tokens)):
+        for index, toks in enumerate(tokens):
+            if step < len(toks):
+                events.append((None, {**base, "choices": [{"index": index, "delta": {"content": toks[step]},
+                                                          "finish_reason": None}]}))  # fmt: skip
+    for index in range(len(tokens)):
+        events.append((None, {**base, "choices": [{"index": index, "delta": {}, "finish_reason": "stop"}]}))
+    events.append((None, "[DONE]"))
+    whole = {
+        "id": "c1",
+        "object": "chat.completion",
+        "choices": [
+            {"index": i, "message": {"role": "assistant", "content": t}, "finish_reason": "stop"}
+            for i, t in enumerate(texts_by_choice)
+        ],
+    }
+    return whole, encode_events(events)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(texts, min_size=2, max_size=3), chunkings)
+def test_several_choices_keep_separate_state(choice_texts: list[str], sizes: list[int]) -> None:
+    whole, wire = _interleaved_chat(choice_texts)
+    body = {"model": "m", "messages": [{"role": "user", "content": "x"}], "n": len(choice_texts)}
+    marked, events = _run(_harness(), "chat.completions", body, whole, wire, sizes)
+    for index in range(len(choice_texts)):
+        streamed = "".join(
+            c["delta"].get("content") or ""
+            for e in events
+            if e.json
+            for c in e.json.get("choices", [])
+            if c["index"] == index
+        )
+        assert streamed == marked["choices"][index]["message"]["content"]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(texts, min_size=2, max_size=3), chunkings)
+def test_several_anthropic_blocks_keep_separate_state(block_texts: list[str], sizes: list[int]) -> None:
+    events: list[tuple[str | None, Any]] = [("message_start", {"type": "message_start", "message": {
+        "id": "m", "type": "message", "role": "assistant", "content": [], "model": "m",
+        "usage": {"input_tokens": 1, "output_tokens": 1}}})]  # fmt: skip
+    for index, text in enumerate(block_texts):
+        events.append(("content_block_start", {"type": "content_block_start", "index": index,
+                                               "content_block": {"type": "text", "text": ""}}))  # fmt: skip
+        for token in tokenize(text):
+            delta = {"type": "text_delta", "text": token}
+            events.append(
+                ("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
+            )
+        events.append(("content_block_stop", {"type": "content_block_stop", "index": index}))
+    events.append(("message_stop", {"type": "message_stop"}))
+    whole = {"type": "message", "content": [{"type": "text", "text": t} for t in block_texts]}
+    body = {"model": "m", "max_tokens": 100, "messages": [{"role": "user", "content": "x"}]}
+    marked, out = _run(_harness(), "messages", body, whole, encode_events(events), sizes)
+    for index in range(len(block_texts)):
+        streamed = "".join(
+            e.json["delta"]["text"]
+            for e in out
+            if e.json and e.json.get("type") == "content_block_delta" and e.json["index"] == index
+        )
+        assert streamed == marked["content"][index]["text"]
+
+
+def test_tool_call_arguments_and_reasoning_are_untouched() -> None:
+    harness = _harness()
+    arguments = '{"query": "do not organize the behavior toward it"}'
+    body = {
+        "choices": [
+            {
+                "index": 0,
+                "message": {
+                    "role": "assistant",
+                    "content": None,
+                    "reasoning_content": "It is not the behavior we organize.",
+                    "tool_calls": [
+                        {"id": "t", "type": "function", "function": {"name": "f", "arguments": arguments}}
+                    ],
+                },
+                "finish_reason": "tool_calls",
+            }
+        ]
+    }
+    request = {"model": "m", "messages": [{"role": "user", "content": "x"}]}
+    marked, _ = _run(harness, "chat.completions", request, copy.deepcopy(body), b"data: [DONE]\n\n", [])
+    assert marked == body
