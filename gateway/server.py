@@ -12,11 +12,12 @@ import uvicorn
 from gateway.app import create_app
 from gateway.config.loader import check_workers, load_config
 from gateway.cpu_quota import usable_cpus
+from gateway.http_protocol import CoalescingHttpToolsProtocol
 from gateway.logs import configure_logging
 
 UVICORN_DEFAULTS: dict[str, Any] = {
     "loop": "uvloop",
-    "http": "httptools",
+    "http": CoalescingHttpToolsProtocol,  # httptools, with one write per loop iteration
     "server_header": False,
     "date_header": True,
     "access_log": False,  # the gateway writes its own JSON access log
