@@ -1,0 +1,548 @@
+"""The detector core: one per process, fed by every detector instance, owning all detector state.
+
+Request path: the policy takes a small :class:`Observation` in ``on_request``,
+completes it with the response size in ``after_response`` and hands it to
+:meth:`DetectorCore.submit`, which only puts it on a bounded queue (a full
+queue drops the observation and counts it; it never blocks a request).
+
+Analysis (a background task on the gateway's event loop): fingerprints,
+classifier, chain-of-thought score, account features, the cross-account index,
+the score and the level decision. A new level is this replica's *vote*; the
+account's level on the engine's risk board is the highest vote of any replica
+(one replica when the store is not shared). Level changes reach the audit log
+through the risk board's change announcements, so operator pins are audited
+too. Store I/O (audit trail, timeline, sharing) happens in :mod:`sync`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fnmatch
+import logging
+import time
+import uuid
+from collections import OrderedDict, deque
+from datetime import UTC
+from typing import Any
+
+from gateway.plugins.base import RISK_LEVELS, RiskLevel
+from gateway.plugins.services import PolicyServices
+from gateway.risk import RiskBoard, RiskChange
+from policies.detector import fingerprint
+from policies.detector.audit import AuditLog
+from policies.detector.classifier import classify, rubric_score
+from policies.detector.config import DetectorConfig, SharedSettings
+from policies.detector.cot import cot_score
+from policies.detector.features import MAX_TEMPLATES, AccountState, remember_infra
+from policies.detector.index import INFRA, SYSTEM, TEMPLATE, Group, TemplateIndex, group_score
+from policies.detector.metrics import DetectorMetrics
+from policies.detector.request import Observation
+from policies.detector.scoring import RANK, Score, decide, score_account
+
+log = logging.getLogger("distillguard.detector")
+
+CORE_KEY = "detector.core"
+_RECENT_CHANGES = 10_000
+_BATCH = 256
+
+
+def core_for(services: PolicyServices) -> DetectorCore:
+    """The process-wide core (created on first use; it outlives config reloads)."""
+    return services.shared.get(CORE_KEY, DetectorCore)
+
+
+class DetectorCore:
+    def __init__(self) -> None:
+        self.replica = uuid.uuid4().hex[:12]
+        self.shared = SharedSettings()
+        self.settings: DetectorConfig | None = None  # the first instance's, for sweeps and the admin API
+        self.services: PolicyServices | None = None
+        self._generation: PolicyServices | None = None
+        self.metrics: DetectorMetrics | None = None
+        self.accounts: OrderedDict[str, AccountState] = OrderedDict()
+        self.index = TemplateIndex(self.shared.max_templates, self.shared.max_group_members)
+        self.audit = AuditLog(None)
+        self.allow_config: set[str] = set()
+        self.allow_shared: set[str] = set()
+        self.remote_votes: dict[str, dict[str, RiskLevel]] = {}
+        self.recent: deque[dict[str, Any]] = deque(maxlen=_RECENT_CHANGES)
+        self.pending_evidence: dict[str, dict[str, Any]] = {}
+        self.sync_enabled = False
+        # Outboxes drained by the sync task.
+        self.out_lists: list[tuple[tuple[str, ...], str, int]] = []  # (key parts, json, cap)
+        self.out_votes: dict[str, RiskLevel] = {}
+        self.out_allow: list[tuple[str, str]] = []
+        self.touched: set[Any] = set()
+        self._sweeps: deque[Group] = deque()
+        self._boards: list[RiskBoard] = []
+        self._queue: asyncio.Queue[Observation] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._idle = asyncio.Event()
+        self.clock = time.time
+
+    # ---- configuration ----------------------------------------------------------------------
+    @property
+    def configured(self) -> bool:
+        return self.services is not None
+
+    def attach(self, settings: DetectorConfig, services: PolicyServices) -> None:
+        """Called by every detector instance at startup; the first of a new config (re)configures."""
+        if self._generation is services:
+            if settings.shared != self.shared:
+                raise ValueError(
+                    "detector: the 'shared' settings must be identical in every tier, account override "
+                    "and risk level (one detector core serves them all)"
+                )
+            return
+        self._generation = services
+        self.services = services
+        self.settings = settings
+        self.shared = settings.shared
+        self.index.max_groups = self.shared.max_templates
+        self.index.max_members = self.shared.max_group_members
+        if self.audit.path != self.shared.audit_log:
+            self.audit.close()
+            self.audit = AuditLog(self.shared.audit_log)
+        self.allow_config = set(self.shared.allowlist)
+        mode = self.shared.sync
+        self.sync_enabled = mode == "on" or (mode == "auto" and services.store.backend == "redis")
+        if self.metrics is None:
+            self.metrics = DetectorMetrics(services.metrics)
+        if services.risk not in self._boards:
+            services.risk.subscribe(self._on_change)
+            self._boards.append(services.risk)
+        if self._queue is not None and self._queue.maxsize != self.shared.queue_size:
+            log.info("detector queue size changes to %d at the next restart", self.shared.queue_size)
+
+    # ---- the request path -------------------------------------------------------------------
+    def submit(self, observation: Observation) -> None:
+        """Queue an observation for analysis (never blocks; drops and counts when full)."""
+        self._ensure_running()
+        assert self._queue is not None
+        try:
+            self._queue.put_nowait(observation)
+            self._idle.clear()
+        except asyncio.QueueFull:
+            if self.metrics is not None:
+                self.metrics.dropped.inc()
+
+    def _ensure_running(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._loop is loop and all(not task.done() for task in self._tasks):
+            return
+        for task in self._tasks:
+            task.cancel()
+        self._loop = loop
+        self._queue = asyncio.Queue(self.shared.queue_size)
+        self._idle = asyncio.Event()
+        self._idle.set()
+        from policies.detector.sync import sync_loop
+
+        self._tasks = [loop.create_task(self._analyse_loop()), loop.create_task(sync_loop(self))]
+
+    async def _analyse_loop(self) -> None:
+        assert self._queue is not None
+        queue = self._queue
+        while True:
+            observation = await queue.get()
+            batch = [observation]
+            while len(batch) < _BATCH and not queue.empty():
+                batch.append(queue.get_nowait())
+            for item in batch:
+                try:
+                    self.process(item)
+                except Exception:
+                    log.exception("detector analysis failed for one observation")
+            self.run_sweeps()
+            if queue.empty():
+                self._idle.set()
+            await asyncio.sleep(0)
+
+    async def drain(self) -> None:
+        """Wait until every submitted observation is analysed (tests, benchmarks, shutdown)."""
+        if self._queue is None:
+            return
+        while not self._queue.empty() or not self._idle.is_set():
+            await asyncio.sleep(0.001)
+
+    async def flush(self) -> None:
+        """Analyse what is queued and write pending audit and timeline entries to the store."""
+        await self.drain()
+        if self.services is not None:
+            from policies.detector.sync import push_lists
+
+            await push_lists(self)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
+        self._loop = None
+
+    # ---- analysis ---------------------------------------------------------------------------
+    def account(self, account: str, now: float) -> AccountState:
+        state = self.accounts.get(account)
+        if state is None:
+            state = AccountState(account, now)
+            self.accounts[account] = state
+            if len(self.accounts) > self.shared.max_accounts:
+                self.accounts.popitem(last=False)
+        else:
+            self.accounts.move_to_end(account)
+        return state
+
+    def process(self, obs: Observation) -> Score | None:
+        """Analyse one observation: features, index, score, level. Returns the score."""
+        started = time.perf_counter()
+        settings: DetectorConfig = obs.settings
+        now = obs.at
+        state = self.account(obs.account, now)
+        text = obs.user_text
+        keys = fingerprint.template_keys(text)
+        cot, _ = cot_score(f"{obs.system_text}\n{text}" if obs.system_text else text)
+        category, votes = classify(text, obs.tools)
+        rubric = rubric_score(votes, text)
+        extraction = max(cot, rubric)
+        dup = False
+        index = self.index
+        for key in keys:
+            group, seen = index.touch(key, TEMPLATE, obs.account, extraction, now)
+            dup = dup or seen
+            if group is not None:
+                self._remember_template(state, group)
+                self._rescore(group, settings)
+        if obs.system_text:
+            system_key = fingerprint.exact_key(obs.system_text)
+            if system_key is not None:
+                group, _ = index.touch(system_key, SYSTEM, obs.account, cot, now)
+                if group is not None:
+                    self._remember_template(state, group)
+                    self._rescore(group, settings)
+        infra_key = f"{obs.client_key}|{obs.ip_prefix}"
+        remember_infra(state, infra_key)
+        group, _ = index.touch(infra_key, INFRA, obs.account, 0.0, now)
+        if group is not None:
+            if state.linked:
+                index.link(group, obs.account)
+            self._rescore(group, settings)
+        state.update(
+            alpha=1.0 / settings.rates.window_requests,
+            mono=obs.mono,
+            wall=now,
+            cot=cot,
+            rubric=rubric,
+            logprobs=obs.logprobs or obs.samples > 1,
+            dup=dup,
+            single=obs.turns <= 1,
+            max_reasoning=obs.max_reasoning,
+            new_model=self._is_new_model(obs.model, now),
+            category=category,
+            extraction=extraction,
+        )
+        if obs.input_tokens or obs.output_tokens:
+            state.add_usage(1.0 / settings.rates.window_requests, obs.input_tokens, obs.output_tokens)
+        if self.shared.store_prompts:
+            if state.prompts is None:
+                state.prompts = deque(maxlen=self.shared.prompts_kept)
+            state.prompts.append(text)
+        result = self.evaluate(state, settings, now, obs.mono, shadow=bool(obs.extras.get("shadow")))
+        self._timeline(state, obs.mono)
+        if self.metrics is not None:
+            self.metrics.seconds.labels("analysis").observe(time.perf_counter() - started)
+        return result
+
+    def _is_new_model(self, model: str, now: float) -> bool:
+        if not model:
+            return False
+        window = self.shared.pivot_window_hours * 3600.0
+        for release in self.shared.new_models:
+            released = release.released_at
+            if released.tzinfo is None:
+                released = released.replace(tzinfo=UTC)
+            age = now - released.timestamp()
+            if 0 <= age <= window and fnmatch.fnmatchcase(model, release.model):
+                return True
+        return False
+
+    def _remember_template(self, state: AccountState, group: Group) -> None:
+        templates = state.templates
+        key = group.key
+        if key in templates:
+            templates[key] += 1
+            return
+        if len(templates) >= MAX_TEMPLATES:
+            # Forget the least telling template: lowest group score, then fewest uses.
+            def weight(k: Any) -> tuple[float, int]:
+                known = self.index.get(k)
+                return (known.score if known else -1.0, templates[k])
+
+            weakest = min(templates, key=weight)
+            if weight(weakest) > (group.score, 1):
+                return
+            del templates[weakest]
+        templates[key] = 1
+
+    def _rescore(self, group: Group, settings: DetectorConfig) -> None:
+        was = group.flagged
+        score = group_score(group, settings.cluster)
+        group.flagged = score >= settings.cluster.flag_score and score > 0
+        if self.sync_enabled:
+            self.touched.add(group.key)
+        if group.flagged and not was:
+            self._sweeps.append(group)
+            log.info("detector: cluster %s flagged (%d accounts)", group.id, group.accounts)
+
+    def cluster_term(self, state: AccountState, settings: DetectorConfig) -> tuple[float, str | None]:
+        """The best group score of the account (a template used once counts half) and its group id."""
+        best, best_id = 0.0, None
+        flag = settings.cluster.flag_score
+        linked = False
+        index = self.index
+        for key, uses in state.templates.items():
+            group = index.get(key)
+            if group is None or group.score <= 0:
+                continue
+            if group.score >= flag:
+                linked = True
+            value = group.score if uses >= 2 else group.score * 0.5
+            if value > best:
+                best, best_id = value, group.id
+        if linked and not state.linked:
+            state.linked = True
+            for key in state.infra:
+                infra = index.get(key)
+                if infra is not None:
+                    index.link(infra, state.account)
+                    self._rescore(infra, settings)
+        for key in state.infra:
+            group = index.get(key)
+            if group is not None and group.score > best:
+                best, best_id = group.score, group.id
+        return best, best_id
+
+    def evaluate(
+        self, state: AccountState, settings: DetectorConfig, now: float, mono: float, shadow: bool = False
+    ) -> Score:
+        cluster, cluster_id = self.cluster_term(state, settings)
+        score = score_account(state, settings, mono, cluster, cluster_id)
+        state.last_score = score.value
+        state.cluster = cluster_id
+        if self.allowlisted(state.account):
+            new: RiskLevel = "none"
+        else:
+            current: RiskLevel = state.level  # type: ignore[assignment]
+            new = decide(current, state.level_since, score.value, state.requests, now, settings)
+        if new != state.level:
+            self._vote(state, new, score, now, mono, shadow)
+        return score
+
+    def run_sweeps(self) -> None:
+        """Re-evaluate the local members of newly flagged clusters (so every member is raised)."""
+        settings = self.settings
+        while self._sweeps and settings is not None:
+            group = self._sweeps.popleft()
+            now = self.clock()
+            mono = time.monotonic()
+            for account in list(group.members):
+                state = self.accounts.get(account)
+                if state is not None:
+                    self.evaluate(state, settings, now, mono)
+
+    # ---- levels -----------------------------------------------------------------------------
+    def allowlisted(self, account: str) -> bool:
+        return account in self.allow_config or account in self.allow_shared
+
+    def _vote(
+        self, state: AccountState, level: RiskLevel, score: Score, now: float, mono: float, shadow: bool
+    ) -> None:
+        previous = state.level
+        evidence = self.evidence_of(state, score, mono)
+        if shadow:
+            if self.metrics is not None:
+                self.metrics.shadow.labels(level).inc()
+            self._audit(
+                {
+                    "at": now,
+                    "account": state.account,
+                    "from": previous,
+                    "to": level,
+                    "source": "detector",
+                    "applied": False,
+                    "reason": "shadow mode",
+                    "replica": self.replica,
+                    "evidence": evidence,
+                },
+                shared=True,
+            )
+            state.level, state.level_since = level, now
+            return
+        state.level, state.level_since = level, now
+        if self.sync_enabled:
+            self.out_votes[state.account] = level
+        reasons = ", ".join(evidence["score"]["top_reasons"]) or "score"
+        self.pending_evidence[state.account] = evidence
+        try:
+            self.apply(state.account, f"score {score.value:.2f}: {reasons}", "detector")
+        finally:
+            self.pending_evidence.pop(state.account, None)
+
+    def vote_of(self, account: str) -> RiskLevel:
+        state = self.accounts.get(account)
+        return state.level if state is not None else "none"  # type: ignore[return-value]
+
+    def apply(self, account: str, reason: str, source: str) -> None:
+        """Set the account's board level to the highest vote (this replica's and the others')."""
+        if self.services is None:
+            return
+        level: RiskLevel = self.vote_of(account)
+        for vote in self.remote_votes.get(account, {}).values():
+            if RANK[vote] > RANK[level]:
+                level = vote
+        if self.allowlisted(account):
+            level = "none"
+        self.services.risk.set(account, level, reason=reason, source=source)
+
+    def allow(self, account: str, allowed: bool) -> None:
+        """Add or remove an allowlist entry (shared through the store when sync is on)."""
+        if allowed:
+            self.allow_shared.add(account)
+        else:
+            self.allow_shared.discard(account)
+        self.out_allow.append((account, "+" if allowed else "-"))
+        state = self.accounts.get(account)
+        if allowed and state is not None and state.level != "none":
+            state.level, state.level_since = "none", self.clock()
+            if self.sync_enabled:
+                self.out_votes[account] = "none"
+        self.apply(account, "allowlisted by an operator" if allowed else "removed from allowlist", "operator")
+
+    # ---- audit ------------------------------------------------------------------------------
+    def _on_change(self, change: RiskChange) -> None:
+        entry: dict[str, Any] = {
+            "at": change.at,
+            "account": change.account,
+            "from": change.previous,
+            "to": change.level,
+            "source": change.source,
+            "applied": True,
+            "reason": change.reason,
+            "replica": self.replica,
+        }
+        state = self.accounts.get(change.account)
+        evidence = self.pending_evidence.get(change.account)
+        if evidence is None and state is not None and self.settings is not None:
+            score = score_account(state, self.settings, time.monotonic(), 0.0, state.cluster)
+            evidence = self.evidence_of(state, score, time.monotonic())
+        if evidence is not None:
+            entry["evidence"] = evidence
+        self._audit(entry, shared=change.source != "sync")
+        if self.metrics is not None:
+            if change.source != "sync":
+                self.metrics.transitions.labels(change.previous, change.level).inc()
+            self.update_gauges()
+
+    def _audit(self, entry: dict[str, Any], shared: bool) -> None:
+        self.audit.write(entry)
+        self.recent.append(entry)
+        if shared:
+            self.out_lists.append(
+                (("audit", entry["account"]), _json(entry), self.shared.audit_trail_kept)
+            )
+
+    def update_gauges(self) -> None:
+        if self.metrics is None or self.services is None:
+            return
+        for level, count in self.services.risk.accounts_at().items():
+            self.metrics.accounts.labels(level).set(count)
+        self.metrics.tracked.set(len(self.accounts))
+        flagged = {TEMPLATE: 0, SYSTEM: 0, INFRA: 0}
+        for group in self.index.groups.values():
+            if group.flagged:
+                flagged[group.kind] += 1
+        for kind, count in flagged.items():
+            self.metrics.clusters.labels(kind).set(count)
+
+    def evidence_of(self, state: AccountState, score: Score, mono: float) -> dict[str, Any]:
+        templates = []
+        for key, uses in sorted(state.templates.items(), key=lambda kv: -kv[1]):
+            group = self.index.get(key)
+            item: dict[str, Any] = {"uses": uses}
+            if group is not None:
+                item.update(group.summary())
+            else:
+                item["id"] = f"template:{fingerprint.key_hex(key)}"
+            templates.append(item)
+        cluster = None
+        if score.cluster_id is not None:
+            group = self.index.find(score.cluster_id)
+            cluster = group.summary() if group is not None else {"id": score.cluster_id}
+        return {
+            "features": state.snapshot(mono),
+            "score": score.explain(),
+            "templates": templates,
+            "infra": list(state.infra),
+            "cluster": cluster,
+        }
+
+    def _timeline(self, state: AccountState, mono: float) -> None:
+        every = self.shared.timeline_every_requests
+        if state.level == "none" and state.last_score < 0.2:
+            return
+        if state.requests % every and state.timeline is not None:
+            return
+        point = {"at": state.last_seen, "level": state.level, "score": round(state.last_score, 4)}
+        point.update(state.snapshot(mono))
+        if state.timeline is None:
+            state.timeline = deque(maxlen=self.shared.timeline_points)
+        state.timeline.append(point)
+        self.out_lists.append((("timeline", state.account), _json(point), self.shared.timeline_points))
+
+    def status(self, account: str) -> dict[str, Any]:
+        """What the admin API shows for an account."""
+        out: dict[str, Any] = {"account": account, "replica": self.replica}
+        if self.services is not None:
+            out["risk_level"] = self.services.risk.level(account)
+            out["pinned"] = self.services.risk.pinned(account)
+        out["allowlisted"] = self.allowlisted(account)
+        out["votes"] = {self.replica: self.vote_of(account), **self.remote_votes.get(account, {})}
+        state = self.accounts.get(account)
+        if state is None or self.settings is None:
+            out["tracked"] = False
+            return out
+        mono = time.monotonic()
+        cluster, cluster_id = self.cluster_term(state, self.settings)
+        score = score_account(state, self.settings, mono, cluster, cluster_id)
+        out.update(
+            tracked=True,
+            detector_level=state.level,
+            level_since=state.level_since or None,
+            first_seen=state.first_seen,
+            last_seen=state.last_seen,
+            **self.evidence_of(state, score, mono),
+        )
+        return out
+
+    def clusters(self, flagged_only: bool = True, limit: int = 500) -> list[dict[str, Any]]:
+        out = []
+        for group in self.index.groups.values():
+            if group.flagged or (not flagged_only and group.accounts >= 2):
+                out.append(group.summary())
+        out.sort(key=lambda g: (-g["score"], -g["accounts"]))
+        return out[:limit]
+
+    def levels_summary(self) -> dict[str, int]:
+        counts = dict.fromkeys(RISK_LEVELS, 0)
+        for state in self.accounts.values():
+            counts[state.level] += 1
+        return counts
+
+
+def _json(value: Any) -> str:
+    import orjson
+
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
