@@ -253,7 +253,9 @@ class DetectorCore:
         result = self.evaluate(state, settings, now, obs.mono, shadow=bool(obs.extras.get("shadow")))
         self._timeline(state, obs.mono)
         if self.metrics is not None:
-            self.metrics.seconds.labels("analysis").observe(time.perf_counter() - started)
+            spent = time.perf_counter() - started
+            self.metrics.seconds.labels("analysis").observe(spent)
+            self.metrics.seconds.labels("total").observe(spent + obs.inline_seconds)
         return result
 
     def _is_new_model(self, model: str, now: float) -> bool:

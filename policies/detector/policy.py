@@ -10,7 +10,7 @@ Phases:
 * ``on_request``: takes a bounded observation (prompt slices up to
   ``text.max_chars``, a few parameters, client and network keys) into
   ``exchange.scratch``; a few microseconds, measured as
-  ``distillguard_detector_seconds{stage="inline"}``.
+  ``distillguard_detector_seconds{stage="inline"}`` (with the after_response part).
 * ``after_response``: adds the response size and token usage and queues the
   observation for the background analysis (see :mod:`policies.detector.core`).
 
@@ -50,9 +50,7 @@ class DetectorPolicy(Policy[DetectorConfig]):
         if self.mode == "shadow":
             observation.extras["shadow"] = True
         exchange.scratch[SCRATCH] = observation
-        core = self.core
-        if core.metrics is not None:
-            core.metrics.seconds.labels("inline").observe(time.perf_counter() - started)
+        observation.inline_seconds = time.perf_counter() - started
 
     async def after_response(self, exchange: Exchange) -> None:
         observation = exchange.scratch.get(SCRATCH)
@@ -64,7 +62,8 @@ class DetectorPolicy(Policy[DetectorConfig]):
         if exchange.usage.known:
             observation.input_tokens = exchange.usage.input_tokens
             observation.output_tokens = exchange.usage.output_tokens
+        observation.inline_seconds += time.perf_counter() - started
         core = self.core
-        core.submit(observation)
         if core.metrics is not None:
-            core.metrics.seconds.labels("inline").observe(time.perf_counter() - started)
+            core.metrics.seconds.labels("inline").observe(observation.inline_seconds)
+        core.submit(observation)

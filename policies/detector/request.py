@@ -46,6 +46,7 @@ class Observation:
     response_bytes: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    inline_seconds: float = 0.0
     extras: dict[str, Any] = field(default_factory=dict)
 
 
