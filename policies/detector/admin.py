@@ -113,7 +113,9 @@ def routes(gateway: Gateway) -> list[BaseRoute]:
     async def allow_add(request: Request, detector: DetectorCore) -> Response:
         account_id = request.path_params["account"]
         detector.allow(account_id, True)
-        return JSONResponse({"account": account_id, "allowlisted": True, "risk_level": gateway.risk.level(account_id)})
+        return JSONResponse(
+            {"account": account_id, "allowlisted": True, "risk_level": gateway.risk.level(account_id)}
+        )
 
     async def allow_remove(request: Request, detector: DetectorCore) -> Response:
         account_id = request.path_params["account"]

@@ -34,6 +34,7 @@ _add("coding", 1.0, "function python javascript typescript java golang rust sql 
 _add("coding", 1.0, "bug debug refactor implement implementation class method variable stacktrace")
 _add("coding", 1.0, "exception traceback runtime repository repo unittest pytest leetcode algorithm")
 _add("coding", 0.7, "code script array string integer loop recursion database query endpoint json")
+_add("coding", 1.0, "qcode")  # a fenced code block, as the fingerprint's normaliser masks it
 _add("coding", 0.7, "deploy docker kubernetes git commit merge library package module syntax")
 _add("math", 1.0, "equation integral derivative theorem proof prove lemma polynomial matrix eigenvalue")
 _add("math", 1.0, "probability arithmetic algebra geometry calculus solve simplify factor gsm8k")
@@ -53,23 +54,28 @@ _add("rubric", 0.6, "rate rating")
 _add("rubric", 1.0, "assess assessment evaluator correctness helpfulness harmlessness")
 _add("rubric", 0.4, "candidate reference response responses answer answers")
 
-_CODE_SIGNS = re.compile(r"```|\bdef \w+\(|\breturn\b|;\s*$|\{\s*$|=>|\bimport \w+|</?\w+>|\w+\(\)", re.M)
-_MATH_SIGNS = re.compile(r"\d\s*[-+*/^=]\s*\d|\\frac|\\sum|\\int|\bx\s*=|\by\s*=")
+# Literal signs of code (substring tests are far cheaper than a regex with \w+ backtracking).
+_CODE_SIGNS = ("```", "def ", "return ", ";\n", "{\n", "=>", "import ", "();", "()", "</", "#include")
+_ARITHMETIC = re.compile(r"\d\s*[-+*/^=]\s*\d")
+_MATH_SIGNS = ("\\frac", "\\sum", "\\int", "x =", "y =", "x^", "√")
 _WORDS = re.compile(r"[a-z_0-9]+")
 
 
-def classify(text: str, has_tools: bool = False) -> tuple[int, list[float]]:
-    """(winning class index, votes per class) of a prompt's text (already bounded in length)."""
+def classify(text: str, has_tools: bool = False, words: list[str] | None = None) -> tuple[int, list[float]]:
+    """(winning class index, votes per class) of a prompt's text (already bounded in length).
+
+    ``words`` may pass the lowercase words already extracted (the fingerprint's content words).
+    """
     votes = [0.0] * len(CATEGORIES)
     lookup = _VOCABULARY.get
     index = CATEGORY_INDEX
-    for word in _WORDS.findall(text.lower()):
+    for word in words if words is not None else _WORDS.findall(text.lower()):
         hit = lookup(word)
         if hit is not None:
             votes[index[hit[0]]] += hit[1]
-    if _CODE_SIGNS.search(text):
+    if any(sign in text for sign in _CODE_SIGNS):
         votes[CATEGORY_INDEX["coding"]] += 1.5
-    if _MATH_SIGNS.search(text):
+    if any(sign in text for sign in _MATH_SIGNS) or _ARITHMETIC.search(text):
         votes[CATEGORY_INDEX["math"]] += 1.5
     if has_tools:
         votes[CATEGORY_INDEX["agentic"]] += 3.0

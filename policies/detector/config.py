@@ -91,7 +91,12 @@ class Hysteresis(PolicyConfig):
 
 class ClusterSettings(PolicyConfig):
     min_accounts: int = Field(5, ge=2, description="accounts sharing a template before it is a cluster")
-    content_threshold: float = Field(0.45, ge=0, le=1, description="mean extraction score of a campaign template")
+    content_threshold: float = Field(
+        0.45, ge=0, le=1, description="mean extraction score of a campaign template"
+    )
+    member_extraction: float = Field(
+        0.7, ge=0, le=1, description="an account's own mean extraction score on a template to count as member"
+    )
     infra_min_accounts: int = Field(5, ge=2)
     infra_min_linked: int = Field(3, ge=1, description="members tied to campaign templates")
     infra_linked_fraction: float = Field(0.2, gt=0, le=1, description="linked share for a full infra score")

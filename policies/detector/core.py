@@ -162,10 +162,19 @@ class DetectorCore:
 
     async def drain(self) -> None:
         """Wait until every submitted observation is analysed (tests, benchmarks, shutdown)."""
-        if self._queue is None:
+        queue = self._queue
+        if queue is None:
             return
-        while not self._queue.empty() or not self._idle.is_set():
-            await asyncio.sleep(0.001)
+        if not self._tasks or self._tasks[0].done() or self._loop is not asyncio.get_running_loop():
+            while not queue.empty():  # no worker on this loop: analyse here
+                self.process(queue.get_nowait())
+            self.run_sweeps()
+            return
+        while True:
+            await self._idle.wait()
+            if queue.empty():
+                return
+            await asyncio.sleep(0)
 
     async def flush(self) -> None:
         """Analyse what is queued and write pending audit and timeline entries to the store."""
@@ -203,9 +212,9 @@ class DetectorCore:
         now = obs.at
         state = self.account(obs.account, now)
         text = obs.user_text
-        keys = fingerprint.template_keys(text)
+        keys, words = fingerprint.keys_and_words(text)
         cot, _ = cot_score(f"{obs.system_text}\n{text}" if obs.system_text else text)
-        category, votes = classify(text, obs.tools)
+        category, votes = classify(text, obs.tools, words)
         rubric = rubric_score(votes, text)
         extraction = max(cot, rubric)
         dup = False
@@ -214,15 +223,15 @@ class DetectorCore:
             group, seen = index.touch(key, TEMPLATE, obs.account, extraction, now)
             dup = dup or seen
             if group is not None:
-                self._remember_template(state, group)
                 self._rescore(group, settings)
+                self._remember_template(state, group, extraction)
         if obs.system_text:
             system_key = fingerprint.exact_key(obs.system_text)
             if system_key is not None:
                 group, _ = index.touch(system_key, SYSTEM, obs.account, cot, now)
                 if group is not None:
-                    self._remember_template(state, group)
                     self._rescore(group, settings)
+                    self._remember_template(state, group, cot)
         infra_key = f"{obs.client_key}|{obs.ip_prefix}"
         remember_infra(state, infra_key)
         group, _ = index.touch(infra_key, INFRA, obs.account, 0.0, now)
@@ -254,8 +263,8 @@ class DetectorCore:
         self._timeline(state, obs.mono)
         if self.metrics is not None:
             spent = time.perf_counter() - started
-            self.metrics.seconds.labels("analysis").observe(spent)
-            self.metrics.seconds.labels("total").observe(spent + obs.inline_seconds)
+            self.metrics.analysis_seconds.observe(spent)
+            self.metrics.total_seconds.observe(spent + obs.inline_seconds)
         return result
 
     def _is_new_model(self, model: str, now: float) -> bool:
@@ -271,23 +280,29 @@ class DetectorCore:
                 return True
         return False
 
-    def _remember_template(self, state: AccountState, group: Group) -> None:
+    def _remember_template(self, state: AccountState, group: Group, extraction: float) -> None:
+        """Count the account's use of a shared group, and the extraction score of that use."""
         templates = state.templates
-        key = group.key
-        if key in templates:
-            templates[key] += 1
+        entry = templates.get(group.key)
+        if entry is not None:
+            entry[0] += 1.0
+            entry[1] += extraction
             return
         if len(templates) >= MAX_TEMPLATES:
-            # Forget the least telling template: lowest group score, then fewest uses.
-            def weight(k: Any) -> tuple[float, int]:
-                known = self.index.get(k)
-                return (known.score if known else -1.0, templates[k])
+            if group.score <= 0 and extraction < 0.5:
+                return  # nothing telling: keep what is remembered
+            index = self.index
 
-            weakest = min(templates, key=weight)
-            if weight(weakest) > (group.score, 1):
+            def telling(key: Any) -> tuple[float, float]:
+                known = index.get(key)
+                uses, total = templates[key]
+                return (known.score if known is not None else -1.0, total / uses)
+
+            weakest = min(templates, key=telling)
+            if telling(weakest) >= (group.score, extraction):
                 return
             del templates[weakest]
-        templates[key] = 1
+        templates[group.key] = [1.0, extraction]
 
     def _rescore(self, group: Group, settings: DetectorConfig) -> None:
         was = group.flagged
@@ -300,14 +315,21 @@ class DetectorCore:
             log.info("detector: cluster %s flagged (%d accounts)", group.id, group.accounts)
 
     def cluster_term(self, state: AccountState, settings: DetectorConfig) -> tuple[float, str | None]:
-        """The best group score of the account (a template used once counts half) and its group id."""
+        """The best group score of the account and its group id.
+
+        A campaign template counts only when the account's own requests on it were extraction
+        requests (mean score >= ``member_extraction``), and half when it used it once: sharing a
+        benchmark-like question with a campaign is not membership.
+        """
         best, best_id = 0.0, None
         flag = settings.cluster.flag_score
+        own_floor = settings.cluster.member_extraction
         linked = False
         index = self.index
-        for key, uses in state.templates.items():
+        for key, (uses, extraction) in state.templates.items():
             group = index.get(key)
-            if group is None or group.score <= 0:
+            if group is None or group.score <= 0 or extraction / uses < own_floor:
+                # A shared template ties an account to a campaign only through its own extraction use.
                 continue
             if group.score >= flag:
                 linked = True
@@ -446,22 +468,22 @@ class DetectorCore:
         if self.metrics is not None:
             if change.source != "sync":
                 self.metrics.transitions.labels(change.previous, change.level).inc()
-            self.update_gauges()
+            self.update_gauges(clusters=False)
 
     def _audit(self, entry: dict[str, Any], shared: bool) -> None:
         self.audit.write(entry)
         self.recent.append(entry)
         if shared:
-            self.out_lists.append(
-                (("audit", entry["account"]), _json(entry), self.shared.audit_trail_kept)
-            )
+            self.out_lists.append((("audit", entry["account"]), _json(entry), self.shared.audit_trail_kept))
 
-    def update_gauges(self) -> None:
+    def update_gauges(self, clusters: bool = True) -> None:
         if self.metrics is None or self.services is None:
             return
         for level, count in self.services.risk.accounts_at().items():
             self.metrics.accounts.labels(level).set(count)
         self.metrics.tracked.set(len(self.accounts))
+        if not clusters:
+            return  # counting clusters walks the index: done once per sync round, not per change
         flagged = {TEMPLATE: 0, SYSTEM: 0, INFRA: 0}
         for group in self.index.groups.values():
             if group.flagged:
@@ -471,9 +493,9 @@ class DetectorCore:
 
     def evidence_of(self, state: AccountState, score: Score, mono: float) -> dict[str, Any]:
         templates = []
-        for key, uses in sorted(state.templates.items(), key=lambda kv: -kv[1]):
+        for key, (uses, extraction) in sorted(state.templates.items(), key=lambda kv: -kv[1][0]):
             group = self.index.get(key)
-            item: dict[str, Any] = {"uses": uses}
+            item: dict[str, Any] = {"uses": int(uses), "own_extraction_mean": round(extraction / uses, 4)}
             if group is not None:
                 item.update(group.summary())
             else:

@@ -60,8 +60,8 @@ class AccountState:
         "first_seen",
         "infra",
         "last_mono",
-        "last_seen",
         "last_score",
+        "last_seen",
         "level",
         "level_since",
         "linked",
@@ -79,7 +79,7 @@ class AccountState:
         self.first_seen = now
         self.last_seen = now
         self.last_mono = 0.0
-        self.templates: dict[int, int] = {}  # template key -> uses (at most MAX_TEMPLATES)
+        self.templates: dict[int, list[float]] = {}  # key -> [uses, extraction sum] (MAX_TEMPLATES)
         self.infra: list[str] = []  # client/network keys (at most MAX_INFRA)
         self.linked = False  # has used a campaign template
         self.level = "none"  # this replica's vote
@@ -188,20 +188,6 @@ class AccountState:
 
 MAX_TEMPLATES = 8
 MAX_INFRA = 4
-
-
-def remember_template(state: AccountState, key: int) -> None:
-    """Count a use of a shared template key (the least used is forgotten when full)."""
-    templates = state.templates
-    if key in templates:
-        templates[key] += 1
-        return
-    if len(templates) >= MAX_TEMPLATES:
-        weakest = min(templates, key=templates.__getitem__)
-        if templates[weakest] > 1:
-            return
-        del templates[weakest]
-    templates[key] = 1
 
 
 def remember_infra(state: AccountState, key: str) -> bool:

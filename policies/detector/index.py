@@ -150,8 +150,13 @@ class TemplateIndex:
         except ValueError:
             return None
 
-    def touch(self, key: Any, kind: str, account: str, extraction: float, now: float) -> tuple[Group | None, bool]:
-        """Count one use of ``key`` by ``account``; returns (its group if any, whether the account used it before)."""
+    def touch(
+        self, key: Any, kind: str, account: str, extraction: float, now: float
+    ) -> tuple[Group | None, bool]:
+        """Count one use of ``key`` by ``account``.
+
+        Returns its group (None while the key has been seen once) and whether the account used it before.
+        """
         groups = self.groups
         group = groups.get(key)
         if group is None:
@@ -165,7 +170,9 @@ class TemplateIndex:
             group = Group(key, kind, now)
             self._add_member(group, first)
             group.requests = group.d_requests = 1.0
-            group.content = group.d_content = extraction  # the first sighting's score is not known; use this one
+            group.content = group.d_content = (
+                extraction  # the first sighting's score is not known; use this one
+            )
             groups[key] = group
             if len(groups) > self.max_groups:
                 groups.popitem(last=False)

@@ -24,16 +24,24 @@ class DetectorMetrics:
             ("stage",),
             COST_BUCKETS,
         )
+        # Children resolved once: labels() takes a lock and a dict lookup on every call.
+        self.inline_seconds = self.seconds.labels("inline")
+        self.analysis_seconds = self.seconds.labels("analysis")
+        self.total_seconds = self.seconds.labels("total")
         self.clusters = metrics.gauge(
-            "detector_clusters", "Flagged account clusters (shared campaign template or infrastructure).",
-            ("kind",), "max",
+            "detector_clusters",
+            "Flagged account clusters (shared campaign template or infrastructure).",
+            ("kind",),
+            "max",
         )
         self.tracked = metrics.gauge("detector_accounts_tracked", "Accounts with detector state.", (), "max")
         self.dropped = metrics.counter(
             "detector_dropped_total", "Observations dropped because the analysis queue was full.", ()
         )
         self.shadow = metrics.counter(
-            "detector_shadow_decisions_total", "Level changes a shadow-mode detector would have made.", ("to",)
+            "detector_shadow_decisions_total",
+            "Level changes a shadow-mode detector would have made.",
+            ("to",),
         )
         self.sync_errors = metrics.counter(
             "detector_sync_errors_total", "Failed synchronisations with the shared state store.", ()

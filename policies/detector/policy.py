@@ -65,5 +65,5 @@ class DetectorPolicy(Policy[DetectorConfig]):
         observation.inline_seconds += time.perf_counter() - started
         core = self.core
         if core.metrics is not None:
-            core.metrics.seconds.labels("inline").observe(observation.inline_seconds)
+            core.metrics.inline_seconds.observe(observation.inline_seconds)
         core.submit(observation)

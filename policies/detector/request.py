@@ -139,9 +139,7 @@ def _asks_logprobs(operation: str, body: dict[str, Any]) -> bool:
     if body.get("logprobs") is True or _int(body.get("top_logprobs")) > 0:
         return True
     include = body.get("include")
-    return isinstance(include, list) and any(
-        isinstance(item, str) and "logprobs" in item for item in include
-    )
+    return isinstance(include, list) and any(isinstance(item, str) and "logprobs" in item for item in include)
 
 
 def _max_reasoning(body: dict[str, Any], budget_floor: int) -> bool:
@@ -198,8 +196,6 @@ def observe(exchange: Exchange, settings: Any) -> Observation:
         samples=samples,
         max_reasoning=_max_reasoning(body, settings.rates.max_reasoning_budget),
         client_key=client_key(exchange.headers),
-        ip_prefix=ip_prefix(
-            exchange.client_ip, settings.cluster.ipv4_prefix, settings.cluster.ipv6_prefix
-        ),
+        ip_prefix=ip_prefix(exchange.client_ip, settings.cluster.ipv4_prefix, settings.cluster.ipv6_prefix),
         settings=settings,
     )

@@ -44,11 +44,32 @@ class Score:
     behaviour: float
     cluster: float
     cluster_id: str | None
-    signals: dict[str, dict[str, float]] = field(default_factory=dict)
+    counted: bool = True
+    weights: Any = None
+    raw: dict[str, float] = field(default_factory=dict)
+
+    def signals(self) -> dict[str, dict[str, float]]:
+        """Each signal's value, weight and (approximate, additive) contribution to the score."""
+        w = self.weights
+        amplified = self.content * (0.55 + 0.45 * self.behaviour)
+        out: dict[str, dict[str, float]] = {}
+        for name in CONTENT:
+            weight = getattr(w, name)
+            share = weight * self.raw[name] / self.content if self.content > 0 else 0.0
+            out[name] = _signal(self.raw[name], weight, share * amplified if self.counted else 0.0)
+        total = sum(getattr(w, name) for name in BEHAVIOUR) or 1.0
+        for name in BEHAVIOUR:
+            weight = getattr(w, name) / total
+            part = (
+                weight * self.raw[name] * (w.behaviour_floor + 0.45 * self.content) if self.counted else 0.0
+            )
+            out[name] = _signal(self.raw[name], weight, part)
+        out["cluster"] = _signal(self.cluster, w.cluster, w.cluster * self.cluster)
+        return out
 
     def explain(self) -> dict[str, Any]:
         """The score and how each signal contributed (for the audit log and the admin API)."""
-        top = sorted(self.signals.items(), key=lambda kv: kv[1]["contribution"], reverse=True)
+        top = sorted(self.signals().items(), key=lambda kv: kv[1]["contribution"], reverse=True)
         return {
             "score": round(self.value, 4),
             "own": round(self.own, 4),
@@ -56,9 +77,22 @@ class Score:
             "behaviour": round(self.behaviour, 4),
             "cluster": round(self.cluster, 4),
             "cluster_id": self.cluster_id,
+            "own_counted": self.counted,
             "signals": dict(top),
             "top_reasons": [name for name, item in top if item["contribution"] >= 0.05][:4],
         }
+
+
+CONTENT = ("cot_elicitation", "rubric_grading", "logprobs")
+BEHAVIOUR = (
+    "template_reuse",
+    "single_turn",
+    "capability_focus",
+    "volume",
+    "regularity",
+    "max_reasoning",
+    "new_model",
+)
 
 
 def score_account(
@@ -69,14 +103,11 @@ def score_account(
     cluster_id: str | None = None,
 ) -> Score:
     w = settings.weights
-    cot = state.mean(F.COT)
-    rubric = state.mean(F.RUBRIC)
-    logprobs = state.mean(F.LOGPROBS)
-    content = 1.0 - (1.0 - w.cot_elicitation * cot) * (1.0 - w.rubric_grading * rubric) * (
-        1.0 - w.logprobs * logprobs
-    )
     focus, _ = state.capability_focus()
-    behaviour_parts = {
+    raw = {
+        "cot_elicitation": state.mean(F.COT),
+        "rubric_grading": state.mean(F.RUBRIC),
+        "logprobs": state.mean(F.LOGPROBS),
         "template_reuse": state.mean(F.DUP),
         "single_turn": state.mean(F.SINGLE),
         "capability_focus": focus,
@@ -85,30 +116,23 @@ def score_account(
         "max_reasoning": state.mean(F.MAX_REASONING),
         "new_model": state.mean(F.NEW_MODEL),
     }
-    total_weight = sum(getattr(w, name) for name in behaviour_parts) or 1.0
-    behaviour = sum(getattr(w, name) * value for name, value in behaviour_parts.items()) / total_weight
+    content = 1.0 - (1.0 - w.cot_elicitation * raw["cot_elicitation"]) * (
+        1.0 - w.rubric_grading * raw["rubric_grading"]
+    ) * (1.0 - w.logprobs * raw["logprobs"])
+    total = 0.0
+    mixed = 0.0
+    for name in BEHAVIOUR:
+        weight = getattr(w, name)
+        total += weight
+        mixed += weight * raw[name]
+    behaviour = mixed / total if total else 0.0
     amplified = content * (0.55 + 0.45 * behaviour)
     own = 1.0 - (1.0 - amplified) * (1.0 - w.behaviour_floor * behaviour)
-    if state.requests < settings.hysteresis.min_requests:
+    counted = state.requests >= settings.hysteresis.min_requests
+    if not counted:
         own = 0.0
-    clustered = w.cluster * cluster
-    value = 1.0 - (1.0 - own) * (1.0 - clustered)
-
-    signals: dict[str, dict[str, float]] = {}
-    counted = own > 0.0
-    for name, raw, weight in (
-        ("cot_elicitation", cot, w.cot_elicitation),
-        ("rubric_grading", rubric, w.rubric_grading),
-        ("logprobs", logprobs, w.logprobs),
-    ):
-        share = (weight * raw / content) if content > 0 else 0.0
-        signals[name] = _signal(raw, weight, share * amplified if counted else 0.0)
-    for name, raw in behaviour_parts.items():
-        weight = getattr(w, name) / total_weight
-        part = weight * raw * (w.behaviour_floor + 0.45 * content) if counted else 0.0
-        signals[name] = _signal(raw, weight, part)
-    signals["cluster"] = _signal(cluster, w.cluster, clustered)
-    return Score(value, own, content, behaviour, cluster, cluster_id, signals)
+    value = 1.0 - (1.0 - own) * (1.0 - w.cluster * cluster)
+    return Score(value, own, content, behaviour, cluster, cluster_id, counted, w, raw)
 
 
 def _signal(value: float, weight: float, contribution: float) -> dict[str, float]:
@@ -132,7 +156,9 @@ def threshold_of(level: RiskLevel, settings: Any) -> float:
     return float(getattr(settings.thresholds, level))
 
 
-def decide(current: RiskLevel, since: float, score: float, requests: int, now: float, settings: Any) -> RiskLevel:
+def decide(
+    current: RiskLevel, since: float, score: float, requests: int, now: float, settings: Any
+) -> RiskLevel:
     """The next level of an account at ``current`` (since ``since``) given its ``score``."""
     target = target_level(score, requests, settings)
     if RANK[target] > RANK[current]:

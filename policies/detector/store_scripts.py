@@ -92,10 +92,10 @@ def _group_local(store: MemoryLike, keys: Sequence[str], args: Sequence[Any]) ->
     pos = 2
     out: list[Any] = []
     for g in range(len(keys) // 4):
-        h, m, l, u = keys[g * 4 : g * 4 + 4]
+        h, m, linked_key, u = keys[g * 4 : g * 4 + 4]
         totals = dict(store.get_value(h, now) or {"r": 0.0, "c": 0.0})
         members = set(store.get_value(m, now) or ())
-        linked = set(store.get_value(l, now) or ())
+        linked = set(store.get_value(linked_key, now) or ())
         everyone = set(store.get_value(u, now) or ())
         d_requests, d_content, count = float(args[pos]), float(args[pos + 1]), int(args[pos + 2])
         pos += 3
@@ -110,7 +110,7 @@ def _group_local(store: MemoryLike, keys: Sequence[str], args: Sequence[Any]) ->
         pos += count
         totals["r"] += d_requests
         totals["c"] += d_content
-        for key, value in ((h, totals), (m, members), (l, linked), (u, everyone)):
+        for key, value in ((h, totals), (m, members), (linked_key, linked), (u, everyone)):
             store.set_value(key, value, ttl, now)
         out.extend([repr(totals["r"]), repr(totals["c"]), len(everyone), len(linked)])
     return out

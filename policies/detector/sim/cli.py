@@ -33,7 +33,9 @@ from policies.detector.sim.runner import drive, fetch_admin, fetch_text, make_ac
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("simulate", help="measure campaign detection with simulated traffic")
-    parser.add_argument("--scale", type=float, default=1.0, help="multiply the number of accounts (0.1 for a quick run)")
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="multiply the number of accounts (0.1 for a quick run)"
+    )
     parser.add_argument("--duration", type=float, default=120.0, help="seconds the traffic is spread over")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--concurrency", type=int, default=48)
@@ -43,30 +45,19 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--accounts", help="accounts file written by --write-setup (with --gateway)")
     parser.add_argument("--admin-token-env", default=ADMIN_TOKEN_ENV)
     parser.add_argument("--write-setup", metavar="DIR", help="only write config, keys and accounts files")
-    parser.add_argument("--keep", action="store_true", help="keep the work directory (config, keys, audit log)")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the work directory (config, keys, audit log)"
+    )
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     parser.set_defaults(func=run_command)
 
 
 def run_command(args: argparse.Namespace) -> int:
-    return asyncio.run(simulate(args))
-
-
-async def simulate(args: argparse.Namespace) -> int:
     mix = personas(args.scale)
     accounts = make_accounts(mix, args.seed)
     detector = orjson.loads(args.detector)
     if args.write_setup:
-        directory = Path(args.write_setup)
-        directory.mkdir(parents=True, exist_ok=True)
-        write_keys(accounts, directory / "keys.jsonl")
-        config = sim_config(directory, 8080, "http://127.0.0.1:9100", time.time() + args.duration / 3, detector)
-        import yaml
-
-        (directory / "policy.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-        write_accounts(accounts, directory / "accounts.json")
-        print(f"wrote {directory}/policy.yaml, keys.jsonl and accounts.json ({len(accounts)} accounts)")
-        return 0
+        return write_setup(args, accounts, detector)
     stack: Stack | None = None
     workdir: Path | None = None
     if args.gateway:
@@ -82,18 +73,17 @@ async def simulate(args: argparse.Namespace) -> int:
         workdir = Path(tempfile.mkdtemp(prefix="distillguard-sim-"))
         stack = Stack(workdir).start(accounts, time.time() + args.duration / 3, detector)
         base, token = stack.gateway_url, stack.token
+    total = sum(p.accounts * p.requests for p in mix)
+    print(
+        f"simulating {len(accounts)} accounts, {total} requests over ~{args.duration:.0f} s against {base}",
+        file=sys.stderr,
+    )
     try:
-        print(f"simulating {len(accounts)} accounts, {sum(p.accounts * p.requests for p in mix)} requests "
-              f"over ~{args.duration:.0f} s against {base}", file=sys.stderr)
-        log = await drive(base, accounts, args.duration, args.concurrency)
-        await asyncio.sleep(1.5)  # let the background analysis finish
-        changes = (await fetch_admin(base, token, f"/admin/detector/changes?since={log.started - 1}"))["changes"]
-        metrics = await fetch_text(base, "/metrics")
+        log, changes, metrics = asyncio.run(traffic(base, token, accounts, args.duration, args.concurrency))
     finally:
         if stack is not None:
             stack.stop()
-    cost = detector_cost(metrics)
-    report = summarise(mix, accounts, log, changes, cost)
+    report = summarise(mix, accounts, log, changes, detector_cost(metrics))
     report["scale"], report["seed"], report["accounts"] = args.scale, args.seed, len(accounts)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -109,6 +99,29 @@ async def simulate(args: argparse.Namespace) -> int:
     return 0 if met or not args.check else 1
 
 
+async def traffic(
+    base: str, token: str, accounts: list[Any], duration: float, concurrency: int
+) -> tuple[Any, list[dict[str, Any]], str]:
+    """Send the traffic, then read the level changes and the metrics."""
+    log = await drive(base, accounts, duration, concurrency)
+    await asyncio.sleep(1.5)  # let the background analysis finish
+    changes = (await fetch_admin(base, token, f"/admin/detector/changes?since={log.started - 1}"))["changes"]
+    return log, changes, await fetch_text(base, "/metrics")
+
+
+def write_setup(args: argparse.Namespace, accounts: list[Any], detector: dict[str, Any]) -> int:
+    import yaml
+
+    directory = Path(args.write_setup)
+    directory.mkdir(parents=True, exist_ok=True)
+    write_keys(accounts, directory / "keys.jsonl")
+    config = sim_config(directory, 8080, "http://127.0.0.1:9100", time.time() + args.duration / 3, detector)
+    (directory / "policy.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    write_accounts(accounts, directory / "accounts.json")
+    print(f"wrote {directory}/policy.yaml, keys.jsonl and accounts.json ({len(accounts)} accounts)")
+    return 0
+
+
 def detector_cost(metrics: str) -> dict[str, Any]:
     name = "distillguard_detector_seconds"
     out: dict[str, Any] = {"observations": histogram_count(metrics, name, {"stage": "total"})}
@@ -120,7 +133,10 @@ def detector_cost(metrics: str) -> dict[str, Any]:
 
 
 def print_summary(report: dict[str, Any], out: Path) -> None:
-    print(f"{'persona':<18} {'kind':<7} {'accts':>5} {'sent':>6} {'elev':>5} {'high':>5} {'crit':>5} {'blkd':>5}  result")
+    print(
+        f"{'persona':<18} {'kind':<7} {'accts':>5} {'sent':>6} {'elev':>5} {'high':>5} {'crit':>5} "
+        f"{'blkd':>5}  result"
+    )
     for row in report["personas"]:
         reached = row["reached"]
         if row["kind"] == "attack":
@@ -132,9 +148,12 @@ def print_summary(report: dict[str, Any], out: Path) -> None:
             result += f", median {median} requests to high"
         print(
             f"{row['persona']:<18} {row['kind']:<7} {row['accounts']:>5} {row['requests_sent']:>6} "
-            f"{reached['elevated']:>5} {reached['high']:>5} {reached['critical']:>5} {row['blocked_accounts']:>5}  {result}"
+            f"{reached['elevated']:>5} {reached['high']:>5} {reached['critical']:>5} "
+            f"{row['blocked_accounts']:>5}  {result}"
         )
     targets = report["targets"]
     print(orjson.dumps({k: v for k, v in targets.items()}, option=orjson.OPT_INDENT_2).decode())
-    print(f"wrote {out / 'report.json'} and {out / 'report.png'} ({report['requests_sent']} requests in "
-          f"{report['duration_seconds']} s)")
+    print(
+        f"wrote {out / 'report.json'} and {out / 'report.png'} ({report['requests_sent']} requests in "
+        f"{report['duration_seconds']} s)"
+    )

@@ -35,13 +35,17 @@ def write_keys(accounts: list[Account], keys_file: Path) -> None:
     lines = []
     for account in accounts:
         account.key = "dg-sim-" + secrets.token_urlsafe(18)
-        entry = ApiKeyEntry(sha256=digest(account.key), account=account.name, tier="free", key_id=account.name[:40])
+        entry = ApiKeyEntry(
+            sha256=digest(account.key), account=account.name, tier="free", key_id=account.name[:40]
+        )
         lines.append(orjson.dumps(entry.model_dump()))
     keys_file.write_bytes(b"\n".join(lines) + b"\n")
     keys_file.chmod(0o600)
 
 
-def sim_config(directory: Path, port: int, upstream: str, release: float, detector: dict[str, Any]) -> dict[str, Any]:
+def sim_config(
+    directory: Path, port: int, upstream: str, release: float, detector: dict[str, Any]
+) -> dict[str, Any]:
     released = datetime.fromtimestamp(release, UTC).isoformat()
     config = {
         "shared": {
@@ -53,8 +57,12 @@ def sim_config(directory: Path, port: int, upstream: str, release: float, detect
     return {
         "listen": {"host": "127.0.0.1", "port": port},
         "upstreams": [
-            {"name": "mock", "url": upstream, "protocol": "openai",
-             "timeouts": {"connect": 5, "first_byte": 30, "idle": 30, "total": 60}}
+            {
+                "name": "mock",
+                "url": upstream,
+                "protocol": "openai",
+                "timeouts": {"connect": 5, "first_byte": 30, "idle": 30, "total": 60},
+            }
         ],
         "auth": {"keys_file": "keys.jsonl"},
         "default_tier": "free",
@@ -92,14 +100,28 @@ class Stack:
         self.processes.append(
             subprocess.Popen(
                 [python, "-m", "gateway.cli", "mock-upstream", "--port", str(self.mock_port)],
-                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             )
         )
         self.processes.append(
             subprocess.Popen(
-                [python, "-m", "gateway.cli", "serve", "--config", str(config_path), "--port", str(self.gateway_port),
-                 "--host", "127.0.0.1"],
-                env=env, stdout=subprocess.DEVNULL, stderr=open(self.directory / "gateway.log", "wb"),  # noqa: SIM115
+                [
+                    python,
+                    "-m",
+                    "gateway.cli",
+                    "serve",
+                    "--config",
+                    str(config_path),
+                    "--port",
+                    str(self.gateway_port),
+                    "--host",
+                    "127.0.0.1",
+                ],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=open(self.directory / "gateway.log", "wb"),  # noqa: SIM115
             )
         )
         self._wait(f"http://127.0.0.1:{self.mock_port}/v1/models")

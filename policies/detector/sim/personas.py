@@ -41,7 +41,9 @@ SDK_NODE = Client(
     "OpenAI/JS 4.67.1",
     [("x-stainless-lang", "js"), ("x-stainless-package-version", "4.67.1"), ("x-stainless-os", "MacOS")],
 )
-BROWSER_APP = Client("Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) ChatWeb/3.2", [("origin", "https://chat.example")])
+BROWSER_APP = Client(
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) ChatWeb/3.2", [("origin", "https://chat.example")]
+)
 IDE_PLUGIN = Client("CodePilot-VSCode/1.14.2", [("x-codepilot-session", "s"), ("x-editor", "vscode")])
 RAG_SERVICE = Client("kb-answers/2.0 (+aiohttp)", [("x-tenant", "kb")])
 BATCH_JOB = Client("ticket-summariser/0.9 python-httpx", [("x-job", "nightly")])
@@ -103,13 +105,17 @@ def _conversation(account: Account, opener: str, followup_p: float = 0.6) -> lis
 def chat_user(account: Account, progress: float) -> Request:
     rng = account.rng
     opener = rng.choice(vocab.CHAT_OPENERS).format(topic=rng.choice(vocab.TOPICS))
-    model = NEW_MODEL if rng.random() < 0.15 and progress > 0.3 else rng.choice(["mock-small", "mock-reasoner"])
+    model = (
+        NEW_MODEL if rng.random() < 0.15 and progress > 0.3 else rng.choice(["mock-small", "mock-reasoner"])
+    )
     extra: dict[str, Any] = {}
     if rng.random() < 0.3:
         extra["temperature"] = round(rng.uniform(0.2, 1.2), 2)
     if rng.random() < 0.1:
         opener += " Please explain it step by step."
-    return Request("/v1/chat/completions", _chat(_conversation(account, opener), model, **extra), rng.random() < 0.5)
+    return Request(
+        "/v1/chat/completions", _chat(_conversation(account, opener), model, **extra), rng.random() < 0.5
+    )
 
 
 def student(account: Account, progress: float) -> Request:
@@ -134,8 +140,17 @@ CODEPILOT_SYSTEM = (
     "diffs, and never invent APIs. The user's workspace language is set in the editor settings."
 )
 IDE_TOOLS = [
-    {"type": "function", "function": {"name": "read_file", "parameters": {"type": "object", "properties": {"path": {"type": "string"}}}}},
-    {"type": "function", "function": {"name": "run_tests", "parameters": {"type": "object", "properties": {}}}},
+    {
+        "type": "function",
+        "function": {
+            "name": "read_file",
+            "parameters": {"type": "object", "properties": {"path": {"type": "string"}}},
+        },
+    },
+    {
+        "type": "function",
+        "function": {"name": "run_tests", "parameters": {"type": "object", "properties": {}}},
+    },
 ]
 
 
@@ -152,7 +167,7 @@ def coding_assistant(account: Account, progress: float) -> Request:
             f"What's the time complexity of this?\n{snippet}",
         ]
     )
-    messages = [{"role": "system", "content": CODEPILOT_SYSTEM}] + _conversation(account, ask, 0.5)
+    messages = [{"role": "system", "content": CODEPILOT_SYSTEM}, *_conversation(account, ask, 0.5)]
     extra: dict[str, Any] = {"tools": IDE_TOOLS} if rng.random() < 0.3 else {}
     return Request("/v1/chat/completions", _chat(messages, "mock-reasoner", **extra), True)
 
@@ -168,8 +183,12 @@ def rag_app(account: Account, progress: float) -> Request:
     subject = rng.choice(vocab.DOC_SUBJECTS)
     context = "\n\n".join(vocab.paragraph(rng, subject) for _ in range(3))
     question = rng.choice(
-        [f"What does {subject} say about deadlines?", f"Who approves exceptions to {subject}?",
-         f"How long are records kept under {subject}?", f"Is there a maximum amount in {subject}?"]
+        [
+            f"What does {subject} say about deadlines?",
+            f"Who approves exceptions to {subject}?",
+            f"How long are records kept under {subject}?",
+            f"Is there a maximum amount in {subject}?",
+        ]
     )
     messages = [
         {"role": "system", "content": RAG_SYSTEM},
@@ -213,7 +232,9 @@ def cot_harvester(account: Account, progress: float) -> Request:
     extra: dict[str, Any] = {"max_tokens": 4096}
     if rng.random() < 0.5:
         extra["reasoning_effort"] = "high"
-    return Request("/v1/chat/completions", _chat([{"role": "user", "content": prompt}], "mock-reasoner", **extra))
+    return Request(
+        "/v1/chat/completions", _chat([{"role": "user", "content": prompt}], "mock-reasoner", **extra)
+    )
 
 
 def low_and_slow(account: Account, progress: float) -> Request:
@@ -230,16 +251,26 @@ def paraphraser(account: Account, progress: float) -> Request:
     problem = _harvest_problem(rng)
     instruction = cot_instruction(rng)
     prompt = f"{instruction}\n\n{problem}" if rng.random() < 0.5 else f"{problem}\n\n{instruction}"
-    return Request("/v1/chat/completions", _chat([{"role": "user", "content": prompt}], "mock-reasoner", max_tokens=4096))
+    return Request(
+        "/v1/chat/completions", _chat([{"role": "user", "content": prompt}], "mock-reasoner", max_tokens=4096)
+    )
 
 
 def rubric_harvester(account: Account, progress: float) -> Request:
     rng = account.rng
-    return Request("/v1/chat/completions", _chat([{"role": "user", "content": rubric_prompt(rng)}], "mock-reasoner"))
+    return Request(
+        "/v1/chat/completions", _chat([{"role": "user", "content": rubric_prompt(rng)}], "mock-reasoner")
+    )
 
 
 AGENT_TOOLS = [
-    {"type": "function", "function": {"name": name, "parameters": {"type": "object", "properties": {"arg": {"type": "string"}}}}}
+    {
+        "type": "function",
+        "function": {
+            "name": name,
+            "parameters": {"type": "object", "properties": {"arg": {"type": "string"}}},
+        },
+    }
     for name in ("search_web", "execute_python", "read_file", "write_file", "run_shell", "browse")
 ]
 
@@ -249,7 +280,8 @@ def pivot_agent(account: Account, progress: float) -> Request:
     task = vocab.coding_task(rng)
     prompt = rng.choice(
         [
-            f"You are an autonomous coding agent. Plan the subtasks, call the tools you need, and explain the "
+            "You are an autonomous coding agent. Plan the subtasks, call the tools you need, and explain "
+            f"the "
             f"reasoning behind each tool call before you make it. Task: {task}",
             f"Act as an agent with tools. Task: {task} First write your complete reasoning and plan, then "
             f"execute each step with a tool call and report the observation.",
@@ -303,7 +335,9 @@ def personas(scale: float = 1.0) -> list[Persona]:
         Persona("chat_web", "benign", n(60), 12, BROWSER_APP, 10_000, "chat", multi_turn=True),
         Persona("students", "benign", n(40), 15, SDK_NODE, 10_000, "student", multi_turn=True),
         Persona("coding_assistant", "benign", n(40), 25, IDE_PLUGIN, 10_000, "coding", multi_turn=True),
-        Persona("company_team", "benign", n(30), 15, SDK_PYTHON, ["198.51.100.0/24"], "chat", multi_turn=True),
+        Persona(
+            "company_team", "benign", n(30), 15, SDK_PYTHON, ["198.51.100.0/24"], "chat", multi_turn=True
+        ),
         Persona("rag_app", "benign", max(2, n(4)), 250, RAG_SERVICE, 2, "rag"),
         Persona("batch_customer", "benign", max(1, n(2)), 1500, BATCH_JOB, 1, "batch"),
         Persona("cot_harvester", "attack", max(2, n(4)), 250, HARVEST_CLIENT, 4, "cot"),
@@ -311,5 +345,14 @@ def personas(scale: float = 1.0) -> list[Persona]:
         Persona("paraphraser", "attack", max(2, n(4)), 250, SDK_PYTHON, 4, "paraphrase"),
         Persona("rubric_harvester", "attack", max(2, n(4)), 250, HARVEST_CLIENT, 4, "rubric"),
         Persona("model_pivot", "attack", max(2, n(4)), 250, SDK_NODE, 4, "pivot"),
-        Persona("hydra", "attack", n(500), 14, HYDRA_CLIENT, [f"203.0.{i}.0/24" for i in range(8)], "hydra", cluster=True),
+        Persona(
+            "hydra",
+            "attack",
+            n(500),
+            14,
+            HYDRA_CLIENT,
+            [f"203.0.{i}.0/24" for i in range(8)],
+            "hydra",
+            cluster=True,
+        ),
     ]

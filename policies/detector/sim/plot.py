@@ -9,6 +9,7 @@ had sent (blue), with the 10-requests-per-member budget marked.
 
 from __future__ import annotations
 
+import itertools
 import struct
 import zlib
 from pathlib import Path
@@ -16,18 +17,54 @@ from typing import Any
 
 # A 3x5 bitmap font: each glyph is 5 rows of 3 bits.
 _FONT = {
-    "0": "111101101101111", "1": "010110010010111", "2": "111001111100111", "3": "111001111001111",
-    "4": "101101111001001", "5": "111100111001111", "6": "111100111101111", "7": "111001001001001",
-    "8": "111101111101111", "9": "111101111001111", "A": "010101111101101", "B": "110101110101110",
-    "C": "111100100100111", "D": "110101101101110", "E": "111100110100111", "F": "111100110100100",
-    "G": "111100101101111", "H": "101101111101101", "I": "111010010010111", "J": "001001001101111",
-    "K": "101101110101101", "L": "100100100100111", "M": "101111111101101", "N": "110101101101101",
-    "O": "111101101101111", "P": "111101111100100", "Q": "111101101111001", "R": "110101110101101",
-    "S": "111100111001111", "T": "111010010010010", "U": "101101101101111", "V": "101101101101010",
-    "W": "101101111111101", "X": "101101010101101", "Y": "101101010010010", "Z": "111001010100111",
-    " ": "000000000000000", "_": "000000000000111", "-": "000000111000000", ".": "000000000000010",
-    "%": "101001010100101", "/": "001001010100100", ":": "000010000010000", "<": "001010100010001",
-    ">": "100010001010100", "=": "000111000111000", "(": "010100100100010", ")": "010001001001010",
+    "0": "111101101101111",
+    "1": "010110010010111",
+    "2": "111001111100111",
+    "3": "111001111001111",
+    "4": "101101111001001",
+    "5": "111100111001111",
+    "6": "111100111101111",
+    "7": "111001001001001",
+    "8": "111101111101111",
+    "9": "111101111001111",
+    "A": "010101111101101",
+    "B": "110101110101110",
+    "C": "111100100100111",
+    "D": "110101101101110",
+    "E": "111100110100111",
+    "F": "111100110100100",
+    "G": "111100101101111",
+    "H": "101101111101101",
+    "I": "111010010010111",
+    "J": "001001001101111",
+    "K": "101101110101101",
+    "L": "100100100100111",
+    "M": "101111111101101",
+    "N": "110101101101101",
+    "O": "111101101101111",
+    "P": "111101111100100",
+    "Q": "111101101111001",
+    "R": "110101110101101",
+    "S": "111100111001111",
+    "T": "111010010010010",
+    "U": "101101101101111",
+    "V": "101101101101010",
+    "W": "101101111111101",
+    "X": "101101010101101",
+    "Y": "101101010010010",
+    "Z": "111001010100111",
+    " ": "000000000000000",
+    "_": "000000000000111",
+    "-": "000000111000000",
+    ".": "000000000000010",
+    "%": "101001010100101",
+    "/": "001001010100100",
+    ":": "000010000010000",
+    "<": "001010100010001",
+    ">": "100010001010100",
+    "=": "000111000111000",
+    "(": "010100100100010",
+    ")": "010001001001010",
 }
 
 WHITE = (255, 255, 255)
@@ -64,19 +101,31 @@ class Canvas:
             for row in range(5):
                 for col in range(3):
                     if glyph[row * 3 + col] == "1":
-                        self.rect(x + col * scale, y + row * scale, x + (col + 1) * scale, y + (row + 1) * scale, colour)
+                        self.rect(
+                            x + col * scale,
+                            y + row * scale,
+                            x + (col + 1) * scale,
+                            y + (row + 1) * scale,
+                            colour,
+                        )
             x += 4 * scale
 
     def png(self) -> bytes:
         raw = b"".join(
-            b"\x00" + bytes(self.pixels[y * self.width * 3 : (y + 1) * self.width * 3]) for y in range(self.height)
+            b"\x00" + bytes(self.pixels[y * self.width * 3 : (y + 1) * self.width * 3])
+            for y in range(self.height)
         )
 
         def chunk(kind: bytes, data: bytes) -> bytes:
             return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
         header = struct.pack(">IIBBBBB", self.width, self.height, 8, 2, 0, 0, 0)
-        return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b"")
+        return (
+            b"\x89PNG\r\n\x1a\n"
+            + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(raw, 6))
+            + chunk(b"IEND", b"")
+        )
 
 
 def plot(report: dict[str, Any], path: Path) -> None:
@@ -113,7 +162,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
         curve = hydra["cluster_recall_curve"]
         total = max(1, curve[-1][0])
         points = [(px + int(pw * at / total), py + ph - int(ph * share)) for at, share in curve]
-        for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
+        for (x0, y0), (x1, y1) in itertools.pairwise(points):
             canvas.line(x0, y0, x1, y1, BLUE, width=3)
         budget = 10 * hydra["accounts"]
         if budget <= total:
@@ -131,5 +180,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
         f"BATCH BLOCKED {targets['batch_customer_blocked']}",
     ]
     for i, line in enumerate(summary):
-        canvas.text(20, 500 + (i // 2) * 22, line) if i % 2 == 0 else canvas.text(400, 500 + (i // 2) * 22, line)
+        canvas.text(20, 500 + (i // 2) * 22, line) if i % 2 == 0 else canvas.text(
+            400, 500 + (i // 2) * 22, line
+        )
     path.write_bytes(canvas.png())

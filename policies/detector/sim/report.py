@@ -73,14 +73,18 @@ def persona_results(
         "requests_to_high": _quantiles(to_high),
     }
     if persona.kind == "attack":
-        result["budget"] = f"{cluster_budget} cluster requests" if persona.cluster else f"{ATTACK_BUDGET} requests"
+        result["budget"] = (
+            f"{cluster_budget} cluster requests" if persona.cluster else f"{ATTACK_BUDGET} requests"
+        )
         result["recall_high_within_budget"] = round(within / len(members), 4) if members else 0.0
         if persona.cluster:
             result["cluster_requests_sent"] = len(cluster_times)
             result["cluster_requests_to_high"] = _quantiles(cluster_at_high)
             result["cluster_recall_curve"] = _curve(cluster_at_high, len(members), len(cluster_times))
     else:
-        result["false_positive_rate_elevated"] = round(counts["elevated"] / len(members), 4) if members else 0.0
+        result["false_positive_rate_elevated"] = (
+            round(counts["elevated"] / len(members), 4) if members else 0.0
+        )
     return result
 
 
@@ -113,7 +117,9 @@ def summarise(
     targets = {
         "attack_recall_high_within_200": round(single_hits / single_accounts, 4) if single_accounts else None,
         "hydra_recall_high_within_cluster_budget": hydra[0]["recall_high_within_budget"] if hydra else None,
-        "benign_false_positive_rate_elevated": round(benign_elevated / benign_accounts, 4) if benign_accounts else None,
+        "benign_false_positive_rate_elevated": round(benign_elevated / benign_accounts, 4)
+        if benign_accounts
+        else None,
         "batch_customer_blocked": bool(batch and (batch["blocked_accounts"] or batch["reached"]["critical"])),
         "detector_cost": detector_cost,
     }

@@ -41,7 +41,9 @@ def make_accounts(personas: list[Persona], seed: int) -> list[Account]:
             rng = random.Random(master.getrandbits(64))
             network = networks[number % len(networks)]
             base = network.split("/")[0].rsplit(".", 1)[0]
-            account = Account(f"{persona.name}-{number:04d}", persona, ip=f"{base}.{rng.randint(1, 254)}", rng=rng)
+            account = Account(
+                f"{persona.name}-{number:04d}", persona, ip=f"{base}.{rng.randint(1, 254)}", rng=rng
+            )
             accounts.append(account)
     return accounts
 
@@ -103,7 +105,9 @@ async def _drive_account(
             if persona.cluster:
                 log.cluster_times.setdefault(persona.name, []).append(sent_at)
             try:
-                async with session.post(base + request.path, data=orjson.dumps(body), headers=_headers(account)) as response:
+                async with session.post(
+                    base + request.path, data=orjson.dumps(body), headers=_headers(account)
+                ) as response:
                     raw = await response.read()
                     status = response.status
             except (aiohttp.ClientError, TimeoutError) as exc:
