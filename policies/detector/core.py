@@ -45,6 +45,7 @@ log = logging.getLogger("distillguard.detector")
 CORE_KEY = "detector.core"
 _RECENT_CHANGES = 10_000
 _BATCH = 256
+_SWEEP_CHUNK = 64
 
 
 def core_for(services: PolicyServices) -> DetectorCore:
@@ -74,7 +75,7 @@ class DetectorCore:
         self.out_votes: dict[str, RiskLevel] = {}
         self.out_allow: list[tuple[str, str]] = []
         self.touched: set[Any] = set()
-        self._sweeps: deque[Group] = deque()
+        self._sweeps: deque[list[str]] = deque()  # members of newly flagged groups to re-evaluate
         self._boards: list[RiskBoard] = []
         self._queue: asyncio.Queue[Observation] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -146,6 +147,11 @@ class DetectorCore:
         assert self._queue is not None
         queue = self._queue
         while True:
+            if self._sweeps and queue.empty():
+                if not self.run_sweeps():
+                    self._idle.set()
+                await asyncio.sleep(0)
+                continue
             observation = await queue.get()
             batch = [observation]
             while len(batch) < _BATCH and not queue.empty():
@@ -156,7 +162,7 @@ class DetectorCore:
                 except Exception:
                     log.exception("detector analysis failed for one observation")
             self.run_sweeps()
-            if queue.empty():
+            if queue.empty() and not self._sweeps:
                 self._idle.set()
             await asyncio.sleep(0)
 
@@ -168,11 +174,12 @@ class DetectorCore:
         if not self._tasks or self._tasks[0].done() or self._loop is not asyncio.get_running_loop():
             while not queue.empty():  # no worker on this loop: analyse here
                 self.process(queue.get_nowait())
-            self.run_sweeps()
+            while self.run_sweeps():
+                pass
             return
         while True:
             await self._idle.wait()
-            if queue.empty():
+            if queue.empty() and not self._sweeps:
                 return
             await asyncio.sleep(0)
 
@@ -311,7 +318,7 @@ class DetectorCore:
         if self.sync_enabled:
             self.touched.add(group.key)
         if group.flagged and not was:
-            self._sweeps.append(group)
+            self._sweeps.append(list(group.members))
             log.info("detector: cluster %s flagged (%d accounts)", group.id, group.accounts)
 
     def cluster_term(self, state: AccountState, settings: DetectorConfig) -> tuple[float, str | None]:
@@ -365,17 +372,28 @@ class DetectorCore:
             self._vote(state, new, score, now, mono, shadow)
         return score
 
-    def run_sweeps(self) -> None:
-        """Re-evaluate the local members of newly flagged clusters (so every member is raised)."""
+    def run_sweeps(self, budget: int = _SWEEP_CHUNK) -> bool:
+        """Re-evaluate local members of newly flagged clusters, at most ``budget`` accounts per call.
+
+        Returns whether members are still waiting (the worker calls again between batches, so a
+        500-member cluster never holds the event loop for more than one chunk).
+        """
         settings = self.settings
-        while self._sweeps and settings is not None:
-            group = self._sweeps.popleft()
-            now = self.clock()
-            mono = time.monotonic()
-            for account in list(group.members):
-                state = self.accounts.get(account)
+        if settings is None:
+            self._sweeps.clear()
+            return False
+        now = self.clock()
+        mono = time.monotonic()
+        while self._sweeps and budget > 0:
+            pending = self._sweeps[0]
+            while pending and budget > 0:
+                state = self.accounts.get(pending.pop())
+                budget -= 1
                 if state is not None:
                     self.evaluate(state, settings, now, mono)
+            if not pending:
+                self._sweeps.popleft()
+        return bool(self._sweeps)
 
     # ---- levels -----------------------------------------------------------------------------
     def allowlisted(self, account: str) -> bool:

@@ -135,7 +135,8 @@ async def _sync_groups(core: DetectorCore) -> None:
             group.g_linked = int(result[base + 3])
             if settings is not None:
                 core._rescore(group, settings)
-    core.run_sweeps()
+    while core.run_sweeps():
+        await asyncio.sleep(0)
 
 
 async def _sync_levels(core: DetectorCore, state: SyncState) -> None:
