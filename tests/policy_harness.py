@@ -34,7 +34,11 @@ OPERATION_BY_NAME: dict[str, Operation] = {op.name: op for op in OPERATIONS.valu
 
 def services(store: StateStore | None = None) -> PolicyServices:
     return PolicyServices(
-        store=store or MemoryStore("test"), metrics=GatewayMetrics(), risk=RiskBoard(), shared=SharedObjects()
+        # Not `store or ...`: an empty MemoryStore is falsy (it has __len__).
+        store=store if store is not None else MemoryStore("test"),
+        metrics=GatewayMetrics(),
+        risk=RiskBoard(),
+        shared=SharedObjects(),
     )
 
 
