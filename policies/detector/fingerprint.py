@@ -11,7 +11,8 @@ over the shingles instead of one per hash function, which keeps the cost near
 10 µs for a 2,000-character prompt. Its 16 bins are cut into 8 bands of 2; two
 prompts whose shingle sets have Jaccard similarity J share at least one band
 key with probability 1 - (1 - J^2)^8 (0.94 at J = 0.55, 0.01 at J = 0.04).
-Bands with an empty bin (short prompts) give no key; the densified signature
+Bands with an empty bin (short prompts) give no key; such prompts get one more
+key for their whole normalised text instead. The densified signature
 (Shrivastava & Li 2014) is only used for :func:`similarity`.
 """
 
@@ -239,16 +240,26 @@ def band_keys(mins: list[int]) -> list[int]:
     return keys
 
 
+def _keys(words: list[str]) -> list[int]:
+    if not words:
+        return []
+    keys = band_keys(raw_minima(words))
+    if len(keys) < BANDS:
+        # A short prompt fills few bins: add a key for its whole normalised text, so exact
+        # uses of a short template still meet in the index.
+        keys.append((0xFE << 56) | zlib.crc32(" ".join(words).encode()))
+    return keys
+
+
 def template_keys(text: str) -> list[int]:
-    """Band keys of a prompt's user text (normalise, shingle, MinHash, band)."""
-    words = tokens(normalise(text))
-    return band_keys(raw_minima(words)) if words else []
+    """Template keys of a prompt's user text (normalise, shingle, MinHash, band)."""
+    return _keys(tokens(normalise(text)))
 
 
 def keys_and_words(text: str) -> tuple[list[int], list[str]]:
-    """Band keys and the content words (reused by the classifier) of a prompt."""
+    """Template keys and the content words (reused by the classifier) of a prompt."""
     words = tokens(normalise(text))
-    return (band_keys(raw_minima(words)) if words else []), words
+    return _keys(words), words
 
 
 def exact_key(text: str) -> int | None:

@@ -7,8 +7,9 @@ When sharing is on (``shared.sync: auto`` with a Redis store, or ``on``):
 
 * **template index**: each group this replica touched since the last round and
   that is worth sharing (seen at least twice here) pushes its deltas and pulls
-  the shared totals in the same script call; a group the totals push over the
-  line is flagged here too and its local members re-evaluated.
+  the shared totals in the same script call, and keeps pulling them for 60
+  rounds after its last push; a group the totals push over the line is flagged
+  here too and its local members re-evaluated.
 * **levels**: this replica's changed votes, operator pins changed through the
   engine admin API, and allowlist changes are written; the whole shared
   state (votes of every replica, pins, allowlist) is read back when its version
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("distillguard.detector.sync")
 
 _GROUPS_PER_CALL = 64
+_WATCH_ROUNDS = 60
+_WATCH_MAX = 10_000
 _LIST_TTL_SECONDS = 30 * 86_400
 
 
@@ -53,6 +56,7 @@ class SyncState:
         self.version = ""
         self.pins_seen: dict[str, str] = {}
         self.last_refresh = 0.0
+        self.watch: dict[Any, int] = {}  # group key -> rounds left to re-read its shared totals
 
 
 async def sync_loop(core: DetectorCore) -> None:
@@ -83,7 +87,7 @@ async def sync_once(core: DetectorCore, state: SyncState | None = None) -> None:
     if not core.sync_enabled:
         core.out_allow.clear()
         return
-    await _sync_groups(core)
+    await _sync_groups(core, state)
     await _sync_levels(core, state)
 
 
@@ -103,10 +107,24 @@ def _worth_sharing(group: Group) -> bool:
     return group.dirty and (group.requests >= 2 or len(group.members) >= 2 or group.kind == INFRA)
 
 
-async def _sync_groups(core: DetectorCore) -> None:
+async def _sync_groups(core: DetectorCore, state: SyncState) -> None:
     store = core.services.store  # type: ignore[union-attr]
     touched, core.touched = core.touched, set()
     groups = [g for key in touched if (g := core.index.get(key)) is not None and _worth_sharing(g)]
+    # Shared groups are also re-read for a while after this replica last pushed to them (with zero
+    # deltas), so a replica learns of accounts that other replicas added since.
+    pushing = {g.key for g in groups}
+    for key in list(state.watch):
+        state.watch[key] -= 1
+        group = core.index.get(key)
+        if state.watch[key] <= 0 or group is None:
+            del state.watch[key]
+        elif key not in pushing:
+            groups.append(group)
+    for key in pushing:
+        state.watch[key] = _WATCH_ROUNDS
+    while len(state.watch) > _WATCH_MAX:
+        del state.watch[next(iter(state.watch))]
     ttl_ms = int(core.shared.group_ttl_seconds * 1000)
     for start in range(0, len(groups), _GROUPS_PER_CALL):
         batch = groups[start : start + _GROUPS_PER_CALL]
