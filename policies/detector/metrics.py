@@ -20,7 +20,7 @@ class DetectorMetrics:
         )
         self.seconds = metrics.histogram(
             "detector_seconds",
-            "Detector cost per request: inline (request path), analysis (background) and their total.",
+            "Detector CPU time per request: inline (request path), analysis (background) and their total.",
             ("stage",),
             COST_BUCKETS,
         )

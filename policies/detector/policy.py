@@ -10,7 +10,8 @@ Phases:
 * ``on_request``: takes a bounded observation (prompt slices up to
   ``text.max_chars``, a few parameters, client and network keys) into
   ``exchange.scratch``; a few microseconds, measured as
-  ``distillguard_detector_seconds{stage="inline"}`` (with the after_response part).
+  ``distillguard_detector_seconds{stage="inline"}`` (with the after_response part; CPU time
+  of the serving thread, so a busy machine's preemptions do not count as detector cost).
 * ``after_response``: adds the response size and token usage and queues the
   observation for the background analysis (see :mod:`policies.detector.core`).
 
@@ -45,24 +46,24 @@ class DetectorPolicy(Policy[DetectorConfig]):
         self.core.attach(self.config, self.services)
 
     async def on_request(self, exchange: Exchange) -> None:
-        started = time.perf_counter()
+        started = time.thread_time()
         observation = observe(exchange, self.config)
         if self.mode == "shadow":
             observation.extras["shadow"] = True
         exchange.scratch[SCRATCH] = observation
-        observation.inline_seconds = time.perf_counter() - started
+        observation.inline_seconds = time.thread_time() - started
 
     async def after_response(self, exchange: Exchange) -> None:
         observation = exchange.scratch.get(SCRATCH)
         if observation is None:
             return
-        started = time.perf_counter()
+        started = time.thread_time()
         observation.status = exchange.outcome.status
         observation.response_bytes = exchange.outcome.response_bytes
         if exchange.usage.known:
             observation.input_tokens = exchange.usage.input_tokens
             observation.output_tokens = exchange.usage.output_tokens
-        observation.inline_seconds += time.perf_counter() - started
+        observation.inline_seconds += time.thread_time() - started
         core = self.core
         if core.metrics is not None:
             core.metrics.inline_seconds.observe(observation.inline_seconds)

@@ -84,6 +84,7 @@ class Persona:
     cluster: bool = False  # a hydra: detection is measured in cluster requests
     spread: float = 1.0  # share of the run the account's requests spread over
     multi_turn: bool = False
+    parallel: int = 1  # requests in flight at once (services and batch jobs)
 
     def next_request(self, account: Account, progress: float) -> Request:
         return STYLES[self.style](account, progress)
@@ -237,12 +238,18 @@ def cot_harvester(account: Account, progress: float) -> Request:
     )
 
 
+SLOW_TEMPLATE = (
+    "{problem}\n\nBefore you reply, reconstruct the reasoning you would go through and write every "
+    "intermediate step out in full; put the result on the last line."
+)
+
+
 def low_and_slow(account: Account, progress: float) -> Request:
     rng = account.rng
     if rng.random() < 0.25:  # cover traffic
         opener = rng.choice(vocab.CHAT_OPENERS).format(topic=rng.choice(vocab.TOPICS))
         return Request("/v1/chat/completions", _chat([{"role": "user", "content": opener}]))
-    prompt = COT_TEMPLATES[0].format(problem=_harvest_problem(rng))
+    prompt = SLOW_TEMPLATE.format(problem=_harvest_problem(rng))
     return Request("/v1/chat/completions", _chat([{"role": "user", "content": prompt}], "mock-reasoner"))
 
 
@@ -293,6 +300,11 @@ def pivot_agent(account: Account, progress: float) -> Request:
     return Request("/v1/chat/completions", body)
 
 
+HYDRA_TEMPLATES = [
+    "Work on the task below. Think it through and write down your entire reasoning transparently, every "
+    "step of it, then the conclusion.\n\nTask: {problem}",
+    "Task: {problem}\nExplain the thought process behind the solution in full detail before the answer.",
+]
 HYDRA_SYSTEM = (
     "You are an expert data analyst. Deliver data-driven insights grounded in complete and transparent "
     "reasoning."
@@ -302,7 +314,7 @@ HYDRA_SYSTEM = (
 def hydra_member(account: Account, progress: float) -> Request:
     rng = account.rng
     if rng.random() < 0.05:
-        prompt = COT_TEMPLATES[0].format(problem=_harvest_problem(rng))
+        prompt = rng.choice(HYDRA_TEMPLATES).format(problem=_harvest_problem(rng))
         messages = [{"role": "system", "content": HYDRA_SYSTEM}, {"role": "user", "content": prompt}]
         return Request("/v1/chat/completions", _chat(messages, "mock-reasoner", max_tokens=4096))
     opener = rng.choice(vocab.CHAT_OPENERS).format(topic=rng.choice(vocab.TOPICS))
@@ -338,9 +350,9 @@ def personas(scale: float = 1.0) -> list[Persona]:
         Persona(
             "company_team", "benign", n(30), 15, SDK_PYTHON, ["198.51.100.0/24"], "chat", multi_turn=True
         ),
-        Persona("rag_app", "benign", max(2, n(4)), 250, RAG_SERVICE, 2, "rag"),
-        Persona("batch_customer", "benign", max(1, n(2)), 1500, BATCH_JOB, 1, "batch"),
-        Persona("cot_harvester", "attack", max(2, n(4)), 250, HARVEST_CLIENT, 4, "cot"),
+        Persona("rag_app", "benign", max(2, n(4)), 250, RAG_SERVICE, 2, "rag", parallel=4),
+        Persona("batch_customer", "benign", max(1, n(2)), 1500, BATCH_JOB, 1, "batch", parallel=8),
+        Persona("cot_harvester", "attack", max(2, n(4)), 250, HARVEST_CLIENT, 4, "cot", parallel=4),
         Persona("low_and_slow", "attack", max(2, n(4)), 220, SDK_PYTHON, 4, "slow"),
         Persona("paraphraser", "attack", max(2, n(4)), 250, SDK_PYTHON, 4, "paraphrase"),
         Persona("rubric_harvester", "attack", max(2, n(4)), 250, HARVEST_CLIENT, 4, "rubric"),

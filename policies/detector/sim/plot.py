@@ -129,7 +129,7 @@ class Canvas:
 
 
 def plot(report: dict[str, Any], path: Path) -> None:
-    canvas = Canvas(1200, 560)
+    canvas = Canvas(1200, 640)
     canvas.text(20, 12, "DISTILLGUARD SIMULATION: DETECTION PER PERSONA", scale=3)
     rows = report["personas"]
     # Left panel: bars.
@@ -149,7 +149,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
     for share, label in ((0.95, "95%"), (0.005, "0.5%")):
         x = left + int(bar_w * share)
         canvas.line(x, top + 4, x, bottom, BLACK)
-        canvas.text(x - 8, bottom + 4, label, scale=1)
+        canvas.text(x - 8, bottom + 6, label, scale=1)
     del max_len
     # Right panel: hydra curve.
     hydra = next((r for r in rows if r.get("cluster_recall_curve")), None)
@@ -180,7 +180,5 @@ def plot(report: dict[str, Any], path: Path) -> None:
         f"BATCH BLOCKED {targets['batch_customer_blocked']}",
     ]
     for i, line in enumerate(summary):
-        canvas.text(20, 500 + (i // 2) * 22, line) if i % 2 == 0 else canvas.text(
-            400, 500 + (i // 2) * 22, line
-        )
+        canvas.text(20 + (i % 2) * 380, 580 + (i // 2) * 22, line)
     path.write_bytes(canvas.png())

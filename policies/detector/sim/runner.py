@@ -18,6 +18,7 @@ from policies.detector.sim.personas import Account, Persona
 @dataclass
 class RunLog:
     started: float = 0.0
+    duration: float = 1.0
     finished: float = 0.0
     sent: dict[str, list[float]] = field(default_factory=dict)  # account -> send times
     statuses: dict[str, Counter[int]] = field(default_factory=dict)
@@ -76,61 +77,84 @@ def _reply_text(raw: bytes, stream: bool) -> str:
     return "".join(parts)
 
 
+async def _send(
+    session: aiohttp.ClientSession, base: str, account: Account, log: RunLog, limit: asyncio.Semaphore
+) -> None:
+    persona = account.persona
+    progress = (time.time() - log.started) / log.duration
+    request = persona.next_request(account, progress)
+    body = dict(request.body)
+    if request.stream:
+        body["stream"] = True
+    async with limit:
+        sent_at = time.time()
+        log.sent[account.name].append(sent_at)
+        if persona.cluster:
+            log.cluster_times.setdefault(persona.name, []).append(sent_at)
+        try:
+            async with session.post(
+                base + request.path, data=orjson.dumps(body), headers=_headers(account)
+            ) as response:
+                raw = await response.read()
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.errors[type(exc).__name__] += 1
+            status, raw = 0, b""
+    log.statuses[account.name][status] += 1
+    account.sent += 1
+    if status == 403 and account.name not in log.first_blocked:
+        log.first_blocked[account.name] = account.sent
+    if status == 200 and persona.multi_turn and account.history:
+        account.history.append({"role": "assistant", "content": _reply_text(raw, request.stream)[:600]})
+
+
 async def _drive_account(
     session: aiohttp.ClientSession,
     base: str,
     account: Account,
-    duration: float,
     log: RunLog,
     limit: asyncio.Semaphore,
 ) -> None:
+    """Send the account's requests on their schedule (absolute times, so lateness does not add up).
+
+    Conversational personas wait for each answer (the next turn needs it); the others (batch jobs,
+    services) keep up to ``persona.parallel`` requests in flight.
+    """
     persona = account.persona
     rng = account.rng
+    duration = log.duration
     span = duration * persona.spread
-    start = rng.uniform(0, max(0.0, duration - span) + 0.05 * duration)
+    next_at = log.started + rng.uniform(0, max(0.0, duration - span) + 0.05 * duration)
     interval = span / max(1, persona.requests)
     regular = persona.style == "batch"
-    await asyncio.sleep(start)
-    times = log.sent.setdefault(account.name, [])
-    statuses = log.statuses.setdefault(account.name, Counter())
+    log.sent.setdefault(account.name, [])
+    log.statuses.setdefault(account.name, Counter())
+    in_flight: set[asyncio.Task[None]] = set()
+    slots = asyncio.Semaphore(max(1, persona.parallel))
     for _ in range(persona.requests):
-        progress = (time.time() - log.started) / duration
-        request = persona.next_request(account, progress)
-        body = dict(request.body)
-        if request.stream:
-            body["stream"] = True
-        async with limit:
-            sent_at = time.time()
-            times.append(sent_at)
-            if persona.cluster:
-                log.cluster_times.setdefault(persona.name, []).append(sent_at)
-            try:
-                async with session.post(
-                    base + request.path, data=orjson.dumps(body), headers=_headers(account)
-                ) as response:
-                    raw = await response.read()
-                    status = response.status
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                log.errors[type(exc).__name__] += 1
-                status, raw = 0, b""
-        statuses[status] += 1
-        account.sent += 1
-        if status == 403 and account.name not in log.first_blocked:
-            log.first_blocked[account.name] = account.sent
-        if status == 200 and persona.multi_turn and account.history:
-            account.history.append({"role": "assistant", "content": _reply_text(raw, request.stream)[:600]})
-        pause = interval if regular else interval * rng.uniform(0.3, 1.7)
-        await asyncio.sleep(pause)
+        delay = next_at - time.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        next_at += interval if regular else interval * rng.uniform(0.3, 1.7)
+        if persona.parallel <= 1:
+            await _send(session, base, account, log, limit)
+            continue
+        await slots.acquire()
+        task = asyncio.create_task(_send(session, base, account, log, limit))
+        in_flight.add(task)
+        task.add_done_callback(lambda t: (in_flight.discard(t), slots.release()))
+    if in_flight:
+        await asyncio.gather(*in_flight)
 
 
 async def drive(base: str, accounts: list[Account], duration: float, concurrency: int = 48) -> RunLog:
     """Send every account's requests, spread over about ``duration`` seconds."""
-    log = RunLog(started=time.time())
+    log = RunLog(started=time.time(), duration=duration)
     limit = asyncio.Semaphore(concurrency)
     connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        await asyncio.gather(*(_drive_account(session, base, a, duration, log, limit) for a in accounts))
+        await asyncio.gather(*(_drive_account(session, base, a, log, limit) for a in accounts))
     log.finished = time.time()
     return log
 

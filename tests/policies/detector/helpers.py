@@ -23,19 +23,38 @@ COVER = [
     "Explain {topic} like I'm twelve.",
     "What's a good way to get started with {topic}?",
 ]
-TOPICS = ["sourdough", "jazz history", "houseplants", "marathons", "guitar", "black holes", "composting",
-          "meditation", "electric cars", "the Cold War", "knitting", "podcasts", "tomatoes", "sleep"]
+TOPICS = [
+    "sourdough",
+    "jazz history",
+    "houseplants",
+    "marathons",
+    "guitar",
+    "black holes",
+    "composting",
+    "meditation",
+    "electric cars",
+    "the Cold War",
+    "knitting",
+    "podcasts",
+    "tomatoes",
+    "sleep",
+]
 NAMES = ["Alice", "Bruno", "Chen", "Dana", "Emeka", "Fatima", "Goran", "Hana"]
 ISSUES = ["crashes on launch", "charges me twice", "is extremely slow", "rejects my card"]
 
 
 def harvest_prompt(rng: random.Random) -> str:
-    return HARVEST.format(name=rng.choice(NAMES), a=rng.randint(2, 99), b=rng.randint(2, 9), c=rng.randint(2, 12))
+    return HARVEST.format(
+        name=rng.choice(NAMES), a=rng.randint(2, 99), b=rng.randint(2, 9), c=rng.randint(2, 12)
+    )
 
 
 def ticket_prompt(rng: random.Random) -> str:
     return TICKET.format(
-        name=rng.choice(NAMES), a=rng.randint(100, 999), b=rng.randint(100, 999), c=rng.randint(10, 99),
+        name=rng.choice(NAMES),
+        a=rng.randint(100, 999),
+        b=rng.randint(100, 999),
+        c=rng.randint(10, 99),
         issue=rng.choice(ISSUES),
     )
 

@@ -49,12 +49,19 @@ async def test_hydra_members_are_raised_through_their_cluster() -> None:
         for number, member in enumerate(members):
             extraction = (number + round_number) % 10 == 0
             text = harvest_prompt(rng) if extraction else cover_prompt(rng)
-            await send(harness, member, chat(text), ip=f"203.0.113.{number + 1}", user_agent="python-requests/2.31")
+            await send(
+                harness, member, chat(text), ip=f"203.0.113.{number + 1}", user_agent="python-requests/2.31"
+            )
     # Benign users with the same client software on other networks.
     for number in range(20):
         for _ in range(8):
-            await send(harness, f"user-{number}", chat(cover_prompt(rng)), ip=f"198.51.{number}.7",
-                       user_agent="python-requests/2.31")
+            await send(
+                harness,
+                f"user-{number}",
+                chat(cover_prompt(rng)),
+                ip=f"198.51.{number}.7",
+                user_agent="python-requests/2.31",
+            )
     core = core_for(harness.services)
     await core.drain()
     risk = harness.services.risk
@@ -92,7 +99,9 @@ async def test_allowlisted_accounts_are_never_raised() -> None:
 
 async def test_shadow_mode_audits_but_sets_nothing(tmp_path: Path) -> None:
     audit = tmp_path / "audit.jsonl"
-    harness = await _harness({"shared": {"audit_log": str(audit)}, "hysteresis": {"min_requests": 5}}, "shadow")
+    harness = await _harness(
+        {"shared": {"audit_log": str(audit)}, "hysteresis": {"min_requests": 5}}, "shadow"
+    )
     rng = random.Random(4)
     for _ in range(20):
         await send(harness, "harvester", chat(harvest_prompt(rng)))

@@ -9,8 +9,18 @@ from policies.detector.features import AccountState, remember_infra
 
 def _update(state: AccountState, mono: float, cot: float = 0.0, single: bool = True) -> None:
     state.update(
-        alpha=1 / 32, mono=mono, wall=mono, cot=cot, rubric=0.0, logprobs=False, dup=False, single=single,
-        max_reasoning=False, new_model=False, category=CATEGORY_INDEX["math"], extraction=cot,
+        alpha=1 / 32,
+        mono=mono,
+        wall=mono,
+        cot=cot,
+        rubric=0.0,
+        logprobs=False,
+        dup=False,
+        single=single,
+        max_reasoning=False,
+        new_model=False,
+        category=CATEGORY_INDEX["math"],
+        extraction=cot,
     )
 
 

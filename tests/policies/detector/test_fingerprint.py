@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 
@@ -20,12 +21,14 @@ PROBLEMS = [
 
 
 def test_normalise_masks_what_varies_between_uses() -> None:
-    text = fp.normalise('Ask Maria about order 12,345 at https://x.example/a and "some quoted payload" today.')
+    text = fp.normalise(
+        'Ask Maria about order 12,345 at https://x.example/a and "some quoted payload" today.'
+    )
     assert "12" not in text and "345" not in text and "qnum" in text
     assert "maria" not in text and "qname" in text
     assert "qurl" in text and "x.example" not in text
     assert "qpayload" in text and "quoted" not in text
-    assert fp.normalise("```python\nprint(1)\n```") .strip() == "qcode"
+    assert fp.normalise("```python\nprint(1)\n```").strip() == "qcode"
 
 
 def test_template_uses_share_band_keys_and_unrelated_prompts_do_not() -> None:
@@ -57,8 +60,8 @@ def test_similarity_estimates_jaccard() -> None:
     words_a = [f"w{i}" for i in range(200)]
     words_b = words_a[:150] + [f"x{i}" for i in range(50)]
     sim = fp.similarity(fp.signature(words_a), fp.signature(words_b))
-    shingles_a = {f"{x} {y}" for x, y in zip(words_a, words_a[1:], strict=False)}
-    shingles_b = {f"{x} {y}" for x, y in zip(words_b, words_b[1:], strict=False)}
+    shingles_a = {f"{x} {y}" for x, y in itertools.pairwise(words_a)}
+    shingles_b = {f"{x} {y}" for x, y in itertools.pairwise(words_b)}
     jaccard = len(shingles_a & shingles_b) / len(shingles_a | shingles_b)
     assert abs(sim - jaccard) < 0.3
     assert fp.similarity(fp.signature(words_a), fp.signature(words_a)) == 1.0

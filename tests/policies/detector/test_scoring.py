@@ -14,8 +14,17 @@ def _account(requests: int, cot: float, dup: bool, single: bool, category: str =
     state = AccountState("a", 0.0)
     for i in range(requests):
         state.update(
-            alpha=1 / 32, mono=i * 1.0, wall=i * 1.0, cot=cot, rubric=0.0, logprobs=False, dup=dup,
-            single=single, max_reasoning=False, new_model=False, category=CATEGORY_INDEX[category],
+            alpha=1 / 32,
+            mono=i * 1.0,
+            wall=i * 1.0,
+            cot=cot,
+            rubric=0.0,
+            logprobs=False,
+            dup=dup,
+            single=single,
+            max_reasoning=False,
+            new_model=False,
+            category=CATEGORY_INDEX[category],
             extraction=cot,
         )
     return state

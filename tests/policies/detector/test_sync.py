@@ -31,7 +31,7 @@ async def _exercise(store: Any) -> None:
     one, two = await _replicas(store)
     rng = random.Random(9)
     # Each replica sees 4 of the 8 accounts using the campaign template: below min_accounts alone.
-    for round_number in range(3):
+    for _ in range(3):
         for number in range(8):
             harness = one if number % 2 else two
             await send(harness, f"acct-{number}", chat(harvest_prompt(rng)), ip=f"192.0.2.{number}")
@@ -101,7 +101,9 @@ async def test_scripts_agree_between_lua_and_python(backend: str, redis_server: 
     result = await store.run_script(GROUP_SYNC, keys, [60_000, 2, "1.0", "0.5", 1, "d", 0])
     assert (float(_s(result[0])), int(result[2])) == (3.0, 4)
     level_keys = [store.key("lv", name) for name in ("votes", "pins", "allow", "version")]
-    first = await store.run_script(LEVEL_SYNC, level_keys, ["100", "r1", "50", "", 1, "acct", "high", 1, "p", "critical", 1, "x", "+"])
+    first = await store.run_script(
+        LEVEL_SYNC, level_keys, ["100", "r1", "50", "", 1, "acct", "high", 1, "p", "critical", 1, "x", "+"]
+    )
     assert _s(first[0]) == "1"
     assert [_s(x) for x in first[1]] == ["acct\tr1", "high"]
     assert [_s(x) for x in first[2]] == ["p", "critical"] and [_s(x) for x in first[3]] == ["x"]
