@@ -153,7 +153,8 @@ async def _sync_groups(core: DetectorCore, state: SyncState) -> None:
             group.g_linked = int(result[base + 3])
             if settings is not None:
                 core._rescore(group, settings)
-    while core.run_sweeps():
+    # Yield between chunks of re-evaluation work (this is not waiting for an event).
+    while core.run_sweeps():  # noqa: ASYNC110
         await asyncio.sleep(0)
 
 
