@@ -21,11 +21,14 @@ log = logging.getLogger("distillguard.detector.audit")
 
 
 class AuditLog:
-    def __init__(self, path: str | None) -> None:
+    """An append-only JSONL file; ``{replica}`` in the path is replaced by the replica id."""
+
+    def __init__(self, path: str | None, replica: str = "") -> None:
         self.path = path
         self._file: IO[bytes] | None = None
         self._lock = threading.Lock()
         if path:
+            path = path.replace("{replica}", replica)
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             self._file = os.fdopen(fd, "ab", buffering=0)

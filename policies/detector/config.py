@@ -27,7 +27,9 @@ class NewModel(PolicyConfig):
 
 
 class SharedSettings(PolicyConfig):
-    audit_log: str | None = Field(None, description="JSONL file of level changes with their evidence")
+    audit_log: str | None = Field(
+        None, description="JSONL file of level changes with their evidence ('{replica}' = this replica's id)"
+    )
     max_accounts: int = Field(100_000, ge=10, le=10_000_000, description="accounts tracked (LRU)")
     max_templates: int = Field(200_000, ge=100, le=10_000_000, description="template groups kept (LRU)")
     max_group_members: int = Field(2048, ge=16, le=100_000, description="members remembered per group")

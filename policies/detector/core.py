@@ -105,7 +105,7 @@ class DetectorCore:
         self.index.max_members = self.shared.max_group_members
         if self.audit.path != self.shared.audit_log:
             self.audit.close()
-            self.audit = AuditLog(self.shared.audit_log)
+            self.audit = AuditLog(self.shared.audit_log, self.replica)
         self.allow_config = set(self.shared.allowlist)
         mode = self.shared.sync
         self.sync_enabled = mode == "on" or (mode == "auto" and services.store.backend == "redis")

@@ -36,6 +36,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--scale", type=float, default=1.0, help="multiply the number of accounts (0.1 for a quick run)"
     )
+    parser.add_argument(
+        "--requests-scale", type=float, default=1.0, help="multiply the requests per account (quick runs)"
+    )
     parser.add_argument("--duration", type=float, default=120.0, help="seconds the traffic is spread over")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--concurrency", type=int, default=48)
@@ -53,7 +56,7 @@ def register(subparsers: Any) -> None:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    mix = personas(args.scale)
+    mix = personas(args.scale, args.requests_scale)
     accounts = make_accounts(mix, args.seed)
     detector = orjson.loads(args.detector)
     if args.write_setup:

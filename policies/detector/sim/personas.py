@@ -336,13 +336,14 @@ STYLES = {
 }
 
 
-def personas(scale: float = 1.0) -> list[Persona]:
-    """The persona mix; ``scale`` multiplies account counts (at least one account each)."""
+def personas(scale: float = 1.0, requests_scale: float = 1.0) -> list[Persona]:
+    """The persona mix; ``scale`` multiplies account counts (at least one account each) and
+    ``requests_scale`` the requests per account (for quick runs)."""
 
     def n(count: int) -> int:
         return max(1, round(count * scale))
 
-    return [
+    mix = [
         Persona("chat_users", "benign", n(300), 12, SDK_PYTHON, 10_000, "chat", multi_turn=True),
         Persona("chat_web", "benign", n(60), 12, BROWSER_APP, 10_000, "chat", multi_turn=True),
         Persona("students", "benign", n(40), 15, SDK_NODE, 10_000, "student", multi_turn=True),
@@ -368,3 +369,7 @@ def personas(scale: float = 1.0) -> list[Persona]:
             cluster=True,
         ),
     ]
+    if requests_scale != 1.0:
+        for persona in mix:
+            persona.requests = max(5, round(persona.requests * requests_scale))
+    return mix
