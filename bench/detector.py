@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import statistics
 import sys
 import time
@@ -86,7 +87,7 @@ def new_core() -> tuple[DetectorCore, DetectorConfig]:
 def bench_cost(requests: int, seed: int) -> None:
     exchanges = build_exchanges(requests, seed)
     core, settings = new_core()
-    baseline, inline, analysis, total = [], [], [], []
+    baseline, inline, analysis, total, cpu_total = [], [], [], [], []
     gc.collect()
     for exchange in exchanges:
         started = time.perf_counter()
@@ -97,10 +98,12 @@ def bench_cost(requests: int, seed: int) -> None:
         observation.inline_seconds = time.perf_counter() - started
         inline.append(observation.inline_seconds)
         started = time.perf_counter()
+        cpu = time.thread_time()
         core.process(observation)
         while core.run_sweeps():
             pass
         spent = time.perf_counter() - started
+        cpu_total.append(time.thread_time() - cpu + observation.inline_seconds)
         analysis.append(spent)
         total.append(spent + observation.inline_seconds)
     base = quantiles(baseline)
@@ -115,7 +118,8 @@ def bench_cost(requests: int, seed: int) -> None:
     for name, values in (
         ("inline (request path)", inline),
         ("analysis (background)", analysis),
-        ("total", total),
+        ("total (wall)", total),
+        ("total (CPU time)", cpu_total),
     ):
         q = quantiles(values)
         print(
@@ -124,32 +128,46 @@ def bench_cost(requests: int, seed: int) -> None:
             f"max {q['max'] * 1e6:8.1f}  (p50 = {q['p50'] / base['p50']:.1f}x baseline, "
             f"p99 = {q['p99'] / base['p99']:.1f}x baseline)"
         )
-    verdict = "meets" if quantiles(total)["p99"] <= 200e-6 else "MISSES"
-    print(f"  target: total p99 <= 200 µs -> {verdict}")
+    for name, values in (("wall", total), ("CPU time", cpu_total)):
+        verdict = "meets" if quantiles(values)["p99"] <= 200e-6 else "MISSES"
+        print(f"  target: total p99 <= 200 µs ({name}) -> {verdict}")
+    print(f"  machine load average while measuring: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
 
 
 def bench_memory(accounts: int, per_account: int, seed: int) -> None:
-    exchanges = build_exchanges(2000, seed)
+    """Memory of the detector core after ``accounts`` accounts sent ``per_account`` fresh prompts each."""
+    import random
+
+    simulated = make_accounts(personas(1.0), seed)
+    rng = random.Random(seed)
     core, settings = new_core()
     gc.collect()
     tracemalloc.start()
     before = tracemalloc.take_snapshot()
     for number in range(accounts):
-        for step in range(per_account):
-            exchange = exchanges[(number * per_account + step) % len(exchanges)]
-            exchange.account = Account(f"acct-{number}", "free")
+        account = rng.choice(simulated)
+        for _ in range(per_account):
+            request = account.persona.next_request(account, rng.random())
+            exchange = Exchange(
+                request_id="bench",
+                operation=CHAT,
+                account=Account(f"acct-{number}", "free"),
+                body=request.body,
+                headers=_headers(account),
+                client_ip=f"10.{number % 250}.{number // 250 % 250}.9",
+            )
             core.process(observe(exchange, settings))
+        account.history.clear()
     gc.collect()
     after = tracemalloc.take_snapshot()
     tracemalloc.stop()
     used = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
-    groups = len(core.index.groups) + len(core.index._door)
+    groups, door = len(core.index.groups), len(core.index._door)
     print(
-        f"memory: {accounts} accounts x {per_account} requests -> {used / 1e6:.1f} MB in total "
-        f"({used / accounts:.0f} bytes per account, index included: {len(core.index.groups)} groups, "
-        f"{len(core.index._door)} doorkeeper keys)"
+        f"memory: {accounts} accounts x {per_account} fresh prompts -> {used / 1e6:.1f} MB for the whole core "
+        f"({used / accounts:.0f} bytes per account including its share of the index: {groups} groups, "
+        f"{door} doorkeeper keys)"
     )
-    # Accounts alone: measure the state objects directly.
     tracemalloc.start()
     first = tracemalloc.take_snapshot()
     from policies.detector.features import AccountState
@@ -165,15 +183,15 @@ def bench_memory(accounts: int, per_account: int, seed: int) -> None:
     tracemalloc.stop()
     per_state = sum(stat.size_diff for stat in second.compare_to(first, "filename")) / max(1, len(states))
     print(
-        f"memory per tracked account (AccountState alone): {per_state:.0f} bytes; "
-        f"the rest is the shared index ({groups} keys, bounded by shared.max_templates)"
+        f"memory per tracked account (AccountState alone): {per_state:.0f} bytes; the index is bounded "
+        f"separately by shared.max_templates"
     )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=20_000)
-    parser.add_argument("--accounts", type=int, default=5_000)
+    parser.add_argument("--accounts", type=int, default=2_000)
     parser.add_argument("--per-account", type=int, default=20)
     parser.add_argument("--seed", type=int, default=11)
     args = parser.parse_args()

@@ -34,9 +34,14 @@ class AuditLog:
             self._file = os.fdopen(fd, "ab", buffering=0)
 
     def write(self, entry: dict[str, Any]) -> None:
+        if self._file is not None:
+            self.write_line(orjson.dumps(entry, option=orjson.OPT_NON_STR_KEYS).decode())
+
+    def write_line(self, text: str) -> None:
+        """Append one already-serialised JSON entry."""
         if self._file is None:
             return
-        line = orjson.dumps(entry, option=orjson.OPT_NON_STR_KEYS) + b"\n"
+        line = text.encode() + b"\n"
         with self._lock:
             try:
                 self._file.write(line)

@@ -51,7 +51,9 @@ class SharedSettings(PolicyConfig):
 
 
 class TextSettings(PolicyConfig):
-    max_chars: int = Field(2000, ge=64, le=100_000, description="prompt characters analysed per request")
+    max_chars: int = Field(
+        1000, ge=64, le=100_000, description="prompt characters analysed per request (head 70%, tail 30%)"
+    )
 
 
 class Weights(PolicyConfig):

@@ -46,6 +46,7 @@ CORE_KEY = "detector.core"
 _RECENT_CHANGES = 10_000
 _BATCH = 256
 _SWEEP_CHUNK = 64
+_SYSTEM_CACHE = 1024
 
 
 def core_for(services: PolicyServices) -> DetectorCore:
@@ -75,6 +76,7 @@ class DetectorCore:
         self.out_votes: dict[str, RiskLevel] = {}
         self.out_allow: list[tuple[str, str]] = []
         self.touched: set[Any] = set()
+        self._system_keys: dict[str, int | None] = {}
         self._sweeps: deque[list[str]] = deque()  # members of newly flagged groups to re-evaluate
         self._boards: list[RiskBoard] = []
         self._queue: asyncio.Queue[Observation] | None = None
@@ -230,22 +232,23 @@ class DetectorCore:
             group, seen = index.touch(key, TEMPLATE, obs.account, extraction, now)
             dup = dup or seen
             if group is not None:
-                self._rescore(group, settings)
+                self._maybe_rescore(group, seen, settings)
                 self._remember_template(state, group, extraction)
         if obs.system_text:
-            system_key = fingerprint.exact_key(obs.system_text)
+            system_key = self._system_key(obs.system_text)
             if system_key is not None:
-                group, _ = index.touch(system_key, SYSTEM, obs.account, cot, now)
+                group, seen = index.touch(system_key, SYSTEM, obs.account, cot, now)
                 if group is not None:
-                    self._rescore(group, settings)
+                    self._maybe_rescore(group, seen, settings)
                     self._remember_template(state, group, cot)
         infra_key = f"{obs.client_key}|{obs.ip_prefix}"
         remember_infra(state, infra_key)
-        group, _ = index.touch(infra_key, INFRA, obs.account, 0.0, now)
+        group, seen = index.touch(infra_key, INFRA, obs.account, 0.0, now)
         if group is not None:
-            if state.linked:
+            if state.linked and obs.account not in group.linked:
                 index.link(group, obs.account)
-            self._rescore(group, settings)
+                seen = False
+            self._maybe_rescore(group, seen, settings)
         state.update(
             alpha=1.0 / settings.rates.window_requests,
             mono=obs.mono,
@@ -266,8 +269,12 @@ class DetectorCore:
             if state.prompts is None:
                 state.prompts = deque(maxlen=self.shared.prompts_kept)
             state.prompts.append(text)
-        result = self.evaluate(state, settings, now, obs.mono, shadow=bool(obs.extras.get("shadow")))
-        self._timeline(state, obs.mono)
+        result = None
+        # Scores move slowly: after the first requests, an ordinary request is scored every 4th time
+        # (a flagged account, or a request with extraction content, every time).
+        if state.requests <= 64 or extraction >= 0.3 or state.level != "none" or state.requests % 4 == 0:
+            result = self.evaluate(state, settings, now, obs.mono, shadow=bool(obs.extras.get("shadow")))
+            self._timeline(state, obs.mono)
         if self.metrics is not None:
             spent = time.thread_time() - started
             self.metrics.analysis_seconds.observe(spent)
@@ -287,6 +294,24 @@ class DetectorCore:
                 return True
         return False
 
+    def _system_key(self, text: str) -> int | None:
+        """The key of a system prompt (cached: apps send the same long system prompt every time)."""
+        cache = self._system_keys
+        key = cache.get(text, -1)
+        if key == -1:
+            key = fingerprint.exact_key(text)
+            if len(cache) >= _SYSTEM_CACHE:
+                cache.pop(next(iter(cache)))
+            cache[text] = key
+        return key  # type: ignore[return-value]
+
+    def _maybe_rescore(self, group: Group, seen: bool, settings: DetectorConfig) -> None:
+        """Rescore a group when it gains a member, else every 8th request (its mean moves slowly)."""
+        if not seen or int(group.requests) % 8 == 0:
+            self._rescore(group, settings)
+        elif self.sync_enabled:
+            self.touched.add(group.key)
+
     def _remember_template(self, state: AccountState, group: Group, extraction: float) -> None:
         """Count the account's use of a shared group, and the extraction score of that use."""
         templates = state.templates
@@ -295,18 +320,24 @@ class DetectorCore:
             entry[0] += 1.0
             entry[1] += extraction
             return
+        if len(group.members) < 2 and extraction < 0.5:
+            return  # the account's own template: no cluster can come of it yet
         if len(templates) >= MAX_TEMPLATES:
             if group.score <= 0 and extraction < 0.5:
                 return  # nothing telling: keep what is remembered
             index = self.index
 
-            def telling(key: Any) -> tuple[float, float]:
-                known = index.get(key)
+            # Forget the template with the lowest own extraction score (a cheap ordering: no index
+            # lookups), unless it belongs to a scoring group and the newcomer is no more telling.
+            def telling(key: Any) -> float:
                 uses, total = templates[key]
-                return (known.score if known is not None else -1.0, total / uses)
+                return total / uses
 
             weakest = min(templates, key=telling)
-            if telling(weakest) >= (group.score, extraction):
+            if group.score <= 0 and telling(weakest) >= extraction:
+                return
+            known = index.get(weakest)
+            if known is not None and known.score > group.score and telling(weakest) >= extraction:
                 return
             del templates[weakest]
         templates[group.key] = [1.0, extraction]
@@ -483,16 +514,16 @@ class DetectorCore:
         if evidence is not None:
             entry["evidence"] = evidence
         self._audit(entry, shared=change.source != "sync")
-        if self.metrics is not None:
-            if change.source != "sync":
-                self.metrics.transitions.labels(change.previous, change.level).inc()
-            self.update_gauges(clusters=False)
+        # The level gauges walk every flagged account: the sync task refreshes them each round.
+        if self.metrics is not None and change.source != "sync":
+            self.metrics.transitions.labels(change.previous, change.level).inc()
 
     def _audit(self, entry: dict[str, Any], shared: bool) -> None:
-        self.audit.write(entry)
+        line = _json(entry)
+        self.audit.write_line(line)
         self.recent.append(entry)
         if shared:
-            self.out_lists.append((("audit", entry["account"]), _json(entry), self.shared.audit_trail_kept))
+            self.out_lists.append((("audit", entry["account"]), line, self.shared.audit_trail_kept))
 
     def update_gauges(self, clusters: bool = True) -> None:
         if self.metrics is None or self.services is None:

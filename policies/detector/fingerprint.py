@@ -1,7 +1,8 @@
 """Template fingerprints: normalise a prompt, then MinHash it into LSH band keys.
 
 Normalisation masks what changes between two uses of one template: fenced
-code, quoted payloads, URLs and e-mail addresses, numbers and mid-sentence
+code, double-quoted and typographically quoted payloads (not single quotes,
+which collide with apostrophes), URLs and e-mail addresses, numbers and mid-sentence
 names; it lowercases and drops stop words. The remaining words are shingled in
 pairs and hashed once each (CRC-32, deterministic across processes, so keys
 can be shared through Redis).
@@ -31,7 +32,6 @@ _CODE = re.compile(r"```.*?(?:```|$)", re.S)
 # Each pattern starts with a literal or a narrow class, so the regex engine skips ahead quickly;
 # alternations without a common first character are several times slower on long prompts.
 _DOUBLE_QUOTED = re.compile(r"\"[^\"\n]{1,600}\"")
-_SINGLE_QUOTED = re.compile(r"(?<!\w)'[^'\n]{3,600}'(?!\w)")
 _TYPOGRAPHIC_QUOTED = re.compile(r"“[^”]{1,600}”|«[^»]{1,600}»")
 _URL = re.compile(r"(?:https?://|www\.)\S+")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
@@ -167,8 +167,6 @@ def normalise(text: str) -> str:
         text = _CODE.sub(" qcode ", text)
     if '"' in text:
         text = _DOUBLE_QUOTED.sub(" qpayload ", text)
-    if "'" in text:
-        text = _SINGLE_QUOTED.sub(" qpayload ", text)
     if "\u201c" in text or "\u00ab" in text:
         text = _TYPOGRAPHIC_QUOTED.sub(" qpayload ", text)
     if "http" in text or "www." in text:

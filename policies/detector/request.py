@@ -1,7 +1,9 @@
 """What the detector keeps of one request: a small, bounded observation taken in on_request.
 
 Only bounded slices of the prompt text are kept (``max_chars``): the last user
-turn (what templates live in) and the system prompt. Nothing here parses a
+turn (what templates live in) and the system prompt; a longer text keeps its
+first 70% and last 30% of the budget, since an extraction instruction may come
+before or after a long payload. Nothing here parses a
 whole long conversation: the walk stops when the character budget is spent.
 """
 
@@ -55,8 +57,13 @@ def _text_of(value: Any, budget: int, out: list[str]) -> int:
     if budget <= 0:
         return 0
     if isinstance(value, str):
-        out.append(value[:budget])
-        return budget - min(len(value), budget)
+        if len(value) <= budget:
+            out.append(value)
+            return budget - len(value)
+        # Head and tail: an instruction can sit before or after a long payload.
+        head = budget * 7 // 10
+        out.append(f"{value[:head]}\n{value[len(value) - (budget - head) :]}")
+        return 0
     if isinstance(value, list):
         for part in value:
             if budget <= 0:

@@ -28,7 +28,9 @@ def test_messages_responses_and_completions() -> None:
 def test_text_is_bounded() -> None:
     body = {"messages": [{"role": "user", "content": "x" * 10_000}]}
     user, _, _ = extract_text("chat.completions", body, 500)
-    assert len(user) == 500
+    assert len(user) == 501  # 350 head + newline + 150 tail
+    body = {"messages": [{"role": "user", "content": "a" * 5000 + "TAIL"}]}
+    assert extract_text("chat.completions", body, 500)[0].endswith("aTAIL")
 
 
 def test_client_key_ignores_volatile_headers_but_not_order() -> None:
