@@ -164,7 +164,8 @@ def bench_memory(accounts: int, per_account: int, seed: int) -> None:
     used = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
     groups, door = len(core.index.groups), len(core.index._door)
     print(
-        f"memory: {accounts} accounts x {per_account} fresh prompts -> {used / 1e6:.1f} MB for the whole core "
+        f"memory: {accounts} accounts x {per_account} fresh prompts -> {used / 1e6:.1f} MB "
+        f"for the whole core "
         f"({used / accounts:.0f} bytes per account including its share of the index: {groups} groups, "
         f"{door} doorkeeper keys)"
     )
