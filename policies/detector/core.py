@@ -111,6 +111,7 @@ class DetectorCore:
         self.allow_config = set(self.shared.allowlist)
         mode = self.shared.sync
         self.sync_enabled = mode == "on" or (mode == "auto" and services.store.backend == "redis")
+        self.index.track_deltas = self.sync_enabled
         if self.metrics is None:
             self.metrics = DetectorMetrics(services.metrics)
         if services.risk not in self._boards:
@@ -521,7 +522,15 @@ class DetectorCore:
     def _audit(self, entry: dict[str, Any], shared: bool) -> None:
         line = _json(entry)
         self.audit.write_line(line)
-        self.recent.append(entry)
+        # The in-memory list of recent changes keeps the summary, not the whole evidence.
+        recent = {k: v for k, v in entry.items() if k != "evidence"}
+        evidence = entry.get("evidence")
+        if evidence is not None:
+            score = evidence.get("score") or {}
+            recent["score"] = score.get("score")
+            recent["top_reasons"] = score.get("top_reasons")
+            recent["cluster_id"] = score.get("cluster_id")
+        self.recent.append(recent)
         if shared:
             self.out_lists.append((("audit", entry["account"]), line, self.shared.audit_trail_kept))
 

@@ -131,6 +131,7 @@ class TemplateIndex:
     def __init__(self, max_groups: int, max_members: int) -> None:
         self.max_groups = max_groups
         self.max_members = max_members
+        self.track_deltas = False  # only when a store shares the index (else the lists would grow)
         self._door: OrderedDict[Any, str] = OrderedDict()
         self.groups: OrderedDict[Any, Group] = OrderedDict()
 
@@ -169,10 +170,11 @@ class TemplateIndex:
             del self._door[key]
             group = Group(key, kind, now)
             self._add_member(group, first)
-            group.requests = group.d_requests = 1.0
-            group.content = group.d_content = (
-                extraction  # the first sighting's score is not known; use this one
-            )
+            # The first sighting's extraction score is not known; this one stands in for it.
+            group.requests = 1.0
+            group.content = extraction
+            if self.track_deltas:
+                group.d_requests, group.d_content = 1.0, extraction
             groups[key] = group
             if len(groups) > self.max_groups:
                 groups.popitem(last=False)
@@ -185,9 +187,10 @@ class TemplateIndex:
         else:
             group.members[account] += 1
         group.requests += 1.0
-        group.d_requests += 1.0
         group.content += extraction
-        group.d_content += extraction
+        if self.track_deltas:
+            group.d_requests += 1.0
+            group.d_content += extraction
         group.last_seen = now
         return group, seen
 
@@ -198,12 +201,14 @@ class TemplateIndex:
             group.members[account] = 1
         else:
             group.extra_members += 1
-        group.new_members.append(account)
+        if self.track_deltas:
+            group.new_members.append(account)
 
     def link(self, group: Group, account: str) -> None:
         if account not in group.linked:
             group.linked.add(account)
-            group.new_linked.append(account)
+            if self.track_deltas:
+                group.new_linked.append(account)
 
 
 def group_score(group: Group, cluster: Any) -> float:
