@@ -76,9 +76,12 @@ def quantiles(values: list[float]) -> dict[str, float]:
     }
 
 
+MAX_CHARS = 1000
+
+
 def new_core() -> tuple[DetectorCore, DetectorConfig]:
     services = PolicyServices(MemoryStore("bench"), GatewayMetrics(), RiskBoard(), SharedObjects())
-    settings = DetectorConfig()
+    settings = DetectorConfig.model_validate({"text": {"max_chars": MAX_CHARS}})
     core = DetectorCore()
     core.attach(settings, services)
     return core, settings
@@ -196,7 +199,10 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=2_000)
     parser.add_argument("--per-account", type=int, default=20)
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--max-chars", type=int, default=1000, help="the detector's text.max_chars")
     args = parser.parse_args()
+    global MAX_CHARS
+    MAX_CHARS = args.max_chars
     bench_cost(args.requests, args.seed)
     bench_memory(args.accounts, args.per_account, args.seed)
 
