@@ -2,14 +2,15 @@
 
 Normalisation masks what changes between two uses of one template: fenced
 code, double-quoted and typographically quoted payloads (not single quotes,
-which collide with apostrophes), URLs and e-mail addresses, numbers and mid-sentence
-names; it lowercases and drops stop words. The remaining words are shingled in
+which collide with apostrophes), URLs and e-mail addresses and mid-sentence
+names; numbers vanish because only letters make words; it lowercases and drops
+stop words. The remaining words are shingled in
 pairs and hashed once each (CRC-32, deterministic across processes, so keys
 can be shared through Redis).
 
 The signature is a one-permutation MinHash (Li, Owen & Zhang 2012): one pass
 over the shingles instead of one per hash function, which keeps the cost near
-10 µs for a 2,000-character prompt. Its 16 bins are cut into 8 bands of 2; two
+10 µs for a 1,000-character prompt. Its 16 bins are cut into 8 bands of 2; two
 prompts whose shingle sets have Jaccard similarity J share at least one band
 key with probability 1 - (1 - J^2)^8 (0.94 at J = 0.55, 0.01 at J = 0.04).
 Bands with an empty bin (short prompts) give no key; such prompts get one more
@@ -36,7 +37,6 @@ _TYPOGRAPHIC_QUOTED = re.compile(r"“[^”]{1,600}”|«[^»]{1,600}»")
 _URL = re.compile(r"(?:https?://|www\.)\S+")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
 _NAME = re.compile(r"[A-Z](?<=[a-z0-9,;:)] [A-Z])[a-z]+(?: [A-Z][a-z]+)*")
-_NUMBER = re.compile(r"\d+(?:[.,:/]\d+)*")
 _WORD = re.compile(r"[a-z]+")
 
 STOP_WORDS = frozenset(
@@ -174,7 +174,6 @@ def normalise(text: str) -> str:
     if "@" in text:
         text = _EMAIL.sub(" qurl ", text)
     text = _NAME.sub(" qname ", text)
-    text = _NUMBER.sub(" qnum ", text)
     return text.lower()
 
 
