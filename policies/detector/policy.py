@@ -45,6 +45,13 @@ class DetectorPolicy(Policy[DetectorConfig]):
     async def startup(self) -> None:
         self.core.attach(self.config, self.services)
 
+    async def shutdown(self) -> None:
+        """Write what is pending to the store (the core itself outlives reloads)."""
+        try:
+            await self.core.flush()
+        except Exception:
+            self.services.logger.warning("detector: could not flush pending evidence at shutdown")
+
     async def on_request(self, exchange: Exchange) -> None:
         started = time.thread_time()
         observation = observe(exchange, self.config)

@@ -16,7 +16,7 @@ import pytest
 
 from gateway.auth.keys import digest
 from tests.policies.detector.helpers import cover_prompt, harvest_prompt, ticket_prompt
-from tests.support import TEST_KEYS, GatewayHandle, MockHandle, base_config, wait_for
+from tests.support import TEST_KEYS, GatewayHandle, MockHandle, base_config, metric_value, wait_for
 
 MARKER = "tests.policies.detector.marker:MarkerPolicy"
 TOKEN = "admin-secret-for-tests"
@@ -118,6 +118,11 @@ def test_graduated_responses_from_detection_to_block(detector_gateway: Callable[
     # The batch customer was never touched.
     status = _admin(gw, "/detector/accounts/pro").json()
     assert status["risk_level"] == "none" and status["features"]["template_reuse"] > 0.5
+    metrics = gw.metrics()
+    assert metric_value(metrics, "distillguard_risk_transitions_total", to="high") >= 1
+    assert metric_value(metrics, "distillguard_risk_transitions_total", to="critical") >= 1
+    assert metric_value(metrics, "distillguard_detector_seconds_count", stage="total") >= 60
+    wait_for(lambda: metric_value(gw.metrics(), "distillguard_risk_accounts", level="critical") == 1)
     changes = _admin(gw, "/detector/changes").json()["changes"]
     assert [c["to"] for c in changes if c["account"] == "free" and c["source"] == "detector"][
         -1
