@@ -26,9 +26,9 @@ from collections import OrderedDict, deque
 from datetime import UTC
 from typing import Any
 
-from gateway.plugins.base import RISK_LEVELS, RiskLevel
+from gateway.plugins.base import RiskLevel
 from gateway.plugins.services import PolicyServices
-from gateway.risk import RiskBoard, RiskChange
+from gateway.risk import RiskBoard
 from policies.detector import fingerprint
 from policies.detector.audit import AuditLog
 from policies.detector.classifier import classify, rubric_score
@@ -36,9 +36,11 @@ from policies.detector.config import DetectorConfig, SharedSettings
 from policies.detector.cot import cot_score
 from policies.detector.features import MAX_TEMPLATES, AccountState, remember_infra
 from policies.detector.index import INFRA, SYSTEM, TEMPLATE, Group, TemplateIndex, group_score
+from policies.detector.levels import LevelsMixin
 from policies.detector.metrics import DetectorMetrics
 from policies.detector.request import Observation
-from policies.detector.scoring import RANK, Score, decide, score_account
+from policies.detector.scoring import Score, decide, score_account
+from policies.detector.views import ViewsMixin
 
 log = logging.getLogger("distillguard.detector")
 
@@ -54,7 +56,7 @@ def core_for(services: PolicyServices) -> DetectorCore:
     return services.shared.get(CORE_KEY, DetectorCore)
 
 
-class DetectorCore:
+class DetectorCore(LevelsMixin, ViewsMixin):
     def __init__(self) -> None:
         self.replica = uuid.uuid4().hex[:12]
         self.shared = SharedSettings()
@@ -426,205 +428,3 @@ class DetectorCore:
             if not pending:
                 self._sweeps.popleft()
         return bool(self._sweeps)
-
-    # ---- levels -----------------------------------------------------------------------------
-    def allowlisted(self, account: str) -> bool:
-        return account in self.allow_config or account in self.allow_shared
-
-    def _vote(
-        self, state: AccountState, level: RiskLevel, score: Score, now: float, mono: float, shadow: bool
-    ) -> None:
-        previous = state.level
-        evidence = self.evidence_of(state, score, mono)
-        if shadow:
-            if self.metrics is not None:
-                self.metrics.shadow.labels(level).inc()
-            self._audit(
-                {
-                    "at": now,
-                    "account": state.account,
-                    "from": previous,
-                    "to": level,
-                    "source": "detector",
-                    "applied": False,
-                    "reason": "shadow mode",
-                    "replica": self.replica,
-                    "evidence": evidence,
-                },
-                shared=True,
-            )
-            state.level, state.level_since = level, now
-            return
-        state.level, state.level_since = level, now
-        if self.sync_enabled:
-            self.out_votes[state.account] = level
-        reasons = ", ".join(evidence["score"]["top_reasons"]) or "score"
-        self.pending_evidence[state.account] = evidence
-        try:
-            self.apply(state.account, f"score {score.value:.2f}: {reasons}", "detector")
-        finally:
-            self.pending_evidence.pop(state.account, None)
-
-    def vote_of(self, account: str) -> RiskLevel:
-        state = self.accounts.get(account)
-        return state.level if state is not None else "none"  # type: ignore[return-value]
-
-    def apply(self, account: str, reason: str, source: str) -> None:
-        """Set the account's board level to the highest vote (this replica's and the others')."""
-        if self.services is None:
-            return
-        level: RiskLevel = self.vote_of(account)
-        for vote in self.remote_votes.get(account, {}).values():
-            if RANK[vote] > RANK[level]:
-                level = vote
-        if self.allowlisted(account):
-            level = "none"
-        self.services.risk.set(account, level, reason=reason, source=source)
-
-    def allow(self, account: str, allowed: bool) -> None:
-        """Add or remove an allowlist entry (shared through the store when sync is on)."""
-        if allowed:
-            self.allow_shared.add(account)
-        else:
-            self.allow_shared.discard(account)
-        self.out_allow.append((account, "+" if allowed else "-"))
-        state = self.accounts.get(account)
-        if allowed and state is not None and state.level != "none":
-            state.level, state.level_since = "none", self.clock()
-            if self.sync_enabled:
-                self.out_votes[account] = "none"
-        self.apply(account, "allowlisted by an operator" if allowed else "removed from allowlist", "operator")
-
-    # ---- audit ------------------------------------------------------------------------------
-    def _on_change(self, change: RiskChange) -> None:
-        entry: dict[str, Any] = {
-            "at": change.at,
-            "account": change.account,
-            "from": change.previous,
-            "to": change.level,
-            "source": change.source,
-            "applied": True,
-            "reason": change.reason,
-            "replica": self.replica,
-        }
-        state = self.accounts.get(change.account)
-        evidence = self.pending_evidence.get(change.account)
-        if evidence is None and state is not None and self.settings is not None:
-            score = score_account(state, self.settings, time.monotonic(), 0.0, state.cluster)
-            evidence = self.evidence_of(state, score, time.monotonic())
-        if evidence is not None:
-            entry["evidence"] = evidence
-        self._audit(entry, shared=change.source != "sync")
-        # The level gauges walk every flagged account: the sync task refreshes them each round.
-        if self.metrics is not None and change.source != "sync":
-            self.metrics.transitions.labels(change.previous, change.level).inc()
-
-    def _audit(self, entry: dict[str, Any], shared: bool) -> None:
-        line = _json(entry)
-        self.audit.write_line(line)
-        # The in-memory list of recent changes keeps the summary, not the whole evidence.
-        recent = {k: v for k, v in entry.items() if k != "evidence"}
-        evidence = entry.get("evidence")
-        if evidence is not None:
-            score = evidence.get("score") or {}
-            recent["score"] = score.get("score")
-            recent["top_reasons"] = score.get("top_reasons")
-            recent["cluster_id"] = score.get("cluster_id")
-        self.recent.append(recent)
-        if shared:
-            self.out_lists.append((("audit", entry["account"]), line, self.shared.audit_trail_kept))
-
-    def update_gauges(self, clusters: bool = True) -> None:
-        if self.metrics is None or self.services is None:
-            return
-        for level, count in self.services.risk.accounts_at().items():
-            self.metrics.accounts.labels(level).set(count)
-        self.metrics.tracked.set(len(self.accounts))
-        if not clusters:
-            return  # counting clusters walks the index: done once per sync round, not per change
-        flagged = {TEMPLATE: 0, SYSTEM: 0, INFRA: 0}
-        for group in self.index.groups.values():
-            if group.flagged:
-                flagged[group.kind] += 1
-        for kind, count in flagged.items():
-            self.metrics.clusters.labels(kind).set(count)
-
-    def evidence_of(self, state: AccountState, score: Score, mono: float) -> dict[str, Any]:
-        templates = []
-        for key, (uses, extraction) in sorted(state.templates.items(), key=lambda kv: -kv[1][0]):
-            group = self.index.get(key)
-            item: dict[str, Any] = {"uses": int(uses), "own_extraction_mean": round(extraction / uses, 4)}
-            if group is not None:
-                item.update(group.summary())
-            else:
-                item["id"] = f"template:{fingerprint.key_hex(key)}"
-            templates.append(item)
-        cluster = None
-        if score.cluster_id is not None:
-            group = self.index.find(score.cluster_id)
-            cluster = group.summary() if group is not None else {"id": score.cluster_id}
-        return {
-            "features": state.snapshot(mono),
-            "score": score.explain(),
-            "templates": templates,
-            "infra": list(state.infra),
-            "cluster": cluster,
-        }
-
-    def _timeline(self, state: AccountState, mono: float) -> None:
-        every = self.shared.timeline_every_requests
-        if state.level == "none" and state.last_score < 0.2:
-            return
-        if state.requests % every and state.timeline is not None:
-            return
-        point = {"at": state.last_seen, "level": state.level, "score": round(state.last_score, 4)}
-        point.update(state.snapshot(mono))
-        if state.timeline is None:
-            state.timeline = deque(maxlen=self.shared.timeline_points)
-        state.timeline.append(point)
-        self.out_lists.append((("timeline", state.account), _json(point), self.shared.timeline_points))
-
-    def status(self, account: str) -> dict[str, Any]:
-        """What the admin API shows for an account."""
-        out: dict[str, Any] = {"account": account, "replica": self.replica}
-        if self.services is not None:
-            out["risk_level"] = self.services.risk.level(account)
-            out["pinned"] = self.services.risk.pinned(account)
-        out["allowlisted"] = self.allowlisted(account)
-        out["votes"] = {self.replica: self.vote_of(account), **self.remote_votes.get(account, {})}
-        state = self.accounts.get(account)
-        if state is None or self.settings is None:
-            out["tracked"] = False
-            return out
-        mono = time.monotonic()
-        cluster, cluster_id = self.cluster_term(state, self.settings)
-        score = score_account(state, self.settings, mono, cluster, cluster_id)
-        out.update(
-            tracked=True,
-            detector_level=state.level,
-            level_since=state.level_since or None,
-            first_seen=state.first_seen,
-            last_seen=state.last_seen,
-            **self.evidence_of(state, score, mono),
-        )
-        return out
-
-    def clusters(self, flagged_only: bool = True, limit: int = 500) -> list[dict[str, Any]]:
-        out = []
-        for group in self.index.groups.values():
-            if group.flagged or (not flagged_only and group.accounts >= 2):
-                out.append(group.summary())
-        out.sort(key=lambda g: (-g["score"], -g["accounts"]))
-        return out[:limit]
-
-    def levels_summary(self) -> dict[str, int]:
-        counts = dict.fromkeys(RISK_LEVELS, 0)
-        for state in self.accounts.values():
-            counts[state.level] += 1
-        return counts
-
-
-def _json(value: Any) -> str:
-    import orjson
-
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
