@@ -13,9 +13,8 @@ from gateway.plugins.base import RISK_LEVELS
 from policies.detector import fingerprint
 from policies.detector.features import AccountState
 from policies.detector.index import INFRA, SYSTEM, TEMPLATE
-from policies.detector.scoring import Score, score_account
-
 from policies.detector.levels import _json
+from policies.detector.scoring import Score, score_account
 
 
 class ViewsMixin:
