@@ -158,3 +158,18 @@ async def test_shared_settings_must_agree_between_instances() -> None:
         assert "identical in every tier" in str(exc)
     else:
         raise AssertionError("disagreeing shared settings must be refused")
+
+
+async def test_prompts_are_kept_only_when_configured() -> None:
+    from policies.detector.evidence import account_bundle
+
+    for keep in (False, True):
+        harness = await _harness({"shared": {"store_prompts": keep, "prompts_kept": 3}})
+        for number in range(5):
+            await send(harness, "acct", chat(f"question number {number} about sourdough"))
+        core = core_for(harness.services)
+        bundle = await account_bundle(core, "acct")
+        if keep:
+            assert bundle["prompts"] == [f"question number {n} about sourdough" for n in (2, 3, 4)]
+        else:
+            assert "prompts" not in bundle and core.accounts["acct"].prompts is None
