@@ -72,6 +72,10 @@ class RiskBoard:
     def pinned(self, account: str) -> RiskLevel | None:
         return self._pinned.get(account)
 
+    def pins(self) -> dict[str, RiskLevel]:
+        """A copy of every operator pin (for sharing pins between replicas)."""
+        return dict(self._pinned)
+
     def accounts_at(self) -> dict[RiskLevel, int]:
         counts: dict[RiskLevel, int] = dict.fromkeys(RISK_LEVELS, 0)
         for account in set(self._levels) | set(self._pinned):

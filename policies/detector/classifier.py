@@ -1,0 +1,99 @@
+"""A light capability classifier: which capability a prompt asks for, from weighted keywords.
+
+Seven classes: coding, math, reasoning, agentic (tool use), safety, rubric
+(grading other answers) and other. Each vocabulary word present votes once for
+its class with a weight; a few patterns add votes (code syntax, arithmetic, tool definitions in
+the request). The class with the largest total wins when it reaches
+``MIN_VOTES``; otherwise the prompt is ``other``. About 5-15 µs for a
+2,000-character prompt: one regex scan for words, one dict lookup per word.
+
+It is a coarse instrument on purpose: the detector looks at the *mix* over
+many requests (concentration), never at one prompt's class alone.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+CATEGORIES: Final = ("coding", "math", "reasoning", "agentic", "safety", "rubric", "other")
+CATEGORY_INDEX: Final = {name: index for index, name in enumerate(CATEGORIES)}
+OTHER: Final = CATEGORY_INDEX["other"]
+RUBRIC: Final = CATEGORY_INDEX["rubric"]
+MIN_VOTES: Final = 1.5
+
+_VOCABULARY: dict[str, tuple[str, float]] = {}
+
+
+def _add(category: str, weight: float, words: str) -> None:
+    for word in words.split():
+        _VOCABULARY[word] = (category, weight)
+
+
+_add("coding", 1.0, "function python javascript typescript java golang rust sql regex api compile compiler")
+_add("coding", 1.0, "bug debug refactor implement implementation class method variable stacktrace")
+_add("coding", 1.0, "exception traceback runtime repository repo unittest pytest leetcode algorithm")
+_add("coding", 0.7, "code script array string integer loop recursion database query endpoint json")
+_add("coding", 1.0, "qcode")  # a fenced code block, as the fingerprint's normaliser masks it
+_add("coding", 0.7, "deploy docker kubernetes git commit merge library package module syntax")
+_add("math", 1.0, "equation integral derivative theorem proof prove lemma polynomial matrix eigenvalue")
+_add("math", 1.0, "probability arithmetic algebra geometry calculus solve simplify factor gsm8k")
+_add("math", 0.7, "sum product fraction percent percentage ratio triangle circle radius square cube")
+_add("math", 0.7, "compute calculate number numbers digits divisible prime modulo")
+_add("reasoning", 1.0, "puzzle riddle logic logical deduce deduction infer inference syllogism")
+_add("reasoning", 0.8, "reasoning reason argument premise conclusion hypothesis analyze analyse analysis")
+_add("reasoning", 0.6, "why evaluate compare tradeoffs implications justify consider")
+_add("agentic", 1.0, "tool tools agent agentic orchestrate orchestration workflow browse browser")
+_add("agentic", 1.0, "invoke function_call tool_call tool_calls plan planner subtask subtasks")
+_add("agentic", 0.7, "execute action actions observation environment terminal shell click navigate")
+_add("safety", 1.0, "jailbreak harmful unsafe refuse refusal censorship censored sensitive dangerous")
+_add("safety", 1.0, "weapon weapons explosive malware exploit extremist propaganda illegal")
+_add("safety", 0.7, "controversial political politically policy ethical ethics guidelines")
+_add("rubric", 1.2, "rubric grade grading grader score scoring judge judging criteria criterion")
+_add("rubric", 0.6, "rate rating")
+_add("rubric", 1.0, "assess assessment evaluator correctness helpfulness harmlessness")
+_add("rubric", 0.4, "candidate reference response responses answer answers")
+
+# Literal signs of code (substring tests are far cheaper than a regex with \w+ backtracking).
+_CODE_SIGNS = ("```", "def ", "return ", ";\n", "{\n", "=>", "import ", "();", "()", "</", "#include")
+_ARITHMETIC = re.compile(r"\d\s*[-+*/^=]\s*\d")
+_MATH_SIGNS = ("\\frac", "\\sum", "\\int", "x =", "y =", "x^", "√")
+_WORDS = re.compile(r"[a-z_0-9]+")
+
+
+def classify(text: str, has_tools: bool = False, words: list[str] | None = None) -> tuple[int, list[float]]:
+    """(winning class index, votes per class) of a prompt's text (already bounded in length).
+
+    ``words`` may pass the lowercase words already extracted (the fingerprint's content words).
+    """
+    votes = [0.0] * len(CATEGORIES)
+    lookup = _VOCABULARY.get
+    index = CATEGORY_INDEX
+    # Each vocabulary word votes once per prompt: a set intersection in C finds them.
+    present = _VOCABULARY.keys() & set(words if words is not None else _WORDS.findall(text.lower()))
+    for word in present:
+        hit = lookup(word)
+        votes[index[hit[0]]] += hit[1]  # type: ignore[index]
+    if any(sign in text for sign in _CODE_SIGNS):
+        votes[CATEGORY_INDEX["coding"]] += 1.5
+    if any(sign in text for sign in _MATH_SIGNS) or _ARITHMETIC.search(text):
+        votes[CATEGORY_INDEX["math"]] += 1.5
+    if has_tools:
+        votes[CATEGORY_INDEX["agentic"]] += 3.0
+    best = max(range(OTHER), key=votes.__getitem__)
+    if votes[best] < MIN_VOTES:
+        return OTHER, votes
+    return best, votes
+
+
+def rubric_score(votes: list[float], text: str) -> float:
+    """How strongly one prompt asks for grading against a rubric, in [0, 1]."""
+    # Words like "answer" or "response" alone are everyday English: the first vote point is free.
+    value = votes[RUBRIC] - 1.0
+    if value <= 0:
+        return 0.0
+    bonus = 0.25 if _SCALE.search(text) else 0.0
+    return min(1.0, value / 4.0 + bonus)
+
+
+_SCALE = re.compile(r"\b(?:scale|score) (?:of|from) \d+\s*(?:-|to)\s*\d+|\b\d+\s*(?:-|to)\s*10\b|/10\b", re.I)

@@ -1,0 +1,125 @@
+"""The detector's config schema.
+
+Two parts. ``shared`` configures the process-wide detector core (accounts,
+template index, audit log, store sync, allowlist): the engine builds one
+detector instance per (tier, account override, risk level), but they all feed
+one core, so ``shared`` must be the same wherever the detector appears (a
+config where two entries disagree is refused at startup). Everything else
+(weights, thresholds, hysteresis, cluster rules) may differ per tier: each
+observation is scored with the settings of the instance that saw it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from gateway.plugins.base import PolicyConfig
+
+
+class NewModel(PolicyConfig):
+    """A model release: traffic moving to it soon after ``released_at`` is a pivot signal."""
+
+    model: str = Field(min_length=1, description="model name or glob (fnmatch)")
+    released_at: datetime
+
+
+class SharedSettings(PolicyConfig):
+    audit_log: str | None = Field(
+        None, description="JSONL file of level changes with their evidence ('{replica}' = this replica's id)"
+    )
+    max_accounts: int = Field(100_000, ge=10, le=10_000_000, description="accounts tracked (LRU)")
+    max_templates: int = Field(200_000, ge=100, le=10_000_000, description="template groups kept (LRU)")
+    max_group_members: int = Field(2048, ge=16, le=100_000, description="members remembered per group")
+    queue_size: int = Field(10_000, ge=10, le=1_000_000, description="observations waiting for analysis")
+    sync: Literal["auto", "on", "off"] = Field(
+        "auto", description="share index and levels through the state store (auto: when it is redis)"
+    )
+    sync_interval_seconds: float = Field(1.0, gt=0, le=60)
+    vote_ttl_seconds: float = Field(86_400.0, gt=0, description="how long a replica's level vote lives")
+    group_ttl_seconds: float = Field(86_400.0, gt=0, description="expiry of shared template groups")
+    store_prompts: bool = Field(False, description="keep the last prompts per flagged account as evidence")
+    prompts_kept: int = Field(20, ge=1, le=1000)
+    timeline_points: int = Field(48, ge=2, le=10_000, description="feature snapshots kept per account")
+    timeline_every_requests: int = Field(50, ge=1, description="snapshot cadence for flagged accounts")
+    audit_trail_kept: int = Field(200, ge=1, le=100_000, description="audit entries kept per account")
+    allowlist: list[str] = Field(default_factory=list, description="accounts the detector never raises")
+    new_models: list[NewModel] = Field(default_factory=list)
+    pivot_window_hours: float = Field(24.0, gt=0)
+
+
+class TextSettings(PolicyConfig):
+    max_chars: int = Field(
+        1000, ge=64, le=100_000, description="prompt characters analysed per request (head 70%, tail 30%)"
+    )
+
+
+class Weights(PolicyConfig):
+    """Weights of the signals (see docs/detection.md for the formula)."""
+
+    cot_elicitation: float = Field(0.95, ge=0, le=1)
+    rubric_grading: float = Field(0.9, ge=0, le=1)
+    logprobs: float = Field(0.5, ge=0, le=1)
+    behaviour_floor: float = Field(0.3, ge=0, le=1, description="most that behaviour alone can score")
+    cluster: float = Field(0.85, ge=0, le=1)
+    # Behaviour (dataset-likeness) mix; normalised to sum 1.
+    template_reuse: float = Field(0.3, ge=0)
+    single_turn: float = Field(0.2, ge=0)
+    capability_focus: float = Field(0.2, ge=0)
+    volume: float = Field(0.1, ge=0)
+    regularity: float = Field(0.05, ge=0)
+    max_reasoning: float = Field(0.05, ge=0)
+    new_model: float = Field(0.1, ge=0)
+
+
+class Thresholds(PolicyConfig):
+    elevated: float = Field(0.4, gt=0, le=1)
+    high: float = Field(0.6, gt=0, le=1)
+    critical: float = Field(0.9, gt=0, le=1.01, description="above 1 turns automatic critical off")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Thresholds:
+        if not self.elevated < self.high < self.critical:
+            raise ValueError("thresholds must increase: elevated < high < critical")
+        return self
+
+
+class Hysteresis(PolicyConfig):
+    margin: float = Field(0.1, ge=0, le=0.5, description="a level is left only below its threshold - margin")
+    min_hold_seconds: float = Field(600.0, ge=0, description="time at a level before it may be lowered")
+    min_requests: int = Field(20, ge=1, description="requests seen before an account's own score counts")
+    critical_min_requests: int = Field(200, ge=1, description="requests seen before automatic critical")
+
+
+class ClusterSettings(PolicyConfig):
+    min_accounts: int = Field(5, ge=2, description="accounts sharing a template before it is a cluster")
+    content_threshold: float = Field(
+        0.45, ge=0, le=1, description="mean extraction score of a campaign template"
+    )
+    member_extraction: float = Field(
+        0.7, ge=0, le=1, description="an account's own mean extraction score on a template to count as member"
+    )
+    infra_min_accounts: int = Field(5, ge=2)
+    infra_min_linked: int = Field(3, ge=1, description="members tied to campaign templates")
+    infra_linked_fraction: float = Field(0.2, gt=0, le=1, description="linked share for a full infra score")
+    flag_score: float = Field(0.5, ge=0, le=1, description="group score at which members are re-evaluated")
+    ipv4_prefix: int = Field(24, ge=8, le=32)
+    ipv6_prefix: int = Field(48, ge=16, le=128)
+
+
+class Rates(PolicyConfig):
+    window_requests: int = Field(32, ge=4, le=4096, description="memory of the per-request averages")
+    volume_rpm: float = Field(30.0, gt=0, description="requests per minute that count as full volume")
+    max_reasoning_budget: int = Field(8000, ge=1, description="budget_tokens at or above this = max effort")
+
+
+class DetectorConfig(PolicyConfig):
+    shared: SharedSettings = SharedSettings()
+    text: TextSettings = TextSettings()
+    weights: Weights = Weights()
+    thresholds: Thresholds = Thresholds()
+    hysteresis: Hysteresis = Hysteresis()
+    cluster: ClusterSettings = ClusterSettings()
+    rates: Rates = Rates()

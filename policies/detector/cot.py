@@ -1,0 +1,115 @@
+"""Chain-of-thought elicitation score: how hard a prompt pushes the model to write out its reasoning.
+
+Weighted phrase patterns in three strengths. Strong: explicit requests for the
+model's internal or complete reasoning ("articulate the internal reasoning
+behind...", "output your chain of thought in <thinking> tags", "full reasoning
+trace"). Medium: demands for every intermediate step ("show all your work",
+"explain each step before answering"). Weak: the everyday "step by step" or
+"think carefully", which benign users write all the time.
+
+The score of one prompt is the noisy-OR of the weights of the patterns found,
+so one strong phrase gives ~0.85, and weak phrases alone stay below 0.5. A
+cheap word prefilter skips the regexes for prompts that contain none of the
+trigger words (most benign traffic), and each pattern runs only when one of its literal
+anchors occurs in the text (a C substring search), so a prompt costs a few regex scans at most.
+"""
+
+from __future__ import annotations
+
+import re
+
+_STRONG = 0.85
+_MEDIUM = 0.45
+_WEAK = 0.25
+
+# (regex, weight, literal anchors: the regex runs only when one of them is in the lowercased text)
+_SPECS: list[tuple[str, float, tuple[str, ...]]] = [
+    (r"chain[- ]of[- ]thought", _STRONG, ("chain",)),
+    (r"internal (?:reasoning|thought|thinking|monologue|deliberation)", _STRONG, ("internal",)),
+    (r"inner (?:monologue|reasoning|thoughts?|dialogue)", _STRONG, ("inner",)),
+    (r"reasoning (?:trace|traces|chain|transcript)", _STRONG, ("reasoning t", "reasoning c")),
+    (r"<\s*/?\s*(?:thinking|think|reasoning|scratchpad|thought)\s*>", _STRONG, ("<",)),
+    (
+        r"(?:articulate|verbali[sz]e|narrate|transcribe|reconstruct|externali[sz]e)\b[^.]{0,60}"
+        r"(?:reasoning|thought|thinking|steps|deliberation)",
+        _STRONG,
+        ("articulat", "verbali", "narrat", "transcrib", "reconstruct", "externali"),
+    ),
+    (
+        r"(?:full|complete|entire|whole|detailed|exhaustive|transparent|raw|unabridged|hidden)\s+"
+        r"(?:and \w+ )?(?:reasoning|thought process|thinking|line of reasoning|deliberation|rationale)",
+        _STRONG,
+        ("reasoning", "thought process", "thinking", "deliberation", "rationale"),
+    ),
+    (r"(?:thought|reasoning|thinking|cognitive) process", _MEDIUM + 0.15, (" process",)),
+    (
+        r"(?:every|each|all)(?: of the| the| your)? (?:intermediate|individual|single|logical) "
+        r"(?:step|steps|inference|deduction)",
+        _STRONG,
+        ("intermediate", "individual", "single", "logical"),
+    ),
+    (
+        r"before (?:giving|stating|writing|providing|you give|you state|the final|your final|answering)",
+        _MEDIUM,
+        ("before ",),
+    ),
+    (
+        r"(?:show|write out|spell out|lay out|list|document|walk (?:me )?through)\s+(?:all\s+)?"
+        r"(?:of\s+)?(?:your|the|each|every)\s+(?:\w+\s+)?(?:work|reasoning|steps|logic|thinking)",
+        _MEDIUM,
+        ("show", "write out", "spell out", "lay out", "list", "document", "through"),
+    ),
+    (
+        r"(?:explain|justify|describe)\s+(?:each|every|all)\s+(?:\w+\s+)?steps?",
+        _MEDIUM,
+        ("explain", "justify", "describe"),
+    ),
+    (
+        r"(?:reasoning|rationale|thinking) (?:behind|for|leading to)",
+        _MEDIUM,
+        ("behind", " for", "leading to"),
+    ),
+    (
+        r"\breasoning\b[^.]{0,40}\b(?:then|followed by|and then)\b[^.]{0,30}\bfinal answer",
+        _MEDIUM,
+        ("final answer",),
+    ),
+    (r"step[- ]by[- ]step", _WEAK, ("step",)),
+    (r"think (?:carefully|hard|deeply|through|aloud|out loud)", _WEAK, ("think ",)),
+    (r"let'?s think", _WEAK, ("let",)),
+    (r"final answer", _WEAK, ("final answer",)),
+]
+_PATTERNS = [(re.compile(p), w, anchors) for p, w, anchors in _SPECS]
+
+_TRIGGERS = (
+    "reason",
+    "thought",
+    "think",
+    "step",
+    "chain",
+    "monologue",
+    "rational",
+    "work",
+    "logic",
+    "deliberat",
+    "final answer",
+    "<",
+)
+
+
+def cot_score(text: str) -> tuple[float, list[str]]:
+    """(score in [0, 1], the patterns that matched) for one prompt's text."""
+    if not text:
+        return 0.0, []
+    lowered = text.lower()
+    if not any(trigger in lowered for trigger in _TRIGGERS):
+        return 0.0, []
+    miss = 1.0
+    matched: list[str] = []
+    for pattern, weight, anchors in _PATTERNS:
+        if not any(anchor in lowered for anchor in anchors):
+            continue
+        if pattern.search(lowered) is not None:
+            miss *= 1.0 - weight
+            matched.append(pattern.pattern[:40])
+    return 1.0 - miss, matched

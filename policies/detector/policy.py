@@ -1,0 +1,77 @@
+"""The ``detector`` policy: watches every request and sets account risk levels through the engine.
+
+It never changes a request or a response and never rejects one itself: the
+engine applies the level it sets (the YAML's ``risk_levels.<level>.overrides``,
+and a 403 for ``critical`` when ``risk_levels.critical.block`` is true). Put it
+first in a tier's list so it sees the request as the client sent it.
+
+Phases:
+
+* ``on_request``: takes a bounded observation (prompt slices up to
+  ``text.max_chars``, a few parameters, client and network keys) into
+  ``exchange.scratch``; a few microseconds, measured as
+  ``distillguard_detector_seconds{stage="inline"}`` (with the after_response part; CPU time
+  of the serving thread, so a busy machine's preemptions do not count as detector cost).
+* ``after_response``: adds the response size and token usage and queues the
+  observation for the background analysis (see :mod:`policies.detector.core`).
+
+No stream filter: the detector holds nothing back and its observation depends
+only on the request and on the totals the engine reports (``usage``,
+``outcome.response_bytes``), never on how the stream was chunked.
+
+Shadow mode: decisions are audited (``"applied": false``) and counted in
+``distillguard_detector_shadow_decisions_total`` but no level is set.
+"""
+
+from __future__ import annotations
+
+import time
+
+from gateway.plugins.base import Exchange, Policy
+from policies.detector.config import DetectorConfig
+from policies.detector.core import DetectorCore, core_for
+from policies.detector.request import observe
+
+SCRATCH = "detector"
+
+
+class DetectorPolicy(Policy[DetectorConfig]):
+    config_model = DetectorConfig
+
+    @property
+    def core(self) -> DetectorCore:
+        return core_for(self.services)
+
+    async def startup(self) -> None:
+        self.core.attach(self.config, self.services)
+
+    async def shutdown(self) -> None:
+        """Write what is pending to the store (the core itself outlives reloads)."""
+        try:
+            await self.core.flush()
+        except Exception:
+            self.services.logger.warning("detector: could not flush pending evidence at shutdown")
+
+    async def on_request(self, exchange: Exchange) -> None:
+        started = time.thread_time()
+        observation = observe(exchange, self.config)
+        if self.mode == "shadow":
+            observation.extras["shadow"] = True
+        exchange.scratch[SCRATCH] = observation
+        observation.inline_seconds = time.thread_time() - started
+
+    async def after_response(self, exchange: Exchange) -> None:
+        observation = exchange.scratch.get(SCRATCH)
+        if observation is None:
+            return
+        started = time.thread_time()
+        observation.status = exchange.outcome.status
+        observation.response_bytes = exchange.outcome.response_bytes
+        if exchange.usage.known:
+            observation.input_tokens = exchange.usage.input_tokens
+            observation.output_tokens = exchange.usage.output_tokens
+        observation.inline_seconds += time.thread_time() - started
+        core = self.core
+        if core.metrics is not None:
+            core.metrics.inline_seconds.observe(observation.inline_seconds)
+        core.submit(observation)

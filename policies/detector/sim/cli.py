@@ -1,0 +1,162 @@
+"""``distillguard simulate``: drive a gateway with benign and attack personas and measure detection.
+
+By default it sets everything up itself (``--setup``): a config and keys file for
+every simulated account in a work directory, the mock upstream and a gateway
+as child processes; then it sends the traffic over real HTTP, reads the level
+changes from the detector's admin API and writes ``report.json`` and
+``report.png`` to ``--out``. ``--write-setup DIR`` only writes the config, keys
+and a private accounts file, for a gateway you start yourself and then drive
+with ``--gateway URL --accounts DIR/accounts.json`` (same ``--scale`` and
+``--seed``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from policies.detector.sim.launch import ADMIN_TOKEN_ENV, Stack, sim_config, write_accounts, write_keys
+from policies.detector.sim.personas import personas
+from policies.detector.sim.plot import plot
+from policies.detector.sim.report import histogram_count, histogram_quantile, summarise
+from policies.detector.sim.runner import drive, fetch_admin, fetch_text, make_accounts
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("simulate", help="measure campaign detection with simulated traffic")
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="multiply the number of accounts (0.1 for a quick run)"
+    )
+    parser.add_argument(
+        "--requests-scale", type=float, default=1.0, help="multiply the requests per account (quick runs)"
+    )
+    parser.add_argument("--duration", type=float, default=120.0, help="seconds the traffic is spread over")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--concurrency", type=int, default=48)
+    parser.add_argument("--out", default="simulation", help="directory for report.json and report.png")
+    parser.add_argument("--detector", default="{}", help="JSON merged over the detector config (setup mode)")
+    parser.add_argument("--gateway", help="drive this running gateway instead of starting one")
+    parser.add_argument("--accounts", help="accounts file written by --write-setup (with --gateway)")
+    parser.add_argument("--admin-token-env", default=ADMIN_TOKEN_ENV)
+    parser.add_argument("--write-setup", metavar="DIR", help="only write config, keys and accounts files")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the work directory (config, keys, audit log)"
+    )
+    parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    parser.set_defaults(func=run_command)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    mix = personas(args.scale, args.requests_scale)
+    accounts = make_accounts(mix, args.seed)
+    detector = orjson.loads(args.detector)
+    if args.write_setup:
+        return write_setup(args, accounts, detector)
+    stack: Stack | None = None
+    workdir: Path | None = None
+    if args.gateway:
+        if not args.accounts:
+            print("--gateway needs --accounts (from --write-setup)", file=sys.stderr)
+            return 2
+        keys = orjson.loads(Path(args.accounts).read_bytes())
+        for account in accounts:
+            account.key = keys[account.name]
+        base = args.gateway.rstrip("/")
+        token = os.environ.get(args.admin_token_env, "")
+    else:
+        workdir = Path(tempfile.mkdtemp(prefix="distillguard-sim-"))
+        stack = Stack(workdir).start(accounts, time.time() + args.duration / 3, detector)
+        base, token = stack.gateway_url, stack.token
+    total = sum(p.accounts * p.requests for p in mix)
+    print(
+        f"simulating {len(accounts)} accounts, {total} requests over ~{args.duration:.0f} s against {base}",
+        file=sys.stderr,
+    )
+    try:
+        log, changes, metrics = asyncio.run(traffic(base, token, accounts, args.duration, args.concurrency))
+    finally:
+        if stack is not None:
+            stack.stop()
+    report = summarise(mix, accounts, log, changes, detector_cost(metrics))
+    report["scale"], report["seed"], report["accounts"] = args.scale, args.seed, len(accounts)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+    plot(report, out / "report.png")
+    print_summary(report, out)
+    if workdir is not None:
+        if args.keep:
+            print(f"work directory kept: {workdir}", file=sys.stderr)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    met = all(report["targets"]["met"].values())
+    return 0 if met or not args.check else 1
+
+
+async def traffic(
+    base: str, token: str, accounts: list[Any], duration: float, concurrency: int
+) -> tuple[Any, list[dict[str, Any]], str]:
+    """Send the traffic, then read the level changes and the metrics."""
+    log = await drive(base, accounts, duration, concurrency)
+    await asyncio.sleep(1.5)  # let the background analysis finish
+    changes = (await fetch_admin(base, token, f"/admin/detector/changes?since={log.started - 1}"))["changes"]
+    return log, changes, await fetch_text(base, "/metrics")
+
+
+def write_setup(args: argparse.Namespace, accounts: list[Any], detector: dict[str, Any]) -> int:
+    import yaml
+
+    directory = Path(args.write_setup)
+    directory.mkdir(parents=True, exist_ok=True)
+    write_keys(accounts, directory / "keys.jsonl")
+    config = sim_config(directory, 8080, "http://127.0.0.1:9100", time.time() + args.duration / 3, detector)
+    (directory / "policy.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    write_accounts(accounts, directory / "accounts.json")
+    print(f"wrote {directory}/policy.yaml, keys.jsonl and accounts.json ({len(accounts)} accounts)")
+    return 0
+
+
+def detector_cost(metrics: str) -> dict[str, Any]:
+    name = "distillguard_detector_seconds"
+    out: dict[str, Any] = {"observations": histogram_count(metrics, name, {"stage": "total"})}
+    for stage in ("inline", "analysis", "total"):
+        for q in (0.5, 0.99):
+            out[f"{stage}_p{int(q * 100)}_seconds"] = histogram_quantile(metrics, name, {"stage": stage}, q)
+    out["note"] = "bucket upper bounds from /metrics; bench/detector.py measures exact quantiles"
+    return out
+
+
+def print_summary(report: dict[str, Any], out: Path) -> None:
+    print(
+        f"{'persona':<18} {'kind':<7} {'accts':>5} {'sent':>6} {'elev':>5} {'high':>5} {'crit':>5} "
+        f"{'blkd':>5}  result"
+    )
+    for row in report["personas"]:
+        reached = row["reached"]
+        if row["kind"] == "attack":
+            result = f"recall {row['recall_high_within_budget']:.3f} (budget {row['budget']})"
+        else:
+            result = f"FPR {row['false_positive_rate_elevated']:.4f}"
+        median = (row["requests_to_high"] or {}).get("median")
+        if median is not None:
+            result += f", median {median} requests to high"
+        print(
+            f"{row['persona']:<18} {row['kind']:<7} {row['accounts']:>5} {row['requests_sent']:>6} "
+            f"{reached['elevated']:>5} {reached['high']:>5} {reached['critical']:>5} "
+            f"{row['blocked_accounts']:>5}  {result}"
+        )
+    targets = report["targets"]
+    print(orjson.dumps({k: v for k, v in targets.items()}, option=orjson.OPT_INDENT_2).decode())
+    print(
+        f"wrote {out / 'report.json'} and {out / 'report.png'} ({report['requests_sent']} requests in "
+        f"{report['duration_seconds']} s)"
+    )

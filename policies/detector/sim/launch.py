@@ -1,0 +1,160 @@
+"""``--setup``: write a config and keys file for the simulated accounts, start the mock and a gateway."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import yaml
+
+from gateway.auth.keys import digest
+from gateway.config.loader import deep_merge
+from gateway.config.schema import ApiKeyEntry
+from policies.detector.sim.personas import Account
+
+ADMIN_TOKEN_ENV = "DISTILLGUARD_ADMIN_TOKEN"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def write_keys(accounts: list[Account], keys_file: Path) -> None:
+    lines = []
+    for account in accounts:
+        account.key = "dg-sim-" + secrets.token_urlsafe(18)
+        entry = ApiKeyEntry(
+            sha256=digest(account.key), account=account.name, tier="free", key_id=account.name[:40]
+        )
+        lines.append(orjson.dumps(entry.model_dump()))
+    keys_file.write_bytes(b"\n".join(lines) + b"\n")
+    keys_file.chmod(0o600)
+
+
+def sim_config(
+    directory: Path, port: int, upstream: str, release: float, detector: dict[str, Any]
+) -> dict[str, Any]:
+    released = datetime.fromtimestamp(release, UTC).isoformat()
+    config = {
+        "shared": {
+            "audit_log": str(directory / "audit.jsonl"),
+            "new_models": [{"model": "mock-reasoner-2", "released_at": released}],
+        }
+    }
+    config = deep_merge(config, detector)
+    return {
+        "listen": {"host": "127.0.0.1", "port": port},
+        "upstreams": [
+            {
+                "name": "mock",
+                "url": upstream,
+                "protocol": "openai",
+                "timeouts": {"connect": 5, "first_byte": 30, "idle": 30, "total": 60},
+            }
+        ],
+        "auth": {"keys_file": "keys.jsonl"},
+        "default_tier": "free",
+        "tiers": {"free": {"policies": [{"name": "detector", "config": config}]}},
+        "risk_levels": {"critical": {"block": True}},
+        "admin": {"token_env": ADMIN_TOKEN_ENV},
+        "logging": {"access_log": False, "level": "warning"},
+        "reload": {"watch": False},
+    }
+
+
+class Stack:
+    """The mock upstream and the gateway as child processes."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.token = secrets.token_urlsafe(24)
+        self.mock_port = free_port()
+        self.gateway_port = free_port()
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.gateway_port}"
+
+    def start(self, accounts: list[Account], release: float, detector: dict[str, Any]) -> Stack:
+        write_keys(accounts, self.directory / "keys.jsonl")
+        config = sim_config(
+            self.directory, self.gateway_port, f"http://127.0.0.1:{self.mock_port}", release, detector
+        )
+        config_path = self.directory / "policy.yaml"
+        config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+        env = {**os.environ, ADMIN_TOKEN_ENV: self.token}
+        python = sys.executable
+        self.processes.append(
+            subprocess.Popen(
+                [python, "-m", "gateway.cli", "mock-upstream", "--port", str(self.mock_port)],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        self.processes.append(
+            subprocess.Popen(
+                [
+                    python,
+                    "-m",
+                    "gateway.cli",
+                    "serve",
+                    "--config",
+                    str(config_path),
+                    "--port",
+                    str(self.gateway_port),
+                    "--host",
+                    "127.0.0.1",
+                ],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=open(self.directory / "gateway.log", "wb"),  # noqa: SIM115
+            )
+        )
+        self._wait(f"http://127.0.0.1:{self.mock_port}/v1/models")
+        self._wait(f"{self.gateway_url}/readyz")
+        return self
+
+    def _wait(self, url: str, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for process in self.processes:
+                if process.poll() is not None:
+                    log = (self.directory / "gateway.log").read_text(errors="replace")[-2000:]
+                    raise RuntimeError(f"a simulator process exited early:\n{log}")
+            try:
+                if httpx.get(url, timeout=0.5).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"{url} did not come up in {timeout} s")
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        self.processes.clear()
+
+
+def write_accounts(accounts: list[Account], path: Path) -> None:
+    """The plaintext keys for a later ``--gateway`` run (keep this file private)."""
+    path.write_bytes(orjson.dumps({a.name: a.key for a in accounts}, option=orjson.OPT_INDENT_2))
+    path.chmod(0o600)

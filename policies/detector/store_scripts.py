@@ -1,0 +1,221 @@
+"""The detector's atomic store operations, each with a Lua body (Redis) and a Python twin (memory).
+
+* ``APPEND_CAPPED``: append items to a list, keep the last ``cap``, refresh its expiry (audit trail,
+  feature timeline, kept prompts).
+* ``READ_LIST``: a whole list.
+* ``GROUP_SYNC``: for a batch of groups, add this replica's deltas (requests, extraction-score sum,
+  new members, new linked members) and return the shared totals. Members are kept in a set capped at
+  ``max_members``; the account count comes from a HyperLogLog (exact set in the Python twin).
+* ``LEVEL_SYNC``: write this replica's level votes, pin and allowlist changes, and return the whole
+  shared state when its version moved since ``last_version`` (else just the version).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from gateway.state.base import MemoryLike, Script
+
+
+def _s(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+_APPEND_LUA = """
+for i = 3, #ARGV do redis.call('RPUSH', KEYS[1], ARGV[i]) end
+redis.call('LTRIM', KEYS[1], -tonumber(ARGV[1]), -1)
+if tonumber(ARGV[2]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return redis.call('LLEN', KEYS[1])
+"""
+
+
+def _append_local(store: MemoryLike, keys: Sequence[str], args: Sequence[Any]) -> int:
+    import time
+
+    now = time.time()
+    cap, ttl_ms = int(args[0]), float(args[1])
+    items = list(store.get_value(keys[0], now) or [])
+    items.extend(_s(a) for a in args[2:])
+    items = items[-cap:]
+    store.set_value(keys[0], items, ttl_ms / 1000.0, now)
+    return len(items)
+
+
+APPEND_CAPPED = Script("detector_append_capped", _APPEND_LUA, _append_local)
+
+
+def _read_local(store: MemoryLike, keys: Sequence[str], args: Sequence[Any]) -> list[str]:
+    import time
+
+    return list(store.get_value(keys[0], time.time()) or [])
+
+
+READ_LIST = Script("detector_read_list", "return redis.call('LRANGE', KEYS[1], 0, -1)", _read_local)
+
+_GROUP_LUA = """
+local ttl = tonumber(ARGV[1])
+local cap = tonumber(ARGV[2])
+local pos = 3
+local out = {}
+for g = 0, (#KEYS / 4) - 1 do
+  local h, m, l, u = KEYS[g*4+1], KEYS[g*4+2], KEYS[g*4+3], KEYS[g*4+4]
+  local dr, dc = ARGV[pos], ARGV[pos+1]
+  local nm = tonumber(ARGV[pos+2])
+  pos = pos + 3
+  local size = redis.call('SCARD', m)
+  for i = 1, nm do
+    redis.call('PFADD', u, ARGV[pos])
+    if size < cap then size = size + redis.call('SADD', m, ARGV[pos]) end
+    pos = pos + 1
+  end
+  local nl = tonumber(ARGV[pos]); pos = pos + 1
+  for i = 1, nl do redis.call('SADD', l, ARGV[pos]); pos = pos + 1 end
+  local r = redis.call('HINCRBYFLOAT', h, 'r', dr)
+  local c = redis.call('HINCRBYFLOAT', h, 'c', dc)
+  for _, k in ipairs({h, m, l, u}) do redis.call('PEXPIRE', k, ttl) end
+  out[#out+1] = r
+  out[#out+1] = c
+  out[#out+1] = redis.call('PFCOUNT', u)
+  out[#out+1] = redis.call('SCARD', l)
+end
+return out
+"""
+
+
+def _group_local(store: MemoryLike, keys: Sequence[str], args: Sequence[Any]) -> list[Any]:
+    import time
+
+    now = time.time()
+    ttl = float(args[0]) / 1000.0
+    cap = int(args[1])
+    pos = 2
+    out: list[Any] = []
+    for g in range(len(keys) // 4):
+        h, m, linked_key, u = keys[g * 4 : g * 4 + 4]
+        totals = dict(store.get_value(h, now) or {"r": 0.0, "c": 0.0})
+        members = set(store.get_value(m, now) or ())
+        linked = set(store.get_value(linked_key, now) or ())
+        everyone = set(store.get_value(u, now) or ())
+        d_requests, d_content, count = float(args[pos]), float(args[pos + 1]), int(args[pos + 2])
+        pos += 3
+        for account in args[pos : pos + count]:
+            everyone.add(_s(account))
+            if len(members) < cap:
+                members.add(_s(account))
+        pos += count
+        count = int(args[pos])
+        pos += 1
+        linked.update(_s(a) for a in args[pos : pos + count])
+        pos += count
+        totals["r"] += d_requests
+        totals["c"] += d_content
+        for key, value in ((h, totals), (m, members), (linked_key, linked), (u, everyone)):
+            store.set_value(key, value, ttl, now)
+        out.extend([repr(totals["r"]), repr(totals["c"]), len(everyone), len(linked)])
+    return out
+
+
+GROUP_SYNC = Script("detector_group_sync", _GROUP_LUA, _group_local)
+
+_LEVEL_LUA = """
+local now = tonumber(ARGV[1])
+local replica = ARGV[2]
+local ttl = tonumber(ARGV[3])
+local last = ARGV[4]
+local pos = 5
+local changed = false
+local n = tonumber(ARGV[pos]); pos = pos + 1
+for i = 1, n do
+  local field = ARGV[pos] .. '\\t' .. replica
+  if ARGV[pos+1] == 'none' then redis.call('HDEL', KEYS[1], field)
+  else redis.call('HSET', KEYS[1], field, ARGV[pos+1] .. '\\t' .. tostring(now + ttl)) end
+  pos = pos + 2
+  changed = true
+end
+n = tonumber(ARGV[pos]); pos = pos + 1
+for i = 1, n do
+  if ARGV[pos+1] == '' then redis.call('HDEL', KEYS[2], ARGV[pos])
+  else redis.call('HSET', KEYS[2], ARGV[pos], ARGV[pos+1]) end
+  pos = pos + 2
+  changed = true
+end
+n = tonumber(ARGV[pos]); pos = pos + 1
+for i = 1, n do
+  if ARGV[pos+1] == '+' then redis.call('SADD', KEYS[3], ARGV[pos])
+  else redis.call('SREM', KEYS[3], ARGV[pos]) end
+  pos = pos + 2
+  changed = true
+end
+if changed then redis.call('INCR', KEYS[4]) end
+local version = redis.call('GET', KEYS[4]) or '0'
+if version == last then return {version} end
+local votes = redis.call('HGETALL', KEYS[1])
+local live = {}
+for i = 1, #votes, 2 do
+  local level, expires = string.match(votes[i+1], '([^\\t]+)\\t(.+)')
+  if tonumber(expires) < now then redis.call('HDEL', KEYS[1], votes[i])
+  else live[#live+1] = votes[i]; live[#live+1] = level end
+end
+return {version, live, redis.call('HGETALL', KEYS[2]), redis.call('SMEMBERS', KEYS[3])}
+"""
+
+
+def _level_local(store: MemoryLike, keys: Sequence[str], args: Sequence[Any]) -> list[Any]:
+    import time
+
+    wall = time.time()
+    now, replica, ttl, last = float(args[0]), _s(args[1]), float(args[2]), _s(args[3])
+    votes: dict[str, str] = dict(store.get_value(keys[0], wall) or {})
+    pins: dict[str, str] = dict(store.get_value(keys[1], wall) or {})
+    allow: set[str] = set(store.get_value(keys[2], wall) or ())
+    version = int(store.get_value(keys[3], wall) or 0)
+    pos = 4
+    changed = False
+    for _ in range(int(args[pos])):
+        field = f"{_s(args[pos + 1])}\t{replica}"
+        level = _s(args[pos + 2])
+        if level == "none":
+            votes.pop(field, None)
+        else:
+            votes[field] = f"{level}\t{now + ttl}"
+        pos += 2
+        changed = True
+    pos += 1
+    for _ in range(int(args[pos])):
+        account, level = _s(args[pos + 1]), _s(args[pos + 2])
+        if level:
+            pins[account] = level
+        else:
+            pins.pop(account, None)
+        pos += 2
+        changed = True
+    pos += 1
+    for _ in range(int(args[pos])):
+        account, op = _s(args[pos + 1]), _s(args[pos + 2])
+        if op == "+":
+            allow.add(account)
+        else:
+            allow.discard(account)
+        pos += 2
+        changed = True
+    if changed:
+        version += 1
+    live: list[str] = []
+    for field, value in list(votes.items()):
+        level, _, expires = value.partition("\t")
+        if float(expires) < now:
+            del votes[field]
+        else:
+            live.extend([field, level])
+    store.set_value(keys[0], votes, 0, wall)
+    store.set_value(keys[1], pins, 0, wall)
+    store.set_value(keys[2], allow, 0, wall)
+    store.set_value(keys[3], version, 0, wall)
+    if str(version) == last:
+        return [str(version)]
+    flat_pins = [x for item in pins.items() for x in item]
+    return [str(version), live, flat_pins, sorted(allow)]
+
+
+LEVEL_SYNC = Script("detector_level_sync", _LEVEL_LUA, _level_local)

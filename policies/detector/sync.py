@@ -1,0 +1,228 @@
+"""Store I/O of the detector core, every ``sync_interval_seconds`` in one background task.
+
+Always: the per-account audit trail and feature timeline are appended to capped
+lists in the state store (so evidence bundles work from any replica).
+
+When sharing is on (``shared.sync: auto`` with a Redis store, or ``on``):
+
+* **template index**: each group this replica touched since the last round and
+  that is worth sharing (seen at least twice here) pushes its deltas and pulls
+  the shared totals in the same script call, and keeps pulling them for 60
+  rounds after its last push; a group the totals push over the line is flagged
+  here too and its local members re-evaluated.
+* **levels**: this replica's changed votes, operator pins changed through the
+  engine admin API, and allowlist changes are written; the whole shared
+  state (votes of every replica, pins, allowlist) is read back when its version
+  moved. An account's level is the highest live vote; pins and the allowlist
+  are applied as the operator set them.
+
+Consistency: eventual, bounded by one sync interval plus one store round trip
+(default ~1 s). Between rounds, each replica decides from its own view. If the
+store is unreachable the detector keeps working locally and retries (counted
+in ``distillguard_detector_sync_errors_total``); nothing on the request path
+waits for the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from gateway.plugins.base import RISK_LEVELS
+from gateway.state.base import StoreUnavailableError
+from policies.detector.index import INFRA, Group
+from policies.detector.store_scripts import APPEND_CAPPED, GROUP_SYNC, LEVEL_SYNC
+
+if TYPE_CHECKING:
+    from policies.detector.core import DetectorCore
+
+log = logging.getLogger("distillguard.detector.sync")
+
+_GROUPS_PER_CALL = 64
+_WATCH_ROUNDS = 60
+_WATCH_MAX = 10_000
+_LIST_TTL_SECONDS = 30 * 86_400
+
+
+def _s(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class SyncState:
+    """What one core remembers between rounds."""
+
+    def __init__(self) -> None:
+        self.version = ""
+        self.pins_seen: dict[str, str] = {}
+        self.last_refresh = 0.0
+        self.watch: dict[Any, int] = {}  # group key -> rounds left to re-read its shared totals
+
+
+async def sync_loop(core: DetectorCore) -> None:
+    state = SyncState()
+    while True:
+        await asyncio.sleep(core.shared.sync_interval_seconds)
+        try:
+            await sync_once(core, state)
+        except StoreUnavailableError as exc:
+            log.warning("detector: state store unavailable, retrying next round: %s", exc)
+            if core.metrics is not None:
+                core.metrics.sync_errors.inc()
+        except Exception:
+            log.exception("detector: sync round failed")
+            if core.metrics is not None:
+                core.metrics.sync_errors.inc()
+        core.update_gauges()
+
+
+async def sync_once(core: DetectorCore, state: SyncState | None = None) -> None:
+    """One round (see the module docstring). ``state`` carries what the previous round saw."""
+    state = state or getattr(core, "_sync_state", None) or SyncState()
+    core._sync_state = state  # type: ignore[attr-defined]
+    services = core.services
+    if services is None:
+        return
+    await push_lists(core)
+    if not core.sync_enabled:
+        core.out_allow.clear()
+        return
+    await _sync_groups(core, state)
+    await _sync_levels(core, state)
+
+
+async def push_lists(core: DetectorCore) -> None:
+    store = core.services.store  # type: ignore[union-attr]
+    pending, core.out_lists = core.out_lists, []
+    grouped: dict[tuple[str, ...], tuple[list[str], int]] = {}
+    for parts, item, cap in pending:
+        items, _ = grouped.setdefault(parts, ([], cap))
+        items.append(item)
+    for parts, (items, cap) in grouped.items():
+        key = store.key("det", *parts)
+        await store.run_script(APPEND_CAPPED, [key], [cap, int(_LIST_TTL_SECONDS * 1000), *items])
+
+
+def _worth_sharing(group: Group) -> bool:
+    return group.dirty and (group.requests >= 2 or len(group.members) >= 2 or group.kind == INFRA)
+
+
+async def _sync_groups(core: DetectorCore, state: SyncState) -> None:
+    store = core.services.store  # type: ignore[union-attr]
+    touched, core.touched = core.touched, set()
+    groups = [g for key in touched if (g := core.index.get(key)) is not None and _worth_sharing(g)]
+    # Shared groups are also re-read for a while after this replica last pushed to them (with zero
+    # deltas), so a replica learns of accounts that other replicas added since.
+    pushing = {g.key for g in groups}
+    for key in list(state.watch):
+        state.watch[key] -= 1
+        group = core.index.get(key)
+        if state.watch[key] <= 0 or group is None:
+            del state.watch[key]
+        elif key not in pushing:
+            groups.append(group)
+    for key in pushing:
+        state.watch[key] = _WATCH_ROUNDS
+    while len(state.watch) > _WATCH_MAX:
+        del state.watch[next(iter(state.watch))]
+    ttl_ms = int(core.shared.group_ttl_seconds * 1000)
+    for start in range(0, len(groups), _GROUPS_PER_CALL):
+        batch = groups[start : start + _GROUPS_PER_CALL]
+        keys: list[str] = []
+        args: list[Any] = [ttl_ms, core.shared.max_group_members]
+        sent: list[tuple[float, float, list[str], list[str]]] = []
+        for group in batch:
+            name = group.id
+            keys.extend(store.key("det", suffix, name) for suffix in ("g", "gm", "gl", "gu"))
+            members, linked = list(group.new_members), list(group.new_linked)
+            args.extend([repr(group.d_requests), repr(group.d_content), len(members), *members])
+            args.extend([len(linked), *linked])
+            sent.append((group.d_requests, group.d_content, members, linked))
+        result = await store.run_script(GROUP_SYNC, keys, args)
+        settings = core.settings
+        for position, group in enumerate(batch):
+            d_requests, d_content, members, linked = sent[position]
+            group.d_requests -= d_requests
+            group.d_content -= d_content
+            del group.new_members[: len(members)]
+            del group.new_linked[: len(linked)]
+            base = position * 4
+            group.g_requests = float(_s(result[base]))
+            group.g_content = float(_s(result[base + 1]))
+            group.g_accounts = int(result[base + 2])
+            group.g_linked = int(result[base + 3])
+            if settings is not None:
+                core._rescore(group, settings)
+    # Yield between chunks of re-evaluation work (this is not waiting for an event).
+    while core.run_sweeps():  # noqa: ASYNC110
+        await asyncio.sleep(0)
+
+
+async def _sync_levels(core: DetectorCore, state: SyncState) -> None:
+    services = core.services
+    assert services is not None
+    store = services.store
+    risk = services.risk
+    votes, core.out_votes = core.out_votes, {}
+    now = core.clock()
+    if now - state.last_refresh > core.shared.vote_ttl_seconds / 2:
+        # Re-write every live vote of this replica before it expires.
+        state.last_refresh = now
+        for account, account_state in core.accounts.items():
+            if account_state.level != "none":
+                votes.setdefault(account, account_state.level)  # type: ignore[arg-type]
+    pins_now: dict[str, str] = dict(risk.pins())
+    pin_changes: list[tuple[str, str]] = []
+    for account, level in pins_now.items():
+        if state.pins_seen.get(account) != level:
+            pin_changes.append((account, level))
+    for account in state.pins_seen:
+        if account not in pins_now:
+            pin_changes.append((account, ""))
+    allow, core.out_allow = core.out_allow, []
+    args: list[Any] = [repr(now), core.replica, repr(core.shared.vote_ttl_seconds), state.version]
+    args.append(len(votes))
+    for account, level in votes.items():
+        args.extend([account, level])
+    args.append(len(pin_changes))
+    for account, level in pin_changes:
+        args.extend([account, level])
+    args.append(len(allow))
+    for account, op in allow:
+        args.extend([account, op])
+    keys = [store.key("det", name) for name in ("votes", "pins", "allow", "version")]
+    try:
+        result = await store.run_script(LEVEL_SYNC, keys, args)
+    except Exception:
+        # Nothing was written: try these changes again next round.
+        core.out_votes = {**votes, **core.out_votes}
+        core.out_allow = allow + core.out_allow
+        raise
+    state.pins_seen = dict(pins_now)
+    state.version = _s(result[0])
+    if len(result) == 1:
+        return
+    live, flat_pins, allowed = result[1], result[2], result[3]
+    remote: dict[str, dict[str, Any]] = {}
+    for position in range(0, len(live), 2):
+        account, _, replica = _s(live[position]).partition("\t")
+        level = _s(live[position + 1])
+        if replica != core.replica and level in RISK_LEVELS:
+            remote.setdefault(account, {})[replica] = level
+    changed = set(remote) ^ set(core.remote_votes)
+    changed |= {a for a in remote if remote[a] != core.remote_votes.get(a)}
+    core.remote_votes = remote  # type: ignore[assignment]
+    core.allow_shared = {_s(a) for a in allowed}
+    for account in changed:
+        core.apply(account, "level shared by another replica", "sync")
+    shared_pins = {_s(flat_pins[i]): _s(flat_pins[i + 1]) for i in range(0, len(flat_pins), 2)}
+    for account, level in shared_pins.items():
+        if pins_now.get(account) != level and level in RISK_LEVELS:
+            risk.pin(account, level, reason="pin shared by another replica", source="sync")  # type: ignore[arg-type]
+    for account in pins_now:
+        if account not in shared_pins:
+            risk.pin(account, None, reason="pin removed on another replica", source="sync")
+    state.pins_seen = dict(risk.pins())
+    for account in core.allow_shared:
+        if services.risk.level(account) != "none" and risk.pinned(account) is None:
+            core.apply(account, "allowlisted", "sync")

@@ -1,0 +1,37 @@
+"""The capability classifier and the rubric score."""
+
+from __future__ import annotations
+
+import pytest
+
+from policies.detector.classifier import CATEGORIES, classify, rubric_score
+
+CASES = [
+    ("Write a Python function to parse a JSON config and debug the KeyError it raises.", "coding"),
+    ("```js\nconst x = () => 1;\n```\nWhy does this return undefined?", "coding"),
+    ("Solve the equation 3x + 5 = 20 and simplify the fraction, then prove the lemma.", "math"),
+    ("A knight always tells the truth; solve this logic puzzle by deduction.", "reasoning"),
+    ("You have tools: search and browse. Plan the subtasks and orchestrate the agent workflow.", "agentic"),
+    ("Give censorship-safe alternatives to politically sensitive questions without refusal.", "safety"),
+    ("Grade the response with this rubric: correctness, helpfulness. Score from 1 to 10.", "rubric"),
+    ("What's a good recipe for banana bread?", "other"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), CASES)
+def test_classes(text: str, expected: str) -> None:
+    category, votes = classify(text)
+    assert CATEGORIES[category] == expected, votes
+
+
+def test_tools_in_the_request_count_as_agentic() -> None:
+    category, _ = classify("Fetch the weather for Paris.", has_tools=True)
+    assert CATEGORIES[category] == "agentic"
+
+
+def test_rubric_score_needs_grading_words_not_just_answer() -> None:
+    _, votes = classify("Please answer with a short response.")
+    assert rubric_score(votes, "Please answer with a short response.") == 0.0
+    text = "You are a judge. Grade the assistant's response against the rubric criteria on a scale of 1-10."
+    _, votes = classify(text)
+    assert rubric_score(votes, text) >= 0.8

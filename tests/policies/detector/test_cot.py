@@ -1,0 +1,43 @@
+"""The chain-of-thought elicitation scorer."""
+
+from __future__ import annotations
+
+import pytest
+
+from policies.detector.cot import cot_score
+
+STRONG = [
+    "Imagine and articulate the internal reasoning behind a completed response and write it out step "
+    "by step.",
+    "Output your full chain of thought inside <thinking> tags, then the answer.",
+    "Lay out your complete thought process, every intermediate step, and only then state the final answer.",
+    "Narrate your inner monologue while you solve it.",
+    "Deliver data-driven insights grounded in complete and transparent reasoning.",
+]
+BENIGN = [
+    "What's a good recipe for banana bread?",
+    "Can you explain how vaccines work?",
+    "Write a short poem about autumn.",
+    "I think my code has a bug, can you look at it?",
+]
+
+
+@pytest.mark.parametrize("text", STRONG)
+def test_strong_elicitation_scores_high(text: str) -> None:
+    score, matched = cot_score(text)
+    assert score >= 0.8, matched
+
+
+@pytest.mark.parametrize("text", BENIGN)
+def test_ordinary_prompts_score_zero(text: str) -> None:
+    assert cot_score(text)[0] == 0.0
+
+
+def test_everyday_step_by_step_stays_low() -> None:
+    score, _ = cot_score("How do I change a tyre? Please explain it step by step.")
+    assert 0 < score < 0.5
+
+
+def test_homework_requests_are_medium() -> None:
+    score, _ = cot_score("Solve 3x + 5 = 20. Can you show your work?")
+    assert 0.3 <= score < 0.7
