@@ -202,6 +202,23 @@ def start_servers(config: Path, mock_port: int, gw_port: int) -> tuple[subproces
     return mock, gateway
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (clock ticks of /proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bare_config(config: Path, workdir: Path) -> Path:
+    """The same config with no policies: the engine alone."""
+    data = yaml.safe_load(config.read_text())
+    for tier in data["tiers"].values():
+        tier["policies"] = []
+    data["risk_levels"] = {}
+    path = workdir / "bare-policy.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=5.0)
@@ -210,44 +227,68 @@ def main() -> None:
     args = parser.parse_args()
     from tests.support import free_port
 
-    mock_port, gw_port = free_port(), free_port()
-    mock, gateway = start_servers(Path(args.config), mock_port, gw_port)
+    configs = {
+        "policies": Path(args.config),
+        "engine": bare_config(Path(args.config), Path(tempfile.mkdtemp())),
+    }
     headers = {"authorization": f"Bearer {KEY}", "x-mock-reasoning": "none"}
     rows = []
-    try:
-        for stream in (False, True):
-            for concurrency in (int(c) for c in args.concurrency.split(",")):
-                direct = uvloop.run(
-                    load(mock_port, "/v1/chat/completions", BODY, stream, concurrency, args.duration, headers)
-                )
-                through = uvloop.run(
-                    load(gw_port, "/v1/chat/completions", BODY, stream, concurrency, args.duration, headers)
-                )
-                rows.append((stream, concurrency, direct, through))
-    finally:
-        rss = peak_rss_mb(gateway.pid)
-        gateway.terminate()
-        mock.terminate()
-        gateway.wait()
-        mock.wait()
-    print(f"config: {args.config}; duration {args.duration}s per cell; gateway peak RSS {rss:.0f} MiB")
+    rss: dict[str, float] = {}
+    for label, config in configs.items():
+        mock_port, gw_port = free_port(), free_port()
+        mock, gateway = start_servers(config, mock_port, gw_port)
+        try:
+            for stream in (False, True):
+                for concurrency in (int(c) for c in args.concurrency.split(",")):
+                    direct = uvloop.run(
+                        load(
+                            mock_port,
+                            "/v1/chat/completions",
+                            BODY,
+                            stream,
+                            concurrency,
+                            args.duration,
+                            headers,
+                        )
+                    )
+                    before = cpu_seconds(gateway.pid)
+                    through = uvloop.run(
+                        load(
+                            gw_port, "/v1/chat/completions", BODY, stream, concurrency, args.duration, headers
+                        )
+                    )
+                    cpu_us = (cpu_seconds(gateway.pid) - before) / max(1, through.requests) * 1e6
+                    rows.append((label, stream, concurrency, direct, through, cpu_us))
+        finally:
+            rss[label] = peak_rss_mb(gateway.pid)
+            gateway.terminate()
+            mock.terminate()
+            gateway.wait()
+            mock.wait()
     print(
-        f"{'mode':<7}{'conc':>5} | {'direct rps':>10} {'p50 ms':>7} {'p99 ms':>7} | {'gateway rps':>11} "
-        f"{'p50 ms':>7} {'p99 ms':>7} {'ttft p50':>8} | {'rps ratio':>9} {'added p50 ms':>12} {'errors':>6}"
+        f"config: {args.config}; {args.duration}s per cell; peak RSS: policies {rss['policies']:.0f} MiB, "
+        f"engine alone {rss['engine']:.0f} MiB"
     )
-    for stream, concurrency, d, g in rows:
+    print(
+        "'cpu us/req' is the gateway process's CPU time per request; 'per core' = 1e6 / that, the req/s one"
+    )
+    print("worker sustains on a core of its own (the load generator and mock share this machine's cores).")
+    print(
+        f"{'gateway':<9}{'mode':<7}{'conc':>5} | {'direct rps':>10} {'p50 ms':>7} | {'gateway rps':>11} "
+        f"{'p50 ms':>7} {'p99 ms':>7} {'ttft p50':>8} | {'rps ratio':>9} {'added p50':>9} | "
+        f"{'cpu us/req':>10} {'per core':>8} {'errors':>6}"
+    )
+    for label, stream, concurrency, d, g, cpu_us in rows:
         added = (statistics.median(g.latencies) - statistics.median(d.latencies)) * 1000
         mode = "stream" if stream else "json"
-        direct = (
-            f"{d.rps:>10.0f} {d.pct(d.latencies, 0.5) * 1e3:>7.2f} {d.pct(d.latencies, 0.99) * 1e3:>7.2f}"
-        )
+        direct = f"{d.rps:>10.0f} {d.pct(d.latencies, 0.5) * 1e3:>7.2f}"
         through = (
             f"{g.rps:>11.0f} {g.pct(g.latencies, 0.5) * 1e3:>7.2f} {g.pct(g.latencies, 0.99) * 1e3:>7.2f}"
         )
         ttft = g.pct(g.ttfts, 0.5) * 1e3
         print(
-            f"{mode:<7}{concurrency:>5} | {direct} | {through} {ttft:>8.2f} | {g.rps / d.rps:>9.2f}"
-            f" {added:>12.3f} {d.errors + g.errors:>6}"
+            f"{label:<9}{mode:<7}{concurrency:>5} | {direct} | {through} {ttft:>8.2f} | {g.rps / d.rps:>9.2f}"
+            f" {added:>9.3f} | {cpu_us:>10.0f} {1e6 / cpu_us:>8.0f} {d.errors + g.errors:>6}"
         )
 
 
