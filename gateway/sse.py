@@ -21,8 +21,8 @@ class StreamEvent:
     """One SSE event. ``json`` is the parsed ``data`` when it is a JSON object.
 
     Policies read and modify ``json`` in place; the engine re-encodes the event
-    when it forwards it. ``data`` holds the raw text for non-JSON payloads such
-    as OpenAI's ``[DONE]`` sentinel.
+    when it forwards it. ``data`` holds the raw text of non-JSON payloads such
+    as OpenAI's ``[DONE]`` sentinel (it is empty when ``json`` is set).
     """
 
     __slots__ = ("data", "event", "id", "json")
@@ -86,7 +86,7 @@ class SSEParser:
 
     def __init__(self) -> None:
         self._buffer = b""
-        self._data: list[str] = []
+        self._data: list[bytes] = []
         self._event: str | None = None
         self._id: str | None = None
         self._pending_cr = False
@@ -128,7 +128,7 @@ class SSEParser:
     def _field(self, line: bytes) -> None:
         if line.startswith(b"data:"):
             value = line[5:]
-            self._data.append((value[1:] if value.startswith(b" ") else value).decode("utf-8"))
+            self._data.append(value[1:] if value.startswith(b" ") else value)
             return
         if line.startswith(b":"):
             return
@@ -142,18 +142,19 @@ class SSEParser:
         # 'retry' and unknown fields are ignored, as the standard says.
 
     def _dispatch(self) -> StreamEvent | None:
-        if not self._data:
+        lines = self._data
+        if not lines:
             self._event = None
             return None
-        data = "\n".join(self._data)
+        raw = lines[0] if len(lines) == 1 else b"\n".join(lines)
         self._data = []
-        event = StreamEvent(data, event=self._event, id=self._id)
-        self._event = None
-        if data.startswith("{"):
+        name, self._event = self._event, None
+        if raw.startswith(b"{"):
+            # Parsed from the bytes (no str round trip); JSON events keep no raw text.
             try:
-                parsed = orjson.loads(data)
+                parsed = orjson.loads(raw)
             except orjson.JSONDecodeError as exc:
                 raise ValueError(f"stream event data is not valid JSON: {exc}") from None
             if isinstance(parsed, dict):
-                event.json = parsed
-        return event
+                return StreamEvent("", event=name, id=self._id, json=parsed)
+        return StreamEvent(raw.decode("utf-8"), event=name, id=self._id)
