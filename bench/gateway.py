@@ -160,45 +160,56 @@ def bench_config(config: Path, workdir: Path) -> Path:
     return path
 
 
-def start_servers(config: Path, mock_port: int, gw_port: int) -> tuple[subprocess.Popen[bytes], ...]:
+def _env() -> dict[str, str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     for name in ("DISTILLGUARD_WATERMARK_KEY", "DISTILLGUARD_SEAL_KEY", "DISTILLGUARD_LOGPROB_NOISE_KEY"):
         env.setdefault(name, "bench-secret-" + name.lower())
-    keys = Path(tempfile.mkdtemp()) / "keys.jsonl"
-    config = bench_config(config, keys.parent)
+    return env
+
+
+def start_gateway_process(
+    config: Path, upstream_url: str, port: int, workdir: Path
+) -> subprocess.Popen[bytes]:
+    """``distillguard serve`` of ``config`` (bench account unlimited) in front of ``upstream_url``."""
+    keys = workdir / "keys.jsonl"
     keys.write_bytes(orjson.dumps({"sha256": digest(KEY), "account": "bench", "tier": None}) + b"\n")
+    log_path = workdir / "gateway.log"
+    command = [
+        sys.executable,
+        "-m",
+        "gateway.cli",
+        "serve",
+        "--config",
+        str(bench_config(config, workdir)),
+        "--port",
+        str(port),
+        "--host",
+        "127.0.0.1",
+        "--upstream",
+        upstream_url,
+        "--keys-file",
+        str(keys),
+    ]
+    # Access logs stay on, as in production; into a file, never a pipe that could fill up.
+    gateway = subprocess.Popen(
+        command, cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=log_path.open("wb")
+    )
+    _wait(f"http://127.0.0.1:{port}/readyz", gateway, log_path)
+    return gateway
+
+
+def start_servers(config: Path, mock_port: int, gw_port: int) -> tuple[subprocess.Popen[bytes], ...]:
     mock = subprocess.Popen(
         [sys.executable, "-m", "gateway.cli", "mock-upstream", "--port", str(mock_port)],
         cwd=ROOT,
-        env=env,
+        env=_env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     _wait(f"http://127.0.0.1:{mock_port}/v1/models", mock)
-    log = (keys.parent / "gateway.log").open("wb")  # access logs stay on, as in production; never a full pipe
-    gateway = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gateway.cli",
-            "serve",
-            "--config",
-            str(config),
-            "--port",
-            str(gw_port),
-            "--host",
-            "127.0.0.1",
-            "--upstream",
-            f"http://127.0.0.1:{mock_port}",
-            "--keys-file",
-            str(keys),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=log,
+    gateway = start_gateway_process(
+        config, f"http://127.0.0.1:{mock_port}", gw_port, Path(tempfile.mkdtemp())
     )
-    _wait(f"http://127.0.0.1:{gw_port}/readyz", gateway, keys.parent / "gateway.log")
     return mock, gateway
 
 

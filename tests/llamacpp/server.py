@@ -99,7 +99,8 @@ def reasoning_template() -> Path:
 class LlamaServer:
     """``llama-server`` on a loopback port; ``stop()`` ends it."""
 
-    def __init__(self, port: int, threads: int = 2) -> None:
+    def __init__(self, port: int, threads: int = 2, reasoning: bool = True) -> None:
+        """``reasoning``: serve the DeepSeek-R1 template (real reasoning_content); else the model's own."""
         self.port = port
         self.log = cache_dir() / f"llama-server-{port}.log"
         command = [
@@ -116,13 +117,11 @@ class LlamaServer:
             "4096",
             "-np",
             "2",
-            "--chat-template-file",
-            str(reasoning_template()),
-            "--reasoning-format",
-            "deepseek",
             "--seed",
             "7",
         ]
+        if reasoning:
+            command += ["--chat-template-file", str(reasoning_template()), "--reasoning-format", "deepseek"]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=self.log.open("wb"))
 
     @property

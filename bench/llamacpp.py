@@ -1,0 +1,101 @@
+"""Through a real model: time to first token and tokens/s, direct to llama.cpp against through the gateway.
+
+    python -m bench.llamacpp [--requests 8] [--max-tokens 128] [--config policies/default.yaml]
+
+Starts llama.cpp's server with SmolLM2-135M and its own chat template (tests/llamacpp/server.py; the
+tests' reasoning template would put the whole answer in an unclosed think block) and the gateway in
+front of it with the given policy (every default policy on; the bench account's quota raised so that it
+never rejects), then sends the same streaming chat requests alternately direct and through the gateway and
+prints median TTFT, decode tokens/s, and the gateway's figures as differences and ratios of the direct ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import openai
+
+from bench.gateway import KEY, ROOT, start_gateway_process
+from tests.llamacpp.server import LlamaServer
+from tests.support import free_port
+
+PROMPTS = [
+    "Explain why the sky is blue.",
+    "Describe how a bicycle works.",
+    "Give three tips for learning a language.",
+    "Why do leaves change colour in autumn?",
+]
+
+
+def run(client: openai.OpenAI, prompt: str, max_tokens: int) -> tuple[float, float, int]:
+    """(ttft seconds, decode tokens/s, tokens) of one streamed answer."""
+    started = time.perf_counter()
+    first = None
+    chunks = 0
+    stream = client.chat.completions.create(
+        model="smollm2",
+        messages=[{"role": "user", "content": prompt}],
+        max_tokens=max_tokens,
+        stream=True,
+        temperature=0,
+        seed=1,
+        extra_body={"reasoning_format": "none"},
+    )
+    for chunk in stream:
+        if chunk.choices and (chunk.choices[0].delta.content or ""):
+            chunks += 1
+            if first is None:
+                first = time.perf_counter()
+    end = time.perf_counter()
+    assert first is not None, "no content streamed"
+    rate = (chunks - 1) / (end - first) if chunks > 1 and end > first else float("nan")
+    return first - started, rate, chunks
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=8)
+    parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--config", default=str(ROOT / "policies" / "default.yaml"))
+    args = parser.parse_args()
+    server = LlamaServer(free_port(), reasoning=False).wait_ready()  # plain answers: content streams
+    gateway_port = free_port()
+    gateway = start_gateway_process(Path(args.config), server.url, gateway_port, Path(tempfile.mkdtemp()))
+    try:
+        direct = openai.OpenAI(base_url=f"{server.url}/v1", api_key="none", max_retries=0, timeout=300)
+        through = openai.OpenAI(
+            base_url=f"http://127.0.0.1:{gateway_port}/v1", api_key=KEY, max_retries=0, timeout=300
+        )
+        run(direct, PROMPTS[0], 8)  # warm-up (model load, prompt cache)
+        run(through, PROMPTS[0], 8)
+        results: dict[str, list[tuple[float, float, int]]] = {"direct": [], "gateway": []}
+        for index in range(args.requests):
+            prompt = PROMPTS[index % len(PROMPTS)]
+            order = [("direct", direct), ("gateway", through)]
+            for name, client in order if index % 2 == 0 else reversed(order):
+                results[name].append(run(client, prompt, args.max_tokens))
+    finally:
+        gateway.terminate()
+        gateway.wait()
+        server.stop()
+    ttft = {k: statistics.median(r[0] for r in v) for k, v in results.items()}
+    rate = {k: statistics.median(r[1] for r in v) for k, v in results.items()}
+    print(
+        f"config: {args.config}; {args.requests} streamed answers each, max_tokens {args.max_tokens}, "
+        f"alternating direct and through the gateway"
+    )
+    print(f"{'':<9}{'ttft p50 ms':>12}{'decode tok/s':>14}")
+    for name in ("direct", "gateway"):
+        print(f"{name:<9}{ttft[name] * 1000:>12.1f}{rate[name]:>14.1f}")
+    print(
+        f"added TTFT: {(ttft['gateway'] - ttft['direct']) * 1000:.1f} ms; "
+        f"tokens/s ratio gateway/direct: {rate['gateway'] / rate['direct']:.3f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
