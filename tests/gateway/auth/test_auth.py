@@ -216,3 +216,54 @@ def test_jwt_config_refuses_mixed_algorithms(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError, match="key confusion"):
         JWTConfig(algorithms=["HS256", "RS256"], secret_env="X")
+
+
+def test_keys_new_command_prints_the_key_once_and_stores_its_hash(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from gateway.config.loader import load_keys_file
+    from tests.support import ROOT
+
+    keys_file = tmp_path / "sub" / "keys.jsonl"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            "keys",
+            "new",
+            "--account",
+            "acme",
+            "--tier",
+            "pro",
+            "--keys-file",
+            str(keys_file),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    key = result.stdout.strip()
+    assert key.startswith("dg-") and "shown only once" in result.stderr
+    assert key not in keys_file.read_text()
+    entries = load_keys_file(keys_file)
+    assert entries[digest(key)].account == "acme" and entries[digest(key)].tier == "pro"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            "keys",
+            "new",
+            "--account",
+            "beta",
+            "--keys-file",
+            str(keys_file),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    )
+    assert len(load_keys_file(keys_file)) == 2
