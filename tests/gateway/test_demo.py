@@ -1,0 +1,67 @@
+"""`distillguard demo`: the one command a new user runs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import anthropic
+import httpx
+import openai
+
+from tests.support import ROOT, free_port
+
+
+def test_demo_serves_both_apis_with_the_default_policy_and_stops_on_ctrl_c(tmp_path: object) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DISTILLGUARD_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "demo", "--port", str(port), "--key", "dg-demo-test-key"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=0.5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("the demo did not come up")
+        client = openai.OpenAI(
+            base_url=f"http://127.0.0.1:{port}/v1", api_key="dg-demo-test-key", max_retries=0
+        )
+        reply = client.chat.completions.create(
+            model="mock-reasoner", messages=[{"role": "user", "content": "Explain caching."}]
+        )
+        message = reply.choices[0].message.model_dump()
+        assert message["content"]
+        assert message["reasoning_content"].startswith("dgs1."), "the default policy seals reasoning"
+        claude = anthropic.Anthropic(
+            base_url=f"http://127.0.0.1:{port}", api_key="dg-demo-test-key", max_retries=0
+        )
+        answer = claude.messages.create(
+            model="claude-mock", max_tokens=2048, messages=[{"role": "user", "content": "Explain caching."}]
+        )
+        assert answer.content[-1].type == "text"
+        assert (
+            "x-ratelimit-limit-requests"
+            in httpx.post(
+                f"http://127.0.0.1:{port}/v1/chat/completions",
+                headers={"authorization": "Bearer dg-demo-test-key"},
+                json={"model": "mock-small", "messages": [{"role": "user", "content": "x"}]},
+            ).headers
+        )
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0
+    assert "dg-demo-test-key" in stderr and "curl" in stderr and "OpenAI(" in stderr
