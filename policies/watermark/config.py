@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -22,11 +22,31 @@ class KeyEntry(PolicyConfig):
     env: str = Field(pattern=_ENV)
 
 
+Strength = Literal["exact", "near"]
+
+
 class LexicalConfig(PolicyConfig):
     enabled: bool = True
     density: float = Field(1.0, gt=0, le=1, description="fraction of eligible positions that carry the mark")
-    strength: float = Field(1.0, ge=0, le=1, description="fraction of marked positions where it is enforced")
+    strength: Strength = Field(
+        "exact",
+        description="exact: only exactly equivalent forms; near: plus curated near synonyms with context "
+        "guards (more positions per word, a small documented quality cost)",
+    )
+    enforce: float = Field(1.0, ge=0, le=1, description="fraction of marked positions where it is enforced")
     classes: list[ClassName] = Field(default_factory=lambda: list(ALL_CLASSES), min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _numeric_strength(cls, data: Any) -> Any:
+        # The first version's `strength` was the enforced fraction (a number); it is `enforce` now.
+        if not isinstance(data, dict) or "enforce" in data:
+            return data
+        legacy = data.get("strength")
+        if isinstance(legacy, int | float) and not isinstance(legacy, bool):
+            data = {k: v for k, v in data.items() if k != "strength"}
+            data["enforce"] = legacy
+        return data
 
 
 class CanaryConfig(PolicyConfig):

@@ -16,7 +16,16 @@ detector, so both agree on which positions carry a mark:
   and the ambiguous ones (``it's`` = it is / it has) are never split;
 * sentence connectives change only at the start of a sentence before a comma;
 * guarded words change only after their guard words (``for example``,
-  ``based on``/``based upon``).
+  ``based on``/``based upon``);
+* near-synonym groups (strength ``near`` only) add their own guards: a
+  whitelist (``after``) or blacklist (``not_after``) of previous words, one-way
+  groups (only the first form is rewritten), and the article guard (after
+  ``a``/``an`` only forms with the same kind of first letter are written).
+
+There is one dictionary per strength: ``exact`` holds the exactly equivalent
+groups, ``near`` holds those plus the near-synonym groups (a near group may
+*supersede* an exact one, e.g. the connective set ``moreover/furthermore/
+additionally`` grows by ``also``).
 
 The dictionary is built by ``python -m policies.watermark.build_dictionary``;
 ``docs/watermark.md`` says how it was curated.
@@ -51,6 +60,10 @@ class Group:
     prev: tuple[tuple[str, ...], ...] = ()  # guard: the words that must come right before
     split: bool = True
     merge: bool = True
+    after: frozenset[str] = frozenset()  # near: the previous word must be one of these
+    not_after: frozenset[str] = frozenset()  # near: never after these previous words
+    oneway: bool = False  # only forms[0] is rewritten (the others are never read as a position)
+    article: bool = False  # after "a"/"an", only forms whose first letter is of the same kind
 
     def is_phrase(self, form: str) -> bool:
         return " " in form
@@ -107,8 +120,18 @@ class Dictionary:
         return sorted({group.cls for group in self.groups})
 
 
+def _vowel(word: str) -> bool:
+    return word[:1] in "aeiou"
+
+
 def reachable(group: Group, form: str, ctx: Context) -> tuple[str, ...]:
     """The forms the embedder may write in place of ``form`` here (``form`` itself included)."""
+    if group.oneway and form != group.forms[0]:
+        return (form,)
+    if ctx.before in group.not_after or (group.after and ctx.before not in group.after):
+        return (form,)
+    if group.article and ctx.before in ("a", "an"):
+        return tuple(f for f in group.forms if _vowel(f) == _vowel(form))
     if group.kind == "sentence_initial":
         if ctx.boundary not in SENTENCE_START or ctx.lookahead != ",":
             return (form,)
@@ -154,11 +177,28 @@ def _group(raw: dict) -> Group:  # type: ignore[type-arg]
         prev=prev,
         split=raw.get("split", True),
         merge=raw.get("merge", True),
+        after=frozenset(raw.get("after", ())),
+        not_after=frozenset(raw.get("not_after", ())),
+        oneway=raw.get("oneway", False),
+        article=raw.get("article", False),
     )
 
 
+STRENGTHS = ("exact", "near")
+
+
 @cache
-def load_dictionary() -> Dictionary:
-    """The shipped dictionary (parsed once per process)."""
+def load_dictionary(strength: str = "exact") -> Dictionary:
+    """The shipped dictionary for ``strength`` (``exact`` or ``near``), parsed once per process."""
+    if strength not in STRENGTHS:
+        raise ValueError(f"unknown strength {strength!r}; expected one of {', '.join(STRENGTHS)}")
     raw = json.loads(files("policies.watermark").joinpath("data/variants.json").read_text("utf-8"))
-    return Dictionary(version=int(raw["version"]), groups=[_group(g) for g in raw["groups"]])
+    near = strength == "near"
+    superseded = {i for g in raw["groups"] if g.get("strength") == "near" for i in g.get("supersedes", ())}
+    groups = [
+        _group(g)
+        for g in raw["groups"]
+        if (g.get("strength", "exact") == "exact" and not (near and g["id"] in superseded))
+        or (near and g.get("strength") == "near")
+    ]
+    return Dictionary(version=int(raw["version"]), groups=groups)

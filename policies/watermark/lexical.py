@@ -2,11 +2,13 @@
 
 At each *unit* (a word or a two-word phrase whose form is in the dictionary) the
 account key and the unit's context (the word before it and the punctuation
-between) pick a keyed half of the group's forms, the *green* forms. The embedder
-writes a green form where the guards of :mod:`.dictionary` allow it; the detector
-counts how many scored units are green. With an unknown key each scored unit is
-green with probability exactly 1/2 whatever the text, so hits over ``n`` distinct
-(context, group) pairs are Binomial(n, 1/2) under the null hypothesis.
+between) pick one of the group's ``k`` forms, the *green* form. The embedder
+writes it where the guards of :mod:`.dictionary` allow; the detector counts how
+many scored units are green. With an unknown key each scored unit is green with
+probability exactly 1/k whatever the text (the keyed choice is uniform over the
+forms), so a hit at a k-form position carries log2(k) bits; the detector's test
+(:class:`~policies.watermark.stats.WeightedTest`) uses each position's own null
+rate, over distinct (context, group) pairs.
 
 A unit is scored only where every form of its group could have been written
 (``reachable`` returns the whole group): there a form we sent is always green,
@@ -39,17 +41,22 @@ class Unit:
     scored: bool  # every form of the group was reachable here
 
     @property
+    def k(self) -> int:
+        """How many forms the group has (the null hit rate is 1/k)."""
+        return len(self.group.forms)
+
+    @property
     def pair(self) -> tuple[str, str]:
         """What deduplication compares: (group id, context)."""
         return (self.group.id, self.context.key)
 
 
 def keyed_choice(key: bytes, group: Group, context_key: str) -> tuple[tuple[str, ...], float, float]:
-    """(green forms in keyed order, density gate in [0,1), strength gate in [0,1)) for one position.
+    """(the green form as a 1-tuple, density gate in [0,1), enforcement gate in [0,1)) for one position.
 
-    The green set is a keyed half of the forms: for an even count exactly half,
-    for an odd count (k-1)/2 or (k+1)/2 with equal chance, so every form is
-    green with probability exactly 1/2.
+    The green form is the first of a keyed shuffle of the forms, so every form
+    is green with probability exactly 1/k for a key that did not mark the text.
+    (For two forms this is the keyed half used since the first version.)
     """
     digest = hashlib.blake2b(f"{group.id}\x1f{context_key}".encode(), key=key, digest_size=16).digest()
     bits = int.from_bytes(digest[:8], "big")
@@ -58,12 +65,9 @@ def keyed_choice(key: bytes, group: Group, context_key: str) -> tuple[tuple[str,
     for i in range(count - 1, 0, -1):  # Fisher-Yates driven by the digest
         bits, j = divmod(bits, i + 1)
         forms[i], forms[j] = forms[j], forms[i]
-    half = count // 2
-    if count % 2 and bits & 1:
-        half += 1
     gate = int.from_bytes(digest[8:12], "big") / _GATE_SCALE
     strength = int.from_bytes(digest[12:16], "big") / _GATE_SCALE
-    return tuple(forms[:half]), gate, strength
+    return (forms[0],), gate, strength
 
 
 def case_of(word: str) -> str | None:

@@ -22,8 +22,12 @@ class LexicalSettings:
     """How strongly the lexical scheme marks (per tier and risk level)."""
 
     density: float = 1.0  # fraction of eligible positions that carry the mark (keyed gate)
-    strength: float = 1.0  # fraction of marked positions where the keyed choice is enforced
+    enforce: float = 1.0  # fraction of marked positions where the keyed choice is enforced
     classes: frozenset[str] = frozenset({"spelling", "contraction", "function", "connective", "compound"})
+    strength: str = "exact"  # "exact": exact equivalents only; "near": plus the guarded near synonyms
+
+    def allows(self, cls: str) -> bool:
+        return cls in self.classes or (cls == "near" and self.strength == "near")
 
 
 class TextMarker:
@@ -42,7 +46,8 @@ class TextMarker:
         self._settings = settings
         self._scanner = Scanner()
         decide = self._decide if settings is not None else None
-        self._tracker = LexicalTracker(dictionary or load_dictionary(), decide)
+        strength = settings.strength if settings is not None else "exact"
+        self._tracker = LexicalTracker(dictionary or load_dictionary(strength), decide)
         self._unicode = unicode_marker
         self.words = 0
         self.unicode_marks = 0
@@ -61,10 +66,10 @@ class TextMarker:
         settings = self._settings
         assert settings is not None
         group = unit.group
-        if group.cls not in settings.classes:
+        if not settings.allows(group.cls):
             return None
         green, gate, enforce = keyed_choice(self._key, group, unit.context.key)
-        if gate >= settings.density or enforce >= settings.strength or unit.form in green:
+        if gate >= settings.density or enforce >= settings.enforce or unit.form in green:
             return None
         allowed = reachable(group, unit.form, unit.context)
         for form in green:
@@ -115,9 +120,9 @@ def mark_text(text: str, key: bytes, settings: LexicalSettings | None = None) ->
     return marker.feed(text) + marker.finish()
 
 
-def collect_units(text: str, dictionary: Dictionary | None = None) -> list[Unit]:
-    """Every unit of ``text`` in order (the detector's view)."""
-    tracker = LexicalTracker(dictionary or load_dictionary(), None, collect=True)
+def collect_units(text: str, dictionary: Dictionary | None = None, strength: str = "exact") -> list[Unit]:
+    """Every unit of ``text`` in order (the detector's view), with the dictionary of ``strength``."""
+    tracker = LexicalTracker(dictionary or load_dictionary(strength), None, collect=True)
     scanner = Scanner()
     for piece in scanner.feed(text) + scanner.finish():
         if not isinstance(piece, str):

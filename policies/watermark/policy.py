@@ -50,7 +50,7 @@ class WatermarkPolicy(Policy[WatermarkConfig]):
         super().__init__(config, context)
         lexical = config.lexical
         self._settings = (
-            LexicalSettings(lexical.density, lexical.strength, frozenset(lexical.classes))
+            LexicalSettings(lexical.density, lexical.enforce, frozenset(lexical.classes), lexical.strength)
             if lexical.enabled
             else None
         )
