@@ -12,8 +12,12 @@ detector, so both agree on which positions carry a mark:
 * negative contractions are split only where the split reads as plain English
   (not at the start of a sentence, after a comma or after a wh-word: ``Don't
   you``, ``isn't it?``, ``why don't we`` stay as they are);
-* pronoun contractions merge only before a following word (``it is.`` stays),
-  and the ambiguous ones (``it's`` = it is / it has) are never split;
+* pronoun contractions merge only before a following word (``it is.`` stays);
+  the ambiguous ones (``it's`` = it is / it has, ``I'd`` = I would / I had)
+  are split only when the *next* word settles the reading (``it's a`` -> ``it
+  is a``, ``I'd recommend`` -> ``I would recommend``; never ``it's been``,
+  ``I'd better``): the marker holds the two-character clitic until that word
+  is complete (see :mod:`.lexical`);
 * sentence connectives change only at the start of a sentence before a comma;
 * guarded words change only after their guard words (``for example``,
   ``based on``/``based upon``);
@@ -83,10 +87,50 @@ class Context:
     before: str
     boundary: str
     lookahead: str
+    next_word: str = ""  # only for a held contraction: the word after it ("" when none or not a word)
 
     @property
     def key(self) -> str:
         return f"{self.before}|{self.boundary}"
+
+
+# Words after which an ambiguous "'s" can only be "is" (never "has"): articles, determiners,
+# prepositions, wh-words and adjectives that are not participles. Adverbs are left out ("it's
+# already been"), and so are -ed forms ("it's used" may be "it has used").
+IS_NEXT = frozenset(
+    {"a", "an", "the", "this", "that", "these", "those", "my", "your", "our", "their", "his", "her", "its",
+     "some", "any", "no", "each", "every", "one", "two", "another", "much", "in", "on", "at", "for", "with",
+     "from", "about", "like", "because", "as", "into", "between", "than", "why", "how", "what", "where",
+     "when", "who", "worth", "time", "okay", "ok", "true", "false", "fine", "important", "possible",
+     "impossible", "easy", "hard", "difficult", "better", "best", "worse", "clear", "likely", "unlikely",
+     "useful", "necessary", "safe", "unsafe", "common", "simple", "great", "good", "bad", "free",
+     "available", "enough", "wrong", "right", "correct", "normal", "usual", "unclear", "obvious", "up",
+     "over", "more", "less", "all", "both"}
+)  # fmt: skip
+# Words after which "'d" can only be "would": bare verbs ("I'd better" = had, so not "better").
+WOULD_NEXT = frozenset(
+    {"like", "love", "prefer", "recommend", "suggest", "say", "be", "need", "want", "expect", "argue",
+     "guess", "imagine", "rather", "have", "go", "use", "start", "add", "keep", "do", "try", "make", "see",
+     "think", "help", "consider", "check", "look", "avoid", "choose", "pick", "put", "write", "run", "ask",
+     "agree", "bet", "hate", "hope", "appreciate", "call", "welcome"}
+)  # fmt: skip
+
+
+def clitic_next(form: str) -> frozenset[str] | None:
+    """For a contraction held for its next word (``it's``, ``I'd``): the next words that allow a split."""
+    if form.endswith("'s"):
+        return IS_NEXT
+    if form.endswith("'d"):
+        return WOULD_NEXT
+    return None
+
+
+def _ing(word: str) -> bool:
+    # "it's going" = it is going; "nothing"/"something" are left out ("it's nothing to do with" = has).
+    return len(word) >= 5 and word.endswith("ing") and word not in _NOT_ING
+
+
+_NOT_ING = frozenset({"thing", "nothing", "something", "everything", "anything"})
 
 
 @dataclass(slots=True)
@@ -128,8 +172,14 @@ def reachable(group: Group, form: str, ctx: Context) -> tuple[str, ...]:
     """The forms the embedder may write in place of ``form`` here (``form`` itself included)."""
     if group.oneway and form != group.forms[0]:
         return (form,)
-    if ctx.before in group.not_after or (group.after and ctx.before not in group.after):
+    if ctx.before in group.not_after or (group.after and (ctx.before not in group.after or ctx.boundary)):
         return (form,)
+    if group.kind == "clause_final" and (ctx.lookahead == "" or ctx.lookahead not in ".!?"):
+        return (form,)
+    if group.kind == "after_comma" and ctx.boundary != ",":
+        return (form,)
+    if group.kind == "sentence_initial_word":
+        return group.forms if ctx.boundary in SENTENCE_START and ctx.lookahead.isspace() else (form,)
     if group.article and ctx.before in ("a", "an"):
         return tuple(f for f in group.forms if _vowel(f) == _vowel(form))
     if group.kind == "sentence_initial":
@@ -152,7 +202,10 @@ def reachable(group: Group, form: str, ctx: Context) -> tuple[str, ...]:
                 continue
         elif " " not in form and " " in other:  # split
             if not group.split:
-                continue
+                allowed = clitic_next(form) if group.kind == "pronoun" else None
+                word = ctx.next_word
+                if allowed is None or not (word in allowed or (form.endswith("'s") and _ing(word))):
+                    continue
             if group.kind in ("negation", "negation_word") and (
                 ctx.boundary in NO_SPLIT_BOUNDARY or ctx.before in NO_SPLIT_AFTER
             ):

@@ -25,7 +25,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from policies.watermark.dictionary import Context, Dictionary, Group, reachable
+from policies.watermark.dictionary import Context, Dictionary, Group, clitic_next, reachable
 from policies.watermark.segmenter import Chunk
 
 _GATE_SCALE = float(1 << 32)
@@ -110,6 +110,17 @@ class _Word:
 Decide = Callable[[Unit], str | None]
 
 
+@dataclass(slots=True)
+class _Held:
+    """An ambiguous contraction (``it's``, ``I'd``) whose clitic waits for the next word."""
+
+    unit: Unit
+    case: str
+    ws: str
+    core: str  # as written, e.g. "It's"
+    boundary: str
+
+
 class LexicalTracker:
     """Walks chunks in order, finds units, and (when embedding) rewrites them.
 
@@ -121,9 +132,11 @@ class LexicalTracker:
         "_apostrophe",
         "_boundary",
         "_decide",
+        "_held",
         "_history",
         "_vocabulary",
         "dictionary",
+        "prefix",
         "substitutions",
         "units",
     )
@@ -137,9 +150,48 @@ class LexicalTracker:
         self._apostrophe = "'"
         self.substitutions = 0
         self.units: list[Unit] | None = [] if collect else None
+        self._held: _Held | None = None
+        self.prefix = ""  # the end of a held contraction, at the start of the last chunk's output
+
+    @property
+    def holding(self) -> bool:
+        """Whether the last word's clitic (``'s``, ``'d``: two characters) is held for the next word."""
+        return self._held is not None
+
+    def release(self, following: Chunk | None = None) -> str:
+        """The rest of a held contraction, decided now that the next chunk (or None) is known."""
+        held = self._held
+        if held is None:
+            return ""
+        self._held = None
+        next_word = ""
+        if (
+            following is not None
+            and following.word is not None
+            and not (following.released or following.protected or following.word.group(1))
+            and "\n" not in following.ws
+        ):
+            next_word = following.word.group(2).lower().replace("\u2019", "'")
+        unit, context = held.unit, held.unit.context
+        context = Context(context.before, context.boundary, context.lookahead, next_word)
+        unit = self._make(unit.group, unit.form, context)
+        if self.units is not None:
+            self.units.append(unit)
+        written = held.core
+        if self._decide is not None:
+            target = self._decide(unit)
+            if target is not None and target != unit.form:
+                written = apply_case(target, held.case)
+                self.substitutions += 1
+        self._advance(held.ws, written, held.boundary, "")
+        return written[len(held.core) - 2 :]
 
     def chunk(self, chunk: Chunk) -> str:
-        """The output for one chunk (its whitespace included)."""
+        """The output for one chunk (its whitespace included), after the rest of a held contraction."""
+        self.prefix = self.release(chunk)
+        return self.prefix + self._chunk(chunk)
+
+    def _chunk(self, chunk: Chunk) -> str:
         if chunk.released:
             self._not_word(chunk)
             return ""
@@ -163,6 +215,17 @@ class LexicalTracker:
         found = self._unit(core, boundary, lookahead, chunk.ws, lead) if lower in self._vocabulary else None
         if found is not None:
             unit, case, phrase_case = found
+            if (
+                not trail
+                and not lead
+                and lookahead.isspace()
+                and unit.group.kind == "pronoun"
+                and not unit.group.split
+                and clitic_next(unit.form) is not None
+            ):
+                # "it's" / "I'd": whether it may be split depends on the next word; hold the clitic
+                self._held = _Held(unit, case, chunk.ws, core, boundary)
+                return chunk.ws + core[:-2]
             if self.units is not None:
                 self.units.append(unit)
             if self._decide is not None:

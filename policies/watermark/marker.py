@@ -4,7 +4,9 @@
 pieces arrive and returns the marked text as soon as it is final; ``finish()``
 returns the rest. Whatever the pieces, the concatenated output is the same as
 for the whole text at once (the re-chunking property tests check it). It holds
-back at most the trailing partial word and the whitespace before it.
+back at most the trailing partial word and the whitespace before it, and, after
+an ambiguous contraction (``it's``, ``I'd``), its two-character clitic until the
+next word shows whether it may be split (``it's a`` -> ``it is a``).
 """
 
 from __future__ import annotations
@@ -81,19 +83,23 @@ class TextMarker:
         return self._render(self._scanner.feed(text)) if text else ""
 
     def finish(self) -> str:
-        return self._render(self._scanner.finish())
+        return self._render(self._scanner.finish()) + self._tracker.release()
 
     def _render(self, pieces: list[Chunk | str]) -> str:
         out: list[str] = []
         tracker = self._tracker
         for piece in pieces:
             if isinstance(piece, str):
+                out.append(tracker.release())  # text passed as is ends a held contraction first
                 out.append(piece)
                 continue
             text = tracker.chunk(piece)
+            if tracker.prefix:
+                out.append(tracker.prefix)
+                text = text[len(tracker.prefix) :]
             if piece.word is not None and not piece.protected:
                 self.words += 1
-                if self._unicode is not None:
+                if self._unicode is not None and not tracker.holding:
                     text = self._tripwire(text)
             elif text.strip():
                 self._tail = text.split()[-1]
@@ -125,7 +131,10 @@ def collect_units(text: str, dictionary: Dictionary | None = None, strength: str
     tracker = LexicalTracker(dictionary or load_dictionary(strength), None, collect=True)
     scanner = Scanner()
     for piece in scanner.feed(text) + scanner.finish():
-        if not isinstance(piece, str):
+        if isinstance(piece, str):
+            tracker.release()
+        else:
             tracker.chunk(piece)
+    tracker.release()
     assert tracker.units is not None
     return tracker.units
