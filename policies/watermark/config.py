@@ -76,8 +76,32 @@ class WatermarkConfig(PolicyConfig):
     strip_logprobs: bool = Field(
         True, description="drop logprobs of marked text (their tokens would reveal the unmarked text)"
     )
+    think_tags: list[str] = Field(
+        default_factory=lambda: ["think"],
+        max_length=8,
+        description="inline reasoning tags (`<think>...</think>`) in chat/completions text, never marked; "
+        "[] turns this off",
+    )
+    assume_open_think: bool | Literal["auto"] = Field(
+        "auto",
+        description="whether the text starts inside a think span (templates that pre-fill `<think>`): "
+        "text before the first closing tag is then never marked; auto: when the model matches "
+        "open_think_models",
+    )
+    open_think_models: list[str] = Field(
+        default_factory=lambda: ["*deepseek-r1*", "*r1-distill*", "*qwq*"],
+        max_length=64,
+        description="glob patterns (case-insensitive) of models whose chat template pre-fills `<think>`",
+    )
     record_evidence: bool = True
     evidence_ttl_days: float = Field(730.0, gt=0, le=3650)
+
+    @model_validator(mode="after")
+    def _think_tags(self) -> WatermarkConfig:
+        for tag in self.think_tags:
+            if not tag or len(tag) > 32 or not tag.replace("_", "").replace("-", "").isalnum():
+                raise ValueError(f"think_tags: {tag!r} is not a tag name (letters, digits, - and _)")
+        return self
 
     @model_validator(mode="after")
     def _unique_ids(self) -> WatermarkConfig:

@@ -32,10 +32,25 @@ class LexicalSettings:
         return cls in self.classes or (cls == "near" and self.strength == "near")
 
 
+DETECT_THINK_TAGS = ("think",)  # reasoning left in a harvested corpus was never marked: not scored
+
+
 class TextMarker:
     """Marks one text stream with an account key."""
 
-    __slots__ = ("_key", "_scanner", "_settings", "_tail", "_tracker", "_unicode", "unicode_marks", "words")
+    __slots__ = (
+        "_in",
+        "_key",
+        "_out",
+        "_scanner",
+        "_settings",
+        "_tail",
+        "_tracker",
+        "_unicode",
+        "sync",
+        "unicode_marks",
+        "words",
+    )
 
     def __init__(
         self,
@@ -43,10 +58,12 @@ class TextMarker:
         settings: LexicalSettings | None,
         unicode_marker: UnicodeMarker | None = None,
         dictionary: Dictionary | None = None,
+        think_tags: tuple[str, ...] = (),
+        think_open: bool = False,
     ) -> None:
         self._key = key
         self._settings = settings
-        self._scanner = Scanner()
+        self._scanner = Scanner(think_tags, think_open)
         decide = self._decide if settings is not None else None
         strength = settings.strength if settings is not None else "exact"
         self._tracker = LexicalTracker(dictionary or load_dictionary(strength), decide)
@@ -54,6 +71,10 @@ class TextMarker:
         self.words = 0
         self.unicode_marks = 0
         self._tail = ""  # the last output word so far (a merge extends it)
+        self._in = self._out = 0
+        # (input offset, output offset) pairs where input and output are aligned (chunk boundaries
+        # with nothing held), for mapping offsets into the text (Responses annotations)
+        self.sync: list[tuple[int, int]] = [(0, 0)]
 
     @property
     def protected(self) -> bool:
@@ -83,15 +104,26 @@ class TextMarker:
         return self._render(self._scanner.feed(text)) if text else ""
 
     def finish(self) -> str:
-        return self._render(self._scanner.finish()) + self._tracker.release()
+        out = self._render(self._scanner.finish())
+        rest = self._tracker.release()
+        self._advance(0, rest)
+        return out + rest
+
+    def _advance(self, consumed: int, produced: str) -> None:
+        self._in += consumed
+        self._out += len(produced)
+        if not self._tracker.holding and self.sync[-1] != (self._in, self._out):
+            self.sync.append((self._in, self._out))
 
     def _render(self, pieces: list[Chunk | str]) -> str:
         out: list[str] = []
         tracker = self._tracker
         for piece in pieces:
             if isinstance(piece, str):
-                out.append(tracker.release())  # text passed as is ends a held contraction first
+                rest = tracker.release()  # text passed as is ends a held contraction first
+                out.append(rest)
                 out.append(piece)
+                self._advance(len(piece), rest + piece)
                 continue
             text = tracker.chunk(piece)
             if tracker.prefix:
@@ -104,6 +136,7 @@ class TextMarker:
             elif text.strip():
                 self._tail = text.split()[-1]
             out.append(text)
+            self._advance(0 if piece.released else len(piece.ws) + len(piece.text), tracker.prefix + text)
         return "".join(out)
 
     def _tripwire(self, text: str) -> str:
@@ -129,7 +162,7 @@ def mark_text(text: str, key: bytes, settings: LexicalSettings | None = None) ->
 def collect_units(text: str, dictionary: Dictionary | None = None, strength: str = "exact") -> list[Unit]:
     """Every unit of ``text`` in order (the detector's view), with the dictionary of ``strength``."""
     tracker = LexicalTracker(dictionary or load_dictionary(strength), None, collect=True)
-    scanner = Scanner()
+    scanner = Scanner(DETECT_THINK_TAGS)
     for piece in scanner.feed(text) + scanner.finish():
         if isinstance(piece, str):
             tracker.release()
