@@ -3,6 +3,7 @@
     python -m bench.watermark_eval                   # full run, both strengths (~25 min on 2 cores)
     python -m bench.watermark_eval --strength exact  # one strength (the default tier's)
     python -m bench.watermark_eval --quick           # small run, as the CI test uses
+    python -m bench.watermark_eval --sections robustness,attribution   # some sections only
 
 Corpora, all offline: human-written English (docstrings of the Python standard
 library), model-like English (the mock model's answers, gateway/mock/text.py,
@@ -401,6 +402,9 @@ def _corpus_section(quick: bool, big: list[str], results: dict[str, Any], streng
     return 0
 
 
+SECTIONS = ("detection", "fpr", "calibration", "robustness", "attribution", "corpus", "quality")
+
+
 def fpr_all(texts: list[str], key: bytes) -> dict[str, float]:
     """False-positive rates at p <= 1e-3 of unmarked texts, tested at exact, near and auto."""
     hits = {"exact": 0, "near": 0, "auto": 0}
@@ -417,7 +421,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--corpus-only", action="store_true", help="run only the corpus-level measurement")
     parser.add_argument("--strength", choices=["exact", "near", "both"], default="both")
+    parser.add_argument(
+        "--sections",
+        default=",".join(SECTIONS),
+        help=f"comma-separated subset of: {', '.join(SECTIONS)}",
+    )
     args = parser.parse_args(argv)
+    sections = set(args.sections.split(","))
+    if args.corpus_only:
+        sections = {"corpus"}
     quick = args.quick
     strengths: tuple[str, ...] = ("exact", "near") if args.strength == "both" else (args.strength,)
     started = time.perf_counter()
@@ -432,10 +444,8 @@ def main(argv: list[str] | None = None) -> int:
     corpora = (("mock", mock), ("stdlib-docstrings", human), ("seeds", seed_texts))
     results: dict[str, Any] = {}
 
-    if args.corpus_only:
-        return _corpus_section(quick, big, results, strengths)
     print("== detection: TPR (marked) at p <= 1e-3, one key, detector at the strength used")
-    for strength in strengths:
+    for strength in strengths if "detection" in sections else ():
         for words in (200, 400, 800, 1600):
             for name, corpus in corpora:
                 sample = windows(corpus, words, n)
@@ -446,19 +456,21 @@ def main(argv: list[str] | None = None) -> int:
                       f"(n={tpr['samples']}, median scored positions {tpr['scored_median']})")  # fmt: skip
                 results[f"tpr_{strength}_{words}_{name}"] = tpr["rate"]
     print("== FPR: unmarked 200-word windows at p <= 1e-3, detector at exact / near / auto")
-    for name, corpus in (
-        ("mock", mock_answers(60 if quick else 3000, "neg", 200)),
-        ("mock-short", short_mock_answers(60 if quick else 3000)),
-        ("all-docstrings", big),
-        ("seeds", seed_texts),
-    ):
+    fpr_corpora = (
+        ("mock", lambda: mock_answers(60 if quick else 3000, "neg", 200)),
+        ("mock-short", lambda: short_mock_answers(60 if quick else 3000)),
+        ("all-docstrings", lambda: big),
+        ("seeds", lambda: seed_texts),
+    )
+    for name, make_corpus in fpr_corpora if "fpr" in sections else ():
+        corpus = make_corpus()
         sample = windows(corpus, 200, 100 if quick else 20000)
         fpr = fpr_all(sample, key)
         print(f"  FPR {name:18s} n={len(sample)}  " + "  ".join(f"{s} {r:.5f}" for s, r in fpr.items()))
         results[f"fpr_{name}"] = fpr
 
     print("== calibration: unmarked 1,000-word windows, fraction of p-values at or below each level")
-    for strength in strengths:
+    for strength in strengths if "calibration" in sections else ():
         for name, corpus in (
             ("all-docstrings", big),
             ("mock", mock_answers(40 if quick else 1000, "cal", 1000)),
@@ -472,29 +484,31 @@ def main(argv: list[str] | None = None) -> int:
                   + "  ".join(f"<= {k:g}: {v:.4f}" for k, v in shares.items()))  # fmt: skip
             results[f"calibration_{strength}_{name}"] = shares
 
-    print("== robustness: 10% deletion + 10% synonym substitution, p <= 1e-3")
-    for strength in strengths:
+    print("== robustness: 10% deletion + 10% synonym substitution, p <= 1e-3 ([marked at/detected at])")
+    # near-marked text is also tested with --strength auto: its exact positions are marked too
+    runs = [(s, d) for s in strengths for d in ((s,) if s == "exact" else (s, "auto"))]
+    for strength, detect in runs if "robustness" in sections else ():
         rng = random.Random(3)
+        label = strength if strength == detect else f"{strength}/{detect}"
         for name, corpus in corpora:
             sample = windows(corpus, 400, n // 2)
             hits = sum(
-                p_value(attack(mark(t, key, strength), rng), key, strength)[0] <= FPR_ALPHA for t in sample
+                p_value(attack(mark(t, key, strength), rng), key, detect)[0] <= FPR_ALPHA for t in sample
             )
-            print(
-                f"  [{strength}] 400 words {name:18s} TPR {hits / max(1, len(sample)):.3f} (n={len(sample)})"
-            )
-            results[f"robust_{strength}_400_{name}"] = hits / max(1, len(sample))
+            share = hits / max(1, len(sample))
+            print(f"  [{label}] 400 words {name:18s} TPR {share:.3f} (n={len(sample)})")
+            results[f"robust_{label}_400_{name}"] = share
         for words in (800, 1600):
             sample = windows(mock, words, n // 4)
             hits = sum(
-                p_value(attack(mark(t, key, strength), rng), key, strength)[0] <= FPR_ALPHA for t in sample
+                p_value(attack(mark(t, key, strength), rng), key, detect)[0] <= FPR_ALPHA for t in sample
             )
             share = hits / max(1, len(sample))
-            print(f"  [{strength}] mock at {words} words  TPR {share:.3f} (n={len(sample)})")
-            results[f"robust_{strength}_{words}_mock"] = hits / max(1, len(sample))
+            print(f"  [{label}] mock at {words} words  TPR {share:.3f} (n={len(sample)})")
+            results[f"robust_{label}_{words}_mock"] = share
 
     print("== attribution: samples among 1,000 account keys (Holm, alpha 1e-3)")
-    for strength in strengths:
+    for strength in strengths if "attribution" in sections else ():
         for name, corpus, sizes in (
             ("mock", mock, (500, 1000, 1500)),
             ("stdlib-docstrings", human, (500,)),
@@ -508,10 +522,11 @@ def main(argv: list[str] | None = None) -> int:
                       f"(n={result['samples']}, keys={result['keys']})")  # fmt: skip
                 results[f"attribution_{strength}_{name}_{words}"] = result
 
-    _corpus_section(quick, big, results, strengths)
+    if "corpus" in sections:
+        _corpus_section(quick, big, results, strengths)
 
     print("== quality: substitutions per 100 words; changes outside the dictionary")
-    for strength in strengths:
+    for strength in strengths if "quality" in sections else ():
         for name, corpus in (("mock", mock[:50]), ("stdlib-docstrings", human[:400]), ("seeds", seed_texts)):
             q = quality(corpus, key, strength, examples=8 if strength == "near" else 0)
             print(
