@@ -3,10 +3,10 @@
     python -m bench.watermark
 
 Feeds the same answers, split into one-token deltas as a model streams them,
-through (a) a passthrough stream filter and (b) the watermark's stream filter,
-for a chat completion stream; prints microseconds per word for each and the
-ratio. Both paths parse nothing (the events are pre-built), so the figure is
-the policy's own added cost per word.
+through (a) a passthrough stream filter and (b) the watermark's stream filter
+at each strength (exact, near), for a chat completion stream; prints
+microseconds per word for each and the ratio. Both paths parse nothing (the
+events are pre-built), so the figure is the policy's own added cost per word.
 """
 
 from __future__ import annotations
@@ -53,24 +53,30 @@ def main() -> None:
     texts = [answer_text(f"bench {i}", sentences=30) for i in range(200)]
     streams = [_events(t) for t in texts]
     words = sum(len(t.split()) for t in texts)
-    settings = LexicalSettings()
 
-    def watermark() -> StreamFilter:
-        return WatermarkStreamFilter(
-            "chat.completions", lambda _key: TextStream(TextMarker(key, settings), None), True
-        )
+    def watermark(strength: str) -> object:
+        settings = LexicalSettings(strength=strength)
 
-    passthrough_times, watermark_times = [], []
+        def make() -> StreamFilter:
+            return WatermarkStreamFilter(
+                "chat.completions", lambda _key: TextStream(TextMarker(key, settings), None), True
+            )
+
+        return make
+
+    times: dict[str, list[float]] = {"passthrough": [], "exact": [], "near": []}
     for _ in range(ROUNDS):
-        passthrough_times.append(_run(StreamFilter, streams))
-        watermark_times.append(_run(watermark, streams))
-    base = statistics.median(passthrough_times) / words * 1e6
-    marked = statistics.median(watermark_times) / words * 1e6
+        times["passthrough"].append(_run(StreamFilter, streams))
+        for strength in ("exact", "near"):
+            times[strength].append(_run(watermark(strength), streams))
+    base = statistics.median(times["passthrough"]) / words * 1e6
     print(f"{words} words in {sum(len(s) for s in streams)} one-token deltas, median of {ROUNDS} rounds")
     print(f"passthrough filter: {base:.2f} us/word")
-    print(f"watermark filter:   {marked:.2f} us/word")
-    print(f"added: {marked - base:.2f} us/word, ratio {marked / base:.1f}x passthrough")
-    print(f"added per 256-token answer: {(marked - base) * 256 / 1000:.3f} ms")
+    for strength in ("exact", "near"):
+        marked = statistics.median(times[strength]) / words * 1e6
+        added = marked - base
+        print(f"watermark ({strength}): {marked:.2f} us/word; added {added:.2f} us/word, "
+              f"{marked / base:.1f}x passthrough, {added * 256 / 1000:.3f} ms per 256 tokens")  # fmt: skip
 
 
 if __name__ == "__main__":

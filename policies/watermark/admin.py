@@ -1,6 +1,7 @@
 """Admin API: ``POST /admin/watermark/detect`` and ``GET /admin/watermark/evidence/{account}``.
 
-``detect`` takes ``{"texts": [...], "accounts": [...]?, "alpha"?, "correction"?, "per_document"?}``
+``detect`` takes ``{"texts": [...], "accounts": [...]?, "alpha"?, "correction"?, "strength"?,
+"per_document"?}``
 and answers the detector's JSON report, using the master keys of the running
 config's watermark policies; without ``accounts`` it tests every account the
 gateway knows (keys file, config accounts). ``evidence`` returns what the
@@ -19,7 +20,7 @@ from starlette.routing import BaseRoute, Route
 from gateway.admin import require_admin
 from gateway.errors import ConfigError
 from policies.watermark.detector import Detector, candidates
-from policies.watermark.inputs import key_specs_from_policy, watermark_configs
+from policies.watermark.inputs import detect_strength, key_specs_from_policy, watermark_configs
 from policies.watermark.keys import KeySpec, load_master_keys
 
 MAX_TEXTS = 10_000
@@ -46,10 +47,12 @@ def routes(gateway: Any) -> list[BaseRoute]:
         loaded = gateway.runtime.loaded
         specs: list[KeySpec] = []
         density = 1.0
+        strengths: set[str] = set()
         for config in watermark_configs(loaded):
-            found, found_density = key_specs_from_policy(config)
+            found, found_density, found_strength = key_specs_from_policy(config)
             specs.extend(s for s in found if s not in specs)
             density = min(density, found_density)
+            strengths.add(found_strength)
         if not specs:
             return _error(400, "no watermark policy is configured")
         accounts = body.get("accounts")
@@ -69,8 +72,15 @@ def routes(gateway: Any) -> list[BaseRoute]:
             masters = load_master_keys(specs)
         except ConfigError as exc:
             return _error(503, str(exc))
+        strength = body.get("strength", detect_strength(strengths))
+        if strength not in ("exact", "near", "auto"):
+            return _error(400, "strength: must be exact, near or auto")
         detector = Detector(
-            candidates(masters, accounts), density=density, alpha=alpha, correction=correction
+            candidates(masters, accounts),
+            density=density,
+            alpha=alpha,
+            correction=correction,
+            strength=strength,
         )
         report = detector.detect(texts, per_document=bool(body.get("per_document", True)))
         return Response(orjson.dumps(report), media_type="application/json")

@@ -30,8 +30,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from policies.watermark.build_near import near_groups
+
 OUT = Path(__file__).with_name("data") / "variants.json"
-VERSION = 1
+VERSION = 2
 
 IZE_STEMS = [
     "organ",
@@ -382,6 +384,13 @@ PRONOUNS = [
     ("where", "is", "where's", False),
     ("he", "will", "he'll", True),
     ("she", "will", "she'll", True),
+    # "'d" may be "would" or "had": merged freely, split only before a bare verb (see dictionary.WOULD_NEXT)
+    ("i", "would", "i'd", False),
+    ("you", "would", "you'd", False),
+    ("we", "would", "we'd", False),
+    ("they", "would", "they'd", False),
+    ("he", "would", "he'd", False),
+    ("she", "would", "she'd", False),
 ]
 # Contractions that are split but never formed: "let us" may mean "allow us", "we have" may be possession.
 SPLIT_ONLY = [
@@ -495,7 +504,49 @@ COMPOUNDS = [
     ["coordinate", "co-ordinate"],
     ["coordination", "co-ordination"],
     ["percent", "per cent"],
+    # added in dictionary version 2 (ids are new groups, so text marked before is detected as before)
+    ["filename", "file name"],
+    ["filenames", "file names"],
+    ["username", "user name"],
+    ["usernames", "user names"],
+    ["codebase", "code base"],
+    ["codebases", "code bases"],
+    ["website", "web site"],
+    ["websites", "web sites"],
+    ["webpage", "web page"],
+    ["webpages", "web pages"],
+    ["lifecycle", "life cycle"],
+    ["lifecycles", "life cycles"],
+    ["healthcare", "health care"],
+    ["nontrivial", "non-trivial"],
+    ["nonlinear", "non-linear"],
+    ["nonblocking", "non-blocking"],
+    ["nonstandard", "non-standard"],
+    ["nonprofit", "non-profit"],
+    ["hyperparameter", "hyper-parameter"],
+    ["hyperparameters", "hyper-parameters"],
+    ["pretraining", "pre-training"],
+    ["finetuning", "fine-tuning", "fine tuning"],
+    ["finetuned", "fine-tuned"],
+    ["finetune", "fine-tune"],
+    ["tradeoff", "trade-off"],
+    ["tradeoffs", "trade-offs"],
+    ["coworker", "co-worker"],
+    ["coworkers", "co-workers"],
+    ["cofounder", "co-founder"],
+    ["ecommerce", "e-commerce"],
+    ["multiline", "multi-line"],
+    ["predefined", "pre-defined"],
+    ["prebuilt", "pre-built"],
+    ["rerun", "re-run"],
+    ["reopen", "re-open"],
+    ["microservice", "micro-service"],
+    ["microservices", "micro-services"],
+    ["antipattern", "anti-pattern"],
+    ["antipatterns", "anti-patterns"],
 ]
+# Closed compounds that are split but never formed: "data set" may be "the data set by the user".
+SPLIT_ONLY_COMPOUNDS = [["dataset", "data set"], ["datasets", "data sets"], ["anymore", "any more"]]
 
 
 def _pairs(stems: list[str], suffixes: list[tuple[str, str]]) -> list[list[str]]:
@@ -542,12 +593,27 @@ def build() -> dict:
         add("connective", forms, kind="sentence_initial", prev=["in"])
     for forms in COMPOUNDS:
         add("compound", forms)
+    for forms in SPLIT_ONLY_COMPOUNDS:
+        add("compound", forms, merge=False)
     ids = [group["forms"][0] for group in groups]
     assert len(set(ids)) == len(ids), "group ids (first forms) must be unique"
     for group in groups:
         # The id is hashed into every mark: it must never change for a given group.
         group["id"] = group["forms"][0]
-    return {"version": VERSION, "groups": groups}
+    near = near_groups()
+    ids += [group["id"] for group in near]
+    assert len(set(ids)) == len(ids), "near group ids must be unique"
+    for strength_groups in (groups, _near_dictionary(groups, near)):
+        forms = [f for g in strength_groups for f in g["forms"] if f.count(" ") <= 1 and not g.get("prev")]
+        duplicates = {f for f in forms if forms.count(f) > 1}
+        assert not duplicates, f"forms in two groups: {sorted(duplicates)}"
+    return {"version": VERSION, "groups": groups + near}
+
+
+def _near_dictionary(exact: list[dict], near: list[dict]) -> list[dict]:
+    superseded = {i for g in near for i in g.get("supersedes", ())}
+    assert superseded <= {g["id"] for g in exact}, "a near group supersedes an unknown group"
+    return [g for g in exact if g["id"] not in superseded] + near
 
 
 def main() -> None:

@@ -19,21 +19,29 @@ import orjson
 
 from gateway.errors import ConfigError
 from policies.watermark.detector import Detector, candidates, summary
-from policies.watermark.inputs import key_specs_from_policy, read_accounts, read_documents, watermark_configs
+from policies.watermark.inputs import (
+    detect_strength,
+    key_specs_from_policy,
+    read_accounts,
+    read_documents,
+    watermark_configs,
+)
 from policies.watermark.keys import KeySpec, load_master_keys, parse_key_specs
 
 
-def _keys_and_accounts(args: argparse.Namespace) -> tuple[list[Any], list[str], float | None]:
+def _keys_and_accounts(args: argparse.Namespace) -> tuple[list[Any], list[str], float | None, str]:
     specs: list[KeySpec] = []
     density: float | None = None
+    strengths: set[str] = set()
     if args.config:
         from gateway.config.loader import load_config
 
         loaded = load_config(args.config)
         for config in watermark_configs(loaded):
-            found, found_density = key_specs_from_policy(config)
+            found, found_density, found_strength = key_specs_from_policy(config)
             specs.extend(s for s in found if s not in specs)
             density = found_density if density is None else min(density, found_density)
+            strengths.add(found_strength)
     if args.keys:
         specs.extend(parse_key_specs(args.keys))
     if not specs:
@@ -46,12 +54,12 @@ def _keys_and_accounts(args: argparse.Namespace) -> tuple[list[Any], list[str], 
         accounts += read_accounts(Path(args.keys_file))
     if not accounts:
         raise ConfigError("name the accounts to test: --account, --accounts-file or --keys-file")
-    return masters, accounts, density
+    return masters, accounts, density, detect_strength(strengths)
 
 
 def _cmd_detect(args: argparse.Namespace) -> int:
     try:
-        masters, accounts, density = _keys_and_accounts(args)
+        masters, accounts, density, strength = _keys_and_accounts(args)
     except (ConfigError, OSError) as exc:
         print(f"watermark detect: {exc}", file=sys.stderr)
         return 2
@@ -66,6 +74,7 @@ def _cmd_detect(args: argparse.Namespace) -> int:
         density=args.density or density or 1.0,
         alpha=args.alpha,
         correction=args.correction,
+        strength=args.strength or strength,
     )
     report = detector.detect(texts, per_document=not args.corpus_only)
     if args.json:
@@ -79,7 +88,7 @@ def _cmd_probe(args: argparse.Namespace) -> int:
     from policies.watermark.probe import openai_asker, probe
 
     try:
-        masters, accounts, _ = _keys_and_accounts(args)
+        masters, accounts, _, _ = _keys_and_accounts(args)
     except (ConfigError, OSError) as exc:
         print(f"watermark probe: {exc}", file=sys.stderr)
         return 2
@@ -119,6 +128,12 @@ def register(subparsers: Any) -> None:
     detect.add_argument("--format", choices=["auto", "text", "jsonl"], default="auto")
     detect.add_argument("--field", help="JSONL: the field holding the text (default: guessed)")
     detect.add_argument("--density", type=float, help="the lexical density the text was marked with")
+    detect.add_argument(
+        "--strength",
+        choices=["exact", "near", "auto"],
+        help="the lexical strength the text was marked with (default: from --config, else auto: "
+        "both, the smaller p-value doubled)",
+    )
     detect.add_argument("--correction", choices=["holm", "bonferroni"], default="holm")
     detect.add_argument("--corpus-only", action="store_true", help="skip the per-document results")
     detect.set_defaults(func=_cmd_detect)

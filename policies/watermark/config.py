@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -22,11 +22,31 @@ class KeyEntry(PolicyConfig):
     env: str = Field(pattern=_ENV)
 
 
+Strength = Literal["exact", "near"]
+
+
 class LexicalConfig(PolicyConfig):
     enabled: bool = True
     density: float = Field(1.0, gt=0, le=1, description="fraction of eligible positions that carry the mark")
-    strength: float = Field(1.0, ge=0, le=1, description="fraction of marked positions where it is enforced")
+    strength: Strength = Field(
+        "exact",
+        description="exact: only exactly equivalent forms; near: plus curated near synonyms with context "
+        "guards (more positions per word, a small documented quality cost)",
+    )
+    enforce: float = Field(1.0, ge=0, le=1, description="fraction of marked positions where it is enforced")
     classes: list[ClassName] = Field(default_factory=lambda: list(ALL_CLASSES), min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _numeric_strength(cls, data: Any) -> Any:
+        # The first version's `strength` was the enforced fraction (a number); it is `enforce` now.
+        if not isinstance(data, dict) or "enforce" in data:
+            return data
+        legacy = data.get("strength")
+        if isinstance(legacy, int | float) and not isinstance(legacy, bool):
+            data = {k: v for k, v in data.items() if k != "strength"}
+            data["enforce"] = legacy
+        return data
 
 
 class CanaryConfig(PolicyConfig):
@@ -56,8 +76,32 @@ class WatermarkConfig(PolicyConfig):
     strip_logprobs: bool = Field(
         True, description="drop logprobs of marked text (their tokens would reveal the unmarked text)"
     )
+    think_tags: list[str] = Field(
+        default_factory=lambda: ["think"],
+        max_length=8,
+        description="inline reasoning tags (`<think>...</think>`) in chat/completions text, never marked; "
+        "[] turns this off",
+    )
+    assume_open_think: bool | Literal["auto"] = Field(
+        "auto",
+        description="whether the text starts inside a think span (templates that pre-fill `<think>`): "
+        "text before the first closing tag is then never marked; auto: when the model matches "
+        "open_think_models",
+    )
+    open_think_models: list[str] = Field(
+        default_factory=lambda: ["*deepseek-r1*", "*r1-distill*", "*qwq*"],
+        max_length=64,
+        description="glob patterns (case-insensitive) of models whose chat template pre-fills `<think>`",
+    )
     record_evidence: bool = True
     evidence_ttl_days: float = Field(730.0, gt=0, le=3650)
+
+    @model_validator(mode="after")
+    def _think_tags(self) -> WatermarkConfig:
+        for tag in self.think_tags:
+            if not tag or len(tag) > 32 or not tag.replace("_", "").replace("-", "").isalnum():
+                raise ValueError(f"think_tags: {tag!r} is not a tag name (letters, digits, - and _)")
+        return self
 
     @model_validator(mode="after")
     def _unique_ids(self) -> WatermarkConfig:

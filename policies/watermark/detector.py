@@ -1,9 +1,14 @@
 """Detecting our marks in text: per document and over a corpus, with attribution among account keys.
 
 For each candidate (master key, account) the detector counts, over distinct
-(group, context) pairs, how many scored units hold a green form. Under the null
-hypothesis (the text was not marked with that key) each is green with
-probability 1/2, so the p-value is the exact binomial tail. Repeated pairs are
+(group, context) pairs, how many scored units hold the green form. Under the
+null hypothesis (the text was not marked with that key) a unit of a k-form group
+is green with probability exactly 1/k, so the p-value is the exact tail of the
+weighted hit count (:class:`~policies.watermark.stats.WeightedTest`; the plain
+binomial tail when every group has two forms). Text can be tested at strength
+``exact`` (exact equivalents only), ``near`` (plus the near-synonym groups) or
+``auto`` (both, the smaller p-value doubled: Bonferroni over the two tests, so
+it stays valid when the strength used is not known). Repeated pairs are
 scored once: in a document, and again over the whole corpus, so templated or
 repeated text cannot inflate the evidence. With several candidates the p-values
 are corrected for multiple testing (Holm by default, or Bonferroni) and a
@@ -16,6 +21,7 @@ beside the lexical test.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,10 +30,11 @@ from policies.watermark.canary import canary_for, phrase_words
 from policies.watermark.keys import MasterKey
 from policies.watermark.lexical import Unit, keyed_choice
 from policies.watermark.marker import collect_units
-from policies.watermark.stats import BinomialTest, adjust
+from policies.watermark.stats import BinomialTest, WeightedTest, adjust
 from policies.watermark.unicode_mark import ZERO_WIDTH, mark_bit, strip_marks
 
 MAX_CANARY_VARIANTS = 16
+DETECT_STRENGTHS = ("exact", "near", "auto")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,27 +55,46 @@ def candidates(masters: Sequence[MasterKey], accounts: Iterable[str]) -> list[Ca
 
 @dataclass(slots=True)
 class Document:
-    """One document's scorable evidence (independent of the keys)."""
+    """One document's scorable evidence (independent of the keys): its units at each strength tested."""
 
     index: int
-    units: list[Unit]
+    units_by_strength: dict[str, list[Unit]]
     words: int
     tripwire: list[tuple[str, str]] = field(default_factory=list)
     canaries: list[str] = field(default_factory=list)
 
+    @property
+    def units(self) -> list[Unit]:
+        """The units at the first strength tested (``exact`` unless only ``near`` is)."""
+        return next(iter(self.units_by_strength.values()))
 
-def analyse(index: int, text: str, classes: frozenset[str] | None = None) -> Document:
+
+def strengths_for(strength: str) -> tuple[str, ...]:
+    if strength not in DETECT_STRENGTHS:
+        raise ValueError(f"unknown strength {strength!r}; expected one of {', '.join(DETECT_STRENGTHS)}")
+    return ("exact", "near") if strength == "auto" else (strength,)
+
+
+def analyse(
+    index: int, text: str, classes: frozenset[str] | None = None, strength: str = "exact"
+) -> Document:
     clean, marks = strip_marks(text)
-    units = [u for u in collect_units(clean) if u.scored and (classes is None or u.group.cls in classes)]
-    return Document(index, units, len(clean.split()), marks)
+    by_strength = {}
+    for level in strengths_for(strength):
+        by_strength[level] = [
+            u
+            for u in collect_units(clean, strength=level)
+            if u.scored and (classes is None or u.group.cls in classes or u.group.cls == "near")
+        ]
+    return Document(index, by_strength, len(clean.split()), marks)
 
 
 def score(
     units: Iterable[Unit], key: bytes, density: float, seen: set[tuple[str, str]] | None = None
-) -> BinomialTest:
-    """The binomial test of ``units`` for one key; ``seen`` deduplicates across calls (a corpus)."""
+) -> WeightedTest:
+    """The test of ``units`` for one key; ``seen`` deduplicates across calls (a corpus)."""
     seen = set() if seen is None else seen
-    hits = n = 0
+    counts: dict[int, list[int]] = {}
     for unit in units:
         pair = unit.pair
         if pair in seen:
@@ -77,9 +103,54 @@ def score(
         green, gate, _ = keyed_choice(key, unit.group, unit.context.key)
         if gate >= density:
             continue
-        n += 1
-        hits += unit.form in green
-    return BinomialTest(hits, n)
+        row = counts.setdefault(unit.k, [0, 0])
+        row[0] += 1
+        row[1] += unit.form in green
+    return WeightedTest.of(counts)
+
+
+@dataclass(frozen=True, slots=True)
+class CombinedTest:
+    """The tests of one candidate at several strengths; the p-value is the smallest, Bonferroni-corrected."""
+
+    tests: dict[str, WeightedTest]
+
+    @property
+    def best(self) -> tuple[str, WeightedTest]:
+        return min(self.tests.items(), key=lambda item: (item[1].log10_p, -item[1].n))
+
+    @property
+    def n(self) -> int:
+        return self.best[1].n
+
+    @property
+    def log10_p(self) -> float:
+        return min(0.0, self.best[1].log10_p + math.log10(len(self.tests)))
+
+    @property
+    def p_value(self) -> float:
+        return min(1.0, self.best[1].p_value * len(self.tests))
+
+    def as_dict(self) -> dict[str, Any]:
+        strength, test = self.best
+        row: dict[str, Any] = {**test.as_dict(), "strength": strength}
+        if len(self.tests) > 1:
+            row["p_value"] = self.p_value
+            row["log10_p"] = round(self.log10_p, 3)
+            row["tests"] = len(self.tests)
+        return row
+
+
+def score_document(
+    doc: Document, key: bytes, density: float, seen: dict[str, set[tuple[str, str]]] | None = None
+) -> CombinedTest:
+    """A document (or, with ``seen`` shared across calls, a corpus) tested at each of its strengths."""
+    return CombinedTest(
+        {
+            level: score(units, key, density, None if seen is None else seen.setdefault(level, set()))
+            for level, units in doc.units_by_strength.items()
+        }
+    )
 
 
 class Detector:
@@ -93,6 +164,7 @@ class Detector:
         alpha: float = 1e-3,
         correction: str = "holm",
         classes: Iterable[str] | None = None,
+        strength: str = "auto",
     ) -> None:
         if not candidates:
             raise ValueError("the detector needs at least one (key, account) to test")
@@ -101,6 +173,8 @@ class Detector:
         self.alpha = alpha
         self.correction = correction
         self.classes = frozenset(classes) if classes else None
+        strengths_for(strength)
+        self.strength = strength
         self._phrases = self._canary_phrases()
 
     def _canary_phrases(self) -> dict[tuple[str, ...], tuple[Candidate, int]]:
@@ -114,7 +188,7 @@ class Detector:
     def analyse(self, texts: Sequence[str]) -> list[Document]:
         docs = []
         for index, text in enumerate(texts):
-            doc = analyse(index, text, self.classes)
+            doc = analyse(index, text, self.classes, self.strength)
             words = phrase_words(text)
             for start in range(max(0, len(words) - 3)):
                 found = self._phrases.get(tuple(words[start : start + 4]))
@@ -123,7 +197,7 @@ class Detector:
             docs.append(doc)
         return docs
 
-    def _ranked(self, tests: list[BinomialTest]) -> list[dict[str, Any]]:
+    def _ranked(self, tests: list[BinomialTest] | list[CombinedTest]) -> list[dict[str, Any]]:
         adjusted = adjust([t.p_value for t in tests], self.correction)
         rows = []
         for candidate, test, corrected in zip(self.candidates, tests, adjusted, strict=True):
@@ -144,11 +218,12 @@ class Detector:
             "correction": self.correction,
             "alpha": self.alpha,
             "density": self.density,
+            "strength": self.strength,
         }
         if per_document:
             rows = []
             for doc in docs:
-                ranked = self._ranked([score(doc.units, c.key, self.density) for c in self.candidates])
+                ranked = self._ranked([score_document(doc, c.key, self.density) for c in self.candidates])
                 rows.append(
                     {
                         "document": doc.index,
@@ -162,9 +237,16 @@ class Detector:
             report["per_document"] = rows
         corpus_tests = []
         for candidate in self.candidates:
-            seen: set[tuple[str, str]] = set()
-            units = (u for d in docs for u in d.units)
-            corpus_tests.append(score(units, candidate.key, self.density, seen))
+            corpus_tests.append(
+                CombinedTest(
+                    {
+                        level: score(
+                            (u for d in docs for u in d.units_by_strength[level]), candidate.key, self.density
+                        )
+                        for level in strengths_for(self.strength)
+                    }
+                )
+            )
         ranked = self._ranked(corpus_tests)
         report["corpus"] = {
             "top": ranked[:top],

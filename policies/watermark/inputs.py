@@ -75,11 +75,16 @@ def read_accounts(path: Path) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
 
 
-def key_specs_from_policy(config: dict[str, Any]) -> tuple[list[KeySpec], float]:
-    """The key specs (and lexical density) of a ``watermark`` policy config dict."""
+def key_specs_from_policy(config: dict[str, Any]) -> tuple[list[KeySpec], float, str]:
+    """The key specs, lexical density and lexical strength of a ``watermark`` policy config dict."""
     cfg = WatermarkConfig.model_validate(config)
     specs = [KeySpec(k.id, k.env) for k in cfg.keys] or [KeySpec(cfg.key_id, cfg.key_env)]
-    return specs, cfg.lexical.density
+    return specs, cfg.lexical.density, cfg.lexical.strength
+
+
+def detect_strength(strengths: set[str]) -> str:
+    """The detector's strength for the strengths configured: the one used, or ``auto`` for several/none."""
+    return next(iter(strengths)) if len(strengths) == 1 else "auto"
 
 
 def watermark_configs(loaded: Any) -> list[dict[str, Any]]:

@@ -2,11 +2,13 @@
 
 At each *unit* (a word or a two-word phrase whose form is in the dictionary) the
 account key and the unit's context (the word before it and the punctuation
-between) pick a keyed half of the group's forms, the *green* forms. The embedder
-writes a green form where the guards of :mod:`.dictionary` allow it; the detector
-counts how many scored units are green. With an unknown key each scored unit is
-green with probability exactly 1/2 whatever the text, so hits over ``n`` distinct
-(context, group) pairs are Binomial(n, 1/2) under the null hypothesis.
+between) pick one of the group's ``k`` forms, the *green* form. The embedder
+writes it where the guards of :mod:`.dictionary` allow; the detector counts how
+many scored units are green. With an unknown key each scored unit is green with
+probability exactly 1/k whatever the text (the keyed choice is uniform over the
+forms), so a hit at a k-form position carries log2(k) bits; the detector's test
+(:class:`~policies.watermark.stats.WeightedTest`) uses each position's own null
+rate, over distinct (context, group) pairs.
 
 A unit is scored only where every form of its group could have been written
 (``reachable`` returns the whole group): there a form we sent is always green,
@@ -23,7 +25,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from policies.watermark.dictionary import Context, Dictionary, Group, reachable
+from policies.watermark.dictionary import Context, Dictionary, Group, clitic_next, reachable
 from policies.watermark.segmenter import Chunk
 
 _GATE_SCALE = float(1 << 32)
@@ -39,17 +41,22 @@ class Unit:
     scored: bool  # every form of the group was reachable here
 
     @property
+    def k(self) -> int:
+        """How many forms the group has (the null hit rate is 1/k)."""
+        return len(self.group.forms)
+
+    @property
     def pair(self) -> tuple[str, str]:
         """What deduplication compares: (group id, context)."""
         return (self.group.id, self.context.key)
 
 
 def keyed_choice(key: bytes, group: Group, context_key: str) -> tuple[tuple[str, ...], float, float]:
-    """(green forms in keyed order, density gate in [0,1), strength gate in [0,1)) for one position.
+    """(the green form as a 1-tuple, density gate in [0,1), enforcement gate in [0,1)) for one position.
 
-    The green set is a keyed half of the forms: for an even count exactly half,
-    for an odd count (k-1)/2 or (k+1)/2 with equal chance, so every form is
-    green with probability exactly 1/2.
+    The green form is the first of a keyed shuffle of the forms, so every form
+    is green with probability exactly 1/k for a key that did not mark the text.
+    (For two forms this is the keyed half used since the first version.)
     """
     digest = hashlib.blake2b(f"{group.id}\x1f{context_key}".encode(), key=key, digest_size=16).digest()
     bits = int.from_bytes(digest[:8], "big")
@@ -58,12 +65,9 @@ def keyed_choice(key: bytes, group: Group, context_key: str) -> tuple[tuple[str,
     for i in range(count - 1, 0, -1):  # Fisher-Yates driven by the digest
         bits, j = divmod(bits, i + 1)
         forms[i], forms[j] = forms[j], forms[i]
-    half = count // 2
-    if count % 2 and bits & 1:
-        half += 1
     gate = int.from_bytes(digest[8:12], "big") / _GATE_SCALE
     strength = int.from_bytes(digest[12:16], "big") / _GATE_SCALE
-    return tuple(forms[:half]), gate, strength
+    return (forms[0],), gate, strength
 
 
 def case_of(word: str) -> str | None:
@@ -106,6 +110,17 @@ class _Word:
 Decide = Callable[[Unit], str | None]
 
 
+@dataclass(slots=True)
+class _Held:
+    """An ambiguous contraction (``it's``, ``I'd``) whose clitic waits for the next word."""
+
+    unit: Unit
+    case: str
+    ws: str
+    core: str  # as written, e.g. "It's"
+    boundary: str
+
+
 class LexicalTracker:
     """Walks chunks in order, finds units, and (when embedding) rewrites them.
 
@@ -117,9 +132,11 @@ class LexicalTracker:
         "_apostrophe",
         "_boundary",
         "_decide",
+        "_held",
         "_history",
         "_vocabulary",
         "dictionary",
+        "prefix",
         "substitutions",
         "units",
     )
@@ -133,9 +150,48 @@ class LexicalTracker:
         self._apostrophe = "'"
         self.substitutions = 0
         self.units: list[Unit] | None = [] if collect else None
+        self._held: _Held | None = None
+        self.prefix = ""  # the end of a held contraction, at the start of the last chunk's output
+
+    @property
+    def holding(self) -> bool:
+        """Whether the last word's clitic (``'s``, ``'d``: two characters) is held for the next word."""
+        return self._held is not None
+
+    def release(self, following: Chunk | None = None) -> str:
+        """The rest of a held contraction, decided now that the next chunk (or None) is known."""
+        held = self._held
+        if held is None:
+            return ""
+        self._held = None
+        next_word = ""
+        if (
+            following is not None
+            and following.word is not None
+            and not (following.released or following.protected or following.word.group(1))
+            and "\n" not in following.ws
+        ):
+            next_word = following.word.group(2).lower().replace("\u2019", "'")
+        unit, context = held.unit, held.unit.context
+        context = Context(context.before, context.boundary, context.lookahead, next_word)
+        unit = self._make(unit.group, unit.form, context)
+        if self.units is not None:
+            self.units.append(unit)
+        written = held.core
+        if self._decide is not None:
+            target = self._decide(unit)
+            if target is not None and target != unit.form:
+                written = apply_case(target, held.case)
+                self.substitutions += 1
+        self._advance(held.ws, written, held.boundary, "")
+        return written[len(held.core) - 2 :]
 
     def chunk(self, chunk: Chunk) -> str:
-        """The output for one chunk (its whitespace included)."""
+        """The output for one chunk (its whitespace included), after the rest of a held contraction."""
+        self.prefix = self.release(chunk)
+        return self.prefix + self._chunk(chunk)
+
+    def _chunk(self, chunk: Chunk) -> str:
         if chunk.released:
             self._not_word(chunk)
             return ""
@@ -159,6 +215,17 @@ class LexicalTracker:
         found = self._unit(core, boundary, lookahead, chunk.ws, lead) if lower in self._vocabulary else None
         if found is not None:
             unit, case, phrase_case = found
+            if (
+                not trail
+                and not lead
+                and lookahead.isspace()
+                and unit.group.kind == "pronoun"
+                and not unit.group.split
+                and clitic_next(unit.form) is not None
+            ):
+                # "it's" / "I'd": whether it may be split depends on the next word; hold the clitic
+                self._held = _Held(unit, case, chunk.ws, core, boundary)
+                return chunk.ws + core[:-2]
             if self.units is not None:
                 self.units.append(unit)
             if self._decide is not None:

@@ -4,7 +4,9 @@
 pieces arrive and returns the marked text as soon as it is final; ``finish()``
 returns the rest. Whatever the pieces, the concatenated output is the same as
 for the whole text at once (the re-chunking property tests check it). It holds
-back at most the trailing partial word and the whitespace before it.
+back at most the trailing partial word and the whitespace before it, and, after
+an ambiguous contraction (``it's``, ``I'd``), its two-character clitic until the
+next word shows whether it may be split (``it's a`` -> ``it is a``).
 """
 
 from __future__ import annotations
@@ -22,14 +24,33 @@ class LexicalSettings:
     """How strongly the lexical scheme marks (per tier and risk level)."""
 
     density: float = 1.0  # fraction of eligible positions that carry the mark (keyed gate)
-    strength: float = 1.0  # fraction of marked positions where the keyed choice is enforced
+    enforce: float = 1.0  # fraction of marked positions where the keyed choice is enforced
     classes: frozenset[str] = frozenset({"spelling", "contraction", "function", "connective", "compound"})
+    strength: str = "exact"  # "exact": exact equivalents only; "near": plus the guarded near synonyms
+
+    def allows(self, cls: str) -> bool:
+        return cls in self.classes or (cls == "near" and self.strength == "near")
+
+
+DETECT_THINK_TAGS = ("think",)  # reasoning left in a harvested corpus was never marked: not scored
 
 
 class TextMarker:
     """Marks one text stream with an account key."""
 
-    __slots__ = ("_key", "_scanner", "_settings", "_tail", "_tracker", "_unicode", "unicode_marks", "words")
+    __slots__ = (
+        "_in",
+        "_key",
+        "_out",
+        "_scanner",
+        "_settings",
+        "_tail",
+        "_tracker",
+        "_unicode",
+        "sync",
+        "unicode_marks",
+        "words",
+    )
 
     def __init__(
         self,
@@ -37,16 +58,23 @@ class TextMarker:
         settings: LexicalSettings | None,
         unicode_marker: UnicodeMarker | None = None,
         dictionary: Dictionary | None = None,
+        think_tags: tuple[str, ...] = (),
+        think_open: bool = False,
     ) -> None:
         self._key = key
         self._settings = settings
-        self._scanner = Scanner()
+        self._scanner = Scanner(think_tags, think_open)
         decide = self._decide if settings is not None else None
-        self._tracker = LexicalTracker(dictionary or load_dictionary(), decide)
+        strength = settings.strength if settings is not None else "exact"
+        self._tracker = LexicalTracker(dictionary or load_dictionary(strength), decide)
         self._unicode = unicode_marker
         self.words = 0
         self.unicode_marks = 0
         self._tail = ""  # the last output word so far (a merge extends it)
+        self._in = self._out = 0
+        # (input offset, output offset) pairs where input and output are aligned (chunk boundaries
+        # with nothing held), for mapping offsets into the text (Responses annotations)
+        self.sync: list[tuple[int, int]] = [(0, 0)]
 
     @property
     def protected(self) -> bool:
@@ -61,10 +89,10 @@ class TextMarker:
         settings = self._settings
         assert settings is not None
         group = unit.group
-        if group.cls not in settings.classes:
+        if not settings.allows(group.cls):
             return None
         green, gate, enforce = keyed_choice(self._key, group, unit.context.key)
-        if gate >= settings.density or enforce >= settings.strength or unit.form in green:
+        if gate >= settings.density or enforce >= settings.enforce or unit.form in green:
             return None
         allowed = reachable(group, unit.form, unit.context)
         for form in green:
@@ -76,23 +104,39 @@ class TextMarker:
         return self._render(self._scanner.feed(text)) if text else ""
 
     def finish(self) -> str:
-        return self._render(self._scanner.finish())
+        out = self._render(self._scanner.finish())
+        rest = self._tracker.release()
+        self._advance(0, rest)
+        return out + rest
+
+    def _advance(self, consumed: int, produced: str) -> None:
+        self._in += consumed
+        self._out += len(produced)
+        if not self._tracker.holding and self.sync[-1] != (self._in, self._out):
+            self.sync.append((self._in, self._out))
 
     def _render(self, pieces: list[Chunk | str]) -> str:
         out: list[str] = []
         tracker = self._tracker
         for piece in pieces:
             if isinstance(piece, str):
+                rest = tracker.release()  # text passed as is ends a held contraction first
+                out.append(rest)
                 out.append(piece)
+                self._advance(len(piece), rest + piece)
                 continue
             text = tracker.chunk(piece)
+            if tracker.prefix:
+                out.append(tracker.prefix)
+                text = text[len(tracker.prefix) :]
             if piece.word is not None and not piece.protected:
                 self.words += 1
-                if self._unicode is not None:
+                if self._unicode is not None and not tracker.holding:
                     text = self._tripwire(text)
             elif text.strip():
                 self._tail = text.split()[-1]
             out.append(text)
+            self._advance(0 if piece.released else len(piece.ws) + len(piece.text), tracker.prefix + text)
         return "".join(out)
 
     def _tripwire(self, text: str) -> str:
@@ -115,12 +159,15 @@ def mark_text(text: str, key: bytes, settings: LexicalSettings | None = None) ->
     return marker.feed(text) + marker.finish()
 
 
-def collect_units(text: str, dictionary: Dictionary | None = None) -> list[Unit]:
-    """Every unit of ``text`` in order (the detector's view)."""
-    tracker = LexicalTracker(dictionary or load_dictionary(), None, collect=True)
-    scanner = Scanner()
+def collect_units(text: str, dictionary: Dictionary | None = None, strength: str = "exact") -> list[Unit]:
+    """Every unit of ``text`` in order (the detector's view), with the dictionary of ``strength``."""
+    tracker = LexicalTracker(dictionary or load_dictionary(strength), None, collect=True)
+    scanner = Scanner(DETECT_THINK_TAGS)
     for piece in scanner.feed(text) + scanner.finish():
-        if not isinstance(piece, str):
+        if isinstance(piece, str):
+            tracker.release()
+        else:
             tracker.chunk(piece)
+    tracker.release()
     assert tracker.units is not None
     return tracker.units

@@ -5,7 +5,14 @@ text stream (choice, content block, output_text part) with the account's
 derived key; the lexical scheme is on by default, canaries and the unicode
 tripwire are opt-in. Streaming output equals non-streaming output for the same
 upstream text, and a stream holds back at most the trailing partial word (and
-the whitespace before it) until the next whitespace arrives or the text ends.
+the whitespace before it) until the next whitespace arrives or the text ends;
+after an ambiguous contraction (``it's``, ``I'd``) also its two-character
+clitic, until that next word shows whether the contraction may be split.
+
+Inline reasoning (``<think>...</think>`` in chat and completions text, and
+text before the first closing tag when the model's template pre-fills
+``<think>``: ``assume_open_think``) is never marked: the reasoning policy
+normally removes it first, but it may be configured to allow it.
 
 Evidence (which key ids and canaries each account was served) is written to
 the state store after the response; see :mod:`policies.watermark.evidence`.
@@ -13,6 +20,7 @@ the state store after the response; see :mod:`policies.watermark.evidence`.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import time
 from typing import Any
@@ -50,7 +58,7 @@ class WatermarkPolicy(Policy[WatermarkConfig]):
         super().__init__(config, context)
         lexical = config.lexical
         self._settings = (
-            LexicalSettings(lexical.density, lexical.strength, frozenset(lexical.classes))
+            LexicalSettings(lexical.density, lexical.enforce, frozenset(lexical.classes), lexical.strength)
             if lexical.enabled
             else None
         )
@@ -93,9 +101,20 @@ class WatermarkPolicy(Policy[WatermarkConfig]):
                 canary = canary_for(key, self._current.id, index)
         exchange.scratch[_SCRATCH] = _ResponseState(key, canary)
 
+    def _think(self, exchange: Exchange) -> tuple[tuple[str, ...], bool]:
+        """Inline think tags (chat and completions text only) and whether the text starts inside one."""
+        if exchange.operation.name not in ("chat.completions", "completions") or not self.config.think_tags:
+            return (), False
+        assume = self.config.assume_open_think
+        if assume == "auto":
+            model = (exchange.model or "").lower()
+            assume = any(fnmatch.fnmatchcase(model, p.lower()) for p in self.config.open_think_models)
+        return tuple(self.config.think_tags), bool(assume)
+
     def _factory(self, exchange: Exchange, state: _ResponseState) -> Any:
         first = [True]
         prefix = _echo_prefix(exchange)
+        think_tags, think_open = self._think(exchange)
 
         def make(stream_key: StreamKey) -> TextStream:
             unicode_marker = None
@@ -106,7 +125,10 @@ class WatermarkPolicy(Policy[WatermarkConfig]):
             canary = state.canary.sentence if state.canary is not None and eligible else None
             if stream_key[0] != "choice":
                 first[0] = False
-            stream = TextStream(TextMarker(state.key, self._settings, unicode_marker), canary, prefix)
+            marker = TextMarker(
+                state.key, self._settings, unicode_marker, think_tags=think_tags, think_open=think_open
+            )
+            stream = TextStream(marker, canary, prefix)
             state.streams.append(stream)
             return stream
 

@@ -10,7 +10,10 @@ Protected text is never changed. It is tracked by a small state machine over the
 characters: fenced code blocks (```` ``` ```` / ``~~~``), inline code, ``$`` math,
 double quotes (straight and curly), single quotes (curly, and straight ones that
 open before a letter), ``{...}`` (JSON), block quotes (``>`` lines) and indented
-code lines. Quotes and inline code do not run past a blank line. Chunks that hold
+code lines, and inline reasoning spans (``<think>...</think>``, for the tag names
+configured; with ``think_open`` the text starts inside one, which ends at the
+first closing tag, as chat templates that pre-fill ``<think>`` produce). Quotes
+and inline code do not run past a blank line; think spans do. Chunks that hold
 URLs, e-mail addresses, paths, identifiers, markup or digits are not words
 (:data:`WORD` decides), so they pass through as they are.
 """
@@ -63,9 +66,14 @@ class Protection:
         "line",
         "math",
         "squote",
+        "think",
+        "think_tags",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, think_tags: tuple[str, ...] = (), think_open: bool = False) -> None:
+        self.think_tags = think_tags
+        # None: outside a think span; "": an implicit span (any closing tag ends it); else its tag name
+        self.think: str | None = "" if think_open and think_tags else None
         self.fence: tuple[str, int] | None = None
         self.inline = 0
         self.math = 0
@@ -79,7 +87,8 @@ class Protection:
     @property
     def active(self) -> bool:
         return bool(
-            self.fence
+            self.think is not None
+            or self.fence
             or self.inline
             or self.math
             or self.dquote
@@ -102,6 +111,8 @@ class Protection:
 
     def chunk(self, text: str, line_start: bool, indent: int, next_char: str) -> None:
         """Update the state with one complete chunk."""
+        if self.think_tags and self._think(text):
+            return
         start = 0
         if line_start and self.fence is None and indent >= 4:
             self.line = True
@@ -135,6 +146,22 @@ class Protection:
             before = text[position - 1] if position > start else " "
             after = text[end] if end < len(text) else (next_char or " ")
             self._delimiter(char, run, before, after)
+
+    def _think(self, text: str) -> bool:
+        """Track think spans; True when the chunk was inside one (nothing else in it is parsed)."""
+        if self.think is not None:
+            names = self.think_tags if self.think == "" else (self.think,)
+            if any(f"</{name}>" in text for name in names):
+                self.think = None
+            return True
+        if self.fence is not None or self.inline or self.math:
+            return False
+        for name in self.think_tags:
+            at = text.find(f"<{name}>")
+            if at >= 0:
+                self.think = None if f"</{name}>" in text[at:] else name
+                return True
+        return False
 
     def _delimiter(self, char: str, run: int, before: str, after: str) -> None:
         if char == "`":
@@ -189,8 +216,8 @@ class Scanner:
 
     __slots__ = ("_at_start", "_chunk", "_chunk_ws", "_long", "_ws", "state")
 
-    def __init__(self) -> None:
-        self.state = Protection()
+    def __init__(self, think_tags: tuple[str, ...] = (), think_open: bool = False) -> None:
+        self.state = Protection(think_tags, think_open)
         self._ws = ""
         self._chunk = ""
         self._chunk_ws = ""

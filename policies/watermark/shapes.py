@@ -7,12 +7,17 @@ chunk with ``finish_reason`` (OpenAI), ``content_block_stop`` (Anthropic),
 ``response.output_text.done`` (Responses). Responses events are renumbered
 when a flush adds a delta, and the final objects (``.done`` events,
 ``response.completed``) carry the marked text, so they agree with the deltas.
-Tool-call arguments, reasoning and refusals are never touched.
+Tool-call arguments, reasoning and refusals are never touched. Responses
+``annotations`` (``url_citation`` ``start_index``/``end_index``) are moved to
+where their text lies in the marked text: in final objects, and in
+``response.output_text.annotation.added`` events, which wait (renumbered) until
+the text they point into is no longer held back.
 """
 
 from __future__ import annotations
 
 import copy
+from bisect import bisect_right
 from collections.abc import Callable
 from typing import Any
 
@@ -27,12 +32,14 @@ StreamKey = tuple[Any, ...]
 class TextStream:
     """One text stream: the marker, an optional echoed prefix passed as is, and the canary at the end."""
 
-    __slots__ = ("canary", "done", "marker", "out", "prefix_left", "text_seen")
+    __slots__ = ("canary", "done", "inp", "marker", "out", "passed", "prefix_left", "text_seen")
 
     def __init__(self, marker: TextMarker, canary: str | None, prefix: int = 0) -> None:
         self.marker = marker
         self.canary = canary
         self.prefix_left = prefix
+        self.passed = 0  # length of the echoed prefix passed as it is
+        self.inp: list[str] = []
         self.out: list[str] = []
         self.text_seen = ""
         self.done = False
@@ -40,10 +47,12 @@ class TextStream:
     def feed(self, text: str) -> str:
         if not text:
             return ""
+        self.inp.append(text)
         passed = ""
         if self.prefix_left:
             passed, text = text[: self.prefix_left], text[self.prefix_left :]
             self.prefix_left -= len(passed)
+            self.passed += len(passed)
         if not self.text_seen.strip():
             self.text_seen += text[:64]
         out = passed + self.marker.feed(text)
@@ -71,6 +80,63 @@ class TextStream:
     @property
     def text(self) -> str:
         return "".join(self.out)
+
+    def output_index(self, index: int, end: bool = False) -> int | None:
+        """Where input offset ``index`` lies in the marked text; None while that text is held back.
+
+        Inside a rewritten word an index moves to the start of the change
+        (``end`` False) or to its end (``end`` True).
+        """
+        if index <= self.passed:
+            return index
+        sync = self.marker.sync
+        at = index - self.passed
+        pos = bisect_right(sync, (at, float("inf"))) - 1
+        in_a, out_a = sync[pos]
+        if in_a == at:
+            return out_a + self.passed
+        if pos + 1 >= len(sync):  # past what is final: held back, or past the end of the text
+            return out_a + self.passed if self.done else None
+        in_b, out_b = sync[pos + 1]
+        source = "".join(self.inp)[self.passed + in_a : self.passed + in_b]
+        target = self.text[self.passed + out_a : self.passed + out_b]
+        head = _common_prefix(source, target)
+        tail = _common_prefix(source[head:][::-1], target[head:][::-1])
+        if at - in_a <= head:
+            mapped = out_a + (at - in_a)
+        elif in_b - at <= tail:
+            mapped = out_b - (in_b - at)
+        else:
+            mapped = out_b - tail if end else out_a + head
+        return mapped + self.passed
+
+    def map_annotations(self, annotations: Any) -> bool:
+        """Move every annotation's start/end index into the marked text; False if one is still held back."""
+        if not isinstance(annotations, list):
+            return True
+        moved: list[tuple[dict[str, Any], str, int]] = []
+        for annotation in annotations:
+            if not isinstance(annotation, dict):
+                continue
+            for field, end in (("start_index", False), ("end_index", True)):
+                value = annotation.get(field)
+                if isinstance(value, int) and not isinstance(value, bool):
+                    mapped = self.output_index(value, end)
+                    if mapped is None:
+                        return False
+                    moved.append((annotation, field, mapped))
+        for annotation, field, mapped in moved:
+            annotation[field] = mapped
+        return True
+
+
+def _common_prefix(a: str, b: str) -> int:
+    size = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        size += 1
+    return size
 
 
 Factory = Callable[[StreamKey], TextStream]
@@ -124,14 +190,22 @@ def _mark_response_object(
             if not isinstance(part, dict) or part.get("type") != "output_text":
                 continue
             key = ("part", item.get("id") or item_index, part_index)
+            stream = None
             if streamed is not None:
                 stream = streamed.get(key)
                 if stream is not None:
                     part["text"] = stream.text
             elif isinstance(part.get("text"), str):
-                part["text"] = _whole(factory(key), part["text"])
+                stream = factory(key)
+                part["text"] = _whole(stream, part["text"])
+            if stream is not None:
+                _map_part_annotations(stream, part)
             if strip_logprobs and part.get("logprobs"):
                 part["logprobs"] = []
+
+
+def _map_part_annotations(stream: TextStream, part: dict[str, Any]) -> None:
+    stream.map_annotations(part.get("annotations"))
 
 
 # ---------------------------------------------------------------- streams
@@ -147,6 +221,8 @@ class WatermarkStreamFilter(StreamFilter):
         self.streams: dict[StreamKey, TextStream] = {}
         self._template: dict[str, Any] | None = None
         self._seq_shift = 0
+        # annotation.added events waiting until the text they point into is final, per text stream
+        self._waiting: dict[StreamKey, list[StreamEvent]] = {}
 
     def _stream(self, key: StreamKey) -> TextStream:
         stream = self.streams.get(key)
@@ -168,11 +244,20 @@ class WatermarkStreamFilter(StreamFilter):
     def on_end(self) -> list[StreamEvent]:
         out: list[StreamEvent] = []
         for key, stream in self.streams.items():
-            if stream.done:
-                continue
-            tail = stream.finish()
-            if tail:
-                out.append(self._flush_event(key, tail))
+            if not stream.done:
+                tail = stream.finish()
+                if tail:
+                    out.append(self._flush_event(key, tail))
+        for key, waiting in self._waiting.items():
+            stream = self._stream(key)
+            if not stream.done:
+                stream.finish()
+            for event in waiting:
+                payload = event.json
+                assert payload is not None
+                stream.map_annotations([payload.get("annotation")])
+                out.append(event)
+        self._waiting = {}
         return out
 
     # OpenAI chat and completions chunks
@@ -220,12 +305,20 @@ class WatermarkStreamFilter(StreamFilter):
             payload["delta"] = self._stream(key).feed(delta)
             if self.strip_logprobs and payload.get("logprobs"):
                 payload["logprobs"] = []
+            out += self._ready_annotations(key, payload, after=True)
+        elif kind == "response.output_text.annotation.added":
+            stream = self.streams.get(key)
+            if stream is None or not stream.map_annotations([payload.get("annotation")]):
+                self._waiting.setdefault(key, []).append(event)
+                if isinstance(payload.get("sequence_number"), int):
+                    self._seq_shift -= 1  # the events after it move up into its place
+                return []
         elif kind == "response.output_text.done":
             stream = self._stream(key)
             tail = stream.finish()
-            if tail:
-                flush = self._flush_event(key, tail, payload)
-                out = [flush, event]
+            out = [self._flush_event(key, tail, payload)] if tail else []
+            out += self._ready_annotations(key, payload, after=False)
+            out.append(event)
             payload["text"] = stream.text
             if self.strip_logprobs and payload.get("logprobs"):
                 payload["logprobs"] = []
@@ -234,6 +327,7 @@ class WatermarkStreamFilter(StreamFilter):
             stream = self.streams.get(key)
             if isinstance(part, dict) and part.get("type") == "output_text" and stream is not None:
                 part["text"] = stream.text
+                _map_part_annotations(stream, part)
                 if self.strip_logprobs and part.get("logprobs"):
                     part["logprobs"] = []
         elif kind in ("response.completed", "response.incomplete", "response.failed"):
@@ -248,11 +342,33 @@ class WatermarkStreamFilter(StreamFilter):
                     stream = self.streams.get(("part", item.get("id"), part_index))
                     if isinstance(part, dict) and part.get("type") == "output_text" and stream is not None:
                         part["text"] = stream.text
+                        _map_part_annotations(stream, part)
                         if self.strip_logprobs and part.get("logprobs"):
                             part["logprobs"] = []
         for item in out:
             self._renumber(item)
         return out
+
+    def _ready_annotations(self, key: StreamKey, anchor: dict[str, Any], after: bool) -> list[StreamEvent]:
+        """Waiting annotation events of ``key`` that can be placed now, next to the ``anchor`` event."""
+        waiting = self._waiting.get(key)
+        stream = self.streams.get(key)
+        if not waiting or stream is None:
+            return []
+        ready, still = [], []
+        for event in waiting:
+            payload = event.json
+            assert payload is not None
+            if not stream.map_annotations([payload.get("annotation")]):
+                still.append(event)
+                continue
+            anchor_number = anchor.get("sequence_number")
+            if isinstance(anchor_number, int) and isinstance(payload.get("sequence_number"), int):
+                payload["sequence_number"] = anchor_number + (1 if after else 0)
+                payload["_dg_inserted"] = True
+            ready.append(event)
+        self._waiting[key] = still
+        return ready
 
     def _renumber(self, event: StreamEvent) -> None:
         payload = event.json

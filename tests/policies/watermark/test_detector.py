@@ -68,3 +68,25 @@ def test_canaries_and_tripwire_are_reported() -> None:
     tripwire = detector.detect([tripped])["corpus"]["tripwire"]
     assert tripwire["marks"] > 10 and tripwire["best"]["account"] == "acct-2"
     assert tripwire["best"]["hits"] == tripwire["marks"]
+
+
+def test_strengths_auto_doubles_the_best_p_value_and_near_finds_near_marks() -> None:
+    from policies.watermark.marker import LexicalSettings
+
+    text = " ".join(PROSE) + " We usually check it often; moreover, it is rarely useful. " * 3
+    key = MASTER.account_key("acct-4")
+    near_marked = mark_text(text, key, LexicalSettings(strength="near"))
+    reports = {
+        s: Detector(candidates([MASTER], ["acct-4"]), strength=s).detect([near_marked], per_document=False)
+        for s in ("exact", "near", "auto")
+    }
+    rows = {s: r["corpus"]["top"][0] for s, r in reports.items()}
+    assert (
+        rows["near"]["scored"] > rows["exact"]["scored"]
+        and rows["near"]["log10_p"] < rows["exact"]["log10_p"]
+    )
+    assert rows["auto"]["strength"] == "near" and rows["auto"]["tests"] == 2
+    assert abs(rows["auto"]["log10_p"] - (rows["near"]["log10_p"] + 0.30103)) < 1e-3
+    # the four-form connective counts for two bits
+    units = [u for u in analyse(0, near_marked, strength="near").units if u.group.id == "near:moreover"]
+    assert units and all(u.k == 4 for u in units)

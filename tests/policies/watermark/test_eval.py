@@ -42,3 +42,11 @@ def test_attribution_names_the_right_account_and_no_other() -> None:
 def test_every_substitution_is_a_dictionary_swap() -> None:
     result = quality(mock_answers(10, "ci-q", 400) + stdlib_docstrings(10)[:50], KEY)
     assert result["non_dictionary"] == 0 and 0.2 < result["per_100_words"] < 5
+
+
+def test_near_strength_attributes_shorter_samples() -> None:
+    sample = windows(mock_answers(8, "ci-near", 600), 500, 6)
+    near = attribution(sample, 50, 1e-3, "near")
+    assert near["false_attributions"] == 0 and near["right"] >= 5 / 6
+    result = quality(mock_answers(6, "ci-q-near", 400), KEY, "near", examples=3)
+    assert result["non_dictionary"] == 0 and result["examples"]

@@ -18,9 +18,16 @@ chunkings = st.lists(st.integers(1, 64), max_size=60)
 
 
 def _stream(
-    text: str, sizes: list[int], key: bytes = KEY, unicode_marker: UnicodeMarker | None = None
+    text: str,
+    sizes: list[int],
+    key: bytes = KEY,
+    unicode_marker: UnicodeMarker | None = None,
+    settings: LexicalSettings | None = None,
+    think: tuple[tuple[str, ...], bool] = ((), False),
 ) -> str:
-    marker = TextMarker(key, LexicalSettings(), unicode_marker)
+    marker = TextMarker(
+        key, settings or LexicalSettings(), unicode_marker, think_tags=think[0], think_open=think[1]
+    )
     out, position = [], 0
     for size in sizes:
         out.append(marker.feed(text[position : position + size]))
@@ -34,6 +41,48 @@ def _stream(
 @given(texts, chunkings)
 def test_stream_equals_whole(text: str, sizes: list[int]) -> None:
     assert _stream(text, sizes) == mark_text(text, KEY)
+
+
+@settings(max_examples=80, deadline=None)
+@given(texts, chunkings)
+def test_stream_equals_whole_at_near_strength(text: str, sizes: list[int]) -> None:
+    near = LexicalSettings(strength="near")
+    assert _stream(text, sizes, settings=near) == mark_text(text, KEY, near)
+
+
+THINK = ["<think>It is not organized toward it.</think>", "<think>\n\nwe do not\n\n</think>\n", "</think>"]
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.integers(0, 200), min_size=1, max_size=10), chunkings, st.booleans())
+def test_stream_equals_whole_with_think_spans(picks: list[int], sizes: list[int], think_open: bool) -> None:
+    text = "".join(THINK[p % 3] + sample_text([p]) if p % 2 else sample_text([p]) for p in picks)
+    think = (("think",), think_open)
+    assert _stream(text, sizes, think=think) == _stream(text, [], think=think)
+
+
+def test_think_spans_are_never_marked() -> None:
+    inner = "It is not organized toward the behavior, and we do not analyze it."
+    for key in (bytes([i]) * 32 for i in range(12)):
+        marked = _stream(f"<think>{inner}</think>\n\n{inner}", [], key, think=(("think",), False))
+        assert marked.startswith(f"<think>{inner}</think>")
+        # an implicit span (the template pre-filled <think>): what comes before the closing tag is reasoning
+        marked = _stream(f"{inner}\n</think>\n\n{inner}", [], key, think=(("think",), True))
+        assert marked.startswith(f"{inner}\n</think>")
+    changed = {
+        _stream(f"<think>x</think> {inner}", [], bytes([i]) * 32, think=(("think",), False))
+        for i in range(12)
+    }
+    assert len(changed) > 1  # the answer after the span is marked
+
+
+def test_a_held_contraction_waits_for_the_next_word_only() -> None:
+    for key in (bytes([i]) * 32 for i in range(8)):
+        marker = TextMarker(key, LexicalSettings())
+        assert marker.feed("So it's ") == "So it"  # the clitic waits for the next word
+        first = marker.feed("a good")  # "a" settles it: "'s a" or " is a"; "good" is the partial word
+        assert first in ("'s a", " is a")
+        assert marker.feed(" idea.") + marker.finish() == " good idea."
 
 
 @settings(max_examples=60, deadline=None)

@@ -29,7 +29,10 @@ def test_schema_defaults_and_bounds() -> None:
     for bad in (
         {"lexical": {"density": 0}},
         {"lexical": {"strength": 1.5}},
+        {"lexical": {"strength": "loose"}},
+        {"lexical": {"enforce": -0.1}},
         {"lexical": {"classes": ["synonyms"]}},
+        {"think_tags": ["<think>"]},
         {"canary": {"fraction": -0.1}},
         {"unicode": {"mode": "homoglyph"}},
         {"keys": [{"id": "a", "env": "X"}, {"id": "a", "env": "Y"}]},
@@ -38,6 +41,56 @@ def test_schema_defaults_and_bounds() -> None:
     ):
         with pytest.raises(ValidationError):
             WatermarkConfig.model_validate(bad)
+
+
+def test_strength_levels_and_the_first_versions_numeric_strength() -> None:
+    assert WatermarkConfig().lexical.strength == "exact"
+    near = WatermarkConfig.model_validate({"lexical": {"strength": "near", "enforce": 0.5}}).lexical
+    assert (near.strength, near.enforce) == ("near", 0.5)
+    legacy = WatermarkConfig.model_validate({"lexical": {"strength": 0.75}}).lexical
+    assert (legacy.strength, legacy.enforce) == ("exact", 0.75)
+
+
+async def test_near_strength_marks_more_positions() -> None:
+    text = "We usually make sure the result is correct, but it often fails. " * 4
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    exact, near = (
+        PolicyHarness([("watermark", {})]),
+        PolicyHarness([("watermark", {"lexical": {"strength": "near"}})]),
+    )
+    await exact.start()
+    await near.start()
+    assert (await _serve(exact, body, _chat(text)))["choices"][0]["message"]["content"] == text
+    assert (await _serve(near, body, _chat(text)))["choices"][0]["message"]["content"] != text
+
+
+async def test_inline_think_spans_are_not_marked() -> None:
+    harness = PolicyHarness([("watermark", {})])
+    await harness.start()
+    reasoning = "It is not organized toward the behavior; we do not analyze it."
+    for model, content in (
+        ("m", f"<think>{reasoning}</think>\n\n{TEXT * 2}"),
+        # the template of these models pre-fills <think>: the text starts inside the span
+        ("deepseek-r1-distill-qwen-7b", f"{reasoning}\n</think>\n\n{TEXT * 2}"),
+    ):
+        body = {"model": model, "messages": [{"role": "user", "content": "hi"}]}
+        outs = {
+            (await _serve(harness, body, _chat(content), account=a))["choices"][0]["message"]["content"]
+            for a in ("alice", "bob", "carol", "dave")
+        }
+        prefix = content[: content.index("</think>") + len("</think>")]
+        assert all(out.startswith(prefix) for out in outs)
+        assert len(outs) > 1  # the answer after the span is marked
+    off = PolicyHarness([("watermark", {"think_tags": []})])
+    await off.start()
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    outs = {
+        (await _serve(off, body, _chat(f"<think>{reasoning * 3}</think>"), account=a))["choices"][0][
+            "message"
+        ]["content"]
+        for a in ("alice", "bob", "carol", "dave")
+    }
+    assert len(outs) > 1  # with think_tags: [] the span is ordinary text
 
 
 def test_missing_or_short_secret_refuses_to_start(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -206,3 +206,117 @@ def test_tool_call_arguments_and_reasoning_are_untouched() -> None:
     request = {"model": "m", "messages": [{"role": "user", "content": "x"}]}
     marked, _ = _run(harness, "chat.completions", request, copy.deepcopy(body), b"data: [DONE]\n\n", [])
     assert marked == body
+
+
+URL = "https://example.com/toward/behavior?color=1"
+
+
+def _cited(text: str) -> tuple[str, list[dict[str, Any]]]:
+    """``text`` with a cited URL in the middle and at the end, and the url_citation annotations."""
+    full = f"{text} See {URL} for it, as it is not organized. {URL}"
+    first = full.index(URL)
+    last = full.rindex(URL)
+    notes = [
+        {"type": "url_citation", "start_index": s, "end_index": s + len(URL), "url": URL, "title": "t"}
+        for s in (first, last)
+    ]
+    return full, notes
+
+
+def _responses_events(text: str, notes: list[dict[str, Any]], per_chunk: int) -> tuple[dict[str, Any], bytes]:
+    """A Responses stream whose annotation.added events follow the delta that completes their text."""
+    tokens = tokenize(text)
+    item = {"id": "msg_1", "type": "message", "role": "assistant", "status": "completed"}
+    part = {"type": "output_text", "text": text, "annotations": notes, "logprobs": []}
+    response = {
+        "id": "resp_1",
+        "object": "response",
+        "status": "completed",
+        "output": [{**item, "content": [part]}],
+    }
+    payloads: list[dict[str, Any]] = [
+        {"type": "response.created", "response": {**response, "status": "in_progress", "output": []}},
+        {"type": "response.output_item.added", "output_index": 0, "item": {**item, "content": []}},
+        {"type": "response.content_part.added", "item_id": "msg_1", "output_index": 0, "content_index": 0,
+         "part": {**part, "text": "", "annotations": []}},
+    ]  # fmt: skip
+    sent = 0
+    pending = list(enumerate(notes))
+    for start in range(0, len(tokens), per_chunk):
+        delta = "".join(tokens[start : start + per_chunk])
+        sent += len(delta)
+        payloads.append({"type": "response.output_text.delta", "item_id": "msg_1", "output_index": 0,
+                         "content_index": 0, "delta": delta, "logprobs": []})  # fmt: skip
+        while pending and pending[0][1]["end_index"] <= sent:
+            index, note = pending.pop(0)
+            payloads.append({"type": "response.output_text.annotation.added", "item_id": "msg_1",
+                             "output_index": 0, "content_index": 0, "annotation_index": index,
+                             "annotation": dict(note)})  # fmt: skip
+    payloads += [
+        {"type": "response.output_text.done", "item_id": "msg_1", "output_index": 0, "content_index": 0,
+         "text": text, "logprobs": []},
+        {"type": "response.content_part.done", "item_id": "msg_1", "output_index": 0, "content_index": 0,
+         "part": copy.deepcopy(part)},
+        {"type": "response.output_item.done", "output_index": 0,
+         "item": {**item, "content": [copy.deepcopy(part)]}},
+        {"type": "response.completed", "response": copy.deepcopy(response)},
+    ]  # fmt: skip
+    for number, payload in enumerate(payloads):
+        payload["sequence_number"] = number
+    return copy.deepcopy(response), encode_events([(p["type"], p) for p in payloads])
+
+
+@settings(max_examples=40, deadline=None)
+@given(texts, chunkings, st.integers(1, 4))
+def test_responses_annotations_point_at_the_same_text_after_marking(
+    text: str, sizes: list[int], per_chunk: int
+) -> None:
+    full, notes = _cited(text)
+    whole, wire = _responses_events(full, notes, per_chunk)
+    body = {"model": "m", "input": "x"}
+    marked, events = _run(_harness(), "responses", body, whole, wire, sizes)
+    marked_part = marked["output"][0]["content"][0]
+    marked_text = marked_part["text"]
+    for note in marked_part["annotations"]:
+        assert marked_text[note["start_index"] : note["end_index"]] == URL
+    payloads = [e.json for e in events if e.json]
+    added = [p for p in payloads if p["type"] == "response.output_text.annotation.added"]
+    assert [p["annotation"] for p in added] == marked_part["annotations"]
+    streamed = "".join(p["delta"] for p in payloads if p["type"] == "response.output_text.delta")
+    for p in added:
+        # an annotation is sent only once the text it points into has been sent
+        position = payloads.index(p)
+        sent = "".join(q["delta"] for q in payloads[:position] if q["type"] == "response.output_text.delta")
+        assert len(sent) >= p["annotation"]["end_index"]
+    assert streamed == marked_text
+    for final in (
+        next(p["part"] for p in payloads if p["type"] == "response.content_part.done"),
+        next(p["item"]["content"][0] for p in payloads if p["type"] == "response.output_item.done"),
+        payloads[-1]["response"]["output"][0]["content"][0],
+    ):
+        assert final["text"] == marked_text and final["annotations"] == marked_part["annotations"]
+    numbers = [p["sequence_number"] for p in payloads]
+    assert numbers == list(range(len(numbers)))
+
+
+def test_annotation_indices_move_with_the_text() -> None:
+    text = "We do not organize it. It is not organized toward the behavior of users."
+    target = text.index("users")
+    notes = [
+        {"type": "url_citation", "start_index": target, "end_index": target + 5, "url": URL, "title": "t"}
+    ]
+    harness = _harness()
+
+    async def go(account: int) -> dict[str, Any]:
+        exchange = harness.exchange("responses", {"model": "m", "input": "x"}, account=f"a{account}")
+        await harness.request(exchange)
+        whole, _ = _responses_events(text, copy.deepcopy(notes), 2)
+        return await harness.response(exchange, whole)
+
+    shifted = 0
+    for account in range(12):
+        part = asyncio.run(go(account))["output"][0]["content"][0]
+        note = part["annotations"][0]
+        assert part["text"][note["start_index"] : note["end_index"]] == "users"
+        shifted += note["start_index"] != target
+    assert shifted  # some keys changed the length of the text before it

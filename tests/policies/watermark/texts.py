@@ -12,6 +12,8 @@ PROSE = [
     "Similarly, you will find the center of the organization is realized afterward.",
     "There is a reason: the judgment of someone who is not skeptical can't be wrong.",
     "First, we must not minimize the defense; second, we have not traveled far.",
+    "It's a good idea, and I'd recommend it; that's why it's been useful.",
+    "We usually make sure the result is correct, but it often fails too.",
 ]
 PROTECTED = [
     "```python\nif color == 'gray':\n    do_not_organize(behavior)  # toward\n```",
