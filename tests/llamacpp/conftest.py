@@ -24,14 +24,26 @@ def llama_server() -> Iterator[LlamaServer]:
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def llama_plain_server() -> Iterator[LlamaServer]:
+    """The same model with its own chat template: plain answers, no reasoning block."""
+    server = LlamaServer(free_port(), reasoning=False).wait_ready()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def llama_gateway(
     llama_server: LlamaServer, start_gateway: Callable[..., GatewayHandle]
 ) -> Callable[..., GatewayHandle]:
-    """``llama_gateway(policies_by_tier)`` -> a gateway in front of the real llama.cpp server."""
+    """``llama_gateway(policies_by_tier, server=None)`` -> a gateway in front of a real llama.cpp server."""
 
-    def start(policies: dict[str, list[dict[str, Any]]] | None = None, **overrides: Any) -> GatewayHandle:
-        cfg = base_config(llama_server.url, **overrides)
+    def start(
+        policies: dict[str, list[dict[str, Any]]] | None = None,
+        server: LlamaServer | None = None,
+        **overrides: Any,
+    ) -> GatewayHandle:
+        cfg = base_config((server or llama_server).url, **overrides)
         for upstream in cfg["upstreams"]:
             upstream["timeouts"] = {"connect": 5, "first_byte": 120, "idle": 60, "total": 300}
         for tier, tier_policies in (policies or {}).items():
