@@ -1,4 +1,4 @@
-"""Small versions of bench/watermark_eval.py with real assertions (the full run is the benchmark)."""
+"""Small versions of bench/watermark_eval with real assertions (the full run is the benchmark)."""
 
 from __future__ import annotations
 
