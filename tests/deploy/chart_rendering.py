@@ -30,6 +30,10 @@ def full_values() -> dict[str, Any]:
     return values
 
 
+# The value sets that chart tests run against: the chart's defaults and every optional feature on.
+VALUE_SETS = {"default": {}, "full": full_values()}
+
+
 def render(values: dict[str, Any] | None = None) -> dict[str, str]:
     """Template path -> rendered text, as `helm template` would produce (schema-checked values)."""
     with helm.Chart.load(CHART) as chart:
@@ -73,3 +77,14 @@ def gateway_container(docs: Iterable[Manifest]) -> Manifest:
 
 def env_of(container: Manifest) -> dict[str, Manifest]:
     return {entry["name"]: entry for entry in container.get("env", [])}
+
+
+def docs_for(values: dict[str, Any] | None = None) -> list[Manifest]:
+    """Every object the chart renders with ``values``."""
+    return manifests(render(values))
+
+
+def policy_of(docs: list[Manifest]) -> str:
+    """The policy.yaml that the rendered policy ConfigMap carries."""
+    configmap = one(docs, "ConfigMap", "dg-distillguard-policy")
+    return str(configmap["data"]["policy.yaml"])
