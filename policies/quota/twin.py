@@ -42,8 +42,28 @@ def _zset(store: MemoryLike, key: str, now: float) -> dict[str, float]:
     return value if isinstance(value, dict) else {}
 
 
+# A sorted set is a dict kept in score order (ties in insertion order), so that trimming stops at the first
+# live member instead of scanning them all: a distinct-prompt set holds up to the daily limit (thousands).
+
+
+def _zadd(members: dict[str, float], member: str, score: float) -> None:
+    members.pop(member, None)
+    if members and score < members[next(reversed(members))]:
+        members[member] = score  # out of order (a clock step back, a shorter TTL): restore the order
+        ordered = sorted(members.items(), key=lambda item: item[1])
+        members.clear()
+        members.update(ordered)
+    else:
+        members[member] = score
+
+
 def _zremrange(members: dict[str, float], upto: float) -> None:
-    for member in [m for m, score in members.items() if score <= upto]:
+    expired = []
+    for member, score in members.items():
+        if score > upto:
+            break
+        expired.append(member)
+    for member in expired:
         del members[member]
 
 
@@ -105,7 +125,7 @@ def decide_local(store: MemoryLike, keys: Sequence[str], args: Sequence[Any]) ->
                 remaining = limit_n - count - 1
             else:
                 ok = 0
-                retry = max(1, math.ceil(min(members.values()) + window - now))
+                retry = max(1, math.ceil(next(iter(members.values())) + window - now))  # the oldest
             writes.append((kind, key, str(b), window, members))
         if not ok:
             out[0] = 0
@@ -116,7 +136,7 @@ def decide_local(store: MemoryLike, keys: Sequence[str], args: Sequence[Any]) ->
                 _store_drain(store, write[1], now, write[2])
             else:
                 _, key, member, span, members = write
-                members[member] = now + span if write[0] == "c" else now
+                _zadd(members, member, now + span if write[0] == "c" else now)
                 store.set_value(key, members, (math.ceil(span / 1000) + 1) / 1000, now / MICROS)
     return out
 
