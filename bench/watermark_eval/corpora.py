@@ -21,15 +21,22 @@ def stdlib_docstrings(limit_files: int) -> list[str]:
     root = Path(ast.__file__).parent
     out = []
     for path in sorted(root.glob("*.py"))[:limit_files]:
-        try:
-            tree = ast.parse(path.read_text("utf-8"))
-        except (SyntaxError, UnicodeDecodeError):
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
-                doc = ast.get_docstring(node)
-                if doc and len(doc.split()) >= 15:
-                    out.append(doc)
+        out.extend(file_docstrings(path, 15))
+    return out
+
+
+def file_docstrings(path: Path, min_words: int) -> list[str]:
+    """The module, class and function docstrings of one file with at least ``min_words`` words."""
+    try:
+        tree = ast.parse(path.read_text("utf-8"))
+    except (SyntaxError, UnicodeDecodeError, OSError, ValueError):
+        return []
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            doc = ast.get_docstring(node)
+            if doc and len(doc.split()) >= min_words:
+                out.append(doc)
     return out
 
 
@@ -46,16 +53,9 @@ def large_human_corpus(limit_words: int) -> list[str]:
         pass
     for root in roots:
         for path in sorted(root.rglob("*.py")):
-            try:
-                tree = ast.parse(path.read_text("utf-8"))
-            except (SyntaxError, UnicodeDecodeError, OSError, ValueError):
-                continue
-            for node in ast.walk(tree):
-                if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
-                    doc = ast.get_docstring(node)
-                    if doc and len(doc.split()) >= 30:
-                        docs.append(doc)
-                        words += len(doc.split())
+            for doc in file_docstrings(path, 30):
+                docs.append(doc)
+                words += len(doc.split())
             if words >= limit_words:
                 return docs
     return docs
