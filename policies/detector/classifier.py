@@ -20,14 +20,15 @@ CATEGORIES: Final = ("coding", "math", "reasoning", "agentic", "safety", "rubric
 CATEGORY_INDEX: Final = {name: index for index, name in enumerate(CATEGORIES)}
 OTHER: Final = CATEGORY_INDEX["other"]
 RUBRIC: Final = CATEGORY_INDEX["rubric"]
+_CODING, _MATH, _AGENTIC = CATEGORY_INDEX["coding"], CATEGORY_INDEX["math"], CATEGORY_INDEX["agentic"]
 MIN_VOTES: Final = 1.5
 
-_VOCABULARY: dict[str, tuple[str, float]] = {}
+_VOCABULARY: dict[str, tuple[int, float]] = {}  # word -> (class index, weight)
 
 
 def _add(category: str, weight: float, words: str) -> None:
     for word in words.split():
-        _VOCABULARY[word] = (category, weight)
+        _VOCABULARY[word] = (CATEGORY_INDEX[category], weight)
 
 
 _add("coding", 1.0, "function python javascript typescript java golang rust sql regex api compile compiler")
@@ -54,32 +55,40 @@ _add("rubric", 0.6, "rate rating")
 _add("rubric", 1.0, "assess assessment evaluator correctness helpfulness harmlessness")
 _add("rubric", 0.4, "candidate reference response responses answer answers")
 
+_BYTE_VOCABULARY = {word.encode(): hit for word, hit in _VOCABULARY.items()}
+
 # Literal signs of code (substring tests are far cheaper than a regex with \w+ backtracking).
 _CODE_SIGNS = ("```", "def ", "return ", ";\n", "{\n", "=>", "import ", "();", "()", "</", "#include")
+# One scan for all of them: a regex alternation of literals beats eleven substring searches here.
+_CODE_SIGN = re.compile("|".join(map(re.escape, _CODE_SIGNS)))
 _ARITHMETIC = re.compile(r"\d\s*[-+*/^=]\s*\d")
 _MATH_SIGNS = ("\\frac", "\\sum", "\\int", "x =", "y =", "x^", "√")
 _WORDS = re.compile(r"[a-z_0-9]+")
 
 
-def classify(text: str, has_tools: bool = False, words: list[str] | None = None) -> tuple[int, list[float]]:
+def classify(text: str, has_tools: bool = False, words: list[bytes] | None = None) -> tuple[int, list[float]]:
     """(winning class index, votes per class) of a prompt's text (already bounded in length).
 
-    ``words`` may pass the lowercase words already extracted (the fingerprint's content words).
+    ``words`` may pass the lowercase words already extracted, as UTF-8 bytes (the fingerprint's
+    content words); without them the text's words are found here.
     """
     votes = [0.0] * len(CATEGORIES)
-    lookup = _VOCABULARY.get
-    index = CATEGORY_INDEX
     # Each vocabulary word votes once per prompt: a set intersection in C finds them.
-    present = _VOCABULARY.keys() & set(words if words is not None else _WORDS.findall(text.lower()))
+    if words is None:
+        vocabulary = _VOCABULARY
+        present = vocabulary.keys() & set(_WORDS.findall(text.lower()))
+    else:
+        vocabulary = _BYTE_VOCABULARY
+        present = vocabulary.keys() & set(words)
     for word in present:
-        hit = lookup(word)
-        votes[index[hit[0]]] += hit[1]  # type: ignore[index]
-    if any(sign in text for sign in _CODE_SIGNS):
-        votes[CATEGORY_INDEX["coding"]] += 1.5
+        category, weight = vocabulary[word]
+        votes[category] += weight
+    if _CODE_SIGN.search(text) is not None:
+        votes[_CODING] += 1.5
     if any(sign in text for sign in _MATH_SIGNS) or _ARITHMETIC.search(text):
-        votes[CATEGORY_INDEX["math"]] += 1.5
+        votes[_MATH] += 1.5
     if has_tools:
-        votes[CATEGORY_INDEX["agentic"]] += 3.0
+        votes[_AGENTIC] += 3.0
     best = max(range(OTHER), key=votes.__getitem__)
     if votes[best] < MIN_VOTES:
         return OTHER, votes

@@ -102,14 +102,19 @@ def cot_score(text: str) -> tuple[float, list[str]]:
     if not text:
         return 0.0, []
     lowered = text.lower()
-    if not any(trigger in lowered for trigger in _TRIGGERS):
+    # Plain loops rather than any() over generators: no generator objects on this hot path.
+    for trigger in _TRIGGERS:
+        if trigger in lowered:
+            break
+    else:
         return 0.0, []
     miss = 1.0
     matched: list[str] = []
     for pattern, weight, anchors in _PATTERNS:
-        if not any(anchor in lowered for anchor in anchors):
-            continue
-        if pattern.search(lowered) is not None:
-            miss *= 1.0 - weight
-            matched.append(pattern.pattern[:40])
+        for anchor in anchors:
+            if anchor in lowered:
+                if pattern.search(lowered) is not None:
+                    miss *= 1.0 - weight
+                    matched.append(pattern.pattern[:40])
+                break
     return 1.0 - miss, matched

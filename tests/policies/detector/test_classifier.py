@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from policies.detector.classifier import CATEGORIES, classify, rubric_score
+from policies.detector import fingerprint
+from policies.detector.classifier import _VOCABULARY, CATEGORIES, classify, rubric_score
 
 CASES = [
     ("Write a Python function to parse a JSON config and debug the KeyError it raises.", "coding"),
@@ -35,3 +36,16 @@ def test_rubric_score_needs_grading_words_not_just_answer() -> None:
     text = "You are a judge. Grade the assistant's response against the rubric criteria on a scale of 1-10."
     _, votes = classify(text)
     assert rubric_score(votes, text) >= 0.8
+
+
+@pytest.mark.parametrize(("text", "expected"), CASES)
+def test_fingerprint_words_vote_like_the_str_vocabulary(text: str, expected: str) -> None:
+    """The detector passes the fingerprint's content words as bytes: same votes as a plain lookup."""
+    words = fingerprint.tokens(fingerprint.normalise(text))
+    _, votes = classify(text, False, [word.encode() for word in words])
+    expected_votes = [0.0] * len(CATEGORIES)
+    for word in set(words) & _VOCABULARY.keys():
+        index, weight = _VOCABULARY[word]
+        expected_votes[index] += weight
+    _, text_only = classify(text, False, [])  # the text's literal signs (code, arithmetic)
+    assert votes == pytest.approx([a + b for a, b in zip(expected_votes, text_only, strict=True)])
