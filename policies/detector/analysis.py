@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import fnmatch
 import logging
+import math
 import time
 from collections import deque
 from datetime import UTC
-from typing import Any
 
 from gateway.plugins.base import RiskLevel
 from policies.detector import fingerprint
@@ -59,11 +59,26 @@ class AnalysisMixin:
         extraction = max(cot, rubric)
         dup = False
         index = self.index
+        touch = index.touch
+        templates = state.templates
+        # Up to 9 keys per request: the common cases of _maybe_rescore and _remember_template inline.
         for key in keys:
-            group, seen = index.touch(key, TEMPLATE, obs.account, extraction, now)
-            dup = dup or seen
-            if group is not None:
-                self._maybe_rescore(group, seen, settings)
+            group, seen = touch(key, TEMPLATE, obs.account, extraction, now)
+            if group is None:
+                continue
+            if seen:
+                dup = True
+                if int(group.requests) % 8 == 0:
+                    self._rescore(group, settings)
+                elif self.sync_enabled:
+                    self.touched.add(key)
+            else:
+                self._rescore(group, settings)
+            entry = templates.get(key)
+            if entry is not None:
+                entry[0] += 1.0
+                entry[1] += extraction
+            else:
                 self._remember_template(state, group, extraction)
         if obs.system_text:
             system_key = self._system_key(obs.system_text)
@@ -156,19 +171,17 @@ class AnalysisMixin:
         if len(templates) >= MAX_TEMPLATES:
             if group.score <= 0 and extraction < 0.5:
                 return  # nothing telling: keep what is remembered
-            index = self.index
-
             # Forget the template with the lowest own extraction score (a cheap ordering: no index
             # lookups), unless it belongs to a scoring group and the newcomer is no more telling.
-            def telling(key: Any) -> float:
-                uses, total = templates[key]
-                return total / uses
-
-            weakest = min(templates, key=telling)
-            if group.score <= 0 and telling(weakest) >= extraction:
+            # (The first of equals, as min() would; a plain loop costs a third of min() with a key.)
+            weakest, lowest = None, math.inf
+            for key, (uses, total) in templates.items():
+                if total / uses < lowest:
+                    weakest, lowest = key, total / uses
+            if group.score <= 0 and lowest >= extraction:
                 return
-            known = index.get(weakest)
-            if known is not None and known.score > group.score and telling(weakest) >= extraction:
+            known = self.index.get(weakest)
+            if known is not None and known.score > group.score and lowest >= extraction:
                 return
             del templates[weakest]
         templates[group.key] = [1.0, extraction]
@@ -190,13 +203,14 @@ class AnalysisMixin:
         requests (mean score >= ``member_extraction``), and half when it used it once: sharing a
         benchmark-like question with a campaign is not membership.
         """
-        best, best_id = 0.0, None
+        best, best_group = 0.0, None
         flag = settings.cluster.flag_score
         own_floor = settings.cluster.member_extraction
         linked = False
         index = self.index
+        get = index.groups.get
         for key, (uses, extraction) in state.templates.items():
-            group = index.get(key)
+            group = get(key)
             if group is None or group.score <= 0 or extraction / uses < own_floor:
                 # A shared template ties an account to a campaign only through its own extraction use.
                 continue
@@ -204,19 +218,19 @@ class AnalysisMixin:
                 linked = True
             value = group.score if uses >= 2 else group.score * 0.5
             if value > best:
-                best, best_id = value, group.id
+                best, best_group = value, group
         if linked and not state.linked:
             state.linked = True
             for key in state.infra:
-                infra = index.get(key)
+                infra = get(key)
                 if infra is not None:
                     index.link(infra, state.account)
                     self._rescore(infra, settings)
         for key in state.infra:
-            group = index.get(key)
+            group = get(key)
             if group is not None and group.score > best:
-                best, best_id = group.score, group.id
-        return best, best_id
+                best, best_group = group.score, group
+        return best, (best_group.id if best_group is not None else None)
 
     def evaluate(
         self, state: AccountState, settings: DetectorConfig, now: float, mono: float, shadow: bool = False
