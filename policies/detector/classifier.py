@@ -59,10 +59,11 @@ _BYTE_VOCABULARY = {word.encode(): hit for word, hit in _VOCABULARY.items()}
 
 # Literal signs of code (substring tests are far cheaper than a regex with \w+ backtracking).
 _CODE_SIGNS = ("```", "def ", "return ", ";\n", "{\n", "=>", "import ", "();", "()", "</", "#include")
-# One scan for all of them: a regex alternation of literals beats eleven substring searches here.
+# One scan for all of them: a regex alternation of literals beats a loop of substring searches here.
 _CODE_SIGN = re.compile("|".join(map(re.escape, _CODE_SIGNS)))
 _ARITHMETIC = re.compile(r"\d\s*[-+*/^=]\s*\d")
 _MATH_SIGNS = ("\\frac", "\\sum", "\\int", "x =", "y =", "x^", "√")
+_MATH_SIGN = re.compile("|".join(map(re.escape, _MATH_SIGNS)))
 _WORDS = re.compile(r"[a-z_0-9]+")
 
 
@@ -85,14 +86,14 @@ def classify(text: str, has_tools: bool = False, words: list[bytes] | None = Non
         votes[category] += weight
     if _CODE_SIGN.search(text) is not None:
         votes[_CODING] += 1.5
-    if any(sign in text for sign in _MATH_SIGNS) or _ARITHMETIC.search(text):
+    if _MATH_SIGN.search(text) is not None or _ARITHMETIC.search(text) is not None:
         votes[_MATH] += 1.5
     if has_tools:
         votes[_AGENTIC] += 3.0
-    best = max(range(OTHER), key=votes.__getitem__)
-    if votes[best] < MIN_VOTES:
+    top = max(votes[:OTHER])
+    if top < MIN_VOTES:
         return OTHER, votes
-    return best, votes
+    return votes.index(top), votes  # the first of equals
 
 
 def rubric_score(votes: list[float], text: str) -> float:
@@ -101,8 +102,24 @@ def rubric_score(votes: list[float], text: str) -> float:
     value = votes[RUBRIC] - 1.0
     if value <= 0:
         return 0.0
-    bonus = 0.25 if _SCALE.search(text) else 0.0
+    bonus = 0.25 if asks_for_scale(text) else 0.0
     return min(1.0, value / 4.0 + bonus)
 
 
-_SCALE = re.compile(r"\b(?:scale|score) (?:of|from) \d+\s*(?:-|to)\s*\d+|\b\d+\s*(?:-|to)\s*10\b|/10\b", re.I)
+# A grading scale: "score from 1 to 5", "1-10", "7/10". One regex with the three alternatives costs
+# ~15 µs on a rubric prompt (IGNORECASE and a leading \b\d+ leave the engine no literal to skip to);
+# each alternative alone, run only when a literal it needs is in the text, costs a third of that.
+_SCALE_WORDS = re.compile(r"\b(?:scale|score) (?:of|from) \d+\s*(?:-|to)\s*\d+", re.I)
+_SCALE_TO_TEN = re.compile(r"\b\d+\s*(?:-|to)\s*10\b", re.I)
+_SCALE_OUT_OF_TEN = re.compile(r"/10\b")
+
+
+def asks_for_scale(text: str) -> bool:
+    """Whether ``text`` names a grading scale (the alternatives of one regex, each behind a literal test)."""
+    if "/10" in text and _SCALE_OUT_OF_TEN.search(text) is not None:
+        return True
+    if "10" in text and _SCALE_TO_TEN.search(text) is not None:
+        return True
+    # IGNORECASE also matches the long s (U+017F) for "s": the literal test must let it through.
+    lowered = text.lower()
+    return ("sc" in lowered or "\u017f" in text) and _SCALE_WORDS.search(text) is not None

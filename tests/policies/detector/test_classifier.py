@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from policies.detector import fingerprint
-from policies.detector.classifier import _VOCABULARY, CATEGORIES, classify, rubric_score
+from policies.detector.classifier import _VOCABULARY, CATEGORIES, asks_for_scale, classify, rubric_score
 
 CASES = [
     ("Write a Python function to parse a JSON config and debug the KeyError it raises.", "coding"),
@@ -49,3 +53,16 @@ def test_fingerprint_words_vote_like_the_str_vocabulary(text: str, expected: str
         expected_votes[index] += weight
     _, text_only = classify(text, False, [])  # the text's literal signs (code, arithmetic)
     assert votes == pytest.approx([a + b for a, b in zip(expected_votes, text_only, strict=True)])
+
+
+_SCALE_REFERENCE = re.compile(
+    r"\b(?:scale|score) (?:of|from) \d+\s*(?:-|to)\s*\d+|\b\d+\s*(?:-|to)\s*10\b|/10\b", re.I
+)
+_SCALE_PIECES = ["score", "Scale", "SCORE", "\u017fcale", "of", "from", "to", "TO", " ", "-", "/", "1", "10"]
+_SCALE_PIECES += ["0", "5", "a", ".", "\n", "\t", "é", "x"]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(_SCALE_PIECES), max_size=40).map("".join))
+def test_asks_for_scale_matches_the_single_regex(text: str) -> None:
+    assert asks_for_scale(text) == (_SCALE_REFERENCE.search(text) is not None)
