@@ -12,6 +12,7 @@ import math
 import time
 from collections import deque
 from datetime import UTC
+from typing import Any
 
 from gateway.plugins.base import RiskLevel
 from policies.detector import fingerprint
@@ -130,13 +131,9 @@ class AnalysisMixin:
     def _is_new_model(self, model: str, now: float) -> bool:
         if not model:
             return False
-        window = self.shared.pivot_window_hours * 3600.0
-        for release in self.shared.new_models:
-            released = release.released_at
-            if released.tzinfo is None:
-                released = released.replace(tzinfo=UTC)
-            age = now - released.timestamp()
-            if 0 <= age <= window and fnmatch.fnmatchcase(model, release.model):
+        for released, window, pattern in _release_windows(self.shared):
+            age = now - released
+            if 0 <= age <= window and fnmatch.fnmatchcase(model, pattern):
                 return True
         return False
 
@@ -193,7 +190,7 @@ class AnalysisMixin:
         if self.sync_enabled:
             self.touched.add(group.key)
         if group.flagged and not was:
-            self._sweeps.append(list(group.members))
+            self._sweeps.append((group.key, list(group.members)))
             log.info("detector: cluster %s flagged (%d accounts)", group.id, group.accounts)
 
     def cluster_term(self, state: AccountState, settings: DetectorConfig) -> tuple[float, str | None]:
@@ -251,6 +248,11 @@ class AnalysisMixin:
     def run_sweeps(self, budget: int = _SWEEP_CHUNK) -> bool:
         """Re-evaluate local members of newly flagged clusters, at most ``budget`` accounts per call.
 
+        Only members whose cluster term reads the group are re-evaluated: those that remember it
+        among their templates (their extraction use of it) or infrastructure. For the others the
+        flag changes nothing (:meth:`cluster_term` never looks at the group), and their next
+        request evaluates them as usual.
+
         Returns whether members are still waiting (the worker calls again between batches, so a
         500-member cluster never holds the event loop for more than one chunk).
         """
@@ -261,12 +263,29 @@ class AnalysisMixin:
         now = self.clock()
         mono = time.monotonic()
         while self._sweeps and budget > 0:
-            pending = self._sweeps[0]
+            key, pending = self._sweeps[0]
             while pending and budget > 0:
                 state = self.accounts.get(pending.pop())
-                budget -= 1
-                if state is not None:
+                if state is not None and (key in state.templates or key in state.infra):
+                    budget -= 1
                     self.evaluate(state, settings, now, mono)
             if not pending:
                 self._sweeps.popleft()
         return bool(self._sweeps)
+
+
+_WINDOWS: list[Any] = [None, ()]  # the shared settings object and its release windows
+
+
+def _release_windows(shared: Any) -> tuple[tuple[float, float, str], ...]:
+    """(release timestamp, pivot window, model glob) of each new model, once per settings object."""
+    if _WINDOWS[0] is not shared:
+        window = shared.pivot_window_hours * 3600.0
+        windows = []
+        for release in shared.new_models:
+            released = release.released_at
+            if released.tzinfo is None:
+                released = released.replace(tzinfo=UTC)
+            windows.append((released.timestamp(), window, release.model))
+        _WINDOWS[:] = [shared, tuple(windows)]
+    return _WINDOWS[1]  # type: ignore[no-any-return]

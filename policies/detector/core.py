@@ -72,7 +72,8 @@ class DetectorCore(AnalysisMixin, LevelsMixin, ViewsMixin):
         self.out_allow: list[tuple[str, str]] = []
         self.touched: set[Any] = set()
         self._system_keys: dict[str, int | None] = {}
-        self._sweeps: deque[list[str]] = deque()  # members of newly flagged groups to re-evaluate
+        # (key, members) of newly flagged groups: members to re-evaluate
+        self._sweeps: deque[tuple[Any, list[str]]] = deque()
         self._boards: list[RiskBoard] = []
         self._queue: asyncio.Queue[Observation] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
