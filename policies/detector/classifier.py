@@ -62,9 +62,32 @@ _CODE_SIGNS = ("```", "def ", "return ", ";\n", "{\n", "=>", "import ", "();", "
 # One scan for all of them: a regex alternation of literals beats a loop of substring searches here.
 _CODE_SIGN = re.compile("|".join(map(re.escape, _CODE_SIGNS)))
 _ARITHMETIC = re.compile(r"\d\s*[-+*/^=]\s*\d")
+_ARITHMETIC_ASCII = re.compile(r"[0-9]\s*[-+*/^=]\s*[0-9]")  # the same on ASCII text, and faster
 _MATH_SIGNS = ("\\frac", "\\sum", "\\int", "x =", "y =", "x^", "√")
 _MATH_SIGN = re.compile("|".join(map(re.escape, _MATH_SIGNS)))
 _WORDS = re.compile(r"[a-z_0-9]+")
+_ANY_SIGN = re.compile("|".join(map(re.escape, _CODE_SIGNS + _MATH_SIGNS)))
+_IS_CODE_SIGN = frozenset(_CODE_SIGNS).__contains__
+
+
+def _signs(text: str) -> tuple[bool, bool]:
+    """(a literal sign of code, a sign of math or arithmetic) in ``text``.
+
+    One scan for both kinds of literal sign; the other kind is looked for only after the first
+    sign found (nothing of either kind can start before it).
+    """
+    first = _ANY_SIGN.search(text)
+    if first is None:
+        code = math = False
+    elif _IS_CODE_SIGN(first.group()):
+        code = True
+        math = _MATH_SIGN.search(text, first.start()) is not None
+    else:
+        code = _CODE_SIGN.search(text, first.start()) is not None
+        math = True
+    if not math:
+        math = (_ARITHMETIC_ASCII if text.isascii() else _ARITHMETIC).search(text) is not None
+    return code, math
 
 
 def classify(text: str, has_tools: bool = False, words: list[bytes] | None = None) -> tuple[int, list[float]]:
@@ -84,9 +107,10 @@ def classify(text: str, has_tools: bool = False, words: list[bytes] | None = Non
     for word in present:
         category, weight = vocabulary[word]
         votes[category] += weight
-    if _CODE_SIGN.search(text) is not None:
+    code, math = _signs(text)
+    if code:
         votes[_CODING] += 1.5
-    if _MATH_SIGN.search(text) is not None or _ARITHMETIC.search(text) is not None:
+    if math:
         votes[_MATH] += 1.5
     if has_tools:
         votes[_AGENTIC] += 3.0

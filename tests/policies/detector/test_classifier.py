@@ -9,7 +9,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from policies.detector import fingerprint
-from policies.detector.classifier import _VOCABULARY, CATEGORIES, asks_for_scale, classify, rubric_score
+from policies.detector.classifier import (
+    _CODE_SIGNS,
+    _MATH_SIGNS,
+    _VOCABULARY,
+    CATEGORIES,
+    _signs,
+    asks_for_scale,
+    classify,
+    rubric_score,
+)
 
 CASES = [
     ("Write a Python function to parse a JSON config and debug the KeyError it raises.", "coding"),
@@ -66,3 +75,16 @@ _SCALE_PIECES += ["0", "5", "a", ".", "\n", "\t", "é", "x"]
 @given(st.lists(st.sampled_from(_SCALE_PIECES), max_size=40).map("".join))
 def test_asks_for_scale_matches_the_single_regex(text: str) -> None:
     assert asks_for_scale(text) == (_SCALE_REFERENCE.search(text) is not None)
+
+
+_SIGN_PIECES = ["```", "def ", "return ", ";\n", "{\n", "=>", "import ", "();", "()", "</", "#include"]
+_SIGN_PIECES += ["\\frac", "\\sum", "\\int", "x =", "y =", "x^", "√", "x", "=", ">", "(", ")", ";", "{", "\n"]
+_SIGN_PIECES += [" ", "1", "2", "٣", "+", "-", "*", "/", "^", "a", "é", "\u2003"]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(_SIGN_PIECES), max_size=30).map("".join))
+def test_one_scan_for_signs_finds_what_substring_tests_and_the_regex_find(text: str) -> None:
+    code = any(sign in text for sign in _CODE_SIGNS)
+    math = any(sign in text for sign in _MATH_SIGNS) or re.search(r"\d\s*[-+*/^=]\s*\d", text) is not None
+    assert _signs(text) == (code, math)
