@@ -173,9 +173,38 @@ def normalise(text: str) -> str:
     if "http" in text or "www." in text:
         text = _URL.sub(" qurl ", text)
     if "@" in text:
-        text = _EMAIL.sub(" qurl ", text)
+        text = _mask_emails(text)
     text = _NAME.sub(" qname ", text)
     return text.lower()
+
+
+# An address lies inside one run of the characters it is made of; the regex alone tries every
+# position of a long prompt (70 µs for 1,000 characters), so it runs on the runs that hold an "@".
+_EMAIL_RUN = re.compile(r"[\w.+@-]*@[\w.+@-]*")
+
+
+def _mask_emails(text: str) -> str:
+    """``_EMAIL.sub(" qurl ", text)``, run only on the runs of address characters around each "@"."""
+    out: list[str] = []
+    done = 0
+    at = text.find("@")
+    while at >= 0:
+        # Back to the start of the run that holds this "@"; the run's match takes it to its end.
+        start = at
+        while start > done and _is_address_char(text[start - 1]):
+            start -= 1
+        run = _EMAIL_RUN.match(text, start)
+        assert run is not None
+        out.append(text[done:start])
+        out.append(_EMAIL.sub(" qurl ", run.group()))
+        done = run.end()
+        at = text.find("@", done)
+    out.append(text[done:])
+    return "".join(out)
+
+
+def _is_address_char(char: str) -> bool:
+    return char.isalnum() or char in "_.+-@"  # \w is str.isalnum() or "_" for the regex engine
 
 
 def tokens(normalised: str) -> list[str]:

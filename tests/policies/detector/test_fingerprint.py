@@ -120,3 +120,31 @@ def test_template_keys_match_the_reference(text: str) -> None:
     assert keys == fp.template_keys(text) == _reference_keys(text)
     assert words == [word.encode() for word in fp.tokens(fp.normalise(text))]
     assert fp.raw_minima(fp.tokens(fp.normalise(text))) == fp._minima(words)
+
+
+_ADDRESS_PIECES = [
+    "a",
+    "b",
+    "Z",
+    "1",
+    "_",
+    ".",
+    "+",
+    "-",
+    "@",
+    "@",
+    " ",
+    ",",
+    "é",
+    "ß",
+    "日",
+    "\n",
+    "x.y",
+    "qurl",
+]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(_ADDRESS_PIECES), max_size=60).map("".join))
+def test_masking_addresses_run_by_run_equals_one_regex_over_the_text(text: str) -> None:
+    assert fp._mask_emails(text) == fp._EMAIL.sub(" qurl ", text)
