@@ -1,6 +1,7 @@
 """Detector micro-benchmark: per-request cost (inline and analysis) and memory per tracked account.
 
     python -m bench.detector            # or: python bench/detector.py [--requests N] [--accounts N]
+    python -m bench.detector --repeat 5 # also each request's least CPU time over 5 runs (shared machines)
 
 Requests come from the simulator's personas (benign and attack mix, realistic
 prompt lengths). Figures are quantiles of the per-request cost, printed also
@@ -87,7 +88,7 @@ def new_core() -> tuple[DetectorCore, DetectorConfig]:
     return core, settings
 
 
-def bench_cost(requests: int, seed: int) -> None:
+def bench_cost(requests: int, seed: int, repeat: int = 1) -> None:
     exchanges = build_exchanges(requests, seed)
     core, settings = new_core()
     baseline, inline, analysis, total, cpu_total = [], [], [], [], []
@@ -131,7 +132,29 @@ def bench_cost(requests: int, seed: int) -> None:
             f"max {q['max'] * 1e6:8.1f}  (p50 = {q['p50'] / base['p50']:.1f}x baseline, "
             f"p99 = {q['p99'] / base['p99']:.1f}x baseline)"
         )
-    for name, values in (("wall", total), ("CPU time", cpu_total)):
+    measures = [("wall", total), ("CPU time", cpu_total)]
+    if repeat > 1:
+        # The same requests again on fresh cores: each request's least CPU time over the runs
+        # leaves out what other jobs on a shared machine added (preemptions, cache thrash).
+        least = cpu_total[:]
+        for _ in range(repeat - 1):
+            core, settings = new_core()
+            gc.collect()
+            for number, exchange in enumerate(exchanges):
+                cpu = time.thread_time()
+                observation = observe(exchange, settings)
+                observation.inline_seconds = time.thread_time() - cpu
+                core.process(observation)
+                while core.run_sweeps():
+                    pass
+                least[number] = min(least[number], time.thread_time() - cpu)
+        q = quantiles(least)
+        print(
+            f"  {'total (CPU, least of ' + str(repeat) + ')':<22} p50 {q['p50'] * 1e6:7.1f} µs  "
+            f"p90 {q['p90'] * 1e6:7.1f}  p99 {q['p99'] * 1e6:7.1f}  max {q['max'] * 1e6:8.1f}"
+        )
+        measures.append((f"CPU time, least of {repeat} runs", least))
+    for name, values in measures:
         verdict = "meets" if quantiles(values)["p99"] <= 200e-6 else "MISSES"
         print(f"  target: total p99 <= 200 µs ({name}) -> {verdict}")
     print(f"  machine load average while measuring: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
@@ -199,11 +222,14 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=2_000)
     parser.add_argument("--per-account", type=int, default=20)
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="run the requests N times; also report each least CPU time"
+    )
     parser.add_argument("--max-chars", type=int, default=1000, help="the detector's text.max_chars")
     args = parser.parse_args()
     global MAX_CHARS
     MAX_CHARS = args.max_chars
-    bench_cost(args.requests, args.seed)
+    bench_cost(args.requests, args.seed, args.repeat)
     bench_memory(args.accounts, args.per_account, args.seed)
 
 

@@ -20,14 +20,15 @@ CATEGORIES: Final = ("coding", "math", "reasoning", "agentic", "safety", "rubric
 CATEGORY_INDEX: Final = {name: index for index, name in enumerate(CATEGORIES)}
 OTHER: Final = CATEGORY_INDEX["other"]
 RUBRIC: Final = CATEGORY_INDEX["rubric"]
+_CODING, _MATH, _AGENTIC = CATEGORY_INDEX["coding"], CATEGORY_INDEX["math"], CATEGORY_INDEX["agentic"]
 MIN_VOTES: Final = 1.5
 
-_VOCABULARY: dict[str, tuple[str, float]] = {}
+_VOCABULARY: dict[str, tuple[int, float]] = {}  # word -> (class index, weight)
 
 
 def _add(category: str, weight: float, words: str) -> None:
     for word in words.split():
-        _VOCABULARY[word] = (category, weight)
+        _VOCABULARY[word] = (CATEGORY_INDEX[category], weight)
 
 
 _add("coding", 1.0, "function python javascript typescript java golang rust sql regex api compile compiler")
@@ -54,36 +55,69 @@ _add("rubric", 0.6, "rate rating")
 _add("rubric", 1.0, "assess assessment evaluator correctness helpfulness harmlessness")
 _add("rubric", 0.4, "candidate reference response responses answer answers")
 
+_BYTE_VOCABULARY = {word.encode(): hit for word, hit in _VOCABULARY.items()}
+
 # Literal signs of code (substring tests are far cheaper than a regex with \w+ backtracking).
 _CODE_SIGNS = ("```", "def ", "return ", ";\n", "{\n", "=>", "import ", "();", "()", "</", "#include")
+# One scan for all of them: a regex alternation of literals beats a loop of substring searches here.
+_CODE_SIGN = re.compile("|".join(map(re.escape, _CODE_SIGNS)))
 _ARITHMETIC = re.compile(r"\d\s*[-+*/^=]\s*\d")
+_ARITHMETIC_ASCII = re.compile(r"[0-9]\s*[-+*/^=]\s*[0-9]")  # the same on ASCII text, and faster
 _MATH_SIGNS = ("\\frac", "\\sum", "\\int", "x =", "y =", "x^", "√")
+_MATH_SIGN = re.compile("|".join(map(re.escape, _MATH_SIGNS)))
 _WORDS = re.compile(r"[a-z_0-9]+")
+_ANY_SIGN = re.compile("|".join(map(re.escape, _CODE_SIGNS + _MATH_SIGNS)))
+_IS_CODE_SIGN = frozenset(_CODE_SIGNS).__contains__
 
 
-def classify(text: str, has_tools: bool = False, words: list[str] | None = None) -> tuple[int, list[float]]:
+def _signs(text: str) -> tuple[bool, bool]:
+    """(a literal sign of code, a sign of math or arithmetic) in ``text``.
+
+    One scan for both kinds of literal sign; the other kind is looked for only after the first
+    sign found (nothing of either kind can start before it).
+    """
+    first = _ANY_SIGN.search(text)
+    if first is None:
+        code = math = False
+    elif _IS_CODE_SIGN(first.group()):
+        code = True
+        math = _MATH_SIGN.search(text, first.start()) is not None
+    else:
+        code = _CODE_SIGN.search(text, first.start()) is not None
+        math = True
+    if not math:
+        math = (_ARITHMETIC_ASCII if text.isascii() else _ARITHMETIC).search(text) is not None
+    return code, math
+
+
+def classify(text: str, has_tools: bool = False, words: list[bytes] | None = None) -> tuple[int, list[float]]:
     """(winning class index, votes per class) of a prompt's text (already bounded in length).
 
-    ``words`` may pass the lowercase words already extracted (the fingerprint's content words).
+    ``words`` may pass the lowercase words already extracted, as UTF-8 bytes (the fingerprint's
+    content words); without them the text's words are found here.
     """
     votes = [0.0] * len(CATEGORIES)
-    lookup = _VOCABULARY.get
-    index = CATEGORY_INDEX
     # Each vocabulary word votes once per prompt: a set intersection in C finds them.
-    present = _VOCABULARY.keys() & set(words if words is not None else _WORDS.findall(text.lower()))
+    if words is None:
+        vocabulary = _VOCABULARY
+        present = vocabulary.keys() & set(_WORDS.findall(text.lower()))
+    else:
+        vocabulary = _BYTE_VOCABULARY
+        present = vocabulary.keys() & set(words)
     for word in present:
-        hit = lookup(word)
-        votes[index[hit[0]]] += hit[1]  # type: ignore[index]
-    if any(sign in text for sign in _CODE_SIGNS):
-        votes[CATEGORY_INDEX["coding"]] += 1.5
-    if any(sign in text for sign in _MATH_SIGNS) or _ARITHMETIC.search(text):
-        votes[CATEGORY_INDEX["math"]] += 1.5
+        category, weight = vocabulary[word]
+        votes[category] += weight
+    code, math = _signs(text)
+    if code:
+        votes[_CODING] += 1.5
+    if math:
+        votes[_MATH] += 1.5
     if has_tools:
-        votes[CATEGORY_INDEX["agentic"]] += 3.0
-    best = max(range(OTHER), key=votes.__getitem__)
-    if votes[best] < MIN_VOTES:
+        votes[_AGENTIC] += 3.0
+    top = max(votes[:OTHER])
+    if top < MIN_VOTES:
         return OTHER, votes
-    return best, votes
+    return votes.index(top), votes  # the first of equals
 
 
 def rubric_score(votes: list[float], text: str) -> float:
@@ -92,8 +126,24 @@ def rubric_score(votes: list[float], text: str) -> float:
     value = votes[RUBRIC] - 1.0
     if value <= 0:
         return 0.0
-    bonus = 0.25 if _SCALE.search(text) else 0.0
+    bonus = 0.25 if asks_for_scale(text) else 0.0
     return min(1.0, value / 4.0 + bonus)
 
 
-_SCALE = re.compile(r"\b(?:scale|score) (?:of|from) \d+\s*(?:-|to)\s*\d+|\b\d+\s*(?:-|to)\s*10\b|/10\b", re.I)
+# A grading scale: "score from 1 to 5", "1-10", "7/10". One regex with the three alternatives costs
+# ~15 µs on a rubric prompt (IGNORECASE and a leading \b\d+ leave the engine no literal to skip to);
+# each alternative alone, run only when a literal it needs is in the text, costs a third of that.
+_SCALE_WORDS = re.compile(r"\b(?:scale|score) (?:of|from) \d+\s*(?:-|to)\s*\d+", re.I)
+_SCALE_TO_TEN = re.compile(r"\b\d+\s*(?:-|to)\s*10\b", re.I)
+_SCALE_OUT_OF_TEN = re.compile(r"/10\b")
+
+
+def asks_for_scale(text: str) -> bool:
+    """Whether ``text`` names a grading scale (the alternatives of one regex, each behind a literal test)."""
+    if "/10" in text and _SCALE_OUT_OF_TEN.search(text) is not None:
+        return True
+    if "10" in text and _SCALE_TO_TEN.search(text) is not None:
+        return True
+    # IGNORECASE also matches the long s (U+017F) for "s": the literal test must let it through.
+    lowered = text.lower()
+    return ("sc" in lowered or "\u017f" in text) and _SCALE_WORDS.search(text) is not None

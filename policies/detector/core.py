@@ -5,7 +5,7 @@ completes it with the response size in ``after_response`` and hands it to
 :meth:`DetectorCore.submit`, which only puts it on a bounded queue (a full
 queue drops the observation and counts it; it never blocks a request).
 
-Analysis (a background task on the gateway's event loop): fingerprints,
+Analysis (a background task on the gateway's event loop, :mod:`analysis`): fingerprints,
 classifier, chain-of-thought score, account features, the cross-account index,
 the score and the level decision. A new level is this replica's *vote*; the
 account's level on the engine's risk board is the highest vote of any replica
@@ -18,28 +18,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fnmatch
 import logging
 import time
 import uuid
 from collections import OrderedDict, deque
-from datetime import UTC
 from typing import Any
 
 from gateway.plugins.base import RiskLevel
 from gateway.plugins.services import PolicyServices
 from gateway.risk import RiskBoard
-from policies.detector import fingerprint
+from policies.detector.analysis import AnalysisMixin
 from policies.detector.audit import AuditLog
-from policies.detector.classifier import classify, rubric_score
 from policies.detector.config import DetectorConfig, SharedSettings
-from policies.detector.cot import cot_score
-from policies.detector.features import MAX_TEMPLATES, AccountState, remember_infra
-from policies.detector.index import INFRA, SYSTEM, TEMPLATE, Group, TemplateIndex, group_score
+from policies.detector.features import AccountState
+from policies.detector.index import TemplateIndex
 from policies.detector.levels import LevelsMixin
 from policies.detector.metrics import DetectorMetrics
 from policies.detector.request import Observation
-from policies.detector.scoring import Score, decide, score_account
 from policies.detector.views import ViewsMixin
 
 log = logging.getLogger("distillguard.detector")
@@ -47,8 +42,6 @@ log = logging.getLogger("distillguard.detector")
 CORE_KEY = "detector.core"
 _RECENT_CHANGES = 10_000
 _BATCH = 256
-_SWEEP_CHUNK = 64
-_SYSTEM_CACHE = 1024
 
 
 def core_for(services: PolicyServices) -> DetectorCore:
@@ -56,7 +49,7 @@ def core_for(services: PolicyServices) -> DetectorCore:
     return services.shared.get(CORE_KEY, DetectorCore)
 
 
-class DetectorCore(LevelsMixin, ViewsMixin):
+class DetectorCore(AnalysisMixin, LevelsMixin, ViewsMixin):
     def __init__(self) -> None:
         self.replica = uuid.uuid4().hex[:12]
         self.shared = SharedSettings()
@@ -79,7 +72,8 @@ class DetectorCore(LevelsMixin, ViewsMixin):
         self.out_allow: list[tuple[str, str]] = []
         self.touched: set[Any] = set()
         self._system_keys: dict[str, int | None] = {}
-        self._sweeps: deque[list[str]] = deque()  # members of newly flagged groups to re-evaluate
+        # (key, members) of newly flagged groups: members to re-evaluate
+        self._sweeps: deque[tuple[Any, list[str]]] = deque()
         self._boards: list[RiskBoard] = []
         self._queue: asyncio.Queue[Observation] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -204,227 +198,3 @@ class DetectorCore(LevelsMixin, ViewsMixin):
                 await task
         self._tasks = []
         self._loop = None
-
-    # ---- analysis ---------------------------------------------------------------------------
-    def account(self, account: str, now: float) -> AccountState:
-        state = self.accounts.get(account)
-        if state is None:
-            state = AccountState(account, now)
-            self.accounts[account] = state
-            if len(self.accounts) > self.shared.max_accounts:
-                self.accounts.popitem(last=False)
-        else:
-            self.accounts.move_to_end(account)
-        return state
-
-    def process(self, obs: Observation) -> Score | None:
-        """Analyse one observation: features, index, score, level. Returns the score."""
-        started = time.thread_time()  # CPU time: the cost, not the preemptions of a busy machine
-        settings: DetectorConfig = obs.settings
-        now = obs.at
-        state = self.account(obs.account, now)
-        text = obs.user_text
-        keys, words = fingerprint.keys_and_words(text)
-        cot, _ = cot_score(f"{obs.system_text}\n{text}" if obs.system_text else text)
-        category, votes = classify(text, obs.tools, words)
-        rubric = rubric_score(votes, text)
-        extraction = max(cot, rubric)
-        dup = False
-        index = self.index
-        for key in keys:
-            group, seen = index.touch(key, TEMPLATE, obs.account, extraction, now)
-            dup = dup or seen
-            if group is not None:
-                self._maybe_rescore(group, seen, settings)
-                self._remember_template(state, group, extraction)
-        if obs.system_text:
-            system_key = self._system_key(obs.system_text)
-            if system_key is not None:
-                group, seen = index.touch(system_key, SYSTEM, obs.account, cot, now)
-                if group is not None:
-                    self._maybe_rescore(group, seen, settings)
-                    self._remember_template(state, group, cot)
-        infra_key = f"{obs.client_key}|{obs.ip_prefix}"
-        remember_infra(state, infra_key)
-        group, seen = index.touch(infra_key, INFRA, obs.account, 0.0, now)
-        if group is not None:
-            if state.linked and obs.account not in group.linked:
-                index.link(group, obs.account)
-                seen = False
-            self._maybe_rescore(group, seen, settings)
-        state.update(
-            alpha=1.0 / settings.rates.window_requests,
-            mono=obs.mono,
-            wall=now,
-            cot=cot,
-            rubric=rubric,
-            logprobs=obs.logprobs or obs.samples > 1,
-            dup=dup,
-            single=obs.turns <= 1,
-            max_reasoning=obs.max_reasoning,
-            new_model=self._is_new_model(obs.model, now),
-            category=category,
-            extraction=extraction,
-        )
-        if obs.input_tokens or obs.output_tokens:
-            state.add_usage(1.0 / settings.rates.window_requests, obs.input_tokens, obs.output_tokens)
-        if self.shared.store_prompts:
-            if state.prompts is None:
-                state.prompts = deque(maxlen=self.shared.prompts_kept)
-            state.prompts.append(text)
-        result = None
-        # Scores move slowly: after the first requests, an ordinary request is scored every 4th time
-        # (a flagged account, or a request with extraction content, every time).
-        if state.requests <= 64 or extraction >= 0.3 or state.level != "none" or state.requests % 4 == 0:
-            result = self.evaluate(state, settings, now, obs.mono, shadow=bool(obs.extras.get("shadow")))
-            self._timeline(state, obs.mono)
-        if self.metrics is not None:
-            spent = time.thread_time() - started
-            self.metrics.analysis_seconds.observe(spent)
-            self.metrics.total_seconds.observe(spent + obs.inline_seconds)
-        return result
-
-    def _is_new_model(self, model: str, now: float) -> bool:
-        if not model:
-            return False
-        window = self.shared.pivot_window_hours * 3600.0
-        for release in self.shared.new_models:
-            released = release.released_at
-            if released.tzinfo is None:
-                released = released.replace(tzinfo=UTC)
-            age = now - released.timestamp()
-            if 0 <= age <= window and fnmatch.fnmatchcase(model, release.model):
-                return True
-        return False
-
-    def _system_key(self, text: str) -> int | None:
-        """The key of a system prompt (cached: apps send the same long system prompt every time)."""
-        cache = self._system_keys
-        key = cache.get(text, -1)
-        if key == -1:
-            key = fingerprint.exact_key(text)
-            if len(cache) >= _SYSTEM_CACHE:
-                cache.pop(next(iter(cache)))
-            cache[text] = key
-        return key  # type: ignore[return-value]
-
-    def _maybe_rescore(self, group: Group, seen: bool, settings: DetectorConfig) -> None:
-        """Rescore a group when it gains a member, else every 8th request (its mean moves slowly)."""
-        if not seen or int(group.requests) % 8 == 0:
-            self._rescore(group, settings)
-        elif self.sync_enabled:
-            self.touched.add(group.key)
-
-    def _remember_template(self, state: AccountState, group: Group, extraction: float) -> None:
-        """Count the account's use of a shared group, and the extraction score of that use."""
-        templates = state.templates
-        entry = templates.get(group.key)
-        if entry is not None:
-            entry[0] += 1.0
-            entry[1] += extraction
-            return
-        if len(group.members) < 2 and extraction < 0.5:
-            return  # the account's own template: no cluster can come of it yet
-        if len(templates) >= MAX_TEMPLATES:
-            if group.score <= 0 and extraction < 0.5:
-                return  # nothing telling: keep what is remembered
-            index = self.index
-
-            # Forget the template with the lowest own extraction score (a cheap ordering: no index
-            # lookups), unless it belongs to a scoring group and the newcomer is no more telling.
-            def telling(key: Any) -> float:
-                uses, total = templates[key]
-                return total / uses
-
-            weakest = min(templates, key=telling)
-            if group.score <= 0 and telling(weakest) >= extraction:
-                return
-            known = index.get(weakest)
-            if known is not None and known.score > group.score and telling(weakest) >= extraction:
-                return
-            del templates[weakest]
-        templates[group.key] = [1.0, extraction]
-
-    def _rescore(self, group: Group, settings: DetectorConfig) -> None:
-        was = group.flagged
-        score = group_score(group, settings.cluster)
-        group.flagged = score >= settings.cluster.flag_score and score > 0
-        if self.sync_enabled:
-            self.touched.add(group.key)
-        if group.flagged and not was:
-            self._sweeps.append(list(group.members))
-            log.info("detector: cluster %s flagged (%d accounts)", group.id, group.accounts)
-
-    def cluster_term(self, state: AccountState, settings: DetectorConfig) -> tuple[float, str | None]:
-        """The best group score of the account and its group id.
-
-        A campaign template counts only when the account's own requests on it were extraction
-        requests (mean score >= ``member_extraction``), and half when it used it once: sharing a
-        benchmark-like question with a campaign is not membership.
-        """
-        best, best_id = 0.0, None
-        flag = settings.cluster.flag_score
-        own_floor = settings.cluster.member_extraction
-        linked = False
-        index = self.index
-        for key, (uses, extraction) in state.templates.items():
-            group = index.get(key)
-            if group is None or group.score <= 0 or extraction / uses < own_floor:
-                # A shared template ties an account to a campaign only through its own extraction use.
-                continue
-            if group.score >= flag:
-                linked = True
-            value = group.score if uses >= 2 else group.score * 0.5
-            if value > best:
-                best, best_id = value, group.id
-        if linked and not state.linked:
-            state.linked = True
-            for key in state.infra:
-                infra = index.get(key)
-                if infra is not None:
-                    index.link(infra, state.account)
-                    self._rescore(infra, settings)
-        for key in state.infra:
-            group = index.get(key)
-            if group is not None and group.score > best:
-                best, best_id = group.score, group.id
-        return best, best_id
-
-    def evaluate(
-        self, state: AccountState, settings: DetectorConfig, now: float, mono: float, shadow: bool = False
-    ) -> Score:
-        cluster, cluster_id = self.cluster_term(state, settings)
-        score = score_account(state, settings, mono, cluster, cluster_id)
-        state.last_score = score.value
-        state.cluster = cluster_id
-        if self.allowlisted(state.account):
-            new: RiskLevel = "none"
-        else:
-            current: RiskLevel = state.level  # type: ignore[assignment]
-            new = decide(current, state.level_since, score.value, state.requests, now, settings)
-        if new != state.level:
-            self._vote(state, new, score, now, mono, shadow)
-        return score
-
-    def run_sweeps(self, budget: int = _SWEEP_CHUNK) -> bool:
-        """Re-evaluate local members of newly flagged clusters, at most ``budget`` accounts per call.
-
-        Returns whether members are still waiting (the worker calls again between batches, so a
-        500-member cluster never holds the event loop for more than one chunk).
-        """
-        settings = self.settings
-        if settings is None:
-            self._sweeps.clear()
-            return False
-        now = self.clock()
-        mono = time.monotonic()
-        while self._sweeps and budget > 0:
-            pending = self._sweeps[0]
-            while pending and budget > 0:
-                state = self.accounts.get(pending.pop())
-                budget -= 1
-                if state is not None:
-                    self.evaluate(state, settings, now, mono)
-            if not pending:
-                self._sweeps.popleft()
-        return bool(self._sweeps)

@@ -79,7 +79,44 @@ _SPECS: list[tuple[str, float, tuple[str, ...]]] = [
     (r"let'?s think", _WEAK, ("let",)),
     (r"final answer", _WEAK, ("final answer",)),
 ]
-_PATTERNS = [(re.compile(p), w, anchors) for p, w, anchors in _SPECS]
+# More literals a pattern cannot match without (at least one of each group), for the patterns whose
+# leading alternation of words makes a scan slow (5-10 µs over a few hundred characters): testing
+# them first is exact, and spares most of those scans (a rubric prompt says "rationale", not "full").
+# Keyed by how the pattern's source begins.
+_ALSO: dict[str, tuple[tuple[str, ...], ...]] = {
+    "(?:articulate": (("reasoning", "thought", "thinking", "steps", "deliberation"),),
+    "(?:full|": (
+        (
+            "full",
+            "complete",
+            "entire",
+            "whole",
+            "detailed",
+            "exhaustive",
+            "transparent",
+            "raw",
+            "unabridged",
+            "hidden",
+        ),
+    ),
+    "(?:thought|reasoning": (("thought", "reasoning", "thinking", "cognitive"),),
+    "(?:every|each|all)": (("step", "inference", "deduction"), ("every", "each", "all")),
+    "(?:show|": (("work", "reasoning", "steps", "logic", "thinking"), ("your", "the", "each", "every")),
+    "(?:explain|": (("step",), ("each", "every", "all")),
+    "(?:reasoning|rationale|thinking) ": (("reasoning", "rationale", "thinking"),),
+    "\\breasoning\\b": (("reasoning",), ("then", "followed by")),
+}
+
+
+def _groups(source: str, anchors: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
+    for start, also in _ALSO.items():
+        if source.startswith(start):
+            return (anchors, *also)
+    return (anchors,)
+
+
+_PATTERNS = [(re.compile(p), w, _groups(p, anchors)) for p, w, anchors in _SPECS]
+assert sum(len(groups) > 1 for _, _, groups in _PATTERNS) == len(_ALSO)
 
 _TRIGGERS = (
     "reason",
@@ -102,14 +139,23 @@ def cot_score(text: str) -> tuple[float, list[str]]:
     if not text:
         return 0.0, []
     lowered = text.lower()
-    if not any(trigger in lowered for trigger in _TRIGGERS):
+    # Plain loops rather than any() over generators: no generator objects on this hot path.
+    for trigger in _TRIGGERS:
+        if trigger in lowered:
+            break
+    else:
         return 0.0, []
     miss = 1.0
     matched: list[str] = []
-    for pattern, weight, anchors in _PATTERNS:
-        if not any(anchor in lowered for anchor in anchors):
-            continue
-        if pattern.search(lowered) is not None:
-            miss *= 1.0 - weight
-            matched.append(pattern.pattern[:40])
+    for pattern, weight, groups in _PATTERNS:
+        for group in groups:
+            for literal in group:
+                if literal in lowered:
+                    break
+            else:
+                break  # none of this group's literals: the pattern cannot match
+        else:
+            if pattern.search(lowered) is not None:
+                miss *= 1.0 - weight
+                matched.append(pattern.pattern[:40])
     return 1.0 - miss, matched

@@ -31,6 +31,7 @@ from typing import Any
 
 from gateway.plugins.base import RISK_LEVELS, RiskLevel
 from policies.detector import features as F
+from policies.detector.classifier import OTHER
 from policies.detector.features import AccountState
 
 RANK = {level: rank for rank, level in enumerate(RISK_LEVELS)}
@@ -103,28 +104,27 @@ def score_account(
     cluster_id: str | None = None,
 ) -> Score:
     w = settings.weights
-    focus, _ = state.capability_focus()
-    raw = {
-        "cot_elicitation": state.mean(F.COT),
-        "rubric_grading": state.mean(F.RUBRIC),
-        "logprobs": state.mean(F.LOGPROBS),
-        "template_reuse": state.mean(F.DUP),
-        "single_turn": state.mean(F.SINGLE),
-        "capability_focus": focus,
-        "volume": min(1.0, state.rate_per_minute(mono) / settings.rates.volume_rpm),
-        "regularity": state.regularity(),
-        "max_reasoning": state.mean(F.MAX_REASONING),
-        "new_model": state.mean(F.NEW_MODEL),
-    }
-    content = 1.0 - (1.0 - w.cot_elicitation * raw["cot_elicitation"]) * (
-        1.0 - w.rubric_grading * raw["rubric_grading"]
-    ) * (1.0 - w.logprobs * raw["logprobs"])
-    total = 0.0
+    v = state.values
+    weight = v[F.WEIGHT]
+    if weight > 0:  # the means of state.mean(), read from the array directly (same divisions)
+        cot, rubric, logprobs = v[F.COT] / weight, v[F.RUBRIC] / weight, v[F.LOGPROBS] / weight
+        dup, single = v[F.DUP] / weight, v[F.SINGLE] / weight
+        max_reasoning, new_model = v[F.MAX_REASONING] / weight, v[F.NEW_MODEL] / weight
+        focus = max(v[F.CATEGORY_BASE : F.CATEGORY_BASE + OTHER]) / weight  # capability_focus()
+    else:
+        cot = rubric = logprobs = dup = single = max_reasoning = new_model = focus = 0.0
+    volume = min(1.0, state.rate_per_minute(mono) / settings.rates.volume_rpm)
+    regularity = state.regularity()
+    content = 1.0 - (1.0 - w.cot_elicitation * cot) * (1.0 - w.rubric_grading * rubric) * (
+        1.0 - w.logprobs * logprobs
+    )
+    weights, total = _behaviour_weights(w)
+    # The same sum, in the same order, as over BEHAVIOUR.
     mixed = 0.0
-    for name in BEHAVIOUR:
-        weight = getattr(w, name)
-        total += weight
-        mixed += weight * raw[name]
+    for part, value in zip(
+        weights, (dup, single, focus, volume, regularity, max_reasoning, new_model), strict=True
+    ):
+        mixed += part * value
     behaviour = mixed / total if total else 0.0
     amplified = content * (0.55 + 0.45 * behaviour)
     own = 1.0 - (1.0 - amplified) * (1.0 - w.behaviour_floor * behaviour)
@@ -132,7 +132,37 @@ def score_account(
     if not counted:
         own = 0.0
     value = 1.0 - (1.0 - own) * (1.0 - w.cluster * cluster)
+    raw = {
+        "cot_elicitation": cot,
+        "rubric_grading": rubric,
+        "logprobs": logprobs,
+        "template_reuse": dup,
+        "single_turn": single,
+        "capability_focus": focus,
+        "volume": volume,
+        "regularity": regularity,
+        "max_reasoning": max_reasoning,
+        "new_model": new_model,
+    }
     return Score(value, own, content, behaviour, cluster, cluster_id, counted, w, raw)
+
+
+# id(weights) -> (the frozen weights object, kept alive, its BEHAVIOUR weights, their sum)
+_BEHAVIOUR_WEIGHTS: dict[int, tuple[Any, tuple[float, ...], float]] = {}
+
+
+def _behaviour_weights(w: Any) -> tuple[tuple[float, ...], float]:
+    """The behaviour weights in BEHAVIOUR order and their sum, computed once per weights object."""
+    cached = _BEHAVIOUR_WEIGHTS.get(id(w))
+    if cached is None or cached[0] is not w:
+        weights = tuple(getattr(w, name) for name in BEHAVIOUR)
+        total = 0.0
+        for weight in weights:
+            total += weight
+        if len(_BEHAVIOUR_WEIGHTS) >= 256:  # config reloads: forget the old objects
+            _BEHAVIOUR_WEIGHTS.clear()
+        cached = _BEHAVIOUR_WEIGHTS[id(w)] = (w, weights, total)
+    return cached[1], cached[2]
 
 
 def _signal(value: float, weight: float, contribution: float) -> dict[str, float]:

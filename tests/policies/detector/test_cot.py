@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+import re
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from policies.detector import cot
 from policies.detector.cot import cot_score
 
 STRONG = [
@@ -41,3 +46,32 @@ def test_everyday_step_by_step_stays_low() -> None:
 def test_homework_requests_are_medium() -> None:
     score, _ = cot_score("Solve 3x + 5 = 20. Can you show your work?")
     assert 0.3 <= score < 0.7
+
+
+def _reference_cot(text: str) -> tuple[float, list[str]]:
+    """Every pattern whose anchors occur, searched in turn (without the extra literal tests)."""
+    lowered = text.lower()
+    if not text or not any(trigger in lowered for trigger in cot._TRIGGERS):
+        return 0.0, []
+    miss, matched = 1.0, []
+    for source, weight, anchors in cot._SPECS:
+        if any(anchor in lowered for anchor in anchors) and re.search(source, lowered):
+            miss *= 1.0 - weight
+            matched.append(source[:40])
+    return 1.0 - miss, matched
+
+
+_WORDS = [word for source, _, _ in cot._SPECS for word in re.findall(r"[a-z]+", source)]
+_WORDS += [" ", " ", " ", ".", "\n", "<", ">", "/", "-", "'", "of the", "Reasoning", "STEP", "me"]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(_WORDS), max_size=40).map(" ".join))
+def test_the_literal_tests_change_no_score(text: str) -> None:
+    assert cot_score(text) == _reference_cot(text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(_WORDS), max_size=60).map("".join))
+def test_the_literal_tests_change_no_score_without_spaces(text: str) -> None:
+    assert cot_score(text) == _reference_cot(text)

@@ -5,6 +5,10 @@ from __future__ import annotations
 import itertools
 import subprocess
 import sys
+import zlib
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from policies.detector import fingerprint as fp
 
@@ -73,3 +77,74 @@ def test_keys_are_the_same_in_another_process() -> None:
     code = f"from policies.detector.fingerprint import template_keys; print(template_keys({text!r}))"
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert other.stdout.strip() == str(fp.template_keys(text))
+
+
+# ---- the fast paths against straightforward reference implementations ----------------------------
+
+_PIECES = [*"abcdefghijklmnopqrstuvwxyz", *" ABCXYZ.,;:!?\"'()-_0123456789\n\t", "the", "and", "Maria"]
+_PIECES += ["é", "ß", "İ", "\u212a", "“", "”", "«", "»", "http://x.y/", "```", "a@b.co", "\ud800", "日本"]
+_TEXT = st.lists(st.sampled_from(_PIECES), max_size=300).map("".join)
+
+
+def _reference_keys(text: str) -> list[int]:
+    """Normalise, str tokens, word-pair shingles hashed one by one, per-bin minima, band keys."""
+    words = fp.tokens(fp.normalise(text))
+    if not words:
+        return []
+    shingles = [a + b for a, b in itertools.pairwise(words)] or words  # a pair hashes as "ab"
+    mins = [fp._EMPTY] * fp.BINS
+    for shingle in shingles:
+        h = zlib.crc32(shingle.encode())
+        mins[h % fp.BINS] = min(mins[h % fp.BINS], h >> 4)
+    keys = [
+        (band << 56) | (mins[2 * band] << 28) | mins[2 * band + 1]
+        for band in range(fp.BANDS)
+        if fp._EMPTY not in (mins[2 * band], mins[2 * band + 1])
+    ]
+    if len(keys) < fp.BANDS:
+        keys.append((0xFE << 56) | zlib.crc32(" ".join(words).encode()))
+    return keys
+
+
+@settings(max_examples=300, deadline=None)
+@given(_TEXT)
+def test_content_words_are_the_tokens_as_bytes(text: str) -> None:
+    normalised = fp.normalise(text)
+    assert fp.content_words(normalised) == [word.encode() for word in fp.tokens(normalised)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(_TEXT)
+def test_template_keys_match_the_reference(text: str) -> None:
+    keys, words = fp.keys_and_words(text)
+    assert keys == fp.template_keys(text) == _reference_keys(text)
+    assert words == [word.encode() for word in fp.tokens(fp.normalise(text))]
+    assert fp.raw_minima(fp.tokens(fp.normalise(text))) == fp._minima(words)
+
+
+_ADDRESS_PIECES = [
+    "a",
+    "b",
+    "Z",
+    "1",
+    "_",
+    ".",
+    "+",
+    "-",
+    "@",
+    "@",
+    " ",
+    ",",
+    "é",
+    "ß",
+    "日",
+    "\n",
+    "x.y",
+    "qurl",
+]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(_ADDRESS_PIECES), max_size=60).map("".join))
+def test_masking_addresses_run_by_run_equals_one_regex_over_the_text(text: str) -> None:
+    assert fp._mask_emails(text) == fp._EMAIL.sub(" qurl ", text)

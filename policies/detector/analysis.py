@@ -1,0 +1,291 @@
+"""Analysis of the detector core: features, the cross-account index, the score, the level.
+
+A mixin of :class:`policies.detector.core.DetectorCore` (split out to keep modules small):
+:meth:`AnalysisMixin.process` is what the background task runs for each observation.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import math
+import time
+from collections import deque
+from datetime import UTC
+from typing import Any
+
+from gateway.plugins.base import RiskLevel
+from policies.detector import fingerprint
+from policies.detector.classifier import classify, rubric_score
+from policies.detector.config import DetectorConfig
+from policies.detector.cot import cot_score
+from policies.detector.features import MAX_TEMPLATES, AccountState, remember_infra
+from policies.detector.index import INFRA, SYSTEM, TEMPLATE, Group, group_score
+from policies.detector.request import Observation
+from policies.detector.scoring import Score, decide, score_account
+
+log = logging.getLogger("distillguard.detector")
+
+_SWEEP_CHUNK = 64
+_SYSTEM_CACHE = 1024
+
+
+class AnalysisMixin:
+    """Per-observation analysis and cluster sweeps; uses the core's accounts, index, settings, metrics
+    and outboxes."""
+
+    # ---- analysis ---------------------------------------------------------------------------
+    def account(self, account: str, now: float) -> AccountState:
+        state = self.accounts.get(account)
+        if state is None:
+            state = AccountState(account, now)
+            self.accounts[account] = state
+            if len(self.accounts) > self.shared.max_accounts:
+                self.accounts.popitem(last=False)
+        else:
+            self.accounts.move_to_end(account)
+        return state
+
+    def process(self, obs: Observation) -> Score | None:
+        """Analyse one observation: features, index, score, level. Returns the score."""
+        started = time.thread_time()  # CPU time: the cost, not the preemptions of a busy machine
+        settings: DetectorConfig = obs.settings
+        now = obs.at
+        state = self.account(obs.account, now)
+        text = obs.user_text
+        keys, words = fingerprint.keys_and_words(text)
+        cot, _ = cot_score(f"{obs.system_text}\n{text}" if obs.system_text else text)
+        category, votes = classify(text, obs.tools, words)
+        rubric = rubric_score(votes, text)
+        extraction = max(cot, rubric)
+        dup = False
+        index = self.index
+        touch = index.touch
+        templates = state.templates
+        # Up to 9 keys per request: the common cases of _maybe_rescore and _remember_template inline.
+        for key in keys:
+            group, seen = touch(key, TEMPLATE, obs.account, extraction, now)
+            if group is None:
+                continue
+            if seen:
+                dup = True
+                if int(group.requests) % 8 == 0:
+                    self._rescore(group, settings)
+                elif self.sync_enabled:
+                    self.touched.add(key)
+            else:
+                self._rescore(group, settings)
+            entry = templates.get(key)
+            if entry is not None:
+                entry[0] += 1.0
+                entry[1] += extraction
+            else:
+                self._remember_template(state, group, extraction)
+        if obs.system_text:
+            system_key = self._system_key(obs.system_text)
+            if system_key is not None:
+                group, seen = index.touch(system_key, SYSTEM, obs.account, cot, now)
+                if group is not None:
+                    self._maybe_rescore(group, seen, settings)
+                    self._remember_template(state, group, cot)
+        infra_key = f"{obs.client_key}|{obs.ip_prefix}"
+        remember_infra(state, infra_key)
+        group, seen = index.touch(infra_key, INFRA, obs.account, 0.0, now)
+        if group is not None:
+            if state.linked and obs.account not in group.linked:
+                index.link(group, obs.account)
+                seen = False
+            self._maybe_rescore(group, seen, settings)
+        state.update(
+            alpha=1.0 / settings.rates.window_requests,
+            mono=obs.mono,
+            wall=now,
+            cot=cot,
+            rubric=rubric,
+            logprobs=obs.logprobs or obs.samples > 1,
+            dup=dup,
+            single=obs.turns <= 1,
+            max_reasoning=obs.max_reasoning,
+            new_model=self._is_new_model(obs.model, now),
+            category=category,
+            extraction=extraction,
+        )
+        if obs.input_tokens or obs.output_tokens:
+            state.add_usage(1.0 / settings.rates.window_requests, obs.input_tokens, obs.output_tokens)
+        if self.shared.store_prompts:
+            if state.prompts is None:
+                state.prompts = deque(maxlen=self.shared.prompts_kept)
+            state.prompts.append(text)
+        result = None
+        # Scores move slowly: after the first requests, an ordinary request is scored every 4th time
+        # (a flagged account, or a request with extraction content, every time).
+        if state.requests <= 64 or extraction >= 0.3 or state.level != "none" or state.requests % 4 == 0:
+            result = self.evaluate(state, settings, now, obs.mono, shadow=bool(obs.extras.get("shadow")))
+            self._timeline(state, obs.mono)
+        if self.metrics is not None:
+            spent = time.thread_time() - started
+            self.metrics.analysis_seconds.observe(spent)
+            self.metrics.total_seconds.observe(spent + obs.inline_seconds)
+        return result
+
+    def _is_new_model(self, model: str, now: float) -> bool:
+        if not model:
+            return False
+        for released, window, pattern in _release_windows(self.shared):
+            age = now - released
+            if 0 <= age <= window and fnmatch.fnmatchcase(model, pattern):
+                return True
+        return False
+
+    def _system_key(self, text: str) -> int | None:
+        """The key of a system prompt (cached: apps send the same long system prompt every time)."""
+        cache = self._system_keys
+        key = cache.get(text, -1)
+        if key == -1:
+            key = fingerprint.exact_key(text)
+            if len(cache) >= _SYSTEM_CACHE:
+                cache.pop(next(iter(cache)))
+            cache[text] = key
+        return key  # type: ignore[return-value]
+
+    def _maybe_rescore(self, group: Group, seen: bool, settings: DetectorConfig) -> None:
+        """Rescore a group when it gains a member, else every 8th request (its mean moves slowly)."""
+        if not seen or int(group.requests) % 8 == 0:
+            self._rescore(group, settings)
+        elif self.sync_enabled:
+            self.touched.add(group.key)
+
+    def _remember_template(self, state: AccountState, group: Group, extraction: float) -> None:
+        """Count the account's use of a shared group, and the extraction score of that use."""
+        templates = state.templates
+        entry = templates.get(group.key)
+        if entry is not None:
+            entry[0] += 1.0
+            entry[1] += extraction
+            return
+        if len(group.members) < 2 and extraction < 0.5:
+            return  # the account's own template: no cluster can come of it yet
+        if len(templates) >= MAX_TEMPLATES:
+            if group.score <= 0 and extraction < 0.5:
+                return  # nothing telling: keep what is remembered
+            # Forget the template with the lowest own extraction score (a cheap ordering: no index
+            # lookups), unless it belongs to a scoring group and the newcomer is no more telling.
+            # (The first of equals, as min() would; a plain loop costs a third of min() with a key.)
+            weakest, lowest = None, math.inf
+            for key, (uses, total) in templates.items():
+                if total / uses < lowest:
+                    weakest, lowest = key, total / uses
+            if group.score <= 0 and lowest >= extraction:
+                return
+            known = self.index.get(weakest)
+            if known is not None and known.score > group.score and lowest >= extraction:
+                return
+            del templates[weakest]
+        templates[group.key] = [1.0, extraction]
+
+    def _rescore(self, group: Group, settings: DetectorConfig) -> None:
+        was = group.flagged
+        score = group_score(group, settings.cluster)
+        group.flagged = score >= settings.cluster.flag_score and score > 0
+        if self.sync_enabled:
+            self.touched.add(group.key)
+        if group.flagged and not was:
+            self._sweeps.append((group.key, list(group.members)))
+            log.info("detector: cluster %s flagged (%d accounts)", group.id, group.accounts)
+
+    def cluster_term(self, state: AccountState, settings: DetectorConfig) -> tuple[float, str | None]:
+        """The best group score of the account and its group id.
+
+        A campaign template counts only when the account's own requests on it were extraction
+        requests (mean score >= ``member_extraction``), and half when it used it once: sharing a
+        benchmark-like question with a campaign is not membership.
+        """
+        best, best_group = 0.0, None
+        flag = settings.cluster.flag_score
+        own_floor = settings.cluster.member_extraction
+        linked = False
+        index = self.index
+        get = index.groups.get
+        for key, (uses, extraction) in state.templates.items():
+            group = get(key)
+            if group is None or group.score <= 0 or extraction / uses < own_floor:
+                # A shared template ties an account to a campaign only through its own extraction use.
+                continue
+            if group.score >= flag:
+                linked = True
+            value = group.score if uses >= 2 else group.score * 0.5
+            if value > best:
+                best, best_group = value, group
+        if linked and not state.linked:
+            state.linked = True
+            for key in state.infra:
+                infra = get(key)
+                if infra is not None:
+                    index.link(infra, state.account)
+                    self._rescore(infra, settings)
+        for key in state.infra:
+            group = get(key)
+            if group is not None and group.score > best:
+                best, best_group = group.score, group
+        return best, (best_group.id if best_group is not None else None)
+
+    def evaluate(
+        self, state: AccountState, settings: DetectorConfig, now: float, mono: float, shadow: bool = False
+    ) -> Score:
+        cluster, cluster_id = self.cluster_term(state, settings)
+        score = score_account(state, settings, mono, cluster, cluster_id)
+        state.last_score = score.value
+        state.cluster = cluster_id
+        if self.allowlisted(state.account):
+            new: RiskLevel = "none"
+        else:
+            current: RiskLevel = state.level  # type: ignore[assignment]
+            new = decide(current, state.level_since, score.value, state.requests, now, settings)
+        if new != state.level:
+            self._vote(state, new, score, now, mono, shadow)
+        return score
+
+    def run_sweeps(self, budget: int = _SWEEP_CHUNK) -> bool:
+        """Re-evaluate local members of newly flagged clusters, at most ``budget`` accounts per call.
+
+        Only members whose cluster term reads the group are re-evaluated: those that remember it
+        among their templates (their extraction use of it) or infrastructure. For the others the
+        flag changes nothing (:meth:`cluster_term` never looks at the group), and their next
+        request evaluates them as usual.
+
+        Returns whether members are still waiting (the worker calls again between batches, so a
+        500-member cluster never holds the event loop for more than one chunk).
+        """
+        settings = self.settings
+        if settings is None:
+            self._sweeps.clear()
+            return False
+        now = self.clock()
+        mono = time.monotonic()
+        while self._sweeps and budget > 0:
+            key, pending = self._sweeps[0]
+            while pending and budget > 0:
+                state = self.accounts.get(pending.pop())
+                if state is not None and (key in state.templates or key in state.infra):
+                    budget -= 1
+                    self.evaluate(state, settings, now, mono)
+            if not pending:
+                self._sweeps.popleft()
+        return bool(self._sweeps)
+
+
+_WINDOWS: list[Any] = [None, ()]  # the shared settings object and its release windows
+
+
+def _release_windows(shared: Any) -> tuple[tuple[float, float, str], ...]:
+    """(release timestamp, pivot window, model glob) of each new model, once per settings object."""
+    if _WINDOWS[0] is not shared:
+        window = shared.pivot_window_hours * 3600.0
+        windows = []
+        for release in shared.new_models:
+            released = release.released_at
+            if released.tzinfo is None:
+                released = released.replace(tzinfo=UTC)
+            windows.append((released.timestamp(), window, release.model))
+        _WINDOWS[:] = [shared, tuple(windows)]
+    return _WINDOWS[1]  # type: ignore[no-any-return]
