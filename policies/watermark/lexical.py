@@ -188,6 +188,9 @@ class LexicalTracker:
 
     def chunk(self, chunk: Chunk) -> str:
         """The output for one chunk (its whitespace included), after the rest of a held contraction."""
+        if self._held is None:
+            self.prefix = ""
+            return self._chunk(chunk)
         self.prefix = self.release(chunk)
         return self.prefix + self._chunk(chunk)
 
@@ -199,20 +202,24 @@ class LexicalTracker:
         if chunk.protected or word is None:
             self._not_word(chunk)
             return chunk.ws + chunk.text
-        if "\u2019" in chunk.text:
+        lead, core, trail = word.groups()
+        if "\u2019" in core:
             self._apostrophe = "\u2019"
-        elif "'" in chunk.text:
+        elif "'" in core:
             self._apostrophe = "'"
-        lead, core, trail = word.group(1), word.group(2), word.group(3)
-        boundary = "^" if ("\n" in chunk.ws or chunk.line_start) else self._boundary
+        ws = chunk.ws
+        boundary = "^" if (chunk.line_start or "\n" in ws) else self._boundary
         if lead:
             boundary = boundary if boundary in ("^", ".") else "<p>"
-        lookahead = trail[:1] or chunk.next_char
-        out_ws, out_core = chunk.ws, core
         lower = core.lower()
         if "\u2019" in lower:
             lower = lower.replace("\u2019", "'")
-        found = self._unit(core, boundary, lookahead, chunk.ws, lead) if lower in self._vocabulary else None
+        if lower not in self._vocabulary:  # the common case: no unit here, the word is written as it is
+            self._advance(ws, core, boundary, trail, lower)
+            return ws + chunk.text
+        lookahead = trail[:1] or chunk.next_char
+        out_ws, out_core = ws, core
+        found = self._unit(core, boundary, lookahead, ws, lead)
         if found is not None:
             unit, case, phrase_case = found
             if (
@@ -305,7 +312,8 @@ class LexicalTracker:
         text = apply_case(target, case)
         return ws, text.replace("'", self._apostrophe)
 
-    def _advance(self, ws: str, core: str, boundary: str, trail: str) -> None:
+    def _advance(self, ws: str, core: str, boundary: str, trail: str, lower: str | None = None) -> None:
+        """Record the word written (``lower``: its normalised form, when the caller has it)."""
         history = self._history
         if ws or not history:
             if " " in core:
@@ -313,9 +321,10 @@ class LexicalTracker:
                     history.append(_Word(word, word.lower().replace("\u2019", "'"), boundary))
                     boundary = ""
             else:
-                lower = core.lower()
-                if "\u2019" in lower:
-                    lower = lower.replace("\u2019", "'")
+                if lower is None:
+                    lower = core.lower()
+                    if "\u2019" in lower:
+                        lower = lower.replace("\u2019", "'")
                 history.append(_Word(core, lower, boundary))
             if len(history) > 4:
                 del history[:-4]
