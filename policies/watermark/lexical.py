@@ -168,10 +168,10 @@ class LexicalTracker:
         if (
             following is not None
             and following.word is not None
-            and not (following.released or following.protected or following.word.group(1))
+            and not (following.released or following.protected or following.word[0])
             and "\n" not in following.ws
         ):
-            next_word = following.word.group(2).lower().replace("\u2019", "'")
+            next_word = following.word[1].lower().replace("\u2019", "'")
         unit, context = held.unit, held.unit.context
         context = Context(context.before, context.boundary, context.lookahead, next_word)
         unit = self._make(unit.group, unit.form, context)
@@ -202,7 +202,7 @@ class LexicalTracker:
         if chunk.protected or word is None:
             self._not_word(chunk)
             return chunk.ws + chunk.text
-        lead, core, trail = word.groups()
+        lead, core, trail = word
         if "\u2019" in core:
             self._apostrophe = "\u2019"
         elif "'" in core:

@@ -32,6 +32,17 @@ _STATEFUL = re.compile(r"[`~$\"\u201c\u201d\u2018\u2019'{}<]")  # _SPECIALS and 
 _MARKER = re.compile(r"(?:[-*+#>|]+|\d{1,3}[.)])")  # list, heading and table markers
 
 
+def split_word(text: str) -> tuple[str, str, str] | None:
+    """The groups of ``WORD.fullmatch(text)`` (lead, word, trail), or None; plain words skip the regex."""
+    if text.isascii():
+        if text.isalpha():
+            return ("", text, "")
+        if text[-1] in ".,;:!?" and text[:-1].isalpha():
+            return ("", text[:-1], text[-1])
+    match = WORD.fullmatch(text)
+    return None if match is None else match.groups()
+
+
 @dataclass(slots=True)
 class Chunk:
     """A complete chunk with the whitespace before it.
@@ -45,7 +56,7 @@ class Chunk:
     next_char: str
     protected: bool
     line_start: bool
-    word: re.Match[str] | None
+    word: tuple[str, str, str] | None  # (lead, word, trail): the groups of WORD, None when not a word
     released: bool = False
 
     @property
@@ -58,6 +69,7 @@ class Protection:
     """The protected-span state machine (see the module docstring)."""
 
     __slots__ = (
+        "active",
         "brace",
         "curly_double",
         "curly_single",
@@ -84,9 +96,10 @@ class Protection:
         self.curly_single = 0
         self.brace = 0
         self.line = False  # block quote or indented code line
+        # inside a protected span: kept up to date by every method that changes the state
+        self.active = self._active()
 
-    @property
-    def active(self) -> bool:
+    def _active(self) -> bool:
         return bool(
             self.think is not None
             or self.fence
@@ -104,14 +117,19 @@ class Protection:
         newlines = ws.count("\n")
         if newlines:
             self.line = False
-        if newlines >= 2 or (newlines and ws.replace(" ", "").replace("\t", "").count("\n") >= 2):
+        if newlines >= 2:
             # A blank line ends a paragraph: quotes and inline spans do not cross it.
             self.inline = self.math = 0
             self.dquote = self.squote = False
             self.curly_double = self.curly_single = 0
+        self.active = self._active()
 
     def chunk(self, text: str, line_start: bool, indent: int, next_char: str) -> None:
         """Update the state with one complete chunk."""
+        self._chunk(text, line_start, indent, next_char)
+        self.active = self._active()
+
+    def _chunk(self, text: str, line_start: bool, indent: int, next_char: str) -> None:
         if self.think_tags and self._think(text):
             return
         start = 0
@@ -274,5 +292,5 @@ class Scanner:
             # only these can change the state (otherwise chunk() would leave it as it is)
             state.chunk(text, line_start, indent, next_char)
             protected = protected or state.active
-        word = None if released else WORD.fullmatch(text)
+        word = None if released else split_word(text)
         return Chunk(ws, text, next_char, protected, line_start, word, released)
