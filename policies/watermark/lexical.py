@@ -99,15 +99,19 @@ def apply_case(form: str, case: str) -> str:
     return out
 
 
-@dataclass(slots=True)
-class _Word:
-    text: str  # as written in the output (case kept)
-    lower: str
-    boundary: str  # between the previous word and this one
-    is_word: bool = True
+# A word of the history, a plain tuple (one is made per word): (text as written in the output,
+# case kept; its lower form; the boundary between the previous word and this one; whether it is a word)
+_Word = tuple[str, str, str, bool]
 
 
 Decide = Callable[[Unit], str | None]
+
+
+def _boundary_after(trail: str) -> str:
+    """The boundary that a word's trailing punctuation (not empty) makes before the next word."""
+    if "." in trail or "!" in trail or "?" in trail:
+        return "."
+    return "," if trail[0] in ",;:" else "<p>"
 
 
 @dataclass(slots=True)
@@ -168,10 +172,10 @@ class LexicalTracker:
         if (
             following is not None
             and following.word is not None
-            and not (following.released or following.protected or following.word.group(1))
+            and not (following.released or following.protected or following.word[0])
             and "\n" not in following.ws
         ):
-            next_word = following.word.group(2).lower().replace("\u2019", "'")
+            next_word = following.word[1].lower().replace("\u2019", "'")
         unit, context = held.unit, held.unit.context
         context = Context(context.before, context.boundary, context.lookahead, next_word)
         unit = self._make(unit.group, unit.form, context)
@@ -188,6 +192,9 @@ class LexicalTracker:
 
     def chunk(self, chunk: Chunk) -> str:
         """The output for one chunk (its whitespace included), after the rest of a held contraction."""
+        if self._held is None:
+            self.prefix = ""
+            return self._chunk(chunk)
         self.prefix = self.release(chunk)
         return self.prefix + self._chunk(chunk)
 
@@ -199,20 +206,29 @@ class LexicalTracker:
         if chunk.protected or word is None:
             self._not_word(chunk)
             return chunk.ws + chunk.text
-        if "\u2019" in chunk.text:
+        lead, core, trail = word
+        if "\u2019" in core:
             self._apostrophe = "\u2019"
-        elif "'" in chunk.text:
+        elif "'" in core:
             self._apostrophe = "'"
-        lead, core, trail = word.group(1), word.group(2), word.group(3)
-        boundary = "^" if ("\n" in chunk.ws or chunk.line_start) else self._boundary
+        ws = chunk.ws
+        boundary = "^" if (chunk.line_start or "\n" in ws) else self._boundary
         if lead:
             boundary = boundary if boundary in ("^", ".") else "<p>"
-        lookahead = trail[:1] or chunk.next_char
-        out_ws, out_core = chunk.ws, core
         lower = core.lower()
         if "\u2019" in lower:
             lower = lower.replace("\u2019", "'")
-        found = self._unit(core, boundary, lookahead, chunk.ws, lead) if lower in self._vocabulary else None
+        if lower not in self._vocabulary:  # the common case: no unit here, the word is written as it is
+            history = self._history  # what _advance does for one word
+            if ws or not history:
+                history.append((core, lower, boundary, True))
+                if len(history) > 4:
+                    del history[:-4]
+            self._boundary = _boundary_after(trail) if trail else ""
+            return ws + chunk.text
+        lookahead = trail[:1] or chunk.next_char
+        out_ws, out_core = ws, core
+        found = self._unit(core, boundary, lookahead, ws, lead)
         if found is not None:
             unit, case, phrase_case = found
             if (
@@ -246,18 +262,18 @@ class LexicalTracker:
         history = self._history
         sentence = boundary in ("^", ".")
         # two-word forms: the previous word and this one, joined by one plain space
-        if ws == " " and boundary == "" and not lead and history and history[-1].is_word:
-            prev = history[-1]
-            group = self.dictionary.phrase.get((prev.lower, lower))
+        if ws == " " and boundary == "" and not lead and history and history[-1][3]:
+            prev_text, prev_lower, prev_boundary, _ = history[-1]
+            group = self.dictionary.phrase.get((prev_lower, lower))
             if group is not None:
-                prev_case = case_of(prev.text)
-                before = history[-2].lower if len(history) > 1 else ""
+                prev_case = case_of(prev_text)
+                before = history[-2][1] if len(history) > 1 else ""
                 ok = (prev_case == "lower" and case == "lower") or (prev_case == case == "upper")
-                if prev_case == "title" and case == "lower" and prev.boundary in ("^", "."):
+                if prev_case == "title" and case == "lower" and prev_boundary in ("^", "."):
                     ok = True
                 if ok and prev_case is not None:
-                    context = Context(before, prev.boundary, lookahead)
-                    form = f"{prev.lower} {lower}"
+                    context = Context(before, prev_boundary, lookahead)
+                    form = f"{prev_lower} {lower}"
                     return self._make(group, form, context), case, prev_case
             guarded = self.dictionary.guarded.get(lower)
             if guarded and case == "lower":
@@ -265,15 +281,15 @@ class LexicalTracker:
                     for guard in group.prev:
                         if self._guard_matches(guard):
                             start = len(history) - len(guard)
-                            before = history[start - 1].lower if start > 0 else ""
-                            context = Context(before, history[start].boundary, lookahead)
+                            before = history[start - 1][1] if start > 0 else ""
+                            context = Context(before, history[start][2], lookahead)
                             return self._make(group, lower, context), case, case
         if case == "title" and not sentence:
             return None  # a capitalised word inside a sentence may be a name
         group = self.dictionary.single.get(lower)
         if group is None:
             return None
-        before = history[-1].lower if history else ""
+        before = history[-1][1] if history else ""
         return self._make(group, lower, Context(before, boundary, lookahead)), case, case
 
     def _guard_matches(self, guard: tuple[str, ...]) -> bool:
@@ -281,10 +297,10 @@ class LexicalTracker:
         if len(history) < len(guard):
             return False
         tail = history[-len(guard) :]
-        for index, (word, expected) in enumerate(zip(tail, guard, strict=True)):
-            if not word.is_word or word.lower != expected:
+        for index, ((_, lower, boundary, is_word), expected) in enumerate(zip(tail, guard, strict=True)):
+            if not is_word or lower != expected:
                 return False
-            if index and word.boundary != "":
+            if index and boundary != "":
                 return False
         return True
 
@@ -299,8 +315,8 @@ class LexicalTracker:
             first = unit.form.split(" ")[0]
             suffix = target[len(first) :]
             suffix = suffix.upper() if case == "upper" else suffix
-            prev = self._history[-1]
-            self._history[-1] = _Word(prev.text + suffix, target, prev.boundary)
+            prev_text, _, prev_boundary, _ = self._history[-1]
+            self._history[-1] = (prev_text + suffix, target, prev_boundary, True)
             return "", suffix.replace("'", self._apostrophe)
         text = apply_case(target, case)
         return ws, text.replace("'", self._apostrophe)
@@ -310,28 +326,21 @@ class LexicalTracker:
         if ws or not history:
             if " " in core:
                 for word in core.split(" "):
-                    history.append(_Word(word, word.lower().replace("\u2019", "'"), boundary))
+                    history.append((word, word.lower().replace("\u2019", "'"), boundary, True))
                     boundary = ""
             else:
                 lower = core.lower()
                 if "\u2019" in lower:
                     lower = lower.replace("\u2019", "'")
-                history.append(_Word(core, lower, boundary))
+                history.append((core, lower, boundary, True))
             if len(history) > 4:
                 del history[:-4]
-        if not trail:
-            self._boundary = ""
-        elif "." in trail or "!" in trail or "?" in trail:
-            self._boundary = "."
-        elif trail[0] in ",;:":
-            self._boundary = ","
-        else:
-            self._boundary = "<p>"
+        self._boundary = _boundary_after(trail) if trail else ""
 
     def _not_word(self, chunk: Chunk) -> None:
         if chunk.marker or (chunk.protected and chunk.text.startswith(("```", "~~~"))):
             self._history = []
             self._boundary = "^"
             return
-        self._history = [_Word(chunk.text[:32], chunk.text[:32].lower(), self._boundary, is_word=False)]
+        self._history = [(chunk.text[:32], chunk.text[:32].lower(), self._boundary, False)]
         self._boundary = "." if chunk.text[-1:] in ".!?" and not chunk.protected else "<p>"

@@ -28,7 +28,19 @@ MAX_WORD = 48
 WORD = re.compile(r"([(\[*_]*)([A-Za-z](?:[A-Za-z'\u2019-]*[A-Za-z])?)([.,;:!?)\]*_]*)")
 _PIECES = re.compile(r"\s+|\S+")
 _SPECIALS = re.compile(r"[`~$\"\u201c\u201d\u2018\u2019'{}]")
+_STATEFUL = re.compile(r"[`~$\"\u201c\u201d\u2018\u2019'{}<]")  # _SPECIALS and the start of a think tag
 _MARKER = re.compile(r"(?:[-*+#>|]+|\d{1,3}[.)])")  # list, heading and table markers
+
+
+def split_word(text: str) -> tuple[str, str, str] | None:
+    """The groups of ``WORD.fullmatch(text)`` (lead, word, trail), or None; plain words skip the regex."""
+    if text.isascii():
+        if text.isalpha():
+            return ("", text, "")
+        if text[-1] in ".,;:!?" and text[:-1].isalpha():
+            return ("", text[:-1], text[-1])
+    match = WORD.fullmatch(text)
+    return None if match is None else match.groups()
 
 
 @dataclass(slots=True)
@@ -44,7 +56,7 @@ class Chunk:
     next_char: str
     protected: bool
     line_start: bool
-    word: re.Match[str] | None
+    word: tuple[str, str, str] | None  # (lead, word, trail): the groups of WORD, None when not a word
     released: bool = False
 
     @property
@@ -57,6 +69,7 @@ class Protection:
     """The protected-span state machine (see the module docstring)."""
 
     __slots__ = (
+        "active",
         "brace",
         "curly_double",
         "curly_single",
@@ -83,9 +96,10 @@ class Protection:
         self.curly_single = 0
         self.brace = 0
         self.line = False  # block quote or indented code line
+        # inside a protected span: kept up to date by every method that changes the state
+        self.active = self._active()
 
-    @property
-    def active(self) -> bool:
+    def _active(self) -> bool:
         return bool(
             self.think is not None
             or self.fence
@@ -103,14 +117,19 @@ class Protection:
         newlines = ws.count("\n")
         if newlines:
             self.line = False
-        if newlines >= 2 or (newlines and ws.replace(" ", "").replace("\t", "").count("\n") >= 2):
+        if newlines >= 2:
             # A blank line ends a paragraph: quotes and inline spans do not cross it.
             self.inline = self.math = 0
             self.dquote = self.squote = False
             self.curly_double = self.curly_single = 0
+        self.active = self._active()
 
     def chunk(self, text: str, line_start: bool, indent: int, next_char: str) -> None:
         """Update the state with one complete chunk."""
+        self._chunk(text, line_start, indent, next_char)
+        self.active = self._active()
+
+    def _chunk(self, text: str, line_start: bool, indent: int, next_char: str) -> None:
         if self.think_tags and self._think(text):
             return
         start = 0
@@ -226,45 +245,52 @@ class Scanner:
 
     def feed(self, text: str) -> list[Chunk | str]:
         out: list[Chunk | str] = []
-        for match in _PIECES.finditer(text):
-            piece = match.group()
+        ws, chunk, long = self._ws, self._chunk, self._long
+        for piece in _PIECES.findall(text):
             if piece[0].isspace():
-                if self._chunk:
-                    out.append(self._complete(piece[0]))
-                self._ws += piece
+                if chunk:
+                    out.append(self._complete(self._chunk_ws, chunk, piece[0], long))
+                    chunk, long = "", False
+                ws += piece
                 continue
-            if not self._chunk:
-                self._chunk_ws, self._ws = self._ws, ""
-            self._chunk += piece
-            if self._long:
+            if not chunk:
+                self._chunk_ws, ws = ws, ""
+            chunk += piece
+            if long:
                 out.append(piece)
-            elif len(self._chunk) > MAX_WORD:
-                self._long = True
-                out.append(self._chunk_ws + self._chunk)
+            elif len(chunk) > MAX_WORD:
+                long = True
+                out.append(self._chunk_ws + chunk)
+        self._ws, self._chunk, self._long = ws, chunk, long
         return out
 
     def finish(self) -> list[Chunk | str]:
         out: list[Chunk | str] = []
         if self._chunk:
-            out.append(self._complete(""))
+            out.append(self._complete(self._chunk_ws, self._chunk, "", self._long))
+            self._chunk, self._long = "", False
         if self._ws:
             out.append(self._ws)
             self._ws = ""
         return out
 
-    def _complete(self, next_char: str) -> Chunk:
-        ws, text = self._chunk_ws, self._chunk
-        self._chunk = self._chunk_ws = ""
-        line_start = self._at_start or "\n" in ws
-        indent = 0
-        if line_start:
+    def _complete(self, ws: str, text: str, next_char: str, released: bool) -> Chunk:
+        """The chunk ``text`` after ``ws``, now that the character after it is known."""
+        if self._at_start or "\n" in ws:
+            line_start = True
             tail = ws.rsplit("\n", 1)[-1]
             indent = len(tail) + 3 * tail.count("\t")
-        self._at_start = False
+            self._at_start = False
+        else:
+            line_start = False
+            indent = 0
         state = self.state
-        state.whitespace(ws)
-        protected_before = state.active
-        state.chunk(text, line_start, indent, next_char)
-        released, self._long = self._long, False
-        word = None if released else WORD.fullmatch(text)
-        return Chunk(ws, text, next_char, protected_before or state.active, line_start, word, released)
+        if "\n" in ws:
+            state.whitespace(ws)
+        protected = state.active
+        if line_start or _STATEFUL.search(text) is not None:
+            # only these can change the state (otherwise chunk() would leave it as it is)
+            state.chunk(text, line_start, indent, next_char)
+            protected = protected or state.active
+        word = None if released else split_word(text)
+        return Chunk(ws, text, next_char, protected, line_start, word, released)
