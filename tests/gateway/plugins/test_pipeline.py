@@ -40,7 +40,10 @@ def test_policy_failure_fails_closed(
 ) -> None:
     gw = gateway_with(start_gateway, mock_upstream, {"name": FAIL, "config": {"phase": phase}})
     r = httpx.post(
-        f"{gw.url}/v1/chat/completions", json=CHAT, headers={"authorization": f"Bearer {gw.key()}"}
+        f"{gw.url}/v1/chat/completions",
+        json=CHAT,
+        headers={"authorization": f"Bearer {gw.key()}"},
+        timeout=30,  # a loaded machine can exceed httpx's 5 s default
     )
     assert r.status_code == 500
     assert r.json()["error"]["code"] == "policy_failure"
