@@ -72,8 +72,12 @@ from gateway.state.base import Script
 from policies.quota.lua import DECIDE_LUA, SETTLE_LUA
 from policies.quota.twin import decide_local, settle_local
 
+# The value objects here and in ``plan`` are made anew for every request (a few dozen per decision) and
+# never changed after construction. They are plain slotted dataclasses, not frozen ones: a frozen
+# dataclass's __init__ goes through object.__setattr__ for each field and costs four times as much.
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(slots=True)
 class GcraOp:
     """A rate or budget of ``limit`` units per ``window_us``; the request costs ``cost`` units."""
 
@@ -83,7 +87,7 @@ class GcraOp:
     capped: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SlotOp:
     """A concurrency slot ``slot_id`` among at most ``limit``, held until released or ``ttl_us`` pass."""
 
@@ -92,7 +96,7 @@ class SlotOp:
     ttl_us: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DistinctOp:
     """A member (a prompt hash) of a set holding at most ``limit`` members seen within ``window_us``."""
 
@@ -104,7 +108,7 @@ class DistinctOp:
 Op = GcraOp | SlotOp | DistinctOp
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class OpResult:
     """One op's verdict. ``reset_us``: time until a GCRA limit is full again."""
 
@@ -115,7 +119,7 @@ class OpResult:
     retry_us: int  # when not ok: how long until this op alone would pass
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Decision:
     admitted: bool
     results: tuple[OpResult, ...]
@@ -126,7 +130,7 @@ class Decision:
         return max((r.retry_us for r in self.results if not r.ok), default=0)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class GcraAdjust:
     """Settle a GCRA reservation: add ``delta`` units (negative = refund) to ``limit`` per ``window_us``."""
 
@@ -135,7 +139,7 @@ class GcraAdjust:
     delta: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SlotRelease:
     slot_id: str
 

@@ -41,7 +41,7 @@ LimitKind = Literal[
 Charge = Literal["request", "tokens", "reasoning", "logprob", "slot", "prompt"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Check:
     limit: LimitKind  # the metric label
     what: str  # for messages: "tokens per minute"
@@ -51,7 +51,7 @@ class Check:
     header: Literal["requests", "tokens"] | None = None  # minute windows feed the x-ratelimit headers
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RequestCost:
     """What the policy knows about a request before forwarding it."""
 
@@ -134,7 +134,7 @@ def _rates(
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Consumed:
     """What an exchange really cost, as far as the gateway can tell."""
 
