@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import itertools
 import logging
 import os
+import secrets
 import time
-import uuid
 from dataclasses import dataclass
 
 from gateway.errors import ConfigError, PolicyViolationError, RateLimitError, ServiceUnavailableError
@@ -54,6 +55,24 @@ from policies.quota.plan import Check, RequestCost, build_checks, consumed, sett
 log = logging.getLogger("distillguard.policy.quota")
 
 BUDGET_LIMITS = frozenset({"daily_tokens", "reasoning_budget", "logprob_budget", "distinct_prompts"})
+
+
+# Slot ids: unique across processes and replicas (a random 64-bit prefix per process, drawn again in a
+# forked child) without a call to the OS random source per request, which uuid4() makes.
+_slot_ids = (secrets.token_hex(8), itertools.count())
+
+
+def _new_slot_ids() -> None:
+    global _slot_ids
+    _slot_ids = (secrets.token_hex(8), itertools.count())
+
+
+os.register_at_fork(after_in_child=_new_slot_ids)
+
+
+def _next_slot_id() -> str:
+    prefix, counter = _slot_ids
+    return f"{prefix}{next(counter):x}"
 
 
 @dataclass(slots=True)
@@ -146,7 +165,7 @@ class QuotaPolicy(Policy[QuotaConfig]):
             model_pattern=self._model_pattern(exchange.model),
             logprobs=bool(config.logprob_responses_per_day) and asks_for_logprobs(operation.name, body),
             prompt_hash=digest,
-            slot_id=uuid.uuid4().hex,  # never the client's request id: a repeated id must not share a slot
+            slot_id=_next_slot_id(),  # never the client's request id: a repeated id must not share a slot
         )
 
     def _model_pattern(self, model: str | None) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from gateway.errors import PolicyViolationError, RateLimitError, ServiceUnavailableError, UpstreamError
 from gateway.state.base import StateStore
 from gateway.state.redis import RedisStore
+from policies.quota.policy import _next_slot_id
 from tests.policies.quota.helpers import DAY_US, chat, ended, harness, remaining, sample
 from tests.support import free_port
 
@@ -220,3 +222,18 @@ async def test_no_limits_configured_means_no_round_trip(store: StateStore) -> No
     await h.after(exchange)
     assert sample("distillguard_quota_backend_seconds_count", backend=store.backend) == before
     assert not exchange.response_headers
+
+
+def test_slot_ids_are_unique_and_differ_in_a_forked_child() -> None:
+    ids = {_next_slot_id() for _ in range(1000)}
+    assert len(ids) == 1000
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child reports its first id and exits at once
+        os.write(write, _next_slot_id().encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    os.close(write)
+    assert child[:16] != _next_slot_id()[:16]
