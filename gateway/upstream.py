@@ -42,8 +42,21 @@ HOP_BY_HOP = frozenset(
 )
 # Client headers that carry the gateway credential or state; never sent upstream.
 CLIENT_ONLY = frozenset({"authorization", "x-api-key", "cookie", "x-distillguard-admin-token"})
-# Upstream response headers the client must not see.
-UPSTREAM_ONLY = frozenset({"set-cookie", "server", "date", "x-request-id"})
+# Upstream response headers the client must not see: the upstream's own session and identity, and what it
+# says about the provider's account with it (its organisation, its rate limits: the quota policy writes the
+# client's own), which would leak the provider's capacity and contradict the client's limits.
+UPSTREAM_ONLY = frozenset(
+    {
+        "set-cookie",
+        "server",
+        "date",
+        "x-request-id",
+        "openai-organization",
+        "openai-project",
+        "anthropic-organization-id",
+    }
+)
+UPSTREAM_ONLY_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-")
 
 MAX_UPSTREAM_BODY = 64 * 1024 * 1024
 T = TypeVar("T")
@@ -297,9 +310,12 @@ class UpstreamResponse:
 
     def forwarded_headers(self) -> list[tuple[bytes, bytes]]:
         return [
-            (k.lower().encode("latin-1"), v.encode("latin-1"))
-            for k, v in self._response.headers.items()
-            if k.lower() not in HOP_BY_HOP and k.lower() not in UPSTREAM_ONLY and k.lower() != "content-type"
+            (name.encode("latin-1"), v.encode("latin-1"))
+            for name, v in ((k.lower(), v) for k, v in self._response.headers.items())
+            if name not in HOP_BY_HOP
+            and name not in UPSTREAM_ONLY
+            and name != "content-type"
+            and not name.startswith(UPSTREAM_ONLY_PREFIXES)
         ]
 
 

@@ -34,6 +34,7 @@ from gateway.asgi import Receive, Scope, Send, header_map, read_body, send_bytes
 from gateway.mock import anthropic_shapes, openai_shapes
 from gateway.mock.generation import Generation
 from gateway.mock.generation import generate as _generate
+from gateway.mock.replies import ANTHROPIC_ACCOUNT_HEADERS, OPENAI_ACCOUNT_HEADERS, error_reply, json_reply
 from gateway.mock.toymodel import LogprobsMode
 
 MODELS = ["mock-small", "mock-reasoner", "claude-mock"]
@@ -63,7 +64,7 @@ class MockUpstream:
             await self._control(path, scope["method"], send)
             return
         if path in ("/v1/models", "/models"):
-            await _json(
+            await json_reply(
                 send,
                 200,
                 {
@@ -81,12 +82,12 @@ class MockUpstream:
             body = None
         anthropic = path == "/v1/messages"
         if not isinstance(body, dict):
-            await _error(send, 400, "invalid JSON body", anthropic)
+            await error_reply(send, 400, "invalid JSON body", anthropic)
             return
         self.requests.append({"path": path, "headers": headers, "body": body})
         fault = headers.get("x-mock-fault", "")
         if fault.startswith("status:"):
-            await _error(send, int(fault[7:]), f"mock upstream error {fault[7:]}", anthropic)
+            await error_reply(send, int(fault[7:]), f"mock upstream error {fault[7:]}", anthropic)
             return
         if fault.startswith("html:"):
             await send_bytes(send, int(fault[5:]), b"<html>Bad Gateway</html>", [], b"text/html")
@@ -105,19 +106,19 @@ class MockUpstream:
         elif path in ("/v1/chat/completions", "/v1/completions", "/v1/responses"):
             await self._openai(path, body, headers, send, receive, fault)
         else:
-            await _error(send, 404, f"unknown path {path}", False)
+            await error_reply(send, 404, f"unknown path {path}", False)
 
     async def _control(self, path: str, method: str, send: Send) -> None:
         if path == "/_mock/requests":
-            await _json(send, 200, list(self.requests))
+            await json_reply(send, 200, list(self.requests))
         elif path == "/_mock/stats":
-            await _json(send, 200, self.stats)
+            await json_reply(send, 200, self.stats)
         elif path == "/_mock/reset" and method == "POST":
             self.requests.clear()
             self.stats = dict.fromkeys(self.stats, 0)
-            await _json(send, 200, {"ok": True})
+            await json_reply(send, 200, {"ok": True})
         else:
-            await _json(send, 404, {"error": "unknown control path"})
+            await json_reply(send, 404, {"error": "unknown control path"})
 
     async def _openai(
         self,
@@ -135,7 +136,7 @@ class MockUpstream:
         mode: LogprobsMode = "processed" if headers.get("x-mock-logprobs-mode") == "processed" else "raw"
         problem = _logprob_params_problem(path, body)
         if problem:
-            await _error(send, 400, problem, False)
+            await error_reply(send, 400, problem, False)
             return
         prompt_k = body.get("prompt_logprobs")
         prompt_k = prompt_k if isinstance(prompt_k, int) and not isinstance(prompt_k, bool) else None
@@ -158,7 +159,12 @@ class MockUpstream:
                 for i in range(max(1, n))
             ]
             if not stream:
-                await _json(send, 200, openai_shapes.chat_completion(gens[0], model, fmt, n, gens))
+                await json_reply(
+                    send,
+                    200,
+                    openai_shapes.chat_completion(gens[0], model, fmt, n, gens),
+                    OPENAI_ACCOUNT_HEADERS,
+                )
                 return
             include = (body.get("stream_options") or {}).get("include_usage") is True
             events = openai_shapes.chat_stream(gens[0], model, fmt, include, per_chunk)
@@ -175,7 +181,12 @@ class MockUpstream:
                 prompt_logprobs=prompt_k,
             )
             if not stream:
-                await _json(send, 200, openai_shapes.completion(gen, model, body.get("echo") is True, prompt))
+                await json_reply(
+                    send,
+                    200,
+                    openai_shapes.completion(gen, model, body.get("echo") is True, prompt),
+                    OPENAI_ACCOUNT_HEADERS,
+                )
                 return
             include = (body.get("stream_options") or {}).get("include_usage") is True
             events = openai_shapes.completion_stream(gen, model, include, per_chunk)
@@ -195,27 +206,31 @@ class MockUpstream:
                 logprobs_mode=mode,
             )
             if not stream:
-                await _json(send, 200, openai_shapes.response_object(gen, model, encrypted))
+                await json_reply(
+                    send, 200, openai_shapes.response_object(gen, model, encrypted), OPENAI_ACCOUNT_HEADERS
+                )
                 return
             events = openai_shapes.response_stream(gen, model, encrypted, per_chunk)
-        await self._stream(events, headers, send, receive, fault)
+        await self._stream(events, headers, send, receive, fault, OPENAI_ACCOUNT_HEADERS)
 
     async def _messages(
         self, body: dict[str, Any], headers: dict[str, str], send: Send, receive: Receive, fault: str
     ) -> None:
         problem = anthropic_shapes.verify_history(body)
         if problem:
-            await _error(send, 400, problem, True)
+            await error_reply(send, 400, problem, True)
             return
         if not isinstance(body.get("max_tokens"), int):
-            await _error(send, 400, "max_tokens: Field required", True)
+            await error_reply(send, 400, "max_tokens: Field required", True)
             return
         thinking, omitted = anthropic_shapes.thinking_requested(body)
         model = str(body.get("model") or "claude-mock")
         gen = generate(body, max_tokens=body["max_tokens"], with_reasoning=thinking, top_logprobs=None)
         redacted = "x-mock-redacted" in headers
         if body.get("stream") is not True:
-            await _json(send, 200, anthropic_shapes.message(gen, model, omitted, redacted))
+            await json_reply(
+                send, 200, anthropic_shapes.message(gen, model, omitted, redacted), ANTHROPIC_ACCOUNT_HEADERS
+            )
             return
         per_chunk = max(1, int(headers.get("x-mock-chunk-tokens", "1")))
         await self._stream(
@@ -224,10 +239,17 @@ class MockUpstream:
             send,
             receive,
             fault,
+            ANTHROPIC_ACCOUNT_HEADERS,
         )
 
     async def _stream(
-        self, events: Iterator[Event], headers: dict[str, str], send: Send, receive: Receive, fault: str
+        self,
+        events: Iterator[Event],
+        headers: dict[str, str],
+        send: Send,
+        receive: Receive,
+        fault: str,
+        account_headers: list[tuple[bytes, bytes]],
     ) -> None:
         delay = float(headers.get("x-mock-delay-ms", "0")) / 1000
         items = list(events)
@@ -240,6 +262,7 @@ class MockUpstream:
                 "headers": [
                     (b"content-type", b"text/event-stream; charset=utf-8"),
                     (b"cache-control", b"no-cache"),
+                    *account_headers,
                 ],
             }
         )
@@ -322,28 +345,6 @@ async def _wait_or_disconnect(receive: Receive, seconds: float) -> bool:
         return event.is_set()
     finally:
         watcher.cancel()
-
-
-async def _json(send: Send, status: int, payload: Any) -> None:
-    await send_bytes(send, status, orjson.dumps(payload), [], b"application/json")
-
-
-async def _error(send: Send, status: int, message: str, anthropic: bool) -> None:
-    if anthropic:
-        kind = {
-            400: "invalid_request_error",
-            401: "authentication_error",
-            404: "not_found_error",
-            429: "rate_limit_error",
-            529: "overloaded_error",
-        }.get(status, "api_error")
-        await _json(send, status, {"type": "error", "error": {"type": kind, "message": message}})
-    else:
-        await _json(
-            send,
-            status,
-            {"error": {"message": message, "type": "mock_error", "param": None, "code": str(status)}},
-        )
 
 
 @functools.lru_cache(maxsize=4096)

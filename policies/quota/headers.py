@@ -1,12 +1,21 @@
-"""The rate-limit headers clients expect, in OpenAI's format.
+"""The rate-limit headers clients expect, in the format of the API they call.
 
-``x-ratelimit-limit-requests`` / ``-tokens``: the limit per minute;
-``x-ratelimit-remaining-*``: what is left after this request's reservation;
-``x-ratelimit-reset-*``: the time until the limit is back to full, written as
-a Go duration the way OpenAI writes it ("1s", "6m0s", "20ms", "1h2m3.5s").
+OpenAI (chat, completions, responses): ``x-ratelimit-limit-requests`` /
+``-tokens``: the limit per minute; ``x-ratelimit-remaining-*``: what is left
+after this request's reservation; ``x-ratelimit-reset-*``: the time until the
+limit is back to full, written as a Go duration the way OpenAI writes it ("1s",
+"6m0s", "20ms", "1h2m3.5s").
+
+Anthropic (messages): ``anthropic-ratelimit-requests-limit`` / ``-remaining`` /
+``-reset`` and the same for ``tokens``, the reset being the RFC 3339 time at
+which the limit is back to full ("2026-12-03T10:41:07Z", rounded up to the
+second).
 """
 
 from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
 
 
 def go_duration(micros: int) -> str:
@@ -33,4 +42,16 @@ def rate_limit_headers(kind: str, limit: int, remaining: int, reset_us: int) -> 
         f"x-ratelimit-limit-{kind}": str(limit),
         f"x-ratelimit-remaining-{kind}": str(max(0, remaining)),
         f"x-ratelimit-reset-{kind}": go_duration(reset_us),
+    }
+
+
+def anthropic_rate_limit_headers(
+    kind: str, limit: int, remaining: int, reset_us: int, now: float
+) -> dict[str, str]:
+    """The three ``anthropic-ratelimit-{kind}-*`` headers; ``now`` is the Unix time in seconds."""
+    full_at = datetime.fromtimestamp(math.ceil(now + max(0, reset_us) / 1_000_000), UTC)
+    return {
+        f"anthropic-ratelimit-{kind}-limit": str(limit),
+        f"anthropic-ratelimit-{kind}-remaining": str(max(0, remaining)),
+        f"anthropic-ratelimit-{kind}-reset": full_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
     }

@@ -39,7 +39,7 @@ from policies.quota.estimate import (
     output_reservation,
     prompt_digest,
 )
-from policies.quota.headers import go_duration, rate_limit_headers
+from policies.quota.headers import anthropic_rate_limit_headers, go_duration, rate_limit_headers
 from policies.quota.limiter import (
     DECIDE,
     SETTLE,
@@ -128,7 +128,8 @@ class QuotaPolicy(Policy[QuotaConfig]):
         self.health.succeeded(store.backend)
         decision = decode_decide(raw)
         if self.config.rate_limit_headers:
-            exchange.response_headers.update(_headers(checks, decision))
+            anthropic = exchange.operation.name == "messages"
+            exchange.response_headers.update(_headers(checks, decision, anthropic))
         if not decision.admitted:
             self._reject(exchange, checks, decision)
         exchange.scratch[self.name] = Reservation(checks, decision, cost)
@@ -273,7 +274,7 @@ class QuotaPolicy(Policy[QuotaConfig]):
             self.metrics.backend_seconds.labels(store.backend).observe(time.perf_counter() - started)
 
 
-def _headers(checks: list[Check], decision: Decision) -> dict[str, str]:
+def _headers(checks: list[Check], decision: Decision, anthropic: bool) -> dict[str, str]:
     """The tightest minute window of each kind (account-wide or the model's) names the headers."""
     best: dict[str, tuple[int, int, int]] = {}
     for check, result in zip(checks, decision.results, strict=True):
@@ -283,8 +284,12 @@ def _headers(checks: list[Check], decision: Decision) -> dict[str, str]:
         if current is None or result.remaining < current[1]:
             best[check.header] = (check.op.limit, result.remaining, result.reset_us)
     headers: dict[str, str] = {}
+    now = time.time()
     for kind, (limit, remaining, reset_us) in best.items():
-        headers.update(rate_limit_headers(kind, limit, remaining, reset_us))
+        if anthropic:
+            headers.update(anthropic_rate_limit_headers(kind, limit, remaining, reset_us, now))
+        else:
+            headers.update(rate_limit_headers(kind, limit, remaining, reset_us))
     return headers
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import anthropic
+import httpx
 import openai
+import pytest
 
 from tests.support import GatewayHandle, MockHandle
 
@@ -104,3 +106,32 @@ def test_client_credential_is_not_forwarded(gateway: GatewayHandle, mock_upstrea
     headers = mock_upstream.requests()[-1]["headers"]
     assert "authorization" not in headers and "x-api-key" not in headers
     assert headers["x-request-id"]
+
+
+PROVIDER_ACCOUNT_HEADERS = ("openai-organization", "anthropic-organization-id")
+PROVIDER_ACCOUNT_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/chat/completions", {"model": "mock-small", "messages": [{"role": "user", "content": "x"}]}),
+        (
+            "/v1/messages",
+            {"model": "claude-mock", "max_tokens": 16, "messages": [{"role": "user", "content": "x"}]},
+        ),
+    ],
+)
+def test_the_upstream_accounts_organisation_and_rate_limits_are_not_forwarded(
+    gateway: GatewayHandle, mock_upstream: MockHandle, path: str, body: dict[str, object], stream: bool
+) -> None:
+    payload = {**body, "stream": stream}
+    direct = httpx.post(f"{mock_upstream.url}{path}", json=payload, timeout=30)
+    assert any(name.startswith(PROVIDER_ACCOUNT_PREFIXES) for name in direct.headers)  # what providers send
+    through = httpx.post(
+        f"{gateway.url}{path}", json=payload, headers={"authorization": f"Bearer {gateway.key()}"}, timeout=30
+    )
+    assert through.status_code == 200
+    assert not any(name.startswith(PROVIDER_ACCOUNT_PREFIXES) for name in through.headers)
+    assert not any(name in through.headers for name in PROVIDER_ACCOUNT_HEADERS)

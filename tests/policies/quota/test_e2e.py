@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import anthropic
@@ -46,6 +47,7 @@ def test_openai_sdk_sees_headers_then_a_429_in_openai_shape(
         model="mock-small", messages=[{"role": "user", "content": "hi"}], max_tokens=50
     )
     assert all(name in raw.headers for name in RATE_HEADERS)
+    assert raw.headers.get_list("x-ratelimit-limit-requests") == ["2"]  # the provider's 10000 is not there
     assert raw.headers["x-ratelimit-remaining-requests"] == "1"
     assert raw.headers["x-ratelimit-reset-requests"].endswith("s")
     with client.chat.completions.with_streaming_response.create(
@@ -73,7 +75,13 @@ def test_anthropic_sdk_sees_a_429_in_anthropic_shape(
     with client.messages.stream(
         model="claude-mock", max_tokens=64, messages=[{"role": "user", "content": "hi"}]
     ) as stream:
-        assert stream.response.headers["x-ratelimit-remaining-requests"] == "0"
+        headers = stream.response.headers
+        assert headers["anthropic-ratelimit-requests-limit"] == "1"  # the account's, not the provider's 4000
+        assert headers["anthropic-ratelimit-requests-remaining"] == "0"
+        full_at = datetime.strptime(headers["anthropic-ratelimit-requests-reset"], "%Y-%m-%dT%H:%M:%S%z")
+        assert 0 < full_at.timestamp() - time.time() <= 61  # one request per minute: full again within 60 s
+        assert "anthropic-organization-id" not in headers
+        assert not any(name.startswith("x-ratelimit-") for name in headers)
         stream.get_final_message()
     with pytest.raises(anthropic.RateLimitError) as caught:
         client.messages.create(
@@ -83,7 +91,7 @@ def test_anthropic_sdk_sees_a_429_in_anthropic_shape(
     assert error.status_code == 429
     assert error.body["error"]["type"] == "rate_limit_error"  # type: ignore[index]
     assert int(error.response.headers["retry-after"]) >= 1
-    assert error.response.headers["x-ratelimit-limit-requests"] == "1"
+    assert error.response.headers["anthropic-ratelimit-requests-limit"] == "1"
 
 
 def test_upstream_errors_carry_the_headers_and_cost_no_tokens(

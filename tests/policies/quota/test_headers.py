@@ -1,10 +1,10 @@
-"""OpenAI's x-ratelimit-* header format."""
+"""The rate-limit header formats: OpenAI's x-ratelimit-* and Anthropic's anthropic-ratelimit-*."""
 
 from __future__ import annotations
 
 import pytest
 
-from policies.quota.headers import go_duration, rate_limit_headers
+from policies.quota.headers import anthropic_rate_limit_headers, go_duration, rate_limit_headers
 
 
 @pytest.mark.parametrize(
@@ -33,3 +33,14 @@ def test_headers_of_one_kind() -> None:
         "x-ratelimit-remaining-tokens": "0",
         "x-ratelimit-reset-tokens": "6s",
     }
+
+
+def test_anthropic_headers_give_the_time_the_limit_is_full_again() -> None:
+    now = 1_764_756_000.25  # 2025-12-03T10:00:00.25Z
+    assert anthropic_rate_limit_headers("requests", 60, 3, 6_000_001, now) == {
+        "anthropic-ratelimit-requests-limit": "60",
+        "anthropic-ratelimit-requests-remaining": "3",
+        "anthropic-ratelimit-requests-reset": "2025-12-03T10:00:07Z",  # 6.25 s later, rounded up
+    }
+    tokens = anthropic_rate_limit_headers("tokens", 10, -1, 0, now)
+    assert tokens["anthropic-ratelimit-tokens-remaining"] == "0"
