@@ -215,10 +215,18 @@ class ProxyHandler:
     async def _upstream_failure(
         self, state: RequestState, response: UpstreamResponse, send: Send, exchange: Exchange | None
     ) -> None:
-        """An upstream 4xx/5xx: forward its JSON error (it carries no model output), or map garbage to 502."""
+        """An upstream 4xx/5xx: forward its JSON error (it carries no model output), or map garbage to 502.
+
+        Errors about the gateway's own account with the upstream are not the client's and would leak it
+        (a key's last digits, the provider's organisation and limits): a refused credential becomes a
+        502, the upstream's rate limit a 429 of the gateway's own with the upstream's Retry-After.
+        """
         waited = time.perf_counter()
         raw = await response.read_all(limit=1024 * 1024)
         state.timing.upstream += time.perf_counter() - waited
+        account_error = response.account_error()
+        if account_error is not None:
+            raise account_error
         try:
             payload = orjson.loads(raw)
         except orjson.JSONDecodeError:

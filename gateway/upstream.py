@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import logging
 import os
 from collections.abc import Awaitable, Coroutine, Mapping
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from typing import TypeVar
 import aiohttp
 
 from gateway.config.schema import UpstreamConfig
-from gateway.errors import GatewayError, NotFoundError, UpstreamError, UpstreamTimeoutError
+from gateway.errors import GatewayError, NotFoundError, RateLimitError, UpstreamError, UpstreamTimeoutError
 from gateway.metrics import GatewayMetrics
 
 # Never forwarded in either direction (RFC 9110 hop-by-hop, plus what we recompute).
@@ -59,6 +60,7 @@ UPSTREAM_ONLY = frozenset(
 UPSTREAM_ONLY_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-")
 
 MAX_UPSTREAM_BODY = 64 * 1024 * 1024
+log = logging.getLogger("distillguard.upstream")
 T = TypeVar("T")
 
 
@@ -307,6 +309,38 @@ class UpstreamResponse:
         """Release the connection; an unread body closes it, which the upstream sees as a cancel."""
         self.watchdog.close()
         self._response.close()
+
+    def account_error(self) -> GatewayError | None:
+        """The error to answer instead of an upstream error about the gateway's own account, if it is one.
+
+        A refused credential (401, 403, 407) is the operator's to fix, not the client's: a 502, logged.
+        The upstream's rate limit (429) is the provider's capacity: a 429 of the gateway's own with
+        the upstream's Retry-After. Their bodies would name the provider's key or organisation.
+        """
+        status = self.status
+        if status not in (401, 403, 407, 429):
+            return None
+        self.metrics.upstream_errors.labels(self.upstream.name, f"http_{status}").inc()
+        if status == 429:
+            return RateLimitError(
+                "The model server is over capacity; please retry shortly.",
+                retry_after=self.retry_after(default=1.0),
+                code="upstream_over_capacity",
+            )
+        log.error(
+            "upstream %s refused the gateway's credential (HTTP %d): check its credential_env",
+            self.upstream.name,
+            status,
+        )
+        return UpstreamError("The model server refused the gateway's credentials.", code="upstream_auth")
+
+    def retry_after(self, default: float) -> float:
+        """The upstream's Retry-After in seconds (a number; an HTTP date counts as ``default``)."""
+        try:
+            value = float(self._response.headers.get("retry-after", ""))
+        except ValueError:
+            return default
+        return value if 0 <= value <= 3600 else default
 
     def forwarded_headers(self) -> list[tuple[bytes, bytes]]:
         return [

@@ -30,7 +30,16 @@ async def json_reply(
     await send_bytes(send, status, orjson.dumps(payload), headers or [], b"application/json")
 
 
-async def error_reply(send: Send, status: int, message: str, anthropic: bool) -> None:
+# What real providers say about the provider's own account (its key, its organisation's limits).
+PROVIDER_ERROR_MESSAGES = {
+    401: "Incorrect API key provided: sk-mock-************1234.",
+    429: "Rate limit reached for mock-small in organization org-mockprovider on requests per min (RPM).",
+}
+
+
+async def error_reply(
+    send: Send, status: int, message: str, anthropic: bool, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
     if anthropic:
         kind = {
             400: "invalid_request_error",
@@ -39,10 +48,13 @@ async def error_reply(send: Send, status: int, message: str, anthropic: bool) ->
             429: "rate_limit_error",
             529: "overloaded_error",
         }.get(status, "api_error")
-        await json_reply(send, status, {"type": "error", "error": {"type": kind, "message": message}})
+        await json_reply(
+            send, status, {"type": "error", "error": {"type": kind, "message": message}}, headers
+        )
     else:
         await json_reply(
             send,
             status,
             {"error": {"message": message, "type": "mock_error", "param": None, "code": str(status)}},
+            headers,
         )

@@ -34,7 +34,13 @@ from gateway.asgi import Receive, Scope, Send, header_map, read_body, send_bytes
 from gateway.mock import anthropic_shapes, openai_shapes
 from gateway.mock.generation import Generation
 from gateway.mock.generation import generate as _generate
-from gateway.mock.replies import ANTHROPIC_ACCOUNT_HEADERS, OPENAI_ACCOUNT_HEADERS, error_reply, json_reply
+from gateway.mock.replies import (
+    ANTHROPIC_ACCOUNT_HEADERS,
+    OPENAI_ACCOUNT_HEADERS,
+    PROVIDER_ERROR_MESSAGES,
+    error_reply,
+    json_reply,
+)
 from gateway.mock.toymodel import LogprobsMode
 
 MODELS = ["mock-small", "mock-reasoner", "claude-mock"]
@@ -87,7 +93,11 @@ class MockUpstream:
         self.requests.append({"path": path, "headers": headers, "body": body})
         fault = headers.get("x-mock-fault", "")
         if fault.startswith("status:"):
-            await error_reply(send, int(fault[7:]), f"mock upstream error {fault[7:]}", anthropic)
+            status = int(fault[7:])
+            message = PROVIDER_ERROR_MESSAGES.get(status, f"mock upstream error {status}")
+            await error_reply(
+                send, status, message, anthropic, [(b"retry-after", b"7")] if status == 429 else None
+            )
             return
         if fault.startswith("html:"):
             await send_bytes(send, int(fault[5:]), b"<html>Bad Gateway</html>", [], b"text/html")

@@ -73,7 +73,7 @@ def test_unknown_model_with_model_routing(
 @pytest.mark.parametrize(
     ("fault", "status", "kind"),
     [
-        ("status:429", 429, "mock_error"),
+        ("status:400", 400, "mock_error"),  # about the client's request: forwarded as it is
         ("status:500", 500, "mock_error"),
         ("html:502", 502, "upstream_error"),
         ("garbage", 502, "upstream_error"),
@@ -183,3 +183,27 @@ def test_stream_request_failing_before_output_gets_http_error(gateway: GatewayHa
         headers={**auth(gateway), "x-mock-fault": "status:503"},
     )
     assert r.status_code == 503 and r.json()["error"]["message"] == "mock upstream error 503"
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/messages"])
+def test_upstream_errors_about_the_gateways_own_account_are_not_passed_on(
+    gateway: GatewayHandle, path: str
+) -> None:
+    body = CHAT if path == "/v1/chat/completions" else MSG
+    refused = httpx.post(
+        f"{gateway.url}{path}", json=body, headers={**auth(gateway), "x-mock-fault": "status:401"}
+    )
+    assert refused.status_code == 502  # the gateway's credential, not the client's: no 401 to the client
+    assert refused.json()["error"]["message"] == "The model server refused the gateway's credentials."
+    limited = httpx.post(
+        f"{gateway.url}{path}", json=body, headers={**auth(gateway), "x-mock-fault": "status:429"}
+    )
+    assert limited.status_code == 429 and limited.headers["retry-after"] == "7"  # the upstream's own
+    assert "over capacity" in limited.json()["error"]["message"]
+    for reply in (refused, limited):
+        assert "sk-mock" not in reply.text and "org-mockprovider" not in reply.text
+        if path == "/v1/messages":
+            assert reply.json()["type"] == "error"
+    text = gateway.metrics()
+    assert metric_value(text, "distillguard_upstream_errors_total", kind="http_401") >= 1
+    assert metric_value(text, "distillguard_upstream_errors_total", kind="http_429") >= 1
