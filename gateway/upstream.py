@@ -328,7 +328,7 @@ class UpstreamResponse:
                 code="upstream_over_capacity",
             )
         log.error(
-            "upstream %s refused the gateway's credential (HTTP %d): check its credential_env",
+            "upstream %s refused the gateway's credential (HTTP %d): check its credential_env and its access",
             self.upstream.name,
             status,
         )
