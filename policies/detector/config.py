@@ -12,9 +12,9 @@ observation is scored with the settings of the instance that saw it.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, PrivateAttr, model_validator
 
 from gateway.plugins.base import PolicyConfig
 
@@ -56,6 +56,18 @@ class TextSettings(PolicyConfig):
     )
 
 
+# The behaviour signals, in the order the score mixes them.
+BEHAVIOUR = (
+    "template_reuse",
+    "single_turn",
+    "capability_focus",
+    "volume",
+    "regularity",
+    "max_reasoning",
+    "new_model",
+)
+
+
 class Weights(PolicyConfig):
     """Weights of the signals (see docs/detection.md for the formula)."""
 
@@ -72,6 +84,19 @@ class Weights(PolicyConfig):
     regularity: float = Field(0.05, ge=0)
     max_reasoning: float = Field(0.05, ge=0)
     new_model: float = Field(0.1, ge=0)
+    _behaviour: tuple[tuple[float, ...], float] = PrivateAttr(default=((), 0.0))
+
+    def model_post_init(self, context: Any) -> None:
+        weights = tuple(getattr(self, name) for name in BEHAVIOUR)
+        total = 0.0
+        for weight in weights:  # summed in order, as the score always has
+            total += weight
+        self._behaviour = (weights, total)
+
+    @property
+    def behaviour(self) -> tuple[tuple[float, ...], float]:
+        """The behaviour weights in :data:`BEHAVIOUR` order and their sum (computed once, at load)."""
+        return self._behaviour
 
 
 class Thresholds(PolicyConfig):

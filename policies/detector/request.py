@@ -163,18 +163,12 @@ def _max_reasoning(body: dict[str, Any], budget_floor: int) -> bool:
 def client_key(headers: Any) -> str:
     """A short hash of the user agent and the order of the headers the client sent."""
     names = [name for name in headers if name not in _VOLATILE_HEADERS]
-    shape = headers.get("user-agent", "") + "\n" + ",".join(names)
-    key = _CLIENT_KEYS.get(shape)
-    if key is None:  # a few client setups send most traffic: hash each shape once
-        key = hashlib.blake2b(shape.encode("utf-8", "replace"), digest_size=8).hexdigest()
-        if len(_CLIENT_KEYS) >= _CLIENT_KEYS_KEPT:
-            _CLIENT_KEYS.clear()
-        _CLIENT_KEYS[shape] = key
-    return key
+    return _shape_key(headers.get("user-agent", "") + "\n" + ",".join(names))
 
 
-_CLIENT_KEYS: dict[str, str] = {}
-_CLIENT_KEYS_KEPT = 4096
+@lru_cache(maxsize=4096)  # a few client setups send most traffic: hash each shape once
+def _shape_key(shape: str) -> str:
+    return hashlib.blake2b(shape.encode("utf-8", "replace"), digest_size=8).hexdigest()
 
 
 @lru_cache(maxsize=8192)

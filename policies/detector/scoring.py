@@ -32,6 +32,7 @@ from typing import Any
 from gateway.plugins.base import RISK_LEVELS, RiskLevel
 from policies.detector import features as F
 from policies.detector.classifier import OTHER
+from policies.detector.config import BEHAVIOUR
 from policies.detector.features import AccountState
 
 RANK = {level: rank for rank, level in enumerate(RISK_LEVELS)}
@@ -85,15 +86,6 @@ class Score:
 
 
 CONTENT = ("cot_elicitation", "rubric_grading", "logprobs")
-BEHAVIOUR = (
-    "template_reuse",
-    "single_turn",
-    "capability_focus",
-    "volume",
-    "regularity",
-    "max_reasoning",
-    "new_model",
-)
 
 
 def score_account(
@@ -118,7 +110,7 @@ def score_account(
     content = 1.0 - (1.0 - w.cot_elicitation * cot) * (1.0 - w.rubric_grading * rubric) * (
         1.0 - w.logprobs * logprobs
     )
-    weights, total = _behaviour_weights(w)
+    weights, total = w.behaviour
     # The same sum, in the same order, as over BEHAVIOUR.
     mixed = 0.0
     for part, value in zip(
@@ -145,24 +137,6 @@ def score_account(
         "new_model": new_model,
     }
     return Score(value, own, content, behaviour, cluster, cluster_id, counted, w, raw)
-
-
-# id(weights) -> (the frozen weights object, kept alive, its BEHAVIOUR weights, their sum)
-_BEHAVIOUR_WEIGHTS: dict[int, tuple[Any, tuple[float, ...], float]] = {}
-
-
-def _behaviour_weights(w: Any) -> tuple[tuple[float, ...], float]:
-    """The behaviour weights in BEHAVIOUR order and their sum, computed once per weights object."""
-    cached = _BEHAVIOUR_WEIGHTS.get(id(w))
-    if cached is None or cached[0] is not w:
-        weights = tuple(getattr(w, name) for name in BEHAVIOUR)
-        total = 0.0
-        for weight in weights:
-            total += weight
-        if len(_BEHAVIOUR_WEIGHTS) >= 256:  # config reloads: forget the old objects
-            _BEHAVIOUR_WEIGHTS.clear()
-        cached = _BEHAVIOUR_WEIGHTS[id(w)] = (w, weights, total)
-    return cached[1], cached[2]
 
 
 def _signal(value: float, weight: float, contribution: float) -> dict[str, float]:
