@@ -1,4 +1,4 @@
-"""The ASGI application: /v1/* goes straight to the proxy, the rest through Starlette routes."""
+"""The ASGI application: the API goes straight to the proxy, the engine's own endpoints through Starlette."""
 
 from __future__ import annotations
 
@@ -43,8 +43,8 @@ class GatewayApp:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/v1/"):
-            await self.proxy(scope, receive, send)
+        if scope["type"] == "http" and not _engine_path(scope["path"]):
+            await self.proxy(scope, receive, send)  # the declared API routes, or 404 in the API's shape
         else:
             await self.router(scope, receive, send)  # type: ignore[arg-type]
 
@@ -86,6 +86,14 @@ class GatewayApp:
     async def metrics(self, request: Request) -> Response:
         body, content_type = render_metrics()
         return Response(body, media_type=content_type)
+
+
+ENGINE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+def _engine_path(path: str) -> bool:
+    """The gateway's own endpoints (served by the router); everything else is the API's."""
+    return path in ENGINE_PATHS or path.startswith("/admin/")
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:

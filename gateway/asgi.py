@@ -33,13 +33,13 @@ def valid_request_id(value: str | None) -> bool:
     return bool(value) and _REQUEST_ID.match(value) is not None  # type: ignore[arg-type]
 
 
-def normalise_path(path: str) -> str:
-    """Collapse repeated slashes and drop a trailing one, so '/v1//chat/completions/' is still policed."""
-    if "//" in path:
-        path = re.sub(r"/{2,}", "/", path)
-    if len(path) > 1 and path.endswith("/"):
-        path = path.rstrip("/") or "/"
-    return path
+def raw_path(scope: Scope) -> bytes:
+    """The request path as the client sent it (before percent-decoding, without the query)."""
+    raw = scope.get("raw_path")
+    if raw is None:
+        return str(scope["path"]).encode("utf-8")
+    query = raw.find(b"?")
+    return raw if query < 0 else raw[:query]
 
 
 async def read_body(receive: Receive, limit: int, declared: str | None) -> bytes:

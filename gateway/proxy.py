@@ -10,7 +10,6 @@ reaches the client (no tracebacks).
 from __future__ import annotations
 
 import asyncio
-import fnmatch
 import logging
 import os
 import time
@@ -25,7 +24,7 @@ from gateway.asgi import (
     Scope,
     Send,
     header_map,
-    normalise_path,
+    raw_path,
     read_body,
     send_bytes,
     send_json,
@@ -36,16 +35,15 @@ from gateway.engine import Gateway
 from gateway.errors import (
     GatewayError,
     InvalidRequestError,
-    MethodNotAllowedError,
-    NotFoundError,
     PermissionDeniedError,
     ServerError,
     UpstreamError,
 )
 from gateway.plugins.base import Account, Exchange
 from gateway.plugins.pipeline import Pipeline
-from gateway.protocols import ADAPTERS, OPERATIONS, Operation, protocol_for_path
+from gateway.protocols import ADAPTERS, Operation, ProtocolName, protocol_for_path
 from gateway.relay import StreamRelay, Timing, relay_json
+from gateway.routes import BODY_METHODS, RouteMatch
 from gateway.runtime import Runtime
 from gateway.upstream import UpstreamResponse, upstream_request_headers
 
@@ -63,6 +61,7 @@ class RequestState:
         "exchange",
         "path",
         "pipeline",
+        "protocol",
         "request_id",
         "route",
         "status",
@@ -77,6 +76,7 @@ class RequestState:
         self.account: Account | None = None
         self.exchange: Exchange | None = None
         self.pipeline: Pipeline | None = None
+        self.protocol: ProtocolName | None = None
         self.status = 0
         self.bytes_sent = 0
         self.events = 0
@@ -84,7 +84,7 @@ class RequestState:
 
 
 class ProxyHandler:
-    """ASGI app for every /v1/ path: model operations get the policies, allow-listed paths pass through."""
+    """ASGI app for the API: declared routes only (gateway.routes); every request passes the policies."""
 
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
@@ -95,27 +95,25 @@ class ProxyHandler:
         headers = header_map(scope)
         supplied = headers.get("x-request-id")
         request_id = supplied if valid_request_id(supplied) else os.urandom(12).hex()
-        path = normalise_path(scope["path"])
-        operation = OPERATIONS.get(path)
-        state = RequestState(request_id, path, operation.name if operation else "passthrough")
+        state = RequestState(request_id, scope["path"], "unmatched")
         runtime.enter()
-        in_flight = self.metrics.in_flight.labels(state.route)
-        in_flight.inc()
+        in_flight: Any = None
         watcher: DisconnectWatcher | None = None
         try:
+            match = runtime.routes.resolve(scope["method"], raw_path(scope), scope.get("query_string", b""))
+            route = match.route
+            state.path, state.route, state.protocol = match.path, route.name, route.protocol
+            in_flight = self.metrics.in_flight.labels(state.route)
+            in_flight.inc()
             account = await runtime.auth.authenticate(headers)
             state.account = account
             body = await read_body(receive, runtime.max_body, headers.get("content-length"))
             watcher = DisconnectWatcher(receive)
             send = watcher.guard(send)
-            if operation is not None:
-                if scope["method"] != "POST":
-                    raise MethodNotAllowedError(f"{path} accepts POST only.")
-                await self._operation(state, runtime, operation, account, headers, scope, body, send, watcher)
-            elif self._passthrough_allowed(runtime, path):
-                await self._passthrough(state, runtime, headers, scope, body, send, watcher)
+            if route.is_model_operation:
+                await self._operation(state, runtime, match, account, headers, scope, body, send)
             else:
-                raise NotFoundError(f"Unknown path {path}.")
+                await self._passthrough(state, runtime, match, account, headers, scope, body, send)
         except asyncio.CancelledError:
             if watcher is None or not watcher.disconnected:
                 raise
@@ -138,15 +136,12 @@ class ProxyHandler:
         finally:
             if watcher is not None:
                 watcher.stop()
-            in_flight.dec()
+            if in_flight is not None:
+                in_flight.dec()
             runtime.leave()
             await self._finish(state)
 
-    @staticmethod
-    def _passthrough_allowed(runtime: Runtime, path: str) -> bool:
-        return any(fnmatch.fnmatchcase(path, pattern) for pattern in runtime.config.passthrough_paths)
-
-    async def _operation(
+    def _admit(
         self,
         state: RequestState,
         runtime: Runtime,
@@ -154,11 +149,9 @@ class ProxyHandler:
         account: Account,
         headers: dict[str, str],
         scope: Scope,
-        raw_body: bytes,
-        send: Send,
-        watcher: DisconnectWatcher,
-    ) -> None:
-        body = _json_object(raw_body)
+        body: dict[str, Any],
+    ) -> tuple[Exchange, Pipeline]:
+        """The account's pipeline and the exchange the policies see; a blocked account stops here."""
         level = self.gateway.risk.level(account.id)
         pipeline = runtime.pipeline_for(account, level)
         if pipeline.blocked:
@@ -174,6 +167,22 @@ class ProxyHandler:
             risk_level=level,
         )
         state.exchange, state.pipeline = exchange, pipeline
+        return exchange, pipeline
+
+    async def _operation(
+        self,
+        state: RequestState,
+        runtime: Runtime,
+        match: RouteMatch,
+        account: Account,
+        headers: dict[str, str],
+        scope: Scope,
+        raw_body: bytes,
+        send: Send,
+    ) -> None:
+        operation = match.route.operation
+        body = _json_object(raw_body)
+        exchange, pipeline = self._admit(state, runtime, operation, account, headers, scope, body)
         await pipeline.run_request(exchange)
         upstream = runtime.pool.select(operation.protocol, exchange.model)
         stream = exchange.stream
@@ -186,7 +195,7 @@ class ProxyHandler:
             forward.setdefault("anthropic-version", "2023-06-01")
         waited = time.perf_counter()
         response = await runtime.pool.open(
-            upstream, "POST", _path_qs(scope, state.path), forward, orjson.dumps(exchange.body)
+            upstream, "POST", match.path_qs, forward, orjson.dumps(exchange.body)
         )
         state.timing.upstream += time.perf_counter() - waited
         exchange.outcome.upstream_reached = True
@@ -247,26 +256,48 @@ class ProxyHandler:
         self,
         state: RequestState,
         runtime: Runtime,
+        match: RouteMatch,
+        account: Account,
         headers: dict[str, str],
         scope: Scope,
-        body: bytes,
+        raw_body: bytes,
         send: Send,
-        watcher: DisconnectWatcher,
     ) -> None:
-        protocol = protocol_for_path(state.path)
-        upstream = runtime.pool.select(protocol, None)
-        forward = upstream_request_headers(
-            headers, state.request_id, scope["client"][0] if scope.get("client") else ""
-        )
+        """A declared non-model route: block, quota and detector apply; the body is relayed as written.
+
+        A JSON body is parsed and re-encoded, so the upstream receives what the policies saw.
+        """
+        method = scope["method"]
+        if raw_body and method not in BODY_METHODS:
+            raise InvalidRequestError(f"A {method} request carries no body.", code="unexpected_body")
+        body = _json_object(raw_body) if raw_body else {}
+        route = match.route
+        exchange, pipeline = self._admit(state, runtime, route.operation, account, headers, scope, body)
+        await pipeline.run_request(exchange)
+        upstream = runtime.pool.select(route.protocol, exchange.model)
+        forward = upstream_request_headers(headers, state.request_id, exchange.client_ip)
+        payload = None
+        if raw_body:
+            forward["content-type"] = "application/json"
+            payload = orjson.dumps(exchange.body)
+        if route.protocol == "anthropic":
+            forward.setdefault("anthropic-version", "2023-06-01")
         waited = time.perf_counter()
-        response = await runtime.pool.open(
-            upstream, scope["method"], _path_qs(scope, state.path), forward, body or None
-        )
+        response = await runtime.pool.open(upstream, method, match.path_qs, forward, payload)
+        state.timing.upstream += time.perf_counter() - waited
+        exchange.outcome.upstream_reached = True
         try:
+            if response.status >= 400:
+                await self._upstream_failure(state, response, send, exchange)
+                return
+            waited = time.perf_counter()
             raw = await response.read_all()
             state.timing.upstream += time.perf_counter() - waited
             out = response.forwarded_headers()
             out.append((b"x-request-id", state.request_id.encode()))
+            out.extend(
+                (k.encode("latin-1"), v.encode("latin-1")) for k, v in exchange.response_headers.items()
+            )
             content_type = response.headers.get("content-type", "application/octet-stream").encode("latin-1")
             await send_bytes(send, response.status, raw, out, content_type)
             state.status, state.bytes_sent = response.status, len(raw)
@@ -285,8 +316,7 @@ class ProxyHandler:
             self.metrics.auth_failures.labels(error.reason).inc()
         if watcher is not None:
             watcher.stop()
-        operation = OPERATIONS.get(state.path)
-        adapter = operation.adapter if operation else ADAPTERS[protocol_for_path(state.path)]
+        adapter = ADAPTERS[state.protocol or protocol_for_path(state.path)]
         headers = [(b"x-request-id", state.request_id.encode())]
         headers.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in error.headers.items())
         if state.exchange is not None:
@@ -385,8 +415,3 @@ def _json_object(raw: bytes) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise InvalidRequestError("The request body must be a JSON object.", code="invalid_json")
     return body
-
-
-def _path_qs(scope: Scope, path: str) -> str:
-    query = scope.get("query_string", b"")
-    return f"{path}?{query.decode('latin-1')}" if query else path

@@ -15,6 +15,7 @@ from gateway.config.loader import LoadedConfig
 from gateway.plugins.base import Account, RiskLevel
 from gateway.plugins.pipeline import Pipeline
 from gateway.plugins.services import PolicyServices
+from gateway.routes import RouteTable, config_routes
 from gateway.upstream import UpstreamPool
 
 log = logging.getLogger("distillguard.runtime")
@@ -28,6 +29,7 @@ class Runtime:
         self.pool = pool
         self.auth = Authenticator(loaded)
         self.pipelines = {key: Pipeline(spec, services) for key, spec in loaded.pipelines.items()}
+        self.routes = RouteTable(config_routes(self.config.passthrough_routes))
         self.max_body = self.config.limits.max_body_bytes
         self.access_log = self.config.logging.access_log
         self.in_flight = 0

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gateway.plugins.base import PolicyMode
+from gateway.routes import OPERATION_PATHS, validate_template
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$"
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -184,7 +185,35 @@ class AdminConfig(Strict):
     token_env: str | None = Field(None, description="env var holding the admin API bearer token; unset = off")
 
 
-DEFAULT_PASSTHROUGH = ["/v1/models", "/v1/models/*", "/v1/embeddings", "/v1/messages/count_tokens"]
+HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+
+class PassthroughRoute(Strict):
+    """A non-model route forwarded after the account's block, quota and detector have seen it.
+
+    ``path`` is a template of whole segments (``/v1/models/{id}``: a parameter matches exactly one
+    segment); ``methods`` are the only methods served; ``query`` the only query parameters forwarded.
+    The response body is relayed as the upstream wrote it, so declare only routes that carry no model
+    output a policy must filter.
+    """
+
+    path: str
+    methods: list[HttpMethod] = Field(min_length=1)
+    protocol: Literal["openai", "anthropic"] = "openai"
+    query: list[str] = Field(default_factory=list)
+
+    @field_validator("path")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        return validate_template(value)
+
+
+DEFAULT_PASSTHROUGH: list[dict[str, Any]] = [
+    {"path": "/v1/models", "methods": ["GET"]},
+    {"path": "/v1/models/{model}", "methods": ["GET"]},
+    {"path": "/v1/embeddings", "methods": ["POST"]},
+    {"path": "/v1/messages/count_tokens", "methods": ["POST"], "protocol": "anthropic", "query": ["beta"]},
+]
 
 
 class GatewayConfig(Strict):
@@ -195,9 +224,9 @@ class GatewayConfig(Strict):
     tiers: dict[str, TierConfig] = Field(min_length=1)
     accounts: dict[str, AccountConfig] = Field(default_factory=dict)
     risk_levels: dict[str, RiskLevelConfig] = Field(default_factory=dict)
-    passthrough_paths: list[str] = Field(
-        default_factory=lambda: list(DEFAULT_PASSTHROUGH),
-        description="non-model paths forwarded after auth (glob); all others get 404",
+    passthrough_routes: list[PassthroughRoute] = Field(
+        default_factory=lambda: [PassthroughRoute.model_validate(r) for r in DEFAULT_PASSTHROUGH],
+        description="non-model routes forwarded after block, quota and detector; every other route is 404",
     )
     limits: LimitsConfig = LimitsConfig()
     state: StateConfig = StateConfig()
@@ -205,3 +234,26 @@ class GatewayConfig(Strict):
     logging: LoggingConfig = LoggingConfig()
     reload: ReloadConfig = ReloadConfig()
     admin: AdminConfig = AdminConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "passthrough_paths" in data:
+            raise ValueError(
+                "passthrough_paths (globs) is replaced by passthrough_routes: a list of "
+                "{path: /v1/models/{model}, methods: [GET]} whose parameters match one whole segment"
+            )
+        return data
+
+    @field_validator("passthrough_routes")
+    @classmethod
+    def _distinct_routes(cls, value: list[PassthroughRoute]) -> list[PassthroughRoute]:
+        seen: set[str] = set()
+        for route in value:
+            shape = "/".join("{}" if s.startswith("{") else s for s in route.path.split("/"))
+            if route.path in OPERATION_PATHS:
+                raise ValueError(f"{route.path} is a model operation; it cannot be a passthrough route")
+            if shape in seen:
+                raise ValueError(f"{route.path} is declared twice (or overlaps another template)")
+            seen.add(shape)
+        return value

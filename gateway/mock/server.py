@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import zlib
 from collections import deque
 from collections.abc import Iterator
 from typing import Any
@@ -69,7 +70,17 @@ class MockUpstream:
         if path.startswith("/_mock/"):
             await self._control(path, scope["method"], send)
             return
-        if path in ("/v1/models", "/models"):
+        self.requests.append(
+            {
+                "method": scope["method"],
+                "path": path,
+                "raw_path": (scope.get("raw_path") or b"").decode("latin-1"),
+                "query": scope.get("query_string", b"").decode("latin-1"),
+                "headers": headers,
+                "body": _json_or_none(body_bytes),
+            }
+        )
+        if scope["method"] == "GET" and path in ("/v1/models", "/models"):
             await json_reply(
                 send,
                 200,
@@ -82,6 +93,17 @@ class MockUpstream:
                 },
             )
             return
+        if scope["method"] == "GET" and path.startswith("/v1/models/"):
+            model = path.removeprefix("/v1/models/")
+            if model in MODELS:
+                entry = {"id": model, "object": "model", "created": 0, "owned_by": "distillguard-mock"}
+                await json_reply(send, 200, entry)
+            else:
+                await error_reply(send, 404, f"The model '{model}' does not exist", False)
+            return
+        if scope["method"] != "POST":
+            await error_reply(send, 405, f"{scope['method']} {path} is not served by the mock", False)
+            return
         try:
             body = orjson.loads(body_bytes) if body_bytes else {}
         except orjson.JSONDecodeError:
@@ -90,7 +112,6 @@ class MockUpstream:
         if not isinstance(body, dict):
             await error_reply(send, 400, "invalid JSON body", anthropic)
             return
-        self.requests.append({"path": path, "headers": headers, "body": body})
         fault = headers.get("x-mock-fault", "")
         if fault.startswith("status:"):
             status = int(fault[7:])
@@ -111,7 +132,11 @@ class MockUpstream:
         if fault == "garbage":
             await send_bytes(send, 200, b"this is not json {", [], b"application/json")
             return
-        if path == "/v1/messages":
+        if path == "/v1/embeddings":
+            await json_reply(send, 200, _embeddings(body))
+        elif path == "/v1/messages/count_tokens":
+            await json_reply(send, 200, {"input_tokens": len(orjson.dumps(body.get("messages"))) // 4})
+        elif path == "/v1/messages":
             await self._messages(body, headers, send, receive, fault)
         elif path in ("/v1/chat/completions", "/v1/completions", "/v1/responses"):
             await self._openai(path, body, headers, send, receive, fault)
@@ -331,6 +356,27 @@ def _logprob_params_problem(path: str, body: dict[str, Any]) -> str | None:
         if body.get("stream") is True:
             return "prompt_logprobs is not supported with stream=True"
     return None
+
+
+def _json_or_none(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _embeddings(body: dict[str, Any]) -> dict[str, Any]:
+    """A deterministic 8-dimensional embedding per input string (enough to prove forwarding)."""
+    inputs = body.get("input")
+    texts = inputs if isinstance(inputs, list) else [inputs]
+    data = []
+    for index, text in enumerate(texts):
+        crc = zlib.crc32(str(text).encode())
+        data.append(
+            {"object": "embedding", "index": index, "embedding": [((crc >> k) & 255) / 255 for k in range(8)]}
+        )
+    usage = {"prompt_tokens": len(texts), "total_tokens": len(texts)}
+    return {"object": "list", "data": data, "model": body.get("model"), "usage": usage}
 
 
 def _int_between(value: Any, low: int, high: int) -> bool:

@@ -1,0 +1,217 @@
+"""The declared route table: the only paths, methods and query parameters the gateway serves.
+
+Deny by default. A request reaches the upstream only through a route declared
+here (the model operations) or in the YAML (``passthrough_routes``), matched
+by method and by whole path segments: ``/v1/models/{id}`` matches one segment,
+never a ``/``. The path is read from the raw request target and brought to
+one canonical spelling first:
+
+- repeated slashes collapse and a trailing slash is dropped (they change no
+  route's meaning, and ``/v1//chat/completions/`` has always been policed);
+- a percent-escape of an ordinary path character is decoded (``%76`` is ``v``);
+- an escaped ``/``, ``\\``, ``.`` or ``%``, a literal backslash, a ``.`` or
+  ``..`` segment, a control or non-ASCII byte: 400, never "normalised", since
+  servers disagree on what they mean and that disagreement is the attack.
+
+What goes upstream is the route's canonical path and the query parameters the
+route declares, re-encoded; never the client's spelling of either.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+from urllib.parse import parse_qsl, urlencode
+
+from gateway.errors import InvalidRequestError, MethodNotAllowedError, NotFoundError
+from gateway.protocols import OPERATIONS, Operation, ProtocolName
+
+# RFC 3986 pchar without pct-encoded: what a canonical segment may hold. Templates are stricter
+# (letters, digits, '-._~:@'), so that no literal segment looks like a glob.
+_SEGMENT_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@")
+# Escapes that are decoded: those of ordinary characters, except '.' (dot segments) and '%'.
+_DECODABLE = _SEGMENT_CHARS - {"."}
+_ESCAPE = re.compile(rb"%([0-9A-Fa-f]{2})")
+_TEMPLATE_SEGMENT = re.compile(r"^(\{[a-z_][a-z0-9_]*\}|[A-Za-z0-9\-_~:@][A-Za-z0-9\-._~:@]*)$")
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+OPERATION_PATHS = frozenset(OPERATIONS)
+
+
+class PassthroughSpec(Protocol):
+    """What the YAML declares of a passthrough route (``gateway.config.schema.PassthroughRoute``)."""
+
+    @property
+    def path(self) -> str: ...
+    @property
+    def methods(self) -> Sequence[str]: ...
+    @property
+    def protocol(self) -> ProtocolName: ...
+    @property
+    def query(self) -> Sequence[str]: ...
+
+
+class NonCanonicalPathError(InvalidRequestError):
+    """A request path whose meaning servers disagree on (dot segments, escaped separators)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"The request path is not allowed: {reason}.", code="invalid_path")
+
+
+def canonical_path(raw: bytes) -> str:
+    """The one spelling of a raw request path (bytes, before ``?``); NonCanonicalPathError if it has none."""
+    if not raw.startswith(b"/"):
+        raise NonCanonicalPathError("it must start with '/'")
+    if b"%" in raw:
+
+        def decode(match: re.Match[bytes]) -> bytes:
+            char = chr(int(match.group(1), 16))
+            if char not in _DECODABLE:
+                raise NonCanonicalPathError(f"'%{match.group(1).decode()}' encodes a separator or dot")
+            return char.encode()
+
+        raw = _ESCAPE.sub(decode, raw)
+        if b"%" in raw:
+            raise NonCanonicalPathError("a '%' that is not a valid escape")
+    try:
+        path = raw.decode("ascii")
+    except UnicodeDecodeError:
+        raise NonCanonicalPathError("non-ASCII bytes") from None
+    segments = [segment for segment in path.split("/") if segment]
+    for segment in segments:
+        if segment in (".", ".."):
+            raise NonCanonicalPathError("dot segments")
+        if not _SEGMENT_CHARS.issuperset(segment):
+            raise NonCanonicalPathError("characters outside the path alphabet")
+    return "/" + "/".join(segments)
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One declared route: a path template, its methods, its protocol and what it is.
+
+    ``operation`` is set for model operations (the policies read and rewrite their
+    bodies and responses); passthrough routes carry the ``passthrough`` operation:
+    the account's block, quota and detector observation apply, the response body
+    is relayed as the upstream wrote it.
+    """
+
+    name: str
+    template: str
+    methods: frozenset[str]
+    operation: Operation
+    query: frozenset[str] = frozenset()
+
+    @property
+    def protocol(self) -> ProtocolName:
+        return self.operation.protocol
+
+    @property
+    def is_model_operation(self) -> bool:
+        return self.operation.name != "passthrough"
+
+    @property
+    def segments(self) -> tuple[str, ...]:
+        return tuple(s for s in self.template.split("/") if s)
+
+
+@dataclass(frozen=True, slots=True)
+class RouteMatch:
+    route: Route
+    path: str  # the canonical path: what the policies see and the upstream receives
+    query: str  # the declared query parameters, re-encoded ('' when none)
+
+    @property
+    def path_qs(self) -> str:
+        return f"{self.path}?{self.query}" if self.query else self.path
+
+
+def validate_template(template: str) -> str:
+    """``template`` if it is a well-formed route template (whole segments, ``{name}`` parameters)."""
+    if not template.startswith("/") or template != "/" + "/".join(s for s in template.split("/") if s):
+        raise ValueError("must start with '/' and have no empty segments or trailing '/'")
+    for segment in template.split("/")[1:]:
+        if segment in (".", "..") or not _TEMPLATE_SEGMENT.match(segment):
+            raise ValueError(
+                f"segment '{segment}' is neither a literal of path characters nor a '{{name}}' parameter "
+                "(globs are not supported: a parameter matches exactly one segment)"
+            )
+    return template
+
+
+def operation_routes() -> list[Route]:
+    """The model operations: POST only; Anthropic's SDK adds ``?beta=true`` for its beta surface."""
+    routes = []
+    for op in OPERATIONS.values():
+        query = frozenset({"beta"} if op.protocol == "anthropic" else ())
+        routes.append(Route(op.name, op.path, frozenset({"POST"}), op, query))
+    return routes
+
+
+def config_routes(passthrough: Iterable[PassthroughSpec]) -> list[Route]:
+    """The model operations and the YAML's passthrough routes (``passthrough_routes``)."""
+    routes = operation_routes()
+    for spec in passthrough:
+        operation = Operation("passthrough", spec.path, spec.protocol)
+        routes.append(Route(spec.path, spec.path, frozenset(spec.methods), operation, frozenset(spec.query)))
+    return routes
+
+
+class RouteTable:
+    """Resolves (method, raw path, raw query) to a declared route, or the error the client gets."""
+
+    def __init__(self, routes: Iterable[Route]) -> None:
+        self.routes = list(routes)
+        self._exact: dict[str, Route] = {}
+        self._templated: dict[int, list[Route]] = {}
+        for route in self.routes:
+            segments = route.segments
+            if any(s.startswith("{") for s in segments):
+                self._templated.setdefault(len(segments), []).append(route)
+            else:
+                if route.template in self._exact:
+                    raise ValueError(f"route {route.template} is declared twice")
+                self._exact[route.template] = route
+
+    def find(self, path: str) -> Route | None:
+        """The route whose template matches canonical ``path`` (literal routes win over templated)."""
+        route = self._exact.get(path)
+        if route is not None:
+            return route
+        segments = path.split("/")[1:]
+        for candidate in self._templated.get(len(segments), ()):
+            if all(t.startswith("{") or t == s for t, s in zip(candidate.segments, segments, strict=True)):
+                return candidate
+        return None
+
+    def resolve(self, method: str, raw_path: bytes, raw_query: bytes) -> RouteMatch:
+        path = canonical_path(raw_path)
+        route = self.find(path)
+        if route is None:
+            raise NotFoundError(f"Unknown path {path}.", code="unknown_route")
+        if method not in route.methods:
+            allowed = ", ".join(sorted(route.methods))
+            raise MethodNotAllowedError(
+                f"{path} accepts {allowed} only.", code="method_not_allowed", headers={"allow": allowed}
+            )
+        return RouteMatch(route, path, _declared_query(route, raw_query))
+
+
+def _declared_query(route: Route, raw_query: bytes) -> str:
+    if not raw_query:
+        return ""
+    try:
+        pairs = parse_qsl(raw_query.decode("ascii"), keep_blank_values=True, strict_parsing=True)
+    except (UnicodeDecodeError, ValueError):
+        raise InvalidRequestError("The query string is malformed.", code="invalid_query") from None
+    for name, _ in pairs:
+        if name not in route.query:
+            accepted = ", ".join(sorted(route.query)) or "none"
+            raise InvalidRequestError(
+                f"Unknown query parameter '{name}' for {route.template} (accepted: {accepted}).",
+                param=name,
+                code="unknown_parameter",
+            )
+    return urlencode(pairs)
