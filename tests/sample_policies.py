@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
 from gateway.errors import PolicyViolationError
-from gateway.plugins import Exchange, Policy, PolicyConfig, StreamFilter
+from gateway.plugins import NEUTRAL, Exchange, Policy, PolicyConfig, StreamFilter
 from gateway.sse import StreamEvent
 
 
@@ -54,7 +54,7 @@ class FailingPolicy(Policy[FailingConfig]):
 
 
 class UppercaseConfig(PolicyConfig):
-    marker: str = "UPPER"
+    marker: Annotated[str, NEUTRAL] = "UPPER"  # a label: risk levels may set it to show which pipeline served
 
 
 class UppercasePolicy(Policy[UppercaseConfig]):
