@@ -58,13 +58,21 @@ class LoadedConfig:
     watched_files: list[Path] = field(default_factory=list)
 
     def effective(self) -> dict[str, Any]:
-        """The config with every default filled in, policy configs included (for `check`)."""
+        """The config with every default filled in, policy configs included (for `check`).
+
+        ``effective_levels`` adds, per tier and per account with overrides, what each risk level
+        changes over the level below once merged (levels only tighten, so an override looser
+        than the tier's value shows no change there).
+        """
+        from gateway.config.view import level_changes
+
         data = self.gateway.model_dump(mode="json")
         for tier, tier_data in data["tiers"].items():
             spec = self.pipelines[(tier, None, "none")]
             for entry, resolved in zip(tier_data["policies"], spec.policies, strict=True):
                 entry["config"] = resolved.config.model_dump(mode="json")
         data["auth"]["keys"] = f"{len(self.api_keys)} key(s) loaded"
+        data["effective_levels"] = level_changes(self)
         return data
 
 
