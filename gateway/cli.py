@@ -12,12 +12,15 @@ import argparse
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
 
 import orjson
 import yaml
 
-from gateway.config.loader import load_config
+from gateway.config.loader import LoadedConfig, load_config
+from gateway.config.view import pipeline_view
 from gateway.errors import ConfigError
+from gateway.plugins.base import RISK_LEVELS
 
 COMMAND_ENTRY_POINTS = "distillguard.commands"
 
@@ -28,7 +31,14 @@ def _cmd_check(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"invalid config: {exc}", file=sys.stderr)
         return 2
-    effective = loaded.effective()
+    if args.tier or args.level or args.account:
+        try:
+            effective = _one_pipeline(loaded, args.tier, args.account, args.level or "none")
+        except ConfigError as exc:
+            print(f"check: {exc}", file=sys.stderr)
+            return 2
+    else:
+        effective = loaded.effective()
     if args.json:
         sys.stdout.write(orjson.dumps(effective, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
@@ -39,6 +49,24 @@ def _cmd_check(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def _one_pipeline(loaded: LoadedConfig, tier: str | None, account: str | None, level: str) -> dict[str, Any]:
+    """``check --tier/--account/--level``: one pipeline's effective policy configs in full."""
+    gateway = loaded.gateway
+    if account is not None:
+        if account not in gateway.accounts:
+            raise ConfigError(f"no account '{account}' in accounts; accounts: {sorted(gateway.accounts)}")
+        account_tier = gateway.accounts[account].tier or gateway.default_tier
+        if tier is not None and tier != account_tier:
+            raise ConfigError(f"account '{account}' is on tier '{account_tier}', not '{tier}'")
+        tier = account_tier
+    tier = tier or gateway.default_tier
+    if tier not in gateway.tiers:
+        raise ConfigError(f"no tier '{tier}'; tiers: {sorted(gateway.tiers)}")
+    if level not in RISK_LEVELS:
+        raise ConfigError(f"no risk level '{level}'; levels: {list(RISK_LEVELS)}")
+    return pipeline_view(loaded, tier, account, level)  # type: ignore[arg-type]
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -102,6 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--keys-file")
     check.add_argument("--upstream", help="replace every upstream's url")
     check.add_argument("--json", action="store_true", help="print JSON instead of YAML")
+    check.add_argument("--tier", help="print only this tier's pipeline in full (default: the default tier)")
+    check.add_argument("--account", help="print only this account's pipeline in full (its overrides applied)")
+    check.add_argument("--level", choices=RISK_LEVELS, help="the risk level of that pipeline (default: none)")
     check.set_defaults(func=_cmd_check)
 
     serve = sub.add_parser("serve", help="run the gateway")

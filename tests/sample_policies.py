@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
 from gateway.errors import PolicyViolationError
-from gateway.plugins import Exchange, Policy, PolicyConfig, StreamFilter
+from gateway.plugins import (
+    FALSE_IS_STRICTER,
+    HIGHER_IS_STRICTER,
+    KEYED,
+    LOWER_IS_STRICTER,
+    NEUTRAL,
+    SUPERSET_IS_STRICTER,
+    TRUE_IS_STRICTER,
+    Exchange,
+    Policy,
+    PolicyConfig,
+    Ranked,
+    StreamFilter,
+)
 from gateway.sse import StreamEvent
 
 
@@ -54,7 +67,7 @@ class FailingPolicy(Policy[FailingConfig]):
 
 
 class UppercaseConfig(PolicyConfig):
-    marker: str = "UPPER"
+    marker: Annotated[str, NEUTRAL] = "UPPER"  # a label: risk levels may set it to show which pipeline served
 
 
 class UppercasePolicy(Policy[UppercaseConfig]):
@@ -116,3 +129,32 @@ class CountingPolicy(Policy[PolicyConfig]):
     async def after_response(self, exchange: Exchange) -> None:
         key = "aborted" if exchange.outcome.aborted else f"after_{exchange.outcome.status}"
         CountingPolicy.calls[key] = CountingPolicy.calls.get(key, 0) + 1
+
+
+class StrictSub(PolicyConfig):
+    cap: Annotated[int | None, LOWER_IS_STRICTER] = None
+    label: Annotated[str, NEUTRAL] = "sub"
+
+
+class StrictnessConfig(PolicyConfig):
+    """One field per kind of strictness declaration, for the loader's tightening tests."""
+
+    cap: Annotated[int | None, LOWER_IS_STRICTER] = None
+    floor: Annotated[float | None, HIGHER_IS_STRICTER] = None
+    mode: Annotated[Literal["open", "guarded", "closed"], Ranked("open", "guarded", "closed")] = "open"
+    unranked: Annotated[Literal["a", "b", "c"], Ranked("a", "b")] = "a"  # a schema bug: "c" has no rank
+    strict: Annotated[bool, TRUE_IS_STRICTER] = False
+    verbose: Annotated[bool, FALSE_IS_STRICTER] = True
+    tags: Annotated[list[str], SUPERSET_IS_STRICTER] = Field(default_factory=lambda: ["a"])
+    limits: Annotated[dict[str, StrictSub], KEYED] = Field(default_factory=dict)
+    nested: StrictSub = StrictSub()
+    optional: StrictSub | None = None
+    note: Annotated[str, NEUTRAL] = "note"
+    undeclared: str = "fixed"
+    settings: Annotated[StrictSub, NEUTRAL] = StrictSub()
+
+
+class StrictnessPolicy(Policy[StrictnessConfig]):
+    """Does nothing: its config exists to be merged across risk levels."""
+
+    config_model = StrictnessConfig

@@ -21,6 +21,7 @@ import yaml
 from pydantic import ValidationError
 
 from gateway.config.schema import ApiKeyEntry, GatewayConfig, PolicyEntry
+from gateway.config.tighten import TightenError, tighten
 from gateway.errors import ConfigError
 from gateway.plugins.base import RISK_LEVELS, Policy, PolicyConfig, PolicyMode, RiskLevel
 from gateway.plugins.registry import UnknownPolicyError, resolve_policy
@@ -57,13 +58,21 @@ class LoadedConfig:
     watched_files: list[Path] = field(default_factory=list)
 
     def effective(self) -> dict[str, Any]:
-        """The config with every default filled in, policy configs included (for `check`)."""
+        """The config with every default filled in, policy configs included (for `check`).
+
+        ``effective_levels`` adds, per tier and per account with overrides, what each risk level
+        changes over the level below once merged (levels only tighten, so an override looser
+        than the tier's value shows no change there).
+        """
+        from gateway.config.view import level_changes
+
         data = self.gateway.model_dump(mode="json")
         for tier, tier_data in data["tiers"].items():
             spec = self.pipelines[(tier, None, "none")]
             for entry, resolved in zip(tier_data["policies"], spec.policies, strict=True):
                 entry["config"] = resolved.config.model_dump(mode="json")
         data["auth"]["keys"] = f"{len(self.api_keys)} key(s) loaded"
+        data["effective_levels"] = level_changes(self)
         return data
 
 
@@ -268,30 +277,46 @@ def _build_pipelines(gateway: GatewayConfig, where: str) -> dict[PipelineKey, Pi
                     source=where,
                 )
 
-    def spec(tier: str, account: str | None, level: RiskLevel) -> PipelineSpec:
+    def specs(tier: str, account: str | None) -> dict[RiskLevel, PipelineSpec]:
         account_overrides = gateway.accounts[account].overrides if account else {}
-        level_cfg = gateway.risk_levels.get(level)
-        policies = []
+        per_level: dict[RiskLevel, list[ResolvedPolicy]] = {level: [] for level in RISK_LEVELS}
         for index, (entry, cls) in enumerate(base[tier]):
             data = entry.config
             path = f"tiers.{tier}.policies[{index}].config"
             if entry.name in account_overrides:
                 data = deep_merge(data, account_overrides[entry.name])
                 path = f"accounts.{account}.overrides.{entry.name}"
-            if level_cfg and entry.name in level_cfg.overrides:
-                data = deep_merge(data, level_cfg.overrides[entry.name])
-                path = f"risk_levels.{level}.overrides.{entry.name}"
-            policies.append(ResolvedPolicy(entry.name, cls, _validate(cls, data, path, where), entry.mode))
-        return PipelineSpec(
-            tier,
-            tuple(policies),
-            blocked=bool(level_cfg and level_cfg.block),
-            block_message=level_cfg.block_message if level_cfg else "",
-        )
+            base_config = _validate(cls, data, path, where)
+            config = base_config
+            for level in RISK_LEVELS:  # in order: each level tightens the one below
+                level_cfg = gateway.risk_levels.get(level)
+                if level_cfg and entry.name in level_cfg.overrides:
+                    config = _tighten_level(
+                        cls,
+                        config,
+                        base_config,
+                        data,
+                        level_cfg.overrides[entry.name],
+                        f"risk_levels.{level}.overrides.{entry.name}",
+                        tier,
+                        account,
+                        where,
+                    )
+                per_level[level].append(ResolvedPolicy(entry.name, cls, config, entry.mode))
+        out: dict[RiskLevel, PipelineSpec] = {}
+        blocked, message = False, ""
+        for level in RISK_LEVELS:
+            level_cfg = gateway.risk_levels.get(level)
+            if level_cfg and level_cfg.block:  # a block at one level holds at every level above it
+                blocked, message = True, level_cfg.block_message
+            elif not blocked:
+                message = level_cfg.block_message if level_cfg else ""
+            out[level] = PipelineSpec(tier, tuple(per_level[level]), blocked=blocked, block_message=message)
+        return out
 
     for tier in gateway.tiers:
-        for level in RISK_LEVELS:
-            pipelines[(tier, None, level)] = spec(tier, None, level)
+        for level, pipeline in specs(tier, None).items():
+            pipelines[(tier, None, level)] = pipeline
     for account, acc in gateway.accounts.items():
         tier = acc.tier or gateway.default_tier
         names = {entry.name for entry, _ in base[tier]}
@@ -303,9 +328,34 @@ def _build_pipelines(gateway: GatewayConfig, where: str) -> dict[PipelineKey, Pi
                     source=where,
                 )
         if acc.overrides:
-            for level in RISK_LEVELS:
-                pipelines[(tier, account, level)] = spec(tier, account, level)
+            for level, pipeline in specs(tier, account).items():
+                pipelines[(tier, account, level)] = pipeline
     return pipelines
+
+
+def _tighten_level(
+    cls: type[Policy],  # type: ignore[type-arg]
+    lower: PolicyConfig,
+    base: PolicyConfig,
+    base_data: dict[str, Any],
+    override: dict[str, Any],
+    path: str,
+    tier: str,
+    account: str | None,
+    where: str,
+) -> PolicyConfig:
+    """``lower`` tightened by a risk level's ``override``: never looser, field by field (see tighten)."""
+    candidate = _validate(cls, deep_merge(base_data, override), path, where)
+    whose = f"tier '{tier}'" + (f", account '{account}'" if account else "")
+    try:
+        merged = tighten(cls.config_model, lower, base, candidate, override)
+    except TightenError as exc:
+        raise ConfigError(f"{exc.reason} ({whose})", path=f"{path}.{exc.key}", source=where) from None
+    except ValidationError as exc:
+        _raise_validation(exc, path, where)
+        raise  # unreachable
+    assert isinstance(merged, PolicyConfig)
+    return merged
 
 
 def check_workers(loaded: LoadedConfig, workers: int) -> None:

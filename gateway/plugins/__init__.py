@@ -13,9 +13,27 @@ from gateway.plugins.base import (
     StreamFilter,
 )
 from gateway.plugins.services import PolicyServices, SharedObjects
+from gateway.plugins.strictness import (
+    FALSE_IS_STRICTER,
+    HIGHER_IS_STRICTER,
+    KEYED,
+    LOWER_IS_STRICTER,
+    NEUTRAL,
+    SUPERSET_IS_STRICTER,
+    TRUE_IS_STRICTER,
+    Ranked,
+    Strictness,
+)
 
 __all__ = [
+    "FALSE_IS_STRICTER",
+    "HIGHER_IS_STRICTER",
+    "KEYED",
+    "LOWER_IS_STRICTER",
+    "NEUTRAL",
     "RISK_LEVELS",
+    "SUPERSET_IS_STRICTER",
+    "TRUE_IS_STRICTER",
     "Account",
     "Exchange",
     "Outcome",
@@ -24,7 +42,9 @@ __all__ = [
     "PolicyContext",
     "PolicyMode",
     "PolicyServices",
+    "Ranked",
     "RiskLevel",
     "SharedObjects",
     "StreamFilter",
+    "Strictness",
 ]

@@ -12,11 +12,12 @@ observation is scored with the settings of the instance that saw it.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, PrivateAttr, model_validator
 
 from gateway.plugins.base import PolicyConfig
+from gateway.plugins.strictness import HIGHER_IS_STRICTER, LOWER_IS_STRICTER, NEUTRAL
 
 
 class NewModel(PolicyConfig):
@@ -100,9 +101,13 @@ class Weights(PolicyConfig):
 
 
 class Thresholds(PolicyConfig):
-    elevated: float = Field(0.4, gt=0, le=1)
-    high: float = Field(0.6, gt=0, le=1)
-    critical: float = Field(0.9, gt=0, le=1.01, description="above 1 turns automatic critical off")
+    """Scores at which an account reaches each level; lower is stricter (the order survives a merge)."""
+
+    elevated: Annotated[float, LOWER_IS_STRICTER] = Field(0.4, gt=0, le=1)
+    high: Annotated[float, LOWER_IS_STRICTER] = Field(0.6, gt=0, le=1)
+    critical: Annotated[float, LOWER_IS_STRICTER] = Field(
+        0.9, gt=0, le=1.01, description="above 1 turns automatic critical off"
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> Thresholds:
@@ -112,38 +117,65 @@ class Thresholds(PolicyConfig):
 
 
 class Hysteresis(PolicyConfig):
-    margin: float = Field(0.1, ge=0, le=0.5, description="a level is left only below its threshold - margin")
-    min_hold_seconds: float = Field(600.0, ge=0, description="time at a level before it may be lowered")
-    min_requests: int = Field(20, ge=1, description="requests seen before an account's own score counts")
-    critical_min_requests: int = Field(200, ge=1, description="requests seen before automatic critical")
+    margin: Annotated[float, HIGHER_IS_STRICTER] = Field(
+        0.1, ge=0, le=0.5, description="a level is left only below its threshold - margin"
+    )
+    min_hold_seconds: Annotated[float, HIGHER_IS_STRICTER] = Field(
+        600.0, ge=0, description="time at a level before it may be lowered"
+    )
+    min_requests: Annotated[int, LOWER_IS_STRICTER] = Field(
+        20, ge=1, description="requests seen before an account's own score counts"
+    )
+    critical_min_requests: Annotated[int, LOWER_IS_STRICTER] = Field(
+        200, ge=1, description="requests seen before automatic critical"
+    )
 
 
 class ClusterSettings(PolicyConfig):
-    min_accounts: int = Field(5, ge=2, description="accounts sharing a template before it is a cluster")
-    content_threshold: float = Field(
+    min_accounts: Annotated[int, LOWER_IS_STRICTER] = Field(
+        5, ge=2, description="accounts sharing a template before it is a cluster"
+    )
+    content_threshold: Annotated[float, LOWER_IS_STRICTER] = Field(
         0.45, ge=0, le=1, description="mean extraction score of a campaign template"
     )
-    member_extraction: float = Field(
+    member_extraction: Annotated[float, LOWER_IS_STRICTER] = Field(
         0.7, ge=0, le=1, description="an account's own mean extraction score on a template to count as member"
     )
-    infra_min_accounts: int = Field(5, ge=2)
-    infra_min_linked: int = Field(3, ge=1, description="members tied to campaign templates")
-    infra_linked_fraction: float = Field(0.2, gt=0, le=1, description="linked share for a full infra score")
-    flag_score: float = Field(0.5, ge=0, le=1, description="group score at which members are re-evaluated")
+    infra_min_accounts: Annotated[int, LOWER_IS_STRICTER] = Field(5, ge=2)
+    infra_min_linked: Annotated[int, LOWER_IS_STRICTER] = Field(
+        3, ge=1, description="members tied to campaign templates"
+    )
+    infra_linked_fraction: Annotated[float, LOWER_IS_STRICTER] = Field(
+        0.2, gt=0, le=1, description="linked share for a full infra score"
+    )
+    flag_score: Annotated[float, LOWER_IS_STRICTER] = Field(
+        0.5, ge=0, le=1, description="group score at which members are re-evaluated"
+    )
     ipv4_prefix: int = Field(24, ge=8, le=32)
     ipv6_prefix: int = Field(48, ge=16, le=128)
 
 
 class Rates(PolicyConfig):
     window_requests: int = Field(32, ge=4, le=4096, description="memory of the per-request averages")
-    volume_rpm: float = Field(30.0, gt=0, description="requests per minute that count as full volume")
-    max_reasoning_budget: int = Field(8000, ge=1, description="budget_tokens at or above this = max effort")
+    volume_rpm: Annotated[float, LOWER_IS_STRICTER] = Field(
+        30.0, gt=0, description="requests per minute that count as full volume"
+    )
+    max_reasoning_budget: Annotated[int, LOWER_IS_STRICTER] = Field(
+        8000, ge=1, description="budget_tokens at or above this = max effort"
+    )
 
 
 class DetectorConfig(PolicyConfig):
-    shared: SharedSettings = SharedSettings()
-    text: TextSettings = TextSettings()
-    weights: Weights = Weights()
+    """The detector's settings. Stricter means an account is raised sooner and lowered later.
+
+    ``shared`` must be one for the whole process (checked at startup), the text window and the
+    weights (a normalised mix) are not about strictness: all neutral. The IP prefixes and the
+    averaging window declare no order, so risk levels may not change them.
+    """
+
+    shared: Annotated[SharedSettings, NEUTRAL] = SharedSettings()
+    text: Annotated[TextSettings, NEUTRAL] = TextSettings()
+    weights: Annotated[Weights, NEUTRAL] = Weights()
     thresholds: Thresholds = Thresholds()
     hysteresis: Hysteresis = Hysteresis()
     cluster: ClusterSettings = ClusterSettings()

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
 from gateway.plugins.base import PolicyConfig
+from gateway.plugins.strictness import (
+    FALSE_IS_STRICTER,
+    HIGHER_IS_STRICTER,
+    LOWER_IS_STRICTER,
+    NEUTRAL,
+    Ranked,
+)
 
 
 class NoiseConfig(PolicyConfig):
@@ -18,8 +25,12 @@ class NoiseConfig(PolicyConfig):
     averaging repeated queries does not remove it.
     """
 
-    scale: float = Field(gt=0, le=10, description="standard deviation of the Gaussian noise, in nats")
-    key_env: str = Field("DISTILLGUARD_LOGPROB_NOISE_KEY", min_length=1)
+    scale: Annotated[float, HIGHER_IS_STRICTER] = Field(
+        gt=0, le=10, description="standard deviation of the Gaussian noise, in nats"
+    )
+    key_env: Annotated[str, NEUTRAL] = Field("DISTILLGUARD_LOGPROB_NOISE_KEY", min_length=1)
+    # No order: per-account noise differs between sybil accounts (averaging across them), shared
+    # noise is the same for all; neither is simply stricter, so a risk level may not change it.
     per_account: bool = True
 
 
@@ -32,9 +43,11 @@ class LogitBiasConfig(PolicyConfig):
     When allowed, ``max_entries`` and ``max_magnitude`` bound it.
     """
 
-    mode: Literal["allow", "exclusive", "refuse"] = "exclusive"
-    max_entries: int | None = Field(None, ge=0, le=100_000)
-    max_magnitude: float | None = Field(None, ge=0, le=100)
+    mode: Annotated[Literal["allow", "exclusive", "refuse"], Ranked("allow", "exclusive", "refuse")] = (
+        "exclusive"
+    )
+    max_entries: Annotated[int | None, LOWER_IS_STRICTER] = Field(None, ge=0, le=100_000)
+    max_magnitude: Annotated[float | None, LOWER_IS_STRICTER] = Field(None, ge=0, le=100)
 
 
 class LogprobsConfig(PolicyConfig):
@@ -45,13 +58,23 @@ class LogprobsConfig(PolicyConfig):
     (lowered to the limit, or removed, and the request goes on).
     """
 
-    on_excess: Literal["clamp", "reject"] = "reject"
-    logprobs: bool = Field(True, description="whether logprobs may be requested at all")
-    top_k: int = Field(5, ge=0, le=20, description="alternatives per position; 0 = the sampled token only")
-    grid: float = Field(0.0, ge=0, le=10, description="round logprobs to multiples of this (nats); 0 = exact")
-    noise: NoiseConfig | None = None
-    max_n: int = Field(8, ge=1, le=128, description="cap on n and best_of")
-    echo_with_logprobs: bool = False
-    prompt_logprobs: bool = Field(False, description="vLLM's prompt_logprobs extension")
-    logprob_token_ids: bool = Field(False, description="vLLM's logprob_token_ids extension")
+    on_excess: Annotated[Literal["clamp", "reject"], Ranked("clamp", "reject")] = "reject"
+    logprobs: Annotated[bool, FALSE_IS_STRICTER] = Field(
+        True, description="whether logprobs may be requested at all"
+    )
+    top_k: Annotated[int, LOWER_IS_STRICTER] = Field(
+        5, ge=0, le=20, description="alternatives per position; 0 = the sampled token only"
+    )
+    grid: Annotated[float, HIGHER_IS_STRICTER] = Field(
+        0.0, ge=0, le=10, description="round logprobs to multiples of this (nats); 0 = exact"
+    )
+    noise: NoiseConfig | None = None  # null (no noise) is the loosest; otherwise by its fields
+    max_n: Annotated[int, LOWER_IS_STRICTER] = Field(8, ge=1, le=128, description="cap on n and best_of")
+    echo_with_logprobs: Annotated[bool, FALSE_IS_STRICTER] = False
+    prompt_logprobs: Annotated[bool, FALSE_IS_STRICTER] = Field(
+        False, description="vLLM's prompt_logprobs extension"
+    )
+    logprob_token_ids: Annotated[bool, FALSE_IS_STRICTER] = Field(
+        False, description="vLLM's logprob_token_ids extension"
+    )
     logit_bias: LogitBiasConfig = LogitBiasConfig()

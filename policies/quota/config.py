@@ -7,19 +7,28 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 
 from gateway.plugins.base import PolicyConfig
+from gateway.plugins.strictness import (
+    FALSE_IS_STRICTER,
+    HIGHER_IS_STRICTER,
+    KEYED,
+    LOWER_IS_STRICTER,
+    Ranked,
+)
 
 Limit = Annotated[int, Field(gt=0, le=10**12)]
 # A distinct-prompt set holds up to `limit` hashes per account in the store: keep it bounded.
 DistinctLimit = Annotated[int, Field(gt=0, le=1_000_000)]
+# A limit a risk level can only lower; null (no limit) is the loosest.
+Cap = Annotated[Limit | None, LOWER_IS_STRICTER]
 
 
 class ModelLimits(PolicyConfig):
     """Limits for the models matching one glob, on top of the account-wide ones."""
 
-    requests_per_minute: Limit | None = None
-    tokens_per_minute: Limit | None = None
-    tokens_per_day: Limit | None = None
-    max_concurrent: Limit | None = None
+    requests_per_minute: Cap = None
+    tokens_per_minute: Cap = None
+    tokens_per_day: Cap = None
+    max_concurrent: Cap = None
 
 
 class QuotaConfig(PolicyConfig):
@@ -29,38 +38,43 @@ class QuotaConfig(PolicyConfig):
     limits budgets (GCRA: see ``policies.quota.limiter``).
     """
 
-    requests_per_minute: Limit | None = None
-    tokens_per_minute: Limit | None = None
-    tokens_per_day: Limit | None = None
-    max_concurrent: Limit | None = None
-    models: dict[str, ModelLimits] = Field(
+    requests_per_minute: Cap = None
+    tokens_per_minute: Cap = None
+    tokens_per_day: Cap = None
+    max_concurrent: Cap = None
+    models: Annotated[dict[str, ModelLimits], KEYED] = Field(
         default_factory=dict,
         max_length=64,
         description="model glob -> extra limits; the first glob that matches the request's model applies",
     )
-    reasoning_tokens_per_day: Limit | None = None
-    logprob_responses_per_day: Limit | None = None
-    distinct_prompts_per_day: DistinctLimit | None = None
-    default_max_output_tokens: Limit = Field(
+    reasoning_tokens_per_day: Cap = None
+    logprob_responses_per_day: Cap = None
+    distinct_prompts_per_day: Annotated[DistinctLimit | None, LOWER_IS_STRICTER] = None
+    # The reservations below are charged up front and reconciled later: a larger one is stricter.
+    default_max_output_tokens: Annotated[Limit, HIGHER_IS_STRICTER] = Field(
         4096, description="output tokens reserved when the request sets no max_tokens"
     )
-    input_safety_factor: float = Field(
+    input_safety_factor: Annotated[float, HIGHER_IS_STRICTER] = Field(
         1.25, ge=1.0, le=10.0, description="multiplies the UTF-8 bytes / 4 input-token estimate"
     )
-    media_token_estimate: Limit = Field(
+    media_token_estimate: Annotated[Limit, HIGHER_IS_STRICTER] = Field(
         1600, description="tokens reserved per image, audio or file part of the input"
     )
-    concurrency_slot_ttl_seconds: float = Field(
+    # a slot left by a dead replica holds its place longer: stricter
+    concurrency_slot_ttl_seconds: Annotated[float, HIGHER_IS_STRICTER] = Field(
         960.0,
         gt=0,
         le=86_400,
         description="an unreleased slot (its replica died) frees itself then; keep above upstream timeouts",
     )
-    on_backend_error: Literal["fail_open", "fail_closed"] = "fail_open"
+    on_backend_error: Annotated[Literal["fail_open", "fail_closed"], Ranked("fail_open", "fail_closed")] = (
+        "fail_open"
+    )
     prompt_hash_key_env: str | None = Field(
         None, description="env var with a secret that keys the distinct-prompt hashes (HMAC)"
     )
-    rate_limit_headers: bool = True
+    # prompt_hash_key_env declares no order: a risk level may not change the key of the distinct-prompt set
+    rate_limit_headers: Annotated[bool, FALSE_IS_STRICTER] = True  # off tells the client less
 
     @field_validator("models")
     @classmethod

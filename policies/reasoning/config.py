@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import re
 import string
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from gateway.plugins.base import PolicyConfig
+from gateway.plugins.strictness import (
+    FALSE_IS_STRICTER,
+    LOWER_IS_STRICTER,
+    NEUTRAL,
+    SUPERSET_IS_STRICTER,
+    Ranked,
+)
 
 ReasoningMode = Literal["drop", "redact", "summary", "seal", "allow"]
+# Loosest first, by what a client can read or get back (docs/reasoning.md): allow gives everything;
+# seal gives a blob the model reads back on the next turn (a client can ask it to repeat its
+# reasoning) and, on Responses, the provider's summary too; summary gives only provider summaries;
+# redact only a placeholder with a token estimate (the exact count is in usage anyway); drop nothing.
+MODE_ORDER = Ranked("allow", "seal", "summary", "redact", "drop")
 Effort = Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"]
 # OpenAI's ReasoningEffort literal (openai/types/shared/reasoning_effort.py), weakest first.
 EFFORT_ORDER: tuple[Effort, ...] = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
@@ -30,9 +42,9 @@ class SealKeyConfig(PolicyConfig):
 class SealConfig(PolicyConfig):
     """Keys for ``seal`` mode. ``keys`` (first = current, all accepted) overrides ``key_env``/``key_id``."""
 
-    key_env: str = Field("DISTILLGUARD_SEAL_KEY", pattern=_ENV)
-    key_id: str = Field("k1", pattern=_KEY_ID)
-    keys: list[SealKeyConfig] = Field(default_factory=list, max_length=16)
+    key_env: Annotated[str, NEUTRAL] = Field("DISTILLGUARD_SEAL_KEY", pattern=_ENV)
+    key_id: Annotated[str, NEUTRAL] = Field("k1", pattern=_KEY_ID)
+    keys: Annotated[list[SealKeyConfig], NEUTRAL] = Field(default_factory=list, max_length=16)
 
     @field_validator("keys")
     @classmethod
@@ -49,32 +61,35 @@ class SealConfig(PolicyConfig):
 class ReasoningLimits(PolicyConfig):
     """Request-side caps on reasoning parameters; ``on_limit`` says whether to clamp or reject."""
 
-    max_reasoning_effort: Effort | None = Field(
+    # a lower cap is stricter; null (no cap) the loosest
+    max_reasoning_effort: Annotated[Effort | None, Ranked(*reversed(EFFORT_ORDER))] = Field(
         None, description="cap on chat `reasoning_effort` and Responses `reasoning.effort`"
     )
-    max_budget_tokens: int | None = Field(
+    max_budget_tokens: Annotated[int | None, LOWER_IS_STRICTER] = Field(
         None,
         ge=0,
         description="cap on Anthropic `thinking.budget_tokens` (and OpenRouter `reasoning.max_tokens`); "
         "0 forbids thinking",
     )
-    allow_encrypted_include: bool = Field(
+    allow_encrypted_include: Annotated[bool, FALSE_IS_STRICTER] = Field(
         True, description='whether Responses `include: ["reasoning.encrypted_content"]` is allowed'
     )
-    on_limit: Literal["clamp", "reject"] = "clamp"
+    on_limit: Annotated[Literal["clamp", "reject"], Ranked("clamp", "reject")] = "clamp"
 
 
 class ReasoningConfig(PolicyConfig):
     """What reaches the client of the model's reasoning, in every API format, streamed or not."""
 
-    mode: ReasoningMode = "drop"
-    redact_text: str = Field(
+    mode: Annotated[ReasoningMode, MODE_ORDER] = "drop"
+    redact_text: Annotated[str, NEUTRAL] = Field(
         "[reasoning withheld: {tokens} tokens]",
         min_length=1,
         max_length=500,
         description="placeholder in redact mode; {tokens} is the estimated token count of what was withheld",
     )
-    think_tags: list[str] = Field(
+    # More tags or models parsed as reasoning withholds more: stricter. assume_open_think declares no
+    # order (true can also swallow an answer whose template pre-fills nothing): risk levels keep it.
+    think_tags: Annotated[list[str], SUPERSET_IS_STRICTER] = Field(
         default_factory=lambda: ["think"],
         max_length=8,
         description="inline tag names (`<think>...</think>`) in chat/completions text; [] turns parsing off",
@@ -84,17 +99,19 @@ class ReasoningConfig(PolicyConfig):
         description="whether the output starts inside a think block (templates that pre-fill `<think>`); "
         "auto: when the model matches open_think_models",
     )
-    open_think_models: list[str] = Field(
+    open_think_models: Annotated[list[str], SUPERSET_IS_STRICTER] = Field(
         default_factory=lambda: ["*deepseek-r1*", "*r1-distill*", "*qwq*"],
         max_length=64,
         description="glob patterns (case-insensitive) of models whose chat template pre-fills `<think>`",
     )
-    keep_provider_encrypted: bool = Field(
+    keep_provider_encrypted: Annotated[bool, FALSE_IS_STRICTER] = Field(
         True,
         description="keep opaque provider continuity data (Anthropic signature-only thinking and "
         "redacted_thinking blocks, Responses encrypted_content, OpenRouter reasoning.encrypted)",
     )
-    omit_upstream_thinking: Literal["auto", "always", "never"] = Field(
+    omit_upstream_thinking: Annotated[
+        Literal["auto", "always", "never"], Ranked("never", "auto", "always")
+    ] = Field(
         "auto",
         description='ask Anthropic upstreams for `thinking.display: "omitted"`; auto: in drop and summary',
     )

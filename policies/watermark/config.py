@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
 from gateway.plugins.base import PolicyConfig
+from gateway.plugins.strictness import (
+    HIGHER_IS_STRICTER,
+    NEUTRAL,
+    SUPERSET_IS_STRICTER,
+    TRUE_IS_STRICTER,
+    Ranked,
+)
 
 ClassName = Literal["spelling", "contraction", "function", "connective", "compound"]
 ALL_CLASSES: tuple[ClassName, ...] = ("spelling", "contraction", "function", "connective", "compound")
@@ -26,15 +33,22 @@ Strength = Literal["exact", "near"]
 
 
 class LexicalConfig(PolicyConfig):
-    enabled: bool = True
-    density: float = Field(1.0, gt=0, le=1, description="fraction of eligible positions that carry the mark")
-    strength: Strength = Field(
+    # Stricter means more of the text is marked (traceable to the account).
+    enabled: Annotated[bool, TRUE_IS_STRICTER] = True
+    density: Annotated[float, HIGHER_IS_STRICTER] = Field(
+        1.0, gt=0, le=1, description="fraction of eligible positions that carry the mark"
+    )
+    strength: Annotated[Strength, Ranked("exact", "near")] = Field(
         "exact",
         description="exact: only exactly equivalent forms; near: plus curated near synonyms with context "
         "guards (more positions per word, a small documented quality cost)",
     )
-    enforce: float = Field(1.0, ge=0, le=1, description="fraction of marked positions where it is enforced")
-    classes: list[ClassName] = Field(default_factory=lambda: list(ALL_CLASSES), min_length=1)
+    enforce: Annotated[float, HIGHER_IS_STRICTER] = Field(
+        1.0, ge=0, le=1, description="fraction of marked positions where it is enforced"
+    )
+    classes: Annotated[list[ClassName], SUPERSET_IS_STRICTER] = Field(
+        default_factory=lambda: list(ALL_CLASSES), min_length=1
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -50,32 +64,43 @@ class LexicalConfig(PolicyConfig):
 
 
 class CanaryConfig(PolicyConfig):
-    enabled: bool = False
-    fraction: float = Field(0.02, ge=0, le=1, description="fraction of an account's responses that get one")
+    enabled: Annotated[bool, TRUE_IS_STRICTER] = False
+    fraction: Annotated[float, HIGHER_IS_STRICTER] = Field(
+        0.02, ge=0, le=1, description="fraction of an account's responses that get one"
+    )
+    # variants declares no order: it changes which canaries an account gets, not how many
     variants: int = Field(4, ge=1, le=16, description="distinct canaries per account and key")
 
 
 class UnicodeConfig(PolicyConfig):
-    enabled: bool = False
-    rate: float = Field(0.1, gt=0, le=1, description="fraction of words followed by an invisible mark")
-    mode: Literal["zero_width", "space"] = "zero_width"
+    enabled: Annotated[bool, TRUE_IS_STRICTER] = False
+    rate: Annotated[float, HIGHER_IS_STRICTER] = Field(
+        0.1, gt=0, le=1, description="fraction of words followed by an invisible mark"
+    )
+    mode: Literal["zero_width", "space"] = "zero_width"  # no order: a different mark, not more of it
 
 
 class WatermarkConfig(PolicyConfig):
     """``watermark`` policy: marks assistant text so a harvested corpus can be traced to an account."""
 
-    key_env: str = Field("DISTILLGUARD_WATERMARK_KEY", pattern=_ENV)
-    key_id: str = Field("default", pattern=_ID, description="id of the key_env key (when keys is empty)")
-    keys: list[KeyEntry] = Field(default_factory=list, max_length=16, description="first = current")
+    key_env: Annotated[str, NEUTRAL] = Field("DISTILLGUARD_WATERMARK_KEY", pattern=_ENV)
+    key_id: Annotated[str, NEUTRAL] = Field(
+        "default", pattern=_ID, description="id of the key_env key (when keys is empty)"
+    )
+    keys: Annotated[list[KeyEntry], NEUTRAL] = Field(
+        default_factory=list, max_length=16, description="first = current"
+    )
     lexical: LexicalConfig = LexicalConfig()
     canary: CanaryConfig = CanaryConfig()
     unicode: UnicodeConfig = UnicodeConfig()
-    operations: list[OperationName] = Field(
+    operations: Annotated[list[OperationName], SUPERSET_IS_STRICTER] = Field(
         default_factory=lambda: ["chat.completions", "completions", "responses", "messages"], min_length=1
     )
-    strip_logprobs: bool = Field(
+    strip_logprobs: Annotated[bool, TRUE_IS_STRICTER] = Field(
         True, description="drop logprobs of marked text (their tokens would reveal the unmarked text)"
     )
+    # think_tags, assume_open_think, open_think_models declare no order: what counts as reasoning
+    # is never marked, so here more is looser, the opposite of the reasoning policy's same keys.
     think_tags: list[str] = Field(
         default_factory=lambda: ["think"],
         max_length=8,
@@ -93,8 +118,8 @@ class WatermarkConfig(PolicyConfig):
         max_length=64,
         description="glob patterns (case-insensitive) of models whose chat template pre-fills `<think>`",
     )
-    record_evidence: bool = True
-    evidence_ttl_days: float = Field(730.0, gt=0, le=3650)
+    record_evidence: Annotated[bool, TRUE_IS_STRICTER] = True
+    evidence_ttl_days: Annotated[float, HIGHER_IS_STRICTER] = Field(730.0, gt=0, le=3650)
 
     @model_validator(mode="after")
     def _think_tags(self) -> WatermarkConfig:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from gateway.plugins.base import Exchange, Policy, PolicyConfig
+from gateway.plugins.strictness import NEUTRAL
 
 
 class MarkerConfig(PolicyConfig):
-    label: str = "none"
+    label: Annotated[str, NEUTRAL] = "none"  # says which risk level's pipeline served
 
 
 class MarkerPolicy(Policy[MarkerConfig]):
