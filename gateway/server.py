@@ -21,6 +21,8 @@ UVICORN_DEFAULTS: dict[str, Any] = {
     "server_header": False,
     "date_header": True,
     "access_log": False,  # the gateway writes its own JSON access log
+    # uvicorn would believe X-Forwarded-For from 127.0.0.1; the YAML's trusted_proxies decides instead.
+    "proxy_headers": False,
     "timeout_graceful_shutdown": 30,
     "timeout_keep_alive": 75,
     "backlog": 4096,

@@ -227,6 +227,13 @@ def _check_references(gateway: GatewayConfig, api_keys: dict[str, ApiKeyEntry], 
                 path=f"risk_levels.{level}",
                 source=where,
             )
+    if gateway.operator.port and gateway.operator.port == gateway.listen.port:
+        # The operator surfaces are told apart from the API by the port a connection arrived on.
+        raise ConfigError(
+            f"the operator listener needs its own port, not the public {gateway.listen.port}",
+            path="operator.port",
+            source=where,
+        )
     names = [u.name for u in gateway.upstreams]
     if len(set(names)) != len(names):
         raise ConfigError("upstream names must be unique", path="upstreams", source=where)
