@@ -1,4 +1,11 @@
-"""The ASGI application: /v1/* goes straight to the proxy, the rest through Starlette routes."""
+"""The ASGI application: /v1/* goes straight to the proxy, the rest through Starlette routes.
+
+One process serves two listeners (``gateway/server.py`` binds both sockets): the public port
+(the API and the probes) and the operator port (``/metrics``, ``/admin/*`` and the probes).
+A request is routed by the local port of the socket it arrived on (``scope["server"]``, which
+the kernel reports, not a header the client writes); until the operator port is known no
+request reaches the operator surfaces at all.
+"""
 
 from __future__ import annotations
 
@@ -26,24 +33,37 @@ ADMIN_ENTRY_POINTS = "distillguard.admin"
 class GatewayApp:
     """Top-level ASGI callable. Model traffic skips the router; everything else is Starlette."""
 
-    def __init__(self, gateway: Gateway, extra_routes: list[BaseRoute] | None = None) -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        extra_routes: list[BaseRoute] | None = None,
+        operator_port: int | None = None,
+    ) -> None:
         self.gateway = gateway
         self.proxy = ProxyHandler(gateway)
-        routes: list[BaseRoute] = [
-            Route("/healthz", self.healthz),
-            Route("/readyz", self.readyz),
-            Route("/metrics", self.metrics),
-            Mount("/admin", routes=admin_routes(gateway) + _plugin_admin_routes(gateway)),
-            *(extra_routes or []),
-        ]
+        self.operator_port = operator_port
+        probes: list[BaseRoute] = [Route("/healthz", self.healthz), Route("/readyz", self.readyz)]
+        handlers = {404: _not_found, 405: _not_found}
         self.router = Starlette(
-            routes=routes,
-            lifespan=self.lifespan,
-            exception_handlers={404: _not_found, 405: _not_found},
+            routes=[*probes, *(extra_routes or [])], lifespan=self.lifespan, exception_handlers=handlers
+        )
+        self.operator = Starlette(
+            routes=[
+                *probes,
+                Route("/metrics", self.metrics),
+                Mount("/admin", routes=admin_routes(gateway) + _plugin_admin_routes(gateway)),
+            ],
+            exception_handlers=handlers,
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/v1/"):
+        if scope["type"] == "lifespan":
+            await self.router(scope, receive, send)  # type: ignore[arg-type]
+            return
+        server = scope.get("server")
+        if server is not None and self.operator_port is not None and server[1] == self.operator_port:
+            await self.operator(scope, receive, send)  # type: ignore[arg-type]
+        elif scope["type"] == "http" and scope["path"].startswith("/v1/"):
             await self.proxy(scope, receive, send)
         else:
             await self.router(scope, receive, send)  # type: ignore[arg-type]
@@ -114,8 +134,11 @@ def _plugin_admin_routes(gateway: Gateway) -> list[BaseRoute]:
     return routes
 
 
-def create_app(loader: ConfigLoader, initial: LoadedConfig | None = None) -> GatewayApp:
-    return GatewayApp(Gateway(loader, initial))
+def create_app(
+    loader: ConfigLoader, initial: LoadedConfig | None = None, operator_port: int | None = None
+) -> GatewayApp:
+    """The app for one process; ``operator_port`` is the bound port of the operator listener."""
+    return GatewayApp(Gateway(loader, initial), operator_port=operator_port)
 
 
 def app_from_env() -> GatewayApp:
@@ -138,4 +161,5 @@ def app_from_env() -> GatewayApp:
 
     loaded = load()
     configure_logging(loaded.gateway.logging.level)  # each worker is a fresh process
-    return create_app(load, loaded)
+    operator_port = os.environ.get("DISTILLGUARD_OPERATOR_PORT")
+    return create_app(load, loaded, int(operator_port) if operator_port else None)

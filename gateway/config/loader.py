@@ -316,13 +316,21 @@ def _build_pipelines(gateway: GatewayConfig, where: str) -> dict[PipelineKey, Pi
 
 
 def check_workers(loaded: LoadedConfig, workers: int) -> None:
-    """Refuse several worker processes on the memory backend when a policy needs shared state.
+    """Refuse several workers on the memory backend when a policy or the admin API needs shared state.
 
     Each worker would keep its own counters, so every limit would silently
     become ``limit x workers``: run one worker, or use ``state.backend: redis``.
     """
     if workers <= 1 or loaded.gateway.state.backend != "memory":
         return
+    if loaded.gateway.admin.token_env:
+        raise ConfigError(
+            f"admin pins are kept in the state store, and with {workers} workers on the memory backend "
+            "each worker would keep its own (a pin would hold on some requests only); "
+            "set state.backend: redis or run one worker",
+            path="state.backend",
+            source=str(loaded.source) if loaded.source else None,
+        )
     names = sorted(
         {p.name for spec in loaded.pipelines.values() for p in spec.policies if p.cls.shared_state_required}
     )
