@@ -1,6 +1,8 @@
 """The admin API, behind its own bearer token (``admin.token_env``); off when no token is set.
 
-Engine routes: account risk status and manual level pins. Policies add their
+Engine routes: account risk status and manual level pins (kept in the state store, so
+every worker and replica applies them: ``gateway/pins.py``). The admin API is served on
+the operator listener only, never on the public port. Policies add their
 own routes through the ``distillguard.admin`` entry-point group; every route
 under /admin is guarded by :func:`require_admin`.
 """
@@ -18,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from gateway.plugins.base import RISK_LEVELS
+from gateway.state.base import StoreUnavailableError
 
 if TYPE_CHECKING:
     from gateway.engine import Gateway
@@ -64,7 +67,10 @@ def admin_routes(gateway: Gateway) -> list[BaseRoute]:
         if level is not None and level not in RISK_LEVELS:
             return _error(400, f"level must be one of {list(RISK_LEVELS)} or null")
         reason = str(body.get("reason", "operator override")) if isinstance(body, dict) else ""
-        gateway.risk.pin(account_id, level, reason=reason)
+        try:
+            await gateway.pins.set(account_id, level, reason=reason)
+        except StoreUnavailableError:
+            return _error(503, "The state store is unreachable: the pin was not set, on any worker. Retry.")
         return JSONResponse(
             {"account": account_id, "risk_level": gateway.risk.level(account_id), "pinned": level}
         )

@@ -1,4 +1,12 @@
-"""The ASGI application: the API goes straight to the proxy, the engine's own endpoints through Starlette."""
+"""The ASGI application: the API goes straight to the proxy, the probes through Starlette.
+
+One process serves two listeners (``gateway/server.py`` binds both sockets): the public port
+(the API and the probes) and the operator port (``/metrics``, ``/admin/*`` and the probes).
+A request is routed by the local port of the socket it arrived on (``scope["server"]``, which
+the kernel reports, not a header the client writes); until the operator port is known no
+request reaches the operator surfaces at all. On the public port every path but the probes is
+the API's: the declared route table (``gateway.routes``) answers it, 404 in the API's shape.
+"""
 
 from __future__ import annotations
 
@@ -21,29 +29,43 @@ from gateway.metrics import render_metrics
 from gateway.proxy import ProxyHandler
 
 ADMIN_ENTRY_POINTS = "distillguard.admin"
+PROBES = frozenset({"/healthz", "/readyz"})
 
 
 class GatewayApp:
     """Top-level ASGI callable. Model traffic skips the router; everything else is Starlette."""
 
-    def __init__(self, gateway: Gateway, extra_routes: list[BaseRoute] | None = None) -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        extra_routes: list[BaseRoute] | None = None,
+        operator_port: int | None = None,
+    ) -> None:
         self.gateway = gateway
         self.proxy = ProxyHandler(gateway)
-        routes: list[BaseRoute] = [
-            Route("/healthz", self.healthz),
-            Route("/readyz", self.readyz),
-            Route("/metrics", self.metrics),
-            Mount("/admin", routes=admin_routes(gateway) + _plugin_admin_routes(gateway)),
-            *(extra_routes or []),
-        ]
+        self.operator_port = operator_port
+        probes: list[BaseRoute] = [Route("/healthz", self.healthz), Route("/readyz", self.readyz)]
+        handlers = {404: _not_found, 405: _not_found}
         self.router = Starlette(
-            routes=routes,
-            lifespan=self.lifespan,
-            exception_handlers={404: _not_found, 405: _not_found},
+            routes=[*probes, *(extra_routes or [])], lifespan=self.lifespan, exception_handlers=handlers
+        )
+        self.operator = Starlette(
+            routes=[
+                *probes,
+                Route("/metrics", self.metrics),
+                Mount("/admin", routes=admin_routes(gateway) + _plugin_admin_routes(gateway)),
+            ],
+            exception_handlers=handlers,
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not _engine_path(scope["path"]):
+        if scope["type"] == "lifespan":
+            await self.router(scope, receive, send)  # type: ignore[arg-type]
+            return
+        server = scope.get("server")
+        if server is not None and self.operator_port is not None and server[1] == self.operator_port:
+            await self.operator(scope, receive, send)  # type: ignore[arg-type]
+        elif scope["type"] == "http" and scope["path"] not in PROBES:
             await self.proxy(scope, receive, send)  # the declared API routes, or 404 in the API's shape
         else:
             await self.router(scope, receive, send)  # type: ignore[arg-type]
@@ -88,14 +110,6 @@ class GatewayApp:
         return Response(body, media_type=content_type)
 
 
-ENGINE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
-
-
-def _engine_path(path: str) -> bool:
-    """The gateway's own endpoints (served by the router); everything else is the API's."""
-    return path in ENGINE_PATHS or path.startswith("/admin/")
-
-
 async def _not_found(request: Request, exc: Exception) -> Response:
     """Unknown non-/v1 paths answer in OpenAI's error shape, like unknown /v1 paths."""
     status = getattr(exc, "status_code", 404)
@@ -122,8 +136,11 @@ def _plugin_admin_routes(gateway: Gateway) -> list[BaseRoute]:
     return routes
 
 
-def create_app(loader: ConfigLoader, initial: LoadedConfig | None = None) -> GatewayApp:
-    return GatewayApp(Gateway(loader, initial))
+def create_app(
+    loader: ConfigLoader, initial: LoadedConfig | None = None, operator_port: int | None = None
+) -> GatewayApp:
+    """The app for one process; ``operator_port`` is the bound port of the operator listener."""
+    return GatewayApp(Gateway(loader, initial), operator_port=operator_port)
 
 
 def app_from_env() -> GatewayApp:
@@ -146,4 +163,5 @@ def app_from_env() -> GatewayApp:
 
     loaded = load()
     configure_logging(loaded.gateway.logging.level)  # each worker is a fresh process
-    return create_app(load, loaded)
+    operator_port = os.environ.get("DISTILLGUARD_OPERATOR_PORT")
+    return create_app(load, loaded, int(operator_port) if operator_port else None)

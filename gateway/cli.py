@@ -70,13 +70,15 @@ def _one_pipeline(loaded: LoadedConfig, tier: str | None, account: str | None, l
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from gateway.server import default_workers, serve
+    from gateway.server import ListenerError, default_workers, serve
 
     try:
         serve(
             args.config,
             host=args.host,
             port=args.port,
+            operator_host=args.operator_host,
+            operator_port=args.operator_port,
             workers=args.workers or default_workers(),
             keys_file=args.keys_file,
             upstream_url=args.upstream,
@@ -85,6 +87,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"invalid config: {exc}", file=sys.stderr)
         return 2
+    except ListenerError as exc:
+        print(f"cannot start: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -118,7 +123,13 @@ def _cmd_mock(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from gateway.demo import run_demo
 
-    return run_demo(port=args.port, mock_port=args.mock_port, key=args.key, config=args.config)
+    return run_demo(
+        port=args.port,
+        mock_port=args.mock_port,
+        key=args.key,
+        config=args.config,
+        operator_port=args.operator_port,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -140,6 +151,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--upstream", help="replace every upstream's url")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument(
+        "--operator-host", help="address of /metrics and /admin (default: the YAML's operator.host)"
+    )
+    serve.add_argument(
+        "--operator-port", type=int, help="port of /metrics and /admin (default: operator.port)"
+    )
     serve.add_argument(
         "--workers",
         type=int,
@@ -171,6 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run the mock model and the gateway in front of it")
     demo.add_argument("--port", type=int, default=8080, help="gateway port")
+    demo.add_argument(
+        "--operator-port", type=int, default=9090, help="port of /metrics and /admin (0 = any free port)"
+    )
     demo.add_argument("--mock-port", type=int, default=0, help="mock model port (0 = any free port)")
     demo.add_argument("--key", help="use this demo key instead of a random one")
     demo.add_argument("--config", help="policy YAML (default: the shipped policies/default.yaml)")

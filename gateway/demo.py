@@ -44,11 +44,13 @@ def _write_key(keys_file: Path, key: str | None, tier: str | None) -> str:
     return key
 
 
-def _instructions(port: int, key: str) -> str:
+def _instructions(port: int, operator_port: int, key: str) -> str:
     base = f"http://127.0.0.1:{port}"
     return f"""
 distillguard demo is running.
-  gateway:  {base}   (metrics at {base}/metrics)
+  gateway:  {base}
+  operator: http://127.0.0.1:{operator_port}   (curl -s http://127.0.0.1:{operator_port}/metrics;
+            /metrics and /admin are served there only, never on the API's port)
   demo key: {key}
 
 Try it:
@@ -70,7 +72,7 @@ Press Ctrl-C to stop.
 """
 
 
-async def _run(port: int, mock_port: int, key: str | None, config: str | None) -> int:
+async def _run(port: int, operator_port: int, mock_port: int, key: str | None, config: str | None) -> int:
     policy = Path(config) if config else shipped_policy()
     workdir = Path(tempfile.mkdtemp(prefix="distillguard-demo-"))
     keys_file = workdir / "keys.jsonl"
@@ -87,8 +89,9 @@ async def _run(port: int, mock_port: int, key: str | None, config: str | None) -
     loaded = loader()
     configure_logging(loaded.gateway.logging.level)  # type: ignore[attr-defined]
     mock = await serve_async(create_mock_app(), "127.0.0.1", mock_port)
-    gateway = await serve_async(create_app(loader, loaded), "127.0.0.1", port)  # type: ignore[arg-type]
-    print(_instructions(port, key), file=sys.stderr, flush=True)
+    app = create_app(loader, loaded)  # type: ignore[arg-type]
+    gateway = await serve_async(app, "127.0.0.1", port, operator=("127.0.0.1", operator_port))
+    print(_instructions(port, app.operator_port or operator_port, key), file=sys.stderr, flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -102,7 +105,13 @@ async def _run(port: int, mock_port: int, key: str | None, config: str | None) -
     return 0
 
 
-def run_demo(port: int = 8080, mock_port: int = 0, key: str | None = None, config: str | None = None) -> int:
+def run_demo(
+    port: int = 8080,
+    mock_port: int = 0,
+    key: str | None = None,
+    config: str | None = None,
+    operator_port: int = 9090,
+) -> int:
     import uvloop
 
-    return uvloop.run(_run(port, mock_port, key, config))
+    return uvloop.run(_run(port, operator_port, mock_port, key, config))

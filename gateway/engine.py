@@ -22,10 +22,12 @@ from gateway.config.loader import LoadedConfig, load_config
 from gateway.errors import ConfigError
 from gateway.logs import AccessLog
 from gateway.metrics import GatewayMetrics
+from gateway.pins import SharedPins
 from gateway.plugins.services import PolicyServices, SharedObjects
 from gateway.risk import RiskBoard
 from gateway.runtime import Runtime
 from gateway.state import StateStore
+from gateway.state.base import StoreUnavailableError
 from gateway.state.factory import create_store
 from gateway.upstream import UpstreamPool
 
@@ -42,6 +44,8 @@ class Gateway:
         self._initial = initial if initial is not None else loader()
         self.metrics = GatewayMetrics(self._initial.gateway.metrics.per_account_labels)
         self.risk = RiskBoard()
+        # Operator pins live in the state store so that every worker and replica applies them.
+        self.pins = SharedPins(self.risk, lambda: self.runtime.services.store)
         self.shared = SharedObjects()
         self._runtime: Runtime | None = None
         self._store: StateStore | None = None
@@ -62,6 +66,9 @@ class Gateway:
         self._runtime = await self._build(self._initial)
         self.metrics.config_info.set(time.time())
         self._file_digest = self._digest_files(self._initial)
+        with contextlib.suppress(StoreUnavailableError):
+            await self.pins.refresh()  # pins set before this process started; else the poller retries
+        self.pins.start()
         if self._initial.gateway.reload.watch and self._initial.source is not None:
             self._watch_task = asyncio.create_task(self._watch())
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
@@ -69,6 +76,7 @@ class Gateway:
 
     async def stop(self) -> None:
         self.draining = True
+        await self.pins.stop()
         if self._watch_task is not None:
             self._watch_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

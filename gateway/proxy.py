@@ -156,14 +156,13 @@ class ProxyHandler:
         pipeline = runtime.pipeline_for(account, level)
         if pipeline.blocked:
             raise PermissionDeniedError(pipeline.block_message, code="account_blocked")
-        client = scope.get("client")
         exchange = Exchange(
             request_id=state.request_id,
             operation=operation,
             account=account,
             body=body,
             headers=headers,
-            client_ip=client[0] if client else "",
+            client_ip=runtime.trusted_proxies.of(scope, headers),
             risk_level=level,
         )
         state.exchange, state.pipeline = exchange, pipeline

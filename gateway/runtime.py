@@ -11,6 +11,7 @@ import asyncio
 import logging
 
 from gateway.auth import Authenticator
+from gateway.client_address import TrustedProxies
 from gateway.config.loader import LoadedConfig
 from gateway.plugins.base import Account, RiskLevel
 from gateway.plugins.pipeline import Pipeline
@@ -32,6 +33,7 @@ class Runtime:
         self.routes = RouteTable(config_routes(self.config.passthrough_routes))
         self.max_body = self.config.limits.max_body_bytes
         self.access_log = self.config.logging.access_log
+        self.trusted_proxies = TrustedProxies(self.config.trusted_proxies)
         self.in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import os
+import socket
 import tempfile
 from typing import Any
 
 import uvicorn
+from uvicorn.supervisors import Multiprocess
 
 from gateway.app import create_app
 from gateway.config.loader import check_workers, load_config
+from gateway.config.schema import GatewayConfig
 from gateway.cpu_quota import usable_cpus
 from gateway.http_protocol import CoalescingHttpToolsProtocol
 from gateway.logs import configure_logging
+
+log = logging.getLogger("distillguard.server")
 
 UVICORN_DEFAULTS: dict[str, Any] = {
     "loop": "uvloop",
@@ -21,6 +28,8 @@ UVICORN_DEFAULTS: dict[str, Any] = {
     "server_header": False,
     "date_header": True,
     "access_log": False,  # the gateway writes its own JSON access log
+    # uvicorn would believe X-Forwarded-For from 127.0.0.1; the YAML's trusted_proxies decides instead.
+    "proxy_headers": False,
     "timeout_graceful_shutdown": 30,
     "timeout_keep_alive": 75,
     "backlog": 4096,
@@ -32,11 +41,66 @@ def default_workers() -> int:
     return usable_cpus()
 
 
+class ListenerError(Exception):
+    """A listener's address cannot be bound (in use, not local, no permission)."""
+
+
+def bind_socket(host: str, port: int, name: str) -> socket.socket:
+    """A bound TCP socket for ``host:port``, inheritable by worker processes; ``name`` is for errors."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ListenerError(f"cannot listen on {host}:{port} for the {name}: {exc.strerror}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def bind_listeners(
+    cfg: GatewayConfig,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    operator_host: str | None = None,
+    operator_port: int | None = None,
+) -> tuple[socket.socket, socket.socket]:
+    """The public socket and the operator socket, bound in this process before any worker starts.
+
+    Arguments given here win over the YAML's ``listen`` and ``operator``.
+    """
+    public = bind_socket(host or cfg.listen.host, cfg.listen.port if port is None else port, "public API")
+    try:
+        operator = bind_socket(
+            operator_host or cfg.operator.host,
+            cfg.operator.port if operator_port is None else operator_port,
+            "operator listener (/metrics, /admin)",
+        )
+    except ListenerError:
+        public.close()
+        raise
+    if operator.getsockname()[1] == public.getsockname()[1]:
+        # Both bound (different hosts, same port): requests could not be told apart.
+        public.close()
+        operator.close()
+        raise ListenerError("the operator listener needs a port of its own, not the public API's")
+    return public, operator
+
+
+def _address(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 def serve(
     config_path: str,
     *,
     host: str | None = None,
     port: int | None = None,
+    operator_host: str | None = None,
+    operator_port: int | None = None,
     workers: int = 1,
     keys_file: str | None = None,
     upstream_url: str | None = None,
@@ -44,7 +108,10 @@ def serve(
 ) -> None:
     """Validate the config, then serve it (in ``workers`` processes when more than one).
 
-    On SIGTERM the listening socket closes at once; requests and streams in
+    Both listeners are bound here, before any worker starts; every worker serves both and
+    routes each request by the socket it arrived on (see ``gateway/app.py``).
+
+    On SIGTERM the listening sockets close at once; requests and streams in
     flight get ``drain_timeout`` seconds (default 30) to finish before they are
     cancelled. A deployment's termination grace period must exceed it.
     """
@@ -55,27 +122,36 @@ def serve(
     check_workers(loaded, workers)
     cfg = loaded.gateway
     configure_logging(cfg.logging.level)
-    bind_host = host or cfg.listen.host
-    bind_port = port if port is not None else cfg.listen.port
+    public, operator = bind_listeners(
+        cfg, host=host, port=port, operator_host=operator_host, operator_port=operator_port
+    )
+    bound_operator_port = int(operator.getsockname()[1])
+    log.info(
+        "public API on %s; operator listener (/metrics, /admin) on %s", _address(public), _address(operator)
+    )
+    sockets = [public, operator]
     if workers > 1:
         # Workers import the app by name and read their options from the environment.
         os.environ["DISTILLGUARD_CONFIG"] = os.path.abspath(config_path)
         os.environ["DISTILLGUARD_KEYS_FILE"] = os.path.abspath(keys_file) if keys_file else ""
         os.environ["DISTILLGUARD_UPSTREAM"] = upstream_url or ""
         os.environ["DISTILLGUARD_WORKERS"] = str(workers)
+        os.environ["DISTILLGUARD_OPERATOR_PORT"] = str(bound_operator_port)
         os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="distillguard-metrics-"))
-        uvicorn.run(
-            "gateway.app:app_from_env",
-            factory=True,
-            host=bind_host,
-            port=bind_port,
-            workers=workers,
-            log_config=None,
-            **options,
+        config = uvicorn.Config(
+            "gateway.app:app_from_env", factory=True, workers=workers, log_config=None, **options
         )
+        with contextlib.suppress(KeyboardInterrupt):
+            Multiprocess(config, sockets=sockets).run()
         return
-    app = create_app(lambda: load_config(config_path, keys_file=keys_file, upstream_url=upstream_url), loaded)
-    uvicorn.run(app, host=bind_host, port=bind_port, log_config=None, **options)
+    app = create_app(
+        lambda: load_config(config_path, keys_file=keys_file, upstream_url=upstream_url),
+        loaded,
+        operator_port=bound_operator_port,
+    )
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, **options))
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run(sockets=sockets)
 
 
 def serve_mock(host: str = "127.0.0.1", port: int = 9100) -> None:
@@ -85,11 +161,21 @@ def serve_mock(host: str = "127.0.0.1", port: int = 9100) -> None:
     uvicorn.run(create_mock_app(), host=host, port=port, log_config=None, **UVICORN_DEFAULTS)
 
 
-async def serve_async(app: Any, host: str, port: int) -> uvicorn.Server:
-    """Start ``app`` in this event loop and return the running server (for the demo and tests)."""
-    config = uvicorn.Config(app, host=host, port=port, log_config=None, lifespan="on", **UVICORN_DEFAULTS)
+async def serve_async(
+    app: Any, host: str, port: int, operator: tuple[str, int] | None = None
+) -> uvicorn.Server:
+    """Start ``app`` in this event loop and return the running server (for the demo and tests).
+
+    With ``operator`` (host, port; port 0 picks one), a gateway app also gets its operator
+    listener, whose bound port is then ``app.operator_port``.
+    """
+    config = uvicorn.Config(app, log_config=None, lifespan="on", **UVICORN_DEFAULTS)
+    sockets = [bind_socket(host, port, "public API")]
+    if operator is not None:
+        sockets.append(bind_socket(*operator, "operator listener (/metrics, /admin)"))
+        app.operator_port = int(sockets[1].getsockname()[1])
     server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=sockets))
     while not server.started:
         if task.done():
             task.result()

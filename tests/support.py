@@ -22,7 +22,7 @@ from gateway.app import create_app
 from gateway.auth.keys import digest
 from gateway.config.loader import load_config
 from gateway.mock.server import MockUpstream
-from gateway.server import UVICORN_DEFAULTS
+from gateway.server import UVICORN_DEFAULTS, bind_listeners
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,16 +46,19 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, interval: flo
 
 
 class ThreadedServer:
-    """An ASGI app served by uvicorn in a background thread with its own event loop."""
+    """An ASGI app served by uvicorn in a background thread with its own event loop.
 
-    def __init__(self, app: Any, port: int | None = None) -> None:
-        self.port = port or free_port()
+    With ``sockets`` (already bound) it serves those, the first being the one ``url`` names.
+    """
+
+    def __init__(self, app: Any, port: int | None = None, sockets: list[socket.socket] | None = None) -> None:
+        self.port = int(sockets[0].getsockname()[1]) if sockets else port or free_port()
         options = dict(UVICORN_DEFAULTS, timeout_graceful_shutdown=2)
         self.config = uvicorn.Config(
             app, host="127.0.0.1", port=self.port, log_config=None, lifespan="on", **options
         )
         self.server = uvicorn.Server(self.config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread = threading.Thread(target=self.server.run, args=(sockets,), daemon=True)
 
     @property
     def url(self) -> str:
@@ -102,6 +105,7 @@ def base_config(upstream_url: str, **overrides: Any) -> dict[str, Any]:
     """
     config: dict[str, Any] = {
         "listen": {"host": "127.0.0.1", "port": 0},
+        "operator": {"host": "127.0.0.1", "port": 0},
         "upstreams": [
             {
                 "name": "openai",
@@ -132,15 +136,25 @@ def base_config(upstream_url: str, **overrides: Any) -> dict[str, Any]:
 
 
 class GatewayHandle(ThreadedServer):
-    """The gateway on a real socket, configured from a dict written to a YAML file."""
+    """The gateway on real sockets, configured from a dict written to a YAML file.
+
+    ``url`` is the public port (the API and the probes); ``ops_url`` the operator listener
+    (``/metrics``, ``/admin``), bound where the YAML's ``operator`` says (port 0: any free one).
+    """
 
     def __init__(self, config: dict[str, Any], directory: Path | None = None) -> None:
         self.directory = directory or Path(tempfile.mkdtemp(prefix="dg-test-"))
         self.config_path = self.directory / "policy.yaml"
         self.write(config)
         loaded = load_config(self.config_path)
-        self.app = create_app(lambda: load_config(self.config_path), loaded)
-        super().__init__(self.app)
+        public, operator = bind_listeners(loaded.gateway, host="127.0.0.1", port=0)
+        self.ops_port = int(operator.getsockname()[1])
+        self.app = create_app(lambda: load_config(self.config_path), loaded, operator_port=self.ops_port)
+        super().__init__(self.app, sockets=[public, operator])
+
+    @property
+    def ops_url(self) -> str:
+        return f"http://127.0.0.1:{self.ops_port}"
 
     def write(self, config: dict[str, Any]) -> None:
         tmp = self.config_path.with_suffix(".tmp")
@@ -155,7 +169,14 @@ class GatewayHandle(ThreadedServer):
         return TEST_KEYS[tier]
 
     def metrics(self) -> str:
-        return httpx.get(f"{self.url}/metrics").text
+        return httpx.get(f"{self.ops_url}/metrics").text
+
+    def admin(self, method: str, path: str, token: str | None = None, **kwargs: Any) -> httpx.Response:
+        """``/admin<path>`` on the operator listener, with ``token`` as the bearer when given."""
+        headers = dict(kwargs.pop("headers", {}))
+        if token is not None:
+            headers["authorization"] = f"Bearer {token}"
+        return httpx.request(method, f"{self.ops_url}/admin{path}", headers=headers, timeout=10, **kwargs)
 
 
 def metric_value(text: str, name: str, **labels: str) -> float:
@@ -231,14 +252,28 @@ class RedisProcess:
             self.process = None
 
 
+OPERATOR_PORTS: dict[int, int] = {}
+
+
+def ops_url(port: int) -> str:
+    """The operator listener (/metrics, /admin) of the gateway ``spawn_gateway`` started on ``port``."""
+    return f"http://127.0.0.1:{OPERATOR_PORTS[port]}"
+
+
 def spawn_gateway(
     config_path: Path, port: int, *extra: str, env: dict[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
     """``distillguard serve`` as a separate process; returns once /readyz answers 200.
 
-    Its log goes to ``gateway-<port>.log`` beside the config file.
+    Its operator listener gets a free port of its own (``ops_url(port)``) unless ``extra``
+    names one. Its log goes to ``gateway-<port>.log`` beside the config file.
     """
     log_path = config_path.with_name(f"gateway-{port}.log")
+    if "--operator-port" in extra:
+        OPERATOR_PORTS[port] = int(extra[extra.index("--operator-port") + 1])
+    else:
+        OPERATOR_PORTS[port] = free_port()
+        extra = (*extra, "--operator-port", str(OPERATOR_PORTS[port]))
     process = subprocess.Popen(
         [
             sys.executable,

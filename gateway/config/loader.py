@@ -236,6 +236,13 @@ def _check_references(gateway: GatewayConfig, api_keys: dict[str, ApiKeyEntry], 
                 path=f"risk_levels.{level}",
                 source=where,
             )
+    if gateway.operator.port and gateway.operator.port == gateway.listen.port:
+        # The operator surfaces are told apart from the API by the port a connection arrived on.
+        raise ConfigError(
+            f"the operator listener needs its own port, not the public {gateway.listen.port}",
+            path="operator.port",
+            source=where,
+        )
     names = [u.name for u in gateway.upstreams]
     if len(set(names)) != len(names):
         raise ConfigError("upstream names must be unique", path="upstreams", source=where)
@@ -359,13 +366,21 @@ def _tighten_level(
 
 
 def check_workers(loaded: LoadedConfig, workers: int) -> None:
-    """Refuse several worker processes on the memory backend when a policy needs shared state.
+    """Refuse several workers on the memory backend when a policy or the admin API needs shared state.
 
     Each worker would keep its own counters, so every limit would silently
     become ``limit x workers``: run one worker, or use ``state.backend: redis``.
     """
     if workers <= 1 or loaded.gateway.state.backend != "memory":
         return
+    if loaded.gateway.admin.token_env:
+        raise ConfigError(
+            f"admin pins are kept in the state store, and with {workers} workers on the memory backend "
+            "each worker would keep its own (a pin would hold on some requests only); "
+            "set state.backend: redis or run one worker",
+            path="state.backend",
+            source=str(loaded.source) if loaded.source else None,
+        )
     names = sorted(
         {p.name for spec in loaded.pipelines.values() for p in spec.policies if p.cls.shared_state_required}
     )

@@ -6,10 +6,11 @@ setting silently ignored.
 
 from __future__ import annotations
 
+import ipaddress
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gateway.plugins.base import PolicyMode
 from gateway.routes import OPERATION_PATHS, validate_template
@@ -25,6 +26,25 @@ class Strict(BaseModel):
 class ListenConfig(Strict):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
+
+
+def _cidr(value: str) -> str:
+    try:
+        ipaddress.ip_network(value, strict=True)
+    except ValueError as exc:
+        raise ValueError(f"'{value}' is not a CIDR network (e.g. 10.0.0.0/8): {exc}") from None
+    return value
+
+
+class OperatorConfig(Strict):
+    """The operator listener: /metrics and /admin/* (and the probes), never on the public port.
+
+    Loopback by default, so only the host (or a sidecar) reaches it; in a pod bind 0.0.0.0 and let
+    the NetworkPolicy decide who may connect. Read at start: changing it needs a restart.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = Field(9090, ge=0, le=65535, description="0 picks a free port (tests)")
 
 
 class TimeoutsConfig(Strict):
@@ -218,6 +238,11 @@ DEFAULT_PASSTHROUGH: list[dict[str, Any]] = [
 
 class GatewayConfig(Strict):
     listen: ListenConfig = ListenConfig()
+    operator: OperatorConfig = OperatorConfig()
+    trusted_proxies: list[Annotated[str, AfterValidator(_cidr)]] = Field(
+        default_factory=list,
+        description="CIDRs of proxies whose X-Forwarded-For is believed; empty: the peer is the client",
+    )
     upstreams: list[UpstreamConfig] = Field(min_length=1)
     auth: AuthConfig = AuthConfig()
     default_tier: str = "default"

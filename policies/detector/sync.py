@@ -10,11 +10,12 @@ When sharing is on (``shared.sync: auto`` with a Redis store, or ``on``):
   the shared totals in the same script call, and keeps pulling them for 60
   rounds after its last push; a group the totals push over the line is flagged
   here too and its local members re-evaluated.
-* **levels**: this replica's changed votes, operator pins changed through the
-  engine admin API, and allowlist changes are written; the whole shared
-  state (votes of every replica, pins, allowlist) is read back when its version
-  moved. An account's level is the highest live vote; pins and the allowlist
-  are applied as the operator set them.
+* **levels**: this replica's changed votes and allowlist changes are written;
+  the whole shared state (votes of every replica, allowlist) is read back when
+  its version moved. An account's level is the highest live vote; the allowlist
+  is applied as the operator set it. Operator pins are not the detector's: the
+  engine shares them through the state store for every policy set
+  (``gateway/pins.py``), and the board's pin wins over any vote.
 
 Consistency: eventual, bounded by one sync interval plus one store round trip
 (default ~1 s). Between rounds, each replica decides from its own view. If the
@@ -54,7 +55,6 @@ class SyncState:
 
     def __init__(self) -> None:
         self.version = ""
-        self.pins_seen: dict[str, str] = {}
         self.last_refresh = 0.0
         self.watch: dict[Any, int] = {}  # group key -> rounds left to re-read its shared totals
 
@@ -171,22 +171,14 @@ async def _sync_levels(core: DetectorCore, state: SyncState) -> None:
         for account, account_state in core.accounts.items():
             if account_state.level != "none":
                 votes.setdefault(account, account_state.level)  # type: ignore[arg-type]
-    pins_now: dict[str, str] = dict(risk.pins())
-    pin_changes: list[tuple[str, str]] = []
-    for account, level in pins_now.items():
-        if state.pins_seen.get(account) != level:
-            pin_changes.append((account, level))
-    for account in state.pins_seen:
-        if account not in pins_now:
-            pin_changes.append((account, ""))
     allow, core.out_allow = core.out_allow, []
     args: list[Any] = [repr(now), core.replica, repr(core.shared.vote_ttl_seconds), state.version]
     args.append(len(votes))
     for account, level in votes.items():
         args.extend([account, level])
-    args.append(len(pin_changes))
-    for account, level in pin_changes:
-        args.extend([account, level])
+    # Operator pins are shared by the engine (gateway/pins.py) whatever the policies; a second
+    # copy here could bring back a pin an operator had just removed. None are written or read.
+    args.append(0)
     args.append(len(allow))
     for account, op in allow:
         args.extend([account, op])
@@ -198,11 +190,10 @@ async def _sync_levels(core: DetectorCore, state: SyncState) -> None:
         core.out_votes = {**votes, **core.out_votes}
         core.out_allow = allow + core.out_allow
         raise
-    state.pins_seen = dict(pins_now)
     state.version = _s(result[0])
     if len(result) == 1:
         return
-    live, flat_pins, allowed = result[1], result[2], result[3]
+    live, allowed = result[1], result[3]
     remote: dict[str, dict[str, Any]] = {}
     for position in range(0, len(live), 2):
         account, _, replica = _s(live[position]).partition("\t")
@@ -215,14 +206,6 @@ async def _sync_levels(core: DetectorCore, state: SyncState) -> None:
     core.allow_shared = {_s(a) for a in allowed}
     for account in changed:
         core.apply(account, "level shared by another replica", "sync")
-    shared_pins = {_s(flat_pins[i]): _s(flat_pins[i + 1]) for i in range(0, len(flat_pins), 2)}
-    for account, level in shared_pins.items():
-        if pins_now.get(account) != level and level in RISK_LEVELS:
-            risk.pin(account, level, reason="pin shared by another replica", source="sync")  # type: ignore[arg-type]
-    for account in pins_now:
-        if account not in shared_pins:
-            risk.pin(account, None, reason="pin removed on another replica", source="sync")
-    state.pins_seen = dict(risk.pins())
     for account in core.allow_shared:
         if services.risk.level(account) != "none" and risk.pinned(account) is None:
             core.apply(account, "allowlisted", "sync")

@@ -34,6 +34,7 @@ DEFAULT_KINDS = sorted(
         "PodDisruptionBudget",
         "Service",
         "Service",
+        "Service",  # <release>-operator: the pods' /metrics and /admin port, for the ServiceMonitor
         "StatefulSet",
         "ServiceAccount",
         "Pod",

@@ -14,7 +14,7 @@ import yaml
 
 from gateway.auth.keys import append_key
 from tests.deploy.chart_rendering import env_of, gateway_container, manifests, one, render
-from tests.support import MockHandle, RedisProcess, free_port, spawn_gateway, wait_for
+from tests.support import MockHandle, RedisProcess, free_port, ops_url, spawn_gateway, wait_for
 
 
 class AtomicVolume:
@@ -119,7 +119,7 @@ def test_rendered_chart_config_serves_and_hot_reloads_volume_updates(
         wait_for(
             lambda: (
                 'distillguard_config_reloads_total{result="rejected"}'
-                in httpx.get(f"http://127.0.0.1:{port}/metrics").text
+                in httpx.get(f"{ops_url(port)}/metrics").text
             ),
             timeout=15,
             interval=0.25,

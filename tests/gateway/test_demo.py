@@ -16,10 +16,21 @@ from tests.support import ROOT, free_port
 
 
 def test_demo_serves_both_apis_with_the_default_policy_and_stops_on_ctrl_c(tmp_path: object) -> None:
-    port = free_port()
+    port, operator_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DISTILLGUARD_")}
     process = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "demo", "--port", str(port), "--key", "dg-demo-test-key"],
+        [
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            "demo",
+            "--port",
+            str(port),
+            "--operator-port",
+            str(operator_port),
+            "--key",
+            "dg-demo-test-key",
+        ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -60,8 +71,11 @@ def test_demo_serves_both_apis_with_the_default_policy_and_stops_on_ctrl_c(tmp_p
                 json={"model": "mock-small", "messages": [{"role": "user", "content": "x"}]},
             ).headers
         )
+        assert httpx.get(f"http://127.0.0.1:{port}/metrics").status_code == 404
+        assert "distillguard_requests_total" in httpx.get(f"http://127.0.0.1:{operator_port}/metrics").text
     finally:
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=30)
     assert process.returncode == 0
     assert "dg-demo-test-key" in stderr and "curl" in stderr and "OpenAI(" in stderr
+    assert f"http://127.0.0.1:{operator_port}/metrics" in stderr

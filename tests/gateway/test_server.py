@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 import yaml
 
-from tests.support import MockHandle, base_config, free_port, metric_value, spawn_gateway
+from tests.support import MockHandle, base_config, free_port, metric_value, ops_url, spawn_gateway
 
 CHAT = {"model": "mock-small", "messages": [{"role": "user", "content": "hi"}]}
 
@@ -23,7 +23,7 @@ def test_serve_with_two_workers_aggregates_metrics(mock_upstream: MockHandle, tm
                 assert (
                     client.post(f"http://127.0.0.1:{port}/v1/chat/completions", json=CHAT).status_code == 200
                 )
-        text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+        text = httpx.get(f"{ops_url(port)}/metrics").text
         assert metric_value(text, "distillguard_requests_total", route="chat.completions", status="200") == 20
     finally:
         process.terminate()

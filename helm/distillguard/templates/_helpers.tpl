@@ -118,6 +118,7 @@ The policy YAML the gateway reads. With policy.overlay the chart sets the deploy
 {{- fail (printf "policy.yaml is not valid YAML: %v" (get $policy "Error")) -}}
 {{- end -}}
 {{- $_ := set $policy "listen" (dict "host" "0.0.0.0" "port" (int .Values.gateway.port)) -}}
+{{- $_ := set $policy "operator" (dict "host" "0.0.0.0" "port" (int .Values.gateway.operatorPort)) -}}
 {{- if ne .Values.redis.mode "none" -}}
 {{- $state := omit (get $policy "state" | default (dict)) "url" -}}
 {{- $_ := set $state "backend" "redis" -}}

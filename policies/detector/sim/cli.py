@@ -45,6 +45,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--out", default="simulation", help="directory for report.json and report.png")
     parser.add_argument("--detector", default="{}", help="JSON merged over the detector config (setup mode)")
     parser.add_argument("--gateway", help="drive this running gateway instead of starting one")
+    parser.add_argument(
+        "--operator",
+        default="http://127.0.0.1:9090",
+        help="that gateway's operator listener, for /admin and /metrics (with --gateway)",
+    )
     parser.add_argument("--accounts", help="accounts file written by --write-setup (with --gateway)")
     parser.add_argument("--admin-token-env", default=ADMIN_TOKEN_ENV)
     parser.add_argument("--write-setup", metavar="DIR", help="only write config, keys and accounts files")
@@ -70,19 +75,21 @@ def run_command(args: argparse.Namespace) -> int:
         keys = orjson.loads(Path(args.accounts).read_bytes())
         for account in accounts:
             account.key = keys[account.name]
-        base = args.gateway.rstrip("/")
+        base, operator = args.gateway.rstrip("/"), args.operator.rstrip("/")
         token = os.environ.get(args.admin_token_env, "")
     else:
         workdir = Path(tempfile.mkdtemp(prefix="distillguard-sim-"))
         stack = Stack(workdir).start(accounts, time.time() + args.duration / 3, detector)
-        base, token = stack.gateway_url, stack.token
+        base, operator, token = stack.gateway_url, stack.operator_url, stack.token
     total = sum(p.accounts * p.requests for p in mix)
     print(
         f"simulating {len(accounts)} accounts, {total} requests over ~{args.duration:.0f} s against {base}",
         file=sys.stderr,
     )
     try:
-        log, changes, metrics = asyncio.run(traffic(base, token, accounts, args.duration, args.concurrency))
+        log, changes, metrics = asyncio.run(
+            traffic(base, operator, token, accounts, args.duration, args.concurrency)
+        )
     finally:
         if stack is not None:
             stack.stop()
@@ -103,13 +110,14 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 async def traffic(
-    base: str, token: str, accounts: list[Any], duration: float, concurrency: int
+    base: str, operator: str, token: str, accounts: list[Any], duration: float, concurrency: int
 ) -> tuple[Any, list[dict[str, Any]], str]:
-    """Send the traffic, then read the level changes and the metrics."""
+    """Send the traffic to ``base``, then read the level changes and the metrics from ``operator``."""
     log = await drive(base, accounts, duration, concurrency)
     await asyncio.sleep(1.5)  # let the background analysis finish
-    changes = (await fetch_admin(base, token, f"/admin/detector/changes?since={log.started - 1}"))["changes"]
-    return log, changes, await fetch_text(base, "/metrics")
+    path = f"/admin/detector/changes?since={log.started - 1}"
+    changes = (await fetch_admin(operator, token, path))["changes"]
+    return log, changes, await fetch_text(operator, "/metrics")
 
 
 def write_setup(args: argparse.Namespace, accounts: list[Any], detector: dict[str, Any]) -> int:

@@ -44,7 +44,12 @@ def write_keys(accounts: list[Account], keys_file: Path) -> None:
 
 
 def sim_config(
-    directory: Path, port: int, upstream: str, release: float, detector: dict[str, Any]
+    directory: Path,
+    port: int,
+    upstream: str,
+    release: float,
+    detector: dict[str, Any],
+    operator_port: int = 9090,
 ) -> dict[str, Any]:
     released = datetime.fromtimestamp(release, UTC).isoformat()
     config = {
@@ -56,6 +61,9 @@ def sim_config(
     config = deep_merge(config, detector)
     return {
         "listen": {"host": "127.0.0.1", "port": port},
+        "operator": {"host": "127.0.0.1", "port": operator_port},
+        # The simulator is the proxy in front: it sets each simulated client's X-Forwarded-For.
+        "trusted_proxies": ["127.0.0.1/32"],
         "upstreams": [
             {
                 "name": "mock",
@@ -83,15 +91,26 @@ class Stack:
         self.token = secrets.token_urlsafe(24)
         self.mock_port = free_port()
         self.gateway_port = free_port()
+        self.operator_port = free_port()
 
     @property
     def gateway_url(self) -> str:
         return f"http://127.0.0.1:{self.gateway_port}"
 
+    @property
+    def operator_url(self) -> str:
+        """Where the gateway serves /metrics and /admin."""
+        return f"http://127.0.0.1:{self.operator_port}"
+
     def start(self, accounts: list[Account], release: float, detector: dict[str, Any]) -> Stack:
         write_keys(accounts, self.directory / "keys.jsonl")
         config = sim_config(
-            self.directory, self.gateway_port, f"http://127.0.0.1:{self.mock_port}", release, detector
+            self.directory,
+            self.gateway_port,
+            f"http://127.0.0.1:{self.mock_port}",
+            release,
+            detector,
+            self.operator_port,
         )
         config_path = self.directory / "policy.yaml"
         config_path.write_text(yaml.safe_dump(config, sort_keys=False))

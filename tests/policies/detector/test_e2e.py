@@ -37,6 +37,7 @@ def _config(mock: MockHandle, detector: dict[str, Any], **extra: Any) -> dict[st
             "critical": {"block": True, "block_message": "Blocked pending review of distillation traffic."},
         },
         admin={"token_env": "DG_TEST_ADMIN_TOKEN"},
+        trusted_proxies=["127.0.0.1/32"],  # the tests stand in for a proxy that sets X-Forwarded-For
     )
     config.update(extra)
     return config
@@ -60,7 +61,7 @@ def detector_gateway(
 
 def _admin(gw: GatewayHandle, path: str, method: str = "GET", token: str | None = TOKEN) -> httpx.Response:
     headers = {"authorization": f"Bearer {token}"} if token else {}
-    return httpx.request(method, f"{gw.url}/admin{path}", headers=headers, timeout=10)
+    return httpx.request(method, f"{gw.ops_url}/admin{path}", headers=headers, timeout=10)
 
 
 def _client(gw: GatewayHandle, key: str) -> openai.OpenAI:
@@ -90,14 +91,14 @@ def test_graduated_responses_from_detection_to_block(detector_gateway: Callable[
     # An operator pin to elevated switches the pipeline again.
     assert _admin(gw, "/accounts/free/level", "PUT").status_code == 400  # no JSON body
     pinned = httpx.put(
-        f"{gw.url}/admin/accounts/free/level",
+        f"{gw.ops_url}/admin/accounts/free/level",
         json={"level": "elevated", "reason": "test"},
         headers={"authorization": f"Bearer {TOKEN}"},
     )
     assert pinned.status_code == 200
     assert _ask(harvester, harvest_prompt(rng)) == "elevated"
     httpx.put(
-        f"{gw.url}/admin/accounts/free/level",
+        f"{gw.ops_url}/admin/accounts/free/level",
         json={"level": None},
         headers={"authorization": f"Bearer {TOKEN}"},
     )

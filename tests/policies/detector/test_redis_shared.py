@@ -11,7 +11,7 @@ import yaml
 
 from gateway.auth.keys import digest
 from tests.policies.detector.helpers import cover_prompt, harvest_prompt
-from tests.support import MockHandle, RedisProcess, base_config, free_port, spawn_gateway, wait_for
+from tests.support import MockHandle, RedisProcess, base_config, free_port, ops_url, spawn_gateway, wait_for
 
 TOKEN = "shared-admin-token"
 ACCOUNTS = {f"acct-{i}": f"dg-test-shared-{i}" for i in range(8)}
@@ -28,7 +28,7 @@ def _post(port: int, key: str, text: str, ip: str) -> httpx.Response:
 
 def _admin(port: int, path: str) -> Any:
     response = httpx.get(
-        f"http://127.0.0.1:{port}/admin{path}", headers={"authorization": f"Bearer {TOKEN}"}, timeout=10
+        f"{ops_url(port)}/admin{path}", headers={"authorization": f"Bearer {TOKEN}"}, timeout=10
     )
     response.raise_for_status()
     return response.json()
@@ -65,6 +65,7 @@ def test_two_gateways_share_index_and_levels(
         risk_levels={"critical": {"block": True}},
         state={"backend": "redis", "url": redis_server.url, "key_prefix": "dgshared"},
         admin={"token_env": "DG_SHARED_ADMIN_TOKEN"},
+        trusted_proxies=["127.0.0.1/32"],  # the tests stand in for a proxy that sets X-Forwarded-For
     )
     path = tmp_path / "policy.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -100,7 +101,7 @@ def test_two_gateways_share_index_and_levels(
             assert _admin(port, f"/detector/accounts/{names[7]}")["risk_level"] == "none"
         # A pin set on one gateway blocks on the other.
         pinned = httpx.put(
-            f"http://127.0.0.1:{ports[0]}/admin/accounts/{names[7]}/level",
+            f"{ops_url(ports[0])}/admin/accounts/{names[7]}/level",
             json={"level": "critical", "reason": "shared pin test"},
             headers={"authorization": f"Bearer {TOKEN}"},
         )

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from gateway.pins import SharedPins
 from gateway.state.memory import MemoryStore
 from gateway.state.redis import RedisStore
 from policies.detector.core import core_for
@@ -55,15 +56,24 @@ async def _exercise(store: Any) -> None:
         assert one.services.risk.level(f"acct-{number}") != "none"
         assert two.services.risk.level(f"acct-{number}") != "none"
         assert one.services.risk.level(f"user-{number}") == "none"
-    # An operator pin on one replica reaches the other; removing it too.
-    one.services.risk.pin("acct-0", "critical", reason="review")
+    # Operator pins are the engine's (gateway/pins.py), shared through the same store whatever the
+    # policies: the detector's rounds neither carry them nor undo them.
+    pins_one = SharedPins(one.services.risk, lambda: store)
+    pins_two = SharedPins(two.services.risk, lambda: store)
+    await pins_one.set("acct-0", "critical", reason="review")
     await sync_once(core_one, state_one)
     await sync_once(core_two, state_two)
+    assert two.services.risk.pinned("acct-0") is None, "pins do not travel through the detector"
+    await pins_two.refresh()
+    await sync_once(core_two, state_two)
+    await sync_once(core_one, state_one)
     assert two.services.risk.level("acct-0") == "critical"
-    one.services.risk.pin("acct-0", None, reason="done")
+    await pins_one.set("acct-0", None, reason="done")
     await sync_once(core_one, state_one)
     await sync_once(core_two, state_two)
-    assert two.services.risk.pinned("acct-0") is None
+    await pins_two.refresh()
+    await sync_once(core_two, state_two)
+    assert one.services.risk.pinned("acct-0") is None and two.services.risk.pinned("acct-0") is None
     # The allowlist too.
     core_two.allow("acct-1", True)
     await sync_once(core_two, state_two)
@@ -73,7 +83,7 @@ async def _exercise(store: Any) -> None:
     await core_two.stop()
 
 
-async def test_two_cores_share_index_levels_pins_and_allowlist_in_memory() -> None:
+async def test_two_cores_share_index_levels_and_allowlist_in_memory() -> None:
     await _exercise(MemoryStore("shared"))
 
 

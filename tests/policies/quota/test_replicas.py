@@ -22,7 +22,15 @@ import pytest
 import redis
 import yaml
 
-from tests.support import MockHandle, RedisProcess, base_config, free_port, metric_value, spawn_gateway
+from tests.support import (
+    MockHandle,
+    RedisProcess,
+    base_config,
+    free_port,
+    metric_value,
+    ops_url,
+    spawn_gateway,
+)
 
 RPM = 12  # one request every 5 s after the burst: a burst-only test window is long enough to be exact
 TOKENS_PER_DAY = 5000
@@ -33,6 +41,7 @@ MAX_CONCURRENT = 3
 class Cluster:
     redis: RedisProcess
     urls: list[str]
+    ports: list[int]
     processes: list[subprocess.Popen[bytes]]
 
     def flush(self) -> None:
@@ -41,7 +50,9 @@ class Cluster:
         client.close()
 
     def metrics(self, name: str, **labels: str) -> float:
-        return sum(metric_value(httpx.get(f"{url}/metrics").text, name, **labels) for url in self.urls)
+        return sum(
+            metric_value(httpx.get(f"{ops_url(port)}/metrics").text, name, **labels) for port in self.ports
+        )
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +76,7 @@ def cluster(mock_upstream: MockHandle, tmp_path_factory: pytest.TempPathFactory)
     try:
         for port in ports:
             processes.append(spawn_gateway(path, port))
-        yield Cluster(server, [f"http://127.0.0.1:{port}" for port in ports], processes)
+        yield Cluster(server, [f"http://127.0.0.1:{port}" for port in ports], ports, processes)
     finally:
         for process in processes:
             process.terminate()

@@ -362,4 +362,4 @@ def test_withheld_tokens_metric(gw: GatewayHandle) -> None:
         top_logprobs=None,
     ).reasoning_tokens
     assert after - before == reasoning_tokens  # the upstream's completion_tokens_details.reasoning_tokens
-    assert httpx.get(f"{gw.url}/metrics").status_code == 200
+    assert httpx.get(f"{gw.ops_url}/metrics").status_code == 200

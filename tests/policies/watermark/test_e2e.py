@@ -70,17 +70,17 @@ def test_admin_detect_and_evidence(watermarked: GatewayHandle) -> None:
         texts.append(reply.choices[0].message.content or "")
     headers = {"authorization": "Bearer admin-token"}
     report = httpx.post(
-        f"{watermarked.url}/admin/watermark/detect",
+        f"{watermarked.ops_url}/admin/watermark/detect",
         json={"texts": texts, "accounts": ["free", "pro", "trusted", "someone-else"], "per_document": False},
         headers=headers,
     ).json()
     best = report["corpus"]["top"][0]
     assert best["account"] == "free" and best["hits"] == best["scored"] > 0
-    bad = httpx.post(f"{watermarked.url}/admin/watermark/detect", json={"texts": []}, headers=headers)
+    bad = httpx.post(f"{watermarked.ops_url}/admin/watermark/detect", json={"texts": []}, headers=headers)
     assert bad.status_code == 400 and "texts" in bad.json()["error"]["message"]
-    evidence = httpx.get(f"{watermarked.url}/admin/watermark/evidence/free", headers=headers).json()
+    evidence = httpx.get(f"{watermarked.ops_url}/admin/watermark/evidence/free", headers=headers).json()
     assert evidence["evidence"]["responses"] >= 25 and evidence["evidence"]["key_ids"] == ["default"]
-    assert httpx.get(f"{watermarked.url}/admin/watermark/evidence/free").status_code == 401
+    assert httpx.get(f"{watermarked.ops_url}/admin/watermark/evidence/free").status_code == 401
 
 
 def test_cli_detect(
