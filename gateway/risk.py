@@ -15,8 +15,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
-from gateway.plugins.base import RISK_LEVELS, RiskLevel
+RiskLevel = Literal["none", "elevated", "high", "critical"]
+RISK_LEVELS: tuple[RiskLevel, ...] = ("none", "elevated", "high", "critical")
 
 _RANK = {level: rank for rank, level in enumerate(RISK_LEVELS)}
 

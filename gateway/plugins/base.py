@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict
 
 from gateway.protocols import Operation, Usage
+from gateway.risk import RISK_LEVELS, RiskLevel
 from gateway.sse import StreamEvent
 
 if TYPE_CHECKING:
@@ -36,8 +37,6 @@ if TYPE_CHECKING:
     from gateway.plugins.services import PolicyServices
 
 PolicyMode = Literal["enforce", "shadow"]
-RiskLevel = Literal["none", "elevated", "high", "critical"]
-RISK_LEVELS: tuple[RiskLevel, ...] = ("none", "elevated", "high", "critical")
 
 
 class PolicyConfig(BaseModel):
