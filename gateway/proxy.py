@@ -159,6 +159,9 @@ class ProxyHandler:
         watcher: DisconnectWatcher,
     ) -> None:
         body = _json_object(raw_body)
+        operation.adapter.check_request(
+            operation.name, body, lambda model: runtime.pool.select(operation.protocol, model).config
+        )
         level = self.gateway.risk.level(account.id)
         pipeline = runtime.pipeline_for(account, level)
         if pipeline.blocked:
