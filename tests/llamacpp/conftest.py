@@ -36,7 +36,7 @@ def llama_plain_server() -> Iterator[LlamaServer]:
 def llama_gateway(
     llama_server: LlamaServer, start_gateway: Callable[..., GatewayHandle]
 ) -> Callable[..., GatewayHandle]:
-    """``llama_gateway(policies_by_tier, server=None, extra_parameters=None)`` -> a gateway in front of a real llama.cpp server."""
+    """``llama_gateway(policies_by_tier, server=None, extra_parameters=None)`` -> a gateway, llama.cpp."""
 
     def start(
         policies: dict[str, list[dict[str, Any]]] | None = None,
