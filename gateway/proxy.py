@@ -181,6 +181,9 @@ class ProxyHandler:
     ) -> None:
         operation = match.route.operation
         body = _json_object(raw_body)
+        operation.adapter.check_request(
+            operation.name, body, lambda model: runtime.pool.select(operation.protocol, model).config
+        )
         exchange, pipeline = self._admit(state, runtime, operation, account, headers, scope, body)
         await pipeline.run_request(exchange)
         upstream = runtime.pool.select(operation.protocol, exchange.model)

@@ -77,8 +77,10 @@ class ThreadedServer:
 
 
 class MockHandle(ThreadedServer):
-    def __init__(self) -> None:
-        self.mock = MockUpstream()
+    """The mock model on a real socket; ``coerce=True`` reads loose types as vLLM does."""
+
+    def __init__(self, *, coerce: bool = False) -> None:
+        self.mock = MockUpstream(coerce=coerce)
         super().__init__(self.mock)
 
     def requests(self) -> list[dict[str, Any]]:

@@ -67,6 +67,17 @@ class UpstreamConfig(Strict):
     headers: dict[str, str] = Field(default_factory=dict, description="static headers added upstream")
     timeouts: TimeoutsConfig = TimeoutsConfig()
     max_connections: int = Field(512, ge=1)
+    default_model: str | None = Field(
+        None,
+        min_length=1,
+        description="model set in requests that name none (else such requests get 400)",
+    )
+    extra_parameters: list[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]] = Field(
+        default_factory=list,
+        max_length=256,
+        description="top-level request parameters the gateway does not declare, forwarded unchecked "
+        "(the operator's risk); parameters the gateway checks are checked whatever this says",
+    )
 
     @field_validator("url")
     @classmethod

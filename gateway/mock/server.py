@@ -9,6 +9,8 @@ Test hooks travel in request headers (the gateway forwards them):
   (200 with a body that is not JSON), ``drop-midstream`` (connection dropped half way),
   ``garbage-midstream`` (an invalid event half way), ``hang`` (no answer), ``hang-midstream``.
 * ``x-mock-redacted``: add a ``redacted_thinking`` block (Anthropic).
+* ``MockUpstream(coerce=True)``: loosely typed parameters are read as vLLM reads them
+  (``"n": "8"`` is 8, ``"stream": "true"`` is true; see coerce.py).
 * ``x-mock-logprobs-mode``: ``raw`` (default; returned logprobs ignore ``logit_bias``, as OpenAI
   since 2024 and vLLM V1) or ``processed`` (they include it, as OpenAI before 2024); see toymodel.
 
@@ -33,6 +35,7 @@ import orjson
 
 from gateway.asgi import Receive, Scope, Send, header_map, read_body, send_bytes
 from gateway.mock import anthropic_shapes, openai_shapes
+from gateway.mock.coerce import coerce_body
 from gateway.mock.generation import Generation
 from gateway.mock.generation import generate as _generate
 from gateway.mock.replies import (
@@ -49,8 +52,11 @@ Event = tuple[str | None, dict[str, Any] | str]
 
 
 class MockUpstream:
-    def __init__(self, history: int = 200) -> None:
+    """``coerce``: read loosely typed parameters as vLLM does (see coerce.py)."""
+
+    def __init__(self, history: int = 200, *, coerce: bool = False) -> None:
         self.requests: deque[dict[str, Any]] = deque(maxlen=history)
+        self.coerce = coerce
         self.stats = {"started": 0, "completed": 0, "cancelled": 0}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -112,6 +118,8 @@ class MockUpstream:
         if not isinstance(body, dict):
             await error_reply(send, 400, "invalid JSON body", anthropic)
             return
+        if self.coerce:
+            body = coerce_body(path, body)
         fault = headers.get("x-mock-fault", "")
         if fault.startswith("status:"):
             status = int(fault[7:])

@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict
 
 from gateway.protocols import Operation, Usage
-from gateway.risk import RISK_LEVELS, RiskLevel
+from gateway.risk import RISK_LEVELS as RISK_LEVELS  # re-exported: part of the plugin interface
+from gateway.risk import RiskLevel as RiskLevel
 from gateway.sse import StreamEvent
 
 if TYPE_CHECKING:

@@ -12,7 +12,9 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, NotFoundError
+from gateway.protocols.declared import DECLARATIONS
+from gateway.protocols.params import UpstreamFor, check_body
 from gateway.sse import StreamEvent
 
 ProtocolName = Literal["openai", "anthropic"]
@@ -67,6 +69,20 @@ class ProtocolAdapter(ABC):
     @abstractmethod
     def upstream_auth_headers(self, credential: str) -> dict[str, str]:
         """Headers carrying the upstream credential."""
+
+    def check_request(
+        self, operation: OperationName, body: dict[str, Any], upstream_for: UpstreamFor
+    ) -> None:
+        """Validate a request body before any policy runs (see :mod:`gateway.protocols.params`).
+
+        Raises :class:`~gateway.errors.InvalidRequestError` naming the parameter at fault; sets a
+        missing ``model`` to the serving upstream's ``default_model``. ``upstream_for(model)`` is the
+        configuration of the upstream that serves ``model`` (None: the protocol's first).
+        """
+        declaration = DECLARATIONS.get(operation)
+        if declaration is None:
+            raise NotFoundError(f"The operation {operation} takes no request body here.")
+        check_body(declaration, body, upstream_for)
 
     def prepare_stream_request(self, operation: OperationName, body: dict[str, Any]) -> bool:
         """Adjust a streaming request before forwarding so that usage is reported.

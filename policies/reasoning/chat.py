@@ -28,6 +28,7 @@ from typing import Any
 from gateway.plugins.base import StreamFilter
 from gateway.sse import StreamEvent
 from policies.reasoning.inline import Interval, ThinkRewriter, keep_visible_tokens
+from policies.reasoning.think import opens_implicitly
 from policies.reasoning.withhold import Withholder
 
 STRING_FIELDS = ("reasoning_content", "reasoning")
@@ -99,7 +100,7 @@ class ChatRewriter:
             if state.finished:
                 raise ValueError(f"choice {index} has more text after it finished")
             if state.rewriter is None:
-                state.rewriter = self._rewriter(state)
+                state.rewriter = self._rewriter(state, text if final else None)
             out, visible = state.rewriter.feed(text)
         if (final or choice.get("finish_reason") is not None) and not state.finished:
             state.finished = True
@@ -126,10 +127,15 @@ class ChatRewriter:
             holder.pop("content", None)  # everything in it was withheld
         return bool(holder) or choice.get("finish_reason") is not None or bool(_logprob_entries(choice))
 
-    def _rewriter(self, state: _Choice) -> ThinkRewriter:
+    def _rewriter(self, state: _Choice, whole: str | None) -> ThinkRewriter:
+        """``whole``: the choice's complete text when it is in hand at once (not streamed)."""
         assert self.think is not None
         # An upstream that parses reasoning into a field does not leave an open think block in content.
         open_at_start = self.think.assume_open and not state.seen
+        if whole is not None and opens_implicitly(whole, self.think.tags):
+            # A complete text is judged whole, whatever the model's name or the reasoning fields:
+            # a closing tag before any opening one ends a pre-filled span.
+            open_at_start = True
         return ThinkRewriter(self.think.tags, open_at_start, self.withholder)
 
     def _take_fields(self, holder: dict[str, Any], state: _Choice) -> bool:

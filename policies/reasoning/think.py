@@ -16,6 +16,9 @@ Rules (``tags`` are names, ``think`` by default):
   whitespace so far), closes an implicit span: what came before it was
   reasoning. A closing tag after visible text is left as text and counted in
   ``stray_closes`` (a sign that ``assume_open_think`` should be on).
+* A whole text (a non-streamed answer, in hand at once) in which a closing tag comes before any
+  opening tag starts inside an implicit span, whatever ``open_at_start`` says
+  (:func:`opens_implicitly`): a stream has to decide before the tag arrives, a whole body does not.
 * Text inside a span is never parsed for tags other than its closing tag, so
   nested opening tags are reasoning text.
 
@@ -41,6 +44,14 @@ class Piece:
     text: str
     start: int
     tag: str = ""
+
+
+def opens_implicitly(text: str, tags: Sequence[str]) -> bool:
+    """Whether ``text``, complete, has a closing tag before any opening tag (a pre-filled span)."""
+    first_close = min((at for tag in tags if (at := text.find(f"</{tag}>")) >= 0), default=-1)
+    if first_close < 0:
+        return False
+    return not any(0 <= text.find(f"<{tag}>") < first_close for tag in tags)
 
 
 class ThinkSplitter:

@@ -36,16 +36,19 @@ def llama_plain_server() -> Iterator[LlamaServer]:
 def llama_gateway(
     llama_server: LlamaServer, start_gateway: Callable[..., GatewayHandle]
 ) -> Callable[..., GatewayHandle]:
-    """``llama_gateway(policies_by_tier, server=None)`` -> a gateway in front of a real llama.cpp server."""
+    """``llama_gateway(policies_by_tier, server=None, extra_parameters=None)`` -> a gateway, llama.cpp."""
 
     def start(
         policies: dict[str, list[dict[str, Any]]] | None = None,
         server: LlamaServer | None = None,
+        extra_parameters: list[str] | None = None,
         **overrides: Any,
     ) -> GatewayHandle:
         cfg = base_config((server or llama_server).url, **overrides)
         for upstream in cfg["upstreams"]:
             upstream["timeouts"] = {"connect": 5, "first_byte": 120, "idle": 60, "total": 300}
+            if extra_parameters:
+                upstream["extra_parameters"] = extra_parameters
         for tier, tier_policies in (policies or {}).items():
             cfg["tiers"][tier]["policies"] = tier_policies
         return start_gateway(cfg)

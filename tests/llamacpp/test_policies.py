@@ -79,7 +79,8 @@ def test_real_inline_think_text_is_dropped(
     reasoning = raw.split("</think>")[0]
     assert len(reasoning) > 40
     gw = llama_gateway(
-        {"free": [{"name": "reasoning", "config": {"mode": "drop", "assume_open_think": True}}]}
+        {"free": [{"name": "reasoning", "config": {"mode": "drop", "assume_open_think": True}}]},
+        extra_parameters=["reasoning_format"],  # refused unless the operator declares it
     )
     reply = client(gw).chat.completions.create(
         model="smollm2",

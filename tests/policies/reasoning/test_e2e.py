@@ -363,3 +363,23 @@ def test_withheld_tokens_metric(gw: GatewayHandle) -> None:
     ).reasoning_tokens
     assert after - before == reasoning_tokens  # the upstream's completion_tokens_details.reasoning_tokens
     assert httpx.get(f"{gw.ops_url}/metrics").status_code == 200
+
+
+@pytest.mark.parametrize("mode", [mode for mode in MODES if mode != "allow"])
+def test_whole_body_with_stray_close_is_judged_whole(gw: GatewayHandle, mode: str) -> None:
+    """A non-streamed answer '...reasoning...</think>answer' from a model no glob matches loses its reasoning.
+
+    The stream has to guess from the model's name (it cannot hold the answer back for a tag that may
+    never come); the whole body is in hand, so the closing tag alone says what came before it.
+    """
+    model = "mock-reasoner"  # matches none of open_think_models
+    messages = [{"role": "user", "content": PROMPT}]
+    whole = oai(gw, mode).chat.completions.create(
+        model=model,
+        messages=messages,  # type: ignore[arg-type]
+        extra_headers={"x-mock-reasoning": "think-open"},
+    )
+    reasoning, answer = expected({"messages": messages})
+    content = whole.choices[0].message.content or ""
+    assert answer in content
+    assert leaked(reasoning, answer, whole.model_dump_json()) == []
