@@ -70,7 +70,7 @@ def test_a_free_account_pinned_to_elevated_is_admitted_no_more_than_at_none(
 ) -> None:
     gw = _preset_gateway(start_gateway, mock_upstream, tmp_path, monkeypatch)
     pinned = httpx.put(
-        f"{gw.url}/admin/accounts/free/level",
+        f"{gw.ops_url}/admin/accounts/free/level",
         json={"level": "elevated", "reason": "suspected distiller"},
         headers={"authorization": f"Bearer {TOKEN}"},
         timeout=10,
