@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict
 
 from gateway.protocols import Operation, Usage
+from gateway.protocols.request_view import RequestView
 from gateway.risk import RISK_LEVELS as RISK_LEVELS  # re-exported: part of the plugin interface
 from gateway.risk import RiskLevel as RiskLevel
 from gateway.sse import StreamEvent
@@ -105,14 +106,23 @@ class Exchange:
     actions: list[PolicyAction] = field(default_factory=list)
     scratch: dict[str, Any] = field(default_factory=dict)
 
+    _view: RequestView | None = field(default=None, repr=False)
+
+    @property
+    def request(self) -> RequestView:
+        """The format-neutral view of ``body`` (the adapter's reading; edits go to ``body``)."""
+        view = self._view
+        if view is None or view.body is not self.body:
+            view = self._view = self.operation.adapter.request_view(self.operation.name, self.body)
+        return view
+
     @property
     def model(self) -> str | None:
-        model = self.body.get("model")
-        return model if isinstance(model, str) else None
+        return self.request.model
 
     @property
     def stream(self) -> bool:
-        return self.body.get("stream") is True
+        return self.request.stream
 
 
 class StreamFilter:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.errors import GatewayError
+from gateway.protocols.anthropic_view import MessagesView
 from gateway.protocols.base import OperationName, ProtocolAdapter, Usage, int_or_zero
+from gateway.protocols.request_view import RequestView
 from gateway.sse import StreamEvent
 
 # Error kinds of gateway.errors -> Anthropic's `error.type` strings (anthropic-sdk types/shared).
@@ -73,9 +75,8 @@ class AnthropicAdapter(ProtocolAdapter):
                     usage.input_tokens = _input_tokens(raw)
                 usage.known = True
 
-    def max_output_tokens(self, operation: OperationName, body: dict[str, Any]) -> int | None:
-        value = body.get("max_tokens")
-        return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+    def request_view(self, operation: OperationName, body: dict[str, Any]) -> RequestView:
+        return MessagesView(body) if operation == "messages" else RequestView(body)
 
     def upstream_auth_headers(self, credential: str) -> dict[str, str]:
         return {"x-api-key": credential}

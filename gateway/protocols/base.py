@@ -15,6 +15,7 @@ from typing import Any, Literal
 from gateway.errors import GatewayError, NotFoundError
 from gateway.protocols.declared import DECLARATIONS
 from gateway.protocols.params import UpstreamFor, check_body
+from gateway.protocols.request_view import RequestView
 from gateway.sse import StreamEvent
 
 ProtocolName = Literal["openai", "anthropic"]
@@ -63,8 +64,8 @@ class ProtocolAdapter(ABC):
         """Update ``usage`` from one upstream stream event (before policies see it)."""
 
     @abstractmethod
-    def max_output_tokens(self, operation: OperationName, body: dict[str, Any]) -> int | None:
-        """The output-token cap the client asked for, if any."""
+    def request_view(self, operation: OperationName, body: dict[str, Any]) -> RequestView:
+        """The format-neutral view of a (checked) request body: what it asks for, and edits to it."""
 
     @abstractmethod
     def upstream_auth_headers(self, credential: str) -> dict[str, str]:

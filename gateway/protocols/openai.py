@@ -6,6 +6,8 @@ from typing import Any
 
 from gateway.errors import GatewayError
 from gateway.protocols.base import OperationName, ProtocolAdapter, Usage, int_or_zero
+from gateway.protocols.openai_view import ChatView, CompletionsView, ResponsesView
+from gateway.protocols.request_view import RequestView
 from gateway.sse import StreamEvent
 
 # Error kinds of gateway.errors -> OpenAI's `error.type` strings.
@@ -20,6 +22,12 @@ _ERROR_TYPES = {
     "unavailable": "service_unavailable_error",
     "upstream": "upstream_error",
     "timeout": "timeout_error",
+}
+
+_VIEWS: dict[str, type[RequestView]] = {
+    "chat.completions": ChatView,
+    "completions": CompletionsView,
+    "responses": ResponsesView,
 }
 
 _TERMINAL_RESPONSE_EVENTS = frozenset(
@@ -83,13 +91,8 @@ class OpenAIAdapter(ProtocolAdapter):
             if found.known:
                 _copy(found, usage)
 
-    def max_output_tokens(self, operation: OperationName, body: dict[str, Any]) -> int | None:
-        keys = ("max_output_tokens",) if operation == "responses" else ("max_completion_tokens", "max_tokens")
-        for key in keys:
-            value = body.get(key)
-            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-                return value
-        return None
+    def request_view(self, operation: OperationName, body: dict[str, Any]) -> RequestView:
+        return _VIEWS.get(operation, RequestView)(body)
 
     def upstream_auth_headers(self, credential: str) -> dict[str, str]:
         return {"authorization": f"Bearer {credential}"}

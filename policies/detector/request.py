@@ -52,101 +52,8 @@ class Observation:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
-def _text_of(value: Any, budget: int, out: list[str]) -> int:
-    """Append the text in a content value (string or list of parts) to ``out``; returns budget left."""
-    if budget <= 0:
-        return 0
-    if isinstance(value, str):
-        if len(value) <= budget:
-            out.append(value)
-            return budget - len(value)
-        # Head and tail: an instruction can sit before or after a long payload.
-        head = budget * 7 // 10
-        out.append(f"{value[:head]}\n{value[len(value) - (budget - head) :]}")
-        return 0
-    if isinstance(value, list):
-        for part in value:
-            if budget <= 0:
-                break
-            if isinstance(part, str):
-                budget = _text_of(part, budget, out)
-            elif isinstance(part, dict):
-                text = part.get("text")
-                if isinstance(text, str):
-                    budget = _text_of(text, budget, out)
-                elif "content" in part:
-                    budget = _text_of(part["content"], budget, out)
-    return budget
-
-
-def _last_user_and_turns(messages: Any, budget: int) -> tuple[str, int]:
-    if not isinstance(messages, list):
-        return "", 0
-    turns = 0
-    last: Any = None
-    for message in messages:
-        if isinstance(message, dict) and message.get("role") == "user":
-            turns += 1
-            last = message.get("content")
-    out: list[str] = []
-    if last is not None:
-        _text_of(last, budget, out)
-    return " ".join(out), turns
-
-
-def _system_from_messages(messages: Any, budget: int) -> str:
-    if not isinstance(messages, list):
-        return ""
-    out: list[str] = []
-    for message in messages:
-        if isinstance(message, dict) and message.get("role") in ("system", "developer"):
-            budget = _text_of(message.get("content"), budget, out)
-        elif isinstance(message, dict) and message.get("role") == "user":
-            break
-    return " ".join(out)
-
-
-def extract_text(operation: str, body: dict[str, Any], budget: int) -> tuple[str, str, int]:
-    """(last user text, system text, user turns) of a request body, each bounded by ``budget`` chars."""
-    if operation == "chat.completions":
-        messages = body.get("messages")
-        user, turns = _last_user_and_turns(messages, budget)
-        return user, _system_from_messages(messages, budget), turns
-    if operation == "messages":
-        user, turns = _last_user_and_turns(body.get("messages"), budget)
-        system: list[str] = []
-        _text_of(body.get("system"), budget, system)
-        return user, " ".join(system), turns
-    if operation == "responses":
-        raw = body.get("input")
-        instructions: list[str] = []
-        _text_of(body.get("instructions"), budget, instructions)
-        if isinstance(raw, str):
-            user, turns = raw[:budget], 1
-        else:
-            user, turns = _last_user_and_turns(raw, budget)
-            if not instructions:
-                instructions.append(_system_from_messages(raw, budget))
-        if body.get("previous_response_id"):
-            turns += 1
-        return user, " ".join(instructions), turns
-    prompt = body.get("prompt")
-    out: list[str] = []
-    _text_of(prompt, budget, out)
-    return " ".join(out), "", 1
-
-
 def _int(value: Any, default: int = 0) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else default
-
-
-def _asks_logprobs(operation: str, body: dict[str, Any]) -> bool:
-    if operation == "completions":
-        return _int(body.get("logprobs")) > 0
-    if body.get("logprobs") is True or _int(body.get("top_logprobs")) > 0:
-        return True
-    include = body.get("include")
-    return isinstance(include, list) and any(isinstance(item, str) and "logprobs" in item for item in include)
 
 
 def _max_reasoning(body: dict[str, Any], budget_floor: int) -> bool:
@@ -187,24 +94,21 @@ def ip_prefix(address: str, v4_bits: int, v6_bits: int) -> str:
 def observe(exchange: Exchange, settings: Any) -> Observation:
     """Take the observation of ``exchange`` (cheap: bounded text slices and a few fields)."""
     body = exchange.body
-    operation = exchange.operation.name
-    budget = settings.text.max_chars
-    user, system, turns = extract_text(operation, body, budget)
-    tools = bool(body.get("tools")) or bool(body.get("functions"))
-    samples = max(1, _int(body.get("n"), 1))
+    request = exchange.request
+    user, system, turns = request.conversation(settings.text.max_chars)
     return Observation(
         account=exchange.account.id,
         tier=exchange.account.tier,
         at=time.time(),
         mono=time.monotonic(),
-        operation=operation,
+        operation=exchange.operation.name,
         model=exchange.model or "",
         user_text=user,
         system_text=system,
         turns=max(1, turns),
-        tools=tools,
-        logprobs=_asks_logprobs(operation, body),
-        samples=samples,
+        tools=request.tool_count > 0,
+        logprobs=request.logprobs.any,
+        samples=request.samples,
         max_reasoning=_max_reasoning(body, settings.rates.max_reasoning_budget),
         client_key=client_key(exchange.headers),
         ip_prefix=ip_prefix(exchange.client_ip, settings.cluster.ipv4_prefix, settings.cluster.ipv6_prefix),

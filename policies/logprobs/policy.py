@@ -29,8 +29,6 @@ from policies.logprobs.shapes import LogprobRewriter
 from policies.logprobs.values import Coarsener
 
 OPERATIONS = frozenset({"chat.completions", "completions", "responses"})
-# What the model conditions on; sampling parameters are left out on purpose (see values.py).
-PROMPT_FIELDS = ("model", "system", "instructions", "messages", "prompt", "input", "suffix", "tools")
 MIN_KEY_LENGTH = 16
 
 
@@ -90,7 +88,7 @@ class LogprobsPolicy(Policy[LogprobsConfig]):
             if self.mode == "enforce":
                 self._clamped.labels(param, action).inc()
 
-        RequestLimiter(self.config, self.tier, self.name, report).apply(operation, exchange.body)
+        RequestLimiter(self.config, self.tier, self.name, report).apply(exchange.request)
         exchange.scratch[self.name] = self._rewriter(exchange)
 
     def _rewriter(self, exchange: Exchange) -> LogprobRewriter:
@@ -100,12 +98,11 @@ class LogprobsPolicy(Policy[LogprobsConfig]):
         if config.noise is not None and self._key is not None:
             noise_scale = config.noise.scale
             account = exchange.account.id if config.noise.per_account else ""
-            context = account.encode() + b"\x1f" + prompt_hash(exchange.body)
+            context = account.encode() + b"\x1f" + prompt_hash(exchange.model, exchange.request.prompt())
         coarsener = Coarsener(
             top_k=config.top_k, grid=config.grid, noise_scale=noise_scale, key=self._key, context=context
         )
-        body = exchange.body
-        echo = exchange.operation.name == "completions" and body.get("echo") is True
+        echo = exchange.request.logprobs.echo
         return LogprobRewriter(
             coarsener,
             drop=not config.logprobs,
@@ -138,7 +135,7 @@ class LogprobsPolicy(Policy[LogprobsConfig]):
                 self._withheld.labels(exchange.operation.name).inc(rewriter.withheld)
 
 
-def prompt_hash(body: dict[str, Any]) -> bytes:
-    """SHA-256 of what the model conditions on (model, instructions, messages/prompt/input, tools)."""
-    subset = {key: body[key] for key in PROMPT_FIELDS if key in body}
+def prompt_hash(model: str | None, prompt: dict[str, Any]) -> bytes:
+    """SHA-256 of what the model conditions on: the model and the prompt fields (the adapter's reading)."""
+    subset = {"model": model, **prompt} if model is not None else prompt
     return hashlib.sha256(orjson.dumps(subset, option=orjson.OPT_SORT_KEYS)).digest()

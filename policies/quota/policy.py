@@ -34,7 +34,6 @@ from gateway.plugins.base import Exchange, Policy, PolicyContext
 from gateway.state import StoreUnavailableError
 from policies.quota.config import QuotaConfig
 from policies.quota.estimate import (
-    asks_for_logprobs,
     estimate_input_tokens,
     output_reservation,
     prompt_digest,
@@ -139,23 +138,20 @@ class QuotaPolicy(Policy[QuotaConfig]):
 
     def _cost(self, exchange: Exchange) -> RequestCost:
         config = self.config
-        operation = exchange.operation
-        body = exchange.body
-        output, output_field = output_reservation(operation, body, config.default_max_output_tokens)
+        request = exchange.request
+        output, output_field = output_reservation(request, config.default_max_output_tokens)
         needs_tokens = bool(  # the reasoning budget reserves output tokens only
             config.tokens_per_minute
             or config.tokens_per_day
             or any(m.tokens_per_minute or m.tokens_per_day for m in config.models.values())
         )
         estimate = (
-            estimate_input_tokens(
-                operation.name, body, config.input_safety_factor, config.media_token_estimate
-            )
+            estimate_input_tokens(request, config.input_safety_factor, config.media_token_estimate)
             if needs_tokens
             else 0
         )
         digest = (
-            prompt_digest(operation.name, body, self._hash_key or _blake2b_key(exchange.account.id.encode()))
+            prompt_digest(request, self._hash_key or _blake2b_key(exchange.account.id.encode()))
             if config.distinct_prompts_per_day
             else None
         )
@@ -164,7 +160,7 @@ class QuotaPolicy(Policy[QuotaConfig]):
             output_tokens=output,
             output_field=output_field,
             model_pattern=self._model_pattern(exchange.model),
-            logprobs=bool(config.logprob_responses_per_day) and asks_for_logprobs(operation.name, body),
+            logprobs=bool(config.logprob_responses_per_day) and request.logprobs.any,
             prompt_hash=digest,
             slot_id=_next_slot_id(),  # never the client's request id: a repeated id must not share a slot
         )
@@ -189,7 +185,7 @@ class QuotaPolicy(Policy[QuotaConfig]):
             if check.charge == "tokens" and isinstance(op, GcraOp) and op.cost > op.limit:
                 field = cost.output_field
                 if cost.input_tokens > op.limit:
-                    param = _prompt_param(exchange)
+                    param = exchange.request.prompt_param
                     message = (
                         f"The prompt (about {cost.input_tokens} tokens) exceeds this account's limit of "
                         f"{op.limit} {check.what}; shorten '{param}'."
@@ -291,13 +287,6 @@ def _headers(checks: list[Check], decision: Decision, anthropic: bool) -> dict[s
         else:
             headers.update(rate_limit_headers(kind, limit, remaining, reset_us))
     return headers
-
-
-def _prompt_param(exchange: Exchange) -> str:
-    for name in ("messages", "input", "prompt"):
-        if name in exchange.body:
-            return name
-    return "messages"
 
 
 def _blake2b_key(secret: bytes) -> bytes:

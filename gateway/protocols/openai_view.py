@@ -1,0 +1,177 @@
+"""Request views of the OpenAI-compatible operations: Chat Completions, legacy Completions, Responses.
+
+Field meanings, from the OpenAI API reference and vLLM's ``protocol.py``:
+
+* chat: ``logprobs: true`` returns the sampled token's log-probability, ``top_logprobs: k`` its
+  k alternatives (with ``logprobs: true``); ``n`` samples; ``max_completion_tokens`` (or the older
+  ``max_tokens``) caps each sample; ``logit_bias`` maps token ids to a bias;
+* completions: ``logprobs: k`` returns the sampled token and k alternatives (``0``: the sampled
+  token only); ``echo`` with ``logprobs`` returns the prompt's log-probabilities too; ``n`` and
+  ``best_of`` samples;
+* responses: ``include: ["message.output_text.logprobs"]`` returns output log-probabilities,
+  ``top_logprobs: k`` k alternatives; ``max_output_tokens``;
+* vLLM, chat and completions: ``prompt_logprobs: k`` (``0``: each prompt token's own) and
+  ``logprob_token_ids`` (the log-probabilities of the listed tokens).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.protocols.conversation import last_user_and_turns, system_from_messages, text_of
+from gateway.protocols.request_view import LogprobsAsk, RequestView, _int
+
+RESPONSES_LOGPROBS_INCLUDE = "message.output_text.logprobs"
+
+
+class _BiasedView(RequestView):
+    """Chat and completions carry ``logit_bias``."""
+
+    __slots__ = ()
+
+    @property
+    def logit_bias(self) -> dict[str, float] | None:
+        bias = self.body.get("logit_bias")
+        return bias if isinstance(bias, dict) and bias else None
+
+    def set_logit_bias(self, bias: dict[str, float]) -> None:
+        self.body["logit_bias"] = bias
+
+
+class ChatView(_BiasedView):
+    operation = "chat.completions"
+    prompt_fields = ("messages", "tools", "functions")
+    sample_params = ("n",)
+    max_output_tokens_params = ("max_completion_tokens", "max_tokens")
+    alternatives_param = "top_logprobs"
+
+    __slots__ = ()
+
+    @property
+    def logprobs(self) -> LogprobsAsk:
+        body = self.body
+        top = _int(body.get("top_logprobs")) or 0
+        prompt, token_ids = self._vllm_prompt_logprobs()
+        return LogprobsAsk(
+            sampled=body.get("logprobs") is True or top > 0,
+            alternatives=top,
+            prompt_logprobs=prompt,
+            token_ids=token_ids,
+        )
+
+    def conversation(self, budget: int) -> tuple[str, str, int]:
+        messages = self.body.get("messages")
+        user, turns = last_user_and_turns(messages, budget)
+        return user, system_from_messages(messages, budget), turns
+
+    @property
+    def tool_count(self) -> int:
+        return super().tool_count + len(self.body.get("functions") or ())
+
+    def set_alternatives(self, count: int) -> None:
+        if _int(self.body.get("top_logprobs")) is not None:
+            self.body["top_logprobs"] = count
+
+    def drop_sampled_logprobs(self) -> None:
+        self.body.pop("logprobs", None)
+        self.body.pop("top_logprobs", None)
+
+    def drop_logprobs(self) -> None:
+        self.drop_sampled_logprobs()
+        super().drop_logprobs()
+
+
+class CompletionsView(_BiasedView):
+    operation = "completions"
+    prompt_fields = ("prompt", "suffix")
+    prompt_param = "prompt"
+    token_id_fields = frozenset({"prompt"})
+    sample_params = ("n", "best_of")
+    max_output_tokens_params = ("max_tokens",)
+    alternatives_param = "logprobs"
+
+    __slots__ = ()
+
+    @property
+    def logprobs(self) -> LogprobsAsk:
+        body = self.body
+        count = _int(body.get("logprobs"))
+        prompt, token_ids = self._vllm_prompt_logprobs()
+        return LogprobsAsk(
+            sampled=count is not None,
+            alternatives=count or 0,
+            prompt_logprobs=prompt,
+            echo=count is not None and body.get("echo") is True,
+            token_ids=token_ids,
+        )
+
+    def conversation(self, budget: int) -> tuple[str, str, int]:
+        out: list[str] = []
+        text_of(self.body.get("prompt"), budget, out)
+        return " ".join(out), "", 1
+
+    def set_alternatives(self, count: int) -> None:
+        if _int(self.body.get("logprobs")) is not None:
+            self.body["logprobs"] = count
+
+    def drop_sampled_logprobs(self) -> None:
+        self.body.pop("logprobs", None)  # echo alone then returns the prompt's text, no log-probabilities
+
+    def drop_logprobs(self) -> None:
+        self.drop_sampled_logprobs()
+        self.drop_echo()
+        super().drop_logprobs()
+
+    def drop_echo(self) -> None:
+        self.body.pop("echo", None)
+
+
+class ResponsesView(RequestView):
+    operation = "responses"
+    prompt_fields = ("instructions", "input", "tools")
+    prompt_param = "input"
+    max_output_tokens_params = ("max_output_tokens",)
+    alternatives_param = "top_logprobs"
+
+    __slots__ = ()
+
+    def conversation(self, budget: int) -> tuple[str, str, int]:
+        body = self.body
+        raw = body.get("input")
+        instructions: list[str] = []
+        text_of(body.get("instructions"), budget, instructions)
+        if isinstance(raw, str):
+            user, turns = raw[:budget], 1
+        else:
+            user, turns = last_user_and_turns(raw, budget)
+            if not instructions:
+                instructions.append(system_from_messages(raw, budget))
+        if body.get("previous_response_id"):
+            turns += 1
+        return user, " ".join(instructions), turns
+
+    def _listed(self) -> bool:
+        include = self.body.get("include")
+        return isinstance(include, list) and RESPONSES_LOGPROBS_INCLUDE in include
+
+    @property
+    def logprobs(self) -> LogprobsAsk:
+        top = _int(self.body.get("top_logprobs"))
+        return LogprobsAsk(sampled=self._listed() or top is not None, alternatives=top or 0)
+
+    @property
+    def logprobs_param(self) -> str:
+        return "include" if self._listed() else "top_logprobs"
+
+    def set_alternatives(self, count: int) -> None:
+        if _int(self.body.get("top_logprobs")) is not None:
+            self.body["top_logprobs"] = count
+
+    def drop_sampled_logprobs(self) -> None:
+        include: Any = self.body.get("include")
+        if isinstance(include, list):
+            self.body["include"] = [item for item in include if item != RESPONSES_LOGPROBS_INCLUDE]
+        self.body.pop("top_logprobs", None)
+
+    def drop_logprobs(self) -> None:
+        self.drop_sampled_logprobs()

@@ -1,0 +1,240 @@
+"""A format-neutral reading of one request, owned by the protocol adapters.
+
+Policies ask the view what a request asks for (how many choices, how many output tokens, which
+log-probabilities, what logit bias, how much reasoning) and edit it through the view (clamp,
+drop, set) without knowing the field names of any API. Each question has exactly one
+definition here, per operation; the view reads and writes the request body itself, so what a
+policy leaves is what the upstream receives.
+
+Bodies reach the view after :mod:`gateway.protocols.params` has checked their types, so the
+readers trust the declared JSON types; they stay defensive about absent fields only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gateway.protocols.base import OperationName
+
+
+@dataclass(frozen=True, slots=True)
+class LogprobsAsk:
+    """What a request asks of token log-probabilities.
+
+    ``sampled``: the log-probability of each output token; ``alternatives``: how many of the most
+    likely other tokens per position; ``prompt_logprobs``: vLLM's prompt-token log-probabilities
+    with that many alternatives (None: not asked); ``echo``: the prompt echoed with its
+    log-probabilities (legacy completions); ``token_ids``: log-probabilities of tokens the client
+    names (vLLM's ``logprob_token_ids``).
+    """
+
+    sampled: bool = False
+    alternatives: int = 0
+    prompt_logprobs: int | None = None
+    echo: bool = False
+    token_ids: bool = False
+
+    @property
+    def prompt(self) -> bool:
+        """Whether the response will carry log-probabilities of prompt tokens."""
+        return self.prompt_logprobs is not None or self.echo
+
+    @property
+    def any(self) -> bool:
+        """Whether the response will carry any log-probability: the one answer to "does it ask"."""
+        return self.sampled or self.prompt or self.token_ids
+
+
+NO_LOGPROBS = LogprobsAsk()
+
+# Content-part types that carry media (OpenAI chat and Responses, Anthropic): a fixed token cost each,
+# never the length of their base64.
+MEDIA_PART_TYPES = frozenset(
+    {"image_url", "input_image", "image", "input_audio", "audio", "file", "input_file", "document"}
+)
+
+
+@dataclass(slots=True)
+class InputSize:
+    """How big a request's prompt is, before any tokenizer.
+
+    ``text_bytes``: UTF-8 bytes of the prompt's text, each byte beyond the first of a character
+    counted twice (non-Latin scripts tokenize worse than English); ``token_ids``: prompt tokens
+    given as ids; ``media_parts``: image, audio and file parts; ``messages``: conversation turns.
+    """
+
+    text_bytes: int = 0
+    token_ids: int = 0
+    media_parts: int = 0
+    messages: int = 0
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+class RequestView:
+    """The base view: an operation with none of the optional capabilities (override per operation).
+
+    Reading: ``model``, ``stream``, ``samples``, ``sample_params``, ``max_output_tokens`` (and
+    ``max_output_tokens_param``), ``logprobs``, ``alternatives_param``, ``logit_bias``,
+    ``prompt_fields``, ``tool_count``. Editing: ``set_sample_count``, ``set_alternatives``,
+    ``drop_logprobs``, ``drop_prompt_logprobs``, ``set_prompt_alternatives``, ``drop_token_ids``,
+    ``drop_echo``, ``set_logit_bias``, ``drop_logit_bias``. An edit of something the operation
+    cannot carry is a no-op.
+    """
+
+    operation: OperationName = "passthrough"
+    prompt_fields: tuple[str, ...] = ()
+    prompt_param = "messages"  # the parameter to name when the prompt is at fault
+    message_fields: frozenset[str] = frozenset({"messages", "input"})
+    token_id_fields: frozenset[str] = frozenset()
+    sample_params: tuple[str, ...] = ()
+    max_output_tokens_params: tuple[str, ...] = ()
+    alternatives_param = ""
+
+    __slots__ = ("body",)
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        self.body = body
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    @property
+    def model(self) -> str | None:
+        model = self.body.get("model")
+        return model if isinstance(model, str) else None
+
+    @property
+    def stream(self) -> bool:
+        return self.body.get("stream") is True
+
+    def sample_counts(self) -> Iterator[tuple[str, int]]:
+        """Each parameter asking for several samples, with its value (``n``, ``best_of``)."""
+        for param in self.sample_params:
+            value = _int(self.body.get(param))
+            if value is not None:
+                yield param, value
+
+    @property
+    def samples(self) -> int:
+        """How many samples the upstream will generate for this request (at least 1)."""
+        return max((value for _, value in self.sample_counts()), default=1)
+
+    @property
+    def max_output_tokens(self) -> int | None:
+        """The output-token cap the client asked for (per sample), if any."""
+        for param in self.max_output_tokens_params:
+            value = _int(self.body.get(param))
+            if value is not None and value > 0:
+                return value
+        return None
+
+    @property
+    def max_output_tokens_param(self) -> str:
+        """The parameter that sets the output cap, as the client wrote it (for messages)."""
+        for param in self.max_output_tokens_params:
+            if param in self.body:
+                return param
+        return self.max_output_tokens_params[-1] if self.max_output_tokens_params else "max_tokens"
+
+    @property
+    def logprobs(self) -> LogprobsAsk:
+        return NO_LOGPROBS
+
+    @property
+    def logprobs_param(self) -> str:
+        """The parameter that asks for output log-probabilities (for messages)."""
+        return "logprobs"
+
+    @property
+    def logit_bias(self) -> dict[str, float] | None:
+        """The client's logit bias (token id -> bias), or None."""
+        return None
+
+    def prompt(self) -> dict[str, Any]:
+        """The prompt fields of the body (what "the same prompt" means), as sent."""
+        body = self.body
+        return {name: body[name] for name in self.prompt_fields if name in body}
+
+    def input_size(self) -> InputSize:
+        """The size of the prompt fields (see :class:`InputSize`); O(prompt), C-speed string operations."""
+        size = InputSize()
+        for name in self.prompt_fields:
+            value = self.body.get(name)
+            if value is None:
+                continue
+            if name in self.message_fields and isinstance(value, list):
+                size.messages += len(value)
+            ids = name in self.token_id_fields
+            stack = [value]
+            while stack:
+                item = stack.pop()
+                if isinstance(item, str):
+                    if item.isascii():
+                        size.text_bytes += len(item)
+                    else:
+                        size.text_bytes += 2 * len(item.encode("utf-8", "replace")) - len(item)
+                elif isinstance(item, dict):
+                    if item.get("type") in MEDIA_PART_TYPES:
+                        size.media_parts += 1
+                    else:
+                        stack.extend(item.values())
+                elif isinstance(item, list):
+                    stack.extend(item)
+                elif ids and isinstance(item, int) and not isinstance(item, bool):
+                    size.token_ids += 1
+        return size
+
+    def conversation(self, budget: int) -> tuple[str, str, int]:
+        """(last user text, system text, user turns), each text bounded by ``budget`` characters."""
+        return "", "", 1
+
+    @property
+    def tool_count(self) -> int:
+        tools = self.body.get("tools")
+        return len(tools) if isinstance(tools, list) else 0
+
+    # -- editing -----------------------------------------------------------------------------------
+
+    def set_sample_count(self, param: str, count: int) -> None:
+        if param in self.sample_params:
+            self.body[param] = count
+
+    def set_alternatives(self, count: int) -> None:
+        """Lower the alternatives per position to ``count``."""
+
+    def drop_logprobs(self) -> None:
+        """Ask for no log-probability of any kind."""
+        self.drop_prompt_logprobs()
+        self.drop_token_ids()
+
+    def drop_sampled_logprobs(self) -> None:
+        """Ask for no log-probability of output tokens (prompt ones are separate)."""
+
+    def drop_prompt_logprobs(self) -> None:
+        self.body.pop("prompt_logprobs", None)
+
+    def set_prompt_alternatives(self, count: int) -> None:
+        if _int(self.body.get("prompt_logprobs")) is not None:
+            self.body["prompt_logprobs"] = count
+
+    def drop_token_ids(self) -> None:
+        self.body.pop("logprob_token_ids", None)
+
+    def drop_echo(self) -> None:
+        """No echo of the prompt (completions)."""
+
+    def set_logit_bias(self, bias: dict[str, float]) -> None:
+        """Replace the logit bias (operations that carry one)."""
+
+    def drop_logit_bias(self) -> None:
+        self.body.pop("logit_bias", None)
+
+    # -- shared readers ----------------------------------------------------------------------------
+
+    def _vllm_prompt_logprobs(self) -> tuple[int | None, bool]:
+        return _int(self.body.get("prompt_logprobs")), self.body.get("logprob_token_ids") is not None

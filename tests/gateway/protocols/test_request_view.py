@@ -1,0 +1,114 @@
+"""The request view: one reading of what a request asks for, per operation, and edits through it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from gateway.protocols import OPERATIONS
+from gateway.protocols.request_view import RequestView
+
+OPS = {op.name: op for op in OPERATIONS.values()}
+
+
+def view(operation: str, body: dict[str, Any]) -> RequestView:
+    return OPS[operation].adapter.request_view(OPS[operation].name, body)
+
+
+def extract_text(operation: str, body: dict[str, Any], budget: int) -> tuple[str, str, int]:
+    return view(operation, body).conversation(budget)
+
+
+def test_chat_last_user_turn_and_system() -> None:
+    body = {
+        "messages": [
+            {"role": "system", "content": "Be terse."},
+            {"role": "user", "content": "first"},
+            {"role": "assistant", "content": "ok"},
+            {"role": "user", "content": [{"type": "text", "text": "second"}]},
+        ]
+    }
+    assert extract_text("chat.completions", body, 100) == ("second", "Be terse.", 2)
+
+
+def test_messages_responses_and_completions() -> None:
+    anthropic = {"system": [{"type": "text", "text": "sys"}], "messages": [{"role": "user", "content": "hi"}]}
+    assert extract_text("messages", anthropic, 100) == ("hi", "sys", 1)
+    responses = {"input": "question", "instructions": "rules", "previous_response_id": "resp_1"}
+    assert extract_text("responses", responses, 100) == ("question", "rules", 2)
+    assert extract_text("completions", {"prompt": "Once upon"}, 100) == ("Once upon", "", 1)
+
+
+def test_text_is_bounded() -> None:
+    body = {"messages": [{"role": "user", "content": "x" * 10_000}]}
+    user, _, _ = extract_text("chat.completions", body, 500)
+    assert len(user) == 501  # 350 head + newline + 150 tail
+    body = {"messages": [{"role": "user", "content": "a" * 5000 + "TAIL"}]}
+    assert extract_text("chat.completions", body, 500)[0].endswith("aTAIL")
+
+
+@pytest.mark.parametrize(
+    ("operation", "body", "asks"),
+    [
+        # the cases the quota, the detector and the logprobs policy used to answer differently
+        ("completions", {"prompt": "p", "logprobs": 0}, True),  # the sampled token's own logprob
+        ("chat.completions", {"messages": [], "prompt_logprobs": 0}, True),  # each prompt token's own
+        ("completions", {"prompt": "p", "prompt_logprobs": 0}, True),
+        ("chat.completions", {"messages": [], "logprob_token_ids": [5]}, True),
+        ("responses", {"input": "x", "top_logprobs": 0}, True),
+        ("responses", {"input": "x", "include": ["message.output_text.logprobs"]}, True),
+        ("responses", {"input": "x", "include": ["reasoning.encrypted_content"]}, False),
+        ("chat.completions", {"messages": [], "logprobs": False, "top_logprobs": 0}, False),
+        ("chat.completions", {"messages": [], "top_logprobs": 3}, True),
+        ("completions", {"prompt": "p", "echo": True}, False),
+        ("messages", {"messages": [], "logprobs": True}, False),  # Anthropic has none
+    ],
+)
+def test_one_answer_to_does_it_ask_for_logprobs(operation: str, body: dict[str, Any], asks: bool) -> None:
+    assert view(operation, body).logprobs.any is asks
+
+
+def test_samples_and_output_cap_per_operation() -> None:
+    chat = view("chat.completions", {"messages": [], "n": 3, "max_completion_tokens": 50, "max_tokens": 9})
+    assert (chat.samples, chat.max_output_tokens, chat.max_output_tokens_param) == (
+        3,
+        50,
+        "max_completion_tokens",
+    )
+    completions = view("completions", {"prompt": "p", "n": 2, "best_of": 5})
+    assert completions.samples == 5 and completions.max_output_tokens is None
+    assert completions.max_output_tokens_param == "max_tokens"
+    messages = view("messages", {"messages": [], "n": 9, "max_tokens": 512})
+    assert (messages.samples, messages.max_output_tokens) == (1, 512)
+
+
+def test_edits_go_to_the_body_in_the_operations_own_fields() -> None:
+    body: dict[str, Any] = {"prompt": "p", "logprobs": 5, "echo": True, "prompt_logprobs": 3, "n": 4}
+    completions = view("completions", body)
+    completions.set_alternatives(2)
+    completions.set_sample_count("n", 1)
+    assert body["logprobs"] == 2 and body["n"] == 1
+    completions.drop_logprobs()
+    assert body == {"prompt": "p", "n": 1}
+    responses_body: dict[str, Any] = {"input": "x", "include": ["message.output_text.logprobs", "other"]}
+    responses = view("responses", responses_body)
+    assert responses.logprobs_param == "include"
+    responses.drop_sampled_logprobs()
+    assert responses_body == {"input": "x", "include": ["other"]} and not responses.logprobs.any
+    chat_body: dict[str, Any] = {"messages": [], "logit_bias": {"5": 10}, "logprobs": True, "top_logprobs": 4}
+    chat = view("chat.completions", chat_body)
+    assert chat.logit_bias == {"5": 10} and chat.alternatives_param == "top_logprobs"
+    chat.set_logit_bias({"5": 1})
+    chat.drop_sampled_logprobs()
+    assert chat_body == {"messages": [], "logit_bias": {"5": 1}}
+
+
+def test_input_size_counts_prompt_fields_only() -> None:
+    size = view("completions", {"prompt": [1, 2, 3], "suffix": "abcd", "temperature": 1}).input_size()
+    assert (size.text_bytes, size.token_ids, size.messages) == (4, 3, 0)
+    image = {"type": "input_image", "image_url": "data:" + "A" * 10_000}
+    size = view(
+        "responses", {"input": [{"role": "user", "content": [image]}], "instructions": "ab"}
+    ).input_size()
+    assert (size.text_bytes, size.media_parts, size.messages) == (2 + len("user"), 1, 1)
