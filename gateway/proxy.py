@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from gateway.asgi import (
+    BODY_DEADLINE,
     ClientDisconnected,
     DisconnectWatcher,
     Receive,
@@ -105,7 +106,13 @@ class ProxyHandler:
         try:
             account = await runtime.auth.authenticate(headers)
             state.account = account
-            body = await read_body(receive, runtime.max_body, headers.get("content-length"))
+            body = await read_body(
+                receive,
+                runtime.max_body,
+                headers.get("content-length"),
+                seconds=runtime.body_timeout,
+                deadline=scope.get(BODY_DEADLINE),
+            )
             watcher = DisconnectWatcher(receive)
             send = watcher.guard(send)
             if operation is not None:
@@ -181,6 +188,7 @@ class ProxyHandler:
         adapter = operation.adapter
         inject = adapter.prepare_stream_request(operation.name, exchange.body) if stream else False
         forward = upstream_request_headers(headers, state.request_id, exchange.client_ip)
+        forward.update(upstream.client_headers(headers))
         forward["content-type"] = "application/json"
         if operation.protocol == "anthropic":
             forward.setdefault("anthropic-version", "2023-06-01")
@@ -258,6 +266,7 @@ class ProxyHandler:
         forward = upstream_request_headers(
             headers, state.request_id, scope["client"][0] if scope.get("client") else ""
         )
+        forward.update(upstream.client_headers(headers))
         waited = time.perf_counter()
         response = await runtime.pool.open(
             upstream, scope["method"], _path_qs(scope, state.path), forward, body or None

@@ -29,6 +29,7 @@ class Runtime:
         self.auth = Authenticator(loaded)
         self.pipelines = {key: Pipeline(spec, services) for key, spec in loaded.pipelines.items()}
         self.max_body = self.config.limits.max_body_bytes
+        self.body_timeout = self.config.limits.body_timeout_seconds
         self.access_log = self.config.logging.access_log
         self.in_flight = 0
         self._idle = asyncio.Event()

@@ -22,7 +22,8 @@ UVICORN_DEFAULTS: dict[str, Any] = {
     "date_header": True,
     "access_log": False,  # the gateway writes its own JSON access log
     "timeout_graceful_shutdown": 30,
-    "timeout_keep_alive": 75,
+    # Keep-alive, header and body deadlines and header limits come from the app's `limits:` (see
+    # gateway.http_protocol), so the single-process and the worker paths apply the same file.
     "backlog": 4096,
 }
 
