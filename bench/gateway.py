@@ -29,6 +29,7 @@ import uvloop
 import yaml
 
 from gateway.auth.keys import digest
+from gateway.mock.server import HOOK_HEADERS
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "dg-bench-key"
@@ -148,8 +149,11 @@ UNLIMITED_QUOTA = {
 
 
 def bench_config(config: Path, workdir: Path) -> Path:
-    """The policy with the bench account's quota raised, so quota is measured but never rejects."""
+    """The policy with the bench account's quota raised, so quota is measured but never rejects,
+    and the mock's test hooks (``x-mock-reasoning``) forwarded to it."""
     data = yaml.safe_load(config.read_text())
+    for upstream in data["upstreams"]:
+        upstream.setdefault("forward_headers", []).append(HOOK_HEADERS)
     tier = data.get("default_tier", "default")
     names = {p["name"] for p in data["tiers"][tier]["policies"]}
     overrides = {"quota": UNLIMITED_QUOTA} if "quota" in names else {}

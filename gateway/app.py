@@ -24,6 +24,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from gateway.admin import admin_routes
 from gateway.asgi import Receive, Scope, Send
 from gateway.config.loader import LoadedConfig
+from gateway.config.schema import LimitsConfig
 from gateway.engine import ConfigLoader, Gateway
 from gateway.metrics import render_metrics
 from gateway.proxy import ProxyHandler
@@ -69,6 +70,11 @@ class GatewayApp:
             await self.proxy(scope, receive, send)  # the declared API routes, or 404 in the API's shape
         else:
             await self.router(scope, receive, send)  # type: ignore[arg-type]
+
+    @property
+    def front_door_limits(self) -> LimitsConfig:
+        """The current config's ``limits``, read by the HTTP protocol for each new connection."""
+        return self.gateway.limits
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Any) -> AsyncIterator[None]:

@@ -9,23 +9,41 @@ from typing import Any
 
 import orjson
 
-from gateway.errors import PayloadTooLargeError
+from gateway.errors import PayloadTooLargeError, RequestTimeoutError
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
+# Scope key: the event-loop time by which the request body must be in (set by the front door when the
+# body did not arrive with the headers; see gateway.http_protocol).
+BODY_DEADLINE = "distillguard.body_deadline"
+
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 def header_map(scope: Scope) -> dict[str, str]:
-    """Lower-cased header names to values; repeated headers are joined with ', '."""
+    """Lower-cased header names to values; repeated headers are joined with ', ' (in linear time)."""
     headers: dict[str, str] = {}
+    repeated: dict[str, list[str]] | None = None
     for raw_name, raw_value in scope["headers"]:
         name = raw_name.decode("latin-1").lower()
         value = raw_value.decode("latin-1")
-        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        if name not in headers:
+            headers[name] = value
+        else:
+            # Joined once at the end: joining per repeat copies the value so far each time (quadratic).
+            if repeated is None:
+                repeated = {}
+            values = repeated.get(name)
+            if values is None:
+                repeated[name] = [headers[name], value]
+            else:
+                values.append(value)
+    if repeated is not None:
+        for name, values in repeated.items():
+            headers[name] = ", ".join(values)
     return headers
 
 
@@ -42,12 +60,48 @@ def raw_path(scope: Scope) -> bytes:
     return raw if query < 0 else raw[:query]
 
 
-async def read_body(receive: Receive, limit: int, declared: str | None) -> bytes:
-    """The whole request body; PayloadTooLargeError past ``limit`` bytes (checked early when declared)."""
+async def read_body(
+    receive: Receive,
+    limit: int,
+    declared: str | None,
+    *,
+    seconds: float | None = None,
+    deadline: float | None = None,
+) -> bytes:
+    """The whole request body; PayloadTooLargeError past ``limit`` bytes (checked early when declared).
+
+    A body that is not in at the first read must be complete by ``deadline`` (event-loop time: the
+    front door's, from the scope's ``BODY_DEADLINE``), else within ``seconds`` from then:
+    RequestTimeoutError (408; the connection is closed). A body in at once costs no timer.
+    """
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLargeError(f"The request body is larger than the {limit} bytes this gateway accepts.")
-    parts: list[bytes] = []
-    size = 0
+    message = await receive()
+    if message["type"] == "http.disconnect":
+        raise ClientDisconnected
+    first: bytes = message.get("body", b"")
+    if len(first) > limit:
+        raise PayloadTooLargeError(f"The request body is larger than the {limit} bytes this gateway accepts.")
+    if not message.get("more_body", False):
+        return first
+    if deadline is None and seconds is not None:
+        deadline = asyncio.get_running_loop().time() + seconds
+    if deadline is None:
+        return await _read_rest(receive, limit, first)
+    try:
+        async with asyncio.timeout_at(deadline):
+            return await _read_rest(receive, limit, first)
+    except TimeoutError:
+        raise RequestTimeoutError(
+            "The request body did not arrive in time.",
+            code="request_timeout",
+            headers={"connection": "close"},
+        ) from None
+
+
+async def _read_rest(receive: Receive, limit: int, first: bytes) -> bytes:
+    parts = [first] if first else []
+    size = len(first)
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
@@ -61,7 +115,7 @@ async def read_body(receive: Receive, limit: int, declared: str | None) -> bytes
                 )
             parts.append(chunk)
         if not message.get("more_body", False):
-            return parts[0] if len(parts) == 1 else b"".join(parts)
+            return b"".join(parts)
 
 
 class ClientDisconnected(Exception):

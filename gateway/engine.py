@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from gateway.config.loader import LoadedConfig, load_config
+from gateway.config.schema import LimitsConfig
 from gateway.errors import ConfigError
 from gateway.logs import AccessLog
 from gateway.metrics import GatewayMetrics
@@ -61,6 +62,12 @@ class Gateway:
     def runtime(self) -> Runtime:
         assert self._runtime is not None, "gateway not started"
         return self._runtime
+
+    @property
+    def limits(self) -> LimitsConfig:
+        """The front door's limits of the config now serving (the initial config's before the start)."""
+        loaded = self._runtime.loaded if self._runtime is not None else self._initial
+        return loaded.gateway.limits
 
     async def start(self) -> None:
         self._runtime = await self._build(self._initial)

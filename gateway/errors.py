@@ -13,6 +13,7 @@ policy only ever raises, it never builds an error body::
     │   ├── PermissionDeniedError       403  authenticated, but not allowed (blocked account)
     │   ├── NotFoundError               404  unknown route
     │   ├── MethodNotAllowedError       405  wrong HTTP method for a model route
+    │   ├── RequestTimeoutError         408  the request body did not arrive in time
     │   ├── PayloadTooLargeError        413  body over the configured limit
     │   └── RateLimitError              429  a quota is exhausted (carries Retry-After)
     └── ServerError                     5xx: the gateway or the upstream is at fault
@@ -86,6 +87,13 @@ class NotFoundError(ClientError):
 
 class MethodNotAllowedError(ClientError):
     status = 405
+    kind = "invalid_request"
+
+
+class RequestTimeoutError(ClientError):
+    """The client did not send its request in time; the response closes the connection."""
+
+    status = 408
     kind = "invalid_request"
 
 

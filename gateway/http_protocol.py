@@ -1,4 +1,18 @@
-"""uvicorn's httptools protocol, with the writes of one event-loop iteration sent as one.
+"""uvicorn's httptools protocol: the front door's limits, and the writes of one loop iteration sent as one.
+
+The front door (``limits:`` in the YAML, read from the app uvicorn serves, so a
+reload applies to new connections) is enforced here, before any request
+reaches the app: at most ``max_headers`` header lines and ``max_header_bytes``
+of request line and headers (431, then close); the headers must be complete
+within ``header_timeout_seconds`` of the connection or of the request's first
+byte, and the body within ``body_timeout_seconds`` of the headers (408, then
+close); an idle connection is closed after ``keep_alive_seconds``. The body
+deadline goes to the app in the scope (``BODY_DEADLINE``) so that an app
+reading the body answers 408 in its own error shape; this protocol closes the
+connection a second later if it did not. No timer is set for a request whose
+headers and body arrive in one read, the common case.
+
+Writes:
 
 uvicorn writes a response's status line and headers as soon as the app sends
 ``http.response.start`` and the body on ``http.response.body``: two socket
@@ -16,7 +30,17 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+import httptools
+from uvicorn.config import Config
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.server import ServerState
+
+from gateway.asgi import BODY_DEADLINE
+from gateway.config.schema import LimitsConfig
+
+DEFAULT_LIMITS = LimitsConfig()
+# How long after the body deadline the protocol closes a connection whose app did not answer the 408.
+BODY_GRACE_SECONDS = 1.0
 
 
 class CoalescingTransport:
@@ -57,8 +81,166 @@ class CoalescingTransport:
         return getattr(self._transport, name)
 
 
+def limits_of(app: Any) -> LimitsConfig:
+    """The ``front_door_limits`` of the app uvicorn serves (through its middleware), else the defaults."""
+    for _ in range(8):
+        limits = getattr(app, "front_door_limits", None)
+        if limits is not None:
+            return limits  # type: ignore[no-any-return]
+        app = getattr(app, "app", None)
+        if app is None:
+            break
+    return DEFAULT_LIMITS
+
+
+class HeadRefused(Exception):
+    """Raised inside a parser callback to stop parsing a request head over the limits (431)."""
+
+
 class CoalescingHttpToolsProtocol(HttpToolsProtocol):
-    """HttpToolsProtocol whose transport coalesces the writes of one loop iteration."""
+    """HttpToolsProtocol with the front door's limits, whose transport coalesces a loop iteration's writes."""
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        limits = limits_of(self.app)
+        self.timeout_keep_alive = limits.keep_alive_seconds
+        self.max_headers = limits.max_headers
+        self.max_header_bytes = limits.max_header_bytes
+        self.header_timeout = limits.header_timeout_seconds
+        self.body_timeout = limits.body_timeout_seconds
+        self.in_head = True  # the next bytes belong to a request's head
+        self.in_body = False  # the head is in, the body is not yet
+        self.head_received = 0  # bytes received of the unfinished head
+        self.head_bytes = 0  # bytes of its complete header lines
+        self.header_count = 0
+        self.read_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(CoalescingTransport(transport))  # type: ignore[arg-type]
+        # A connection that sends nothing is held no longer than a slow head.
+        self.read_timer = self.loop.call_later(self.header_timeout, self._head_expired)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_read_timer()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        self._unset_keepalive_if_required()
+        if self.in_head:
+            self.head_received += len(data)
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserCallbackError as exc:
+            if isinstance(exc.__context__, HeadRefused):
+                self._refuse(431, str(exc.__context__))
+            else:
+                self.logger.warning("Invalid HTTP request received.")
+                self.send_400_response("Invalid HTTP request received.")
+            return
+        except httptools.HttpParserError:
+            self.logger.warning("Invalid HTTP request received.")
+            self.send_400_response("Invalid HTTP request received.")
+            return
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
+            return
+        if self.in_head:
+            if self.head_received > self.max_header_bytes:
+                # An unfinished header line is buffered by the parser: stop it growing.
+                self._refuse(431, f"The request headers are larger than {self.max_header_bytes} bytes.")
+            elif self.read_timer is None and self.head_received:
+                self.read_timer = self.loop.call_later(self.header_timeout, self._head_expired)
+        elif self.in_body and self.read_timer is None:
+            deadline = self.loop.time() + self.body_timeout
+            self.scope[BODY_DEADLINE] = deadline  # type: ignore[literal-required]
+            self.read_timer = self.loop.call_at(deadline + BODY_GRACE_SECONDS, self._body_expired)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.header_count += 1
+        self.head_bytes += len(name) + len(value) + 4  # ': ' and CRLF
+        if self.header_count > self.max_headers:
+            raise HeadRefused(f"The request has more than {self.max_headers} headers.")
+        if self.head_bytes > self.max_header_bytes:
+            raise HeadRefused(f"The request headers are larger than {self.max_header_bytes} bytes.")
+        # As uvicorn's, in one frame: llhttp keeps trailing OWS, which RFC 9110 excludes from the value.
+        name = name.lower()
+        value = value.rstrip(b" \t")
+        if name == b"expect" and value.lower() == b"100-continue":
+            self.expect_100_continue = True
+        self.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        if len(self.url) + self.head_bytes > self.max_header_bytes:
+            raise HeadRefused(f"The request headers are larger than {self.max_header_bytes} bytes.")
+        self.in_head = False
+        self.in_body = True
+        self._cancel_read_timer()
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self.in_body = False
+        self.in_head = True
+        self.head_received = self.head_bytes = self.header_count = 0
+        self._cancel_read_timer()
+
+    def _cancel_read_timer(self) -> None:
+        if self.read_timer is not None:
+            self.read_timer.cancel()
+            self.read_timer = None
+
+    def _head_expired(self) -> None:
+        self.read_timer = None
+        if not self.in_head or self.transport.is_closing():
+            return
+        if not self.head_received:
+            self.transport.close()  # idle, no request begun: nothing to answer
+            return
+        self._refuse(408, f"The request headers did not arrive within {self.header_timeout:g} seconds.")
+
+    def _body_expired(self) -> None:
+        self.read_timer = None
+        if self.in_body and not self.transport.is_closing():
+            self._refuse(408, f"The request body did not arrive within {self.body_timeout:g} seconds.")
+
+    def _refuse(self, status: int, message: str) -> None:
+        """Answer ``status`` with ``message`` unless that would mix with another response, then close.
+
+        A refused head answers unless an earlier request's response is still under way; a late body
+        answers unless its own response has started (an app can answer before reading the body).
+        """
+        cycle = self.cycle
+        if self.in_head:
+            answer = cycle is None or cycle.response_complete
+        else:
+            answer = cycle is not None and not cycle.response_started
+        self._cancel_read_timer()
+        self.in_head = self.in_body = False
+        if answer:
+            body = message.encode()
+            content = [STATUS_LINE[status]]
+            for name, value in self.server_state.default_headers:
+                content.extend([name, b": ", value, b"\r\n"])
+            content.extend(
+                [
+                    b"content-type: text/plain; charset=utf-8\r\n",
+                    b"content-length: " + str(len(body)).encode() + b"\r\n",
+                    b"connection: close\r\n\r\n",
+                    body,
+                ]
+            )
+            self.transport.write(b"".join(content))
+        if cycle is not None and not cycle.response_complete:
+            # The app, if still running, sees a disconnect, and what it sends now goes nowhere.
+            cycle.disconnected = True
+            cycle.message_event.set()
+        self.transport.close()

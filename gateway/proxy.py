@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from gateway.asgi import (
+    BODY_DEADLINE,
     ClientDisconnected,
     DisconnectWatcher,
     Receive,
@@ -107,7 +108,13 @@ class ProxyHandler:
             in_flight.inc()
             account = await runtime.auth.authenticate(headers)
             state.account = account
-            body = await read_body(receive, runtime.max_body, headers.get("content-length"))
+            body = await read_body(
+                receive,
+                runtime.max_body,
+                headers.get("content-length"),
+                seconds=runtime.body_timeout,
+                deadline=scope.get(BODY_DEADLINE),
+            )
             watcher = DisconnectWatcher(receive)
             send = watcher.guard(send)
             if route.is_model_operation:
@@ -192,6 +199,7 @@ class ProxyHandler:
         adapter = operation.adapter
         inject = adapter.prepare_stream_request(operation.name, exchange.body) if stream else False
         forward = upstream_request_headers(headers, state.request_id, exchange.client_ip)
+        forward.update(upstream.client_headers(headers))
         forward["content-type"] = "application/json"
         if operation.protocol == "anthropic":
             forward.setdefault("anthropic-version", "2023-06-01")
@@ -278,6 +286,7 @@ class ProxyHandler:
         await pipeline.run_request(exchange)
         upstream = runtime.pool.select(route.protocol, exchange.model)
         forward = upstream_request_headers(headers, state.request_id, exchange.client_ip)
+        forward.update(upstream.client_headers(headers))
         payload = None
         if raw_body:
             forward["content-type"] = "application/json"

@@ -32,6 +32,7 @@ class Runtime:
         self.pipelines = {key: Pipeline(spec, services) for key, spec in loaded.pipelines.items()}
         self.routes = RouteTable(config_routes(self.config.passthrough_routes))
         self.max_body = self.config.limits.max_body_bytes
+        self.body_timeout = self.config.limits.body_timeout_seconds
         self.access_log = self.config.logging.access_log
         self.trusted_proxies = TrustedProxies(self.config.trusted_proxies)
         self.in_flight = 0

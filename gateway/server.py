@@ -31,7 +31,8 @@ UVICORN_DEFAULTS: dict[str, Any] = {
     # uvicorn would believe X-Forwarded-For from 127.0.0.1; the YAML's trusted_proxies decides instead.
     "proxy_headers": False,
     "timeout_graceful_shutdown": 30,
-    "timeout_keep_alive": 75,
+    # Keep-alive, header and body deadlines and header limits come from the app's `limits:` (see
+    # gateway.http_protocol), so the single-process and the worker paths apply the same file.
     "backlog": 4096,
 }
 

@@ -20,7 +20,20 @@ from typing import TypeVar
 import aiohttp
 
 from gateway.config.schema import UpstreamConfig
-from gateway.errors import GatewayError, NotFoundError, RateLimitError, UpstreamError, UpstreamTimeoutError
+from gateway.errors import (
+    GatewayError,
+    InvalidRequestError,
+    NotFoundError,
+    RateLimitError,
+    UpstreamError,
+    UpstreamTimeoutError,
+)
+from gateway.headers import (
+    ANTHROPIC_BETA,
+    FORWARDED_CLIENT_HEADERS,
+    PROTOCOL_CLIENT_HEADERS,
+    RESERVED_CLIENT_HEADERS,
+)
 from gateway.metrics import GatewayMetrics
 
 # Never forwarded in either direction (RFC 9110 hop-by-hop, plus what we recompute).
@@ -41,8 +54,6 @@ HOP_BY_HOP = frozenset(
         "accept-encoding",
     }
 )
-# Client headers that carry the gateway credential or state; never sent upstream.
-CLIENT_ONLY = frozenset({"authorization", "x-api-key", "cookie", "x-distillguard-admin-token"})
 # Upstream response headers the client must not see: the upstream's own session and identity, and what it
 # says about the provider's account with it (its organisation, its rate limits: the quota policy writes the
 # client's own), which would leak the provider's capacity and contradict the client's limits.
@@ -68,10 +79,62 @@ T = TypeVar("T")
 class Upstream:
     config: UpstreamConfig
     auth_headers: Mapping[str, str]
+    # The client headers this upstream receives besides FORWARDED_CLIENT_HEADERS: its protocol's and
+    # the operator's (exact names, then prefixes of 'prefix-*' entries).
+    forward_names: frozenset[str] = frozenset()
+    forward_prefixes: tuple[str, ...] = ()
+    allowed_betas: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, config: UpstreamConfig, auth_headers: Mapping[str, str]) -> Upstream:
+        declared = config.forward_headers
+        return cls(
+            config,
+            auth_headers,
+            PROTOCOL_CLIENT_HEADERS[config.protocol] | {n for n in declared if not n.endswith("*")},
+            tuple(n[:-1] for n in declared if n.endswith("*")),
+            frozenset(config.allowed_betas),
+        )
 
     @property
     def name(self) -> str:
         return self.config.name
+
+    def client_headers(self, client_headers: Mapping[str, str]) -> dict[str, str]:
+        """The client headers for this upstream beyond the common allow-list: its protocol's version
+        header, the operator's ``forward_headers`` and the allowed ``anthropic-beta`` values.
+
+        A beta the operator did not allow is refused (400 naming it) rather than dropped: a client
+        that asked for a feature learns it is not offered instead of getting a different answer.
+        """
+        out: dict[str, str] = {}
+        names, prefixes = self.forward_names, self.forward_prefixes
+        if prefixes:
+            for name, value in client_headers.items():
+                if (name in names or name.startswith(prefixes)) and name not in RESERVED_CLIENT_HEADERS:
+                    out[name] = value
+        else:
+            for name in names:
+                value = client_headers.get(name)
+                if value is not None:
+                    out[name] = value
+        betas = client_headers.get(ANTHROPIC_BETA)
+        if betas is not None and self.config.protocol == "anthropic":
+            out[ANTHROPIC_BETA] = self._checked_betas(betas)
+        return out
+
+    def _checked_betas(self, header: str) -> str:
+        requested = [beta.strip() for beta in header.split(",") if beta.strip()]
+        refused = sorted({beta for beta in requested if beta not in self.allowed_betas})
+        if refused:
+            offered = ", ".join(sorted(self.allowed_betas)) or "none"
+            raise InvalidRequestError(
+                f"The anthropic-beta value(s) {', '.join(refused)} are not offered here "
+                f"(offered: {offered}).",
+                param=ANTHROPIC_BETA,
+                code="beta_not_allowed",
+            )
+        return ",".join(dict.fromkeys(requested))
 
     def serves(self, model: str | None) -> bool:
         if not self.config.models or model is None:
@@ -115,7 +178,7 @@ class UpstreamPool:
                     from gateway.protocols import ADAPTERS
 
                     headers.update(ADAPTERS[cfg.protocol].upstream_auth_headers(credential))
-            self.upstreams.append(Upstream(cfg, headers))
+            self.upstreams.append(Upstream.of(cfg, headers))
         self._session: aiohttp.ClientSession | None = None
 
     def _session_or_open(self) -> aiohttp.ClientSession:
@@ -189,9 +252,14 @@ class Watchdog:
     past its total) and only then cancels the task, which ``wait`` turns
     into ``TimeoutError``. Time the gateway spends sending to a slow client
     does not count as the upstream being idle.
+
+    The timer is due no later than the wait in progress: a wait with a shorter
+    limit than the one the timer was set for (the first body read after the
+    first-byte wait) moves it earlier, once per exchange; longer or equal
+    limits leave it, and it re-arms itself when it fires early.
     """
 
-    __slots__ = ("_deadline", "_limit", "_loop", "_started", "_task", "_timer", "expired")
+    __slots__ = ("_deadline", "_limit", "_loop", "_started", "_task", "_timer", "_timer_at", "expired")
 
     def __init__(self, total: float) -> None:
         self._loop = asyncio.get_running_loop()
@@ -200,6 +268,7 @@ class Watchdog:
         self._started: float | None = None
         self._limit = 0.0
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
         self.expired = False
 
     def _due(self) -> float:
@@ -216,7 +285,11 @@ class Watchdog:
             if self._task is not None:
                 self._task.cancel()
         else:
-            self._timer = self._loop.call_at(due, self._check)
+            self._arm(due)
+
+    def _arm(self, when: float) -> None:
+        self._timer_at = when
+        self._timer = self._loop.call_at(when, self._check)
 
     async def wait(self, awaitable: Awaitable[T], limit: float) -> T:
         """Await ``awaitable`` as one wait on the upstream, limited to ``limit`` seconds (and the total)."""
@@ -227,8 +300,12 @@ class Watchdog:
             raise TimeoutError
         self._started = started
         self._limit = limit
+        due = min(started + limit, self._deadline)
         if self._timer is None:
-            self._timer = self._loop.call_at(min(started + limit, self._deadline), self._check)
+            self._arm(due)
+        elif due < self._timer_at:
+            self._timer.cancel()
+            self._arm(due)
         try:
             result = await awaitable
         except asyncio.CancelledError:
@@ -356,8 +433,11 @@ class UpstreamResponse:
 def upstream_request_headers(
     client_headers: Mapping[str, str], request_id: str, client_ip: str
 ) -> dict[str, str]:
-    """Client headers minus hop-by-hop and credentials, plus tracing headers."""
-    headers = {k: v for k, v in client_headers.items() if k not in HOP_BY_HOP and k not in CLIENT_ONLY}
+    """The allow-listed client headers (content type, accept), plus tracing headers.
+
+    What else a client may send upstream depends on the upstream: see :meth:`Upstream.client_headers`.
+    """
+    headers = {k: v for k in FORWARDED_CLIENT_HEADERS if (v := client_headers.get(k)) is not None}
     headers["x-request-id"] = request_id
     forwarded = client_headers.get("x-forwarded-for")
     headers["x-forwarded-for"] = f"{forwarded}, {client_ip}" if forwarded else client_ip

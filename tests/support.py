@@ -21,7 +21,7 @@ import yaml
 from gateway.app import create_app
 from gateway.auth.keys import digest
 from gateway.config.loader import load_config
-from gateway.mock.server import MockUpstream
+from gateway.mock.server import HOOK_HEADERS, MockUpstream
 from gateway.server import UVICORN_DEFAULTS, bind_listeners
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -113,12 +113,14 @@ def base_config(upstream_url: str, **overrides: Any) -> dict[str, Any]:
                 "name": "openai",
                 "url": upstream_url,
                 "protocol": "openai",
+                "forward_headers": [HOOK_HEADERS],
                 "timeouts": {"connect": 2, "first_byte": 5, "idle": 5, "total": 30},
             },
             {
                 "name": "anthropic",
                 "url": upstream_url,
                 "protocol": "anthropic",
+                "forward_headers": [HOOK_HEADERS],
                 "timeouts": {"connect": 2, "first_byte": 5, "idle": 5, "total": 30},
             },
         ],

@@ -12,11 +12,32 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from gateway.headers import RESERVED_CLIENT_HEADERS
 from gateway.plugins.base import PolicyMode
 from gateway.routes import OPERATION_PATHS, validate_template
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$"
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_BETA = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+_HEADER_PATTERN = re.compile(r"^[a-z0-9!#$%&'+.^_`|~-]+\*?$")
+
+
+def forward_header_problem(pattern: str) -> str | None:
+    """Why ``pattern`` cannot be in ``forward_headers`` (None if it can).
+
+    The gateway's own headers (credentials, hop-by-hop, tracing it sets, the
+    betas it checks) are never the client's to send upstream, so a name or a
+    prefix that would cover one is refused rather than silently skipped.
+    """
+    if not _HEADER_PATTERN.match(pattern):
+        return "must be a lower-case header name, or a prefix ending in '*'"
+    prefix = pattern[:-1] if pattern.endswith("*") else None
+    if prefix is not None and len(prefix) < 2:
+        return "a prefix must have at least two characters before '*'"
+    for reserved in sorted(RESERVED_CLIENT_HEADERS):
+        if reserved == pattern or (prefix is not None and reserved.startswith(prefix)):
+            return f"would forward '{reserved}', which the gateway sets or never forwards"
+    return None
 
 
 class Strict(BaseModel):
@@ -65,6 +86,15 @@ class UpstreamConfig(Strict):
     )
     models: list[str] = Field(default_factory=list, description="glob patterns; empty matches any model")
     headers: dict[str, str] = Field(default_factory=dict, description="static headers added upstream")
+    forward_headers: list[str] = Field(
+        default_factory=list,
+        description="client headers forwarded besides the built-in allow-list (lower-case names; "
+        "'prefix-*' matches a prefix)",
+    )
+    allowed_betas: list[str] = Field(
+        default_factory=list,
+        description="anthropic-beta values clients may send (anthropic only); others get 400",
+    )
     timeouts: TimeoutsConfig = TimeoutsConfig()
     max_connections: int = Field(512, ge=1)
     default_model: str | None = Field(
@@ -85,6 +115,29 @@ class UpstreamConfig(Strict):
         if not re.match(r"^https?://[^/\s]+", value):
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/")
+
+    @field_validator("forward_headers")
+    @classmethod
+    def _forward_headers(cls, value: list[str]) -> list[str]:
+        for name in value:
+            problem = forward_header_problem(name)
+            if problem:
+                raise ValueError(f"'{name}': {problem}")
+        return value
+
+    @field_validator("allowed_betas")
+    @classmethod
+    def _betas(cls, value: list[str]) -> list[str]:
+        for beta in value:
+            if not _BETA.match(beta):
+                raise ValueError(f"'{beta}' is not a beta name (letters, digits, '.', '_', '-')")
+        return value
+
+    @model_validator(mode="after")
+    def _betas_are_anthropic(self) -> UpstreamConfig:
+        if self.allowed_betas and self.protocol != "anthropic":
+            raise ValueError("allowed_betas applies to anthropic upstreams only (the anthropic-beta header)")
+        return self
 
 
 class ApiKeyEntry(Strict):
@@ -181,7 +234,22 @@ class RiskLevelConfig(Strict):
 
 
 class LimitsConfig(Strict):
+    """What one client connection may send, and how long it may take (checked before authentication)."""
+
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+    max_headers: int = Field(100, ge=8, le=10_000, description="header lines per request; more: 431")
+    max_header_bytes: int = Field(
+        32 * 1024, ge=1024, le=1024 * 1024, description="request line and headers, in bytes; more: 431"
+    )
+    header_timeout_seconds: float = Field(
+        10.0, gt=0, description="from the connection (or a request's first byte) to the end of its headers"
+    )
+    body_timeout_seconds: float = Field(
+        60.0, gt=0, description="from the end of the headers to the end of the body"
+    )
+    keep_alive_seconds: float = Field(
+        65.0, gt=0, description="an idle connection between two requests is closed after this"
+    )
 
 
 class MetricsConfig(Strict):

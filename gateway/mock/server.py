@@ -1,6 +1,7 @@
 """The mock model server: OpenAI and Anthropic APIs over real HTTP, for the demo, tests and benchmarks.
 
-Test hooks travel in request headers (the gateway forwards them):
+Test hooks travel in request headers; the gateway forwards them to an upstream that declares them
+(``forward_headers: ["x-mock-*"]``, :data:`HOOK_HEADERS`):
 
 * ``x-mock-reasoning``: chat reasoning format (see openai_shapes); ``none`` turns reasoning off.
 * ``x-mock-chunk-tokens``: tokens per streamed chunk (default 1).
@@ -49,6 +50,9 @@ from gateway.mock.toymodel import LogprobsMode
 
 MODELS = ["mock-small", "mock-reasoner", "claude-mock"]
 Event = tuple[str | None, dict[str, Any] | str]
+
+# The upstream `forward_headers` entry that lets the test hooks through a gateway.
+HOOK_HEADERS = "x-mock-*"
 
 
 class MockUpstream:

@@ -1,0 +1,47 @@
+"""Which client request headers may reach an upstream: an allow-list, and the names the gateway keeps.
+
+Client headers go upstream only when named here (or declared by the operator
+in ``upstreams[].forward_headers``): an organisation or project header, a
+``Forwarded`` chain, a beta the operator did not allow, or anything else a
+client invents never reaches the model server.
+"""
+
+from __future__ import annotations
+
+# Forwarded for every protocol: what the body is, and what the client accepts back.
+FORWARDED_CLIENT_HEADERS = frozenset({"content-type", "accept"})
+
+# Forwarded on the routes of one protocol (the API's version header). Betas are checked separately.
+PROTOCOL_CLIENT_HEADERS: dict[str, frozenset[str]] = {
+    "openai": frozenset(),
+    "anthropic": frozenset({"anthropic-version"}),
+}
+
+ANTHROPIC_BETA = "anthropic-beta"
+
+# Never forwarded from the client, not even when an operator declares them: credentials, hop-by-hop and
+# framing headers, what the gateway sets itself (request id, client address) and the betas it checks.
+RESERVED_CLIENT_HEADERS = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "x-api-key",
+        "cookie",
+        "x-distillguard-admin-token",
+        "host",
+        "connection",
+        "keep-alive",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "content-length",
+        "content-encoding",
+        "accept-encoding",
+        "expect",
+        "x-request-id",
+        "x-forwarded-for",
+        "forwarded",
+        ANTHROPIC_BETA,
+    }
+)
