@@ -163,6 +163,8 @@ class ProxyHandler:
         pipeline = runtime.pipeline_for(account, level)
         if pipeline.blocked:
             raise PermissionDeniedError(pipeline.block_message, code="account_blocked")
+        if operation.name != "passthrough":
+            pipeline.check_operation(operation.name)
         exchange = Exchange(
             request_id=state.request_id,
             operation=operation,

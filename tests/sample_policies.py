@@ -158,3 +158,12 @@ class StrictnessPolicy(Policy[StrictnessConfig]):
     """Does nothing: its config exists to be merged across risk levels."""
 
     config_model = StrictnessConfig
+
+
+class ChatOnlyPolicy(Policy[PolicyConfig]):
+    """A policy that can read chat completions' responses only (declares it)."""
+
+    response_operations = frozenset({"chat.completions"})
+
+    async def on_response(self, exchange: Exchange, body: dict[str, Any]) -> None:
+        self.record(exchange, "read")

@@ -161,6 +161,11 @@ class Policy(Generic[ConfigT]):
     # True when the policy is only correct if every process sees the same state (a quota): the
     # engine then refuses several workers on the in-process memory backend (limits would multiply).
     shared_state_required: ClassVar[bool] = False
+    # The model operations whose responses this policy can read and rewrite. An operation outside
+    # the set is refused (403) for every pipeline that enforces this policy, so a format the policy
+    # does not know never passes through it unfiltered. None: the policy reads only the request
+    # view, which every operation has, or its response phases do not depend on the format.
+    response_operations: ClassVar[frozenset[str] | None] = None
 
     def __init__(self, config: ConfigT, context: PolicyContext) -> None:
         self.config = config

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from gateway.config.loader import PipelineSpec
-from gateway.errors import GatewayError, PolicyFailureError
+from gateway.errors import GatewayError, PermissionDeniedError, PolicyFailureError
 from gateway.plugins.base import Exchange, Policy, PolicyContext, StreamFilter
 from gateway.plugins.services import PolicyServices
 from gateway.sse import StreamEvent
@@ -36,6 +36,7 @@ class Pipeline:
         self._response = [p for p in self.policies if _overrides(p, "on_response")]
         self._stream = [p for p in self.policies if _overrides(p, "stream_filter")]
         self._after = [p for p in self.policies if _overrides(p, "after_response")]
+        self._blind: dict[str, str] = {}  # operation -> the first enforcing policy that cannot read it
         metrics = services.metrics
         self._failures = metrics.policy_failures
         self._duration = metrics.policy_duration
@@ -43,6 +44,27 @@ class Pipeline:
     async def startup(self) -> None:
         for policy in self.policies:
             await policy.startup()
+
+    def check_operation(self, operation: str) -> None:
+        """Refuse ``operation`` when an enforcing policy cannot read its responses (fail closed)."""
+        blind = self._blind.get(operation)
+        if blind is None:
+            blind = self._blind[operation] = next(
+                (
+                    p.name
+                    for p in self.policies
+                    if p.mode == "enforce"
+                    and p.response_operations is not None
+                    and operation not in p.response_operations
+                ),
+                "",
+            )
+        if blind:
+            raise PermissionDeniedError(
+                f"The operation {operation} is not available on this tier: policy '{blind}' cannot "
+                "inspect its responses.",
+                code="operation_not_supported",
+            )
 
     async def shutdown(self) -> None:
         for policy in self.policies:

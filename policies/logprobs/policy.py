@@ -49,6 +49,8 @@ class LogprobsPolicy(Policy[LogprobsConfig]):
     """Caps, coarsens or drops logprobs and refuses the parameter mixes extraction attacks need."""
 
     config_model = LogprobsConfig
+    # shapes.py reads the OpenAI formats' logprobs; Anthropic's Messages API returns none to read.
+    response_operations = frozenset({"chat.completions", "completions", "responses", "messages"})
 
     def __init__(self, config: LogprobsConfig, context: PolicyContext) -> None:
         super().__init__(config, context)
