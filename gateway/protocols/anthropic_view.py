@@ -1,9 +1,18 @@
-"""Request view of Anthropic's Messages API: no sampling count, no log-probabilities, no logit bias."""
+"""Request view of Anthropic's Messages API: no sampling count, no log-probabilities, no logit bias.
+
+Reasoning: ``output_config.effort`` (lowest value ``low``); ``thinking: {type: "enabled", budget_tokens}``
+(at least 1024, below ``max_tokens``) or ``{type: "adaptive"}`` (no budget); ``display: "omitted"``
+asks for signed thinking blocks without their text (``anthropic`` SDK ``thinking_config_*_param``).
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from gateway.protocols.conversation import last_user_and_turns, text_of
-from gateway.protocols.request_view import RequestView
+from gateway.protocols.request_view import BudgetAsk, EffortAsk, RequestView, _int
+
+MIN_THINKING_BUDGET = 1024  # thinking_config_enabled_param.py: "Must be >= 1024"
 
 
 class MessagesView(RequestView):
@@ -18,3 +27,44 @@ class MessagesView(RequestView):
         system: list[str] = []
         text_of(self.body.get("system"), budget, system)
         return user, " ".join(system), turns
+
+    def reasoning_efforts(self) -> list[EffortAsk]:
+        config = self.body.get("output_config")
+        if isinstance(config, dict) and isinstance(config.get("effort"), str):
+            return [EffortAsk("output_config.effort", config["effort"], lowest="low")]
+        return []
+
+    @property
+    def reasoning_budget(self) -> BudgetAsk | None:
+        thinking = self.body.get("thinking")
+        if not isinstance(thinking, dict):
+            return None
+        kind = thinking.get("type")
+        if kind == "enabled":
+            tokens = _int(thinking.get("budget_tokens"))
+            return BudgetAsk("thinking.budget_tokens", tokens) if tokens is not None else None
+        if kind == "adaptive":
+            return BudgetAsk("thinking.type", None)
+        return None
+
+    def limit_reasoning_budget(self, limit: int) -> str:
+        thinking = self.body["thinking"]
+        budget = limit
+        max_tokens = _int(self.body.get("max_tokens"))
+        if max_tokens is not None:
+            budget = min(budget, max_tokens - 1)  # the API wants budget_tokens < max_tokens
+        if budget < MIN_THINKING_BUDGET:
+            self.body["thinking"] = {"type": "disabled"}
+            return "clamped:thinking.disabled"
+        clamped: dict[str, Any] = {"type": "enabled", "budget_tokens": budget}
+        if "display" in thinking:
+            clamped["display"] = thinking["display"]
+        self.body["thinking"] = clamped
+        return "clamped:thinking.budget_tokens"
+
+    def hide_upstream_reasoning(self) -> bool:
+        thinking = self.body.get("thinking")
+        if isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive"):
+            self.body["thinking"] = {**thinking, "display": "omitted"}
+            return True
+        return False

@@ -19,9 +19,21 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.protocols.conversation import last_user_and_turns, system_from_messages, text_of
-from gateway.protocols.request_view import LogprobsAsk, RequestView, _int
+from gateway.protocols.request_view import BudgetAsk, EffortAsk, LogprobsAsk, RequestView, _int
 
 RESPONSES_LOGPROBS_INCLUDE = "message.output_text.logprobs"
+ENCRYPTED_REASONING_INCLUDE = "reasoning.encrypted_content"
+
+
+def _efforts(body: dict[str, Any], top_level: bool) -> list[EffortAsk]:
+    """The effort parameters: `reasoning_effort` (chat) and `reasoning.effort` (chat, Responses)."""
+    asks = []
+    if top_level and isinstance(body.get("reasoning_effort"), str):
+        asks.append(EffortAsk("reasoning_effort", body["reasoning_effort"]))
+    reasoning = body.get("reasoning")
+    if isinstance(reasoning, dict) and isinstance(reasoning.get("effort"), str):
+        asks.append(EffortAsk("reasoning.effort", reasoning["effort"]))
+    return asks
 
 
 class _BiasedView(RequestView):
@@ -58,6 +70,19 @@ class ChatView(_BiasedView):
             prompt_logprobs=prompt,
             token_ids=token_ids,
         )
+
+    def reasoning_efforts(self) -> list[EffortAsk]:
+        return _efforts(self.body, top_level=True)
+
+    @property
+    def reasoning_budget(self) -> BudgetAsk | None:
+        reasoning = self.body.get("reasoning")
+        tokens = _int(reasoning.get("max_tokens")) if isinstance(reasoning, dict) else None
+        return BudgetAsk("reasoning.max_tokens", tokens) if tokens is not None else None
+
+    def limit_reasoning_budget(self, limit: int) -> str:
+        self.body["reasoning"]["max_tokens"] = limit
+        return "clamped:reasoning.max_tokens"
 
     def conversation(self, budget: int) -> tuple[str, str, int]:
         messages = self.body.get("messages")
@@ -149,6 +174,19 @@ class ResponsesView(RequestView):
         if body.get("previous_response_id"):
             turns += 1
         return user, " ".join(instructions), turns
+
+    def reasoning_efforts(self) -> list[EffortAsk]:
+        return _efforts(self.body, top_level=False)
+
+    @property
+    def asks_encrypted_reasoning(self) -> bool:
+        include = self.body.get("include")
+        return isinstance(include, list) and ENCRYPTED_REASONING_INCLUDE in include
+
+    def drop_encrypted_reasoning(self) -> None:
+        include = self.body.get("include")
+        if isinstance(include, list):
+            self.body["include"] = [entry for entry in include if entry != ENCRYPTED_REASONING_INCLUDE]
 
     def _listed(self) -> bool:
         include = self.body.get("include")

@@ -57,6 +57,23 @@ MEDIA_PART_TYPES = frozenset(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class EffortAsk:
+    """A reasoning-effort parameter the request sets: its name, its value, the API's lowest value."""
+
+    param: str
+    value: str
+    lowest: str | None = None  # the lowest value the API accepts (None: any)
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetAsk:
+    """The reasoning-token budget the request sets; ``tokens`` None: a mode with no budget (adaptive)."""
+
+    param: str
+    tokens: int | None
+
+
 @dataclass(slots=True)
 class InputSize:
     """How big a request's prompt is, before any tokenizer.
@@ -198,7 +215,39 @@ class RequestView:
         tools = self.body.get("tools")
         return len(tools) if isinstance(tools, list) else 0
 
+    def reasoning_efforts(self) -> list[EffortAsk]:
+        """Each reasoning-effort parameter the request sets."""
+        return []
+
+    @property
+    def reasoning_budget(self) -> BudgetAsk | None:
+        """The reasoning-token budget the request sets, if any."""
+        return None
+
+    @property
+    def asks_encrypted_reasoning(self) -> bool:
+        """Whether the response would carry the provider's encrypted reasoning (Responses ``include``)."""
+        return False
+
     # -- editing -----------------------------------------------------------------------------------
+
+    def set_reasoning_effort(self, param: str, value: str) -> None:
+        """Set the effort parameter ``param`` (as named by :meth:`reasoning_efforts`)."""
+        holder, _, key = param.rpartition(".")
+        target = self.body.get(holder) if holder else self.body
+        if isinstance(target, dict) and key in target:
+            target[key] = value
+
+    def limit_reasoning_budget(self, limit: int) -> str:
+        """Lower the reasoning budget to ``limit`` by the API's rules; returns what was done."""
+        return ""
+
+    def drop_encrypted_reasoning(self) -> None:
+        """Do not ask for the provider's encrypted reasoning."""
+
+    def hide_upstream_reasoning(self) -> bool:
+        """Ask the upstream not to return its reasoning text, where the API can (returns whether it did)."""
+        return False
 
     def set_sample_count(self, param: str, count: int) -> None:
         if param in self.sample_params:

@@ -63,8 +63,8 @@ class ReasoningPolicy(Policy[ReasoningConfig]):
             self.record(exchange, action)
         if self.keys is not None:
             self._unseal(exchange)
-        if exchange.operation.name == "messages":
-            self._omit_thinking(exchange.body)
+        if self._omit_thinking() and exchange.request.hide_upstream_reasoning():
+            self.record(exchange, "upstream_thinking_omitted")
 
     def _unseal(self, exchange: Exchange) -> None:
         assert self.keys is not None
@@ -86,13 +86,10 @@ class ReasoningPolicy(Policy[ReasoningConfig]):
         self.record(exchange, "unsealed", unsealer.unsealed)
         self.record(exchange, "unverifiable_thinking_removed", unsealer.removed)
 
-    def _omit_thinking(self, body: dict[str, Any]) -> None:
+    def _omit_thinking(self) -> bool:
+        """Whether to ask the upstream for reasoning without its text (Anthropic's ``display: "omitted"``)."""
         setting = self.config.omit_upstream_thinking
-        if setting == "never" or (setting == "auto" and self.config.mode not in ("drop", "summary")):
-            return
-        thinking = body.get("thinking")
-        if isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive"):
-            body["thinking"] = {**thinking, "display": "omitted"}
+        return setting == "always" or (setting == "auto" and self.config.mode in ("drop", "summary"))
 
     # -- response --------------------------------------------------------------------------------
     def _withholder(self, exchange: Exchange) -> Withholder:

@@ -112,3 +112,43 @@ def test_input_size_counts_prompt_fields_only() -> None:
         "responses", {"input": [{"role": "user", "content": [image]}], "instructions": "ab"}
     ).input_size()
     assert (size.text_bytes, size.media_parts, size.messages) == (2 + len("user"), 1, 1)
+
+
+def test_reasoning_parameters_per_operation() -> None:
+    chat = view(
+        "chat.completions", {"messages": [], "reasoning_effort": "high", "reasoning": {"max_tokens": 900}}
+    )
+    assert [(a.param, a.value) for a in chat.reasoning_efforts()] == [("reasoning_effort", "high")]
+    assert chat.reasoning_budget is not None and chat.reasoning_budget.tokens == 900
+    assert chat.limit_reasoning_budget(100) == "clamped:reasoning.max_tokens"
+    assert chat.body["reasoning"] == {"max_tokens": 100}
+    responses = view(
+        "responses",
+        {"input": "x", "reasoning": {"effort": "low"}, "include": ["reasoning.encrypted_content"]},
+    )
+    assert [a.param for a in responses.reasoning_efforts()] == ["reasoning.effort"]
+    assert responses.asks_encrypted_reasoning
+    responses.drop_encrypted_reasoning()
+    assert not responses.asks_encrypted_reasoning and responses.body["include"] == []
+
+
+def test_anthropic_thinking_budget_follows_the_apis_rules() -> None:
+    body: dict[str, Any] = {
+        "messages": [],
+        "max_tokens": 1500,
+        "thinking": {"type": "enabled", "budget_tokens": 9000},
+    }
+    messages = view("messages", body)
+    assert messages.reasoning_budget is not None and messages.reasoning_budget.tokens == 9000
+    assert messages.limit_reasoning_budget(4000) == "clamped:thinking.budget_tokens"
+    assert body["thinking"] == {"type": "enabled", "budget_tokens": 1499}  # below max_tokens
+    body = {"messages": [], "max_tokens": 8000, "thinking": {"type": "adaptive"}}
+    messages = view("messages", body)
+    assert messages.reasoning_budget is not None and messages.reasoning_budget.tokens is None
+    assert messages.limit_reasoning_budget(500) == "clamped:thinking.disabled"  # under the API's 1024 minimum
+    assert body["thinking"] == {"type": "disabled"}
+    hidden = view("messages", {"messages": [], "thinking": {"type": "enabled", "budget_tokens": 2000}})
+    assert hidden.hide_upstream_reasoning()
+    assert hidden.body["thinking"]["display"] == "omitted"
+    effort = view("messages", {"messages": [], "output_config": {"effort": "max"}}).reasoning_efforts()
+    assert [(a.param, a.lowest) for a in effort] == [("output_config.effort", "low")]
