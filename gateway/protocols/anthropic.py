@@ -7,6 +7,7 @@ from typing import Any
 from gateway.errors import GatewayError
 from gateway.protocols.anthropic_view import MessagesView
 from gateway.protocols.base import OperationName, ProtocolAdapter, Usage, int_or_zero
+from gateway.protocols.ratelimit import anthropic_rate_limit_headers
 from gateway.protocols.request_view import RequestView
 from gateway.sse import StreamEvent
 
@@ -77,6 +78,11 @@ class AnthropicAdapter(ProtocolAdapter):
 
     def request_view(self, operation: OperationName, body: dict[str, Any]) -> RequestView:
         return MessagesView(body) if operation == "messages" else RequestView(body)
+
+    def rate_limit_headers(
+        self, kind: str, limit: int, remaining: int, reset_us: int, now: float
+    ) -> dict[str, str]:
+        return anthropic_rate_limit_headers(kind, limit, remaining, reset_us, now)
 
     def upstream_auth_headers(self, credential: str) -> dict[str, str]:
         return {"x-api-key": credential}

@@ -68,6 +68,16 @@ class ProtocolAdapter(ABC):
         """The format-neutral view of a (checked) request body: what it asks for, and edits to it."""
 
     @abstractmethod
+    def rate_limit_headers(
+        self, kind: str, limit: int, remaining: int, reset_us: int, now: float
+    ) -> dict[str, str]:
+        """The API's rate-limit headers for one ``kind`` ("requests" or "tokens") of a client's limit.
+
+        ``remaining`` is what is left after this request, ``reset_us`` the time until the limit is back
+        to full, ``now`` the Unix time in seconds.
+        """
+
+    @abstractmethod
     def upstream_auth_headers(self, credential: str) -> dict[str, str]:
         """Headers carrying the upstream credential."""
 

@@ -7,6 +7,7 @@ from typing import Any
 from gateway.errors import GatewayError
 from gateway.protocols.base import OperationName, ProtocolAdapter, Usage, int_or_zero
 from gateway.protocols.openai_view import ChatView, CompletionsView, ResponsesView
+from gateway.protocols.ratelimit import rate_limit_headers
 from gateway.protocols.request_view import RequestView
 from gateway.sse import StreamEvent
 
@@ -93,6 +94,11 @@ class OpenAIAdapter(ProtocolAdapter):
 
     def request_view(self, operation: OperationName, body: dict[str, Any]) -> RequestView:
         return _VIEWS.get(operation, RequestView)(body)
+
+    def rate_limit_headers(
+        self, kind: str, limit: int, remaining: int, reset_us: int, now: float
+    ) -> dict[str, str]:
+        return rate_limit_headers(kind, limit, remaining, reset_us)
 
     def upstream_auth_headers(self, credential: str) -> dict[str, str]:
         return {"authorization": f"Bearer {credential}"}

@@ -17,6 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 from gateway.plugins.base import Exchange
+from gateway.protocols.request_view import RequestView
 
 # Headers whose presence and order describe the client software; volatile ones are left out.
 _VOLATILE_HEADERS = frozenset(
@@ -52,19 +53,15 @@ class Observation:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
-def _int(value: Any, default: int = 0) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else default
+_MAX_EFFORTS = frozenset({"high", "xhigh", "max"})
 
 
-def _max_reasoning(body: dict[str, Any], budget_floor: int) -> bool:
-    effort = body.get("reasoning_effort")
-    reasoning = body.get("reasoning")
-    if isinstance(reasoning, dict):
-        effort = reasoning.get("effort", effort)
-    if effort in ("high", "xhigh", "max"):
+def _max_reasoning(request: RequestView, budget_floor: int) -> bool:
+    """Whether the request asks for the most reasoning: a top effort, or a budget at the floor or above."""
+    if any(ask.value in _MAX_EFFORTS for ask in request.reasoning_efforts()):
         return True
-    thinking = body.get("thinking")
-    return isinstance(thinking, dict) and _int(thinking.get("budget_tokens")) >= budget_floor
+    budget = request.reasoning_budget
+    return budget is not None and budget.tokens is not None and budget.tokens >= budget_floor
 
 
 def client_key(headers: Any) -> str:
@@ -93,7 +90,6 @@ def ip_prefix(address: str, v4_bits: int, v6_bits: int) -> str:
 
 def observe(exchange: Exchange, settings: Any) -> Observation:
     """Take the observation of ``exchange`` (cheap: bounded text slices and a few fields)."""
-    body = exchange.body
     request = exchange.request
     user, system, turns = request.conversation(settings.text.max_chars)
     return Observation(
@@ -109,7 +105,7 @@ def observe(exchange: Exchange, settings: Any) -> Observation:
         tools=request.tool_count > 0,
         logprobs=request.logprobs.any,
         samples=request.samples,
-        max_reasoning=_max_reasoning(body, settings.rates.max_reasoning_budget),
+        max_reasoning=_max_reasoning(request, settings.rates.max_reasoning_budget),
         client_key=client_key(exchange.headers),
         ip_prefix=ip_prefix(exchange.client_ip, settings.cluster.ipv4_prefix, settings.cluster.ipv6_prefix),
         settings=settings,

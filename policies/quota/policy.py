@@ -31,6 +31,8 @@ from dataclasses import dataclass
 
 from gateway.errors import ConfigError, PolicyViolationError, RateLimitError, ServiceUnavailableError
 from gateway.plugins.base import Exchange, Policy, PolicyContext
+from gateway.protocols import ProtocolAdapter
+from gateway.protocols.ratelimit import go_duration
 from gateway.state import StoreUnavailableError
 from policies.quota.config import QuotaConfig
 from policies.quota.estimate import (
@@ -38,7 +40,6 @@ from policies.quota.estimate import (
     output_reservation,
     prompt_digest,
 )
-from policies.quota.headers import anthropic_rate_limit_headers, go_duration, rate_limit_headers
 from policies.quota.limiter import (
     DECIDE,
     SETTLE,
@@ -127,8 +128,8 @@ class QuotaPolicy(Policy[QuotaConfig]):
         self.health.succeeded(store.backend)
         decision = decode_decide(raw)
         if self.config.rate_limit_headers:
-            anthropic = exchange.operation.name == "messages"
-            exchange.response_headers.update(_headers(checks, decision, anthropic))
+            adapter = exchange.operation.adapter
+            exchange.response_headers.update(_headers(checks, decision, adapter))
         if not decision.admitted:
             self._reject(exchange, checks, decision)
         exchange.scratch[self.name] = Reservation(checks, decision, cost)
@@ -270,7 +271,7 @@ class QuotaPolicy(Policy[QuotaConfig]):
             self.metrics.backend_seconds.labels(store.backend).observe(time.perf_counter() - started)
 
 
-def _headers(checks: list[Check], decision: Decision, anthropic: bool) -> dict[str, str]:
+def _headers(checks: list[Check], decision: Decision, adapter: ProtocolAdapter) -> dict[str, str]:
     """The tightest minute window of each kind (account-wide or the model's) names the headers."""
     best: dict[str, tuple[int, int, int]] = {}
     for check, result in zip(checks, decision.results, strict=True):
@@ -282,10 +283,7 @@ def _headers(checks: list[Check], decision: Decision, anthropic: bool) -> dict[s
     headers: dict[str, str] = {}
     now = time.time()
     for kind, (limit, remaining, reset_us) in best.items():
-        if anthropic:
-            headers.update(anthropic_rate_limit_headers(kind, limit, remaining, reset_us, now))
-        else:
-            headers.update(rate_limit_headers(kind, limit, remaining, reset_us))
+        headers.update(adapter.rate_limit_headers(kind, limit, remaining, reset_us, now))
     return headers
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from policies.quota.headers import anthropic_rate_limit_headers, go_duration, rate_limit_headers
+from gateway.protocols.ratelimit import anthropic_rate_limit_headers, go_duration, rate_limit_headers
 
 
 @pytest.mark.parametrize(
