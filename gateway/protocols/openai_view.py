@@ -36,10 +36,18 @@ def _efforts(body: dict[str, Any], top_level: bool) -> list[EffortAsk]:
     return asks
 
 
+_JSON_FORMATS = frozenset({"json_object", "json_schema"})
+
+
 class _BiasedView(RequestView):
-    """Chat and completions carry ``logit_bias``."""
+    """Chat and completions carry ``logit_bias`` (and ``response_format``)."""
 
     __slots__ = ()
+
+    @property
+    def structured_output(self) -> bool:
+        response_format = self.body.get("response_format")
+        return isinstance(response_format, dict) and response_format.get("type") in _JSON_FORMATS
 
     @property
     def logit_bias(self) -> dict[str, float] | None:
@@ -150,6 +158,11 @@ class CompletionsView(_BiasedView):
     def drop_echo(self) -> None:
         self.body.pop("echo", None)
 
+    @property
+    def echoed_prompt_chars(self) -> int:
+        prompt = self.body.get("prompt")
+        return len(prompt) if self.body.get("echo") is True and isinstance(prompt, str) else 0
+
 
 class ResponsesView(RequestView):
     operation = "responses"
@@ -177,6 +190,12 @@ class ResponsesView(RequestView):
 
     def reasoning_efforts(self) -> list[EffortAsk]:
         return _efforts(self.body, top_level=False)
+
+    @property
+    def structured_output(self) -> bool:
+        text = self.body.get("text")
+        output_format = text.get("format") if isinstance(text, dict) else None
+        return isinstance(output_format, dict) and output_format.get("type") in _JSON_FORMATS
 
     @property
     def asks_encrypted_reasoning(self) -> bool:

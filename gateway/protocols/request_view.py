@@ -225,6 +225,16 @@ class RequestView:
         return None
 
     @property
+    def structured_output(self) -> bool:
+        """Whether the client asked for JSON output (a JSON mode or schema)."""
+        return False
+
+    @property
+    def echoed_prompt_chars(self) -> int:
+        """How many characters of the answer's text are the client's own prompt, echoed back."""
+        return 0
+
+    @property
     def asks_encrypted_reasoning(self) -> bool:
         """Whether the response would carry the provider's encrypted reasoning (Responses ``include``)."""
         return False

@@ -96,7 +96,7 @@ class WatermarkPolicy(Policy[WatermarkConfig]):
         key = self.account_key(exchange.account.id)
         canary = None
         cfg = self.config.canary
-        if cfg.enabled and not _wants_structured_output(exchange.body):
+        if cfg.enabled and not exchange.request.structured_output:
             index = canary_selected(key, _fingerprint(exchange.body), cfg.fraction, cfg.variants)
             if index is not None:
                 assert self._current is not None
@@ -115,7 +115,7 @@ class WatermarkPolicy(Policy[WatermarkConfig]):
 
     def _factory(self, exchange: Exchange, state: _ResponseState) -> Any:
         first = [True]
-        prefix = _echo_prefix(exchange)
+        prefix = exchange.request.echoed_prompt_chars
         think_tags, think_open = self._think(exchange)
 
         def make(stream_key: StreamKey) -> TextStream:
@@ -184,25 +184,7 @@ class WatermarkPolicy(Policy[WatermarkConfig]):
                 self.record(exchange, "evidence_unrecorded")
 
 
-def _wants_structured_output(body: dict[str, Any]) -> bool:
-    response_format = body.get("response_format")
-    if isinstance(response_format, dict) and response_format.get("type") in ("json_object", "json_schema"):
-        return True
-    text = body.get("text")
-    if isinstance(text, dict) and isinstance(text.get("format"), dict):
-        return text["format"].get("type") in ("json_object", "json_schema")
-    return False
-
-
 def _fingerprint(body: dict[str, Any]) -> bytes:
     """The request minus its transport options: the same prompt gets the same canary decision."""
     relevant = {k: v for k, v in body.items() if k not in ("stream", "stream_options")}
     return hashlib.sha256(orjson.dumps(relevant, option=orjson.OPT_SORT_KEYS)).digest()
-
-
-def _echo_prefix(exchange: Exchange) -> int:
-    body = exchange.body
-    if exchange.operation.name == "completions" and body.get("echo") is True:
-        prompt = body.get("prompt")
-        return len(prompt) if isinstance(prompt, str) else 0
-    return 0

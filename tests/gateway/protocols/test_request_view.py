@@ -152,3 +152,16 @@ def test_anthropic_thinking_budget_follows_the_apis_rules() -> None:
     assert hidden.body["thinking"]["display"] == "omitted"
     effort = view("messages", {"messages": [], "output_config": {"effort": "max"}}).reasoning_efforts()
     assert [(a.param, a.lowest) for a in effort] == [("output_config.effort", "low")]
+
+
+def test_structured_output_and_echo() -> None:
+    assert view(
+        "chat.completions", {"messages": [], "response_format": {"type": "json_schema"}}
+    ).structured_output
+    assert not view(
+        "chat.completions", {"messages": [], "response_format": {"type": "text"}}
+    ).structured_output
+    assert view("responses", {"input": "x", "text": {"format": {"type": "json_object"}}}).structured_output
+    assert view("completions", {"prompt": "Once", "echo": True}).echoed_prompt_chars == 4
+    assert view("completions", {"prompt": [1, 2], "echo": True}).echoed_prompt_chars == 0
+    assert view("messages", {"messages": []}).echoed_prompt_chars == 0
