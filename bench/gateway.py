@@ -164,6 +164,12 @@ def bench_config(config: Path, workdir: Path) -> Path:
     return path
 
 
+def _free_port() -> int:
+    from tests.support import free_port
+
+    return free_port()
+
+
 def _env() -> dict[str, str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     for name in ("DISTILLGUARD_WATERMARK_KEY", "DISTILLGUARD_SEAL_KEY", "DISTILLGUARD_LOGPROB_NOISE_KEY"):
@@ -193,6 +199,8 @@ def start_gateway_process(
         upstream_url,
         "--keys-file",
         str(keys),
+        "--operator-port",
+        str(_free_port()),  # the operator listener's default (9090) may be taken on a shared machine
     ]
     # Access logs stay on, as in production; into a file, never a pipe that could fill up.
     gateway = subprocess.Popen(
