@@ -199,12 +199,14 @@ class Analyser:
             # Forget the template with the lowest own extraction score (a cheap ordering: no index
             # lookups), unless it belongs to a scoring group and the newcomer is no more telling.
             # (The first of equals, as min() would; a plain loop costs a third of min() with a key.)
-            weakest, lowest = None, math.inf
+            weakest: int | None = None
+            lowest = math.inf
             for key, (uses, total) in templates.items():
                 if total / uses < lowest:
                     weakest, lowest = key, total / uses
             if group.score <= 0 and lowest >= extraction:
                 return
+            assert weakest is not None  # the templates are full, and their means finite
             known = self._index.get(weakest)
             if known is not None and known.score > group.score and lowest >= extraction:
                 return
@@ -247,13 +249,13 @@ class Analyser:
                 best, best_group = value, group
         if linked and not state.linked:
             state.linked = True
-            for key in state.infra:
-                infra = get(key)
+            for infra_key in state.infra:
+                infra = get(infra_key)
                 if infra is not None:
                     index.link(infra, state.account)
                     self.rescore(infra, settings)
-        for key in state.infra:
-            group = get(key)
+        for infra_key in state.infra:
+            group = get(infra_key)
             if group is not None and group.score > best:
                 best, best_group = group.score, group
         return best, (best_group.id if best_group is not None else None)

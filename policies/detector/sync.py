@@ -197,9 +197,9 @@ async def _sync_levels(core: DetectorCore, state: SyncState) -> None:
     remote: dict[str, dict[str, Any]] = {}
     for position in range(0, len(live), 2):
         account, _, replica = _s(live[position]).partition("\t")
-        level = _s(live[position + 1])
-        if replica != core.replica and level in RISK_LEVELS:
-            remote.setdefault(account, {})[replica] = level
+        vote = _s(live[position + 1])
+        if replica != core.replica and vote in RISK_LEVELS:
+            remote.setdefault(account, {})[replica] = vote
     changed = set(remote) ^ set(levels.remote_votes)
     changed |= {a for a in remote if remote[a] != levels.remote_votes.get(a)}
     levels.remote_votes = remote  # type: ignore[assignment]

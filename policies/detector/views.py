@@ -128,7 +128,7 @@ class DetectorViews:
 
     def levels_summary(self) -> dict[str, int]:
         """How many tracked accounts this replica votes for at each level."""
-        counts = dict.fromkeys(RISK_LEVELS, 0)
+        counts: dict[str, int] = dict.fromkeys(RISK_LEVELS, 0)
         for state in self._accounts.values():
             counts[state.level] += 1
         return counts
