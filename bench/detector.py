@@ -184,7 +184,7 @@ def bench_memory(accounts: int, per_account: int, seed: int) -> None:
             )
             core.process(observe(exchange, settings))
         account.history.clear()
-        core.out_lists.clear()  # the sync task writes these to the store every second
+        core.outbox.take_lists()  # the sync task writes these to the store every second
     gc.collect()
     after = tracemalloc.take_snapshot()
     tracemalloc.stop()

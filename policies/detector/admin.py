@@ -59,7 +59,7 @@ def routes(gateway: Gateway) -> list[BaseRoute]:
             return _error(400, f"min_level must be one of {list(RISK_LEVELS)}")
         risk = gateway.risk
         names = set(detector.accounts) | set(risk.pins())
-        for votes in detector.remote_votes:
+        for votes in detector.levels.remote_votes:
             names.add(votes)
         out = []
         for name in sorted(names):
@@ -88,7 +88,7 @@ def routes(gateway: Gateway) -> list[BaseRoute]:
         except ValueError:
             return _error(400, "since must be a unix timestamp (seconds)")
         await detector.drain()
-        return JSONResponse({"changes": [c for c in detector.recent if c["at"] > since]})
+        return JSONResponse({"changes": [c for c in detector.audit.recent if c["at"] > since]})
 
     async def clusters(request: Request, detector: DetectorCore) -> Response:
         everything = request.query_params.get("all", "false").lower() in ("1", "true", "yes")
@@ -106,8 +106,9 @@ def routes(gateway: Gateway) -> list[BaseRoute]:
         return JSONResponse(summary)
 
     async def allowlist(request: Request, detector: DetectorCore) -> Response:
+        levels = detector.levels
         return JSONResponse(
-            {"configured": sorted(detector.allow_config), "operator": sorted(detector.allow_shared)}
+            {"configured": sorted(levels.allow_config), "operator": sorted(levels.allow_shared)}
         )
 
     async def allow_add(request: Request, detector: DetectorCore) -> Response:
@@ -119,7 +120,7 @@ def routes(gateway: Gateway) -> list[BaseRoute]:
 
     async def allow_remove(request: Request, detector: DetectorCore) -> Response:
         account_id = request.path_params["account"]
-        if account_id in detector.allow_config:
+        if account_id in detector.levels.allow_config:
             return _error(409, "This account is allowlisted in the config; remove it there.")
         detector.allow(account_id, False)
         return JSONResponse({"account": account_id, "allowlisted": False})

@@ -1,7 +1,8 @@
 """Analysis of the detector core: features, the cross-account index, the score, the level.
 
-A mixin of :class:`policies.detector.core.DetectorCore` (split out to keep modules small):
-:meth:`AnalysisMixin.process` is what the background task runs for each observation.
+:meth:`Analyser.process` is what the background task runs for each observation;
+a group that becomes flagged is put on the core's sweep queue, whose members the
+core re-evaluates between batches (:meth:`policies.detector.core.DetectorCore.run_sweeps`).
 """
 
 from __future__ import annotations
@@ -17,41 +18,66 @@ from typing import Any
 from gateway.plugins.base import RiskLevel
 from policies.detector import fingerprint
 from policies.detector.classifier import classify, rubric_score
-from policies.detector.config import DetectorConfig
+from policies.detector.config import DetectorConfig, SharedSettings
 from policies.detector.cot import cot_score
-from policies.detector.features import MAX_TEMPLATES, AccountState, remember_infra
-from policies.detector.index import INFRA, SYSTEM, TEMPLATE, Group, group_score
+from policies.detector.features import MAX_TEMPLATES, AccountState, TrackedAccounts, remember_infra
+from policies.detector.index import INFRA, SYSTEM, TEMPLATE, Group, TemplateIndex, group_score
+from policies.detector.levels import LevelVotes
+from policies.detector.metrics import DetectorMetrics
+from policies.detector.outbox import SyncOutbox
 from policies.detector.request import Observation
 from policies.detector.scoring import Score, decide, score_account
+from policies.detector.timeline import FeatureTimeline
 
 log = logging.getLogger("distillguard.detector")
 
-_SWEEP_CHUNK = 64
 _SYSTEM_CACHE = 1024
 
+# (key of a newly flagged group, its members then): members the core re-evaluates
+Sweep = tuple[Any, list[str]]
 
-class AnalysisMixin:
-    """Per-observation analysis and cluster sweeps; uses the core's accounts, index, settings, metrics
-    and outboxes."""
 
-    # ---- analysis ---------------------------------------------------------------------------
-    def account(self, account: str, now: float) -> AccountState:
-        state = self.accounts.get(account)
-        if state is None:
-            state = AccountState(account, now)
-            self.accounts[account] = state
-            if len(self.accounts) > self.shared.max_accounts:
-                self.accounts.popitem(last=False)
-        else:
-            self.accounts.move_to_end(account)
-        return state
+class Analyser:
+    """Turns observations into account features, index entries, scores and level votes.
+
+    Owns the cache of system prompt keys. Handed the tracked accounts (it adds and forgets
+    them), the template index, the level votes (allowlist and voting), the feature timeline,
+    the sync outbox (groups it changed) and the queue of sweeps (groups it flagged).
+    """
+
+    def __init__(
+        self,
+        shared: SharedSettings,
+        accounts: TrackedAccounts,
+        index: TemplateIndex,
+        levels: LevelVotes,
+        timeline: FeatureTimeline,
+        outbox: SyncOutbox,
+        sweeps: deque[Sweep],
+    ) -> None:
+        self._shared = shared
+        self._metrics: DetectorMetrics | None = None
+        self._index = index
+        self._outbox = outbox
+        self._sweeps = sweeps
+        self._system_keys: dict[str, int | None] = {}
+        # Bound once: these run for most observations (no lookup through the collaborators each time).
+        self._seen = accounts.seen
+        self._allowlisted = levels.allowlisted
+        self._vote = levels.vote
+        self._record_timeline = timeline.record
+
+    def configure(self, shared: SharedSettings, metrics: DetectorMetrics | None) -> None:
+        """Take new shared settings and the metrics."""
+        self._shared = shared
+        self._metrics = metrics
 
     def process(self, obs: Observation) -> Score | None:
         """Analyse one observation: features, index, score, level. Returns the score."""
         started = time.thread_time()  # CPU time: the cost, not the preemptions of a busy machine
         settings: DetectorConfig = obs.settings
         now = obs.at
-        state = self.account(obs.account, now)
+        state = self._seen(obs.account, now)
         text = obs.user_text
         keys, words = fingerprint.keys_and_words(text)
         cot, _ = cot_score(f"{obs.system_text}\n{text}" if obs.system_text else text)
@@ -59,8 +85,9 @@ class AnalysisMixin:
         rubric = rubric_score(votes, text)
         extraction = max(cot, rubric)
         dup = False
-        index = self.index
+        index = self._index
         touch = index.touch
+        outbox = self._outbox
         templates = state.templates
         # Up to 9 keys per request: the common cases of _maybe_rescore and _remember_template inline.
         for key in keys:
@@ -70,11 +97,11 @@ class AnalysisMixin:
             if seen:
                 dup = True
                 if int(group.requests) % 8 == 0:
-                    self._rescore(group, settings)
-                elif self.sync_enabled:
-                    self.touched.add(key)
+                    self.rescore(group, settings)
+                elif outbox.sharing:
+                    outbox.touched.add(key)
             else:
-                self._rescore(group, settings)
+                self.rescore(group, settings)
             entry = templates.get(key)
             if entry is not None:
                 entry[0] += 1.0
@@ -112,26 +139,27 @@ class AnalysisMixin:
         )
         if obs.input_tokens or obs.output_tokens:
             state.add_usage(1.0 / settings.rates.window_requests, obs.input_tokens, obs.output_tokens)
-        if self.shared.store_prompts:
+        if self._shared.store_prompts:
             if state.prompts is None:
-                state.prompts = deque(maxlen=self.shared.prompts_kept)
+                state.prompts = deque(maxlen=self._shared.prompts_kept)
             state.prompts.append(text)
         result = None
         # Scores move slowly: after the first requests, an ordinary request is scored every 4th time
         # (a flagged account, or a request with extraction content, every time).
         if state.requests <= 64 or extraction >= 0.3 or state.level != "none" or state.requests % 4 == 0:
             result = self.evaluate(state, settings, now, obs.mono, shadow=bool(obs.extras.get("shadow")))
-            self._timeline(state, obs.mono)
-        if self.metrics is not None:
+            self._record_timeline(state, obs.mono)
+        metrics = self._metrics
+        if metrics is not None:
             spent = time.thread_time() - started
-            self.metrics.analysis_seconds.observe(spent)
-            self.metrics.total_seconds.observe(spent + obs.inline_seconds)
+            metrics.analysis_seconds.observe(spent)
+            metrics.total_seconds.observe(spent + obs.inline_seconds)
         return result
 
     def _is_new_model(self, model: str, now: float) -> bool:
         if not model:
             return False
-        for released, window, pattern in _release_windows(self.shared):
+        for released, window, pattern in _release_windows(self._shared):
             age = now - released
             if 0 <= age <= window and fnmatch.fnmatchcase(model, pattern):
                 return True
@@ -151,9 +179,9 @@ class AnalysisMixin:
     def _maybe_rescore(self, group: Group, seen: bool, settings: DetectorConfig) -> None:
         """Rescore a group when it gains a member, else every 8th request (its mean moves slowly)."""
         if not seen or int(group.requests) % 8 == 0:
-            self._rescore(group, settings)
-        elif self.sync_enabled:
-            self.touched.add(group.key)
+            self.rescore(group, settings)
+        elif self._outbox.sharing:
+            self._outbox.touched.add(group.key)
 
     def _remember_template(self, state: AccountState, group: Group, extraction: float) -> None:
         """Count the account's use of a shared group, and the extraction score of that use."""
@@ -171,24 +199,27 @@ class AnalysisMixin:
             # Forget the template with the lowest own extraction score (a cheap ordering: no index
             # lookups), unless it belongs to a scoring group and the newcomer is no more telling.
             # (The first of equals, as min() would; a plain loop costs a third of min() with a key.)
-            weakest, lowest = None, math.inf
+            weakest: int | None = None
+            lowest = math.inf
             for key, (uses, total) in templates.items():
                 if total / uses < lowest:
                     weakest, lowest = key, total / uses
             if group.score <= 0 and lowest >= extraction:
                 return
-            known = self.index.get(weakest)
+            assert weakest is not None  # the templates are full, and their means finite
+            known = self._index.get(weakest)
             if known is not None and known.score > group.score and lowest >= extraction:
                 return
             del templates[weakest]
         templates[group.key] = [1.0, extraction]
 
-    def _rescore(self, group: Group, settings: DetectorConfig) -> None:
+    def rescore(self, group: Group, settings: DetectorConfig) -> None:
+        """Score a group again; one that becomes flagged goes on the sweep queue."""
         was = group.flagged
         score = group_score(group, settings.cluster)
         group.flagged = score >= settings.cluster.flag_score and score > 0
-        if self.sync_enabled:
-            self.touched.add(group.key)
+        if self._outbox.sharing:
+            self._outbox.touched.add(group.key)
         if group.flagged and not was:
             self._sweeps.append((group.key, list(group.members)))
             log.info("detector: cluster %s flagged (%d accounts)", group.id, group.accounts)
@@ -204,7 +235,7 @@ class AnalysisMixin:
         flag = settings.cluster.flag_score
         own_floor = settings.cluster.member_extraction
         linked = False
-        index = self.index
+        index = self._index
         get = index.groups.get
         for key, (uses, extraction) in state.templates.items():
             group = get(key)
@@ -218,13 +249,13 @@ class AnalysisMixin:
                 best, best_group = value, group
         if linked and not state.linked:
             state.linked = True
-            for key in state.infra:
-                infra = get(key)
+            for infra_key in state.infra:
+                infra = get(infra_key)
                 if infra is not None:
                     index.link(infra, state.account)
-                    self._rescore(infra, settings)
-        for key in state.infra:
-            group = get(key)
+                    self.rescore(infra, settings)
+        for infra_key in state.infra:
+            group = get(infra_key)
             if group is not None and group.score > best:
                 best, best_group = group.score, group
         return best, (best_group.id if best_group is not None else None)
@@ -232,11 +263,12 @@ class AnalysisMixin:
     def evaluate(
         self, state: AccountState, settings: DetectorConfig, now: float, mono: float, shadow: bool = False
     ) -> Score:
+        """Score the account and vote for the level the score calls for, when that is a change."""
         cluster, cluster_id = self.cluster_term(state, settings)
         score = score_account(state, settings, mono, cluster, cluster_id)
         state.last_score = score.value
         state.cluster = cluster_id
-        if self.allowlisted(state.account):
+        if self._allowlisted(state.account):
             new: RiskLevel = "none"
         else:
             current: RiskLevel = state.level  # type: ignore[assignment]
@@ -244,34 +276,6 @@ class AnalysisMixin:
         if new != state.level:
             self._vote(state, new, score, now, mono, shadow)
         return score
-
-    def run_sweeps(self, budget: int = _SWEEP_CHUNK) -> bool:
-        """Re-evaluate local members of newly flagged clusters, at most ``budget`` accounts per call.
-
-        Only members whose cluster term reads the group are re-evaluated: those that remember it
-        among their templates (their extraction use of it) or infrastructure. For the others the
-        flag changes nothing (:meth:`cluster_term` never looks at the group), and their next
-        request evaluates them as usual.
-
-        Returns whether members are still waiting (the worker calls again between batches, so a
-        500-member cluster never holds the event loop for more than one chunk).
-        """
-        settings = self.settings
-        if settings is None:
-            self._sweeps.clear()
-            return False
-        now = self.clock()
-        mono = time.monotonic()
-        while self._sweeps and budget > 0:
-            key, pending = self._sweeps[0]
-            while pending and budget > 0:
-                state = self.accounts.get(pending.pop())
-                if state is not None and (key in state.templates or key in state.infra):
-                    budget -= 1
-                    self.evaluate(state, settings, now, mono)
-            if not pending:
-                self._sweeps.popleft()
-        return bool(self._sweeps)
 
 
 _WINDOWS: list[Any] = [None, ()]  # the shared settings object and its release windows

@@ -5,6 +5,7 @@ append mode, one ``write`` per entry, flushed at once so a crash loses at most
 the entry being written). Entries decided here (not those merely copied from
 another replica) also go to a capped per-account list in the state store, so
 the evidence bundle sees the whole trail whichever replica serves it.
+:class:`AuditTrail` does all three (file, recent changes in memory, store list).
 """
 
 from __future__ import annotations
@@ -12,12 +13,23 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections import deque
 from pathlib import Path
 from typing import IO, Any
 
 import orjson
 
+from policies.detector.config import SharedSettings
+from policies.detector.outbox import SyncOutbox
+
 log = logging.getLogger("distillguard.detector.audit")
+
+_RECENT_CHANGES = 10_000
+
+
+def to_json(value: Any) -> str:
+    """Compact JSON text of an audit entry or a timeline point."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 class AuditLog:
@@ -52,6 +64,42 @@ class AuditLog:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+class AuditTrail:
+    """Where level changes are recorded: this replica's audit file, the recent changes in memory
+    (the admin API's ``/changes``) and, for changes decided here, the account's list in the store
+    (through the sync outbox)."""
+
+    def __init__(self, replica: str, shared: SharedSettings, outbox: SyncOutbox) -> None:
+        self.replica = replica
+        self.file = AuditLog(None)
+        self.recent: deque[dict[str, Any]] = deque(maxlen=_RECENT_CHANGES)  # summaries, oldest first
+        self._shared = shared
+        self._outbox = outbox
+
+    def configure(self, shared: SharedSettings) -> None:
+        """Take new shared settings; the file is reopened only when its path changed."""
+        self._shared = shared
+        if self.file.path != shared.audit_log:
+            self.file.close()
+            self.file = AuditLog(shared.audit_log, self.replica)
+
+    def record(self, entry: dict[str, Any], shared: bool) -> None:
+        """Record one change; ``shared``: also append it to the account's trail in the store."""
+        line = to_json(entry)
+        self.file.write_line(line)
+        # The in-memory list of recent changes keeps the summary, not the whole evidence.
+        recent = {k: v for k, v in entry.items() if k != "evidence"}
+        evidence = entry.get("evidence")
+        if evidence is not None:
+            score = evidence.get("score") or {}
+            recent["score"] = score.get("score")
+            recent["top_reasons"] = score.get("top_reasons")
+            recent["cluster_id"] = score.get("cluster_id")
+        self.recent.append(recent)
+        if shared:
+            self._outbox.add_list_item(("audit", entry["account"]), line, self._shared.audit_trail_kept)
 
 
 def read_audit_file(path: str, account: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:

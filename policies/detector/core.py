@@ -1,17 +1,23 @@
-"""The detector core: one per process, fed by every detector instance, owning all detector state.
+"""The detector core: one per process, fed by every detector instance, composing the detector's parts.
 
 Request path: the policy takes a small :class:`Observation` in ``on_request``,
 completes it with the response size in ``after_response`` and hands it to
 :meth:`DetectorCore.submit`, which only puts it on a bounded queue (a full
 queue drops the observation and counts it; it never blocks a request).
 
-Analysis (a background task on the gateway's event loop, :mod:`analysis`): fingerprints,
-classifier, chain-of-thought score, account features, the cross-account index,
-the score and the level decision. A new level is this replica's *vote*; the
-account's level on the engine's risk board is the highest vote of any replica
-(one replica when the store is not shared). Level changes reach the audit log
-through the risk board's change announcements, so operator pins are audited
-too. Store I/O (audit trail, timeline, sharing) happens in :mod:`sync`.
+Analysis (a background task on the gateway's event loop, :class:`~analysis.Analyser`):
+fingerprints, classifier, chain-of-thought score, account features, the
+cross-account index, the score and the level decision. A new level is this
+replica's *vote*; the account's level on the engine's risk board is the highest
+vote of any replica (one replica when the store is not shared;
+:class:`~levels.LevelVotes`). Level changes reach the audit log
+(:class:`~audit.AuditTrail`) through the risk board's change announcements, so
+operator pins are audited too. Store I/O (audit trail, timeline, sharing)
+happens in :mod:`sync`, from the :class:`~outbox.SyncOutbox`.
+
+The core builds these collaborators once, each owning its state and handed
+what it reads, and keeps the scheduling: the observation queue, the worker,
+and the sweeps that re-evaluate the members of a newly flagged cluster.
 """
 
 from __future__ import annotations
@@ -21,27 +27,28 @@ import contextlib
 import logging
 import time
 import uuid
-from collections import OrderedDict, deque
+from collections import deque
 from typing import Any
 
-from gateway.plugins.base import RiskLevel
 from gateway.plugins.services import PolicyServices
 from gateway.risk import RiskBoard
-from policies.detector.analysis import AnalysisMixin
-from policies.detector.audit import AuditLog
+from policies.detector.analysis import Analyser, Sweep
+from policies.detector.audit import AuditTrail
 from policies.detector.config import DetectorConfig, SharedSettings
-from policies.detector.features import AccountState
+from policies.detector.features import TrackedAccounts
 from policies.detector.index import TemplateIndex
-from policies.detector.levels import LevelsMixin
+from policies.detector.levels import LevelVotes
 from policies.detector.metrics import DetectorMetrics
+from policies.detector.outbox import SyncOutbox
 from policies.detector.request import Observation
-from policies.detector.views import ViewsMixin
+from policies.detector.timeline import FeatureTimeline
+from policies.detector.views import DetectorViews
 
 log = logging.getLogger("distillguard.detector")
 
 CORE_KEY = "detector.core"
-_RECENT_CHANGES = 10_000
 _BATCH = 256
+_SWEEP_CHUNK = 64
 
 
 def core_for(services: PolicyServices) -> DetectorCore:
@@ -49,7 +56,16 @@ def core_for(services: PolicyServices) -> DetectorCore:
     return services.shared.get(CORE_KEY, DetectorCore)
 
 
-class DetectorCore(AnalysisMixin, LevelsMixin, ViewsMixin):
+class DetectorCore:
+    """The detector of one process: its parts, their configuration, and the background worker.
+
+    Parts (each owns its state): ``accounts`` (:class:`TrackedAccounts`), ``index``
+    (:class:`TemplateIndex`), ``outbox`` (:class:`SyncOutbox`), ``audit`` (:class:`AuditTrail`),
+    ``timeline`` (:class:`FeatureTimeline`), ``levels`` (:class:`LevelVotes`), ``analysis``
+    (:class:`Analyser`) and ``views`` (:class:`DetectorViews`). ``process``, ``evaluate``,
+    ``account`` and ``_rescore`` are the analyser's methods, bound here once.
+    """
+
     def __init__(self) -> None:
         self.replica = uuid.uuid4().hex[:12]
         self.shared = SharedSettings()
@@ -57,29 +73,28 @@ class DetectorCore(AnalysisMixin, LevelsMixin, ViewsMixin):
         self.services: PolicyServices | None = None
         self._generation: PolicyServices | None = None
         self.metrics: DetectorMetrics | None = None
-        self.accounts: OrderedDict[str, AccountState] = OrderedDict()
+        self.clock = time.time
+        self.accounts = TrackedAccounts(self.shared.max_accounts)
         self.index = TemplateIndex(self.shared.max_templates, self.shared.max_group_members)
-        self.audit = AuditLog(None)
-        self.allow_config: set[str] = set()
-        self.allow_shared: set[str] = set()
-        self.remote_votes: dict[str, dict[str, RiskLevel]] = {}
-        self.recent: deque[dict[str, Any]] = deque(maxlen=_RECENT_CHANGES)
-        self.pending_evidence: dict[str, dict[str, Any]] = {}
-        self.sync_enabled = False
-        # Outboxes drained by the sync task.
-        self.out_lists: list[tuple[tuple[str, ...], str, int]] = []  # (key parts, json, cap)
-        self.out_votes: dict[str, RiskLevel] = {}
-        self.out_allow: list[tuple[str, str]] = []
-        self.touched: set[Any] = set()
-        self._system_keys: dict[str, int | None] = {}
-        # (key, members) of newly flagged groups: members to re-evaluate
-        self._sweeps: deque[tuple[Any, list[str]]] = deque()
+        self.outbox = SyncOutbox()
+        self.audit = AuditTrail(self.replica, self.shared, self.outbox)
+        self.timeline = FeatureTimeline(self.shared, self.outbox)
+        self.levels = LevelVotes(self.replica, self.accounts, self.index, self.audit, self.outbox)
+        self._sweeps: deque[Sweep] = deque()  # newly flagged groups whose members to re-evaluate
+        self.analysis = Analyser(
+            self.shared, self.accounts, self.index, self.levels, self.timeline, self.outbox, self._sweeps
+        )
+        self.views = DetectorViews(self.replica, self.accounts, self.index, self.levels, self.analysis)
+        # The analyser's entry points, bound once (no lookup through it per observation).
+        self.process = self.analysis.process
+        self.evaluate = self.analysis.evaluate
+        self._rescore = self.analysis.rescore
+        self.account = self.accounts.seen
         self._boards: list[RiskBoard] = []
         self._queue: asyncio.Queue[Observation] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._idle = asyncio.Event()
-        self.clock = time.time
 
     # ---- configuration ----------------------------------------------------------------------
     @property
@@ -98,20 +113,22 @@ class DetectorCore(AnalysisMixin, LevelsMixin, ViewsMixin):
         self._generation = services
         self.services = services
         self.settings = settings
-        self.shared = settings.shared
-        self.index.max_groups = self.shared.max_templates
-        self.index.max_members = self.shared.max_group_members
-        if self.audit.path != self.shared.audit_log:
-            self.audit.close()
-            self.audit = AuditLog(self.shared.audit_log, self.replica)
-        self.allow_config = set(self.shared.allowlist)
-        mode = self.shared.sync
-        self.sync_enabled = mode == "on" or (mode == "auto" and services.store.backend == "redis")
-        self.index.track_deltas = self.sync_enabled
+        shared = self.shared = settings.shared
+        self.accounts.limit = shared.max_accounts
+        self.index.max_groups = shared.max_templates
+        self.index.max_members = shared.max_group_members
+        self.audit.configure(shared)
+        mode = shared.sync
+        self.outbox.sharing = mode == "on" or (mode == "auto" and services.store.backend == "redis")
+        self.index.track_deltas = self.outbox.sharing
         if self.metrics is None:
             self.metrics = DetectorMetrics(services.metrics)
+        self.timeline.configure(shared)
+        self.levels.configure(settings, services.risk, self.metrics)
+        self.analysis.configure(shared, self.metrics)
+        self.views.configure(settings, services.risk, self.metrics)
         if services.risk not in self._boards:
-            services.risk.subscribe(self._on_change)
+            services.risk.subscribe(self.levels.on_change)
             self._boards.append(services.risk)
         if self._queue is not None and self._queue.maxsize != self.shared.queue_size:
             log.info("detector queue size changes to %d at the next restart", self.shared.queue_size)
@@ -165,6 +182,35 @@ class DetectorCore(AnalysisMixin, LevelsMixin, ViewsMixin):
                 self._idle.set()
             await asyncio.sleep(0)
 
+    def run_sweeps(self, budget: int = _SWEEP_CHUNK) -> bool:
+        """Re-evaluate local members of newly flagged clusters, at most ``budget`` accounts per call.
+
+        Only members whose cluster term reads the group are re-evaluated: those that remember it
+        among their templates (their extraction use of it) or infrastructure. For the others the
+        flag changes nothing (:meth:`Analyser.cluster_term` never looks at the group), and their
+        next request evaluates them as usual.
+
+        Returns whether members are still waiting (the worker calls again between batches, so a
+        500-member cluster never holds the event loop for more than one chunk).
+        """
+        settings = self.settings
+        sweeps = self._sweeps
+        if settings is None:
+            sweeps.clear()
+            return False
+        now = self.clock()
+        mono = time.monotonic()
+        while sweeps and budget > 0:
+            key, pending = sweeps[0]
+            while pending and budget > 0:
+                state = self.accounts.get(pending.pop())
+                if state is not None and (key in state.templates or key in state.infra):
+                    budget -= 1
+                    self.evaluate(state, settings, now, mono)
+            if not pending:
+                sweeps.popleft()
+        return bool(sweeps)
+
     async def drain(self) -> None:
         """Wait until every submitted observation is analysed (tests, benchmarks, shutdown)."""
         queue = self._queue
@@ -198,3 +244,28 @@ class DetectorCore(AnalysisMixin, LevelsMixin, ViewsMixin):
                 await task
         self._tasks = []
         self._loop = None
+
+    # ---- what the admin API, evidence bundles and the sync task use -------------------------
+    def allow(self, account: str, allowed: bool) -> None:
+        """Add or remove an operator allowlist entry (shared through the store when sync is on)."""
+        self.levels.allow(account, allowed, self.clock())
+
+    def allowlisted(self, account: str) -> bool:
+        """Whether the account is on the configured or the operator allowlist."""
+        return self.levels.allowlisted(account)
+
+    def status(self, account: str) -> dict[str, Any]:
+        """What the admin API shows for an account."""
+        return self.views.status(account)
+
+    def clusters(self, flagged_only: bool = True, limit: int = 500) -> list[dict[str, Any]]:
+        """Summaries of flagged groups (or of every group shared by 2+ accounts), strongest first."""
+        return self.views.clusters(flagged_only, limit)
+
+    def levels_summary(self) -> dict[str, int]:
+        """How many tracked accounts this replica votes for at each level."""
+        return self.views.levels_summary()
+
+    def update_gauges(self, clusters: bool = True) -> None:
+        """Refresh the level, account and (with ``clusters``) cluster gauges."""
+        self.views.update_gauges(clusters)

@@ -69,7 +69,7 @@ async def account_bundle(core: DetectorCore, account: str, compact: bool = False
     status = core.status(account)
     audit = await _read_list(core, "audit", account)
     if not audit:
-        audit = [entry for entry in core.recent if entry.get("account") == account]
+        audit = [entry for entry in core.audit.recent if entry.get("account") == account]
     bundle: dict[str, Any] = {
         "kind": "account",
         "account": account,

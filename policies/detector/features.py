@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections import deque
+from collections import OrderedDict, deque
 from typing import Any
 
 from policies.detector.classifier import CATEGORIES, OTHER
@@ -198,3 +198,27 @@ def remember_infra(state: AccountState, key: str) -> bool:
         state.infra.pop(0)
     state.infra.append(key)
     return True
+
+
+class TrackedAccounts(OrderedDict[str, AccountState]):
+    """The accounts the detector remembers, least recently seen first, at most ``limit``.
+
+    A mapping of account id to :class:`AccountState`; :meth:`seen` is the one way in (analysis),
+    and it forgets the least recently seen account past the limit (``shared.max_accounts``).
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def seen(self, account: str, now: float) -> AccountState:
+        """The account's state, created when new, and marked most recently seen."""
+        state = self.get(account)
+        if state is None:
+            state = AccountState(account, now)
+            self[account] = state
+            if len(self) > self.limit:
+                self.popitem(last=False)
+        else:
+            self.move_to_end(account)
+        return state

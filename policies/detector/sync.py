@@ -84,8 +84,8 @@ async def sync_once(core: DetectorCore, state: SyncState | None = None) -> None:
     if services is None:
         return
     await push_lists(core)
-    if not core.sync_enabled:
-        core.out_allow.clear()
+    if not core.outbox.sharing:
+        core.outbox.take_allow()
         return
     await _sync_groups(core, state)
     await _sync_levels(core, state)
@@ -93,7 +93,7 @@ async def sync_once(core: DetectorCore, state: SyncState | None = None) -> None:
 
 async def push_lists(core: DetectorCore) -> None:
     store = core.services.store  # type: ignore[union-attr]
-    pending, core.out_lists = core.out_lists, []
+    pending = core.outbox.take_lists()
     grouped: dict[tuple[str, ...], tuple[list[str], int]] = {}
     for parts, item, cap in pending:
         items, _ = grouped.setdefault(parts, ([], cap))
@@ -109,7 +109,7 @@ def _worth_sharing(group: Group) -> bool:
 
 async def _sync_groups(core: DetectorCore, state: SyncState) -> None:
     store = core.services.store  # type: ignore[union-attr]
-    touched, core.touched = core.touched, set()
+    touched = core.outbox.take_touched()
     groups = [g for key in touched if (g := core.index.get(key)) is not None and _worth_sharing(g)]
     # Shared groups are also re-read for a while after this replica last pushed to them (with zero
     # deltas), so a replica learns of accounts that other replicas added since.
@@ -152,7 +152,7 @@ async def _sync_groups(core: DetectorCore, state: SyncState) -> None:
             group.g_accounts = int(result[base + 2])
             group.g_linked = int(result[base + 3])
             if settings is not None:
-                core._rescore(group, settings)
+                core.analysis.rescore(group, settings)
     # Yield between chunks of re-evaluation work (this is not waiting for an event).
     while core.run_sweeps():  # noqa: ASYNC110
         await asyncio.sleep(0)
@@ -163,7 +163,8 @@ async def _sync_levels(core: DetectorCore, state: SyncState) -> None:
     assert services is not None
     store = services.store
     risk = services.risk
-    votes, core.out_votes = core.out_votes, {}
+    outbox, levels = core.outbox, core.levels
+    votes = outbox.take_votes()
     now = core.clock()
     if now - state.last_refresh > core.shared.vote_ttl_seconds / 2:
         # Re-write every live vote of this replica before it expires.
@@ -171,7 +172,7 @@ async def _sync_levels(core: DetectorCore, state: SyncState) -> None:
         for account, account_state in core.accounts.items():
             if account_state.level != "none":
                 votes.setdefault(account, account_state.level)  # type: ignore[arg-type]
-    allow, core.out_allow = core.out_allow, []
+    allow = outbox.take_allow()
     args: list[Any] = [repr(now), core.replica, repr(core.shared.vote_ttl_seconds), state.version]
     args.append(len(votes))
     for account, level in votes.items():
@@ -187,8 +188,7 @@ async def _sync_levels(core: DetectorCore, state: SyncState) -> None:
         result = await store.run_script(LEVEL_SYNC, keys, args)
     except Exception:
         # Nothing was written: try these changes again next round.
-        core.out_votes = {**votes, **core.out_votes}
-        core.out_allow = allow + core.out_allow
+        outbox.put_back(votes, allow)
         raise
     state.version = _s(result[0])
     if len(result) == 1:
@@ -197,15 +197,15 @@ async def _sync_levels(core: DetectorCore, state: SyncState) -> None:
     remote: dict[str, dict[str, Any]] = {}
     for position in range(0, len(live), 2):
         account, _, replica = _s(live[position]).partition("\t")
-        level = _s(live[position + 1])
-        if replica != core.replica and level in RISK_LEVELS:
-            remote.setdefault(account, {})[replica] = level
-    changed = set(remote) ^ set(core.remote_votes)
-    changed |= {a for a in remote if remote[a] != core.remote_votes.get(a)}
-    core.remote_votes = remote  # type: ignore[assignment]
-    core.allow_shared = {_s(a) for a in allowed}
+        vote = _s(live[position + 1])
+        if replica != core.replica and vote in RISK_LEVELS:
+            remote.setdefault(account, {})[replica] = vote
+    changed = set(remote) ^ set(levels.remote_votes)
+    changed |= {a for a in remote if remote[a] != levels.remote_votes.get(a)}
+    levels.remote_votes = remote  # type: ignore[assignment]
+    levels.allow_shared = {_s(a) for a in allowed}
     for account in changed:
-        core.apply(account, "level shared by another replica", "sync")
-    for account in core.allow_shared:
+        levels.apply(account, "level shared by another replica", "sync")
+    for account in levels.allow_shared:
         if services.risk.level(account) != "none" and risk.pinned(account) is None:
-            core.apply(account, "allowlisted", "sync")
+            levels.apply(account, "allowlisted", "sync")
