@@ -24,9 +24,9 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from gateway.admin import admin_routes
 from gateway.asgi import Receive, Scope, Send
-from gateway.console import console_routes
 from gateway.config.loader import LoadedConfig
 from gateway.config.schema import LimitsConfig
+from gateway.console import console_routes
 from gateway.engine import ConfigLoader, Gateway
 from gateway.metrics import render_metrics
 from gateway.proxy import ProxyHandler

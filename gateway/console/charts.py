@@ -71,11 +71,13 @@ def score_chart(points: Sequence[dict[str, Any]], width: int = 640, height: int 
         y = top + plot_h * (1 - min(max(point["score"], 0), 1))
         title = escape(f"{_clock(point['at'])} UTC: score {point['score']:.3f}, level {point.get('level')}")
         body.append(
-            f'<circle cx="{x_of(point["at"]):.1f}" cy="{y:.1f}" r="3" fill="#0969da"><title>{title}</title></circle>'
+            f'<circle cx="{x_of(point["at"]):.1f}" cy="{y:.1f}" r="3" fill="#0969da">'
+            f"<title>{title}</title></circle>"
         )
     body.append(f'<text x="{left}" y="{height - 6}" font-size="11">{_clock(start)} UTC</text>')
     body.append(
-        f'<text x="{left + plot_w}" y="{height - 6}" font-size="11" text-anchor="end">{_clock(end)} UTC</text>'
+        f'<text x="{left + plot_w}" y="{height - 6}" font-size="11" text-anchor="end">'
+        f"{_clock(end)} UTC</text>"
     )
     return _svg(width, height, body, f"score over time: {len(usable)} points")
 
@@ -109,7 +111,8 @@ def level_counts(counts: dict[str, int], width: int = 420, height: int = 26) -> 
         share = width * counts.get(level, 0) / total
         if share > 0:
             body.append(
-                f'<rect x="{x:.1f}" y="0" width="{share:.1f}" height="{height}" fill="{LEVEL_COLOURS[level]}">'
+                f'<rect x="{x:.1f}" y="0" width="{share:.1f}" height="{height}" '
+                f'fill="{LEVEL_COLOURS[level]}">'
                 f"<title>{level}: {counts.get(level, 0)}</title></rect>"
             )
             x += share
@@ -150,7 +153,8 @@ def cluster_graph(
         colour = colours.get(link["kind"], "#57606a")
         title = escape(f"{link['kind']} {link['id']} shared by {len(link['accounts'])} accounts")
         body.append(
-            f'<rect x="{hx - 7:.1f}" y="{hy - 7:.1f}" width="14" height="14" fill="{colour}"><title>{title}</title></rect>'
+            f'<rect x="{hx - 7:.1f}" y="{hy - 7:.1f}" width="14" height="14" fill="{colour}">'
+            f"<title>{title}</title></rect>"
         )
     for item in accounts:
         ax, ay = position[item["account"]]

@@ -39,7 +39,7 @@ def _digest(session_id: str) -> str:
 
 @dataclass(slots=True)
 class Session:
-    """One signed-in analyst: who, the CSRF token of their forms, when it ends, when they last saw the board."""
+    """One signed-in analyst: who, their forms' CSRF token, when it ends, when they last saw the board."""
 
     digest: str
     operator: str

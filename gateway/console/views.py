@@ -179,7 +179,7 @@ def configuration(gateway: Gateway) -> dict[str, Any]:
 
 
 def documents(text: str) -> list[str]:
-    """A pasted corpus: JSONL (strings, or objects with ``text``/``content``) if every line is; else one text."""
+    """A pasted corpus: JSONL (strings, or objects with ``text``/``content``) when every line is; else one."""
     import orjson
 
     lines = [line for line in text.splitlines() if line.strip()]

@@ -15,10 +15,23 @@ import pytest
 from tests.console.scenario import TOKEN, TOKEN_ENV
 from tests.support import GatewayHandle
 
-PAGES = ["/console/", "/console/board", "/console/accounts/free", "/console/clusters", "/console/leak",
-         "/console/config", "/console/audit", "/console/clusters/template:00"]
-ACTIONS = ["/console/accounts/free/action", "/console/accounts/free/evidence", "/console/leak",
-           "/console/clusters/template:00/action", "/console/signout"]
+PAGES = [
+    "/console/",
+    "/console/board",
+    "/console/accounts/free",
+    "/console/clusters",
+    "/console/leak",
+    "/console/config",
+    "/console/audit",
+    "/console/clusters/template:00",
+]
+ACTIONS = [
+    "/console/accounts/free/action",
+    "/console/accounts/free/evidence",
+    "/console/leak",
+    "/console/clusters/template:00/action",
+    "/console/signout",
+]
 
 
 def _signed_in(gw: GatewayHandle, operator: str = "ana") -> tuple[httpx.Client, str]:
@@ -57,8 +70,13 @@ def test_no_page_and_no_action_without_a_session(console_gateway: GatewayHandle)
     assert wrong.status_code == 401 and "dg_console" not in wrong.headers.get("set-cookie", "")
     assert client.get("/console/board").status_code == 303
     assert _audit(gw)[-1] | {"at": 0} == {
-        "at": 0, "operator": "mallory", "session": None, "action": "sign-in", "target": "console",
-        "reason": "", "outcome": "refused",
+        "at": 0,
+        "operator": "mallory",
+        "session": None,
+        "action": "sign-in",
+        "target": "console",
+        "reason": "",
+        "outcome": "refused",
     }
 
 
@@ -103,7 +121,9 @@ def test_csrf_is_refused(console_gateway: GatewayHandle) -> None:
     assert client.post("/console/accounts/free/action", data={**form, "csrf": csrf + "x"}).status_code == 403
     # The right token from another origin (a page that stole it cannot post it cross-site either).
     cross = client.post(
-        "/console/accounts/free/action", data={**form, "csrf": csrf}, headers={"origin": "http://evil.example"}
+        "/console/accounts/free/action",
+        data={**form, "csrf": csrf},
+        headers={"origin": "http://evil.example"},
     )
     assert cross.status_code == 403
     # JSON bodies are not forms: no CSRF bypass through another content type.
@@ -112,7 +132,10 @@ def test_csrf_is_refused(console_gateway: GatewayHandle) -> None:
     assert client.post("/console/leak", data={"text": "x"}).status_code == 403
     assert gw.gateway.risk.level("free") == "none" and gw.gateway.risk.pinned("free") is None
     # With the token, the same form works, needs a reason, and is audited with who and why.
-    assert client.post("/console/accounts/free/action", data={"action": "block", "csrf": csrf}).status_code == 400
+    assert (
+        client.post("/console/accounts/free/action", data={"action": "block", "csrf": csrf}).status_code
+        == 400
+    )
     done = client.post("/console/accounts/free/action", data={**form, "csrf": csrf})
     assert done.status_code == 303
     assert gw.gateway.risk.pinned("free") == "critical"
@@ -142,6 +165,9 @@ def test_no_console_on_the_public_port(console_gateway: GatewayHandle) -> None:
         assert response.status_code == 404 and "error" in response.json()
     signin = httpx.post(f"{gw.url}/console/signin", data={"operator": "ana", "token": TOKEN})
     assert signin.status_code == 404 and "set-cookie" not in signin.headers
+    # ...while the operator port serves it.
+    assert httpx.get(f"{gw.ops_url}/console/signin").status_code == 200
+    assert httpx.get(f"{gw.ops_url}/console/static/console.css").status_code == 200
 
 
 def test_pages_carry_a_strict_content_security_policy(console_gateway: GatewayHandle) -> None:
