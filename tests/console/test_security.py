@@ -91,7 +91,11 @@ def test_the_session_cookie_flags_and_its_end(console_gateway: GatewayHandle) ->
     # The store holds a digest of the id, never the id.
     session_id = cookie.split(";")[0].split("=", 1)[1]
     store = gw.gateway.runtime.services.store
-    assert not any(session_id in key for key in map(str, getattr(store, "_data", {})))
+    keys = [key for key in store._values if ":console:session:" in key or "console" in key]
+    assert keys and not any(session_id in key for key in keys)
+    assert not any(
+        session_id.encode() in bytes(value) for value, _ in store._values.values() if isinstance(value, bytes)
+    )
     # Sign-out ends the session server-side: the old cookie no longer opens a page.
     client, csrf = _signed_in(gw)
     old = dict(client.cookies)
