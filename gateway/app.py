@@ -1,7 +1,8 @@
 """The ASGI application: the API goes straight to the proxy, the probes through Starlette.
 
 One process serves two listeners (``gateway/server.py`` binds both sockets): the public port
-(the API and the probes) and the operator port (``/metrics``, ``/admin/*`` and the probes).
+(the API and the probes) and the operator port (``/metrics``, ``/admin/*``, the ``/console``
+and the probes).
 A request is routed by the local port of the socket it arrived on (``scope["server"]``, which
 the kernel reports, not a header the client writes); until the operator port is known no
 request reaches the operator surfaces at all. On the public port every path but the probes is
@@ -25,6 +26,7 @@ from gateway.admin import admin_routes
 from gateway.asgi import Receive, Scope, Send
 from gateway.config.loader import LoadedConfig
 from gateway.config.schema import LimitsConfig
+from gateway.console import console_routes
 from gateway.engine import ConfigLoader, Gateway
 from gateway.metrics import render_metrics
 from gateway.proxy import ProxyHandler
@@ -50,11 +52,16 @@ class GatewayApp:
         self.router = Starlette(
             routes=[*probes, *(extra_routes or [])], lifespan=self.lifespan, exception_handlers=handlers
         )
+        admin = Starlette(
+            routes=admin_routes(gateway) + _plugin_admin_routes(gateway), exception_handlers=handlers
+        )
         self.operator = Starlette(
             routes=[
                 *probes,
                 Route("/metrics", self.metrics),
-                Mount("/admin", routes=admin_routes(gateway) + _plugin_admin_routes(gateway)),
+                Mount("/admin", app=admin),
+                # The operator console, a browser session in front of the same admin API.
+                Mount("/console", routes=console_routes(gateway, admin)),
             ],
             exception_handlers=handlers,
         )

@@ -17,6 +17,7 @@ import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from gateway.config.loader import LoadedConfig, load_config
 from gateway.config.schema import LimitsConfig
@@ -57,6 +58,8 @@ class Gateway:
         self._file_digest = ""
         self.draining = False
         self.access_log = AccessLog()
+        # The last reload attempt (when, why, result, error), shown by the operator console.
+        self.last_reload: dict[str, Any] | None = None
 
     @property
     def runtime(self) -> Runtime:
@@ -148,25 +151,29 @@ class Gateway:
             try:
                 loaded = await asyncio.to_thread(self._loader)
             except ConfigError as exc:
-                self.metrics.config_reloads.labels("rejected").inc()
+                self._reloaded(reason, "rejected", str(exc))
                 log.error("config reload (%s) rejected, the previous config keeps serving: %s", reason, exc)
                 return False
             if self._runtime is not None and loaded.fingerprint == self._runtime.loaded.fingerprint:
-                self.metrics.config_reloads.labels("unchanged").inc()
+                self._reloaded(reason, "unchanged")
                 return False
             try:
                 runtime = await self._build(loaded)
             except ConfigError as exc:
-                self.metrics.config_reloads.labels("rejected").inc()
+                self._reloaded(reason, "rejected", str(exc))
                 log.error("config reload (%s) rejected, the previous config keeps serving: %s", reason, exc)
                 return False
             old, self._runtime = self._runtime, runtime
-            self.metrics.config_reloads.labels("applied").inc()
+            self._reloaded(reason, "applied")
             self.metrics.config_info.set(time.time())
             log.info("config reloaded (%s) from %s", reason, loaded.source)
             if old is not None:
                 self._later(old.retire())
             return True
+
+    def _reloaded(self, reason: str, result: str, error: str | None = None) -> None:
+        self.metrics.config_reloads.labels(result).inc()
+        self.last_reload = {"at": time.time(), "reason": reason, "result": result, "error": error}
 
     def _on_sighup(self) -> None:
         self._later(self.reload("SIGHUP"))

@@ -280,8 +280,24 @@ class ReloadConfig(Strict):
     interval_seconds: float = Field(2.0, gt=0)
 
 
+class ConsoleConfig(Strict):
+    """The operator console under ``/console`` on the operator listener (``gateway/console``)."""
+
+    enabled: bool = Field(True, description="serve the console (it is off anyway while the admin token is)")
+    session_minutes: int = Field(480, ge=1, le=10_080, description="a console session's lifetime")
+    secure_cookie: bool = Field(
+        False, description="mark the session cookie Secure (set it when the operator listener is behind TLS)"
+    )
+
+
 class AdminConfig(Strict):
     token_env: str | None = Field(None, description="env var holding the admin API bearer token; unset = off")
+    audit_log: str | None = Field(
+        None,
+        description="JSONL file of operator actions taken in the console (who, what, why); "
+        "when set, an action whose entry cannot be written is refused",
+    )
+    console: ConsoleConfig = Field(default_factory=ConsoleConfig)
 
 
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
