@@ -60,15 +60,15 @@ class GatewayApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await self.router(scope, receive, send)  # type: ignore[arg-type]
+            await self.router(scope, receive, send)
             return
         server = scope.get("server")
         if server is not None and self.operator_port is not None and server[1] == self.operator_port:
-            await self.operator(scope, receive, send)  # type: ignore[arg-type]
+            await self.operator(scope, receive, send)
         elif scope["type"] == "http" and scope["path"] not in PROBES:
             await self.proxy(scope, receive, send)  # the declared API routes, or 404 in the API's shape
         else:
-            await self.router(scope, receive, send)  # type: ignore[arg-type]
+            await self.router(scope, receive, send)
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Any) -> AsyncIterator[None]:

@@ -11,6 +11,7 @@ from gateway.plugins.base import (
     PolicyMode,
     RiskLevel,
     StreamFilter,
+    is_risk_level,
 )
 from gateway.plugins.services import PolicyServices, SharedObjects
 from gateway.plugins.strictness import (
@@ -24,6 +25,7 @@ from gateway.plugins.strictness import (
     Ranked,
     Strictness,
 )
+from gateway.risk import RiskBoard, RiskChange
 
 __all__ = [
     "FALSE_IS_STRICTER",
@@ -43,8 +45,11 @@ __all__ = [
     "PolicyMode",
     "PolicyServices",
     "Ranked",
+    "RiskBoard",
+    "RiskChange",
     "RiskLevel",
     "SharedObjects",
     "StreamFilter",
     "Strictness",
+    "is_risk_level",
 ]

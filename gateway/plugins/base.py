@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict
 from gateway.protocols import Operation, Usage
 from gateway.risk import RISK_LEVELS as RISK_LEVELS  # re-exported: part of the plugin interface
 from gateway.risk import RiskLevel as RiskLevel
+from gateway.risk import is_risk_level as is_risk_level
 from gateway.sse import StreamEvent
 
 if TYPE_CHECKING:

@@ -19,13 +19,14 @@ detector shares those pins between replicas.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from gateway.admin import require_admin
+from gateway.admin import Handler, require_admin
 from gateway.plugins.base import RISK_LEVELS
 from policies.detector.core import CORE_KEY, DetectorCore
 from policies.detector.evidence import account_bundle, cluster_bundle, seal
@@ -44,7 +45,7 @@ def routes(gateway: Gateway) -> list[BaseRoute]:
         found = gateway.shared.get(CORE_KEY, DetectorCore)
         return found if found.configured else None
 
-    def guarded(handler):  # type: ignore[no-untyped-def]
+    def guarded(handler: Callable[[Request, DetectorCore], Awaitable[Response]]) -> Handler:
         async def run(request: Request) -> Response:
             detector = core()
             if detector is None:
@@ -64,7 +65,7 @@ def routes(gateway: Gateway) -> list[BaseRoute]:
         out = []
         for name in sorted(names):
             level = risk.level(name)
-            if RANK[level] >= RANK[minimum]:  # type: ignore[index]
+            if RANK[level] >= RANK[minimum]:
                 state = detector.accounts.get(name)
                 out.append(
                     {

@@ -23,6 +23,7 @@ from policies.detector.features import MAX_TEMPLATES, AccountState, remember_inf
 from policies.detector.index import INFRA, SYSTEM, TEMPLATE, Group, group_score
 from policies.detector.request import Observation
 from policies.detector.scoring import Score, decide, score_account
+from policies.detector.state import CoreState
 
 log = logging.getLogger("distillguard.detector")
 
@@ -30,7 +31,7 @@ _SWEEP_CHUNK = 64
 _SYSTEM_CACHE = 1024
 
 
-class AnalysisMixin:
+class AnalysisMixin(CoreState):
     """Per-observation analysis and cluster sweeps; uses the core's accounts, index, settings, metrics
     and outboxes."""
 
@@ -146,7 +147,7 @@ class AnalysisMixin:
             if len(cache) >= _SYSTEM_CACHE:
                 cache.pop(next(iter(cache)))
             cache[text] = key
-        return key  # type: ignore[return-value]
+        return key
 
     def _maybe_rescore(self, group: Group, seen: bool, settings: DetectorConfig) -> None:
         """Rescore a group when it gains a member, else every 8th request (its mean moves slowly)."""
@@ -180,6 +181,7 @@ class AnalysisMixin:
             known = self.index.get(weakest)
             if known is not None and known.score > group.score and lowest >= extraction:
                 return
+            assert weakest is not None  # the templates are full, so not empty
             del templates[weakest]
         templates[group.key] = [1.0, extraction]
 
@@ -218,13 +220,13 @@ class AnalysisMixin:
                 best, best_group = value, group
         if linked and not state.linked:
             state.linked = True
-            for key in state.infra:
-                infra = get(key)
+            for infra_key in state.infra:
+                infra = get(infra_key)
                 if infra is not None:
                     index.link(infra, state.account)
                     self._rescore(infra, settings)
-        for key in state.infra:
-            group = get(key)
+        for infra_key in state.infra:
+            group = get(infra_key)
             if group is not None and group.score > best:
                 best, best_group = group.score, group
         return best, (best_group.id if best_group is not None else None)
@@ -239,7 +241,7 @@ class AnalysisMixin:
         if self.allowlisted(state.account):
             new: RiskLevel = "none"
         else:
-            current: RiskLevel = state.level  # type: ignore[assignment]
+            current: RiskLevel = state.level
             new = decide(current, state.level_since, score.value, state.requests, now, settings)
         if new != state.level:
             self._vote(state, new, score, now, mono, shadow)
@@ -288,4 +290,4 @@ def _release_windows(shared: Any) -> tuple[tuple[float, float, str], ...]:
                 released = released.replace(tzinfo=UTC)
             windows.append((released.timestamp(), window, release.model))
         _WINDOWS[:] = [shared, tuple(windows)]
-    return _WINDOWS[1]  # type: ignore[no-any-return]
+    return _WINDOWS[1]

@@ -14,9 +14,10 @@ from gateway.plugins.base import RiskLevel
 from gateway.risk import RiskChange
 from policies.detector.features import AccountState
 from policies.detector.scoring import RANK, Score, score_account
+from policies.detector.state import CoreState
 
 
-class LevelsMixin:
+class LevelsMixin(CoreState):
     """Level votes, the allowlist and audit entries; uses the core's accounts, services, metrics,
     shared settings, remote votes and outboxes."""
 
@@ -59,7 +60,7 @@ class LevelsMixin:
 
     def vote_of(self, account: str) -> RiskLevel:
         state = self.accounts.get(account)
-        return state.level if state is not None else "none"  # type: ignore[return-value]
+        return state.level if state is not None else "none"
 
     def apply(self, account: str, reason: str, source: str) -> None:
         """Set the account's board level to the highest vote (this replica's and the others')."""

@@ -30,7 +30,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from gateway.plugins.base import RISK_LEVELS
+from gateway.plugins import RiskLevel, is_risk_level
 from gateway.state.base import StoreUnavailableError
 from policies.detector.index import INFRA, Group
 from policies.detector.store_scripts import APPEND_CAPPED, GROUP_SYNC, LEVEL_SYNC
@@ -170,7 +170,7 @@ async def _sync_levels(core: DetectorCore, state: SyncState) -> None:
         state.last_refresh = now
         for account, account_state in core.accounts.items():
             if account_state.level != "none":
-                votes.setdefault(account, account_state.level)  # type: ignore[arg-type]
+                votes.setdefault(account, account_state.level)
     allow, core.out_allow = core.out_allow, []
     args: list[Any] = [repr(now), core.replica, repr(core.shared.vote_ttl_seconds), state.version]
     args.append(len(votes))
@@ -194,15 +194,15 @@ async def _sync_levels(core: DetectorCore, state: SyncState) -> None:
     if len(result) == 1:
         return
     live, allowed = result[1], result[3]
-    remote: dict[str, dict[str, Any]] = {}
+    remote: dict[str, dict[str, RiskLevel]] = {}
     for position in range(0, len(live), 2):
         account, _, replica = _s(live[position]).partition("\t")
-        level = _s(live[position + 1])
-        if replica != core.replica and level in RISK_LEVELS:
-            remote.setdefault(account, {})[replica] = level
+        vote = _s(live[position + 1])
+        if replica != core.replica and is_risk_level(vote):
+            remote.setdefault(account, {})[replica] = vote
     changed = set(remote) ^ set(core.remote_votes)
     changed |= {a for a in remote if remote[a] != core.remote_votes.get(a)}
-    core.remote_votes = remote  # type: ignore[assignment]
+    core.remote_votes = remote
     core.allow_shared = {_s(a) for a in allowed}
     for account in changed:
         core.apply(account, "level shared by another replica", "sync")

@@ -15,9 +15,10 @@ from policies.detector.features import AccountState
 from policies.detector.index import INFRA, SYSTEM, TEMPLATE
 from policies.detector.levels import _json
 from policies.detector.scoring import Score, score_account
+from policies.detector.state import CoreState
 
 
-class ViewsMixin:
+class ViewsMixin(CoreState):
     """Read-only views of the core's state for the admin API, the audit trail and metrics."""
 
     def update_gauges(self, clusters: bool = True) -> None:
@@ -104,7 +105,7 @@ class ViewsMixin:
         return out[:limit]
 
     def levels_summary(self) -> dict[str, int]:
-        counts = dict.fromkeys(RISK_LEVELS, 0)
+        counts: dict[str, int] = dict.fromkeys(RISK_LEVELS, 0)
         for state in self.accounts.values():
             counts[state.level] += 1
         return counts

@@ -119,7 +119,7 @@ class LogprobsPolicy(Policy[LogprobsConfig]):
         rewriter = exchange.scratch.get(self.name)
         if rewriter is None:  # request phase skipped (shadow copy); build from what we have
             rewriter = exchange.scratch[self.name] = self._rewriter(exchange)
-        return rewriter  # type: ignore[no-any-return]
+        return rewriter
 
     async def on_response(self, exchange: Exchange, body: dict[str, Any]) -> None:
         rewriter = self._rewriter_for(exchange)
