@@ -5,13 +5,16 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gateway.config.loader import PipelineSpec
 from gateway.errors import GatewayError, PolicyFailureError
 from gateway.plugins.base import Exchange, Policy, PolicyContext, StreamFilter
 from gateway.plugins.services import PolicyServices
 from gateway.sse import StreamEvent
+
+if TYPE_CHECKING:
+    # Only the spec's type: the plugin interface loads without the config machinery built on it.
+    from gateway.config.loader import PipelineSpec
 
 log = logging.getLogger("distillguard.pipeline")
 
