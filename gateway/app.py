@@ -19,9 +19,9 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount, Route, Router
 
-from gateway.admin import admin_routes
+from gateway.admin import admin_routes, guard_admin
 from gateway.asgi import Receive, Scope, Send
 from gateway.config.loader import LoadedConfig
 from gateway.engine import ConfigLoader, Gateway
@@ -53,7 +53,13 @@ class GatewayApp:
             routes=[
                 *probes,
                 Route("/metrics", self.metrics),
-                Mount("/admin", routes=admin_routes(gateway) + _plugin_admin_routes(gateway)),
+                # Every /admin route, the plugins' too, behind the admin token: enforced here, once.
+                Mount(
+                    "/admin",
+                    app=guard_admin(
+                        gateway, Router(routes=admin_routes(gateway) + _plugin_admin_routes(gateway))
+                    ),
+                ),
             ],
             exception_handlers=handlers,
         )
