@@ -9,6 +9,7 @@ has no cycle.
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -136,3 +137,67 @@ def test_the_plugin_interface_loads_without_the_engine() -> None:
             todo.extend(graph[module])
     above = sorted(m for m in reach if m.startswith(_ABOVE_THE_PLUGINS))
     assert not above, f"gateway.plugins loads {above} (through {sorted(reach)})"
+
+
+# ---- policies import the engine only through gateway.plugins -------------------------------------
+
+# Format knowledge that still lives in policies (issue 13: it moves into the adapters). This set
+# may only shrink: a new entry is a policy learning a format the adapters should own.
+PROTOCOL_IMPORTS = {
+    ("policies.quota.estimate", "gateway.protocols"),
+    ("policies.quota.estimate", "gateway.protocols.base"),
+}
+
+# Not policies but tools shipped beside them, each needing one engine part the interface does not
+# offer: the commands (entry points ``distillguard.commands``) read a policy YAML and a keys file
+# as the gateway would; the admin routes (``distillguard.admin``) are handed the engine itself.
+TOOL_IMPORTS = {
+    ("policies.detector.sim.launch", "gateway.auth.keys"): "the simulator writes a keys file for the gateway",
+    ("policies.detector.sim.launch", "gateway.config.loader"): "the simulator merges a preset into its YAML",
+    ("policies.detector.sim.launch", "gateway.config.schema"): "the simulator writes key entries",
+    ("policies.watermark.cli", "gateway.config.loader"): "`distillguard watermark detect` reads the YAML",
+    ("policies.watermark.inputs", "gateway.config.loader"): "the watermark CLI reads the keys file",
+    ("policies.detector.admin", "gateway.engine"): "the admin routes get the engine (type only)",
+}
+
+
+def _engine_imports() -> dict[tuple[str, str], int]:
+    policies = modules(("policies",))
+    found: dict[tuple[str, str], int] = {}
+    for name, path in policies.items():
+        for item in imports(path, MODULES):
+            if item.module == "gateway" or item.module.startswith("gateway."):
+                found.setdefault((name, item.module), item.line)
+    return found
+
+
+def test_policies_import_the_engine_only_through_gateway_plugins() -> None:
+    found = _engine_imports()
+    stray = {
+        f"{module} line {line}: {target}"
+        for (module, target), line in found.items()
+        if target != "gateway.plugins" and (module, target) not in PROTOCOL_IMPORTS | TOOL_IMPORTS.keys()
+    }
+    assert not stray, "policies import engine internals (use gateway.plugins): " + "; ".join(sorted(stray))
+
+
+def test_the_listed_exceptions_are_still_needed() -> None:
+    found = _engine_imports()
+    stale = (PROTOCOL_IMPORTS | TOOL_IMPORTS.keys()) - found.keys()
+    assert not stale, f"exceptions no longer used (remove them from the lists): {sorted(stale)}"
+
+
+def test_gateway_plugins_declares_what_it_offers() -> None:
+    import gateway.plugins
+
+    exported = set(gateway.plugins.__all__)
+    assert {"Policy", "Exchange", "StreamEvent", "StateStore", "PolicyViolationError", "Ranked"} <= exported
+    assert all(hasattr(gateway.plugins, name) for name in exported)
+    used = set()
+    for path in modules(("policies",)).values():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == "gateway.plugins":
+                used |= {alias.name for alias in node.names}
+    assert used <= exported, (
+        f"policies import names gateway.plugins does not declare: {sorted(used - exported)}"
+    )

@@ -14,7 +14,7 @@ from collections import deque
 from datetime import UTC
 from typing import Any
 
-from gateway.plugins.base import RiskLevel
+from gateway.plugins import RiskLevel
 from policies.detector import fingerprint
 from policies.detector.classifier import classify, rubric_score
 from policies.detector.config import DetectorConfig

@@ -24,9 +24,7 @@ import uuid
 from collections import OrderedDict, deque
 from typing import Any
 
-from gateway.plugins.base import RiskLevel
-from gateway.plugins.services import PolicyServices
-from gateway.risk import RiskBoard
+from gateway.plugins import PolicyServices, RiskBoard, RiskLevel
 from policies.detector.analysis import AnalysisMixin
 from policies.detector.audit import AuditLog
 from policies.detector.config import DetectorConfig, SharedSettings

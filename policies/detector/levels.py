@@ -10,8 +10,7 @@ from typing import Any
 
 import orjson
 
-from gateway.plugins.base import RiskLevel
-from gateway.risk import RiskChange
+from gateway.plugins import RiskChange, RiskLevel
 from policies.detector.features import AccountState
 from policies.detector.scoring import RANK, Score, score_account
 from policies.detector.state import CoreState

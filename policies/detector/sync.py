@@ -30,8 +30,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from gateway.plugins import RiskLevel, is_risk_level
-from gateway.state.base import StoreUnavailableError
+from gateway.plugins import RiskLevel, StoreUnavailableError, is_risk_level
 from policies.detector.index import INFRA, Group
 from policies.detector.store_scripts import APPEND_CAPPED, GROUP_SYNC, LEVEL_SYNC
 

@@ -9,7 +9,7 @@ import time
 from collections import deque
 from typing import Any
 
-from gateway.plugins.base import RISK_LEVELS
+from gateway.plugins import RISK_LEVELS
 from policies.detector import fingerprint
 from policies.detector.features import AccountState
 from policies.detector.index import INFRA, SYSTEM, TEMPLATE

@@ -20,9 +20,7 @@ from typing import Any
 
 import orjson
 
-from gateway.errors import ConfigError
-from gateway.plugins.base import Exchange, Policy, PolicyContext, StreamFilter
-from gateway.sse import StreamEvent
+from gateway.plugins import ConfigError, Exchange, Policy, PolicyContext, StreamEvent, StreamFilter
 from policies.logprobs.config import LogprobsConfig
 from policies.logprobs.requests import RequestLimiter
 from policies.logprobs.shapes import LogprobRewriter

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from gateway.errors import PolicyViolationError
+from gateway.plugins import PolicyViolationError
 from policies.logprobs.config import LogprobsConfig
 
 RESPONSES_LOGPROBS_INCLUDE = "message.output_text.logprobs"

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from gateway.plugins.base import Exchange
+from gateway.plugins import Exchange
 from policies.quota.config import ModelLimits, QuotaConfig
 from policies.quota.limiter import (
     Decision,

@@ -29,9 +29,16 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from gateway.errors import ConfigError, PolicyViolationError, RateLimitError, ServiceUnavailableError
-from gateway.plugins.base import Exchange, Policy, PolicyContext
-from gateway.state import StoreUnavailableError
+from gateway.plugins import (
+    ConfigError,
+    Exchange,
+    Policy,
+    PolicyContext,
+    PolicyViolationError,
+    RateLimitError,
+    ServiceUnavailableError,
+    StoreUnavailableError,
+)
 from policies.quota.config import QuotaConfig
 from policies.quota.estimate import (
     asks_for_logprobs,

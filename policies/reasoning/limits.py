@@ -17,8 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.errors import PolicyViolationError
-from gateway.plugins.base import Exchange
+from gateway.plugins import Exchange, PolicyViolationError
 from policies.reasoning.config import EFFORT_ORDER, Effort, ReasoningLimits
 
 ENCRYPTED_INCLUDE = "reasoning.encrypted_content"

@@ -6,12 +6,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from gateway.plugins.base import PolicyConfig
-from gateway.plugins.strictness import (
+from gateway.plugins import (
     HIGHER_IS_STRICTER,
     NEUTRAL,
     SUPERSET_IS_STRICTER,
     TRUE_IS_STRICTER,
+    PolicyConfig,
     Ranked,
 )
 

@@ -6,7 +6,7 @@ import bisect
 import statistics
 from typing import Any
 
-from gateway.plugins.base import RISK_LEVELS
+from gateway.plugins import RISK_LEVELS
 from policies.detector.sim.personas import Account, Persona
 from policies.detector.sim.runner import RunLog
 
