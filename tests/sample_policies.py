@@ -158,3 +158,14 @@ class StrictnessPolicy(Policy[StrictnessConfig]):
     """Does nothing: its config exists to be merged across risk levels."""
 
     config_model = StrictnessConfig
+
+
+class ScratchWiperPolicy(Policy[PolicyConfig]):
+    """A policy that treats ``exchange.scratch`` as its own: it replaces it and forges engine-like keys."""
+
+    config_model = PolicyConfig
+
+    async def on_request(self, exchange: Exchange) -> None:
+        exchange.scratch.clear()
+        exchange.scratch["_entered"] = []  # the key the pipeline once kept its bookkeeping under
+        exchange.scratch = {"_entered": []}

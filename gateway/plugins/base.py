@@ -89,7 +89,9 @@ class Exchange:
     and what they leave is what the upstream receives. ``response_headers`` are
     added to the client's response. ``usage`` is filled by the engine from the
     upstream's report. ``scratch`` holds per-exchange state a policy carries
-    from one phase to the next (key it by the policy's name).
+    from one phase to the next (key it by the policy's name); it is the
+    policies' alone. ``entered`` is the engine's: the policies whose request
+    phase ran, so their after_response runs however the exchange ends.
     """
 
     request_id: str
@@ -105,6 +107,7 @@ class Exchange:
     outcome: Outcome = field(default_factory=Outcome)
     actions: list[PolicyAction] = field(default_factory=list)
     scratch: dict[str, Any] = field(default_factory=dict)
+    entered: list[Policy[Any]] = field(default_factory=list, repr=False)
 
     @property
     def model(self) -> str | None:

@@ -62,8 +62,7 @@ class Pipeline:
 
     async def run_request(self, exchange: Exchange) -> None:
         """Request phase, in order. Every policy reached gets its after_response later."""
-        entered: list[Policy] = []  # type: ignore[type-arg]
-        exchange.scratch["_entered"] = entered
+        entered = exchange.entered
         for policy in self._request:
             entered.append(policy)
             started = time.perf_counter()
@@ -122,8 +121,7 @@ class Pipeline:
 
     async def run_after(self, exchange: Exchange) -> None:
         """After-response phase, in reverse order; failures are logged and counted, never raised."""
-        entered = exchange.scratch.get("_entered", [])
-        reached = set(map(id, entered))
+        reached = set(map(id, exchange.entered))
         for policy in reversed(self._after):
             if policy not in self._request or id(policy) in reached:
                 started = time.perf_counter()
