@@ -3,21 +3,24 @@
 Engine routes: account risk status and manual level pins (kept in the state store, so
 every worker and replica applies them: ``gateway/pins.py``). The admin API is served on
 the operator listener only, never on the public port. Policies add their
-own routes through the ``distillguard.admin`` entry-point group; every route
-under /admin is guarded by :func:`require_admin`.
+own routes through the ``distillguard.admin`` entry-point group. The engine
+guards the whole ``/admin`` mount (:func:`guard_admin`): a route, the engine's
+or a plugin's, is reached only with the admin token, whether or not it checks
+the token itself (:func:`require_admin` remains for handlers that want to).
 """
 
 from __future__ import annotations
 
 import hmac
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.plugins.base import RISK_LEVELS
 from gateway.state.base import StoreUnavailableError
@@ -32,19 +35,46 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": {"message": message, "type": "admin_error"}}, status_code=status)
 
 
+def _denial(gateway: Gateway, headers: Mapping[str, str]) -> JSONResponse | None:
+    """Why a request may not use the admin API (a response to send), or None when it may."""
+    env = gateway.runtime.config.admin.token_env
+    expected = os.environ.get(env, "") if env else ""
+    if not expected:
+        return _error(404, "The admin API is disabled (set admin.token_env).")
+    supplied = headers.get("authorization", "")
+    scheme, _, token = supplied.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), expected.encode()):
+        return _error(401, "Invalid admin token.")
+    return None
+
+
 def require_admin(gateway: Gateway, handler: Handler) -> Handler:
     """Wrap an admin handler with the admin-token check (constant-time)."""
 
     async def guarded(request: Request) -> Response:
-        env = gateway.runtime.config.admin.token_env
-        expected = os.environ.get(env, "") if env else ""
-        if not expected:
-            return _error(404, "The admin API is disabled (set admin.token_env).")
-        supplied = request.headers.get("authorization", "")
-        scheme, _, token = supplied.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), expected.encode()):
-            return _error(401, "Invalid admin token.")
-        return await handler(request)
+        denied = _denial(gateway, request.headers)
+        return denied if denied is not None else await handler(request)
+
+    return guarded
+
+
+def guard_admin(gateway: Gateway, app: ASGIApp) -> ASGIApp:
+    """``app`` (the /admin routes) behind the admin token: checked before any route is matched.
+
+    The engine wraps the whole mount, plugin routes included, so a route that forgets
+    :func:`require_admin` is still guarded; anything but HTTP (a websocket) is refused.
+    """
+
+    async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1008})
+            return
+        denied = _denial(gateway, Request(scope).headers)
+        if denied is not None:
+            await denied(scope, receive, send)
+            return
+        await app(scope, receive, send)
 
     return guarded
 

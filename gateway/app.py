@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from gateway.admin import admin_routes
+from gateway.admin import admin_routes, guard_admin
 from gateway.asgi import Receive, Scope, Send
 from gateway.config.loader import LoadedConfig
 from gateway.config.schema import LimitsConfig
@@ -52,15 +52,19 @@ class GatewayApp:
         self.router = Starlette(
             routes=[*probes, *(extra_routes or [])], lifespan=self.lifespan, exception_handlers=handlers
         )
-        admin = Starlette(
-            routes=admin_routes(gateway) + _plugin_admin_routes(gateway), exception_handlers=handlers
+        admin = guard_admin(
+            gateway,
+            Starlette(
+                routes=admin_routes(gateway) + _plugin_admin_routes(gateway), exception_handlers=handlers
+            ),
         )
         self.operator = Starlette(
             routes=[
                 *probes,
                 Route("/metrics", self.metrics),
+                # Every /admin route, the plugins' too, behind the admin token: enforced here, once.
                 Mount("/admin", app=admin),
-                # The operator console, a browser session in front of the same admin API.
+                # The operator console, a browser session in front of the same (guarded) admin API.
                 Mount("/console", routes=console_routes(gateway, admin)),
             ],
             exception_handlers=handlers,
@@ -68,15 +72,15 @@ class GatewayApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await self.router(scope, receive, send)  # type: ignore[arg-type]
+            await self.router(scope, receive, send)
             return
         server = scope.get("server")
         if server is not None and self.operator_port is not None and server[1] == self.operator_port:
-            await self.operator(scope, receive, send)  # type: ignore[arg-type]
+            await self.operator(scope, receive, send)
         elif scope["type"] == "http" and scope["path"] not in PROBES:
             await self.proxy(scope, receive, send)  # the declared API routes, or 404 in the API's shape
         else:
-            await self.router(scope, receive, send)  # type: ignore[arg-type]
+            await self.router(scope, receive, send)
 
     @property
     def front_door_limits(self) -> LimitsConfig:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import Any, TypeGuard
 
 import orjson
 
@@ -47,13 +47,13 @@ def header_map(scope: Scope) -> dict[str, str]:
     return headers
 
 
-def valid_request_id(value: str | None) -> bool:
+def valid_request_id(value: str | None) -> TypeGuard[str]:
     return bool(value) and _REQUEST_ID.match(value) is not None  # type: ignore[arg-type]
 
 
 def raw_path(scope: Scope) -> bytes:
     """The request path as the client sent it (before percent-decoding, without the query)."""
-    raw = scope.get("raw_path")
+    raw: bytes | None = scope.get("raw_path")
     if raw is None:
         return str(scope["path"]).encode("utf-8")
     query = raw.find(b"?")

@@ -66,7 +66,7 @@ def _one_pipeline(loaded: LoadedConfig, tier: str | None, account: str | None, l
         raise ConfigError(f"no tier '{tier}'; tiers: {sorted(gateway.tiers)}")
     if level not in RISK_LEVELS:
         raise ConfigError(f"no risk level '{level}'; levels: {list(RISK_LEVELS)}")
-    return pipeline_view(loaded, tier, account, level)  # type: ignore[arg-type]
+    return pipeline_view(loaded, tier, account, level)
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:

@@ -109,7 +109,7 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         limits = limits_of(self.app)
-        self.timeout_keep_alive = limits.keep_alive_seconds
+        self.timeout_keep_alive = limits.keep_alive_seconds  # type: ignore[assignment]  # uvicorn types it int
         self.max_headers = limits.max_headers
         self.max_header_bytes = limits.max_header_bytes
         self.header_timeout = limits.header_timeout_seconds

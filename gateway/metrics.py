@@ -161,7 +161,7 @@ class GatewayMetrics:
 
     def gauge(
         self, name: str, doc: str, labels: Sequence[str] = (), multiprocess_mode: str = "livesum"
-    ) -> Gauge:
+    ) -> Family[Gauge]:
         return self._get_or_create(Gauge, name, doc, tuple(labels), multiprocess_mode=multiprocess_mode)
 
 

@@ -15,12 +15,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeGuard
 
 RiskLevel = Literal["none", "elevated", "high", "critical"]
 RISK_LEVELS: tuple[RiskLevel, ...] = ("none", "elevated", "high", "critical")
 
 _RANK = {level: rank for rank, level in enumerate(RISK_LEVELS)}
+
+
+def is_risk_level(value: object) -> TypeGuard[RiskLevel]:
+    """Whether ``value`` names a risk level (narrows a string read from a store or a request)."""
+    return value in _RANK
 
 
 @dataclass(frozen=True, slots=True)

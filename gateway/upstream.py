@@ -115,9 +115,9 @@ class Upstream:
                     out[name] = value
         else:
             for name in names:
-                value = client_headers.get(name)
-                if value is not None:
-                    out[name] = value
+                found = client_headers.get(name)
+                if found is not None:
+                    out[name] = found
         betas = client_headers.get(ANTHROPIC_BETA)
         if betas is not None and self.config.protocol == "anthropic":
             out[ANTHROPIC_BETA] = self._checked_betas(betas)

@@ -167,3 +167,14 @@ class ChatOnlyPolicy(Policy[PolicyConfig]):
 
     async def on_response(self, exchange: Exchange, body: dict[str, Any]) -> None:
         self.record(exchange, "read")
+
+
+class ScratchWiperPolicy(Policy[PolicyConfig]):
+    """A policy that treats ``exchange.scratch`` as its own: it replaces it and forges engine-like keys."""
+
+    config_model = PolicyConfig
+
+    async def on_request(self, exchange: Exchange) -> None:
+        exchange.scratch.clear()
+        exchange.scratch["_entered"] = []  # the key the pipeline once kept its bookkeeping under
+        exchange.scratch = {"_entered": []}

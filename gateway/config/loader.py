@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from gateway.config.schema import ApiKeyEntry, GatewayConfig, PolicyEntry
 from gateway.config.tighten import TightenError, tighten
+from gateway.config.view import level_changes
 from gateway.errors import ConfigError
 from gateway.plugins.base import RISK_LEVELS, Policy, PolicyConfig, PolicyMode, RiskLevel
 from gateway.plugins.registry import UnknownPolicyError, resolve_policy
@@ -64,8 +65,6 @@ class LoadedConfig:
         changes over the level below once merged (levels only tighten, so an override looser
         than the tier's value shows no change there).
         """
-        from gateway.config.view import level_changes
-
         data = self.gateway.model_dump(mode="json")
         for tier, tier_data in data["tiers"].items():
             spec = self.pipelines[(tier, None, "none")]
@@ -85,7 +84,7 @@ def _construct_mapping(
 ) -> dict[Any, Any]:
     seen: set[Any] = set()
     for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        key = loader.construct_object(key_node, deep=deep)
         if key in seen:
             raise yaml.constructor.ConstructorError(None, None, f"duplicate key '{key}'", key_node.start_mark)
         seen.add(key)

@@ -212,11 +212,11 @@ def console_routes(gateway: Gateway, admin_app: Any) -> list[BaseRoute]:
             method, path, body = "PUT", f"/accounts/{seg(name)}/level", {"level": None, "reason": tagged}
         elif what == "block":
             tier = views.tiers_of(loaded).get(name, loaded.gateway.default_tier)
-            level = views.blocking_level(loaded, name, tier)
-            if level is None:
+            blocking = views.blocking_level(loaded, name, tier)
+            if blocking is None:
                 message = f"No risk level blocks tier {tier!r}: set risk_levels.<level>.block in the config."
                 return refused(request, 409, message, session)
-            method, path, body = "PUT", f"/accounts/{seg(name)}/level", {"level": level, "reason": tagged}
+            method, path, body = "PUT", f"/accounts/{seg(name)}/level", {"level": blocking, "reason": tagged}
         elif what == "allowlist":
             method, path = "PUT", f"/detector/allowlist/{seg(name)}"
         elif what == "unallowlist":

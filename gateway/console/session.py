@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import orjson
@@ -58,7 +59,7 @@ class Session:
 class Sessions:
     """Create, read, update and end sessions in ``store`` (a callable: the store changes on reload)."""
 
-    def __init__(self, store: callable) -> None:  # type: ignore[valid-type]
+    def __init__(self, store: Callable[[], StateStore]) -> None:
         self._store = store
 
     def _key(self, store: StateStore, digest: str) -> str:

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from gateway.config.loader import LoadedConfig
     from gateway.engine import Gateway
 
-RANK = {level: rank for rank, level in enumerate(RISK_LEVELS)}
+RANK: dict[str, int] = {level: rank for rank, level in enumerate(RISK_LEVELS)}
 BOARD_DETAILS = 100  # accounts whose reasons the board looks up (the most suspicious first)
 GRAPH_MEMBERS = 40  # accounts drawn in a cluster's graph
 
@@ -47,6 +47,7 @@ async def board(
     loaded = gateway.runtime.loaded
     tiers = tiers_of(loaded)
     listing = await api.optional(token, "/detector/accounts", min_level="none")
+    rows: list[dict[str, Any]]
     if listing is None:  # no detector: the operator pins are all there is
         rows = [
             {"account": name, "risk_level": level, "pinned": level, "score": None, "requests": None}
@@ -191,8 +192,10 @@ def documents(text: str) -> list[str]:
             return [text] if text.strip() else []
         if isinstance(value, str):
             docs.append(value)
-        elif isinstance(value, dict) and isinstance(value.get("text", value.get("content")), str):
-            docs.append(value.get("text", value.get("content")))
+        elif isinstance(value, dict) and isinstance(
+            text_value := value.get("text", value.get("content")), str
+        ):
+            docs.append(text_value)
         else:
             return [text]
     return docs

@@ -127,9 +127,9 @@ class MockUpstream:
         fault = headers.get("x-mock-fault", "")
         if fault.startswith("status:"):
             status = int(fault[7:])
-            message = PROVIDER_ERROR_MESSAGES.get(status, f"mock upstream error {status}")
+            text = PROVIDER_ERROR_MESSAGES.get(status, f"mock upstream error {status}")
             await error_reply(
-                send, status, message, anthropic, [(b"retry-after", b"7")] if status == 429 else None
+                send, status, text, anthropic, [(b"retry-after", b"7")] if status == 429 else None
             )
             return
         if fault.startswith("html:"):
@@ -191,7 +191,8 @@ class MockUpstream:
             top = body.get("top_logprobs") if body.get("logprobs") else None
             top_k = int(top) if isinstance(top, int) else (0 if body.get("logprobs") else None)
             max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
-            n = body.get("n") if isinstance(body.get("n"), int) else 1
+            n_asked = body.get("n")
+            n = n_asked if isinstance(n_asked, int) else 1
             reasoning = fmt != "none"
             gens = [
                 generate(
@@ -218,7 +219,8 @@ class MockUpstream:
         elif path == "/v1/completions":
             top = body.get("logprobs")
             top_k = int(top) if isinstance(top, int) and not isinstance(top, bool) else None
-            prompt = body.get("prompt") if isinstance(body.get("prompt"), str) else ""
+            prompt_asked = body.get("prompt")
+            prompt = prompt_asked if isinstance(prompt_asked, str) else ""
             gen = generate(
                 body,
                 max_tokens=body.get("max_tokens") or 16,
@@ -239,12 +241,12 @@ class MockUpstream:
             events = openai_shapes.completion_stream(gen, model, include, per_chunk)
         else:
             top = body.get("top_logprobs")
-            include = body.get("include") or []
-            wants_logprobs = "message.output_text.logprobs" in include or isinstance(top, int)
+            included = body.get("include") or []
+            wants_logprobs = "message.output_text.logprobs" in included or isinstance(top, int)
             top_k = (int(top) if isinstance(top, int) else 0) if wants_logprobs else None
             reasoning_cfg = body.get("reasoning")
             reasoning = fmt != "none" and isinstance(reasoning_cfg, dict)
-            encrypted = "reasoning.encrypted_content" in include
+            encrypted = "reasoning.encrypted_content" in included
             gen = generate(
                 body,
                 max_tokens=body.get("max_output_tokens"),

@@ -70,10 +70,12 @@ class ToyModel:
     def hidden_state(self, prompt: str, position: int, target: int) -> np.ndarray:
         seed = int.from_bytes(hashlib.sha256(f"{prompt}\x1f{position}".encode()).digest()[:8], "big")
         noise = np.random.default_rng(seed).standard_normal(self.hidden) * NOISE
-        return SCALE * (self.W[target] + noise)
+        state: np.ndarray = SCALE * (self.W[target] + noise)
+        return state
 
     def logits(self, prompt: str, position: int, target: int) -> np.ndarray:
-        return self.W @ self.hidden_state(prompt, position, target)
+        logits: np.ndarray = self.W @ self.hidden_state(prompt, position, target)
+        return logits
 
     def step(
         self,
@@ -120,7 +122,8 @@ class ToyModel:
 
 def _log_softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max()
-    return shifted - np.log(np.exp(shifted).sum())
+    result: np.ndarray = shifted - np.log(np.exp(shifted).sum())
+    return result
 
 
 @cache

@@ -1,5 +1,21 @@
-"""The plugin interface: what a policy is, how it is found, and what the engine offers it."""
+"""The plugin interface: what a policy is, how it is found, and what the engine offers it.
 
+This is the whole public surface a policy may import from the engine (``__all__``); the
+policies' import test (``tests/test_imports.py``) holds them to it. Everything else under
+``gateway`` is the engine's own and may change without notice.
+"""
+
+from gateway.errors import (
+    ConfigError,
+    GatewayError,
+    InvalidRequestError,
+    PermissionDeniedError,
+    PolicyViolationError,
+    RateLimitError,
+    ServiceUnavailableError,
+    UpstreamError,
+)
+from gateway.metrics import OVERHEAD_BUCKETS, GatewayMetrics
 from gateway.plugins.base import (
     RISK_LEVELS,
     Account,
@@ -11,6 +27,7 @@ from gateway.plugins.base import (
     PolicyMode,
     RiskLevel,
     StreamFilter,
+    is_risk_level,
 )
 from gateway.plugins.services import PolicyServices, SharedObjects
 from gateway.plugins.strictness import (
@@ -24,6 +41,12 @@ from gateway.plugins.strictness import (
     Ranked,
     Strictness,
 )
+from gateway.protocols import ProtocolAdapter
+from gateway.protocols.ratelimit import go_duration
+from gateway.protocols.request_view import BudgetAsk, EffortAsk, InputSize, LogprobsAsk, RequestView
+from gateway.risk import RiskBoard, RiskChange
+from gateway.sse import StreamEvent
+from gateway.state.base import MemoryLike, Script, StateStore, StoreUnavailableError
 
 __all__ = [
     "FALSE_IS_STRICTER",
@@ -31,20 +54,45 @@ __all__ = [
     "KEYED",
     "LOWER_IS_STRICTER",
     "NEUTRAL",
+    "OVERHEAD_BUCKETS",
     "RISK_LEVELS",
     "SUPERSET_IS_STRICTER",
     "TRUE_IS_STRICTER",
     "Account",
+    "BudgetAsk",
+    "ConfigError",
+    "EffortAsk",
     "Exchange",
+    "GatewayError",
+    "GatewayMetrics",
+    "InputSize",
+    "InvalidRequestError",
+    "LogprobsAsk",
+    "MemoryLike",
     "Outcome",
+    "PermissionDeniedError",
     "Policy",
     "PolicyConfig",
     "PolicyContext",
     "PolicyMode",
     "PolicyServices",
+    "PolicyViolationError",
+    "ProtocolAdapter",
     "Ranked",
+    "RateLimitError",
+    "RequestView",
+    "RiskBoard",
+    "RiskChange",
     "RiskLevel",
+    "Script",
+    "ServiceUnavailableError",
     "SharedObjects",
+    "StateStore",
+    "StoreUnavailableError",
+    "StreamEvent",
     "StreamFilter",
     "Strictness",
+    "UpstreamError",
+    "go_duration",
+    "is_risk_level",
 ]

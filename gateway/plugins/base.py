@@ -32,6 +32,7 @@ from gateway.protocols import Operation, Usage
 from gateway.protocols.request_view import RequestView
 from gateway.risk import RISK_LEVELS as RISK_LEVELS  # re-exported: part of the plugin interface
 from gateway.risk import RiskLevel as RiskLevel
+from gateway.risk import is_risk_level as is_risk_level
 from gateway.sse import StreamEvent
 
 if TYPE_CHECKING:
@@ -89,7 +90,9 @@ class Exchange:
     and what they leave is what the upstream receives. ``response_headers`` are
     added to the client's response. ``usage`` is filled by the engine from the
     upstream's report. ``scratch`` holds per-exchange state a policy carries
-    from one phase to the next (key it by the policy's name).
+    from one phase to the next (key it by the policy's name); it is the
+    policies' alone. ``entered`` is the engine's: the policies whose request
+    phase ran, so their after_response runs however the exchange ends.
     """
 
     request_id: str
@@ -105,6 +108,7 @@ class Exchange:
     outcome: Outcome = field(default_factory=Outcome)
     actions: list[PolicyAction] = field(default_factory=list)
     scratch: dict[str, Any] = field(default_factory=dict)
+    entered: list[Policy[Any]] = field(default_factory=list, repr=False)
 
     _view: RequestView | None = field(default=None, repr=False)
 

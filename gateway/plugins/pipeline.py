@@ -5,13 +5,16 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gateway.config.loader import PipelineSpec
 from gateway.errors import GatewayError, PermissionDeniedError, PolicyFailureError
 from gateway.plugins.base import Exchange, Policy, PolicyContext, StreamFilter
 from gateway.plugins.services import PolicyServices
 from gateway.sse import StreamEvent
+
+if TYPE_CHECKING:
+    # Only the spec's type: the plugin interface loads without the config machinery built on it.
+    from gateway.config.loader import PipelineSpec
 
 log = logging.getLogger("distillguard.pipeline")
 
@@ -81,8 +84,7 @@ class Pipeline:
 
     async def run_request(self, exchange: Exchange) -> None:
         """Request phase, in order. Every policy reached gets its after_response later."""
-        entered: list[Policy] = []  # type: ignore[type-arg]
-        exchange.scratch["_entered"] = entered
+        entered = exchange.entered
         for policy in self._request:
             entered.append(policy)
             started = time.perf_counter()
@@ -141,8 +143,7 @@ class Pipeline:
 
     async def run_after(self, exchange: Exchange) -> None:
         """After-response phase, in reverse order; failures are logged and counted, never raised."""
-        entered = exchange.scratch.get("_entered", [])
-        reached = set(map(id, entered))
+        reached = set(map(id, exchange.entered))
         for policy in reversed(self._after):
             if policy not in self._request or id(policy) in reached:
                 started = time.perf_counter()

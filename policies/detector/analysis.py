@@ -15,7 +15,7 @@ from collections import deque
 from datetime import UTC
 from typing import Any
 
-from gateway.plugins.base import RiskLevel
+from gateway.plugins import RiskLevel
 from policies.detector import fingerprint
 from policies.detector.classifier import classify, rubric_score
 from policies.detector.config import DetectorConfig, SharedSettings
@@ -174,7 +174,7 @@ class Analyser:
             if len(cache) >= _SYSTEM_CACHE:
                 cache.pop(next(iter(cache)))
             cache[text] = key
-        return key  # type: ignore[return-value]
+        return key
 
     def _maybe_rescore(self, group: Group, seen: bool, settings: DetectorConfig) -> None:
         """Rescore a group when it gains a member, else every 8th request (its mean moves slowly)."""
@@ -271,7 +271,7 @@ class Analyser:
         if self._allowlisted(state.account):
             new: RiskLevel = "none"
         else:
-            current: RiskLevel = state.level  # type: ignore[assignment]
+            current: RiskLevel = state.level
             new = decide(current, state.level_since, score.value, state.requests, now, settings)
         if new != state.level:
             self._vote(state, new, score, now, mono, shadow)
@@ -292,4 +292,4 @@ def _release_windows(shared: Any) -> tuple[tuple[float, float, str], ...]:
                 released = released.replace(tzinfo=UTC)
             windows.append((released.timestamp(), window, release.model))
         _WINDOWS[:] = [shared, tuple(windows)]
-    return _WINDOWS[1]  # type: ignore[no-any-return]
+    return _WINDOWS[1]

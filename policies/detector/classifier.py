@@ -55,7 +55,7 @@ _add("rubric", 0.6, "rate rating")
 _add("rubric", 1.0, "assess assessment evaluator correctness helpfulness harmlessness")
 _add("rubric", 0.4, "candidate reference response responses answer answers")
 
-_BYTE_VOCABULARY = {word.encode(): hit for word, hit in _VOCABULARY.items()}
+_BYTE_VOCABULARY: dict[bytes, tuple[int, float]] = {word.encode(): hit for word, hit in _VOCABULARY.items()}
 
 # Literal signs of code (substring tests are far cheaper than a regex with \w+ backtracking).
 _CODE_SIGNS = ("```", "def ", "return ", ";\n", "{\n", "=>", "import ", "();", "()", "</", "#include")
@@ -98,14 +98,12 @@ def classify(text: str, has_tools: bool = False, words: list[bytes] | None = Non
     """
     votes = [0.0] * len(CATEGORIES)
     # Each vocabulary word votes once per prompt: a set intersection in C finds them.
-    if words is None:
-        vocabulary = _VOCABULARY
-        present = vocabulary.keys() & set(_WORDS.findall(text.lower()))
-    else:
-        vocabulary = _BYTE_VOCABULARY
-        present = vocabulary.keys() & set(words)
-    for word in present:
-        category, weight = vocabulary[word]
+    hits = (
+        [_VOCABULARY[w] for w in _VOCABULARY.keys() & set(_WORDS.findall(text.lower()))]
+        if words is None
+        else [_BYTE_VOCABULARY[w] for w in _BYTE_VOCABULARY.keys() & set(words)]
+    )
+    for category, weight in hits:
         votes[category] += weight
     code, math = _signs(text)
     if code:

@@ -16,8 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, PrivateAttr, model_validator
 
-from gateway.plugins.base import PolicyConfig
-from gateway.plugins.strictness import HIGHER_IS_STRICTER, LOWER_IS_STRICTER, NEUTRAL
+from gateway.plugins import HIGHER_IS_STRICTER, LOWER_IS_STRICTER, NEUTRAL, PolicyConfig
 
 
 class NewModel(PolicyConfig):

@@ -30,8 +30,7 @@ import uuid
 from collections import deque
 from typing import Any
 
-from gateway.plugins.services import PolicyServices
-from gateway.risk import RiskBoard
+from gateway.plugins import PolicyServices, RiskBoard
 from policies.detector.analysis import Analyser, Sweep
 from policies.detector.audit import AuditTrail
 from policies.detector.config import DetectorConfig, SharedSettings

@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from gateway.state.base import StoreUnavailableError
+from gateway.plugins import StoreUnavailableError
 from policies.detector.core import DetectorCore
 from policies.detector.store_scripts import READ_LIST
 

@@ -17,6 +17,7 @@ from array import array
 from collections import OrderedDict, deque
 from typing import Any
 
+from gateway.plugins import RiskLevel
 from policies.detector.classifier import CATEGORIES, OTHER
 
 # Indices into the feature array.
@@ -82,7 +83,7 @@ class AccountState:
         self.templates: dict[int, list[float]] = {}  # key -> [uses, extraction sum] (MAX_TEMPLATES)
         self.infra: list[str] = []  # client/network keys (at most MAX_INFRA)
         self.linked = False  # has used a campaign template
-        self.level = "none"  # this replica's vote
+        self.level: RiskLevel = "none"  # this replica's vote
         self.level_since = 0.0
         self.last_score = 0.0
         self.cluster: str | None = None

@@ -10,8 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from gateway.plugins.base import RiskLevel
-from gateway.risk import RiskBoard, RiskChange
+from gateway.plugins import RiskBoard, RiskChange, RiskLevel
 from policies.detector.audit import AuditTrail
 from policies.detector.config import DetectorConfig
 from policies.detector.features import AccountState, TrackedAccounts
@@ -99,7 +98,7 @@ class LevelVotes:
     def vote_of(self, account: str) -> RiskLevel:
         """This replica's vote for the account."""
         state = self._accounts.get(account)
-        return state.level if state is not None else "none"  # type: ignore[return-value]
+        return state.level if state is not None else "none"
 
     def apply(self, account: str, reason: str, source: str) -> None:
         """Set the account's board level to the highest vote (this replica's and the others')."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.metrics import GatewayMetrics
+from gateway.plugins import GatewayMetrics
 
 # Per-request detector cost is tens of microseconds; the buckets resolve the 200 µs target.
 COST_BUCKETS = (1e-5, 2.5e-5, 5e-5, 7.5e-5, 1e-4, 1.5e-4, 2e-4, 3e-4, 5e-4, 1e-3, 2.5e-3, 1e-2)

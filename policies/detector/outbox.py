@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.plugins.base import RiskLevel
+from gateway.plugins import RiskLevel
 
 # (key parts under "det", serialised JSON item, how many items the list keeps)
 ListItem = tuple[tuple[str, ...], str, int]

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import time
 
-from gateway.plugins.base import Exchange, Policy
+from gateway.plugins import Exchange, Policy
 from policies.detector.config import DetectorConfig
 from policies.detector.core import DetectorCore, core_for
 from policies.detector.request import observe

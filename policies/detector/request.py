@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from gateway.plugins.base import Exchange
-from gateway.protocols.request_view import RequestView
+from gateway.plugins import Exchange, RequestView
 
 # Headers whose presence and order describe the client software; volatile ones are left out.
 _VOLATILE_HEADERS = frozenset(

@@ -29,7 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.plugins.base import RISK_LEVELS, RiskLevel
+from gateway.plugins import RISK_LEVELS, RiskLevel
 from policies.detector import features as F
 from policies.detector.classifier import OTHER
 from policies.detector.config import BEHAVIOUR

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from gateway.state.base import MemoryLike, Script
+from gateway.plugins import MemoryLike, Script
 
 
 def _s(value: Any) -> str:

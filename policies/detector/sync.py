@@ -30,8 +30,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from gateway.plugins.base import RISK_LEVELS
-from gateway.state.base import StoreUnavailableError
+from gateway.plugins import RISK_LEVELS, StoreUnavailableError
 from policies.detector.index import INFRA, Group
 from policies.detector.store_scripts import APPEND_CAPPED, GROUP_SYNC, LEVEL_SYNC
 
@@ -171,7 +170,7 @@ async def _sync_levels(core: DetectorCore, state: SyncState) -> None:
         state.last_refresh = now
         for account, account_state in core.accounts.items():
             if account_state.level != "none":
-                votes.setdefault(account, account_state.level)  # type: ignore[arg-type]
+                votes.setdefault(account, account_state.level)
     allow = outbox.take_allow()
     args: list[Any] = [repr(now), core.replica, repr(core.shared.vote_ttl_seconds), state.version]
     args.append(len(votes))
@@ -202,7 +201,7 @@ async def _sync_levels(core: DetectorCore, state: SyncState) -> None:
             remote.setdefault(account, {})[replica] = vote
     changed = set(remote) ^ set(levels.remote_votes)
     changed |= {a for a in remote if remote[a] != levels.remote_votes.get(a)}
-    levels.remote_votes = remote  # type: ignore[assignment]
+    levels.remote_votes = remote
     levels.allow_shared = {_s(a) for a in allowed}
     for account in changed:
         levels.apply(account, "level shared by another replica", "sync")

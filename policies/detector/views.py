@@ -9,14 +9,14 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from gateway.plugins.base import RISK_LEVELS
+from gateway.plugins import RISK_LEVELS
 from policies.detector import fingerprint
 from policies.detector.features import AccountState, TrackedAccounts
 from policies.detector.index import INFRA, SYSTEM, TEMPLATE, TemplateIndex
 from policies.detector.scoring import Score, score_account
 
 if TYPE_CHECKING:
-    from gateway.risk import RiskBoard
+    from gateway.plugins import RiskBoard
     from policies.detector.analysis import Analyser
     from policies.detector.config import DetectorConfig
     from policies.detector.levels import LevelVotes

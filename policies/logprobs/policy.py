@@ -20,9 +20,7 @@ from typing import Any
 
 import orjson
 
-from gateway.errors import ConfigError
-from gateway.plugins.base import Exchange, Policy, PolicyContext, StreamFilter
-from gateway.sse import StreamEvent
+from gateway.plugins import ConfigError, Exchange, Policy, PolicyContext, StreamEvent, StreamFilter
 from policies.logprobs.config import LogprobsConfig
 from policies.logprobs.requests import RequestLimiter
 from policies.logprobs.shapes import LogprobRewriter
@@ -118,7 +116,7 @@ class LogprobsPolicy(Policy[LogprobsConfig]):
         rewriter = exchange.scratch.get(self.name)
         if rewriter is None:  # request phase skipped (shadow copy); build from what we have
             rewriter = exchange.scratch[self.name] = self._rewriter(exchange)
-        return rewriter  # type: ignore[no-any-return]
+        return rewriter
 
     async def on_response(self, exchange: Exchange, body: dict[str, Any]) -> None:
         rewriter = self._rewriter_for(exchange)

@@ -12,8 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from gateway.errors import PolicyViolationError
-from gateway.protocols.request_view import RequestView
+from gateway.plugins import PolicyViolationError, RequestView
 from policies.logprobs.config import LogprobsConfig
 
 Clamp = Callable[[], None]
@@ -79,9 +78,11 @@ class RequestLimiter:
 
     def _samples(self, request: RequestView) -> None:
         for param, value in list(request.sample_counts()):
-            self._cap(
-                param, value, self.config.max_n, lambda limit, p=param: request.set_sample_count(p, limit)
-            )
+
+            def lower(limit: int, param: str = param) -> None:
+                request.set_sample_count(param, limit)
+
+            self._cap(param, value, self.config.max_n, lower)
 
     def _logit_bias(self, request: RequestView) -> None:
         bias = request.logit_bias

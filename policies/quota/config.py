@@ -6,12 +6,12 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
-from gateway.plugins.base import PolicyConfig
-from gateway.plugins.strictness import (
+from gateway.plugins import (
     FALSE_IS_STRICTER,
     HIGHER_IS_STRICTER,
     KEYED,
     LOWER_IS_STRICTER,
+    PolicyConfig,
     Ranked,
 )
 

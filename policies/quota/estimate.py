@@ -27,7 +27,7 @@ import math
 
 import orjson
 
-from gateway.protocols.request_view import RequestView
+from gateway.plugins import RequestView
 
 BYTES_PER_TOKEN = 4.0
 MESSAGE_OVERHEAD_TOKENS = 4

@@ -68,7 +68,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.state.base import Script
+from gateway.plugins import Script
 from policies.quota.lua import DECIDE_LUA, SETTLE_LUA
 from policies.quota.twin import decide_local, settle_local
 

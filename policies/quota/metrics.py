@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from gateway.metrics import OVERHEAD_BUCKETS, GatewayMetrics
+from gateway.plugins import OVERHEAD_BUCKETS, GatewayMetrics
 
 if TYPE_CHECKING:
     from policies.quota.plan import Check

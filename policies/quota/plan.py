@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from gateway.plugins.base import Exchange
+from gateway.plugins import Exchange
 from policies.quota.config import ModelLimits, QuotaConfig
 from policies.quota.limiter import (
     Decision,
@@ -72,6 +72,7 @@ def build_checks(config: QuotaConfig, cost: RequestCost, key: Callable[[str], st
     """The checks ``config`` imposes on a request of ``cost``; ``key(suffix)`` names a store key."""
     checks: list[Check] = []
     slot_ttl_us = config.concurrency_slot_ttl_seconds * 1_000_000
+    op: Op
     _rates(checks, config, cost, key, slot_ttl_us, None)
     if cost.model_pattern is not None:
         _rates(checks, config.models[cost.model_pattern], cost, key, slot_ttl_us, cost.model_pattern)
@@ -98,6 +99,7 @@ def _rates(
     model: str | None,
 ) -> None:
     prefix = f"model:{model}:" if model is not None else ""
+    op: Op
 
     def label(kind: LimitKind) -> LimitKind:
         return "model" if model is not None else kind

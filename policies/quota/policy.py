@@ -29,11 +29,18 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from gateway.errors import ConfigError, PolicyViolationError, RateLimitError, ServiceUnavailableError
-from gateway.plugins.base import Exchange, Policy, PolicyContext
-from gateway.protocols import ProtocolAdapter
-from gateway.protocols.ratelimit import go_duration
-from gateway.state import StoreUnavailableError
+from gateway.plugins import (
+    ConfigError,
+    Exchange,
+    Policy,
+    PolicyContext,
+    PolicyViolationError,
+    ProtocolAdapter,
+    RateLimitError,
+    ServiceUnavailableError,
+    StoreUnavailableError,
+    go_duration,
+)
 from policies.quota.config import QuotaConfig
 from policies.quota.estimate import (
     estimate_input_tokens,

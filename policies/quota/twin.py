@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from gateway.state.base import MemoryLike
+from gateway.plugins import MemoryLike
 
 MICROS = 1_000_000
 RETRY_WITHOUT_ESTIMATE_US = 1_000_000  # a full concurrency limit frees "soon": ask for a retry after 1 s

@@ -25,8 +25,7 @@ import fnmatch
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.plugins.base import StreamFilter
-from gateway.sse import StreamEvent
+from gateway.plugins import StreamEvent, StreamFilter
 from policies.reasoning.inline import Interval, ThinkRewriter, keep_visible_tokens
 from policies.reasoning.think import opens_implicitly
 from policies.reasoning.withhold import Withholder

@@ -8,12 +8,12 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from gateway.plugins.base import PolicyConfig
-from gateway.plugins.strictness import (
+from gateway.plugins import (
     FALSE_IS_STRICTER,
     LOWER_IS_STRICTER,
     NEUTRAL,
     SUPERSET_IS_STRICTER,
+    PolicyConfig,
     Ranked,
 )
 

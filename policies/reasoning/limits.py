@@ -12,9 +12,7 @@ default (setting one would break models that take no reasoning parameter).
 
 from __future__ import annotations
 
-from gateway.errors import PolicyViolationError
-from gateway.plugins.base import Exchange
-from gateway.protocols.request_view import EffortAsk, RequestView
+from gateway.plugins import EffortAsk, Exchange, PolicyViolationError, RequestView
 from policies.reasoning.config import EFFORT_ORDER, ReasoningLimits
 
 ENCRYPTED_INCLUDE = "reasoning.encrypted_content"

@@ -29,8 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.plugins.base import StreamFilter
-from gateway.sse import StreamEvent
+from gateway.plugins import StreamEvent, StreamFilter
 from policies.reasoning.withhold import Withholder
 
 REASONING_BLOCKS = ("thinking", "redacted_thinking")

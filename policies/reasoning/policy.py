@@ -18,8 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.errors import PolicyViolationError
-from gateway.plugins.base import Exchange, Policy, PolicyContext, StreamFilter
+from gateway.plugins import Exchange, Policy, PolicyContext, PolicyViolationError, StreamFilter
 from policies.reasoning.chat import ChatRewriter, ChatStreamFilter, think_settings
 from policies.reasoning.config import ReasoningConfig
 from policies.reasoning.history import HistoryError, HistoryUnsealer

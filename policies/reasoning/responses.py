@@ -27,8 +27,7 @@ from typing import Any
 
 import orjson
 
-from gateway.plugins.base import StreamFilter
-from gateway.sse import StreamEvent
+from gateway.plugins import StreamEvent, StreamFilter
 from policies.reasoning.withhold import Withholder
 
 _ITEM_EVENTS = ("response.output_item.added", "response.output_item.done")

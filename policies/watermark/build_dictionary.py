@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from policies.watermark.build_near import near_groups
 from policies.watermark.build_phrases import (
@@ -49,8 +50,8 @@ OUT = Path(__file__).with_name("data") / "variants.json"
 VERSION = 2
 
 
-def build() -> dict:
-    groups: list[dict] = []
+def build() -> dict[str, Any]:
+    groups: list[dict[str, Any]] = []
 
     def add(cls: str, forms: list[str], **extra: object) -> None:
         groups.append({"class": cls, "forms": forms, **extra})
@@ -100,7 +101,7 @@ def build() -> dict:
     return {"version": VERSION, "groups": groups + near}
 
 
-def _near_dictionary(exact: list[dict], near: list[dict]) -> list[dict]:
+def _near_dictionary(exact: list[dict[str, Any]], near: list[dict[str, Any]]) -> list[dict[str, Any]]:
     superseded = {i for g in near for i in g.get("supersedes", ())}
     assert superseded <= {g["id"] for g in exact}, "a near group supersedes an unknown group"
     return [g for g in exact if g["id"] not in superseded] + near

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from gateway.errors import ConfigError
+from gateway.plugins import ConfigError
 from policies.watermark.detector import Detector, candidates, summary
 from policies.watermark.inputs import (
     detect_strength,

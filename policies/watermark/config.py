@@ -6,18 +6,19 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from gateway.plugins.base import PolicyConfig
-from gateway.plugins.strictness import (
+from gateway.plugins import (
     HIGHER_IS_STRICTER,
     NEUTRAL,
     SUPERSET_IS_STRICTER,
     TRUE_IS_STRICTER,
+    PolicyConfig,
     Ranked,
 )
 
 ClassName = Literal["spelling", "contraction", "function", "connective", "compound"]
 ALL_CLASSES: tuple[ClassName, ...] = ("spelling", "contraction", "function", "connective", "compound")
 OperationName = Literal["chat.completions", "completions", "responses", "messages"]
+_ALL_OPERATIONS: tuple[OperationName, ...] = ("chat.completions", "completions", "responses", "messages")
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 _ENV = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
 
@@ -94,7 +95,7 @@ class WatermarkConfig(PolicyConfig):
     canary: CanaryConfig = CanaryConfig()
     unicode: UnicodeConfig = UnicodeConfig()
     operations: Annotated[list[OperationName], SUPERSET_IS_STRICTER] = Field(
-        default_factory=lambda: ["chat.completions", "completions", "responses", "messages"], min_length=1
+        default_factory=lambda: list(_ALL_OPERATIONS), min_length=1
     )
     strip_logprobs: Annotated[bool, TRUE_IS_STRICTER] = Field(
         True, description="drop logprobs of marked text (their tokens would reveal the unmarked text)"

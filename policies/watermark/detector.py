@@ -197,7 +197,7 @@ class Detector:
             docs.append(doc)
         return docs
 
-    def _ranked(self, tests: list[BinomialTest] | list[CombinedTest]) -> list[dict[str, Any]]:
+    def _ranked(self, tests: Sequence[BinomialTest | CombinedTest]) -> list[dict[str, Any]]:
         adjusted = adjust([t.p_value for t in tests], self.correction)
         rows = []
         for candidate, test, corrected in zip(self.candidates, tests, adjusted, strict=True):

@@ -41,6 +41,7 @@ import json
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.resources import files
+from typing import Any
 
 SENTENCE_START = frozenset({"^", "."})
 # Negative contractions keep their inverted reading after these words ("why don't we").
@@ -220,7 +221,7 @@ def reachable(group: Group, form: str, ctx: Context) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _group(raw: dict) -> Group:  # type: ignore[type-arg]
+def _group(raw: dict[str, Any]) -> Group:
     prev = tuple(tuple(p.split(" ")) for p in raw.get("prev", ()))
     return Group(
         id=raw["id"],

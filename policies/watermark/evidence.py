@@ -16,7 +16,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from gateway.state.base import MemoryLike, Script
+from gateway.plugins import MemoryLike, Script
 
 MAX_KEY_IDS = 32
 MAX_CANARIES = 64

@@ -15,7 +15,7 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from gateway.errors import ConfigError
+from gateway.plugins import ConfigError
 
 MIN_SECRET_BYTES = 16
 

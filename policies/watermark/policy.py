@@ -27,8 +27,7 @@ from typing import Any
 
 import orjson
 
-from gateway.plugins.base import Exchange, Policy, PolicyContext, StreamFilter
-from gateway.state.base import StoreUnavailableError
+from gateway.plugins import Exchange, Policy, PolicyContext, StoreUnavailableError, StreamFilter
 from policies.watermark.canary import canary_for, canary_selected
 from policies.watermark.config import WatermarkConfig
 from policies.watermark.evidence import RECORD_SCRIPT, script_args

@@ -60,7 +60,7 @@ def probe(
             score += max((phrase_score(canary.response, a) for a in answers[canary.trigger]), default=0)
         return score
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for candidate in candidates:
         observed = total(candidate.key, candidate.key_id)
         at_least = 0

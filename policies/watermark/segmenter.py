@@ -40,7 +40,10 @@ def split_word(text: str) -> tuple[str, str, str] | None:
         if text[-1] in ".,;:!?" and text[:-1].isalpha():
             return ("", text[:-1], text[-1])
     match = WORD.fullmatch(text)
-    return None if match is None else match.groups()
+    if match is None:
+        return None
+    lead, word, trail = match.groups()  # all three groups always take part (possibly empty)
+    return lead, word, trail
 
 
 @dataclass(slots=True)

@@ -6,7 +6,7 @@ import bisect
 import statistics
 from typing import Any
 
-from gateway.plugins.base import RISK_LEVELS
+from gateway.plugins import RISK_LEVELS
 from policies.detector.sim.personas import Account, Persona
 from policies.detector.sim.runner import RunLog
 
@@ -114,7 +114,7 @@ def summarise(
     benign_accounts = sum(r["accounts"] for r in benign)
     benign_elevated = sum(r["reached"]["elevated"] for r in benign)
     batch = next((r for r in rows if r["persona"] == "batch_customer"), None)
-    targets = {
+    targets: dict[str, Any] = {
         "attack_recall_high_within_200": round(single_hits / single_accounts, 4) if single_accounts else None,
         "hydra_recall_high_within_cluster_budget": hydra[0]["recall_high_within_budget"] if hydra else None,
         "benign_false_positive_rate_elevated": round(benign_elevated / benign_accounts, 4)
@@ -157,8 +157,8 @@ def histogram_quantile(metrics_text: str, name: str, labels: dict[str, str], q: 
         head, _, value = line.rpartition(" ")
         if not all(f'{k}="{v}"' in head for k, v in labels.items()):
             continue
-        bound = head.split('le="', 1)[1].split('"', 1)[0]
-        buckets.append((float("inf") if bound == "+Inf" else float(bound), float(value)))
+        le = head.split('le="', 1)[1].split('"', 1)[0]
+        buckets.append((float("inf") if le == "+Inf" else float(le), float(value)))
     if not buckets or buckets[-1][1] == 0:
         return None
     buckets.sort()

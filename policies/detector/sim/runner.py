@@ -6,6 +6,7 @@ import asyncio
 import random
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -142,9 +143,21 @@ async def _drive_account(
         await slots.acquire()
         task = asyncio.create_task(_send(session, base, account, log, limit))
         in_flight.add(task)
-        task.add_done_callback(lambda t: (in_flight.discard(t), slots.release()))
+        task.add_done_callback(_finished(in_flight, slots))
     if in_flight:
         await asyncio.gather(*in_flight)
+
+
+def _finished(
+    in_flight: set[asyncio.Task[None]], slots: asyncio.Semaphore
+) -> Callable[[asyncio.Task[None]], None]:
+    """The done callback of one parallel request: forget the task, free its slot."""
+
+    def done(task: asyncio.Task[None]) -> None:
+        in_flight.discard(task)
+        slots.release()
+
+    return done
 
 
 async def drive(base: str, accounts: list[Account], duration: float, concurrency: int = 48) -> RunLog:

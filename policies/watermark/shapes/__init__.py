@@ -15,8 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.plugins.base import StreamFilter
-from gateway.sse import StreamEvent
+from gateway.plugins import StreamEvent, StreamFilter
 from policies.watermark.shapes.chat import ChoiceStreams, mark_choices
 from policies.watermark.shapes.messages import MessageStreams, mark_message
 from policies.watermark.shapes.responses import ResponsesStreams, mark_response_object

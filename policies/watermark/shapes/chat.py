@@ -11,8 +11,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from gateway.errors import UpstreamError
-from gateway.sse import StreamEvent
+from gateway.plugins import StreamEvent, UpstreamError
 from policies.watermark.shapes.streams import ShapeStreams
 from policies.watermark.shapes.text_stream import Factory, StreamKey, as_list, mark_whole
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.errors import UpstreamError
-from gateway.sse import StreamEvent
+from gateway.plugins import StreamEvent, UpstreamError
 from policies.watermark.shapes.streams import ShapeStreams
 from policies.watermark.shapes.text_stream import Factory, StreamKey, as_list, mark_whole
 
@@ -42,9 +41,9 @@ class MessageStreams(ShapeStreams):
                 delta["text"] = self._stream(("block", payload.get("index"))).feed(text)
         elif kind == "content_block_stop":
             key = ("block", payload.get("index"))
-            stream = self.streams.get(key)
-            if stream is not None and not stream.done:
-                tail = stream.finish()
+            stopped = self.streams.get(key)
+            if stopped is not None and not stopped.done:
+                tail = stopped.finish()
                 if tail:
                     return [self._flush_event(key, tail), event]
         return [event]

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.errors import UpstreamError
-from gateway.sse import StreamEvent
+from gateway.plugins import StreamEvent, UpstreamError
 from policies.watermark.shapes.streams import ShapeStreams
 from policies.watermark.shapes.text_stream import Factory, StreamKey, TextStream, as_list, mark_whole
 

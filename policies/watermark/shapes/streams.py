@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.sse import StreamEvent
+from gateway.plugins import StreamEvent
 from policies.watermark.shapes.text_stream import Factory, StreamKey, TextStream
 
 

@@ -191,3 +191,17 @@ def test_client_disconnect_while_waiting_non_streaming(
     wait_for(lambda: mock_upstream.stats()["cancelled"] == before + 1, timeout=5)
     assert time.monotonic() - started < 2.5, "the upstream request was cancelled, not waited out"
     wait_for(lambda: CountingPolicy.calls.get("aborted") == 1, timeout=5)
+
+
+def test_a_policy_wiping_scratch_does_not_skip_the_others_after_response(
+    start_gateway: Callable[..., GatewayHandle], mock_upstream: MockHandle
+) -> None:
+    # The pipeline's record of which policies entered the request phase (whose after_response
+    # must run: quota slots, detector observations) is the engine's, not in the policies' scratch.
+    CountingPolicy.calls.clear()
+    gw = gateway_with(
+        start_gateway, mock_upstream, {"name": COUNT}, {"name": "tests.sample_policies:ScratchWiperPolicy"}
+    )
+    assert client(gw).chat.completions.create(**CHAT).choices[0].message.content
+    wait_for(lambda: CountingPolicy.calls.get("after_200") == 1, timeout=5)
+    assert CountingPolicy.calls == {"request": 1, "after_200": 1}
