@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from gateway.protocols.base import OperationName
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built per request, and a frozen dataclass costs several times more
 class LogprobsAsk:
     """What a request asks of token log-probabilities.
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from gateway.plugins import PolicyViolationError, RequestView
+from gateway.plugins import LogprobsAsk, PolicyViolationError, RequestView
 from policies.logprobs.config import LogprobsConfig
 
 Clamp = Callable[[], None]
@@ -29,8 +29,9 @@ class RequestLimiter:
         self.report = report
 
     def apply(self, request: RequestView) -> None:
-        self._output(request)
-        self._prompt(request)
+        asked = request.logprobs  # read once: the checks below edit different parameters
+        self._output(request, asked)
+        self._prompt(request, asked)
         self._samples(request)
         self._logit_bias(request)
 
@@ -52,19 +53,18 @@ class RequestLimiter:
 
     # -- checks -------------------------------------------------------------------------------------
 
-    def _output(self, request: RequestView) -> None:
-        asked = request.logprobs
+    def _output(self, request: RequestView, asked: LogprobsAsk) -> None:
         if asked.sampled and not self.config.logprobs:
             self._forbidden(request.logprobs_param, "logprobs", request.drop_sampled_logprobs)
-        elif asked.sampled:
+            return  # the echo of the prompt carries no log-probabilities any more
+        if asked.sampled:
             self._cap(
                 request.alternatives_param, asked.alternatives, self.config.top_k, request.set_alternatives
             )
-        if request.logprobs.echo and not self.config.echo_with_logprobs:
+        if asked.echo and not self.config.echo_with_logprobs:
             self._forbidden("echo", "echo together with logprobs", request.drop_echo)
 
-    def _prompt(self, request: RequestView) -> None:
-        asked = request.logprobs
+    def _prompt(self, request: RequestView, asked: LogprobsAsk) -> None:
         config = self.config
         if asked.prompt_logprobs is not None:
             if not (config.logprobs and config.prompt_logprobs):
