@@ -27,6 +27,8 @@ ENCRYPTED_REASONING_INCLUDE = "reasoning.encrypted_content"
 
 def _efforts(body: dict[str, Any], top_level: bool) -> list[EffortAsk]:
     """The effort parameters: `reasoning_effort` (chat) and `reasoning.effort` (chat, Responses)."""
+    if "reasoning" not in body and "reasoning_effort" not in body:
+        return []
     asks = []
     if top_level and isinstance(body.get("reasoning_effort"), str):
         asks.append(EffortAsk("reasoning_effort", body["reasoning_effort"]))

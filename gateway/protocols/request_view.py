@@ -139,7 +139,12 @@ class RequestView:
     @property
     def samples(self) -> int:
         """How many samples the upstream will generate for this request (at least 1)."""
-        return max((value for _, value in self.sample_counts()), default=1)
+        most = 1
+        for param in self.sample_params:
+            value = self.body.get(param)
+            if type(value) is int and value > most:
+                most = value
+        return most
 
     @property
     def max_output_tokens(self) -> int | None:
