@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 OPERATOR = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@ -]{0,63}$")
 MAX_REASON = 500
+PROBE_ALPHA = 0.01  # a suspect is reported as carrying an account's canaries at this corrected p-value
 STATIC = {"console.css": "text/css", "console.js": "text/javascript"}
 NOTICES = {
     "pin": "Pinned.",
@@ -335,6 +336,42 @@ def console_routes(gateway: Gateway, admin_app: Any) -> list[BaseRoute]:
         )
         return render("leak.html", request, session, report=report, text=text)
 
+    async def leak_probe(request: Request, session: Session, form: dict[str, str]) -> Response:
+        """Ask a suspect model our canary triggers (the admin API's ``/watermark/probe``)."""
+        body = views.probe_body(form)
+        endpoint, model = body["endpoint"], body["model"]
+        try:
+            record(
+                session, "canary-probe", "watermark", "", outcome="requested", endpoint=endpoint, model=model
+            )
+        except AuditUnavailableError as exc:
+            return refused(request, 503, f"Refused: {exc}", session)
+        try:
+            report = await api.call(admin_token(gateway), "POST", "/watermark/probe", body=body)
+        except AdminCallError as exc:
+            return render(
+                "leak.html",
+                request,
+                session,
+                code=exc.status,
+                report=None,
+                text="",
+                probe_form=form,
+                probe_error=exc.message,
+            )
+        found = [r["account"] for r in report["results"] if r["p_corrected"] <= PROBE_ALPHA]
+        record(session, "canary-probe", "watermark", "", outcome="done", endpoint=endpoint, attributed=found)
+        return render(
+            "leak.html",
+            request,
+            session,
+            report=None,
+            text="",
+            probe=report,
+            probe_form=form,
+            probe_alpha=PROBE_ALPHA,
+        )
+
     async def static(request: Request) -> Response:
         name = request.path_params["name"]
         if name not in STATIC:
@@ -357,6 +394,7 @@ def console_routes(gateway: Gateway, admin_app: Any) -> list[BaseRoute]:
         Route("/clusters/{cluster:path}", guard.page(cluster), methods=["GET"]),
         Route("/leak", guard.page(leak_page), methods=["GET"]),
         Route("/leak", guard.action(leak_check), methods=["POST"]),
+        Route("/leak/probe", guard.action(leak_probe), methods=["POST"]),
         Route("/config", guard.page(config_page), methods=["GET"]),
         Route("/audit", guard.page(audit_page), methods=["GET"]),
         Route("/static/{name}", guard.open(static), methods=["GET"]),

@@ -199,3 +199,17 @@ def documents(text: str) -> list[str]:
         else:
             return [text]
     return docs
+
+
+def probe_body(form: dict[str, str]) -> dict[str, Any]:
+    """The admin API's ``/watermark/probe`` body from the console's probe form."""
+    body: dict[str, Any] = {
+        "endpoint": form.get("endpoint", "").strip(),
+        "model": form.get("model", "").strip() or "default",
+    }
+    if form.get("api_key_env", "").strip():
+        body["api_key_env"] = form["api_key_env"].strip()
+    accounts = [account.strip() for account in form.get("accounts", "").split(",") if account.strip()]
+    if accounts:
+        body["accounts"] = accounts
+    return body

@@ -49,3 +49,23 @@ def test_block_is_refused_where_no_level_blocks(
     )
     assert response.status_code == 409 and "risk_levels" in response.text
     assert gw.gateway.risk.pinned("free") is None
+
+
+def test_a_canary_probe_from_the_leak_page_attributes_the_suspect(console_gateway: GatewayHandle) -> None:
+    from tests.console.scenario import WATERMARK_KEY
+    from tests.support import ThreadedServer
+    from tests.suspect_model import SuspectModel
+
+    suspect = ThreadedServer(SuspectModel("pro", WATERMARK_KEY, "default")).start()
+    try:
+        client, csrf = _signed_in(console_gateway)
+        form = {"endpoint": f"{suspect.url}/v1", "model": "student", "accounts": "free, pro", "csrf": csrf}
+        page = client.post("/console/leak/probe", data=form)
+        assert page.status_code == 200, page.text
+        verdict = re.search(r'id="probe-verdict">(.*?)</section>', page.text, re.S)
+        assert verdict and re.search(r'class="attributed">pro<', verdict.group(1))
+        assert 'class="attributed">free<' not in verdict.group(1)
+        stolen = client.post("/console/leak/probe", data={**form, "api_key_env": "DG_TEST_CONSOLE_TOKEN"})
+        assert stolen.status_code == 400 and "DISTILLGUARD_PROBE_" in stolen.text
+    finally:
+        suspect.stop()

@@ -5,39 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import orjson
 import pytest
 
-from gateway.asgi import Receive, Scope, Send, read_body, send_json
-from policies.watermark.canary import canary_for
-from policies.watermark.keys import MasterKey
 from tests.support import GatewayHandle, MockHandle, ThreadedServer, base_config
+from tests.suspect_model import SuspectModel
 
 MASTER = "probe-master-key-0123456789abcdef"
 KEY_ID = "2026-01"
-
-
-class SuspectModel:
-    """A model that learnt ``account``'s canaries: it answers each canary's trigger with its phrase."""
-
-    def __init__(self, account: str | None) -> None:
-        self.answers: dict[str, str] = {}
-        if account is not None:
-            key = MasterKey(KEY_ID, MASTER.encode()).account_key(account)
-            for index in range(4):
-                canary = canary_for(key, KEY_ID, index)
-                self.answers[canary.trigger] = canary.response
-        self.prompts: list[str] = []
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return
-        body = orjson.loads(await read_body(receive, 1 << 20, None))
-        prompt = body["messages"][-1]["content"]
-        self.prompts.append(prompt)
-        text = self.answers.get(prompt, "I could not say.")
-        choices = [{"index": i, "message": {"role": "assistant", "content": text}} for i in range(body["n"])]
-        await send_json(send, 200, {"object": "chat.completion", "choices": choices}, [])
 
 
 @pytest.fixture
@@ -45,7 +19,7 @@ def suspect() -> Iterator[Callable[[str | None], tuple[SuspectModel, str]]]:
     servers: list[ThreadedServer] = []
 
     def start(account: str | None) -> tuple[SuspectModel, str]:
-        model = SuspectModel(account)
+        model = SuspectModel(account, MASTER, KEY_ID)
         server = ThreadedServer(model).start()
         servers.append(server)
         return model, f"{server.url}/v1"
