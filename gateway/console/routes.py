@@ -145,10 +145,9 @@ def console_routes(gateway: Gateway, admin_app: Any) -> list[BaseRoute]:
 
     async def board(request: Request, session: Session) -> Response:
         filters = {k: request.query_params.get(k, "") for k in ("tier", "level", "signal", "cluster")}
-        since = session.board_seen
+        since = await sessions.board_seen(session.operator)  # per analyst, across sessions and workers
         data = await views.board(api, admin_token(gateway), gateway, filters, since)
-        session.board_seen = time.time()
-        await sessions.save(session)
+        await sessions.saw_board(session.operator, time.time())
         return render("board.html", request, session, filters=filters, since=since, **data)
 
     async def account(request: Request, session: Session) -> Response:

@@ -28,6 +28,9 @@ from gateway.state.base import StateStore
 
 COOKIE = "dg_console"
 
+# How long the console remembers when an analyst last looked at the board.
+SEEN_TTL_SECONDS = 90 * 24 * 3600.0
+
 
 def token_fingerprint(token: str) -> str:
     """A keyed digest of the admin token (never stored in clear)."""
@@ -40,7 +43,7 @@ def _digest(session_id: str) -> str:
 
 @dataclass(slots=True)
 class Session:
-    """One signed-in analyst: who, their forms' CSRF token, when it ends, when they last saw the board."""
+    """One signed-in analyst: who, their forms' CSRF token, when it ends."""
 
     digest: str
     operator: str
@@ -48,7 +51,6 @@ class Session:
     created: float
     expires: float
     token: str  # token_fingerprint() of the admin token used to sign in
-    board_seen: float = 0.0
 
     @property
     def short(self) -> str:
@@ -102,6 +104,19 @@ class Sessions:
         store = self._store()
         ttl = max(1.0, session.expires - time.time())
         await store.set(self._key(store, session.digest), orjson.dumps(asdict(session)), ttl_seconds=ttl)
+
+    async def board_seen(self, operator: str) -> float:
+        """When the analyst ``operator`` last looked at the risk board, in any session (0: never)."""
+        store = self._store()
+        raw = await store.get(self._seen_key(store, operator))
+        return float(raw) if raw is not None else 0.0
+
+    async def saw_board(self, operator: str, when: float) -> None:
+        store = self._store()
+        await store.set(self._seen_key(store, operator), repr(when).encode(), ttl_seconds=SEEN_TTL_SECONDS)
+
+    def _seen_key(self, store: StateStore, operator: str) -> str:
+        return store.key("console", "seen", _digest(operator))
 
     async def end(self, session: Session) -> None:
         store = self._store()

@@ -69,3 +69,13 @@ def test_a_canary_probe_from_the_leak_page_attributes_the_suspect(console_gatewa
         assert stolen.status_code == 400 and "DISTILLGUARD_PROBE_" in stolen.text
     finally:
         suspect.stop()
+
+
+def test_changes_since_the_analyst_last_looked_survive_a_new_session(console_gateway: GatewayHandle) -> None:
+    first, _ = _signed_in(console_gateway)
+    heading = re.compile(r"<h2>Changes since you last looked(.*?)</h2>", re.S)
+    match = heading.search(first.get("/console/board").text)
+    assert match and match.group(1).strip() == ""  # never looked before
+    second, _ = _signed_in(console_gateway)  # the same analyst ("ana"), a new session
+    match = heading.search(second.get("/console/board").text)
+    assert match and match.group(1).strip().startswith("(")  # the time of the first session's look
