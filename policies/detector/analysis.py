@@ -17,6 +17,7 @@ from typing import Any
 
 from gateway.plugins.base import RiskLevel
 from policies.detector import fingerprint
+from policies.detector.agentic import agentic_score
 from policies.detector.classifier import classify, rubric_score
 from policies.detector.config import DetectorConfig, SharedSettings
 from policies.detector.cot import cot_score
@@ -80,10 +81,12 @@ class Analyser:
         state = self._seen(obs.account, now)
         text = obs.user_text
         keys, words = fingerprint.keys_and_words(text)
-        cot, _ = cot_score(f"{obs.system_text}\n{text}" if obs.system_text else text)
-        category, votes = classify(text, obs.tools, words)
+        prompt = f"{obs.system_text}\n{text}" if obs.system_text else text
+        cot, _ = cot_score(prompt)
+        agentic = agentic_score(prompt, obs.tools)
+        category, votes = classify(text, obs.tools, words, obs.tool_forced or obs.tool_depth > 0)
         rubric = rubric_score(votes, text)
-        extraction = max(cot, rubric)
+        extraction = max(cot, rubric, agentic)
         dup = False
         index = self._index
         touch = index.touch
@@ -136,6 +139,10 @@ class Analyser:
             new_model=self._is_new_model(obs.model, now),
             category=category,
             extraction=extraction,
+            agentic=agentic,
+            tools=obs.tools,
+            forced=obs.tool_forced,
+            depth=obs.tool_depth,
         )
         if obs.input_tokens or obs.output_tokens:
             state.add_usage(1.0 / settings.rates.window_requests, obs.input_tokens, obs.output_tokens)
