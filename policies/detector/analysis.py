@@ -24,6 +24,7 @@ from policies.detector.cot import cot_score
 from policies.detector.features import MAX_TEMPLATES, AccountState, TrackedAccounts, remember_infra
 from policies.detector.index import INFRA, SYSTEM, TEMPLATE, Group, TemplateIndex, group_score
 from policies.detector.levels import LevelVotes
+from policies.detector.lexicon import lexicon_scores
 from policies.detector.metrics import DetectorMetrics
 from policies.detector.outbox import SyncOutbox
 from policies.detector.request import Observation
@@ -86,6 +87,14 @@ class Analyser:
         agentic = agentic_score(prompt, obs.tools)
         category, votes = classify(text, obs.tools, words, obs.tool_forced or obs.tool_depth > 0)
         rubric = rubric_score(votes, text)
+        # The same concepts in other languages (English prompts: one set intersection).
+        cot_other, rubric_other, agentic_other = lexicon_scores(
+            prompt.lower(), None if obs.system_text else words
+        )
+        if cot_other or rubric_other or agentic_other:
+            cot = 1.0 - (1.0 - cot) * (1.0 - cot_other)
+            rubric = max(rubric, rubric_other)
+            agentic = 1.0 - (1.0 - agentic) * (1.0 - (agentic_other if obs.tools else 0.6 * agentic_other))
         extraction = max(cot, rubric, agentic)
         dup = False
         index = self._index
