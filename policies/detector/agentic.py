@@ -25,7 +25,7 @@ import re
 _STRONG = 0.85
 _MEDIUM = 0.45
 _WEAK = 0.25
-_WITHOUT_TOOLS = 0.6
+WITHOUT_TOOLS = 0.6  # the share a demand counts in a request without tool definitions
 
 _JUSTIFY = (
     r"(?:explain\w*|justif\w*|why|rationale|reasoning|reasons?|narrat\w*|motivat\w*|deliberat\w*"
@@ -39,27 +39,7 @@ _TOOLISH = (
 )
 _SENTENCE = r"[^.!?\n]"
 
-_SPECS: list[tuple[re.Pattern[str], float]] = [
-    (
-        re.compile(rf"\b{_JUSTIFY}\b{_SENTENCE}{{0,60}}\b{_QUANTIFIER}\b{_SENTENCE}{{0,40}}\b{_TOOLISH}\b"),
-        _STRONG,
-    ),
-    (
-        re.compile(rf"\b{_QUANTIFIER}\b{_SENTENCE}{{0,40}}\b{_TOOLISH}\b{_SENTENCE}{{0,60}}\b{_JUSTIFY}\b"),
-        _STRONG,
-    ),
-    (
-        re.compile(
-            rf"\bplan\w*\b{_SENTENCE}{{0,60}}\b(?:{_TOOLISH}|subtasks?)\b"
-            rf"|\b{_TOOLISH}\b{_SENTENCE}{{0,60}}\bplan\w*\b"
-        ),
-        _MEDIUM,
-    ),
-    # ReAct scaffolding: a written thought before each action (frameworks use it too: weak alone).
-    (re.compile(r"\bthought:.{0,200}\baction:", re.S), _WEAK),
-]
-# Cheap literal gates: no justification or plan word, no agentic elicitation.
-_TRIGGERS = (
+_JUSTIFY_WORDS = (
     "explain",
     "justif",
     "why",
@@ -71,10 +51,40 @@ _TRIGGERS = (
     "argue",
     "aloud",
     "describe",
-    "plan",
-    "thought:",
 )
-_TOOL_WORDS = ("tool", "call", "invocation", "action", "move", "subtask")
+_QUANTIFIER_WORDS = ("each", "every", "all", "any", "before", "prior to", "ahead of")
+_TOOL_WORDS = ("tool", "call", "invocation", "action", "move")
+
+# (regex, weight, literal groups: the regex runs only when each group has a literal in the text)
+_SPECS: list[tuple[re.Pattern[str], float, tuple[tuple[str, ...], ...]]] = [
+    (
+        re.compile(rf"\b{_JUSTIFY}\b{_SENTENCE}{{0,60}}\b{_QUANTIFIER}\b{_SENTENCE}{{0,40}}\b{_TOOLISH}\b"),
+        _STRONG,
+        (_JUSTIFY_WORDS, _QUANTIFIER_WORDS, _TOOL_WORDS),
+    ),
+    (
+        re.compile(rf"\b{_QUANTIFIER}\b{_SENTENCE}{{0,40}}\b{_TOOLISH}\b{_SENTENCE}{{0,60}}\b{_JUSTIFY}\b"),
+        _STRONG,
+        (_JUSTIFY_WORDS, _QUANTIFIER_WORDS, _TOOL_WORDS),
+    ),
+    (
+        re.compile(
+            rf"\bplan\w*\b{_SENTENCE}{{0,60}}\b(?:{_TOOLISH}|subtasks?)\b"
+            rf"|\b{_TOOLISH}\b{_SENTENCE}{{0,60}}\bplan\w*\b"
+        ),
+        _MEDIUM,
+        (("plan",), (*_TOOL_WORDS, "subtask")),
+    ),
+    # ReAct scaffolding: a written thought before each action (frameworks use it too: weak alone).
+    (re.compile(r"\bthought:.{0,200}\baction:", re.S), _WEAK, (("thought:",), ("action:",))),
+]
+
+
+# The words a tool pattern needs one of (each is \b-bounded in the regexes; "tool_call" splits into two).
+_TOOL_WORD_SET = frozenset(
+    b"tool tools call calls invocation invocations action actions move moves subtask subtasks".split()
+)
+_LETTERS_ONLY = bytes(c if 97 <= c <= 122 else 32 for c in range(256))
 
 
 def agentic_score(text: str, has_tools: bool) -> float:
@@ -82,19 +92,24 @@ def agentic_score(text: str, has_tools: bool) -> float:
     if not text:
         return 0.0
     lowered = text.lower()
-    for trigger in _TRIGGERS:
-        if trigger in lowered:
-            break
-    else:
-        return 0.0
-    for word in _TOOL_WORDS:
-        if word in lowered:
-            break
-    else:
+    # No tool word as a word ("transaction", "recall" and "callback" are not): only ReAct can match.
+    if (
+        lowered.isascii()
+        and _TOOL_WORD_SET.isdisjoint(lowered.encode().translate(_LETTERS_ONLY).split())
+        and ("thought:" not in lowered or "action:" not in lowered)
+    ):
         return 0.0
     miss = 1.0
-    for pattern, weight in _SPECS:
-        if pattern.search(lowered) is not None:
-            miss *= 1.0 - weight
+    for pattern, weight, groups in _SPECS:
+        # Plain loops, as in cot.py: a pattern runs only when each of its literal groups occurs.
+        for group in groups:
+            for literal in group:
+                if literal in lowered:
+                    break
+            else:
+                break
+        else:
+            if pattern.search(lowered) is not None:
+                miss *= 1.0 - weight
     score = 1.0 - miss
-    return score if has_tools else score * _WITHOUT_TOOLS
+    return score if has_tools else score * WITHOUT_TOOLS

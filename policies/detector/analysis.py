@@ -17,7 +17,7 @@ from typing import Any
 
 from gateway.plugins.base import RiskLevel
 from policies.detector import fingerprint
-from policies.detector.agentic import agentic_score
+from policies.detector.agentic import WITHOUT_TOOLS, agentic_score
 from policies.detector.classifier import classify, rubric_score
 from policies.detector.config import DetectorConfig, SharedSettings
 from policies.detector.cot import cot_score
@@ -42,8 +42,8 @@ Sweep = tuple[Any, list[str]]
 class Analyser:
     """Turns observations into account features, index entries, scores and level votes.
 
-    Owns the cache of system prompt keys. Handed the tracked accounts (it adds and forgets
-    them), the template index, the level votes (allowlist and voting), the feature timeline,
+    Owns the caches of system prompt keys and agentic scores. Handed the tracked accounts (it
+    adds and forgets them), the template index, the level votes (allowlist and voting), the feature timeline,
     the sync outbox (groups it changed) and the queue of sweeps (groups it flagged).
     """
 
@@ -63,6 +63,7 @@ class Analyser:
         self._outbox = outbox
         self._sweeps = sweeps
         self._system_keys: dict[str, int | None] = {}
+        self._system_agentic_scores: dict[str, float] = {}
         # Bound once: these run for most observations (no lookup through the collaborators each time).
         self._seen = accounts.seen
         self._allowlisted = levels.allowlisted
@@ -84,7 +85,9 @@ class Analyser:
         keys, words = fingerprint.keys_and_words(text)
         prompt = f"{obs.system_text}\n{text}" if obs.system_text else text
         cot, _ = cot_score(prompt)
-        agentic = agentic_score(prompt, obs.tools)
+        agentic = agentic_score(text, obs.tools)
+        if obs.system_text:  # no pattern crosses the line between them; the system prompt's is cached
+            agentic = 1.0 - (1.0 - agentic) * (1.0 - self._system_agentic(obs.system_text, obs.tools))
         category, votes = classify(text, obs.tools, words, obs.tool_forced or obs.tool_depth > 0)
         rubric = rubric_score(votes, text)
         # The same concepts in other languages (English prompts: one set intersection).
@@ -180,6 +183,17 @@ class Analyser:
             if 0 <= age <= window and fnmatch.fnmatchcase(model, pattern):
                 return True
         return False
+
+    def _system_agentic(self, text: str, tools: bool) -> float:
+        """The agentic score of a system prompt (cached like its key: apps resend the same one)."""
+        cache = self._system_agentic_scores
+        score = cache.get(text)
+        if score is None:
+            score = agentic_score(text, True)
+            if len(cache) >= _SYSTEM_CACHE:
+                cache.pop(next(iter(cache)))
+            cache[text] = score
+        return score if tools else score * WITHOUT_TOOLS
 
     def _system_key(self, text: str) -> int | None:
         """The key of a system prompt (cached: apps send the same long system prompt every time)."""

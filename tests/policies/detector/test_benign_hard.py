@@ -31,6 +31,7 @@ async def test_an_evaluation_harness_with_the_zero_shot_suffix_stays_untouched()
     assert risk.level("harvester") == "high"  # the same detector still catches extraction
     for account in ("eval", "ide"):
         status = core.views.status(account)
+        assert status["features"]["requests"] == 200  # every request was analysed
         assert risk.level(account) == "none", status["score"]
         assert status["score"]["score"] < 0.4
     evaluator_features = core.views.status("eval")["features"]
