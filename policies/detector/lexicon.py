@@ -273,11 +273,11 @@ def lexicon_scores(lowered: str, words: list[bytes] | None = None) -> tuple[floa
         present = _ASCII_KEYS.intersection(words)
         if not present:
             return 0.0, 0.0, 0.0
-        for word in present:
-            candidates.extend(_BY_WORD[word.decode()])
+        for key in present:
+            candidates.extend(_BY_WORD[key.decode()])
     else:
-        for word in _WORD_KEYS.intersection(_LETTERS.findall(lowered)):
-            candidates.extend(_BY_WORD[word])
+        for anchor in _WORD_KEYS.intersection(_LETTERS.findall(lowered)):
+            candidates.extend(_BY_WORD[anchor])
         for char in _CHAR_KEYS.intersection(lowered):
             candidates.extend(_BY_CHAR[char])
     miss = {"cot": 1.0, "rubric": 1.0, "agentic": 1.0}
