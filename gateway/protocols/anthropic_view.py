@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.protocols.conversation import last_user_and_turns, text_of
+from gateway.protocols.conversation import last_user_and_turns, text_of, tool_results
 from gateway.protocols.request_view import BudgetAsk, EffortAsk, RequestView, _int
 
 MIN_THINKING_BUDGET = 1024  # thinking_config_enabled_param.py: "Must be >= 1024"
@@ -27,6 +27,9 @@ class MessagesView(RequestView):
         system: list[str] = []
         text_of(self.body.get("system"), budget, system)
         return user, " ".join(system), turns
+
+    def tool_results(self) -> tuple[int, int]:
+        return tool_results(self.body.get("messages"))
 
     def reasoning_efforts(self) -> list[EffortAsk]:
         config = self.body.get("output_config")

@@ -18,8 +18,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.protocols.conversation import last_user_and_turns, system_from_messages, text_of
-from gateway.protocols.request_view import BudgetAsk, EffortAsk, LogprobsAsk, RequestView, _int
+from gateway.protocols.conversation import last_user_and_turns, system_from_messages, text_of, tool_results
+from gateway.protocols.request_view import (
+    BudgetAsk,
+    EffortAsk,
+    LogprobsAsk,
+    RequestView,
+    _int,
+    tool_choice_of,
+)
 
 RESPONSES_LOGPROBS_INCLUDE = "message.output_text.logprobs"
 ENCRYPTED_REASONING_INCLUDE = "reasoning.encrypted_content"
@@ -102,6 +109,14 @@ class ChatView(_BiasedView):
     @property
     def tool_count(self) -> int:
         return super().tool_count + len(self.body.get("functions") or ())
+
+    @property
+    def tool_choice(self) -> str | None:
+        body = self.body
+        return tool_choice_of(body["tool_choice"] if "tool_choice" in body else body.get("function_call"))
+
+    def tool_results(self) -> tuple[int, int]:
+        return tool_results(self.body.get("messages"))
 
     def set_alternatives(self, count: int) -> None:
         if _int(self.body.get("top_logprobs")) is not None:
@@ -192,6 +207,9 @@ class ResponsesView(RequestView):
 
     def reasoning_efforts(self) -> list[EffortAsk]:
         return _efforts(self.body, top_level=False)
+
+    def tool_results(self) -> tuple[int, int]:
+        return tool_results(self.body.get("input"))
 
     @property
     def structured_output(self) -> bool:

@@ -89,6 +89,47 @@ class InputSize:
     messages: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class ToolUse:
+    """How a request uses tools: definitions, the choice it forces, and the agent loop it carries.
+
+    ``tools``: tool (function) definitions; ``choice``: the tool choice, normalised across APIs to
+    ``"auto"``, ``"none"``, ``"required"`` (some tool must be called) or ``"named"`` (this one
+    tool), None when not set; ``results``: tool-result turns in the conversation (the outputs of
+    earlier tool calls the client sends back); ``depth``: tool-result turns since the last turn a
+    person wrote (how many steps into an agent loop the request is).
+    """
+
+    tools: int = 0
+    choice: str | None = None
+    results: int = 0
+    depth: int = 0
+
+    @property
+    def forced(self) -> bool:
+        """Whether the request forces a tool call (some tool, or a named one)."""
+        return self.choice in ("required", "named")
+
+
+# OpenAI's and Anthropic's tool_choice values, to the normalised names of ToolUse.choice.
+_CHOICE_NAMES = {"auto": "auto", "none": "none", "required": "required", "any": "required", "tool": "named"}
+
+
+def tool_choice_of(value: Any) -> str | None:
+    """The normalised tool choice of a ``tool_choice`` (or legacy ``function_call``) value."""
+    if isinstance(value, str):
+        return _CHOICE_NAMES.get(value, "named" if value else None)
+    if isinstance(value, dict):
+        kind = value.get("type")
+        if kind == "allowed_tools":  # Responses: a subset of the tools, in a mode
+            mode = value.get("mode")
+            return "required" if mode == "required" else "auto"
+        if isinstance(kind, str) and kind in _CHOICE_NAMES:
+            return _CHOICE_NAMES[kind]
+        return "named"  # {"type": "function", ...}, a hosted tool, or legacy {"name": ...}
+    return None
+
+
 def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
@@ -98,7 +139,7 @@ class RequestView:
 
     Reading: ``model``, ``stream``, ``samples``, ``sample_params``, ``max_output_tokens`` (and
     ``max_output_tokens_param``), ``logprobs``, ``alternatives_param``, ``logit_bias``,
-    ``prompt_fields``, ``tool_count``. Editing: ``set_sample_count``, ``set_alternatives``,
+    ``prompt_fields``, ``tool_count``, ``tool_use``. Editing: ``set_sample_count``, ``set_alternatives``,
     ``drop_logprobs``, ``drop_prompt_logprobs``, ``set_prompt_alternatives``, ``drop_token_ids``,
     ``drop_echo``, ``set_logit_bias``, ``drop_logit_bias``. An edit of something the operation
     cannot carry is a no-op.
@@ -219,6 +260,20 @@ class RequestView:
     def tool_count(self) -> int:
         tools = self.body.get("tools")
         return len(tools) if isinstance(tools, list) else 0
+
+    @property
+    def tool_choice(self) -> str | None:
+        """The tool choice the request sets, normalised (see :class:`ToolUse`), or None."""
+        return tool_choice_of(self.body.get("tool_choice"))
+
+    def tool_results(self) -> tuple[int, int]:
+        """(tool-result turns, those since the last turn a person wrote); O(messages)."""
+        return 0, 0
+
+    def tool_use(self) -> ToolUse:
+        """How the request uses tools (see :class:`ToolUse`)."""
+        results, depth = self.tool_results()
+        return ToolUse(self.tool_count, self.tool_choice, results, depth)
 
     def reasoning_efforts(self) -> list[EffortAsk]:
         """Each reasoning-effort parameter the request sets."""

@@ -17,12 +17,14 @@ from typing import Any
 
 from gateway.plugins import RiskLevel
 from policies.detector import fingerprint
+from policies.detector.agentic import WITHOUT_TOOLS, agentic_score
 from policies.detector.classifier import classify, rubric_score
 from policies.detector.config import DetectorConfig, SharedSettings
 from policies.detector.cot import cot_score
 from policies.detector.features import MAX_TEMPLATES, AccountState, TrackedAccounts, remember_infra
 from policies.detector.index import INFRA, SYSTEM, TEMPLATE, Group, TemplateIndex, group_score
 from policies.detector.levels import LevelVotes
+from policies.detector.lexicon import lexicon_scores
 from policies.detector.metrics import DetectorMetrics
 from policies.detector.outbox import SyncOutbox
 from policies.detector.request import Observation
@@ -40,8 +42,8 @@ Sweep = tuple[Any, list[str]]
 class Analyser:
     """Turns observations into account features, index entries, scores and level votes.
 
-    Owns the cache of system prompt keys. Handed the tracked accounts (it adds and forgets
-    them), the template index, the level votes (allowlist and voting), the feature timeline,
+    Owns the caches of system prompt keys and agentic scores. Handed the tracked accounts (it
+    adds and forgets them), the template index, the level votes (allowlist and voting), the feature timeline,
     the sync outbox (groups it changed) and the queue of sweeps (groups it flagged).
     """
 
@@ -61,6 +63,7 @@ class Analyser:
         self._outbox = outbox
         self._sweeps = sweeps
         self._system_keys: dict[str, int | None] = {}
+        self._system_agentic_scores: dict[str, float] = {}
         # Bound once: these run for most observations (no lookup through the collaborators each time).
         self._seen = accounts.seen
         self._allowlisted = levels.allowlisted
@@ -80,10 +83,22 @@ class Analyser:
         state = self._seen(obs.account, now)
         text = obs.user_text
         keys, words = fingerprint.keys_and_words(text)
-        cot, _ = cot_score(f"{obs.system_text}\n{text}" if obs.system_text else text)
-        category, votes = classify(text, obs.tools, words)
+        prompt = f"{obs.system_text}\n{text}" if obs.system_text else text
+        cot, _ = cot_score(prompt)
+        agentic = agentic_score(text, obs.tools)
+        if obs.system_text:  # no pattern crosses the line between them; the system prompt's is cached
+            agentic = 1.0 - (1.0 - agentic) * (1.0 - self._system_agentic(obs.system_text, obs.tools))
+        category, votes = classify(text, obs.tools, words, obs.tool_forced or obs.tool_depth > 0)
         rubric = rubric_score(votes, text)
-        extraction = max(cot, rubric)
+        # The same concepts in other languages (English prompts: one set intersection).
+        cot_other, rubric_other, agentic_other = lexicon_scores(
+            prompt.lower(), None if obs.system_text else words
+        )
+        if cot_other or rubric_other or agentic_other:
+            cot = 1.0 - (1.0 - cot) * (1.0 - cot_other)
+            rubric = max(rubric, rubric_other)
+            agentic = 1.0 - (1.0 - agentic) * (1.0 - (agentic_other if obs.tools else 0.6 * agentic_other))
+        extraction = max(cot, rubric, agentic)
         dup = False
         index = self._index
         touch = index.touch
@@ -136,6 +151,10 @@ class Analyser:
             new_model=self._is_new_model(obs.model, now),
             category=category,
             extraction=extraction,
+            agentic=agentic,
+            tools=obs.tools,
+            forced=obs.tool_forced,
+            depth=obs.tool_depth,
         )
         if obs.input_tokens or obs.output_tokens:
             state.add_usage(1.0 / settings.rates.window_requests, obs.input_tokens, obs.output_tokens)
@@ -164,6 +183,17 @@ class Analyser:
             if 0 <= age <= window and fnmatch.fnmatchcase(model, pattern):
                 return True
         return False
+
+    def _system_agentic(self, text: str, tools: bool) -> float:
+        """The agentic score of a system prompt (cached like its key: apps resend the same one)."""
+        cache = self._system_agentic_scores
+        score = cache.get(text)
+        if score is None:
+            score = agentic_score(text, True)
+            if len(cache) >= _SYSTEM_CACHE:
+                cache.pop(next(iter(cache)))
+            cache[text] = score
+        return score if tools else score * WITHOUT_TOOLS
 
     def _system_key(self, text: str) -> int | None:
         """The key of a system prompt (cached: apps send the same long system prompt every time)."""

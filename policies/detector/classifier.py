@@ -90,11 +90,15 @@ def _signs(text: str) -> tuple[bool, bool]:
     return code, math
 
 
-def classify(text: str, has_tools: bool = False, words: list[bytes] | None = None) -> tuple[int, list[float]]:
+def classify(
+    text: str, has_tools: bool = False, words: list[bytes] | None = None, agent_loop: bool = False
+) -> tuple[int, list[float]]:
     """(winning class index, votes per class) of a prompt's text (already bounded in length).
 
     ``words`` may pass the lowercase words already extracted, as UTF-8 bytes (the fingerprint's
-    content words); without them the text's words are found here.
+    content words); without them the text's words are found here. ``has_tools``: the request
+    defines tools; ``agent_loop``: it carries tool results or forces a tool call (a step of an
+    agent loop, whatever its text says).
     """
     votes = [0.0] * len(CATEGORIES)
     # Each vocabulary word votes once per prompt: a set intersection in C finds them.
@@ -112,6 +116,8 @@ def classify(text: str, has_tools: bool = False, words: list[bytes] | None = Non
         votes[_MATH] += 1.5
     if has_tools:
         votes[_AGENTIC] += 3.0
+    if agent_loop:
+        votes[_AGENTIC] += 1.5
     top = max(votes[:OTHER])
     if top < MIN_VOTES:
         return OTHER, votes

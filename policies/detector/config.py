@@ -73,6 +73,9 @@ class Weights(PolicyConfig):
 
     cot_elicitation: float = Field(0.95, ge=0, le=1)
     rubric_grading: float = Field(0.9, ge=0, le=1)
+    agentic_elicitation: float = Field(
+        0.9, ge=0, le=1, description="plans and the reason for each tool call, asked for"
+    )
     logprobs: float = Field(0.5, ge=0, le=1)
     behaviour_floor: float = Field(0.3, ge=0, le=1, description="most that behaviour alone can score")
     cluster: float = Field(0.85, ge=0, le=1)

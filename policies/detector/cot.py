@@ -8,7 +8,7 @@ trace"). Medium: demands for every intermediate step ("show all your work",
 "think carefully", which benign users write all the time.
 
 The score of one prompt is the noisy-OR of the weights of the patterns found,
-so one strong phrase gives ~0.85, and weak phrases alone stay below 0.5. A
+so one strong phrase gives ~0.85, and weak phrases alone score at most ``WEAK_ONLY_CAP`` (0.15). A
 cheap word prefilter skips the regexes for prompts that contain none of the
 trigger words (most benign traffic), and each pattern runs only when one of its literal
 anchors occurs in the text (a C substring search), so a prompt costs a few regex scans at most.
@@ -21,6 +21,7 @@ import re
 _STRONG = 0.85
 _MEDIUM = 0.45
 _WEAK = 0.25
+WEAK_ONLY_CAP = 0.15  # the most that weak phrases alone score
 
 # (regex, weight, literal anchors: the regex runs only when one of them is in the lowercased text)
 _SPECS: list[tuple[str, float, tuple[str, ...]]] = [
@@ -146,6 +147,7 @@ def cot_score(text: str) -> tuple[float, list[str]]:
     else:
         return 0.0, []
     miss = 1.0
+    strongest = 0.0
     matched: list[str] = []
     for pattern, weight, groups in _PATTERNS:
         for group in groups:
@@ -157,5 +159,10 @@ def cot_score(text: str) -> tuple[float, list[str]]:
         else:
             if pattern.search(lowered) is not None:
                 miss *= 1.0 - weight
+                strongest = max(strongest, weight)
                 matched.append(pattern.pattern[:40])
+    if strongest <= _WEAK:
+        # Only everyday phrases ("let's think step by step", the zero-shot suffix every evaluation
+        # harness appends): what honest users and benchmarks write, so never more than a hint.
+        return min(1.0 - miss, WEAK_ONLY_CAP), matched
     return 1.0 - miss, matched

@@ -35,7 +35,12 @@ OUT_TOKENS = 10
 IN_TOKENS = 11
 EXTRACTION = 12
 RATE = 13
-CATEGORY_BASE = 14
+AGENTIC = 14  # agentic elicitation (plans and the reason for each tool call)
+TOOLS = 15  # share of requests with tool definitions
+LOOP = 16  # share of requests inside an agent loop (tool results since the last person's turn)
+FORCED = 17  # share of requests forcing a tool call
+DEPTH = 18  # agent-loop depth (tool results since the last person's turn), averaged
+CATEGORY_BASE = 19
 SIZE = CATEGORY_BASE + len(CATEGORIES)
 
 AVERAGES = {
@@ -47,6 +52,11 @@ AVERAGES = {
     "max_reasoning": MAX_REASONING,
     "new_model": NEW_MODEL,
     "extraction": EXTRACTION,
+    "agentic_elicitation": AGENTIC,
+    "tool_use": TOOLS,
+    "agent_loop": LOOP,
+    "forced_tool_choice": FORCED,
+    "agent_loop_depth": DEPTH,
 }
 _VALUABLE = tuple(range(OTHER))  # every class but "other"
 _RATE_TAU = 60.0
@@ -106,6 +116,10 @@ class AccountState:
         new_model: bool,
         category: int,
         extraction: float,
+        agentic: float = 0.0,
+        tools: bool = False,
+        forced: bool = False,
+        depth: int = 0,
     ) -> None:
         v = self.values
         keep = 1.0 - alpha
@@ -118,6 +132,11 @@ class AccountState:
         v[MAX_REASONING] = v[MAX_REASONING] * keep + (alpha if max_reasoning else 0.0)
         v[NEW_MODEL] = v[NEW_MODEL] * keep + (alpha if new_model else 0.0)
         v[EXTRACTION] = v[EXTRACTION] * keep + alpha * extraction
+        v[AGENTIC] = v[AGENTIC] * keep + alpha * agentic
+        v[TOOLS] = v[TOOLS] * keep + (alpha if tools else 0.0)
+        v[LOOP] = v[LOOP] * keep + (alpha if depth else 0.0)
+        v[FORCED] = v[FORCED] * keep + (alpha if forced else 0.0)
+        v[DEPTH] = v[DEPTH] * keep + alpha * depth
         for index in range(CATEGORY_BASE, SIZE):
             v[index] *= keep
         v[CATEGORY_BASE + category] += alpha

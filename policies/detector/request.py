@@ -38,6 +38,10 @@ class Observation:
     system_text: str
     turns: int  # user turns in the request (1 = single-turn)
     tools: bool
+    tool_count: int  # tool definitions
+    tool_forced: bool  # tool_choice forces a call (some tool, or a named one)
+    tool_results: int  # tool-result turns in the conversation
+    tool_depth: int  # tool-result turns since the last turn a person wrote (agent-loop depth)
     logprobs: bool
     samples: int  # n
     max_reasoning: bool
@@ -91,6 +95,7 @@ def observe(exchange: Exchange, settings: Any) -> Observation:
     """Take the observation of ``exchange`` (cheap: bounded text slices and a few fields)."""
     request = exchange.request
     user, system, turns = request.conversation(settings.text.max_chars)
+    tools = request.tool_use()
     return Observation(
         account=exchange.account.id,
         tier=exchange.account.tier,
@@ -101,7 +106,11 @@ def observe(exchange: Exchange, settings: Any) -> Observation:
         user_text=user,
         system_text=system,
         turns=max(1, turns),
-        tools=request.tool_count > 0,
+        tools=tools.tools > 0,
+        tool_count=tools.tools,
+        tool_forced=tools.forced,
+        tool_results=tools.results,
+        tool_depth=tools.depth,
         logprobs=request.logprobs.any,
         samples=request.samples,
         max_reasoning=_max_reasoning(request, settings.rates.max_reasoning_budget),

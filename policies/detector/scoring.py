@@ -2,19 +2,21 @@
 
 Three parts, each in [0, 1]::
 
-    content    C = 1 - (1 - w_cot·cot)(1 - w_rubric·rubric)(1 - w_logprobs·logprobs)
+    content    C = 1 - (1 - w_cot·cot)(1 - w_rubric·rubric)(1 - w_agentic·agentic)
+                     · (1 - w_logprobs·logprobs)
     behaviour  B = weighted mean of template reuse, single-turn share, capability focus,
                    volume, regularity, max reasoning effort and new-model share
     own        O = 1 - (1 - C·(0.55 + 0.45·B)) · (1 - floor·B)       (0 before min_requests)
     score      S = 1 - (1 - O) · (1 - w_cluster·cluster)
 
 Content is what an extraction campaign needs (reasoning written out, grades,
-logprobs); behaviour (dataset-like traffic) only amplifies it, and alone can
-reach at most ``behaviour_floor`` (0.3 by default, below ``elevated``): a batch
-customer with templated single-turn prompts at high volume is not a
-distiller by that alone. ``cluster`` is the best score of the groups the
-account belongs to (shared campaign templates or client infrastructure); a
-template the account used only once counts half.
+plans and the reasons for each tool call, logprobs); behaviour (dataset-like
+traffic) only amplifies it, and alone can reach at most ``behaviour_floor``
+(0.3 by default, below ``elevated``): a batch customer with templated
+single-turn prompts at high volume is not a distiller by that alone.
+``cluster`` is the best score of the groups the account belongs to (shared
+campaign templates or client infrastructure); a template the account used
+only once counts half.
 
 Levels: the highest level whose threshold the score reaches; ``critical`` also
 needs ``critical_min_requests`` of the account's own traffic. Raising is
@@ -85,7 +87,7 @@ class Score:
         }
 
 
-CONTENT = ("cot_elicitation", "rubric_grading", "logprobs")
+CONTENT = ("cot_elicitation", "rubric_grading", "agentic_elicitation", "logprobs")
 
 
 def score_account(
@@ -100,16 +102,17 @@ def score_account(
     weight = v[F.WEIGHT]
     if weight > 0:  # the means of state.mean(), read from the array directly (same divisions)
         cot, rubric, logprobs = v[F.COT] / weight, v[F.RUBRIC] / weight, v[F.LOGPROBS] / weight
+        agentic = v[F.AGENTIC] / weight
         dup, single = v[F.DUP] / weight, v[F.SINGLE] / weight
         max_reasoning, new_model = v[F.MAX_REASONING] / weight, v[F.NEW_MODEL] / weight
         focus = max(v[F.CATEGORY_BASE : F.CATEGORY_BASE + OTHER]) / weight  # capability_focus()
     else:
-        cot = rubric = logprobs = dup = single = max_reasoning = new_model = focus = 0.0
+        cot = rubric = logprobs = agentic = dup = single = max_reasoning = new_model = focus = 0.0
     volume = min(1.0, state.rate_per_minute(mono) / settings.rates.volume_rpm)
     regularity = state.regularity()
     content = 1.0 - (1.0 - w.cot_elicitation * cot) * (1.0 - w.rubric_grading * rubric) * (
-        1.0 - w.logprobs * logprobs
-    )
+        1.0 - w.agentic_elicitation * agentic
+    ) * (1.0 - w.logprobs * logprobs)
     weights, total = w.behaviour
     # The same sum, in the same order, as over BEHAVIOUR.
     mixed = 0.0
@@ -127,6 +130,7 @@ def score_account(
     raw = {
         "cot_elicitation": cot,
         "rubric_grading": rubric,
+        "agentic_elicitation": agentic,
         "logprobs": logprobs,
         "template_reuse": dup,
         "single_turn": single,

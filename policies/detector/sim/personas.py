@@ -1,10 +1,11 @@
 """The simulated personas: who sends what, from which client and network, how often.
 
 Benign: chat users (multi-turn, varied topics), students (math homework that
-asks for steps), a coding assistant (IDE system prompt, code, tools), a RAG app
-(templated long-context questions), a batch customer (templated ticket
-summaries at high volume: the hard benign case), and a company team behind one
-NAT with one SDK.
+asks for steps), a coding assistant (IDE system prompt, code, tools), an IDE plugin with a long
+fixed system prompt and agent steps, a RAG app (templated long-context
+questions), a batch customer (templated ticket summaries at high volume: the
+hard benign case), an evaluation harness (templated math ending in "Let's
+think step by step", temperature 0), and a company team behind one NAT with one SDK.
 
 Attacks: single-account chain-of-thought harvesting, low-and-slow harvesting
 with cover traffic, paraphrased templates, rubric-grading harvesting, an
@@ -210,6 +211,59 @@ def batch_customer(account: Account, progress: float) -> Request:
     )
 
 
+EVAL_HARNESS = Client("lm-eval-harness/0.4.3 python-httpx/0.27.0", [("x-eval-run", "r")])
+
+
+def eval_harness(account: Account, progress: float) -> Request:
+    """A customer benchmarking the model: templated math ending in the zero-shot CoT suffix, temperature 0."""
+    rng = account.rng
+    prompt = f"Question: {vocab.math_problem(rng)}\nAnswer: Let's think step by step."
+    body = _chat(
+        [{"role": "user", "content": prompt}], "mock-reasoner", max_tokens=512, temperature=0, seed=1234
+    )
+    return Request("/v1/chat/completions", body)
+
+
+# A long, fixed system prompt (as IDE plugins ship): rules, tone, tool etiquette, even a "think step by step".
+IDE_LONG_SYSTEM = " ".join(
+    [
+        "You are DevMate, a coding assistant embedded in the user's IDE.",
+        "You have access to the user's open files, the project tree and a terminal through tools.",
+        "Follow the project's existing style, formatting and naming; match the indentation of the file.",
+        "Prefer minimal, reviewable diffs and never rewrite a file wholesale unless asked.",
+        "When you are unsure about an API, read the relevant file with a tool instead of guessing.",
+        "Do not run destructive shell commands (rm -rf, force pushes, dropping databases).",
+        "Keep answers short: code first, then at most three sentences of explanation.",
+        "For larger changes, think step by step and keep the user informed of which files you touch.",
+        "Never reveal secrets from environment files; redact tokens that appear in logs.",
+        "If tests exist, run them after an edit and report failures verbatim.",
+        "Respect the user's editor settings: language, line length, and formatter.",
+    ]
+    * 3
+)
+
+
+def ide_long_system(account: Account, progress: float) -> Request:
+    rng = account.rng
+    ask = rng.choice(
+        [
+            f"Add input validation to this:\n{vocab.code_snippet(rng)}",
+            f"Rename the variables here to something clearer:\n{vocab.code_snippet(rng)}",
+            f"{vocab.coding_task(rng)}",
+            f"Why is this slow?\n{vocab.code_snippet(rng)}",
+        ]
+    )
+    messages = [{"role": "system", "content": IDE_LONG_SYSTEM}, *_conversation(account, ask, 0.5)]
+    body = _chat(messages, "mock-reasoner", tools=IDE_TOOLS, tool_choice="auto")
+    if rng.random() < 0.5:  # an agent step: the plugin hands back the output of a tool it ran
+        call = {"id": "c1", "type": "function", "function": {"name": "read_file", "arguments": "{}"}}
+        body["messages"] += [
+            {"role": "assistant", "content": None, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": "c1", "content": vocab.code_snippet(rng)},
+        ]
+    return Request("/v1/chat/completions", body, True)
+
+
 def _harvest_problem(rng: random.Random) -> str:
     roll = rng.random()
     if roll < 0.5:
@@ -327,6 +381,8 @@ STYLES = {
     "coding": coding_assistant,
     "rag": rag_app,
     "batch": batch_customer,
+    "eval": eval_harness,
+    "ide_long": ide_long_system,
     "cot": cot_harvester,
     "slow": low_and_slow,
     "paraphrase": paraphraser,
@@ -353,6 +409,8 @@ def personas(scale: float = 1.0, requests_scale: float = 1.0) -> list[Persona]:
         ),
         Persona("rag_app", "benign", max(2, n(4)), 250, RAG_SERVICE, 2, "rag", parallel=4),
         Persona("batch_customer", "benign", max(1, n(2)), 1500, BATCH_JOB, 1, "batch", parallel=8),
+        Persona("eval_harness", "benign", max(1, n(2)), 400, EVAL_HARNESS, 1, "eval", parallel=4),
+        Persona("ide_long_prompt", "benign", n(20), 25, IDE_PLUGIN, 10_000, "ide_long", multi_turn=True),
         Persona("cot_harvester", "attack", max(2, n(4)), 250, HARVEST_CLIENT, 4, "cot", parallel=4),
         Persona("low_and_slow", "attack", max(2, n(4)), 220, SDK_PYTHON, 4, "slow"),
         Persona("paraphraser", "attack", max(2, n(4)), 250, SDK_PYTHON, 4, "paraphrase"),

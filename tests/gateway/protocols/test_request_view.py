@@ -165,3 +165,84 @@ def test_structured_output_and_echo() -> None:
     assert view("completions", {"prompt": "Once", "echo": True}).echoed_prompt_chars == 4
     assert view("completions", {"prompt": [1, 2], "echo": True}).echoed_prompt_chars == 0
     assert view("messages", {"messages": []}).echoed_prompt_chars == 0
+
+
+_TOOL = {"type": "function", "function": {"name": "read_file", "parameters": {"type": "object"}}}
+
+
+@pytest.mark.parametrize(
+    ("operation", "body", "choice"),
+    [
+        ("chat.completions", {"tool_choice": "required"}, "required"),
+        ("chat.completions", {"tool_choice": {"type": "function", "function": {"name": "f"}}}, "named"),
+        ("chat.completions", {"function_call": {"name": "f"}}, "named"),
+        ("chat.completions", {"tool_choice": "auto"}, "auto"),
+        ("chat.completions", {}, None),
+        (
+            "responses",
+            {"tool_choice": {"type": "allowed_tools", "mode": "required", "tools": []}},
+            "required",
+        ),
+        ("responses", {"tool_choice": {"type": "function", "name": "f"}}, "named"),
+        ("messages", {"tool_choice": {"type": "any"}}, "required"),
+        ("messages", {"tool_choice": {"type": "tool", "name": "f"}}, "named"),
+        ("messages", {"tool_choice": {"type": "none"}}, "none"),
+        ("completions", {"tool_choice": "required"}, "required"),  # read as sent; the API has no tools
+    ],
+)
+def test_tool_choice_is_one_reading_across_apis(
+    operation: str, body: dict[str, Any], choice: str | None
+) -> None:
+    use = view(operation, body).tool_use()
+    assert use.choice == choice
+    assert use.forced is (choice in ("required", "named"))
+
+
+def test_tool_results_and_agent_loop_depth_per_api() -> None:
+    chat = {
+        "tools": [_TOOL, _TOOL, _TOOL],
+        "messages": [
+            {"role": "user", "content": "fix the bug"},
+            {"role": "assistant", "tool_calls": [{"id": "1"}]},
+            {"role": "tool", "tool_call_id": "1", "content": "file text"},
+            {"role": "user", "content": "now the tests"},
+            {"role": "assistant", "tool_calls": [{"id": "2"}, {"id": "3"}]},
+            {"role": "tool", "tool_call_id": "2", "content": "ok"},
+            {"role": "tool", "tool_call_id": "3", "content": "ok"},
+        ],
+    }
+    use = view("chat.completions", chat).tool_use()
+    assert (use.tools, use.results, use.depth) == (3, 3, 2)
+    responses = {
+        "tools": [{"type": "function", "name": "f"}],
+        "input": [
+            {"role": "user", "content": "go"},
+            {"type": "function_call", "call_id": "a", "name": "f", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "a", "output": "1"},
+            {"type": "function_call_output", "call_id": "b", "output": "2"},
+        ],
+    }
+    assert view("responses", responses).tool_results() == (2, 2)
+    assert view("responses", {"input": "plain"}).tool_results() == (0, 0)
+    anthropic = {
+        "tools": [{"name": "f", "input_schema": {"type": "object"}}],
+        "messages": [
+            {"role": "user", "content": "plan it"},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "f", "input": {}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "out 1"}]},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "t2", "name": "f", "input": {}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t2", "content": "out 2"}]},
+        ],
+    }
+    use = view("messages", anthropic).tool_use()
+    assert (use.tools, use.results, use.depth) == (1, 2, 2)
+    # A message of tool results is not a turn a person wrote: the instruction stays the last user text.
+    assert view("messages", anthropic).conversation(100) == ("plan it", "", 1)
+    anthropic["messages"].append(
+        {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": "t3"}, {"type": "text", "text": "next"}],
+        }
+    )
+    assert view("messages", anthropic).tool_results() == (3, 1)  # a person wrote in that turn too
+    assert view("completions", {"prompt": "x"}).tool_use().results == 0

@@ -41,6 +41,8 @@ def test_ordinary_prompts_score_zero(text: str) -> None:
 def test_everyday_step_by_step_stays_low() -> None:
     score, _ = cot_score("How do I change a tyre? Please explain it step by step.")
     assert 0 < score < 0.5
+    # Weak phrases alone, however many (a benchmark's "Let's think step by step"), stay a hint.
+    assert cot_score("Let's think step by step. Think carefully, step by step.")[0] == cot.WEAK_ONLY_CAP
 
 
 def test_homework_requests_are_medium() -> None:
@@ -53,11 +55,14 @@ def _reference_cot(text: str) -> tuple[float, list[str]]:
     lowered = text.lower()
     if not text or not any(trigger in lowered for trigger in cot._TRIGGERS):
         return 0.0, []
-    miss, matched = 1.0, []
+    miss, matched, weights = 1.0, [], [0.0]
     for source, weight, anchors in cot._SPECS:
         if any(anchor in lowered for anchor in anchors) and re.search(source, lowered):
             miss *= 1.0 - weight
             matched.append(source[:40])
+            weights.append(weight)
+    if max(weights) <= cot._WEAK:  # weak phrases alone are capped
+        return min(1.0 - miss, cot.WEAK_ONLY_CAP), matched
     return 1.0 - miss, matched
 
 
