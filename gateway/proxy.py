@@ -40,7 +40,7 @@ from gateway.errors import (
     ServerError,
     UpstreamError,
 )
-from gateway.plugins.base import Account, Exchange
+from gateway.plugins.base import Account, Exchange, Outcome
 from gateway.plugins.pipeline import Pipeline
 from gateway.protocols import ADAPTERS, Operation, ProtocolName, protocol_for_path
 from gateway.relay import StreamRelay, Timing, relay_json
@@ -52,20 +52,22 @@ log = logging.getLogger("distillguard.proxy")
 
 
 class RequestState:
-    """Book-keeping for one request, filled in as it progresses."""
+    """Book-keeping for one request, filled in as it progresses.
+
+    ``outcome`` is the one record of how the request ended (status, error, bytes and events sent):
+    the exchange the policies see shares it, so after_response reads what the metrics and the
+    access log record.
+    """
 
     __slots__ = (
         "account",
-        "bytes_sent",
-        "error",
-        "events",
         "exchange",
+        "outcome",
         "path",
         "pipeline",
         "protocol",
         "request_id",
         "route",
-        "status",
         "timing",
     )
 
@@ -74,14 +76,11 @@ class RequestState:
         self.path = path
         self.route = route
         self.timing = Timing()
+        self.outcome = Outcome()
         self.account: Account | None = None
         self.exchange: Exchange | None = None
         self.pipeline: Pipeline | None = None
         self.protocol: ProtocolName | None = None
-        self.status = 0
-        self.bytes_sent = 0
-        self.events = 0
-        self.error: GatewayError | None = None
 
 
 class ProxyHandler:
@@ -127,9 +126,9 @@ class ProxyHandler:
             task = asyncio.current_task()
             if task is not None:
                 task.uncancel()
-            state.status = 499  # the client closed the request (nginx's convention)
+            state.outcome.status = 499  # the client closed the request (nginx's convention)
         except ClientDisconnected:
-            state.status = 499
+            state.outcome.status = 499
         except GatewayError as error:
             await self._send_error(state, send, error, watcher)
         except Exception:
@@ -173,6 +172,7 @@ class ProxyHandler:
             headers=headers,
             client_ip=runtime.trusted_proxies.of(scope, headers),
             risk_level=level,
+            outcome=state.outcome,
         )
         state.exchange, state.pipeline = exchange, pipeline
         return exchange, pipeline
@@ -222,14 +222,17 @@ class ProxyHandler:
                 try:
                     await relay.run()
                 finally:
-                    state.bytes_sent, state.events = relay.bytes_sent, relay.events_sent
+                    state.outcome.response_bytes, state.outcome.stream_events = (
+                        relay.bytes_sent,
+                        relay.events_sent,
+                    )
                     if relay.started:
-                        state.status = response.status
+                        state.outcome.status = response.status
             else:
-                state.bytes_sent = await relay_json(
+                state.outcome.response_bytes = await relay_json(
                     send, exchange, pipeline, response, state.timing, state.request_id
                 )
-                state.status = response.status
+                state.outcome.status = response.status
         finally:
             response.close()
 
@@ -261,8 +264,8 @@ class ProxyHandler:
             headers.extend(
                 (k.encode("latin-1"), v.encode("latin-1")) for k, v in exchange.response_headers.items()
             )
-        state.status = response.status
-        state.bytes_sent = await send_json(send, response.status, payload, headers)
+        state.outcome.status = response.status
+        state.outcome.response_bytes = await send_json(send, response.status, payload, headers)
 
     async def _passthrough(
         self,
@@ -313,18 +316,18 @@ class ProxyHandler:
             )
             content_type = response.headers.get("content-type", "application/octet-stream").encode("latin-1")
             await send_bytes(send, response.status, raw, out, content_type)
-            state.status, state.bytes_sent = response.status, len(raw)
+            state.outcome.status, state.outcome.response_bytes = response.status, len(raw)
         finally:
             response.close()
 
     async def _send_error(
         self, state: RequestState, send: Send, error: GatewayError, watcher: DisconnectWatcher | None
     ) -> None:
-        state.error = error
+        state.outcome.error = error
         if watcher is not None and watcher.response_started:
             log.error("request %s failed after its response started: %s", state.request_id, error.message)
             return
-        state.status = error.status
+        state.outcome.status = error.status
         if isinstance(error, AuthFailure):
             self.metrics.auth_failures.labels(error.reason).inc()
         if watcher is not None:
@@ -340,7 +343,7 @@ class ProxyHandler:
             )
         if error.status == 401:
             headers.append((b"www-authenticate", b'Bearer realm="distillguard"'))
-        state.bytes_sent = await send_json(
+        state.outcome.response_bytes = await send_json(
             send, error.status, adapter.error_body(error, state.request_id), headers
         )
 
@@ -349,12 +352,7 @@ class ProxyHandler:
         exchange = state.exchange
         timing = state.timing
         if exchange is not None and state.pipeline is not None:
-            outcome = exchange.outcome
-            outcome.status = state.status
-            outcome.error = state.error
-            outcome.aborted = state.status == 499
-            outcome.response_bytes = state.bytes_sent
-            outcome.stream_events = state.events
+            state.outcome.aborted = state.outcome.status == 499
             try:
                 await asyncio.shield(state.pipeline.run_after(exchange))
             except asyncio.CancelledError:
@@ -363,7 +361,7 @@ class ProxyHandler:
         metrics = self.metrics
         route = state.route
         stream_label = "true" if timing.stream else "false"
-        metrics.requests.labels(route, str(state.status), tier).inc()
+        metrics.requests.labels(route, str(state.outcome.status), tier).inc()
         if metrics.per_account_labels and state.account is not None:
             metrics.account_requests.labels(state.account.id).inc()
         metrics.request_duration.labels(route, stream_label).observe(now - timing.started)
@@ -372,8 +370,8 @@ class ProxyHandler:
             metrics.upstream_duration.labels(route, stream_label).observe(timing.upstream)
         if timing.first_event is not None:
             metrics.ttft.labels(route).observe(timing.first_event - timing.started)
-        if state.events:
-            metrics.stream_events.labels(route).inc(state.events)
+        if state.outcome.stream_events:
+            metrics.stream_events.labels(route).inc(state.outcome.stream_events)
         if exchange is not None and exchange.usage.known:
             usage = exchange.usage
             metrics.tokens.labels(route, "input", tier).inc(usage.input_tokens)
@@ -391,11 +389,11 @@ def _access_record(state: RequestState, now: float) -> dict[str, Any]:
         "request_id": state.request_id,
         "path": state.path,
         "route": state.route,
-        "status": state.status,
+        "status": state.outcome.status,
         "duration_ms": round((now - timing.started) * 1000, 3),
         "upstream_ms": round(timing.upstream * 1000, 3),
         "overhead_ms": round(timing.overhead(now) * 1000, 3),
-        "bytes": state.bytes_sent,
+        "bytes": state.outcome.response_bytes,
     }
     if state.account is not None:
         record["account"] = state.account.id
@@ -411,8 +409,8 @@ def _access_record(state: RequestState, now: float) -> dict[str, Any]:
             record["tokens_out"] = exchange.usage.output_tokens
         if exchange.actions:
             record["actions"] = [f"{a.policy}:{a.action}:{a.mode}:{a.count}" for a in exchange.actions]
-    if state.error is not None:
-        record["error"] = state.error.code or state.error.kind
+    if state.outcome.error is not None:
+        record["error"] = state.outcome.error.code or state.outcome.error.kind
     if timing.first_event is not None:
         record["ttft_ms"] = round((timing.first_event - timing.started) * 1000, 3)
     return record
