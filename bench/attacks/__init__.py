@@ -2,7 +2,8 @@
 
 ``logit_extraction``: the logit-bias + top-k attack of Carlini et al. (2024) and
 Finlayson et al. (2024) that rebuilds full logit vectors, and its variant for
-APIs whose logprobs ignore the bias. ``hidden_dimension``: the SVD step that
+APIs whose logprobs ignore the bias. ``logprob_free``: the attack that reads no logprobs
+(Carlini et al. §6: a bias bisected until the one-token answer flips). ``hidden_dimension``: the SVD step that
 recovers the model's hidden dimension from many such vectors.
 ``python -m bench.attacks`` runs the scenarios of docs/logprobs.md.
 """

@@ -15,12 +15,26 @@ import time
 from typing import Any
 
 from bench.attacks.presets import preset_config
-from bench.attacks.scenarios import FREE_KEY, Gateways, Outcome, attack, run
+from bench.attacks.scenarios import FREE_KEY, Gateways, Outcome, attack, logprob_free_attack, run
+
+# Each preset tier's largest logit_bias magnitude (None: no cap; 0: bias refused).
+PRESET_TIERS = [(p, t) for p in ("default", "strict") for t in ("free", "pro", "trusted")]
+
+
+def bias_cap(config: dict[str, Any]) -> float | None:
+    bias = config.get("logit_bias") or {}
+    if bias.get("mode", "exclusive") == "refuse":
+        return 0.0
+    cap = bias.get("max_magnitude")
+    return float(cap) if cap is not None else None
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.attacks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="skip the large and the slow scenarios")
+    parser.add_argument(
+        "--logprob-free", action="store_true", help="run only D, the logprob-free (bias bisection) attack"
+    )
     args = parser.parse_args()
     gateways = Gateways()
     started = time.perf_counter()
@@ -34,6 +48,9 @@ def main() -> None:
         return gateways.gateway(config).url
 
     try:
+        if args.logprob_free:
+            logprob_free(show, through, gateways.mock.url)
+            return
         small = {"prompts": 96, "tokens": 128}
         print("# A. top-k + logit_bias (upstream logprobs include the bias: OpenAI before 2024, vLLM V0)")
         show(run(attack("mock directly", gateways.mock.url, "x", **small)))
@@ -84,6 +101,29 @@ def main() -> None:
     finally:
         gateways.close()
     print(f"# {len(rows)} scenarios in {time.perf_counter() - started:.0f}s")
+
+
+def logprob_free(show: Any, through: Any, mock_url: str) -> None:
+    """D: Carlini et al. §6, no logprobs: the argmax under a bisected bias, 58 x 58 logits."""
+    size = {"prompts": 58, "tokens": 58}
+    print("# D. logprob-free: one-token answers under a bisected logit_bias (max_bias 32)")
+    for steps in (7, 8, 9, 10):
+        show(
+            run(
+                logprob_free_attack(
+                    f"mock directly, {steps} queries/logit", mock_url, "x", steps=steps, **size
+                )
+            )
+        )
+    for preset, tier in PRESET_TIERS:
+        config = preset_config(preset, tier)
+        cap = bias_cap(config)
+        # Under a cap the attacker bisects up to it, and asks 25% more prompts: a few gaps exceed 20.
+        kwargs: dict[str, Any] = {"steps": 9, **size}
+        if cap:
+            kwargs.update(max_bias=min(32.0, cap), prompts=72)
+        name = f"gateway, {preset}.yaml {tier} (logprobs policy)"
+        show(run(logprob_free_attack(name, through(config), FREE_KEY, **kwargs)))
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ import openai
 from bench.attacks import groundtruth
 from bench.attacks.hidden_dimension import hidden_dimension, subspace_residual
 from bench.attacks.logit_extraction import AttackReport, LogitExtractor, Variant, attack_prompts
+from bench.attacks.logprob_free import LogprobFreeExtractor
 from tests.support import TEST_KEYS, GatewayHandle, MockHandle, base_config
 
 DEMO_NOISE_KEY = "bench-logprob-noise-key-0123456789"
@@ -107,6 +108,34 @@ async def attack(
         report = await extractor.run(texts, token_ids)
     finally:
         await client.close()
+    return score(name, report, texts, token_ids)
+
+
+async def logprob_free_attack(
+    name: str,
+    base_url: str,
+    api_key: str,
+    *,
+    prompts: int,
+    tokens: int,
+    steps: int = 10,
+    max_bias: float = 32.0,
+    seed: int = 0,
+) -> Outcome:
+    """One logprob-free (bias bisection) run and its score against the toy model's truth."""
+    client = openai.AsyncOpenAI(base_url=f"{base_url}/v1", api_key=api_key, max_retries=0)
+    try:
+        extractor = LogprobFreeExtractor(client, groundtruth.vocabulary(), steps=steps, max_bias=max_bias)
+        token_ids = token_subset(tokens, seed)
+        texts = attack_prompts(prompts, seed)
+        report = await extractor.run(texts, token_ids)
+    finally:
+        await client.close()
+    return score(name, report, texts, token_ids)
+
+
+def score(name: str, report: AttackReport, texts: list[str], token_ids: list[int]) -> Outcome:
+    """The outcome of an extraction run, scored against the toy model's truth."""
     truth = np.array([groundtruth.true_relative_logits(p, token_ids) for p in texts])
     estimate = hidden_dimension(report.logits)
     known = np.isfinite(report.logits)

@@ -27,6 +27,7 @@ from policies.detector.levels import LevelVotes
 from policies.detector.lexicon import lexicon_scores
 from policies.detector.metrics import DetectorMetrics
 from policies.detector.outbox import SyncOutbox
+from policies.detector.probing import SHORT_ANSWER, BiasProbes, prompt_key
 from policies.detector.request import Observation
 from policies.detector.scoring import Score, decide, score_account
 from policies.detector.timeline import FeatureTimeline
@@ -98,7 +99,15 @@ class Analyser:
             cot = 1.0 - (1.0 - cot) * (1.0 - cot_other)
             rubric = max(rubric, rubric_other)
             agentic = 1.0 - (1.0 - agentic) * (1.0 - (agentic_other if obs.tools else 0.6 * agentic_other))
-        extraction = max(cot, rubric, agentic)
+        probe = 0.0
+        if obs.bias is not None:  # the same prompt under another bias: one step of a bias search
+            probes = state.probes
+            if probes is None:
+                probes = state.probes = BiasProbes()
+            short = 0 < obs.max_output <= SHORT_ANSWER or 0 < obs.output_tokens <= SHORT_ANSWER
+            key = prompt_key(obs.model, obs.system_text, text, obs.turns)
+            probe = probes.probe(key, obs.bias, short)
+        extraction = max(cot, rubric, agentic, probe)
         dup = False
         index = self._index
         touch = index.touch
@@ -155,6 +164,7 @@ class Analyser:
             tools=obs.tools,
             forced=obs.tool_forced,
             depth=obs.tool_depth,
+            probe=probe,
         )
         if obs.input_tokens or obs.output_tokens:
             state.add_usage(1.0 / settings.rates.window_requests, obs.input_tokens, obs.output_tokens)

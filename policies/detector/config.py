@@ -77,6 +77,9 @@ class Weights(PolicyConfig):
         0.9, ge=0, le=1, description="plans and the reason for each tool call, asked for"
     )
     logprobs: float = Field(0.5, ge=0, le=1)
+    bias_probing: float = Field(
+        0.95, ge=0, le=1, description="the same prompt resent under another logit_bias (a bias search)"
+    )
     behaviour_floor: float = Field(0.3, ge=0, le=1, description="most that behaviour alone can score")
     cluster: float = Field(0.85, ge=0, le=1)
     # Behaviour (dataset-likeness) mix; normalised to sum 1.

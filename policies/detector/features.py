@@ -19,6 +19,7 @@ from typing import Any
 
 from gateway.plugins import RiskLevel
 from policies.detector.classifier import CATEGORIES, OTHER
+from policies.detector.probing import BiasProbes
 
 # Indices into the feature array.
 WEIGHT = 0
@@ -40,7 +41,8 @@ TOOLS = 15  # share of requests with tool definitions
 LOOP = 16  # share of requests inside an agent loop (tool results since the last person's turn)
 FORCED = 17  # share of requests forcing a tool call
 DEPTH = 18  # agent-loop depth (tool results since the last person's turn), averaged
-CATEGORY_BASE = 19
+PROBE = 19  # bias probing: the same prompt again under another logit_bias (probing.py)
+CATEGORY_BASE = 20
 SIZE = CATEGORY_BASE + len(CATEGORIES)
 
 AVERAGES = {
@@ -57,6 +59,7 @@ AVERAGES = {
     "agent_loop": LOOP,
     "forced_tool_choice": FORCED,
     "agent_loop_depth": DEPTH,
+    "bias_probing": PROBE,
 }
 _VALUABLE = tuple(range(OTHER))  # every class but "other"
 _RATE_TAU = 60.0
@@ -76,6 +79,7 @@ class AccountState:
         "level",
         "level_since",
         "linked",
+        "probes",
         "prompts",
         "requests",
         "templates",
@@ -99,6 +103,7 @@ class AccountState:
         self.cluster: str | None = None
         self.timeline: deque[dict[str, Any]] | None = None
         self.prompts: deque[str] | None = None
+        self.probes: BiasProbes | None = None  # only for accounts that send a logit_bias
 
     # ---- updating -------------------------------------------------------------------------
     def update(
@@ -120,6 +125,7 @@ class AccountState:
         tools: bool = False,
         forced: bool = False,
         depth: int = 0,
+        probe: float = 0.0,
     ) -> None:
         v = self.values
         keep = 1.0 - alpha
@@ -137,6 +143,7 @@ class AccountState:
         v[LOOP] = v[LOOP] * keep + (alpha if depth else 0.0)
         v[FORCED] = v[FORCED] * keep + (alpha if forced else 0.0)
         v[DEPTH] = v[DEPTH] * keep + alpha * depth
+        v[PROBE] = v[PROBE] * keep + alpha * probe
         for index in range(CATEGORY_BASE, SIZE):
             v[index] *= keep
         v[CATEGORY_BASE + category] += alpha

@@ -43,6 +43,8 @@ class Observation:
     tool_results: int  # tool-result turns in the conversation
     tool_depth: int  # tool-result turns since the last turn a person wrote (agent-loop depth)
     logprobs: bool
+    bias: dict[str, Any] | None  # the client's logit_bias (never edited in place: policies replace it)
+    max_output: int  # the output-token cap asked for (0: none)
     samples: int  # n
     max_reasoning: bool
     client_key: str  # user-agent + header shape (hash)
@@ -96,6 +98,7 @@ def observe(exchange: Exchange, settings: Any) -> Observation:
     request = exchange.request
     user, system, turns = request.conversation(settings.text.max_chars)
     tools = request.tool_use()
+    bias = request.logit_bias
     return Observation(
         account=exchange.account.id,
         tier=exchange.account.tier,
@@ -112,6 +115,8 @@ def observe(exchange: Exchange, settings: Any) -> Observation:
         tool_results=tools.results,
         tool_depth=tools.depth,
         logprobs=request.logprobs.any,
+        bias=bias,
+        max_output=(request.max_output_tokens or 0) if bias else 0,
         samples=request.samples,
         max_reasoning=_max_reasoning(request, settings.rates.max_reasoning_budget),
         client_key=client_key(exchange.headers),

@@ -3,14 +3,14 @@
 Three parts, each in [0, 1]::
 
     content    C = 1 - (1 - w_cot·cot)(1 - w_rubric·rubric)(1 - w_agentic·agentic)
-                     · (1 - w_logprobs·logprobs)
+                     · (1 - w_logprobs·logprobs)(1 - w_probing·bias_probing)
     behaviour  B = weighted mean of template reuse, single-turn share, capability focus,
                    volume, regularity, max reasoning effort and new-model share
     own        O = 1 - (1 - C·(0.55 + 0.45·B)) · (1 - floor·B)       (0 before min_requests)
     score      S = 1 - (1 - O) · (1 - w_cluster·cluster)
 
 Content is what an extraction campaign needs (reasoning written out, grades,
-plans and the reasons for each tool call, logprobs); behaviour (dataset-like
+plans and the reasons for each tool call, logprobs, logit-bias searches); behaviour (dataset-like
 traffic) only amplifies it, and alone can reach at most ``behaviour_floor``
 (0.3 by default, below ``elevated``): a batch customer with templated
 single-turn prompts at high volume is not a distiller by that alone.
@@ -87,7 +87,7 @@ class Score:
         }
 
 
-CONTENT = ("cot_elicitation", "rubric_grading", "agentic_elicitation", "logprobs")
+CONTENT = ("cot_elicitation", "rubric_grading", "agentic_elicitation", "logprobs", "bias_probing")
 
 
 def score_account(
@@ -102,17 +102,17 @@ def score_account(
     weight = v[F.WEIGHT]
     if weight > 0:  # the means of state.mean(), read from the array directly (same divisions)
         cot, rubric, logprobs = v[F.COT] / weight, v[F.RUBRIC] / weight, v[F.LOGPROBS] / weight
-        agentic = v[F.AGENTIC] / weight
+        agentic, probing = v[F.AGENTIC] / weight, v[F.PROBE] / weight
         dup, single = v[F.DUP] / weight, v[F.SINGLE] / weight
         max_reasoning, new_model = v[F.MAX_REASONING] / weight, v[F.NEW_MODEL] / weight
         focus = max(v[F.CATEGORY_BASE : F.CATEGORY_BASE + OTHER]) / weight  # capability_focus()
     else:
-        cot = rubric = logprobs = agentic = dup = single = max_reasoning = new_model = focus = 0.0
+        cot = rubric = logprobs = agentic = probing = dup = single = max_reasoning = new_model = focus = 0.0
     volume = min(1.0, state.rate_per_minute(mono) / settings.rates.volume_rpm)
     regularity = state.regularity()
     content = 1.0 - (1.0 - w.cot_elicitation * cot) * (1.0 - w.rubric_grading * rubric) * (
         1.0 - w.agentic_elicitation * agentic
-    ) * (1.0 - w.logprobs * logprobs)
+    ) * (1.0 - w.logprobs * logprobs) * (1.0 - w.bias_probing * probing)
     weights, total = w.behaviour
     # The same sum, in the same order, as over BEHAVIOUR.
     mixed = 0.0
@@ -132,6 +132,7 @@ def score_account(
         "rubric_grading": rubric,
         "agentic_elicitation": agentic,
         "logprobs": logprobs,
+        "bias_probing": probing,
         "template_reuse": dup,
         "single_turn": single,
         "capability_focus": focus,
