@@ -42,6 +42,7 @@ class LogprobFreeExtractor:
         max_bias: float = 32.0,
         concurrency: int = 16,
         give_up_after: int = 32,
+        max_queries: int | None = None,
         extra_headers: dict[str, str] | None = None,
     ) -> None:
         self.client = client
@@ -51,6 +52,7 @@ class LogprobFreeExtractor:
         self.max_bias = max_bias
         self.semaphore = asyncio.Semaphore(concurrency)
         self.give_up_after = give_up_after
+        self.max_queries = max_queries  # a budget (tests: fail fast where nothing stops the attacker)
         self.extra_headers = extra_headers or {}
         self.stopped = False  # the attacker stopped paying: refused, nothing learnt since
 
@@ -90,8 +92,10 @@ class LogprobFreeExtractor:
     async def _wins(self, prompt: str, token_id: int, bias: float, report: AttackReport) -> bool | None:
         """Whether ``token_id`` is the one-token answer under ``bias``; None when refused or unreadable."""
         async with self.semaphore:
-            if self.stopped or (report.refused >= self.give_up_after and report.refused > report.answered):
-                self.stopped = True  # mostly refusals now: a real attacker stops paying here
+            refused = report.refused >= self.give_up_after and report.refused > report.answered
+            spent = self.max_queries is not None and report.queries >= self.max_queries
+            if self.stopped or refused or spent:
+                self.stopped = True  # mostly refusals now, or out of budget: the attacker stops paying
                 return None
             report.queries += 1
             try:

@@ -78,7 +78,9 @@ async def _honest(url: str, vocabulary: list[str]) -> int:
 async def _attack(url: str) -> tuple[Any, LogprobFreeExtractor]:
     client = openai.AsyncOpenAI(base_url=f"{url}/v1", api_key=TEST_KEYS["free"], max_retries=0)
     try:
-        extractor = LogprobFreeExtractor(client, groundtruth.vocabulary(), steps=STEPS, concurrency=4)
+        extractor = LogprobFreeExtractor(
+            client, groundtruth.vocabulary(), steps=STEPS, concurrency=4, max_queries=2000
+        )  # the budget only makes a regression fail fast: the detector must stop it under 200 answers
         report = await extractor.run(attack_prompts(PROMPTS), token_subset(TOKENS))
     finally:
         await client.close()
