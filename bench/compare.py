@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -82,6 +83,7 @@ litellm_settings:
   telemetry: false
   set_verbose: false
 general_settings:
+  master_key: {master_key}
   disable_spend_logs: true
 """
 
@@ -101,10 +103,10 @@ def free_port() -> int:
 
 
 def run_wrk(
-    port: int, path: str, duration: float, connections: int, threads: int, workdir: Path
+    port: int, path: str, duration: float, connections: int, threads: int, workdir: Path, key: str = KEY
 ) -> WrkResult:
     script = workdir / "post.lua"
-    script.write_text(WRK_SCRIPT.format(body=orjson.dumps(BODY).decode(), key=KEY))
+    script.write_text(WRK_SCRIPT.format(body=orjson.dumps(BODY).decode(), key=key))
     out = subprocess.run(
         [
             "wrk",
@@ -176,8 +178,8 @@ def main() -> None:
     path = "/v1/chat/completions"
     results: dict[str, WrkResult] = {}
 
-    def measure(label: str, port: int) -> None:
-        results[label] = run_wrk(port, path, args.duration, args.connections, args.threads, workdir)
+    def measure(label: str, port: int, key: str = KEY) -> None:
+        results[label] = run_wrk(port, path, args.duration, args.connections, args.threads, workdir, key)
         r = results[label]
         print(f"  {label}: {r.rps:,.0f} req/s, p50 {r.p50_ms:.2f} ms", file=sys.stderr, flush=True)
 
@@ -194,12 +196,13 @@ def main() -> None:
         if "litellm" not in args.skip:
             port = free_port()
             conf = workdir / "litellm.yaml"
-            conf.write_text(LITELLM_CONFIG.format(upstream=upstream))
+            master_key = "sk-" + secrets.token_hex(16)  # LiteLLM refuses to start without one
+            conf.write_text(LITELLM_CONFIG.format(upstream=upstream, master_key=master_key))
             binary = litellm_binary(Path(args.litellm_venv))
             env = {**os.environ, "LITELLM_LOG": "ERROR", "LITELLM_TELEMETRY": "False"}
             command = [str(binary), "--config", str(conf), "--port", str(port), "--num_workers", "1"]
             with process(command, f"http://127.0.0.1:{port}/health/liveliness", workdir / "litellm.log", env):
-                measure("LiteLLM proxy", port)
+                measure("LiteLLM proxy", port, master_key)
         preset = ROOT / "policies" / "default.yaml"
         for label, config in (
             ("distillguard, no policies", bare_config(preset, workdir)),
