@@ -134,11 +134,11 @@ def main() -> None:
             bias = build_bias(provider_key(MASTER), MASTER.account_key("acct-0"), VOCAB, gamma, delta)
             other = build_bias(provider_key(MASTER), MASTER.account_key("outsider"), VOCAB, gamma, delta)
             marked = [
-                chat(client, server.url, p, args.tokens, 100 + i, bias.bias)
+                chat(client, server.url, p, args.tokens, 100 + i, bias.bias())
                 for i, (_, p) in enumerate(prompts)
             ]
             foreign = [
-                chat(client, server.url, p, args.tokens, 300 + i, other.bias)
+                chat(client, server.url, p, args.tokens, 300 + i, other.bias())
                 for i, (_, p) in enumerate(prompts)
             ]
             rng = random.Random(7)
@@ -153,7 +153,7 @@ def main() -> None:
                 rows.setdefault("other-account", []).append(verdict(detector, ids, "acct-0"))
             rows["unmarked"] = [verdict(detector, ids, "acct-0") for ids in unmarked_ids]
             rows["human"] = [verdict(detector, ids, "acct-0") for ids in human_ids]
-            size = f"bias map {len(bias.fragment)} bytes, {len(bias.bias)} entries"
+            size = f"bias map {len(bias.fragment)} bytes, {len(bias.ids)} entries"
             print(f"\n== gamma {gamma} delta {delta}: {size}")
             print(f"{'set':16} {'n':>3} {'provider':>9} {'acct-0':>7} {'other':>6} {'median scored':>14}")
             for name, results in rows.items():

@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections import OrderedDict
-from dataclasses import dataclass
 
 import numpy as np
 import orjson
@@ -48,39 +47,76 @@ def green_mask(key: bytes, vocab_size: int, gamma: float) -> np.ndarray:
     return np.frombuffer(raw, dtype="<u4") < np.uint64(int(gamma * 2**32))
 
 
-@dataclass(frozen=True, slots=True)
 class BiasMap:
-    """One (provider key, account key, model) bias: as a dict and as the JSON bytes of that dict."""
+    """One (provider key, account key, vocabulary) bias, kept as the JSON bytes the upstream receives.
 
-    bias: dict[str, float]
-    fragment: bytes
+    ``ids`` (sorted) and ``weights`` (1 or 2: in one list or both) say which tokens are biased;
+    ``_inner`` holds each entry followed by a comma and ``_starts`` where each entry begins, so a
+    merge with a client's few entries cuts those out of the bytes instead of re-encoding 20,000.
+    """
 
-    def merged(self, client: dict[str, float] | None) -> dict[str, float] | orjson.Fragment:
-        """The bias to forward: ours alone as spliced bytes, or the sum with the client's entries."""
+    __slots__ = ("_inner", "_starts", "delta", "fragment", "ids", "weights")
+
+    def __init__(self, ids: np.ndarray, weights: np.ndarray, delta: float) -> None:
+        self.ids = ids
+        self.weights = weights
+        self.delta = delta
+        values = {w: orjson.dumps(float(w * delta)) for w in (1, 2)}
+        pieces = [b'"%d":%s,' % (int(t), values[int(w)]) for t, w in zip(ids, weights, strict=True)]
+        lengths = np.fromiter((len(p) for p in pieces), dtype=np.int64, count=len(pieces))
+        self._starts = np.concatenate(([0], np.cumsum(lengths)))
+        self._inner = b"".join(pieces)
+        self.fragment = b"{" + self._inner[:-1] + b"}" if pieces else b"{}"
+
+    def bias(self) -> dict[str, float]:
+        """The map as a dict (tests and tools; the hot path never builds it)."""
+        return {str(int(t)): float(w * self.delta) for t, w in zip(self.ids, self.weights, strict=True)}
+
+    def value(self, token: int) -> tuple[int, float]:
+        """(entry position or -1, our bias) of one token id."""
+        pos = int(np.searchsorted(self.ids, token))
+        if pos < len(self.ids) and int(self.ids[pos]) == token:
+            return pos, float(self.weights[pos] * self.delta)
+        return -1, 0.0
+
+    def merged(self, client: dict[str, float] | None) -> orjson.Fragment:
+        """The bias to forward: ours, with each token the client names at the sum of both, clamped."""
         if not client:
             return orjson.Fragment(self.fragment)
-        out = dict(self.bias)
+        totals: dict[int, float] = {}
+        cut: set[int] = set()
         for token, value in client.items():
-            key = str(int(token))  # "007" and "7" are one token to the upstream
-            total = out.get(key, 0.0) + float(value)
-            out[key] = max(-MAX_BIAS, min(MAX_BIAS, total))
-        return out
+            tid = int(token)  # "007" and "7" are one token to the upstream: one entry
+            if tid not in totals:
+                pos, ours = self.value(tid)
+                totals[tid] = ours
+                if pos >= 0:
+                    cut.add(pos)
+            totals[tid] += float(value)
+        kept, prev = [], 0
+        for pos in sorted(cut):
+            kept.append(self._inner[prev : self._starts[pos]])
+            prev = int(self._starts[pos + 1])
+        kept.append(self._inner[prev:])
+        extra = b",".join(
+            b'"%d":%s' % (tid, orjson.dumps(max(-MAX_BIAS, min(MAX_BIAS, total))))
+            for tid, total in totals.items()
+        )
+        return orjson.Fragment(b"{" + b"".join(kept) + extra + b"}")
 
 
 def build_bias(provider: bytes, account: bytes, vocab_size: int, gamma: float, delta: float) -> BiasMap:
     """The summed bias of both lists (token ids as strings, OpenAI's object form)."""
-    total = green_mask(provider, vocab_size, gamma).astype(np.float64) + green_mask(
-        account, vocab_size, gamma
-    )
+    total = green_mask(provider, vocab_size, gamma).astype(np.uint8)
+    total += green_mask(account, vocab_size, gamma)
     ids = np.flatnonzero(total)
-    bias = {str(int(i)): float(total[i] * delta) for i in ids}
-    return BiasMap(bias, orjson.dumps(bias))
+    return BiasMap(ids, total[ids], delta)
 
 
 class BiasCache:
     """Bias maps by (account, vocab size); least recently used dropped past ``limit``."""
 
-    def __init__(self, gamma: float, delta: float, limit: int = 256) -> None:
+    def __init__(self, gamma: float, delta: float, limit: int = 64) -> None:
         self.gamma = gamma
         self.delta = delta
         self.limit = limit

@@ -56,20 +56,33 @@ def test_lists_are_keyed_of_fraction_gamma_and_independent() -> None:
 
 def test_the_bias_is_delta_per_list_and_sums_with_the_clients_entries() -> None:
     provider, account = provider_key(MASTER), MASTER.account_key("acct-1")
-    bias = build_bias(provider, account, VOCAB, 0.25, 2.0)
+    made = build_bias(provider, account, VOCAB, 0.25, 2.0)
+    bias = made.bias()
     p, a = green_mask(provider, VOCAB, 0.25), green_mask(account, VOCAB, 0.25)
     both = int(np.flatnonzero(p & a)[0])
     only = int(np.flatnonzero(p & ~a)[0])
     red = int(np.flatnonzero(~p & ~a)[0])
-    assert bias.bias[str(both)] == 4.0 and bias.bias[str(only)] == 2.0 and str(red) not in bias.bias
-    assert orjson.loads(bias.fragment) == bias.bias
-    merged = bias.merged({str(both): -100, f"00{only}": 5, str(red): 99.5})
-    assert isinstance(merged, dict)
+    assert bias[str(both)] == 4.0 and bias[str(only)] == 2.0 and str(red) not in bias
+    assert orjson.loads(made.fragment) == bias
+    merged = spliced(made.merged({str(both): -100, f"00{only}": 5, str(red): 99.5}))
     assert merged[str(both)] == -96.0  # the client may still ban a token: the sum, clamped
     assert merged[str(only)] == 7.0 and f"00{only}" not in merged  # one token, one entry
     assert merged[str(red)] == 99.5
-    assert bias.merged({str(red): 150})[str(red)] == 100.0  # clamped as vLLM clamps
-    assert len(merged) == len(bias.bias) + 1  # nothing of ours removed
+    assert spliced(made.merged({str(red): 150}))[str(red)] == 100.0  # clamped as vLLM clamps
+    assert len(merged) == len(bias) + 1  # nothing of ours removed
+    assert spliced(made.merged(None)) == bias
+    # every cut position: first, last, neighbours, "7" and "007" together
+    first, last = int(made.ids[0]), int(made.ids[-1])
+    client = {str(first): 1, str(last): -1, str(first + 1): 3, "7": 1, "007": 1}
+    expected = dict(bias)
+    for token, value in client.items():
+        key = str(int(token))
+        expected[key] = expected.get(key, 0.0) + value
+    assert spliced(made.merged(client)) == expected
+
+
+def spliced(fragment: orjson.Fragment) -> dict[str, float]:
+    return orjson.loads(orjson.dumps({"x": fragment}))["x"]
 
 
 def test_the_cache_builds_each_map_once_and_stays_bounded() -> None:
@@ -79,12 +92,12 @@ def test_the_cache_builds_each_map_once_and_stays_bounded() -> None:
     cache.get(b"p" * 32, b"b" * 32, VOCAB)
     cache.get(b"p" * 32, b"c" * 32, VOCAB)
     assert cache.get(b"p" * 32, b"a" * 32, VOCAB) is not first  # evicted, rebuilt equal
-    assert cache.get(b"p" * 32, b"a" * 32, VOCAB).bias == first.bias
+    assert cache.get(b"p" * 32, b"a" * 32, VOCAB).fragment == first.fragment
 
 
 def test_requests_for_declared_models_carry_the_bias_and_others_do_not() -> None:
     h = harness()
-    expected = build_bias(provider_key(MASTER), MASTER.account_key("acct-1"), VOCAB, 0.25, 2.0).bias
+    expected = build_bias(provider_key(MASTER), MASTER.account_key("acct-1"), VOCAB, 0.25, 2.0).bias()
     chat = forwarded(h, {"model": "SmolLM2-135M", "messages": [{"role": "user", "content": "hi"}]})
     assert chat["logit_bias"] == expected
     completions = forwarded(h, {"model": "smollm2", "prompt": "hi"}, "completions")
@@ -107,7 +120,7 @@ def test_a_client_bias_cannot_cancel_the_mark(client: dict[str, float]) -> None:
     # An attacker who knew the green tokens could spend its entries on them; it still only reaches
     # the tokens it names (at most the logprobs policy's max_entries), and our delta is added to them.
     h = harness()
-    ours = build_bias(provider_key(MASTER), MASTER.account_key("acct-1"), VOCAB, 0.25, 2.0).bias
+    ours = build_bias(provider_key(MASTER), MASTER.account_key("acct-1"), VOCAB, 0.25, 2.0).bias()
     sent = forwarded(h, {"model": "smollm2", "messages": [], "logit_bias": dict(client)})["logit_bias"]
     for token, value in ours.items():
         if token in client:

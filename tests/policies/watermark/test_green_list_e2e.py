@@ -26,7 +26,7 @@ SECRET = "e2e-green-master-0123456789abcdef"
 VOCAB = len(vocabulary())
 KEY_ENV = "DISTILLGUARD_WATERMARK_KEY"
 MASTER = MasterKey("2026-01", SECRET.encode())
-OURS = build_bias(provider_key(MASTER), MASTER.account_key("free"), VOCAB, 0.25, 2.0).bias
+OURS = build_bias(provider_key(MASTER), MASTER.account_key("free"), VOCAB, 0.25, 2.0).bias()
 
 
 @pytest.fixture(scope="module")
