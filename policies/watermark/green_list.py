@@ -19,6 +19,7 @@ entry to ours, so it cannot remove the mark except on the few tokens it names.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 from collections import OrderedDict
@@ -51,22 +52,29 @@ class BiasMap:
     """One (provider key, account key, vocabulary) bias, kept as the JSON bytes the upstream receives.
 
     ``ids`` (sorted) and ``weights`` (1 or 2: in one list or both) say which tokens are biased;
-    ``_inner`` holds each entry followed by a comma and ``_starts`` where each entry begins, so a
-    merge with a client's few entries cuts those out of the bytes instead of re-encoding 20,000.
+    ``_starts`` says where each entry (with its comma) begins in ``fragment``, so a merge with a
+    client's few entries cuts those out of the bytes instead of re-encoding 20,000.
     """
 
-    __slots__ = ("_inner", "_starts", "delta", "fragment", "ids", "weights")
+    __slots__ = ("_starts", "delta", "fragment", "ids", "weights")
 
-    def __init__(self, ids: np.ndarray, weights: np.ndarray, delta: float) -> None:
+    def __init__(self, ids: np.ndarray, weights: np.ndarray, delta: float, vocab_size: int) -> None:
         self.ids = ids
         self.weights = weights
         self.delta = delta
-        values = {w: orjson.dumps(float(w * delta)) for w in (1, 2)}
-        pieces = [b'"%d":%s,' % (int(t), values[int(w)]) for t, w in zip(ids, weights, strict=True)]
-        lengths = np.fromiter((len(p) for p in pieces), dtype=np.int64, count=len(pieces))
-        self._starts = np.concatenate(([0], np.cumsum(lengths)))
-        self._inner = b"".join(pieces)
-        self.fragment = b"{" + self._inner[:-1] + b"}" if pieces else b"{}"
+        table = _entry_table(vocab_size, delta)
+        # A ragged gather of each entry's bytes from the table, vectorised (20,000 entries in ~1 ms).
+        second = weights == 2
+        seg_start = table.starts(ids, second)
+        seg_len = table.lengths[ids] + np.where(second, table.extra, 0)
+        ends = np.cumsum(seg_len)
+        starts = np.concatenate(([0], ends))
+        index = np.repeat(seg_start - starts[:-1], seg_len) + np.arange(int(ends[-1]) if ends.size else 0)
+        inner = table.data[index].tobytes()
+        self.fragment = b"{" + inner[:-1] + b"}" if ids.size else b"{}"
+        # 32-bit copies: a map is the fragment (253 KB at 49,152 tokens, gamma 0.25) plus 190 KB
+        self.ids = ids.astype(np.int32)
+        self._starts = (starts + 1).astype(np.int32)  # entry i at fragment[_starts[i]:_starts[i + 1]]
 
     def bias(self) -> dict[str, float]:
         """The map as a dict (tests and tools; the hot path never builds it)."""
@@ -93,30 +101,61 @@ class BiasMap:
                 if pos >= 0:
                     cut.add(pos)
             totals[tid] += float(value)
-        kept, prev = [], 0
+        kept, prev = [], 1
         for pos in sorted(cut):
-            kept.append(self._inner[prev : self._starts[pos]])
+            kept.append(self.fragment[prev : self._starts[pos]])
             prev = int(self._starts[pos + 1])
-        kept.append(self._inner[prev:])
+        kept.append(self.fragment[prev:-1])
+        ours = b"".join(kept)
+        if ours and not ours.endswith(b","):
+            ours += b","  # the last entry of ours has no comma of its own; the sums follow
         extra = b",".join(
             b'"%d":%s' % (tid, orjson.dumps(max(-MAX_BIAS, min(MAX_BIAS, total))))
             for tid, total in totals.items()
         )
-        return orjson.Fragment(b"{" + b"".join(kept) + extra + b"}")
+        return orjson.Fragment(b"{" + ours + extra + b"}")
+
+
+class _EntryTable:
+    """Every entry ``"id":value,`` of a vocabulary, at weight 1 then at weight 2, as one byte array."""
+
+    def __init__(self, size: int, delta: float) -> None:
+        one, two = orjson.dumps(float(delta)), orjson.dumps(float(2 * delta))
+        first = b"".join(b'"%d":%s,' % (i, one) for i in range(size))
+        second = b"".join(b'"%d":%s,' % (i, two) for i in range(size))
+        self.lengths = np.fromiter((len(b'"%d":' % i) + len(one) + 1 for i in range(size)), np.int64, size)
+        self.offsets = np.concatenate(([0], np.cumsum(self.lengths)[:-1]))
+        self.extra = len(two) - len(one)  # a weight-2 entry is this much longer ("4.0" / "10.0")
+        self.split = len(first)
+        self.data = np.frombuffer(first + second, dtype=np.uint8)
+
+    def starts(self, ids: np.ndarray, second: np.ndarray) -> np.ndarray:
+        """Where each entry's bytes begin in ``data``."""
+        return np.where(second, self.split + self.offsets[ids] + ids * self.extra, self.offsets[ids])
+
+
+@functools.lru_cache(maxsize=8)
+def _provider_mask(key: bytes, vocab_size: int, gamma: float) -> np.ndarray:
+    return green_mask(key, vocab_size, gamma)  # the same for every account: computed once
+
+
+@functools.lru_cache(maxsize=8)
+def _entry_table(size: int, delta: float) -> _EntryTable:
+    return _EntryTable(size, delta)
 
 
 def build_bias(provider: bytes, account: bytes, vocab_size: int, gamma: float, delta: float) -> BiasMap:
     """The summed bias of both lists (token ids as strings, OpenAI's object form)."""
-    total = green_mask(provider, vocab_size, gamma).astype(np.uint8)
+    total = _provider_mask(provider, vocab_size, gamma).astype(np.uint8)
     total += green_mask(account, vocab_size, gamma)
     ids = np.flatnonzero(total)
-    return BiasMap(ids, total[ids], delta)
+    return BiasMap(ids, total[ids], delta, vocab_size)
 
 
 class BiasCache:
     """Bias maps by (account, vocab size); least recently used dropped past ``limit``."""
 
-    def __init__(self, gamma: float, delta: float, limit: int = 64) -> None:
+    def __init__(self, gamma: float, delta: float, limit: int = 128) -> None:
         self.gamma = gamma
         self.delta = delta
         self.limit = limit

@@ -74,11 +74,16 @@ def test_the_bias_is_delta_per_list_and_sums_with_the_clients_entries() -> None:
     # every cut position: first, last, neighbours, "7" and "007" together
     first, last = int(made.ids[0]), int(made.ids[-1])
     client = {str(first): 1, str(last): -1, str(first + 1): 3, "7": 1, "007": 1}
+    for only_last in ({str(last): 2}, {str(int(made.ids[-2])): 2}, {str(last): 1, str(int(made.ids[-2])): 1}):
+        assert spliced(made.merged(only_last)) == {k: bias.get(k, 0) + only_last.get(k, 0) for k in bias}
     expected = dict(bias)
     for token, value in client.items():
         key = str(int(token))
         expected[key] = expected.get(key, 0.0) + value
     assert spliced(made.merged(client)) == expected
+    for delta in (5.0, 0.5, 12.25):  # entries of weight 1 and 2 of different lengths ("5.0", "10.0")
+        other = build_bias(provider, account, VOCAB, 0.25, delta)
+        assert orjson.loads(other.fragment) == {k: v / 2.0 * delta for k, v in bias.items()}
 
 
 def spliced(fragment: orjson.Fragment) -> dict[str, float]:
