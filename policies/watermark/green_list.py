@@ -19,6 +19,7 @@ entry to ours, so it cannot remove the mark except on the few tokens it names.
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import hmac
@@ -28,6 +29,10 @@ import numpy as np
 import orjson
 
 from policies.watermark.keys import MasterKey
+
+# The engine deep-copies the body for a policy in shadow mode; a Fragment is immutable bytes, so its
+# copy is itself (orjson.Fragment neither pickles nor exposes its bytes for copyreg).
+copy._deepcopy_dispatch[orjson.Fragment] = copy._deepcopy_atomic  # type: ignore[attr-defined]
 
 LIST_VERSION = b"distillguard green list v1"
 PROVIDER_LABEL = b"distillguard green list: provider-wide"

@@ -155,3 +155,12 @@ def test_the_lexical_scheme_steps_aside_where_the_green_list_marks() -> None:
     assert answer(harness(), "smollm2") == text  # no visible rewrite where the bias marks
     assert answer(harness(), "claude-x") != text  # lexical elsewhere (all classes: a rewrite here)
     assert answer(harness(with_lexical=True), "smollm2") != text
+
+
+def test_a_shadow_policy_after_the_watermark_copies_the_spliced_bias() -> None:
+    # Shadow mode runs a policy on a deep copy of the body; the spliced bias must copy (and stay ours).
+    h = PolicyHarness(
+        [("watermark", {"green_list": GREEN}), ("logprobs", {"logit_bias": {"mode": "refuse"}}, "shadow")]
+    )
+    sent = forwarded(h, {"model": "smollm2", "messages": [], "logit_bias": {"5": 1}})
+    assert sent["logit_bias"]["5"] >= 1 and len(sent["logit_bias"]) > 20_000
