@@ -1,5 +1,11 @@
 """The ``watermark`` policy: marks assistant text with the account's key, streaming or not.
 
+For chat and completions requests to a model declared in ``green_list.models`` it marks at
+generation time instead: it adds the provider-wide and the account's keyed green-list bias to the
+request's ``logit_bias`` (:mod:`policies.watermark.green_list`), and the lexical scheme steps aside
+unless ``green_list.with_lexical``. It must run after every policy that reads the request's
+``logit_bias`` (the presets put it last): the bias is spliced in as pre-encoded JSON bytes.
+
 Per response it builds one :class:`~policies.watermark.marker.TextMarker` per
 text stream (choice, content block, output_text part) with the account's
 derived key; the lexical scheme is on by default, canaries and the unicode
