@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
+import sys
 import time
 from typing import Any
 
@@ -108,9 +109,13 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=200)
     parser.add_argument("--accounts", type=int, default=1000)
     parser.add_argument("--grid", default="0.25:2,0.25:4", help="gamma:delta pairs, comma-separated")
+    parser.add_argument(
+        "--foreign", action="store_true", help="also answers marked for an account not tested"
+    )
     args = parser.parse_args()
     grid = [tuple(float(x) for x in pair.split(":")) for pair in args.grid.split(",")]
-    prompts = PROMPTS[: args.prompts]
+    # an even spread of the kinds when cut short
+    prompts = sorted(PROMPTS, key=lambda kp: (PROMPTS.index(kp) % 4, PROMPTS.index(kp)))[: args.prompts]
     accounts = [f"acct-{i}" for i in range(args.accounts)]
     server = LlamaServer(free_port(), reasoning=False).wait_ready()
     try:
@@ -140,6 +145,7 @@ def main() -> None:
             foreign = [
                 chat(client, server.url, p, args.tokens, 300 + i, other.bias())
                 for i, (_, p) in enumerate(prompts)
+                if args.foreign
             ]
             rng = random.Random(7)
             rows: dict[str, list[tuple[bool, bool, bool, int]]] = {}
@@ -172,4 +178,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     main()
