@@ -32,6 +32,8 @@ from policies.reasoning.withhold import Withholder
 
 STRING_FIELDS = ("reasoning_content", "reasoning")
 DETAILS_FIELD = "reasoning_details"
+# Seal mode's own field for the chat blob (`seal.chat: field`): no chat UI renders it as text.
+SEALED_FIELD = "sealed_reasoning"
 _BASE_KEYS = ("id", "object", "created", "model", "system_fingerprint")
 
 
@@ -201,11 +203,15 @@ class ChatRewriter:
             text = self.withholder.placeholder(chars)
             return dict.fromkeys(names, text)
         if mode == "seal":
+            delivery = self.withholder.config.seal.chat
+            if delivery == "omit":
+                return {}
             payload = {
                 "fields": {name: "".join(parts) for name, parts in state.fields.items()},
                 "details": state.details,
             }
-            return dict.fromkeys(names, self.withholder.seal("c", payload))
+            blob = self.withholder.seal("c", payload)
+            return {SEALED_FIELD: blob} if delivery == "field" else dict.fromkeys(names, blob)
         return {}
 
     def _filter_logprobs(self, choice: dict[str, Any], text: str, visible: list[Interval]) -> None:

@@ -45,6 +45,15 @@ class SealConfig(PolicyConfig):
     key_env: Annotated[str, NEUTRAL] = Field("DISTILLGUARD_SEAL_KEY", pattern=_ENV)
     key_id: Annotated[str, NEUTRAL] = Field("k1", pattern=_KEY_ID)
     keys: Annotated[list[SealKeyConfig], NEUTRAL] = Field(default_factory=list, max_length=16)
+    # Chat UIs (Open WebUI, LibreChat, Chatbox...) render `reasoning_content` and `<think>` spans as the
+    # model's thinking, so a blob there is gibberish on an end user's screen. Loosest first by what a
+    # UI shows: inline shows the blob, field shows nothing, omit delivers nothing.
+    chat: Annotated[Literal["inline", "field", "omit"], Ranked("inline", "field", "omit")] = Field(
+        "field",
+        description="chat/completions: field puts the blob in the message's own `sealed_reasoning` field "
+        "(no UI renders it; it round-trips when sent back) and drops inline think spans; inline puts it in "
+        "`reasoning_content` and `<think>blob</think>`; omit delivers no blob",
+    )
 
     @field_validator("keys")
     @classmethod

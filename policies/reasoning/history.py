@@ -2,9 +2,9 @@
 
 Where blobs are looked for (where seal mode put them):
 
-* chat: an assistant message's ``reasoning_content`` / ``reasoning`` (the original fields and
-  ``reasoning_details`` come back), and ``<think>blob</think>`` in its ``content`` (a string or
-  text parts);
+* chat: an assistant message's ``sealed_reasoning`` (``seal.chat: field``), its
+  ``reasoning_content`` / ``reasoning`` (``inline``; the original fields and ``reasoning_details``
+  come back), and ``<think>blob</think>`` in its ``content`` (a string or text parts);
 * Responses: an ``input`` item of ``type: "reasoning"`` whose ``encrypted_content`` is a blob (the
   whole original item comes back, upstream ``encrypted_content`` and raw text included);
 * Anthropic: an assistant ``thinking`` block whose ``signature`` is a blob, or a
@@ -22,7 +22,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from policies.reasoning.chat import DETAILS_FIELD, STRING_FIELDS
+from policies.reasoning.chat import DETAILS_FIELD, SEALED_FIELD, STRING_FIELDS
 from policies.reasoning.seal import SealFormat, SealKeyRing, UnsealError, is_blob
 
 _BLOB = r"dgs1\.[A-Za-z0-9_-]+\.[a-z]\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+"
@@ -64,16 +64,17 @@ class HistoryUnsealer:
 
     def chat(self, body: dict[str, Any]) -> None:
         for m_index, message in _assistant_messages(body.get("messages")):
-            for name in STRING_FIELDS:
+            for name in (SEALED_FIELD, *STRING_FIELDS):
                 blob = message.get(name)
                 if isinstance(blob, str) and is_blob(blob):
                     payload = self._open(blob, "c", f"messages[{m_index}].{name}", _is_chat_payload)
-                    for field in (*STRING_FIELDS, DETAILS_FIELD):
+                    for field in (SEALED_FIELD, *STRING_FIELDS, DETAILS_FIELD):
                         message.pop(field, None)
                     message.update(payload["fields"])
                     if payload["details"]:
                         message[DETAILS_FIELD] = payload["details"]
                     break
+            message.pop(SEALED_FIELD, None)  # the gateway's own field: never forwarded upstream
             content = message.get("content")
             if isinstance(content, str):
                 message["content"] = self._think_spans(content, f"messages[{m_index}].content")

@@ -82,6 +82,6 @@ class Withholder:
         self.ledger.withheld("think", chars)
         if self.mode == "redact":
             return f"<{tag}>{self.placeholder(chars)}</{tag}>"
-        if self.mode == "seal":
+        if self.mode == "seal" and self.config.seal.chat == "inline":
             return f"<{tag}>{self.seal('t', raw)}</{tag}>"
         return ""

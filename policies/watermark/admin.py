@@ -2,15 +2,16 @@
 ``GET /admin/watermark/evidence/{account}``.
 
 ``detect`` takes ``{"texts": [...], "accounts": [...]?, "alpha"?, "correction"?, "strength"?,
-"per_document"?}``
-and answers the detector's JSON report, using the master keys of the running
-config's watermark policies; without ``accounts`` it tests every account the
-gateway knows (keys file, config accounts). ``probe`` takes ``{"endpoint": "http://host/v1",
-"model"?, "api_key_env"?, "accounts"?, "samples"?, "decoys"?}``, asks that suspect
-OpenAI-compatible model our canary triggers and answers the canary test per account (see
-``probe.py``); the suspect's API key is named by an environment variable ``DISTILLGUARD_PROBE_*``,
-never sent in the body, and no other variable can be named (the gateway's own credentials never
-leave for a URL a request names). ``evidence`` returns what the store recorded as served to the account.
+"per_document"?, "scheme"?: "lexical" | "green_list", "model"?}`` (green_list: the tokenizer and
+vocabulary of the ``green_list.models`` entry for ``model``, else the first) and answers the
+detector's JSON report, using the master keys of the running config's watermark policies; without
+``accounts`` it tests every account the gateway knows (keys file, config accounts). ``probe`` takes
+``{"endpoint": "http://host/v1", "model"?, "api_key_env"?, "accounts"?, "samples"?, "decoys"?}``,
+asks that suspect OpenAI-compatible model our canary triggers and answers the canary test per
+account (see ``probe.py``); the suspect's API key is named by an environment variable
+``DISTILLGUARD_PROBE_*``, never sent in the body, and no other variable can be named (the gateway's
+own credentials never leave for a URL a request names). ``evidence`` returns what the store
+recorded as served to the account.
 """
 
 from __future__ import annotations
@@ -28,7 +29,13 @@ from starlette.routing import BaseRoute, Route
 
 from gateway.plugins import ConfigError
 from policies.watermark.detector import Detector, candidates
-from policies.watermark.inputs import detect_strength, key_specs_from_policy, watermark_configs
+from policies.watermark.green_detect import GreenListDetector, make_tokenizer
+from policies.watermark.inputs import (
+    detect_strength,
+    green_list_settings,
+    key_specs_from_policy,
+    watermark_configs,
+)
 from policies.watermark.keys import KeySpec, MasterKey, load_master_keys
 from policies.watermark.probe import openai_asker, probe
 
@@ -42,6 +49,44 @@ MAX_ACCOUNTS = 100_000
 
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": {"message": message, "type": "invalid_request_error"}}, status_code=status)
+
+
+async def _green(
+    loaded: Any,
+    body: dict[str, Any],
+    masters: Any,
+    accounts: list[str],
+    texts: list[str],
+    alpha: float,
+    correction: str,
+) -> Response:
+    """``"scheme": "green_list"``: the green_list entry of ``model`` (else the first) names the tokenizer."""
+    model = body.get("model")
+    if model is not None and not isinstance(model, str):
+        return _error(400, "model: must be a string")
+    found = green_list_settings(watermark_configs(loaded), model)
+    if found is None:
+        where = "model: no watermark green_list.models entry matches" if model else "no green_list.models"
+        return _error(400, where)
+    entry, gamma = found
+    try:
+        tokenizer = make_tokenizer(entry.tokenizer_url, entry.tokenizer_json)
+    except ValueError as exc:
+        return _error(503, str(exc))
+    detector = GreenListDetector(
+        masters,
+        candidates(masters, accounts),
+        vocab_size=entry.vocab_size,
+        gamma=gamma,
+        tokenize=tokenizer.encode,
+        alpha=alpha,
+        correction=correction,
+    )
+    try:  # the tokenizer is an HTTP call or a native library: off the event loop
+        report = await asyncio.to_thread(detector.detect, texts, bool(body.get("per_document", True)))
+    except (httpx.HTTPError, ValueError) as exc:
+        return _error(502, f"the tokenizer failed: {exc}")
+    return Response(orjson.dumps(report), media_type="application/json")
 
 
 def routes(gateway: Any) -> list[BaseRoute]:
@@ -67,6 +112,10 @@ def routes(gateway: Any) -> list[BaseRoute]:
             return _error(400, "alpha: must be a number between 0 and 1")
         if correction not in ("holm", "bonferroni"):
             return _error(400, "correction: must be holm or bonferroni")
+        if body.get("scheme", "lexical") == "green_list":
+            return await _green(gateway.runtime.loaded, body, masters, accounts, texts, alpha, correction)
+        if body.get("scheme", "lexical") != "lexical":
+            return _error(400, "scheme: must be lexical or green_list")
         strength = body.get("strength", detect_strength(strengths))
         if strength not in ("exact", "near", "auto"):
             return _error(400, "strength: must be exact, near or auto")

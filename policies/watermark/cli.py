@@ -2,7 +2,8 @@
 
 Keys come from the environment, never from the command line: ``--keys
 id=ENV,id2=ENV2`` names the env vars of the master keys (current and retired),
-or ``--config policy.yaml`` reads them from the watermark policy. The accounts
+or ``--config policy.yaml`` reads them from the watermark policy. ``--scheme green_list`` tests for the
+generation-time mark with the model's own tokenizer (``--tokenizer-url``, ``--tokenizer-json``). The accounts
 to test come from ``--account``, ``--accounts-file`` (one id per line) or
 ``--keys-file`` (the gateway's keys.jsonl).
 """
@@ -15,12 +16,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 
 from gateway.plugins import ConfigError
 from policies.watermark.detector import Detector, candidates, summary
+from policies.watermark.green_detect import GreenListDetector, green_summary, make_tokenizer
 from policies.watermark.inputs import (
     detect_strength,
+    green_list_settings,
     key_specs_from_policy,
     read_accounts,
     read_documents,
@@ -57,10 +61,43 @@ def _keys_and_accounts(args: argparse.Namespace) -> tuple[list[Any], list[str], 
     return masters, accounts, density, detect_strength(strengths)
 
 
+def _green_detector(args: argparse.Namespace, masters: list[Any], accounts: list[str]) -> GreenListDetector:
+    """The green-list detector from the flags, completed from the policy's green_list (``--config``)."""
+    vocab_size, gamma, url, tokenizer_json = (
+        args.vocab_size,
+        args.gamma,
+        args.tokenizer_url,
+        args.tokenizer_json,
+    )
+    if args.config:
+        from gateway.config.loader import load_config
+
+        found = green_list_settings(watermark_configs(load_config(args.config)), args.model)
+        if found is not None:
+            entry, found_gamma = found
+            vocab_size = vocab_size or entry.vocab_size
+            gamma = gamma or found_gamma
+            if not (url or tokenizer_json):
+                url, tokenizer_json = entry.tokenizer_url, entry.tokenizer_json
+    if not vocab_size:
+        raise ConfigError("the green-list scheme needs --vocab-size (or --config with green_list.models)")
+    tokenizer = make_tokenizer(url, tokenizer_json)
+    return GreenListDetector(
+        masters,
+        candidates(masters, accounts),
+        vocab_size=vocab_size,
+        gamma=gamma or 0.25,
+        tokenize=tokenizer.encode,
+        alpha=args.alpha,
+        correction=args.correction,
+    )
+
+
 def _cmd_detect(args: argparse.Namespace) -> int:
     try:
         masters, accounts, density, strength = _keys_and_accounts(args)
-    except (ConfigError, OSError) as exc:
+        green = _green_detector(args, masters, accounts) if args.scheme == "green_list" else None
+    except (ConfigError, OSError, ValueError) as exc:
         print(f"watermark detect: {exc}", file=sys.stderr)
         return 2
     raw = sys.stdin.read() if args.file == "-" else Path(args.file).read_text("utf-8")
@@ -69,6 +106,18 @@ def _cmd_detect(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"watermark detect: {exc}", file=sys.stderr)
         return 2
+    if green is not None:
+        try:
+            report = green.detect(texts, per_document=not args.corpus_only)
+        except (httpx.HTTPError, ValueError) as exc:
+            print(f"watermark detect: the tokenizer failed: {exc}", file=sys.stderr)
+            return 2
+        if args.json:
+            sys.stdout.write(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n")
+        else:
+            print(green_summary(report))
+        corpus = report["corpus"]
+        return 0 if corpus["attributed"] or corpus["provider_detected"] else 1
     detector = Detector(
         candidates(masters, accounts),
         density=args.density or density or 1.0,
@@ -135,6 +184,18 @@ def register(subparsers: Any) -> None:
         "both, the smaller p-value doubled)",
     )
     detect.add_argument("--correction", choices=["holm", "bonferroni"], default="holm")
+    detect.add_argument(
+        "--scheme", choices=["lexical", "green_list"], default="lexical", help="which mark to test for"
+    )
+    detect.add_argument("--tokenizer-url", help="green_list: a llama.cpp server of the model (/tokenize)")
+    detect.add_argument(
+        "--tokenizer-json", help="green_list: the model's tokenizer.json (needs `tokenizers`)"
+    )
+    detect.add_argument("--vocab-size", type=int, help="green_list: the model's vocabulary size")
+    detect.add_argument(
+        "--gamma", type=float, help="green_list: the green fraction (default: --config, else 0.25)"
+    )
+    detect.add_argument("--model", help="green_list with --config: the model whose green_list entry applies")
     detect.add_argument("--corpus-only", action="store_true", help="skip the per-document results")
     detect.set_defaults(func=_cmd_detect)
     probe_cmd = sub.add_parser("probe", help="query a suspect OpenAI-compatible model with canary triggers")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
@@ -81,6 +82,53 @@ class UnicodeConfig(PolicyConfig):
     mode: Literal["zero_width", "space"] = "zero_width"  # no order: a different mark, not more of it
 
 
+class GreenListModel(PolicyConfig):
+    """A model (glob) served by an upstream that honours ``logit_bias``, and its vocabulary."""
+
+    match: str = Field(
+        min_length=1, max_length=200, description="glob over the request's model, case-insensitive"
+    )
+    vocab_size: int = Field(ge=2, le=4_000_000, description="the model's vocabulary size (n_vocab)")
+    tokenizer_url: str | None = Field(
+        None,
+        pattern=r"^https?://",
+        description="detection: a llama.cpp server of this model; its /tokenize endpoint re-tokenizes text",
+    )
+    tokenizer_json: str | None = Field(
+        None, description="detection: a tokenizer.json of this model (needs the `tokenizers` package)"
+    )
+
+
+class GreenListConfig(PolicyConfig):
+    """``scheme: green_list``: a keyed bias over the vocabulary, added to chat/completions requests."""
+
+    enabled: Annotated[bool, TRUE_IS_STRICTER] = False
+    # gamma and delta declare no order: both are the measured trade of docs/watermark.md, and a
+    # different gamma is a different test (detection must know it), not more of the same mark.
+    gamma: float = Field(0.25, gt=0, lt=1, description="fraction of the vocabulary in each green list")
+    delta: Annotated[float, HIGHER_IS_STRICTER] = Field(
+        2.0, gt=0, le=20, description="bias added to each green token's logit, per list"
+    )
+    # the models whose upstream honours logit_bias (llama.cpp, vLLM); others keep the text schemes
+    models: Annotated[list[GreenListModel], NEUTRAL] = Field(default_factory=list, max_length=64)
+    cache_maps: Annotated[int, NEUTRAL] = Field(
+        128,
+        ge=1,
+        le=100_000,
+        description="bias maps kept per process (about 0.45 MB each at 49,152 tokens); a miss costs ~3 ms",
+    )
+    with_lexical: Annotated[bool, TRUE_IS_STRICTER] = Field(
+        False, description="also apply the lexical scheme where the green list marks a request"
+    )
+
+    def model_for(self, model: str | None) -> GreenListModel | None:
+        """The first entry whose glob matches ``model`` (None: the green list does not apply)."""
+        if not self.enabled or not model:
+            return None
+        name = model.lower()
+        return next((m for m in self.models if fnmatch.fnmatchcase(name, m.match.lower())), None)
+
+
 class WatermarkConfig(PolicyConfig):
     """``watermark`` policy: marks assistant text so a harvested corpus can be traced to an account."""
 
@@ -92,6 +140,7 @@ class WatermarkConfig(PolicyConfig):
         default_factory=list, max_length=16, description="first = current"
     )
     lexical: LexicalConfig = LexicalConfig()
+    green_list: GreenListConfig = GreenListConfig()
     canary: CanaryConfig = CanaryConfig()
     unicode: UnicodeConfig = UnicodeConfig()
     operations: Annotated[list[OperationName], SUPERSET_IS_STRICTER] = Field(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 from pathlib import Path
 from typing import Any
 
@@ -95,3 +96,18 @@ def watermark_configs(loaded: Any) -> list[dict[str, Any]]:
             if policy.name == "watermark" or getattr(policy.cls, "__name__", "") == "WatermarkPolicy":
                 out.append(policy.config.model_dump())
     return out
+
+
+def green_list_settings(configs: list[dict[str, Any]], model: str | None) -> tuple[Any, float] | None:
+    """The green_list model entry (for ``model``, else the first) and gamma of the first config with one."""
+    for config in configs:
+        green = WatermarkConfig.model_validate(config).green_list
+        if not green.models:
+            continue
+        entry = green.models[0]
+        if model:  # the entry for that model, whether or not this tier has the scheme on
+            name = model.lower()
+            entry = next((m for m in green.models if fnmatch.fnmatchcase(name, m.match.lower())), None)
+        if entry is not None:
+            return entry, green.gamma
+    return None

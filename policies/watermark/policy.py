@@ -1,5 +1,11 @@
 """The ``watermark`` policy: marks assistant text with the account's key, streaming or not.
 
+For chat and completions requests to a model declared in ``green_list.models`` it marks at
+generation time instead: it adds the provider-wide and the account's keyed green-list bias to the
+request's ``logit_bias`` (:mod:`policies.watermark.green_list`), and the lexical scheme steps aside
+unless ``green_list.with_lexical``. It must run after every policy that reads the request's
+``logit_bias`` (the presets put it last): the bias is spliced in as pre-encoded JSON bytes.
+
 Per response it builds one :class:`~policies.watermark.marker.TextMarker` per
 text stream (choice, content block, output_text part) with the account's
 derived key; the lexical scheme is on by default, canaries and the unicode
@@ -31,22 +37,26 @@ from gateway.plugins import Exchange, Policy, PolicyContext, StoreUnavailableErr
 from policies.watermark.canary import canary_for, canary_selected
 from policies.watermark.config import WatermarkConfig
 from policies.watermark.evidence import RECORD_SCRIPT, script_args
+from policies.watermark.green_list import BiasCache, provider_key
 from policies.watermark.keys import KeySpec, MasterKey, load_master_keys
 from policies.watermark.marker import LexicalSettings, TextMarker
 from policies.watermark.shapes import StreamKey, TextStream, WatermarkStreamFilter, mark_body
 from policies.watermark.unicode_mark import UnicodeMarker
 
 _SCRATCH = "watermark"
+_BIASED_OPERATIONS = ("chat.completions", "completions")  # the operations that carry logit_bias
 
 
 class _ResponseState:
-    """Per-exchange state: the account key, the canary choice, and the text streams made."""
+    """Per-exchange state: the account key, the canary choice, the lexical settings, the streams made."""
 
-    __slots__ = ("canary", "key", "streams")
+    __slots__ = ("canary", "green", "key", "settings", "streams")
 
-    def __init__(self, key: bytes, canary: Any) -> None:
+    def __init__(self, key: bytes, canary: Any, settings: LexicalSettings | None, green: bool) -> None:
         self.key = key
         self.canary = canary
+        self.settings = settings
+        self.green = green  # the request went out with the green-list bias
         self.streams: list[TextStream] = []
 
 
@@ -64,7 +74,10 @@ class WatermarkPolicy(Policy[WatermarkConfig]):
             else None
         )
         self._current: MasterKey | None = None
+        self._provider: bytes = b""
         self._account_keys: dict[str, bytes] = {}
+        green = config.green_list
+        self._bias = BiasCache(green.gamma, green.delta, green.cache_maps)
         metrics = self.services.metrics
         self._responses = metrics.counter(
             "watermark_responses_total", "Responses marked by the watermark, by scheme.", ("scheme",)
@@ -79,6 +92,7 @@ class WatermarkPolicy(Policy[WatermarkConfig]):
             KeySpec(self.config.key_id, self.config.key_env)
         ]
         self._current = load_master_keys(specs)[0]
+        self._provider = provider_key(self._current)
 
     def account_key(self, account: str) -> bytes:
         key = self._account_keys.get(account)
@@ -100,7 +114,22 @@ class WatermarkPolicy(Policy[WatermarkConfig]):
             if index is not None:
                 assert self._current is not None
                 canary = canary_for(key, self._current.id, index)
-        exchange.scratch[_SCRATCH] = _ResponseState(key, canary)
+        green = self._green_list(exchange, key)
+        settings = self._settings if not green or self.config.green_list.with_lexical else None
+        exchange.scratch[_SCRATCH] = _ResponseState(key, canary, settings, green)
+
+    def _green_list(self, exchange: Exchange, key: bytes) -> bool:
+        """Add the green-list bias to a chat/completions request for a declared model; whether it was."""
+        if exchange.operation.name not in _BIASED_OPERATIONS:
+            return False
+        model = self.config.green_list.model_for(exchange.model)
+        if model is None:
+            return False
+        request = exchange.request
+        bias = self._bias.get(self._provider, key, model.vocab_size)
+        # The client's entries (bounded by the logprobs policy) are added to ours, never the reverse.
+        request.set_logit_bias(bias.merged(request.logit_bias))  # type: ignore[arg-type]
+        return True
 
     def _think(self, exchange: Exchange) -> tuple[tuple[str, ...], bool]:
         """Inline think tags (chat and completions text only) and whether the text starts inside one."""
@@ -127,7 +156,7 @@ class WatermarkPolicy(Policy[WatermarkConfig]):
             if stream_key[0] != "choice":
                 first[0] = False
             marker = TextMarker(
-                state.key, self._settings, unicode_marker, think_tags=think_tags, think_open=think_open
+                state.key, state.settings, unicode_marker, think_tags=think_tags, think_open=think_open
             )
             stream = TextStream(marker, canary, prefix)
             state.streams.append(stream)
@@ -156,7 +185,10 @@ class WatermarkPolicy(Policy[WatermarkConfig]):
         substitutions = sum(s.marker.substitutions for s in state.streams)
         canary_served = any(s.canary for s in state.streams if s.done)
         schemes = []
-        if self._settings is not None:
+        if state.green:
+            schemes.append("green_list")
+            self.record(exchange, "green_list")
+        if state.settings is not None:
             schemes.append("lexical")
             self._substitutions.labels("lexical").inc(substitutions)
             self.record(exchange, "lexical_substitutions", substitutions)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,6 +14,16 @@ import httpx
 import openai
 
 from tests.support import ROOT, free_port
+
+BLOB = re.compile(r"dgs1\.[A-Za-z0-9_-]+\.[a-z]\.")
+THINK = re.compile(r"<think>(.*?)(?:</think>|$)", re.S)
+
+
+def assert_ui_shows_no_blob(message: dict[str, object]) -> None:
+    """What Open WebUI, LibreChat or Chatbox render: content, <think> spans in it, reasoning_content."""
+    rendered = [str(message.get(name) or "") for name in ("content", "reasoning_content", "reasoning")]
+    rendered += THINK.findall(str(message.get("content") or ""))
+    assert not any(BLOB.search(text) for text in rendered), rendered
 
 
 def test_demo_serves_both_apis_with_the_default_policy_and_stops_on_ctrl_c(tmp_path: object) -> None:
@@ -55,7 +66,27 @@ def test_demo_serves_both_apis_with_the_default_policy_and_stops_on_ctrl_c(tmp_p
         )
         message = reply.choices[0].message.model_dump()
         assert message["content"]
-        assert message["reasoning_content"].startswith("dgs1."), "the default policy seals reasoning"
+        # The default seals reasoning where no chat UI renders it (reasoning_content and <think> are
+        # shown as the model's thinking: a blob there is gibberish on the end user's screen).
+        assert message["sealed_reasoning"].startswith("dgs1."), "the default policy seals reasoning"
+        assert_ui_shows_no_blob(message)
+        streamed = client.chat.completions.create(
+            model="mock-reasoner", messages=[{"role": "user", "content": "Explain caching."}], stream=True
+        )
+        deltas = [c.choices[0].delta.model_dump() for c in streamed if c.choices]
+        for delta in deltas:
+            assert_ui_shows_no_blob(delta)
+        assert any(str(d.get("sealed_reasoning") or "").startswith("dgs1.") for d in deltas)
+        blob = message["sealed_reasoning"]
+        again = client.chat.completions.create(
+            model="mock-reasoner",
+            messages=[
+                {"role": "user", "content": "Explain caching."},
+                {"role": "assistant", "content": message["content"], "sealed_reasoning": blob},
+                {"role": "user", "content": "And eviction?"},
+            ],
+        )
+        assert again.choices[0].message.content
         claude = anthropic.Anthropic(
             base_url=f"http://127.0.0.1:{port}", api_key="dg-demo-test-key", max_retries=0
         )

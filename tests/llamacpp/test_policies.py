@@ -116,18 +116,20 @@ def test_real_reasoning_sealed_and_sent_back(
     first = client(gw).chat.completions.create(
         model="smollm2", messages=QUESTION, max_tokens=32, **DETERMINISTIC
     )
-    sealed = first.choices[0].message.model_dump()["reasoning_content"]
+    message = first.choices[0].message.model_dump()
+    sealed = message["sealed_reasoning"]  # seal.chat: field, where no chat UI renders it
+    assert not message.get("reasoning_content")
     assert sealed and not any(window in sealed for window in windows(reasoning))
     history = [
         *QUESTION,
-        {"role": "assistant", "content": first.choices[0].message.content or "", "reasoning_content": sealed},
+        {"role": "assistant", "content": first.choices[0].message.content or "", "sealed_reasoning": sealed},
         {"role": "user", "content": "And at sunset?"},
     ]
     second = client(gw).chat.completions.create(
         model="smollm2", messages=history, max_tokens=16, **DETERMINISTIC
     )
     assert second.choices[0].finish_reason in ("stop", "length")
-    tampered = [*history[:1], {**history[1], "reasoning_content": sealed[:-4] + "AAAA"}, history[2]]
+    tampered = [*history[:1], {**history[1], "sealed_reasoning": sealed[:-4] + "AAAA"}, history[2]]
     with pytest.raises(openai.BadRequestError, match="sealed"):
         client(gw).chat.completions.create(model="smollm2", messages=tampered, max_tokens=8)
 

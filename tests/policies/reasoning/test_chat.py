@@ -31,6 +31,8 @@ FORMATS = ("reasoning_content", "reasoning", "both", "openrouter", "think", "thi
 @cache
 def harness(mode: str, assume_open: bool = False, **extra: Any) -> PolicyHarness:
     config = {"mode": mode, "assume_open_think": assume_open, **extra}
+    if mode == "seal":  # these tests pin the inline delivery; test_chat_delivery.py the others
+        config.setdefault("seal", {"chat": "inline"})
     return PolicyHarness([("reasoning", config)])
 
 

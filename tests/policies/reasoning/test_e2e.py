@@ -26,6 +26,7 @@ MODES = ("drop", "redact", "summary", "seal", "allow")
 LIMITS = {"max_reasoning_effort": "low", "max_budget_tokens": 2000, "allow_encrypted_include": False}
 TIERS: dict[str, dict[str, Any]] = {
     **{mode: {"mode": mode} for mode in MODES},
+    "seal": {"mode": "seal", "seal": {"chat": "inline"}},  # the field delivery: test_chat_delivery.py
     "limited": {"mode": "drop", "limits": {**LIMITS, "on_limit": "reject"}},
     "clamped": {"mode": "drop", "limits": {**LIMITS, "on_limit": "clamp"}},
 }

@@ -16,7 +16,8 @@ from tests.policy_harness import PolicyHarness
 
 @cache
 def harness(mode: str = "seal") -> PolicyHarness:
-    return PolicyHarness([("reasoning", {"mode": mode})])
+    # blobs where seal.chat: inline puts them (the field delivery: test_chat_delivery.py)
+    return PolicyHarness([("reasoning", {"mode": mode, "seal": {"chat": "inline"}})])
 
 
 def request(
