@@ -108,7 +108,7 @@ class GreenListDetector:
     def score(self, ids: np.ndarray) -> dict[str, Any]:
         """The provider tests and the candidates' tests (corrected) for one set of distinct ids."""
         n = int(ids.size)
-        provider = [
+        provider: list[dict[str, Any]] = [
             {"key_id": m.id, **BinomialTest(int(hits), n, self.gamma).as_dict()}
             for m, hits in zip(self.masters, self._provider[:, ids].sum(axis=1), strict=True)
         ]

@@ -111,14 +111,14 @@ class BiasMap:
             kept.append(self.fragment[prev : self._starts[pos]])
             prev = int(self._starts[pos + 1])
         kept.append(self.fragment[prev:-1])
-        ours = b"".join(kept)
-        if ours and not ours.endswith(b","):
-            ours += b","  # the last entry of ours has no comma of its own; the sums follow
+        entries = b"".join(kept)
+        if entries and not entries.endswith(b","):
+            entries += b","  # the last entry of ours has no comma of its own; the sums follow
         extra = b",".join(
             b'"%d":%s' % (tid, orjson.dumps(max(-MAX_BIAS, min(MAX_BIAS, total))))
             for tid, total in totals.items()
         )
-        return orjson.Fragment(b"{" + ours + extra + b"}")
+        return orjson.Fragment(b"{" + entries + extra + b"}")
 
 
 class _EntryTable:

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from gateway.config.loader import load_keys_file
-from policies.watermark.config import WatermarkConfig
+from policies.watermark.config import GreenListModel, WatermarkConfig
 from policies.watermark.keys import KeySpec
 
 _TEXT_FIELDS = ("text", "content", "completion", "output", "response", "answer", "output_text")
@@ -104,7 +104,7 @@ def green_list_settings(configs: list[dict[str, Any]], model: str | None) -> tup
         green = WatermarkConfig.model_validate(config).green_list
         if not green.models:
             continue
-        entry = green.models[0]
+        entry: GreenListModel | None = green.models[0]
         if model:  # the entry for that model, whether or not this tier has the scheme on
             name = model.lower()
             entry = next((m for m in green.models if fnmatch.fnmatchcase(name, m.match.lower())), None)
