@@ -38,20 +38,13 @@ PROBES = frozenset({"/healthz", "/readyz"})
 class GatewayApp:
     """Top-level ASGI callable. Model traffic skips the router; everything else is Starlette."""
 
-    def __init__(
-        self,
-        gateway: Gateway,
-        extra_routes: list[BaseRoute] | None = None,
-        operator_port: int | None = None,
-    ) -> None:
+    def __init__(self, gateway: Gateway, operator_port: int | None = None) -> None:
         self.gateway = gateway
         self.proxy = ProxyHandler(gateway)
         self.operator_port = operator_port
         probes: list[BaseRoute] = [Route("/healthz", self.healthz), Route("/readyz", self.readyz)]
         handlers = {404: _not_found, 405: _not_found}
-        self.router = Starlette(
-            routes=[*probes, *(extra_routes or [])], lifespan=self.lifespan, exception_handlers=handlers
-        )
+        self.router = Starlette(routes=probes, lifespan=self.lifespan, exception_handlers=handlers)
         admin = guard_admin(
             gateway,
             Starlette(
