@@ -40,47 +40,16 @@ from gateway.errors import (
     ServerError,
     UpstreamError,
 )
-from gateway.plugins.base import Account, Exchange, Outcome
+from gateway.plugins.base import Account, Exchange
 from gateway.plugins.pipeline import Pipeline
-from gateway.protocols import ADAPTERS, Operation, ProtocolName, protocol_for_path
-from gateway.relay import StreamRelay, Timing, relay_json
+from gateway.protocols import ADAPTERS, Operation, protocol_for_path
+from gateway.relay import StreamRelay, relay_json
+from gateway.request_state import RequestState, access_record
 from gateway.routes import BODY_METHODS, RouteMatch
 from gateway.runtime import Runtime
 from gateway.upstream import UpstreamResponse, upstream_request_headers
 
 log = logging.getLogger("distillguard.proxy")
-
-
-class RequestState:
-    """Book-keeping for one request, filled in as it progresses.
-
-    ``outcome`` is the one record of how the request ended (status, error, bytes and events sent):
-    the exchange the policies see shares it, so after_response reads what the metrics and the
-    access log record.
-    """
-
-    __slots__ = (
-        "account",
-        "exchange",
-        "outcome",
-        "path",
-        "pipeline",
-        "protocol",
-        "request_id",
-        "route",
-        "timing",
-    )
-
-    def __init__(self, request_id: str, path: str, route: str) -> None:
-        self.request_id = request_id
-        self.path = path
-        self.route = route
-        self.timing = Timing()
-        self.outcome = Outcome()
-        self.account: Account | None = None
-        self.exchange: Exchange | None = None
-        self.pipeline: Pipeline | None = None
-        self.protocol: ProtocolName | None = None
 
 
 class ProxyHandler:
@@ -379,41 +348,7 @@ class ProxyHandler:
             if usage.reasoning_tokens:
                 metrics.tokens.labels(route, "reasoning", tier).inc(usage.reasoning_tokens)
         if self.gateway.runtime.access_log:
-            self.gateway.access_log.write(_access_record(state, now))
-
-
-def _access_record(state: RequestState, now: float) -> dict[str, Any]:
-    """One access-log record: no credential and no prompt text, ever."""
-    timing = state.timing
-    record: dict[str, Any] = {
-        "request_id": state.request_id,
-        "path": state.path,
-        "route": state.route,
-        "status": state.outcome.status,
-        "duration_ms": round((now - timing.started) * 1000, 3),
-        "upstream_ms": round(timing.upstream * 1000, 3),
-        "overhead_ms": round(timing.overhead(now) * 1000, 3),
-        "bytes": state.outcome.response_bytes,
-    }
-    if state.account is not None:
-        record["account"] = state.account.id
-        record["tier"] = state.account.tier
-        record["key_id"] = state.account.key_id
-    exchange = state.exchange
-    if exchange is not None:
-        record["model"] = exchange.model
-        record["stream"] = timing.stream
-        record["risk_level"] = exchange.risk_level
-        if exchange.usage.known:
-            record["tokens_in"] = exchange.usage.input_tokens
-            record["tokens_out"] = exchange.usage.output_tokens
-        if exchange.actions:
-            record["actions"] = [f"{a.policy}:{a.action}:{a.mode}:{a.count}" for a in exchange.actions]
-    if state.outcome.error is not None:
-        record["error"] = state.outcome.error.code or state.outcome.error.kind
-    if timing.first_event is not None:
-        record["ttft_ms"] = round((timing.first_event - timing.started) * 1000, 3)
-    return record
+            self.gateway.access_log.write(access_record(state, now))
 
 
 def _json_object(raw: bytes) -> dict[str, Any]:

@@ -6,8 +6,11 @@ the same way.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from gateway.mock.text import answer_text, count_tokens, reasoning_text, summary_text, tokenize
 from gateway.mock.toymodel import LogprobsMode, TokenLogprob, toy_model
@@ -134,3 +137,39 @@ def parse_bias(raw: Any) -> dict[int, float] | None:
 
 def token_bytes(token: str) -> list[int]:
     return list(token.encode("utf-8"))
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached(
+    key: bytes,
+    max_tokens: Any,
+    with_reasoning: bool,
+    top_logprobs: int | None,
+    salt: str,
+    logprobs_mode: LogprobsMode,
+    prompt_logprobs: int | None,
+) -> Generation:
+    return generate(
+        orjson.loads(key),
+        max_tokens=max_tokens,
+        with_reasoning=with_reasoning,
+        top_logprobs=top_logprobs,
+        salt=salt,
+        logprobs_mode=logprobs_mode,
+        prompt_logprobs=prompt_logprobs,
+    )
+
+
+def generate_memoised(
+    body: dict[str, Any],
+    *,
+    max_tokens: Any,
+    with_reasoning: bool,
+    top_logprobs: int | None,
+    salt: str = "",
+    logprobs_mode: LogprobsMode = "raw",
+    prompt_logprobs: int | None = None,
+) -> Generation:
+    """The mock's generation, memoised on the request body (benchmarks repeat requests)."""
+    key = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    return _cached(key, max_tokens, with_reasoning, top_logprobs, salt, logprobs_mode, prompt_logprobs)

@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import zlib
 from collections import deque
 from collections.abc import Iterator
 from typing import Any
@@ -37,8 +35,7 @@ import orjson
 from gateway.asgi import Receive, Scope, Send, header_map, read_body, send_bytes
 from gateway.mock import anthropic_shapes, openai_shapes
 from gateway.mock.coerce import coerce_body
-from gateway.mock.generation import Generation
-from gateway.mock.generation import generate as _generate
+from gateway.mock.generation import generate_memoised
 from gateway.mock.replies import (
     ANTHROPIC_ACCOUNT_HEADERS,
     OPENAI_ACCOUNT_HEADERS,
@@ -46,6 +43,7 @@ from gateway.mock.replies import (
     error_reply,
     json_reply,
 )
+from gateway.mock.requests import embeddings, json_or_none, logprob_params_problem
 from gateway.mock.toymodel import LogprobsMode
 
 MODELS = ["mock-small", "mock-reasoner", "claude-mock"]
@@ -87,7 +85,7 @@ class MockUpstream:
                 "raw_path": (scope.get("raw_path") or b"").decode("latin-1"),
                 "query": scope.get("query_string", b"").decode("latin-1"),
                 "headers": headers,
-                "body": _json_or_none(body_bytes),
+                "body": json_or_none(body_bytes),
             }
         )
         if scope["method"] == "GET" and path in ("/v1/models", "/models"):
@@ -145,7 +143,7 @@ class MockUpstream:
             await send_bytes(send, 200, b"this is not json {", [], b"application/json")
             return
         if path == "/v1/embeddings":
-            await json_reply(send, 200, _embeddings(body))
+            await json_reply(send, 200, embeddings(body))
         elif path == "/v1/messages/count_tokens":
             await json_reply(send, 200, {"input_tokens": len(orjson.dumps(body.get("messages"))) // 4})
         elif path == "/v1/messages":
@@ -181,7 +179,7 @@ class MockUpstream:
         stream = body.get("stream") is True
         per_chunk = max(1, int(headers.get("x-mock-chunk-tokens", "1")))
         mode: LogprobsMode = "processed" if headers.get("x-mock-logprobs-mode") == "processed" else "raw"
-        problem = _logprob_params_problem(path, body)
+        problem = logprob_params_problem(path, body)
         if problem:
             await error_reply(send, 400, problem, False)
             return
@@ -195,7 +193,7 @@ class MockUpstream:
             n = n_asked if isinstance(n_asked, int) else 1
             reasoning = fmt != "none"
             gens = [
-                generate(
+                generate_memoised(
                     body,
                     max_tokens=max_tokens,
                     with_reasoning=reasoning,
@@ -221,7 +219,7 @@ class MockUpstream:
             top_k = int(top) if isinstance(top, int) and not isinstance(top, bool) else None
             prompt_asked = body.get("prompt")
             prompt = prompt_asked if isinstance(prompt_asked, str) else ""
-            gen = generate(
+            gen = generate_memoised(
                 body,
                 max_tokens=body.get("max_tokens") or 16,
                 with_reasoning=False,
@@ -247,7 +245,7 @@ class MockUpstream:
             reasoning_cfg = body.get("reasoning")
             reasoning = fmt != "none" and isinstance(reasoning_cfg, dict)
             encrypted = "reasoning.encrypted_content" in included
-            gen = generate(
+            gen = generate_memoised(
                 body,
                 max_tokens=body.get("max_output_tokens"),
                 with_reasoning=reasoning,
@@ -274,7 +272,9 @@ class MockUpstream:
             return
         thinking, omitted = anthropic_shapes.thinking_requested(body)
         model = str(body.get("model") or "claude-mock")
-        gen = generate(body, max_tokens=body["max_tokens"], with_reasoning=thinking, top_logprobs=None)
+        gen = generate_memoised(
+            body, max_tokens=body["max_tokens"], with_reasoning=thinking, top_logprobs=None
+        )
         redacted = "x-mock-redacted" in headers
         if body.get("stream") is not True:
             await json_reply(
@@ -352,51 +352,6 @@ class MockUpstream:
             watcher.cancel()
 
 
-def _logprob_params_problem(path: str, body: dict[str, Any]) -> str | None:
-    """OpenAI's (and vLLM's) 400s for logprob parameters, or None."""
-    top = body.get("top_logprobs")
-    if top is not None:
-        if not _int_between(top, 0, 20):
-            return "top_logprobs: must be an integer between 0 and 20"
-        if path == "/v1/chat/completions" and body.get("logprobs") is not True:
-            return "top_logprobs: logprobs must be set to true if this parameter is used"
-    legacy = body.get("logprobs")
-    if path == "/v1/completions" and legacy is not None and not _int_between(legacy, 0, 20):
-        return "logprobs: must be an integer between 0 and 20"
-    prompt = body.get("prompt_logprobs")
-    if prompt is not None:
-        if path == "/v1/responses" or not isinstance(prompt, int) or isinstance(prompt, bool) or prompt < 0:
-            return "prompt_logprobs: must be a non-negative integer (chat and completions only)"
-        if body.get("stream") is True:
-            return "prompt_logprobs is not supported with stream=True"
-    return None
-
-
-def _json_or_none(raw: bytes) -> Any:
-    try:
-        return orjson.loads(raw) if raw else None
-    except orjson.JSONDecodeError:
-        return None
-
-
-def _embeddings(body: dict[str, Any]) -> dict[str, Any]:
-    """A deterministic 8-dimensional embedding per input string (enough to prove forwarding)."""
-    inputs = body.get("input")
-    texts = inputs if isinstance(inputs, list) else [inputs]
-    data = []
-    for index, text in enumerate(texts):
-        crc = zlib.crc32(str(text).encode())
-        data.append(
-            {"object": "embedding", "index": index, "embedding": [((crc >> k) & 255) / 255 for k in range(8)]}
-        )
-    usage = {"prompt_tokens": len(texts), "total_tokens": len(texts)}
-    return {"object": "list", "data": data, "model": body.get("model"), "usage": usage}
-
-
-def _int_between(value: Any, low: int, high: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
-
-
 async def _watch_disconnect(receive: Receive, event: asyncio.Event) -> None:
     while True:
         message = await receive()
@@ -415,42 +370,6 @@ async def _wait_or_disconnect(receive: Receive, seconds: float) -> bool:
         return event.is_set()
     finally:
         watcher.cancel()
-
-
-@functools.lru_cache(maxsize=4096)
-def _cached(
-    key: bytes,
-    max_tokens: Any,
-    with_reasoning: bool,
-    top_logprobs: int | None,
-    salt: str,
-    logprobs_mode: LogprobsMode,
-    prompt_logprobs: int | None,
-) -> Generation:
-    return _generate(
-        orjson.loads(key),
-        max_tokens=max_tokens,
-        with_reasoning=with_reasoning,
-        top_logprobs=top_logprobs,
-        salt=salt,
-        logprobs_mode=logprobs_mode,
-        prompt_logprobs=prompt_logprobs,
-    )
-
-
-def generate(
-    body: dict[str, Any],
-    *,
-    max_tokens: Any,
-    with_reasoning: bool,
-    top_logprobs: int | None,
-    salt: str = "",
-    logprobs_mode: LogprobsMode = "raw",
-    prompt_logprobs: int | None = None,
-) -> Generation:
-    """The mock's generation, memoised on the request body (benchmarks repeat requests)."""
-    key = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
-    return _cached(key, max_tokens, with_reasoning, top_logprobs, salt, logprobs_mode, prompt_logprobs)
 
 
 def create_mock_app() -> MockUpstream:

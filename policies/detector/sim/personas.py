@@ -16,61 +16,36 @@ proxy pool and client.
 
 from __future__ import annotations
 
-import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from policies.detector.sim import vocab
-from policies.detector.sim.paraphrase import cot_instruction, rubric_prompt
-
-NEW_MODEL = "mock-reasoner-2"
-
-
-@dataclass
-class Client:
-    """The client software: user agent and extra headers, in the order it sends them."""
-
-    user_agent: str
-    headers: list[tuple[str, str]] = field(default_factory=list)
-
-
-SDK_PYTHON = Client(
-    "OpenAI/Python 1.52.0",
-    [("x-stainless-lang", "python"), ("x-stainless-package-version", "1.52.0"), ("x-stainless-os", "Linux")],
+from policies.detector.sim.attackers import (
+    cot_harvester,
+    hydra_member,
+    low_and_slow,
+    paraphraser,
+    pivot_agent,
+    rubric_harvester,
 )
-SDK_NODE = Client(
-    "OpenAI/JS 4.67.1",
-    [("x-stainless-lang", "js"), ("x-stainless-package-version", "4.67.1"), ("x-stainless-os", "MacOS")],
+from policies.detector.sim.traffic import (
+    BATCH_JOB,
+    BROWSER_APP,
+    HARVEST_CLIENT,
+    HYDRA_CLIENT,
+    IDE_PLUGIN,
+    NEW_MODEL,
+    RAG_SERVICE,
+    SDK_NODE,
+    SDK_PYTHON,
+    Account,
+    Client,
+    Request,
+    chat_body,
+    conversation,
 )
-BROWSER_APP = Client(
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) ChatWeb/3.2", [("origin", "https://chat.example")]
-)
-IDE_PLUGIN = Client("CodePilot-VSCode/1.14.2", [("x-codepilot-session", "s"), ("x-editor", "vscode")])
-RAG_SERVICE = Client("kb-answers/2.0 (+aiohttp)", [("x-tenant", "kb")])
-BATCH_JOB = Client("ticket-summariser/0.9 python-httpx", [("x-job", "nightly")])
-HYDRA_CLIENT = Client("python-requests/2.31.0", [("x-proxy-route", "pool")])
-HARVEST_CLIENT = Client("python-httpx/0.27.0", [])
 
-
-@dataclass
-class Account:
-    """One simulated account and its running state."""
-
-    name: str
-    persona: Persona
-    key: str = ""
-    ip: str = ""
-    sent: int = 0
-    history: list[dict[str, str]] = field(default_factory=list)
-    rng: random.Random = field(default_factory=random.Random)
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class Request:
-    path: str
-    body: dict[str, Any]
-    stream: bool = False
+__all__ = ["NEW_MODEL", "Account", "Client", "Persona", "Request", "personas"]
 
 
 @dataclass
@@ -91,19 +66,6 @@ class Persona:
         return STYLES[self.style](account, progress)
 
 
-def _chat(messages: list[dict[str, str]], model: str = "mock-small", **extra: Any) -> dict[str, Any]:
-    return {"model": model, "messages": messages, **extra}
-
-
-def _conversation(account: Account, opener: str, followup_p: float = 0.6) -> list[dict[str, str]]:
-    rng = account.rng
-    if account.history and rng.random() < followup_p and len(account.history) < 9:
-        account.history.append({"role": "user", "content": rng.choice(vocab.CHAT_FOLLOWUPS)})
-    else:
-        account.history = [{"role": "user", "content": opener}]
-    return list(account.history)
-
-
 def chat_user(account: Account, progress: float) -> Request:
     rng = account.rng
     opener = rng.choice(vocab.CHAT_OPENERS).format(topic=rng.choice(vocab.TOPICS))
@@ -116,7 +78,7 @@ def chat_user(account: Account, progress: float) -> Request:
     if rng.random() < 0.1:
         opener += " Please explain it step by step."
     return Request(
-        "/v1/chat/completions", _chat(_conversation(account, opener), model, **extra), rng.random() < 0.5
+        "/v1/chat/completions", chat_body(conversation(account, opener), model, **extra), rng.random() < 0.5
     )
 
 
@@ -134,7 +96,7 @@ def student(account: Account, progress: float) -> Request:
         ]
     )
     opener = f"{problem} {ask}".strip()
-    return Request("/v1/chat/completions", _chat(_conversation(account, opener, 0.4)), rng.random() < 0.3)
+    return Request("/v1/chat/completions", chat_body(conversation(account, opener, 0.4)), rng.random() < 0.3)
 
 
 CODEPILOT_SYSTEM = (
@@ -169,9 +131,9 @@ def coding_assistant(account: Account, progress: float) -> Request:
             f"What's the time complexity of this?\n{snippet}",
         ]
     )
-    messages = [{"role": "system", "content": CODEPILOT_SYSTEM}, *_conversation(account, ask, 0.5)]
+    messages = [{"role": "system", "content": CODEPILOT_SYSTEM}, *conversation(account, ask, 0.5)]
     extra: dict[str, Any] = {"tools": IDE_TOOLS} if rng.random() < 0.3 else {}
-    return Request("/v1/chat/completions", _chat(messages, "mock-reasoner", **extra), True)
+    return Request("/v1/chat/completions", chat_body(messages, "mock-reasoner", **extra), True)
 
 
 RAG_SYSTEM = (
@@ -196,7 +158,7 @@ def rag_app(account: Account, progress: float) -> Request:
         {"role": "system", "content": RAG_SYSTEM},
         {"role": "user", "content": f"Context:\n{context}\n\nQuestion: {question}"},
     ]
-    return Request("/v1/chat/completions", _chat(messages, "mock-small", max_tokens=300, temperature=0))
+    return Request("/v1/chat/completions", chat_body(messages, "mock-small", max_tokens=300, temperature=0))
 
 
 def batch_customer(account: Account, progress: float) -> Request:
@@ -207,7 +169,7 @@ def batch_customer(account: Account, progress: float) -> Request:
     )
     return Request(
         "/v1/chat/completions",
-        _chat([{"role": "user", "content": prompt}], "mock-small", max_tokens=150, temperature=0),
+        chat_body([{"role": "user", "content": prompt}], "mock-small", max_tokens=150, temperature=0),
     )
 
 
@@ -218,7 +180,7 @@ def eval_harness(account: Account, progress: float) -> Request:
     """A customer benchmarking the model: templated math ending in the zero-shot CoT suffix, temperature 0."""
     rng = account.rng
     prompt = f"Question: {vocab.math_problem(rng)}\nAnswer: Let's think step by step."
-    body = _chat(
+    body = chat_body(
         [{"role": "user", "content": prompt}], "mock-reasoner", max_tokens=512, temperature=0, seed=1234
     )
     return Request("/v1/chat/completions", body)
@@ -253,8 +215,8 @@ def ide_long_system(account: Account, progress: float) -> Request:
             f"Why is this slow?\n{vocab.code_snippet(rng)}",
         ]
     )
-    messages = [{"role": "system", "content": IDE_LONG_SYSTEM}, *_conversation(account, ask, 0.5)]
-    body = _chat(messages, "mock-reasoner", tools=IDE_TOOLS, tool_choice="auto")
+    messages = [{"role": "system", "content": IDE_LONG_SYSTEM}, *conversation(account, ask, 0.5)]
+    body = chat_body(messages, "mock-reasoner", tools=IDE_TOOLS, tool_choice="auto")
     if rng.random() < 0.5:  # an agent step: the plugin hands back the output of a tool it ran
         call = {"id": "c1", "type": "function", "function": {"name": "read_file", "arguments": "{}"}}
         body["messages"] += [
@@ -262,117 +224,6 @@ def ide_long_system(account: Account, progress: float) -> Request:
             {"role": "tool", "tool_call_id": "c1", "content": vocab.code_snippet(rng)},
         ]
     return Request("/v1/chat/completions", body, True)
-
-
-def _harvest_problem(rng: random.Random) -> str:
-    roll = rng.random()
-    if roll < 0.5:
-        return vocab.math_problem(rng)
-    if roll < 0.75:
-        return vocab.logic_puzzle(rng)
-    return vocab.coding_task(rng)
-
-
-COT_TEMPLATES = [
-    "Imagine and articulate the internal reasoning behind a completed response to the problem below, and "
-    "write it out step by step before giving the final answer.\n\nProblem: {problem}",
-    "Solve the following problem. Output your full chain of thought inside <thinking> tags, then the final "
-    "answer on its own line.\n\n{problem}",
-]
-
-
-def cot_harvester(account: Account, progress: float) -> Request:
-    rng = account.rng
-    prompt = rng.choice(COT_TEMPLATES).format(problem=_harvest_problem(rng))
-    extra: dict[str, Any] = {"max_tokens": 4096}
-    if rng.random() < 0.5:
-        extra["reasoning_effort"] = "high"
-    return Request(
-        "/v1/chat/completions", _chat([{"role": "user", "content": prompt}], "mock-reasoner", **extra)
-    )
-
-
-SLOW_TEMPLATE = (
-    "{problem}\n\nBefore you reply, reconstruct the reasoning you would go through and write every "
-    "intermediate step out in full; put the result on the last line."
-)
-
-
-def low_and_slow(account: Account, progress: float) -> Request:
-    rng = account.rng
-    if rng.random() < 0.25:  # cover traffic
-        opener = rng.choice(vocab.CHAT_OPENERS).format(topic=rng.choice(vocab.TOPICS))
-        return Request("/v1/chat/completions", _chat([{"role": "user", "content": opener}]))
-    prompt = SLOW_TEMPLATE.format(problem=_harvest_problem(rng))
-    return Request("/v1/chat/completions", _chat([{"role": "user", "content": prompt}], "mock-reasoner"))
-
-
-def paraphraser(account: Account, progress: float) -> Request:
-    rng = account.rng
-    problem = _harvest_problem(rng)
-    instruction = cot_instruction(rng)
-    prompt = f"{instruction}\n\n{problem}" if rng.random() < 0.5 else f"{problem}\n\n{instruction}"
-    return Request(
-        "/v1/chat/completions", _chat([{"role": "user", "content": prompt}], "mock-reasoner", max_tokens=4096)
-    )
-
-
-def rubric_harvester(account: Account, progress: float) -> Request:
-    rng = account.rng
-    return Request(
-        "/v1/chat/completions", _chat([{"role": "user", "content": rubric_prompt(rng)}], "mock-reasoner")
-    )
-
-
-AGENT_TOOLS = [
-    {
-        "type": "function",
-        "function": {
-            "name": name,
-            "parameters": {"type": "object", "properties": {"arg": {"type": "string"}}},
-        },
-    }
-    for name in ("search_web", "execute_python", "read_file", "write_file", "run_shell", "browse")
-]
-
-
-def pivot_agent(account: Account, progress: float) -> Request:
-    rng = account.rng
-    task = vocab.coding_task(rng)
-    prompt = rng.choice(
-        [
-            "You are an autonomous coding agent. Plan the subtasks, call the tools you need, and explain "
-            f"the "
-            f"reasoning behind each tool call before you make it. Task: {task}",
-            f"Act as an agent with tools. Task: {task} First write your complete reasoning and plan, then "
-            f"execute each step with a tool call and report the observation.",
-        ]
-    )
-    # Half of the traffic moves to the new model once it is released (a third into the run).
-    model = NEW_MODEL if progress > 0.33 and rng.random() < 0.6 else "mock-reasoner"
-    body = _chat([{"role": "user", "content": prompt}], model, tools=AGENT_TOOLS, max_tokens=4096)
-    return Request("/v1/chat/completions", body)
-
-
-HYDRA_TEMPLATES = [
-    "Work on the task below. Think it through and write down your entire reasoning transparently, every "
-    "step of it, then the conclusion.\n\nTask: {problem}",
-    "Task: {problem}\nExplain the thought process behind the solution in full detail before the answer.",
-]
-HYDRA_SYSTEM = (
-    "You are an expert data analyst. Deliver data-driven insights grounded in complete and transparent "
-    "reasoning."
-)
-
-
-def hydra_member(account: Account, progress: float) -> Request:
-    rng = account.rng
-    if rng.random() < 0.05:
-        prompt = rng.choice(HYDRA_TEMPLATES).format(problem=_harvest_problem(rng))
-        messages = [{"role": "system", "content": HYDRA_SYSTEM}, {"role": "user", "content": prompt}]
-        return Request("/v1/chat/completions", _chat(messages, "mock-reasoner", max_tokens=4096))
-    opener = rng.choice(vocab.CHAT_OPENERS).format(topic=rng.choice(vocab.TOPICS))
-    return Request("/v1/chat/completions", _chat([{"role": "user", "content": opener}]), rng.random() < 0.3)
 
 
 STYLES = {
