@@ -17,6 +17,13 @@ PROTOCOL_CLIENT_HEADERS: dict[str, frozenset[str]] = {
     "anthropic": frozenset({"anthropic-version"}),
 }
 
+# The protocol's headers the upstream must get even when the client sent none (Anthropic's API refuses a
+# request without a version).
+PROTOCOL_DEFAULT_HEADERS: dict[str, dict[str, str]] = {
+    "openai": {},
+    "anthropic": {"anthropic-version": "2023-06-01"},
+}
+
 ANTHROPIC_BETA = "anthropic-beta"
 
 # Never forwarded from the client, not even when an operator declares them: credentials, hop-by-hop and

@@ -172,8 +172,6 @@ class ProxyHandler:
         forward = upstream_request_headers(headers, state.request_id, exchange.client_ip)
         forward.update(upstream.client_headers(headers))
         forward["content-type"] = "application/json"
-        if operation.protocol == "anthropic":
-            forward.setdefault("anthropic-version", "2023-06-01")
         waited = time.perf_counter()
         response = await runtime.pool.open(
             upstream, "POST", match.path_qs, forward, orjson.dumps(exchange.body)
@@ -265,8 +263,6 @@ class ProxyHandler:
         if raw_body:
             forward["content-type"] = "application/json"
             payload = orjson.dumps(exchange.body)
-        if route.protocol == "anthropic":
-            forward.setdefault("anthropic-version", "2023-06-01")
         waited = time.perf_counter()
         response = await runtime.pool.open(upstream, method, match.path_qs, forward, payload)
         state.timing.upstream += time.perf_counter() - waited

@@ -30,6 +30,7 @@ from gateway.headers import (
     ANTHROPIC_BETA,
     FORWARDED_CLIENT_HEADERS,
     PROTOCOL_CLIENT_HEADERS,
+    PROTOCOL_DEFAULT_HEADERS,
     RESERVED_CLIENT_HEADERS,
 )
 from gateway.metrics import GatewayMetrics
@@ -100,7 +101,8 @@ class Upstream:
 
     def client_headers(self, client_headers: Mapping[str, str]) -> dict[str, str]:
         """The client headers for this upstream beyond the common allow-list: its protocol's version
-        header, the operator's ``forward_headers`` and the allowed ``anthropic-beta`` values.
+        header (a default when the client sent none), the operator's ``forward_headers`` and the allowed
+        ``anthropic-beta`` values.
 
         A beta the operator did not allow is refused (400 naming it) rather than dropped: a client
         that asked for a feature learns it is not offered instead of getting a different answer.
@@ -119,6 +121,8 @@ class Upstream:
         betas = client_headers.get(ANTHROPIC_BETA)
         if betas is not None and self.config.protocol == "anthropic":
             out[ANTHROPIC_BETA] = self._checked_betas(betas)
+        for name, value in PROTOCOL_DEFAULT_HEADERS[self.config.protocol].items():
+            out.setdefault(name, value)
         return out
 
     def _checked_betas(self, header: str) -> str:
