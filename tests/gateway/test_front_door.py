@@ -16,6 +16,7 @@ import pytest
 
 from gateway.asgi import header_map
 from gateway.config.schema import LimitsConfig
+from tests.raw_http import parse_response
 from tests.support import GatewayHandle
 
 FAST = {"header_timeout_seconds": 1.0, "body_timeout_seconds": 1.0, "keep_alive_seconds": 1.0}
@@ -44,11 +45,11 @@ def read_until_close(sock: socket.socket, limit: float) -> tuple[bytes, bool]:
 
 
 def status_of(response: bytes) -> int:
-    return int(response.split(b" ", 2)[1]) if response.startswith(b"HTTP/1.1 ") else 0
+    return parse_response(response).status if response.startswith(b"HTTP/1.1 ") else 0
 
 
 def body_of(response: bytes) -> Any:
-    return orjson.loads(response.split(b"\r\n\r\n", 1)[1])
+    return parse_response(response).json()
 
 
 def test_header_map_is_linear_in_repeated_headers() -> None:
