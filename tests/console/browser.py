@@ -36,7 +36,11 @@ def chromium(downloads: Path):  # type: ignore[no-untyped-def]
     options.add_experimental_option(
         "prefs", {"download.default_directory": str(downloads), "download.prompt_for_download": False}
     )
-    return webdriver.Chrome(service=Service(driver_path), options=options)
+    browser = webdriver.Chrome(service=Service(driver_path), options=options)
+    # A click that submits a form returns before the next page has loaded: let each lookup wait for it
+    # (up to 10 s) instead of racing the navigation.
+    browser.implicitly_wait(10)
+    return browser
 
 
 def screenshot(driver, name: str) -> None:  # type: ignore[no-untyped-def]
