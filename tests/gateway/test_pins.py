@@ -90,7 +90,11 @@ def test_a_pin_holds_on_every_worker(
     path = tmp_path / "policy.yaml"
     path.write_text(yaml.safe_dump(config))
     port = free_port()
-    process = spawn_gateway(path, port, "--workers", "2", env={"DG_PINS_ADMIN_TOKEN": TOKEN})
+    # A drain shorter than the teardown's wait: with the default 30 s the two raced when a worker still held
+    # a connection at SIGTERM.
+    process = spawn_gateway(
+        path, port, "--workers", "2", "--drain-timeout", "5", env={"DG_PINS_ADMIN_TOKEN": TOKEN}
+    )
     admin = {"authorization": f"Bearer {TOKEN}"}
     try:
         assert set(_statuses(port, "dg-test-free-key", 6)) == {200}
