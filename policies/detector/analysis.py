@@ -30,6 +30,7 @@ from policies.detector.outbox import SyncOutbox
 from policies.detector.probing import SHORT_ANSWER, BiasProbes, prompt_key
 from policies.detector.request import Observation
 from policies.detector.scoring import Score, decide, score_account
+from policies.detector.semantic import SemanticSignals
 from policies.detector.timeline import FeatureTimeline
 
 log = logging.getLogger("distillguard.detector")
@@ -67,6 +68,8 @@ class Analyser:
         self._system_agentic_scores: dict[str, float] = {}
         # Bound once: these run for most observations (no lookup through the collaborators each time).
         self._seen = accounts.seen
+        self.tracked = accounts.get
+        self.semantic = SemanticSignals(shared.semantic, shared.max_accounts)
         self._allowlisted = levels.allowlisted
         self._vote = levels.vote
         self._record_timeline = timeline.record
@@ -75,6 +78,7 @@ class Analyser:
         """Take new shared settings and the metrics."""
         self._shared = shared
         self._metrics = metrics
+        self.semantic.configure(shared.semantic, shared.max_accounts)
 
     def process(self, obs: Observation) -> Score | None:
         """Analyse one observation: features, index, score, level. Returns the score."""
@@ -166,6 +170,7 @@ class Analyser:
             depth=obs.tool_depth,
             probe=probe,
         )
+        self.semantic.offer(obs.account, text, extraction, settings, now)
         if obs.input_tokens or obs.output_tokens:
             state.add_usage(1.0 / settings.rates.window_requests, obs.input_tokens, obs.output_tokens)
         if self._shared.store_prompts:
@@ -253,6 +258,16 @@ class Analyser:
             del templates[weakest]
         templates[group.key] = [1.0, extraction]
 
+    def use_template(
+        self, state: AccountState, key: int, extraction: float, now: float, settings: DetectorConfig
+    ) -> None:
+        """Count one use of a template key found outside :meth:`process` (the semantic signals' keys)."""
+        group, seen = self._index.touch(key, TEMPLATE, state.account, extraction, now)
+        if group is None:
+            return
+        self._maybe_rescore(group, seen, settings)
+        self._remember_template(state, group, extraction)
+
     def rescore(self, group: Group, settings: DetectorConfig) -> None:
         """Score a group again; one that becomes flagged goes on the sweep queue."""
         was = group.flagged
@@ -305,7 +320,8 @@ class Analyser:
     ) -> Score:
         """Score the account and vote for the level the score calls for, when that is a change."""
         cluster, cluster_id = self.cluster_term(state, settings)
-        score = score_account(state, settings, mono, cluster, cluster_id)
+        semantic, shift = self.semantic.value(state.account)
+        score = score_account(state, settings, mono, cluster, cluster_id, semantic, shift)
         state.last_score = score.value
         state.cluster = cluster_id
         if self._allowlisted(state.account):

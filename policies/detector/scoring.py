@@ -4,6 +4,7 @@ Three parts, each in [0, 1]::
 
     content    C = 1 - (1 - w_cot·cot)(1 - w_rubric·rubric)(1 - w_agentic·agentic)
                      · (1 - w_logprobs·logprobs)(1 - w_probing·bias_probing)
+                     · (1 - w_semantic·semantic_elicitation)
     behaviour  B = weighted mean of template reuse, single-turn share, capability focus,
                    volume, regularity, max reasoning effort and new-model share
     own        O = 1 - (1 - C·(0.55 + 0.45·B)) · (1 - floor·B)       (0 before min_requests)
@@ -74,6 +75,7 @@ class Score:
     def explain(self) -> dict[str, Any]:
         """The score and how each signal contributed (for the audit log and the admin API)."""
         top = sorted(self.signals().items(), key=lambda kv: kv[1]["contribution"], reverse=True)
+        shift = self.raw.get("distribution_shift")
         return {
             "score": round(self.value, 4),
             "own": round(self.own, 4),
@@ -84,10 +86,18 @@ class Score:
             "own_counted": self.counted,
             "signals": dict(top),
             "top_reasons": [name for name, item in top if item["contribution"] >= 0.05][:4],
+            **({} if shift is None else {"distribution_shift": round(shift, 4)}),
         }
 
 
-CONTENT = ("cot_elicitation", "rubric_grading", "agentic_elicitation", "logprobs", "bias_probing")
+CONTENT = (
+    "cot_elicitation",
+    "rubric_grading",
+    "agentic_elicitation",
+    "logprobs",
+    "bias_probing",
+    "semantic_elicitation",
+)
 
 
 def score_account(
@@ -96,7 +106,10 @@ def score_account(
     mono: float,
     cluster: float = 0.0,
     cluster_id: str | None = None,
+    semantic: float = 0.0,
+    shift: float | None = None,
 ) -> Score:
+    """The account's score; ``semantic`` and ``shift`` come from the semantic signals (semantic.py)."""
     w = settings.weights
     v = state.values
     weight = v[F.WEIGHT]
@@ -113,6 +126,8 @@ def score_account(
     content = 1.0 - (1.0 - w.cot_elicitation * cot) * (1.0 - w.rubric_grading * rubric) * (
         1.0 - w.agentic_elicitation * agentic
     ) * (1.0 - w.logprobs * logprobs) * (1.0 - w.bias_probing * probing)
+    if semantic > 0:
+        content = 1.0 - (1.0 - content) * (1.0 - w.semantic_elicitation * semantic)
     weights, total = w.behaviour
     # The same sum, in the same order, as over BEHAVIOUR.
     mixed = 0.0
@@ -133,6 +148,7 @@ def score_account(
         "agentic_elicitation": agentic,
         "logprobs": logprobs,
         "bias_probing": probing,
+        "semantic_elicitation": semantic,
         "template_reuse": dup,
         "single_turn": single,
         "capability_focus": focus,
@@ -141,6 +157,8 @@ def score_account(
         "max_reasoning": max_reasoning,
         "new_model": new_model,
     }
+    if shift is not None:
+        raw["distribution_shift"] = shift  # evidence only: it is inside semantic_elicitation
     return Score(value, own, content, behaviour, cluster, cluster_id, counted, w, raw)
 
 

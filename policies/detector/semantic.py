@@ -1,0 +1,225 @@
+"""Semantic signals: what a prompt asks for, by meaning, in any wording or language the model knows.
+
+Run in the background analysis only, on a sample of each account's requests (its first
+``sample_first``, then one in ``sample_every``): :meth:`SemanticSignals.offer` queues the prompt
+during :meth:`~policies.detector.analysis.Analyser.process`; the core embeds the queued prompts in
+one batch in a worker thread between batches of observations (:meth:`SemanticSignals.compute`) and
+applies the results on the event loop (:meth:`SemanticSignals.apply`). Three signals come of it:
+
+- **elicitation** per request: how close the prompt's closest sentence is to a description of an
+  extraction demand (:mod:`policies.detector.anchors`) and not closer to its honest look-alike; per
+  account a decayed mean over its embedded requests (``semantic_elicitation``, a content signal);
+- **distribution shift** per account (:mod:`policies.detector.mmd`): MMD of its queries against a
+  benign reference window; it scales the elicitation (from 0.6 of it for queries that could be
+  benign traffic to all of it for queries unlike any), so a stray sentence in ordinary traffic
+  weighs less than a stream of them;
+- **semantic templates** across accounts: the demand's sentence, hashed by the signs of fixed random
+  projections (SimHash, :data:`BANDS` bands of :data:`BITS` bits), is a template key in the shared
+  index like a MinHash key: reworded and translated instructions that MinHash keeps apart fall in
+  one bucket, so the index groups the accounts behind them and the cluster term reads the group.
+
+Memory: per account 2 KB of projected embeddings and a few numbers; the reference window 64 KB;
+the embedder's cache of recent prompts 2,048 entries (about 10 MB at most). The work queue is
+bounded (``max_pending``); past it prompts are skipped, not queued.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from policies.detector import anchors
+from policies.detector.embedding import DIM, Embedder, shared_embedder
+from policies.detector.mmd import ACCOUNT_SAMPLES, PROJECTED, REFERENCE_EVERY, ReferenceWindow, project
+
+if TYPE_CHECKING:
+    from policies.detector.analysis import Analyser
+
+log = logging.getLogger("distillguard.detector")
+
+# Similarity to the closest extraction description: below LOW nothing, from HIGH on, all of it.
+LOW, HIGH = 0.45, 0.62
+# The closest ordinary look-alike may come within MARGIN below the extraction description before the
+# score is cut (fully once it is as close as the description minus 0.05).
+MARGIN = 0.15
+KEY_FLOOR = 0.3  # a request's elicitation from which its demand sentence is a template key
+BANDS, BITS = 4, 10
+_WINDOW = 16  # embedded requests the per-account elicitation mean remembers
+_PLANES = np.random.default_rng(9176).standard_normal((DIM, BANDS * BITS)).astype(np.float32)
+_KEY_SPACE = 0xFE << 56  # beside MinHash keys and the system prompts' exact keys (0xFF)
+
+
+@dataclass(slots=True)
+class SemanticAccount:
+    """What the semantic signals keep of one account (about 2.2 KB)."""
+
+    offered: int = 0
+    embedded: int = 0
+    benign: int = 0  # queries it gave the reference window
+    elicit_sum: float = 0.0
+    elicit_weight: float = 0.0
+    shift: float | None = None
+    samples: np.ndarray = field(default_factory=lambda: np.zeros((ACCOUNT_SAMPLES, PROJECTED), np.float16))
+
+    def elicitation(self) -> float:
+        return self.elicit_sum / self.elicit_weight if self.elicit_weight else 0.0
+
+    def value(self) -> float:
+        """The ``semantic_elicitation`` signal: elicitation, scaled by the distribution shift."""
+        gate = 1.0 if self.shift is None else 0.6 + 0.4 * self.shift
+        return self.elicitation() * gate
+
+
+@dataclass(slots=True)
+class Pending:
+    """A prompt waiting to be embedded, with what applying its result needs."""
+
+    account: str
+    text: str
+    extraction: float
+    settings: Any
+    at: float
+
+
+def elicitation(sentences: np.ndarray, extraction: np.ndarray, ordinary: np.ndarray) -> tuple[float, int]:
+    """The elicitation score of a prompt from its sentence embeddings, and its closest sentence."""
+    to_extraction = (sentences @ extraction.T).max(1)
+    to_ordinary = (sentences @ ordinary.T).max(1)
+    scores = np.clip((to_extraction - LOW) / (HIGH - LOW), 0.0, 1.0) * np.clip(
+        (to_extraction - to_ordinary + 0.05) / MARGIN, 0.0, 1.0
+    )
+    best = int(scores.argmax()) if scores.max() > 0 else int(to_extraction.argmax())
+    return float(scores[best]), best
+
+
+def template_keys(vector: np.ndarray) -> list[int]:
+    """The SimHash keys of one sentence embedding (one per band)."""
+    bits = (vector @ _PLANES) > 0
+    keys = []
+    for band in range(BANDS):
+        value = 0
+        for bit in bits[band * BITS : (band + 1) * BITS]:
+            value = (value << 1) | int(bit)
+        keys.append(_KEY_SPACE | (band << 40) | value)
+    return keys
+
+
+class SemanticSignals:
+    """Per-account semantic state, the benign reference window and the queue of prompts to embed."""
+
+    def __init__(self, settings: Any, max_accounts: int, embedder: Embedder | None = None) -> None:
+        self.settings = settings
+        self.active = False
+        self._embedder = embedder
+        self._max_accounts = max_accounts
+        self.accounts: OrderedDict[str, SemanticAccount] = OrderedDict()
+        self.reference = ReferenceWindow()
+        self.pending: list[Pending] = []
+        self.skipped = 0
+        self.embedded = 0
+        self.seconds = 0.0  # CPU time spent embedding (worker thread) and applying
+        self._extraction: np.ndarray | None = None
+        self._ordinary: np.ndarray | None = None
+
+    def configure(self, settings: Any, max_accounts: int) -> None:
+        """Take new shared settings: whether to run, the sampling, the bounds."""
+        from policies.detector.embedding import available
+
+        self.settings = settings
+        self._max_accounts = max_accounts
+        self.active = settings.enabled == "on" or (settings.enabled == "auto" and available())
+        if self.active and self._embedder is None:
+            self._embedder = shared_embedder()
+
+    def account(self, name: str) -> SemanticAccount:
+        accounts = self.accounts
+        state = accounts.get(name)
+        if state is None:
+            state = accounts[name] = SemanticAccount()
+            if len(accounts) > self._max_accounts:
+                accounts.popitem(last=False)
+        else:
+            accounts.move_to_end(name)
+        return state
+
+    def value(self, name: str) -> tuple[float, float | None]:
+        """The account's ``semantic_elicitation`` signal and its distribution shift (None: not known)."""
+        state = self.accounts.get(name)
+        if state is None:
+            return 0.0, None
+        return state.value(), state.shift
+
+    def offer(self, account: str, text: str, extraction: float, settings: Any, at: float) -> None:
+        """Queue the prompt for embedding when the account's sampling picks it (cheap: no model here)."""
+        if not self.active or not text:
+            return
+        state = self.account(account)
+        state.offered += 1
+        n = state.offered
+        if n > self.settings.sample_first and n % self.settings.sample_every:
+            return
+        if len(self.pending) >= self.settings.max_pending:
+            self.skipped += 1
+            return
+        self.pending.append(Pending(account, text, extraction, settings, at))
+
+    def take(self) -> list[Pending]:
+        batch, self.pending = self.pending, []
+        return batch
+
+    def compute(self, batch: list[Pending]) -> tuple[list[np.ndarray], float]:
+        """The sentence embeddings of each queued prompt, and the CPU time (run in a worker thread)."""
+        assert self._embedder is not None
+        started = time.thread_time()
+        if self._extraction is None:
+            self._extraction = self._embedder.encode(list(anchors.EXTRACTION))
+            self._ordinary = self._embedder.encode(list(anchors.ORDINARY))
+        vectors = self._embedder.encode_prompts([item.text for item in batch])
+        return vectors, time.thread_time() - started
+
+    def apply(self, batch: list[Pending], vectors: list[np.ndarray], analyser: Analyser) -> None:
+        """Score the embedded prompts, update the accounts, the reference and the template index."""
+        started = time.thread_time()
+        assert self._extraction is not None and self._ordinary is not None
+        mono = time.monotonic()
+        decay = 1.0 - 1.0 / _WINDOW
+        for item, sentences in zip(batch, vectors, strict=True):
+            score, best = elicitation(sentences, self._extraction, self._ordinary)
+            state = self.account(item.account)
+            state.embedded += 1
+            state.elicit_sum = state.elicit_sum * decay + score
+            state.elicit_weight = state.elicit_weight * decay + 1.0
+            query = sentences.mean(0)
+            query /= max(float(np.linalg.norm(query)), 1e-6)
+            projected = project(query)
+            state.samples[(state.embedded - 1) % ACCOUNT_SAMPLES] = projected
+            account = analyser.tracked(item.account)
+            if account is None:
+                continue
+            if score <= 0.05 and item.extraction < 0.1 and account.level == "none":
+                state.benign += 1
+                if state.benign <= 4 or state.benign % REFERENCE_EVERY == 0:
+                    self.reference.add(projected)
+            filled = min(state.embedded, ACCOUNT_SAMPLES)
+            state.shift = self.reference.shift(state.samples[:filled])
+            extraction = max(item.extraction, score)
+            if score >= KEY_FLOOR:
+                for key in template_keys(sentences[best]):
+                    analyser.use_template(account, key, extraction, item.at, item.settings)
+            if score >= KEY_FLOOR or state.value() >= 0.1:
+                analyser.evaluate(account, item.settings, item.at, mono)
+        self.embedded += len(batch)
+        self.seconds += time.thread_time() - started
+
+    def run_now(self, analyser: Analyser) -> None:
+        """Embed and apply what is queued, on this thread (tests, benchmarks, a drain without a worker)."""
+        while self.pending:
+            batch = self.take()
+            vectors, spent = self.compute(batch)
+            self.seconds += spent
+            self.apply(batch, vectors, analyser)
