@@ -16,11 +16,14 @@ EXTRACTION = (
     "Write out your full chain of thought, every intermediate step, then the answer.",
     "Explain in full detail the whole thought process that leads to your answer.",
     "Narrate all of your thinking without leaving anything out, then state the result.",
+    "Tell me everything that goes through your mind while you work it out, not just the answer.",
+    "List every deduction and every check you make along the way, in order.",
     "Grade this response against the rubric and justify each score.",
     "Evaluate the answer on every criterion, give it a score out of 10 and explain why.",
     "Act as a judge: compare the two responses and explain which one is better and why.",
     "Plan every tool call and explain why you make it before calling it.",
     "As an autonomous agent, describe your plan and the reason behind each action you take with the tools.",
+    "Before using each function, say what you intend to do and why you chose that function.",
 )
 
 ORDINARY = (

@@ -11,7 +11,8 @@ Attacks: single-account chain-of-thought harvesting, low-and-slow harvesting
 with cover traffic, paraphrased templates, rubric-grading harvesting, an
 agentic tool-use harvester that pivots to a new model, and a hydra of many
 accounts that mixes 5% extraction into benign-looking traffic through a shared
-proxy pool and client.
+proxy pool and client. And the harder ones of ``harder.py``, written outside the detector's
+vocabularies: reworded (50+ templates, synonym swaps), multilingual, agentic, and a hydra at 3%.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from policies.detector.sim import vocab
+from policies.detector.sim import harder, vocab
 from policies.detector.sim.attackers import (
     cot_harvester,
     hydra_member,
@@ -33,6 +34,7 @@ from policies.detector.sim.traffic import (
     BROWSER_APP,
     HARVEST_CLIENT,
     HYDRA_CLIENT,
+    HYDRA_REWORDED_CLIENT,
     IDE_PLUGIN,
     NEW_MODEL,
     RAG_SERVICE,
@@ -240,6 +242,7 @@ STYLES = {
     "rubric": rubric_harvester,
     "pivot": pivot_agent,
     "hydra": hydra_member,
+    **harder.STYLES,
 }
 
 
@@ -275,6 +278,20 @@ def personas(scale: float = 1.0, requests_scale: float = 1.0) -> list[Persona]:
             HYDRA_CLIENT,
             [f"203.0.{i}.0/24" for i in range(8)],
             "hydra",
+            cluster=True,
+        ),
+        # Written from material outside the detector's vocabularies (harder.py).
+        Persona("reworded", "attack", max(2, n(4)), 250, SDK_PYTHON, 4, "reworded"),
+        Persona("polyglot", "attack", max(2, n(4)), 250, SDK_NODE, 4, "polyglot"),
+        Persona("agentic_reworded", "attack", max(2, n(4)), 250, HARVEST_CLIENT, 4, "agentic_reworded"),
+        Persona(
+            "hydra_reworded",
+            "attack",
+            n(300),
+            34,
+            HYDRA_REWORDED_CLIENT,
+            [f"203.0.{i}.0/24" for i in range(100, 108)],
+            "hydra_reworded",
             cluster=True,
         ),
     ]

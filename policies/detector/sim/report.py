@@ -123,10 +123,13 @@ def summarise(
         "batch_customer_blocked": bool(batch and (batch["blocked_accounts"] or batch["reached"]["critical"])),
         "detector_cost": detector_cost,
     }
+    attacks = [r for r in rows if r["kind"] == "attack"]
+    targets["recall_per_kind"] = {r["persona"]: r["recall_high_within_budget"] for r in attacks}
+    targets["benign_above_elevated"] = sum(r["reached"]["high"] for r in benign)
     targets["met"] = {
-        "attack_recall>=0.95": (targets["attack_recall_high_within_200"] or 0) >= 0.95,
-        "hydra_recall>=0.95": (targets["hydra_recall_high_within_cluster_budget"] or 0) >= 0.95,
-        "benign_fpr<=0.005": (targets["benign_false_positive_rate_elevated"] or 0) <= 0.005,
+        "each_attack_kind_recall>=0.98": all(r["recall_high_within_budget"] >= 0.98 for r in attacks),
+        "benign_none_above_elevated": targets["benign_above_elevated"] == 0,
+        "benign_fpr<=0.01": (targets["benign_false_positive_rate_elevated"] or 0) <= 0.01,
         "batch_never_blocked": not targets["batch_customer_blocked"],
         "p99<=200us": (detector_cost.get("total_p99_seconds") or 1) <= 200e-6,
     }

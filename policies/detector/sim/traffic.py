@@ -40,6 +40,7 @@ IDE_PLUGIN = Client("CodePilot-VSCode/1.14.2", [("x-codepilot-session", "s"), ("
 RAG_SERVICE = Client("kb-answers/2.0 (+aiohttp)", [("x-tenant", "kb")])
 BATCH_JOB = Client("ticket-summariser/0.9 python-httpx", [("x-job", "nightly")])
 HYDRA_CLIENT = Client("python-requests/2.31.0", [("x-proxy-route", "pool")])
+HYDRA_REWORDED_CLIENT = Client("python-requests/2.32.3", [("x-route", "residential")])
 HARVEST_CLIENT = Client("python-httpx/0.27.0", [])
 
 
