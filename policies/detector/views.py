@@ -106,7 +106,8 @@ class DetectorViews:
             return out
         mono = time.monotonic()
         cluster, cluster_id = self._analyser.cluster_term(state, settings)
-        score = score_account(state, settings, mono, cluster, cluster_id)
+        semantic, shift = self._analyser.semantic.value(account)
+        score = score_account(state, settings, mono, cluster, cluster_id, semantic, shift)
         out.update(
             tracked=True,
             detector_level=state.level,

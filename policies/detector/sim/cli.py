@@ -24,9 +24,9 @@ from typing import Any
 
 import orjson
 
+from policies.detector.sim import plot as figure
 from policies.detector.sim.launch import ADMIN_TOKEN_ENV, Stack, sim_config, write_accounts, write_keys
 from policies.detector.sim.personas import personas
-from policies.detector.sim.plot import plot
 from policies.detector.sim.report import histogram_count, histogram_quantile, summarise
 from policies.detector.sim.runner import drive, fetch_admin, fetch_text, make_accounts
 
@@ -98,7 +98,12 @@ def run_command(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
-    plot(report, out / "report.png")
+    if figure.available():
+        figure.plot(report, out / "report.png")
+    else:
+        print(
+            "no report.png: matplotlib is not installed (pip install 'distillguard[report]')", file=sys.stderr
+        )
     print_summary(report, out)
     if workdir is not None:
         if args.keep:

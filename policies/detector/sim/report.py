@@ -77,6 +77,8 @@ def persona_results(
             f"{cluster_budget} cluster requests" if persona.cluster else f"{ATTACK_BUDGET} requests"
         )
         result["recall_high_within_budget"] = round(within / len(members), 4) if members else 0.0
+        if not persona.cluster:
+            result["recall_curve"] = _own_curve(to_high, len(members))
         if persona.cluster:
             result["cluster_requests_sent"] = len(cluster_times)
             result["cluster_requests_to_high"] = _quantiles(cluster_at_high)
@@ -86,6 +88,15 @@ def persona_results(
             round(counts["elevated"] / len(members), 4) if members else 0.0
         )
     return result
+
+
+def _own_curve(to_high: list[int], members: int, step: int = 10) -> list[tuple[int, float]]:
+    """(own requests sent, share of the persona's accounts at ``high`` by then), up to 250 requests."""
+    ordered = sorted(to_high)
+    return [
+        (at, round(bisect.bisect_right(ordered, at) / members, 4) if members else 0.0)
+        for at in range(0, ATTACK_BUDGET + 5 * step + 1, step)
+    ]
 
 
 def _curve(indices: list[int], members: int, total: int, points: int = 20) -> list[tuple[int, float]]:
