@@ -93,6 +93,7 @@ class DetectorCore:
         self._queue: asyncio.Queue[Observation] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._embedding: asyncio.Task[None] | None = None  # the semantic signals' rounds, while running
         self._idle = asyncio.Event()
 
     # ---- configuration ----------------------------------------------------------------------
@@ -151,6 +152,7 @@ class DetectorCore:
         for task in self._tasks:
             task.cancel()
         self._loop = loop
+        self._embedding = None  # a round of a previous loop is gone with it
         self._queue = asyncio.Queue(self.shared.queue_size)
         self._idle = asyncio.Event()
         self._idle.set()
@@ -176,23 +178,27 @@ class DetectorCore:
                     self.process(item)
                 except Exception:
                     log.exception("detector analysis failed for one observation")
-            if self.analysis.semantic.pending:
-                await self._semantic_round()
+            if self.analysis.semantic.pending and (self._embedding is None or self._embedding.done()):
+                # Its own task: the lexical analysis goes on while a worker thread embeds.
+                self._embedding = asyncio.get_running_loop().create_task(self._semantic_rounds())
             self.run_sweeps()
             if queue.empty() and not self._sweeps:
                 self._idle.set()
             await asyncio.sleep(0)
 
-    async def _semantic_round(self) -> None:
+    async def _semantic_rounds(self) -> None:
         """Embed the queued prompts in a worker thread (the event loop keeps serving), then apply them."""
         semantic = self.analysis.semantic
-        batch = semantic.take()
-        try:
-            vectors, spent = await asyncio.to_thread(semantic.compute, batch)
-            semantic.seconds += spent
-            semantic.apply(batch, vectors, self.analysis)
-        except Exception:
-            log.exception("detector semantic analysis failed for %d prompts", len(batch))
+        while semantic.pending:
+            batch = semantic.take()
+            try:
+                vectors, spent = await asyncio.to_thread(semantic.compute, batch)
+                semantic.seconds += spent
+                semantic.apply(batch, vectors, self.analysis)
+            except Exception:
+                log.exception("detector semantic analysis failed for %d prompts", len(batch))
+            while self.run_sweeps():  # groups the semantic keys flagged
+                await asyncio.sleep(0)
 
     def run_sweeps(self, budget: int = _SWEEP_CHUNK) -> bool:
         """Re-evaluate local members of newly flagged clusters, at most ``budget`` accounts per call.
@@ -237,6 +243,10 @@ class DetectorCore:
             return
         while True:
             await self._idle.wait()
+            embedding = self._embedding
+            if embedding is not None and not embedding.done():
+                await asyncio.wait([embedding])  # its results may raise levels and flag groups
+                continue
             if queue.empty() and not self._sweeps:
                 return
             await asyncio.sleep(0)
@@ -250,6 +260,8 @@ class DetectorCore:
             await push_lists(self)
 
     async def stop(self) -> None:
+        if self._embedding is not None:
+            self._embedding.cancel()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -48,7 +48,7 @@ LOW, HIGH = 0.40, 0.52
 # score is cut (fully once it is as close as the description minus 0.05).
 MARGIN = 0.15
 KEY_FLOOR = 0.3  # a request's elicitation from which its demand sentence is a template key
-BANDS, BITS = 4, 10
+BANDS, BITS = 8, 4
 _WINDOW = 16  # embedded requests the per-account elicitation mean remembers
 _PLANES = np.random.default_rng(9176).standard_normal((DIM, BANDS * BITS)).astype(np.float32)
 _KEY_SPACE = 0xFE << 56  # beside MinHash keys and the system prompts' exact keys (0xFF)
