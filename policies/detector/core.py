@@ -48,6 +48,7 @@ log = logging.getLogger("distillguard.detector")
 CORE_KEY = "detector.core"
 _BATCH = 256
 _SWEEP_CHUNK = 64
+_MAX_SWEEP_ROUNDS = 10_000  # chunks one semantic round may sweep before the worker takes over
 
 
 def core_for(services: PolicyServices) -> DetectorCore:
@@ -197,7 +198,10 @@ class DetectorCore:
                 semantic.apply(batch, vectors, self.analysis)
             except Exception:
                 log.exception("detector semantic analysis failed for %d prompts", len(batch))
-            while self.run_sweeps():  # groups the semantic keys flagged
+            # Members of groups the semantic keys flagged, a chunk at a time (the worker may be idle).
+            for _ in range(_MAX_SWEEP_ROUNDS):
+                if not self.run_sweeps():
+                    break
                 await asyncio.sleep(0)
 
     def run_sweeps(self, budget: int = _SWEEP_CHUNK) -> bool:

@@ -92,7 +92,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
         xlim=(0, 100),
     )
     levels.invert_yaxis()
-    levels.legend(fontsize=7, loc="lower left")
+    levels.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=5)
     levels.tick_params(axis="y", labelsize=8)
 
     targets = report["targets"]

@@ -32,12 +32,17 @@ def test_small_simulation_detects_harvesters_and_spares_benign_accounts(tmp_path
     report = orjson.loads((out / "report.json").read_bytes())
     png = (out / "report.png").read_bytes()
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 2000
+    assert b"Matplotlib" in png  # drawn by matplotlib (its PNG metadata), with labelled axes and curves
+    rows_by_name = {row["persona"]: row for row in report["personas"]}
+    assert rows_by_name["reworded"]["recall_curve"][-1][1] == 1.0
+    assert report["targets"]["recall_per_kind"]["polyglot"] == 1.0
     rows = {row["persona"]: row for row in report["personas"]}
     assert set(rows) == {p.name for p in personas()}
     harvester = rows["cot_harvester"]
     assert harvester["recall_high_within_budget"] == 1.0
     assert harvester["requests_to_high"]["max"] <= 60
-    for name in ("rubric_harvester", "paraphraser"):
+    # Written outside the detector's vocabularies: raised by the semantic signals alone.
+    for name in ("rubric_harvester", "paraphraser", "reworded", "polyglot", "agentic_reworded"):
         assert rows[name]["reached"]["high"] == rows[name]["accounts"], name
     batch = rows["batch_customer"]
     assert (
