@@ -36,3 +36,34 @@ async def test_an_evaluation_harness_with_the_zero_shot_suffix_stays_untouched()
         assert status["score"]["score"] < 0.4
     evaluator_features = core.views.status("eval")["features"]
     assert 0 < evaluator_features["cot_elicitation"] <= 0.15 and evaluator_features["template_reuse"] > 0.5
+
+
+async def test_rag_backend_batch_summariser_and_a_company_nat_stay_at_none_with_semantic_signals() -> None:
+    """The other hard cases, with the sentence-embedding signals reading their prompts too."""
+    from policies.detector.embedding import available
+    from policies.detector.sim.personas import batch_customer, chat_user, rag_app
+
+    harness = PolicyHarness([("detector", {"shared": {"semantic": {"enabled": "on"}}}, "enforce")])  # type: ignore[list-item]
+    assert available()
+    await harness.start()
+    rag, batch = _account("rag", 4), _account("batch", 5)
+    colleagues = [_account("chat", 10 + i) for i in range(12)]  # one company: one address, one SDK
+    rng = random.Random(6)
+    for step in range(120):
+        await send(harness, "rag", rag_app(rag, 0.5).body, ip="198.51.100.20", user_agent="kb-answers/2.0")
+        await send(
+            harness, "batch", batch_customer(batch, 0.5).body, ip="198.51.100.30", user_agent="summariser"
+        )
+        colleague = colleagues[step % len(colleagues)]
+        await send(harness, f"staff-{step % 12}", chat_user(colleague, 0.5).body, ip="192.0.2.200")
+        await send(harness, "harvester", chat(harvest_prompt(rng)), ip="203.0.113.5")
+    core = core_for(harness.services)
+    await core.drain()
+    risk = harness.services.risk
+    assert risk.level("harvester") == "high"
+    semantic = core.analysis.semantic
+    for account in ("rag", "batch", *(f"staff-{i}" for i in range(12))):
+        assert risk.level(account) == "none", core.views.status(account)["score"]
+        value, _ = semantic.value(account)
+        assert semantic.accounts[account].embedded > 0 and value < 0.1, account
+    assert semantic.value("harvester")[0] > 0.5  # the same signals read the harvester's demand
