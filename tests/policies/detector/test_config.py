@@ -44,3 +44,15 @@ def test_bounds_are_checked() -> None:
     assert "shared.max_accounts" in str(error.value)
     with pytest.raises(ConfigError):
         load_config_text(_config({"shared": {"sync": "sometimes"}}))
+
+
+def test_semantic_signals_on_without_the_extra_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """'on' means the operator counts on them: a gateway without the model must not start silently."""
+    import policies.detector.embedding as embedding
+
+    assert load_config_text(_config({"shared": {"semantic": {"enabled": "on"}}}))  # installed here
+    monkeypatch.setattr(embedding, "available", lambda: False)
+    with pytest.raises(ConfigError) as error:
+        load_config_text(_config({"shared": {"semantic": {"enabled": "on"}}}))
+    assert "shared.semantic" in str(error.value) and "distillguard[semantic]" in str(error.value)
+    assert load_config_text(_config({"shared": {"semantic": {"enabled": "auto"}}}))  # auto: runs without
