@@ -19,8 +19,8 @@ applies the results on the event loop (:meth:`SemanticSignals.apply`). Three sig
   one bucket, so the index groups the accounts behind them and the cluster term reads the group.
 
 Memory: per account 2 KB of projected embeddings and a few numbers; the reference window 64 KB;
-the embedder's cache of recent prompts 2,048 entries (at most 6 sentences of 2 KB each: 25 MB). The work queue is
-bounded (``max_pending``); past it prompts are skipped, not queued.
+the embedder's cache of recent prompts 2,048 entries (at most 6 sentences of 2 KB each: 25 MB).
+The work queue is bounded (``max_pending``); past it prompts are skipped, not queued.
 """
 
 from __future__ import annotations
