@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("distillguard.detector")
 
 # Similarity to the closest extraction description: below LOW nothing, from HIGH on, all of it.
-LOW, HIGH = 0.40, 0.52
+LOW, HIGH = 0.40, 0.48
 # The closest ordinary look-alike may come within MARGIN below the extraction description before the
 # score is cut (fully once it is as close as the description minus 0.05).
 MARGIN = 0.15
