@@ -78,7 +78,7 @@ class Analyser:
         """Take new shared settings and the metrics."""
         self._shared = shared
         self._metrics = metrics
-        self.semantic.configure(shared.semantic, shared.max_accounts)
+        self.semantic.configure(shared.semantic, shared.max_accounts, metrics)
 
     def process(self, obs: Observation) -> Score | None:
         """Analyse one observation: features, index, score, level. Returns the score."""

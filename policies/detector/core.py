@@ -194,8 +194,7 @@ class DetectorCore:
             batch = semantic.take()
             try:
                 vectors, spent = await asyncio.to_thread(semantic.compute, batch)
-                semantic.seconds += spent
-                semantic.apply(batch, vectors, self.analysis)
+                semantic.record(batch, spent + semantic.apply(batch, vectors, self.analysis))
             except Exception:
                 log.exception("detector semantic analysis failed for %d prompts", len(batch))
             # Members of groups the semantic keys flagged, a chunk at a time (the worker may be idle).

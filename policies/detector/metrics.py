@@ -46,3 +46,13 @@ class DetectorMetrics:
         self.sync_errors = metrics.counter(
             "detector_sync_errors_total", "Failed synchronisations with the shared state store.", ()
         )
+        self.semantic_prompts = metrics.counter(
+            "detector_semantic_prompts_total",
+            "Prompts the semantic signals embedded, or skipped because their queue was full.",
+            ("outcome",),
+        )
+        self.semantic_embedded = self.semantic_prompts.labels("embedded")
+        self.semantic_skipped = self.semantic_prompts.labels("skipped")
+        self.semantic_seconds = metrics.counter(
+            "detector_semantic_seconds_total", "CPU time of the semantic signals (embedding and scoring).", ()
+        )

@@ -39,6 +39,7 @@ from policies.detector.mmd import ACCOUNT_SAMPLES, PROJECTED, REFERENCE_EVERY, R
 
 if TYPE_CHECKING:
     from policies.detector.analysis import Analyser
+    from policies.detector.metrics import DetectorMetrics
 
 log = logging.getLogger("distillguard.detector")
 
@@ -125,11 +126,13 @@ class SemanticSignals:
         self.seconds = 0.0  # CPU time spent embedding (worker thread) and applying
         self._extraction: np.ndarray | None = None
         self._ordinary: np.ndarray | None = None
+        self._metrics: DetectorMetrics | None = None
 
-    def configure(self, settings: Any, max_accounts: int) -> None:
-        """Take new shared settings: whether to run, the sampling, the bounds."""
+    def configure(self, settings: Any, max_accounts: int, metrics: DetectorMetrics | None = None) -> None:
+        """Take new shared settings: whether to run, the sampling, the bounds; and the metrics."""
         from policies.detector.embedding import available
 
+        self._metrics = metrics
         self.settings = settings
         self._max_accounts = max_accounts
         self.active = settings.enabled == "on" or (settings.enabled == "auto" and available())
@@ -165,6 +168,8 @@ class SemanticSignals:
             return
         if len(self.pending) >= self.settings.max_pending:
             self.skipped += 1
+            if self._metrics is not None:
+                self._metrics.semantic_skipped.inc()
             return
         self.pending.append(Pending(account, text, extraction, settings, at))
 
@@ -182,8 +187,19 @@ class SemanticSignals:
         vectors = self._embedder.encode_prompts([item.text for item in batch])
         return vectors, time.thread_time() - started
 
-    def apply(self, batch: list[Pending], vectors: list[np.ndarray], analyser: Analyser) -> None:
-        """Score the embedded prompts, update the accounts, the reference and the template index."""
+    def record(self, batch: list[Pending], seconds: float) -> None:
+        """Count a round's prompts and CPU time (here and in the metrics)."""
+        self.embedded += len(batch)
+        self.seconds += seconds
+        if self._metrics is not None:
+            self._metrics.semantic_embedded.inc(len(batch))
+            self._metrics.semantic_seconds.inc(seconds)
+
+    def apply(self, batch: list[Pending], vectors: list[np.ndarray], analyser: Analyser) -> float:
+        """Score the embedded prompts, update the accounts, the reference and the template index.
+
+        Returns the CPU time it took (:meth:`record` counts it with the embedding's).
+        """
         started = time.thread_time()
         assert self._extraction is not None and self._ordinary is not None
         mono = time.monotonic()
@@ -213,13 +229,11 @@ class SemanticSignals:
                     analyser.use_template(account, key, extraction, item.at, item.settings)
             if score >= KEY_FLOOR or state.value() >= 0.1:
                 analyser.evaluate(account, item.settings, item.at, mono)
-        self.embedded += len(batch)
-        self.seconds += time.thread_time() - started
+        return time.thread_time() - started
 
     def run_now(self, analyser: Analyser) -> None:
         """Embed and apply what is queued, on this thread (tests, benchmarks, a drain without a worker)."""
         while self.pending:
             batch = self.take()
             vectors, spent = self.compute(batch)
-            self.seconds += spent
-            self.apply(batch, vectors, analyser)
+            self.record(batch, spent + self.apply(batch, vectors, analyser))

@@ -123,6 +123,9 @@ def test_graduated_responses_from_detection_to_block(detector_gateway: Callable[
     assert metric_value(metrics, "distillguard_risk_transitions_total", to="high") >= 1
     assert metric_value(metrics, "distillguard_risk_transitions_total", to="critical") >= 1
     assert metric_value(metrics, "distillguard_detector_seconds_count", stage="total") >= 60
+    # The semantic signals ran in the real gateway's background (the extra is installed by the test extra).
+    assert metric_value(metrics, "distillguard_detector_semantic_prompts_total", outcome="embedded") >= 16
+    assert metric_value(metrics, "distillguard_detector_semantic_seconds_total") > 0
     wait_for(lambda: metric_value(gw.metrics(), "distillguard_risk_accounts", level="critical") == 1)
     changes = _admin(gw, "/detector/changes").json()["changes"]
     assert [c["to"] for c in changes if c["account"] == "free" and c["source"] == "detector"][
