@@ -1,4 +1,17 @@
-"""Redis state store: shared by all replicas; every script is one round trip (EVALSHA)."""
+"""Redis state store: shared by all replicas; every script is one round trip (EVALSHA).
+
+Three topologies, one class (``state.mode``):
+
+* ``standalone``: one node (``redis.asyncio.Redis``).
+* ``cluster``: Redis Cluster (``redis.asyncio.RedisCluster``): commands go to the node that
+  owns the key's slot, MOVED/ASK redirects and topology changes are followed by the client.
+  A script's keys must share a slot: callers build them with :meth:`StateStore.tagged`.
+* ``sentinel``: the master of a Sentinel-monitored group (``redis.asyncio.sentinel``); after a
+  failover the connection pool asks the sentinels again and reconnects to the new master.
+
+Whatever the topology, a failure to reach the data raises :class:`StoreUnavailableError` and the
+caller decides to fail open or closed; the clients reconnect by themselves.
+"""
 
 from __future__ import annotations
 
@@ -6,31 +19,111 @@ from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.sentinel import Sentinel
 from redis.commands.core import AsyncScript
-from redis.exceptions import RedisError
+from redis.crc import key_slot
+from redis.exceptions import RedisClusterException, RedisError
 
 from gateway.state.base import Script, StateStore, StoreUnavailableError
 
+# What "the store is unreachable" looks like: connection and timeout errors, a cluster with a
+# slot that no live node serves, a sentinel group with no master (all RedisError or OSError).
+_UNAVAILABLE = (RedisError, RedisClusterException, OSError)
+
+
+def standalone_client(url: str, timeout_seconds: float) -> aioredis.Redis:
+    """A client of one node."""
+    return aioredis.Redis.from_url(
+        url,
+        socket_timeout=timeout_seconds,
+        socket_connect_timeout=timeout_seconds,
+        health_check_interval=15,
+        max_connections=256,
+    )
+
+
+def cluster_client(url: str, timeout_seconds: float) -> RedisCluster:
+    """A cluster client seeded by one node's URL (the others are discovered).
+
+    ``require_full_coverage=False``: with a master down and no replica to promote, the slots the
+    other masters own keep working (their accounts are served) and only the lost slots fail.
+    Retries are few and short: the caller's fail-open/fail-closed decision must come in time.
+    """
+    return RedisCluster.from_url(
+        url,
+        socket_timeout=timeout_seconds,
+        socket_connect_timeout=timeout_seconds,
+        require_full_coverage=False,
+        cluster_error_retry_attempts=1,
+        max_connections=256,
+    )
+
+
+def sentinel_client(
+    sentinels: Sequence[str],
+    service_name: str,
+    timeout_seconds: float,
+    db: int = 0,
+    password: str | None = None,
+) -> aioredis.Redis:
+    """A client of ``service_name``'s current master, as the sentinels report it."""
+    addresses = []
+    for address in sentinels:
+        host, _, port = address.rpartition(":")
+        addresses.append((host.strip("[]"), int(port)))
+    sentinel = Sentinel(
+        addresses,
+        socket_timeout=timeout_seconds,
+        socket_connect_timeout=timeout_seconds,
+        sentinel_kwargs={"socket_timeout": timeout_seconds, "socket_connect_timeout": timeout_seconds},
+    )
+    return sentinel.master_for(
+        service_name,
+        db=db,
+        password=password,
+        socket_timeout=timeout_seconds,
+        socket_connect_timeout=timeout_seconds,
+        health_check_interval=15,
+        max_connections=256,
+    )
+
 
 class RedisStore(StateStore):
-    """A Redis-backed store. Connection loss raises StoreUnavailableError; the pool reconnects by itself."""
+    """A Redis-backed store. Connection loss raises StoreUnavailableError; the pool reconnects by itself.
+
+    ``RedisStore(url)`` is a standalone node; pass ``client`` (and ``mode``) for the other
+    topologies (see :mod:`gateway.state.factory`).
+    """
 
     backend = "redis"
 
-    def __init__(self, url: str, key_prefix: str = "dg", timeout_seconds: float = 0.5) -> None:
+    def __init__(
+        self,
+        url: str | None = None,
+        key_prefix: str = "dg",
+        timeout_seconds: float = 0.5,
+        *,
+        client: Any = None,
+        mode: str = "standalone",
+    ) -> None:
         super().__init__(key_prefix)
-        self._client = aioredis.Redis.from_url(
-            url,
-            socket_timeout=timeout_seconds,
-            socket_connect_timeout=timeout_seconds,
-            health_check_interval=15,
-            max_connections=256,
-        )
+        if client is None:
+            if url is None:
+                raise ValueError("RedisStore needs a url or a client")
+            client = standalone_client(url, timeout_seconds)
+        self._client = client
+        self.mode = mode
+        self.clustered = mode == "cluster"
         self._scripts: dict[str, AsyncScript] = {}
 
     @property
-    def client(self) -> aioredis.Redis:
+    def client(self) -> Any:
+        """The redis-py client (``Redis`` or ``RedisCluster``)."""
         return self._client
+
+    def slot(self, key: str) -> int:
+        return key_slot(key.encode()) if self.clustered else 0
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -38,7 +131,7 @@ class RedisStore(StateStore):
     async def ping(self) -> bool:
         try:
             return bool(await self._client.ping())
-        except (RedisError, OSError):
+        except _UNAVAILABLE:
             return False
 
     async def run_script(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
@@ -48,36 +141,37 @@ class RedisStore(StateStore):
             self._scripts[script.name] = registered
         try:
             return await registered(keys=list(keys), args=list(args))
-        except (RedisError, OSError) as exc:
+        except _UNAVAILABLE as exc:
             raise StoreUnavailableError(f"redis: {exc}") from exc
 
     async def incr(self, key: str, amount: int = 1, ttl_seconds: float | None = None) -> int:
         try:
             if ttl_seconds:
+                # One key: a transaction is fine on a cluster too (one slot).
                 pipe = self._client.pipeline(transaction=True)
                 pipe.incrby(key, amount)
                 pipe.pexpire(key, int(ttl_seconds * 1000))
                 value, _ = await pipe.execute()
                 return int(value)
             return int(await self._client.incrby(key, amount))
-        except (RedisError, OSError) as exc:
+        except _UNAVAILABLE as exc:
             raise StoreUnavailableError(f"redis: {exc}") from exc
 
     async def get(self, key: str) -> bytes | None:
         try:
             value = await self._client.get(key)
-        except (RedisError, OSError) as exc:
+        except _UNAVAILABLE as exc:
             raise StoreUnavailableError(f"redis: {exc}") from exc
         return value if value is None or isinstance(value, bytes) else str(value).encode()
 
     async def set(self, key: str, value: bytes, ttl_seconds: float | None = None) -> None:
         try:
             await self._client.set(key, value, px=int(ttl_seconds * 1000) if ttl_seconds else None)
-        except (RedisError, OSError) as exc:
+        except _UNAVAILABLE as exc:
             raise StoreUnavailableError(f"redis: {exc}") from exc
 
     async def delete(self, key: str) -> None:
         try:
             await self._client.delete(key)
-        except (RedisError, OSError) as exc:
+        except _UNAVAILABLE as exc:
             raise StoreUnavailableError(f"redis: {exc}") from exc

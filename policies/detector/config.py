@@ -40,6 +40,9 @@ class SharedSettings(PolicyConfig):
     sync_interval_seconds: float = Field(1.0, gt=0, le=60)
     vote_ttl_seconds: float = Field(86_400.0, gt=0, description="how long a replica's level vote lives")
     group_ttl_seconds: float = Field(86_400.0, gt=0, description="expiry of shared template groups")
+    account_ttl_seconds: float = Field(
+        86_400.0, gt=0, description="expiry of an account's shared features after its last request"
+    )
     store_prompts: bool = Field(False, description="keep the last prompts per flagged account as evidence")
     prompts_kept: int = Field(20, ge=1, le=1000)
     timeline_points: int = Field(48, ge=2, le=10_000, description="feature snapshots kept per account")

@@ -8,6 +8,8 @@
   ``max_members``; the account count comes from a HyperLogLog (exact set in the Python twin).
 * ``LEVEL_SYNC``: write this replica's level votes, pin and allowlist changes, and return the whole
   shared state when its version moved since ``last_version`` (else just the version).
+* ``ACCOUNT_SYNC``: merge this replica's per-account feature deltas into each account's shared
+  features and return the merged ones (one key per account: on a cluster, one call per slot).
 """
 
 from __future__ import annotations
@@ -219,3 +221,102 @@ def _level_local(store: MemoryLike, keys: Sequence[str], args: Sequence[Any]) ->
 
 
 LEVEL_SYNC = Script("detector_level_sync", _LEVEL_LUA, _level_local)
+
+# ACCOUNT_SYNC: merge each replica's per-account feature deltas into the account's shared state.
+# ARGV: ttl_ms, size, rate index, the two token indices (0-based), then per key (7 + size values):
+# requests added, first seen, last seen, P (product of this replica's decay factors since its base),
+# Pm (the same for the token averages), rate added, its reference time (wall), the deltas D.
+# Every average v becomes v * P + D (the token ones v * Pm + D): exactly what one replica computes
+# when the batches do not interleave, and the same EWMA up to order within one round when they do.
+# The rate (a count decaying with a 60 s time constant) is summed at the later reference time.
+# Returns per key: requests, first seen, last seen, rate reference time, the values (text, "%.17g").
+_ACCOUNT_LUA = """
+local ttl, size = tonumber(ARGV[1]), tonumber(ARGV[2])
+local ri, ta, tb = tonumber(ARGV[3]) + 1, tonumber(ARGV[4]) + 1, tonumber(ARGV[5]) + 1
+local function fmt(x) return string.format('%.17g', x) end
+local out = {}
+for i, key in ipairs(KEYS) do
+  local at = 5 + (i - 1) * (7 + size)
+  local cur = redis.call('HMGET', key, 'n', 'f', 'l', 'rt', 'v')
+  local vals = {}
+  if cur[5] then
+    for x in string.gmatch(cur[5], '[^,]+') do vals[#vals + 1] = tonumber(x) end
+  end
+  local n, f, l, rt = tonumber(cur[1]) or 0, tonumber(cur[2]), tonumber(cur[3]), tonumber(cur[4])
+  if #vals ~= size then
+    vals = {}
+    for j = 1, size do vals[j] = 0 end
+    n, f, l, rt = 0, nil, nil, nil
+  end
+  local first, last = tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3])
+  local p, pm = tonumber(ARGV[at + 4]), tonumber(ARGV[at + 5])
+  local drate, ref = tonumber(ARGV[at + 6]), tonumber(ARGV[at + 7])
+  for j = 1, size do
+    local d = tonumber(ARGV[at + 7 + j])
+    if j == ri then
+    elseif j == ta or j == tb then vals[j] = vals[j] * pm + d
+    else vals[j] = vals[j] * p + d end
+  end
+  local old = vals[ri]
+  if rt == nil then rt = ref end
+  local tm = math.max(rt, ref)
+  vals[ri] = old * math.exp(-(tm - rt) / 60.0) + drate * math.exp(-(tm - ref) / 60.0)
+  n = n + tonumber(ARGV[at + 1])
+  if f == nil or first < f then f = first end
+  if l == nil or last > l then l = last end
+  local text = {}
+  for j = 1, size do text[j] = fmt(vals[j]) end
+  local joined = table.concat(text, ',')
+  redis.call('HSET', key, 'n', fmt(n), 'f', fmt(f), 'l', fmt(l), 'rt', fmt(tm), 'v', joined)
+  redis.call('PEXPIRE', key, ARGV[1])
+  out[#out + 1] = fmt(n)
+  out[#out + 1] = fmt(f)
+  out[#out + 1] = fmt(l)
+  out[#out + 1] = fmt(tm)
+  out[#out + 1] = joined
+end
+return out
+"""
+
+
+def _fmt(value: float) -> str:
+    return format(value, ".17g")
+
+
+def _account_local(store: MemoryLike, keys: Sequence[str], args: Sequence[Any]) -> list[str]:
+    import math
+    import time
+
+    wall = time.time()
+    ttl, size = float(args[0]) / 1000.0, int(args[1])
+    ri, ta, tb = int(args[2]), int(args[3]), int(args[4])
+    out: list[str] = []
+    for i, key in enumerate(keys):
+        at = 5 + i * (7 + size)
+        cur = store.get_value(key, wall)
+        if cur is None or len(cur["v"]) != size:
+            n, f, last_seen, rt, vals = 0.0, None, None, None, [0.0] * size
+        else:
+            n, f, last_seen, rt, vals = cur["n"], cur["f"], cur["l"], cur["rt"], list(cur["v"])
+        first, last = float(args[at + 1]), float(args[at + 2])
+        p, pm = float(args[at + 3]), float(args[at + 4])
+        drate, ref = float(args[at + 5]), float(args[at + 6])
+        for j in range(size):
+            d = float(args[at + 7 + j])
+            if j == ri:
+                continue
+            vals[j] = vals[j] * (pm if j in (ta, tb) else p) + d
+        old = vals[ri]
+        if rt is None:
+            rt = ref
+        tm = max(rt, ref)
+        vals[ri] = old * math.exp(-(tm - rt) / 60.0) + drate * math.exp(-(tm - ref) / 60.0)
+        n = n + float(args[at])
+        f = first if f is None or first < f else f
+        last_seen = last if last_seen is None or last > last_seen else last_seen
+        store.set_value(key, {"n": n, "f": f, "l": last_seen, "rt": tm, "v": vals}, ttl, wall)
+        out.extend([_fmt(n), _fmt(f), _fmt(last_seen), _fmt(tm), ",".join(_fmt(v) for v in vals)])
+    return out
+
+
+ACCOUNT_SYNC = Script("detector_account_sync", _ACCOUNT_LUA, _account_local)

@@ -28,9 +28,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+import zlib
 from typing import TYPE_CHECKING, Any
 
-from gateway.plugins import RISK_LEVELS, StoreUnavailableError
+from gateway.plugins import RISK_LEVELS, StateStore, StoreUnavailableError
 from policies.detector.index import INFRA, Group
 from policies.detector.store_scripts import APPEND_CAPPED, GROUP_SYNC, LEVEL_SYNC
 
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("distillguard.detector.sync")
 
 _GROUPS_PER_CALL = 64
+_GROUP_SHARDS = 16  # hash tags of the shared index on a cluster (spread over its masters)
 _WATCH_ROUNDS = 60
 _WATCH_MAX = 10_000
 _LIST_TTL_SECONDS = 30 * 86_400
@@ -86,8 +89,22 @@ async def sync_once(core: DetectorCore, state: SyncState | None = None) -> None:
     if not core.outbox.sharing:
         core.outbox.take_allow()
         return
+    await _sync_accounts(core)
     await _sync_groups(core, state)
     await _sync_levels(core, state)
+
+
+async def _sync_accounts(core: DetectorCore) -> None:
+    """Merge this replica's per-account deltas; re-evaluate the accounts other replicas also moved."""
+    moved = await core.share.sync(core)
+    settings = core.settings
+    if settings is None or not moved:
+        return
+    now, mono = core.clock(), time.monotonic()
+    for position, state in enumerate(moved):
+        core.evaluate(state, settings, now, mono)
+        if position % 64 == 63:
+            await asyncio.sleep(0)  # yield between chunks of re-evaluation work
 
 
 async def push_lists(core: DetectorCore) -> None:
@@ -100,6 +117,12 @@ async def push_lists(core: DetectorCore) -> None:
     for parts, (items, cap) in grouped.items():
         key = store.key("det", *parts)
         await store.run_script(APPEND_CAPPED, [key], [cap, int(_LIST_TTL_SECONDS * 1000), *items])
+
+
+def _group_keys(store: StateStore, name: str) -> list[str]:
+    """The four keys of a shared group, tagged with its shard (a stable hash of its id)."""
+    tag = f"det-g{zlib.crc32(name.encode()) % _GROUP_SHARDS}"
+    return [store.tagged(tag, "det", suffix, name) for suffix in ("g", "gm", "gl", "gu")]
 
 
 def _worth_sharing(group: Group) -> bool:
@@ -125,14 +148,22 @@ async def _sync_groups(core: DetectorCore, state: SyncState) -> None:
     while len(state.watch) > _WATCH_MAX:
         del state.watch[next(iter(state.watch))]
     ttl_ms = int(core.shared.group_ttl_seconds * 1000)
-    for start in range(0, len(groups), _GROUPS_PER_CALL):
-        batch = groups[start : start + _GROUPS_PER_CALL]
+    # On a Redis Cluster one script call must stay in one slot: a group's four keys share the tag of
+    # one of _GROUP_SHARDS shards, and the calls are batched per shard (on one node: one batch).
+    by_slot: dict[int, list[Group]] = {}
+    for group in groups:
+        by_slot.setdefault(store.slot(_group_keys(store, group.id)[0]), []).append(group)
+    batches = [
+        same[start : start + _GROUPS_PER_CALL]
+        for same in by_slot.values()
+        for start in range(0, len(same), _GROUPS_PER_CALL)
+    ]
+    for batch in batches:
         keys: list[str] = []
         args: list[Any] = [ttl_ms, core.shared.max_group_members]
         sent: list[tuple[float, float, list[str], list[str]]] = []
         for group in batch:
-            name = group.id
-            keys.extend(store.key("det", suffix, name) for suffix in ("g", "gm", "gl", "gu"))
+            keys.extend(_group_keys(store, group.id))
             members, linked = list(group.new_members), list(group.new_linked)
             args.extend([repr(group.d_requests), repr(group.d_content), len(members), *members])
             args.extend([len(linked), *linked])
@@ -182,7 +213,7 @@ async def _sync_levels(core: DetectorCore, state: SyncState) -> None:
     args.append(len(allow))
     for account, op in allow:
         args.extend([account, op])
-    keys = [store.key("det", name) for name in ("votes", "pins", "allow", "version")]
+    keys = [store.tagged("det-levels", "det", name) for name in ("votes", "pins", "allow", "version")]
     try:
         result = await store.run_script(LEVEL_SYNC, keys, args)
     except Exception:
