@@ -20,7 +20,9 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
+from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 from redis.crc import key_slot
 from redis.exceptions import RedisClusterException, RedisError
@@ -55,7 +57,7 @@ def cluster_client(url: str, timeout_seconds: float) -> RedisCluster:
         socket_timeout=timeout_seconds,
         socket_connect_timeout=timeout_seconds,
         require_full_coverage=False,
-        cluster_error_retry_attempts=1,
+        retry=Retry(NoBackoff(), 1),
         max_connections=256,
     )
 
