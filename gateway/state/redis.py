@@ -15,6 +15,7 @@ caller decides to fail open or closed; the clients reconnect by themselves.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,9 +24,8 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
-from redis.commands.core import AsyncScript
 from redis.crc import key_slot
-from redis.exceptions import RedisClusterException, RedisError
+from redis.exceptions import NoScriptError, RedisClusterException, RedisError
 
 from gateway.state.base import Script, StateStore, StoreUnavailableError
 
@@ -117,7 +117,7 @@ class RedisStore(StateStore):
         self._client = client
         self.mode = mode
         self.clustered = mode == "cluster"
-        self._scripts: dict[str, AsyncScript] = {}
+        self._shas: dict[str, str] = {}
 
     @property
     def client(self) -> Any:
@@ -137,12 +137,17 @@ class RedisStore(StateStore):
             return False
 
     async def run_script(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        registered = self._scripts.get(script.name)
-        if registered is None:
-            registered = self._client.register_script(script.lua)
-            self._scripts[script.name] = registered
+        sha = self._shas.get(script.name)
+        if sha is None:
+            sha = self._shas[script.name] = hashlib.sha1(script.lua.encode()).hexdigest()  # the script id
         try:
-            return await registered(keys=list(keys), args=list(args))
+            try:
+                return await self._client.evalsha(sha, len(keys), *keys, *args)
+            except NoScriptError:
+                # Not cached on the node that owns these keys (new, restarted or promoted): EVAL
+                # runs it there and caches it. Unlike SCRIPT LOAD, which a cluster client sends to
+                # every master, it never touches another node (one of which may be down).
+                return await self._client.eval(script.lua, len(keys), *keys, *args)
         except _UNAVAILABLE as exc:
             raise StoreUnavailableError(f"redis: {exc}") from exc
 

@@ -44,6 +44,7 @@ import math
 from array import array
 from typing import TYPE_CHECKING, Any
 
+from gateway.plugins import StoreUnavailableError
 from policies.detector.features import IN_TOKENS, OUT_TOKENS, RATE, SIZE, AccountState
 from policies.detector.request import Observation
 from policies.detector.store_scripts import ACCOUNT_SYNC
@@ -111,8 +112,12 @@ class AccountShare:
             base.decay_tokens *= keep
 
     # ---- the sync task ------------------------------------------------------------------------
-    async def sync(self, core: DetectorCore) -> list[AccountState]:
-        """Push this round's deltas, merge what comes back; the accounts other replicas also moved."""
+    async def sync(self, core: DetectorCore) -> tuple[list[AccountState], Exception | None]:
+        """Push this round's deltas and merge what comes back.
+
+        Returns the accounts other replicas also moved, and the store error of the calls that
+        failed (their accounts keep their deltas for the next round; the other calls' merges stand).
+        """
         services = core.services
         assert services is not None
         store = services.store
@@ -126,7 +131,7 @@ class AccountShare:
                 continue  # forgotten since (LRU), or nothing new
             items.append((account, state, base, array("d", state.values), self._delta(state, base)))
         if not items:
-            return []
+            return [], None
         ttl_ms = int(core.shared.account_ttl_seconds * 1000)
         header: list[Any] = [ttl_ms, SIZE, RATE, IN_TOKENS, OUT_TOKENS]
         by_slot: dict[int, list[int]] = {}
@@ -150,9 +155,11 @@ class AccountShare:
         self.calls += len(calls)
         results = await asyncio.gather(*(call(positions) for positions in calls), return_exceptions=True)
         moved: list[AccountState] = []
-        failure: BaseException | None = None
+        failure: Exception | None = None
         for positions, result in zip(calls, results, strict=True):
             if isinstance(result, BaseException):
+                if not isinstance(result, StoreUnavailableError):
+                    raise result
                 failure = result
                 for position in positions:  # nothing was merged: keep the deltas for the next round
                     account, _, base, _, _ = items[position]
@@ -164,9 +171,7 @@ class AccountShare:
                 fields = result[offset * 5 : offset * 5 + 5]
                 if self._merge(state, sent, fields):
                     moved.append(state)
-        if failure is not None:
-            raise failure
-        return moved
+        return moved, failure
 
     @staticmethod
     def _delta(state: AccountState, base: Base) -> list[Any]:

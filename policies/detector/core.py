@@ -123,7 +123,10 @@ class DetectorCore:
         self.outbox.sharing = mode == "on" or (mode == "auto" and services.store.backend == "redis")
         self.index.track_deltas = self.outbox.sharing
         # With sharing on, each observation also records the account's delta for the store.
-        self.process = self._process_shared if self.outbox.sharing else self.analysis.process
+        accounts_shared = self.outbox.sharing and shared.share_accounts
+        self.process = self._process_shared if accounts_shared else self.analysis.process
+        if not accounts_shared:
+            self.share.pending.clear()
         if self.metrics is None:
             self.metrics = DetectorMetrics(services.metrics)
         self.timeline.configure(shared)

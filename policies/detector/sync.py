@@ -62,9 +62,27 @@ class SyncState:
 
 
 async def sync_loop(core: DetectorCore) -> None:
+    """Full rounds every ``sync_interval_seconds``; in between, per-account rounds every
+    ``account_sync_seconds`` (an account spread over replicas is then counted whole within that
+    time; a round costs at most one call per account that had requests, so at most one per request)."""
     state = SyncState()
+    next_full = time.monotonic() + core.shared.sync_interval_seconds
     while True:
-        await asyncio.sleep(core.shared.sync_interval_seconds)
+        shared = core.shared
+        step = shared.sync_interval_seconds
+        if core.outbox.sharing and shared.share_accounts:
+            step = min(step, shared.account_sync_seconds)
+        await asyncio.sleep(max(0.0, min(step, next_full - time.monotonic())))
+        if time.monotonic() < next_full:
+            try:
+                if core.outbox.sharing and core.shared.share_accounts and core.services is not None:
+                    await _sync_accounts(core)
+            except Exception:
+                log.exception("detector: account sync round failed")
+                if core.metrics is not None:
+                    core.metrics.sync_errors.inc()
+            continue
+        next_full = time.monotonic() + shared.sync_interval_seconds
         try:
             await sync_once(core, state)
         except StoreUnavailableError as exc:
@@ -94,9 +112,18 @@ async def sync_once(core: DetectorCore, state: SyncState | None = None) -> None:
     await _sync_levels(core, state)
 
 
+def _partial_failure(core: DetectorCore, exc: Exception) -> None:
+    """Count a store call of the round that failed while the others go on."""
+    log.warning("detector: part of a sync round failed, retrying next round: %s", exc)
+    if core.metrics is not None:
+        core.metrics.sync_errors.inc()
+
+
 async def _sync_accounts(core: DetectorCore) -> None:
     """Merge this replica's per-account deltas; re-evaluate the accounts other replicas also moved."""
-    moved = await core.share.sync(core)
+    moved, failure = await core.share.sync(core)
+    if failure is not None:  # those accounts keep their deltas for the next round
+        _partial_failure(core, failure)
     settings = core.settings
     if settings is None or not moved:
         return
@@ -114,9 +141,21 @@ async def push_lists(core: DetectorCore) -> None:
     for parts, item, cap in pending:
         items, _ = grouped.setdefault(parts, ([], cap))
         items.append(item)
+    failure: StoreUnavailableError | None = None
     for parts, (items, cap) in grouped.items():
         key = store.key("det", *parts)
-        await store.run_script(APPEND_CAPPED, [key], [cap, int(_LIST_TTL_SECONDS * 1000), *items])
+        try:
+            await store.run_script(APPEND_CAPPED, [key], [cap, int(_LIST_TTL_SECONDS * 1000), *items])
+        except StoreUnavailableError as exc:
+            # This list's node is unreachable (all of them, or one cluster master): keep its newest
+            # items (the list keeps no more anyway) for the next round; the other lists go on.
+            failure = exc
+            for item in items[-cap:]:
+                core.outbox.add_list_item(parts, item, cap)
+    if failure is not None:
+        if len(core.outbox.lists) == len(pending):  # nothing got through: the store is down
+            raise failure
+        _partial_failure(core, failure)
 
 
 def _group_keys(store: StateStore, name: str) -> list[str]:
@@ -168,7 +207,13 @@ async def _sync_groups(core: DetectorCore, state: SyncState) -> None:
             args.extend([repr(group.d_requests), repr(group.d_content), len(members), *members])
             args.extend([len(linked), *linked])
             sent.append((group.d_requests, group.d_content, members, linked))
-        result = await store.run_script(GROUP_SYNC, keys, args)
+        try:
+            result = await store.run_script(GROUP_SYNC, keys, args)
+        except StoreUnavailableError as exc:
+            # One shard unreachable (a lost cluster master): its groups keep their deltas (they are
+            # watched, so the next rounds push them), the other shards and the levels go on.
+            _partial_failure(core, exc)
+            continue
         settings = core.settings
         for position, group in enumerate(batch):
             d_requests, d_content, members, linked = sent[position]

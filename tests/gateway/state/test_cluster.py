@@ -162,3 +162,43 @@ async def test_losing_a_master(mode: str) -> None:
     finally:
         await store.close()
         cluster.stop()
+
+
+async def test_detector_sync_survives_a_lost_master() -> None:
+    """With one master gone, a sync round still merges the accounts and shards on the others and
+    shares the levels; the lost accounts keep their deltas (nothing raises out of the round)."""
+    cluster = RedisClusterProcesses().start()
+    store = _store(cluster.url, timeout=0.3)
+    try:
+        keep = {cluster.port_of_slot(store.slot(store.tagged(t, "x"))) for t in ("det-levels", "pins")}
+        lost_port = next(p for p in cluster.ports if p not in keep)
+        pair = [PolicyHarness([("detector", {"shared": {"sync": "on"}})], store=store) for _ in range(2)]
+        for h in pair:
+            await h.start()
+        cores = [core_for(h.services) for h in pair]
+        states = [SyncState(), SyncState()]
+        accounts = [f"acct-{n}" for n in range(12)]
+        on_lost = [a for a in accounts if cluster.port_of_slot(store.slot(store.tagged(a, "x"))) == lost_port]
+        alive = [a for a in accounts if a not in on_lost]
+        assert on_lost and alive
+        assert await store.ping()  # the client learns the whole topology when it first connects
+        cluster.kill(lost_port)
+        cluster.wait_failed(lost_port)
+        rng = random.Random(6)
+        for _ in range(2):
+            for account in accounts:
+                for h in pair:
+                    await send(h, account, detector_chat(harvest_prompt(rng)))
+            for core, state in zip(cores, states, strict=True):
+                await core.drain()
+                await sync_once(core, state)  # must not raise
+        for account in alive:  # 4 requests; the first replica synced before the second's last one
+            assert (cores[0].accounts[account].requests, cores[1].accounts[account].requests) == (3, 4)
+        for account in on_lost:  # the local count only; the deltas wait for the next round
+            assert cores[0].accounts[account].requests == 2
+            assert account in cores[0].share.pending
+        for core in cores:
+            await core.stop()
+    finally:
+        await store.close()
+        cluster.stop()
