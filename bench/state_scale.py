@@ -5,10 +5,13 @@
 Part 1, operations per request. Three detector cores (three replicas) share one
 Redis; the simulator's persona mix (0.2 scale) is fed to them round-robin, and
 every ``--per-round`` requests (one sync round, 1 s at ``per-round`` requests/s
-across the replicas) each core runs its sync round. Redis's own counters (INFO
+across the replicas) each core runs its sync round, with the per-account rounds
+(every 0.1 s) in between. Redis's own counters (INFO
 commandstats: calls and server CPU microseconds) give, per request:
 
-* the baseline, measured in the same run: the quota decision and settlement
+* round trips (script calls), commands (those scripts run included) and Redis
+  server CPU, each against the baseline, measured in the same run: the quota
+  decision and settlement
   of a six-window quota (what every request costs today with a Redis quota);
 * the detector before per-account sharing (``share_accounts: false``: index,
   levels, audit lists) and after it (``share_accounts: true``), on one node and
@@ -43,7 +46,7 @@ from gateway.state.redis import RedisStore
 from policies.detector.config import DetectorConfig
 from policies.detector.core import DetectorCore
 from policies.detector.request import observe
-from policies.detector.sync import SyncState, sync_once
+from policies.detector.sync import SyncState, _sync_accounts, sync_once
 from policies.quota.limiter import (
     DECIDE,
     SETTLE,
@@ -58,6 +61,7 @@ from tests.redis_topologies import RedisClusterProcesses
 from tests.support import RedisProcess
 
 MINUTE_US, DAY_US = 60e6, 86_400e6
+_ACCOUNT_ROUNDS = 10  # per-account rounds per full round (account_sync_seconds 0.1 / sync_interval 1)
 
 
 def _quota_ops(request: int) -> list[Any]:
@@ -76,9 +80,14 @@ def _quota_keys(store: RedisStore, account: str) -> list[str]:
     return [store.key("quota", tag, s) for s in ("rpm", "tpm", "tpd", "rsn", "slots", "rpd")]
 
 
-async def _commands(stores: list[RedisStore]) -> tuple[int, float]:
-    """(calls, server µs) over every node of the stores' Redis (INFO commands themselves excluded)."""
-    calls, usec = 0, 0.0
+async def _commands(stores: list[RedisStore]) -> tuple[int, float, int]:
+    """(commands, server µs, round trips) over every node of the stores' Redis.
+
+    Commands include those a script runs (Redis counts them in commandstats); round trips are the
+    script calls (EVALSHA/EVAL), the only commands these paths send, and the server time is theirs
+    (a script's time includes its commands', which commandstats lists again). INFO is left out.
+    """
+    calls, usec, trips = 0, 0.0, 0
     for store in stores:
         client = store.client
         if store.clustered:
@@ -90,12 +99,14 @@ async def _commands(stores: list[RedisStore]) -> tuple[int, float]:
                 if name in ("cmdstat_info", "cmdstat_cluster", "cmdstat_command"):
                     continue
                 calls += int(entry["calls"])
-                usec += float(entry["usec"])
-    return calls, usec
+                if name in ("cmdstat_evalsha", "cmdstat_eval"):
+                    trips += int(entry["calls"])
+                    usec += float(entry["usec"])
+    return calls, usec, trips
 
 
-async def quota_cost(store: RedisStore, requests: int) -> tuple[float, float]:
-    """Calls and server µs per request of a six-window quota decision and its settlement."""
+async def quota_cost(store: RedisStore, requests: int) -> tuple[float, float, float]:
+    """Commands, server µs and round trips per request of a six-window quota decision and settlement."""
     before = await _commands([store])
     for request in range(requests):
         account = f"acct-{request % 200}"
@@ -104,7 +115,7 @@ async def quota_cost(store: RedisStore, requests: int) -> tuple[float, float]:
         settle = [GcraAdjust(10**11, MINUTE_US, -10), SlotRelease(f"s{request}")]
         await store.run_script(SETTLE, [keys[1], keys[4]], encode_settle(settle))
     after = await _commands([store])
-    return (after[0] - before[0]) / requests, (after[1] - before[1]) / requests
+    return tuple((a - b) / requests for a, b in zip(after, before, strict=True))  # type: ignore[return-value]
 
 
 def _cores(store: RedisStore, share_accounts: bool, replicas: int) -> tuple[list[DetectorCore], Any]:
@@ -122,8 +133,9 @@ def _cores(store: RedisStore, share_accounts: bool, replicas: int) -> tuple[list
 
 async def detector_cost(
     store: RedisStore, exchanges: list[Any], per_round: int, share_accounts: bool, replicas: int = 3
-) -> tuple[float, float, float]:
-    """Calls and server µs per request of the detector's sync rounds; sync CPU per request (µs)."""
+) -> tuple[float, float, float, float]:
+    """Commands, server µs and round trips per request of the detector's sync rounds; the replicas'
+    sync CPU per request (µs)."""
     cores, settings = _cores(store, share_accounts, replicas)
     states = [SyncState() for _ in cores]
     before = await _commands([store])
@@ -138,9 +150,15 @@ async def detector_cost(
                     pass
                 await sync_once(core_, state)
             sync_cpu += time.process_time() - started
+        elif share_accounts and (position + 1) % max(1, per_round // _ACCOUNT_ROUNDS) == 0:
+            started = time.process_time()
+            for core_ in cores:  # the per-account rounds between full ones (account_sync_seconds)
+                await _sync_accounts(core_)
+            sync_cpu += time.process_time() - started
     after = await _commands([store])
     n = len(exchanges)
-    return (after[0] - before[0]) / n, (after[1] - before[1]) / n, sync_cpu / n * 1e6
+    commands, usec, trips = ((a - b) / n for a, b in zip(after, before, strict=True))
+    return commands, usec, trips, sync_cpu / n * 1e6
 
 
 async def capacity(store: RedisStore, seconds: float, concurrency: int) -> tuple[float, float]:
@@ -162,7 +180,7 @@ async def capacity(store: RedisStore, seconds: float, concurrency: int) -> tuple
     await asyncio.gather(*(client(n) for n in range(concurrency)))
     elapsed = time.monotonic() - started
     after = await _commands([store])
-    return done / elapsed, (after[1] - before[1]) / max(1, after[0] - before[0])
+    return done / elapsed, (after[1] - before[1]) / max(1, after[2] - before[2])
 
 
 def _store(url: str, mode: str, prefix: str) -> RedisStore:
@@ -183,11 +201,14 @@ async def main_async(args: argparse.Namespace) -> None:
             f"part 1: Redis operations per request, 3 replicas round-robin, {args.requests} requests of "
             f"{accounts} accounts, a sync round every {args.per_round} requests"
         )
-        q_calls, q_usec = await quota_cost(one, 2000)
-        print(f"  {'variant':<44} {'calls/req':>9} {'ratio':>6} {'server µs/req':>13} {'ratio':>6}")
+        q_calls, q_usec, q_trips = await quota_cost(one, 2000)
         print(
-            f"  {'baseline: quota decide + settle (one node)':<44} {q_calls:9.3f} {1:6.2f} "
-            f"{q_usec:13.2f} {1:6.2f}"
+            f"  {'variant':<44} {'trips/req':>9} {'ratio':>6} {'cmds/req':>8} {'ratio':>6} "
+            f"{'server µs/req':>13} {'ratio':>6}"
+        )
+        print(
+            f"  {'baseline: quota decide + settle (one node)':<44} {q_trips:9.3f} {1:6.2f} {q_calls:8.2f} "
+            f"{1:6.2f} {q_usec:13.2f} {1:6.2f}"
         )
         rows = [
             ("detector before (share_accounts off), node", one, False),
@@ -197,10 +218,10 @@ async def main_async(args: argparse.Namespace) -> None:
         ]
         for name, store, share in rows:
             await store.client.flushall()
-            calls, usec, cpu = await detector_cost(store, exchanges, args.per_round, share)
+            calls, usec, trips, cpu = await detector_cost(store, exchanges, args.per_round, share)
             print(
-                f"  {name:<44} {calls:9.3f} {calls / q_calls:6.2f} {usec:13.2f} {usec / q_usec:6.2f}"
-                f"   (sync CPU {cpu:.1f} µs/req on the replicas)"
+                f"  {name:<44} {trips:9.3f} {trips / q_trips:6.2f} {calls:8.2f} {calls / q_calls:6.2f} "
+                f"{usec:13.2f} {usec / q_usec:6.2f}  (replicas' sync CPU {cpu:.0f} µs/req)"
             )
             if share and not store.clustered:
                 keys = [

@@ -94,6 +94,23 @@ class StateStore(ABC):
     async def run_script(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """Run ``script`` atomically over ``keys`` (already namespaced with :meth:`key`)."""
 
+    async def run_scripts(
+        self, script: Script, calls: Sequence[tuple[Sequence[str], Sequence[Any]]]
+    ) -> list[Any]:
+        """Run ``script`` once per ``(keys, args)`` call: each call atomic, the calls independent.
+
+        Returns each call's result, or the :class:`StoreUnavailableError` of a call that failed
+        (the others still ran). A backend may send them together (Redis: one pipeline, one round
+        trip per node); here they run one after the other.
+        """
+        out: list[Any] = []
+        for keys, args in calls:
+            try:
+                out.append(await self.run_script(script, keys, args))
+            except StoreUnavailableError as exc:
+                out.append(exc)
+        return out
+
     @abstractmethod
     async def incr(self, key: str, amount: int = 1, ttl_seconds: float | None = None) -> int:
         """Add to an integer counter, setting its expiry when given; returns the new value."""

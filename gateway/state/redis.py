@@ -15,6 +15,7 @@ caller decides to fail open or closed; the clients reconnect by themselves.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Sequence
 from typing import Any
@@ -32,6 +33,7 @@ from gateway.state.base import Script, StateStore, StoreUnavailableError
 # What "the store is unreachable" looks like: connection and timeout errors, a cluster with a
 # slot that no live node serves, a sentinel group with no master (all RedisError or OSError).
 _UNAVAILABLE = (RedisError, RedisClusterException, OSError)
+_CLUSTER_CONCURRENCY = 16  # script calls of one batch in flight at once on a cluster
 
 
 def standalone_client(url: str, timeout_seconds: float) -> aioredis.Redis:
@@ -136,10 +138,55 @@ class RedisStore(StateStore):
         except _UNAVAILABLE:
             return False
 
-    async def run_script(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
+    def _sha(self, script: Script) -> str:
         sha = self._shas.get(script.name)
         if sha is None:
             sha = self._shas[script.name] = hashlib.sha1(script.lua.encode()).hexdigest()  # the script id
+        return sha
+
+    async def run_scripts(
+        self, script: Script, calls: Sequence[tuple[Sequence[str], Sequence[Any]]]
+    ) -> list[Any]:
+        """One node: one pipeline (not a transaction), one round trip. A cluster: the calls
+        concurrently, each to its keys' node, so each succeeds or fails on its own (a pipeline
+        that meets a lost master cannot say which of its calls ran, and these are not idempotent)."""
+        if len(calls) <= 1:
+            return await super().run_scripts(script, calls)
+        if self.clustered:
+            limit = asyncio.Semaphore(_CLUSTER_CONCURRENCY)
+
+            async def one(keys: Sequence[str], args: Sequence[Any]) -> Any:
+                async with limit:
+                    try:
+                        return await self.run_script(script, keys, args)
+                    except StoreUnavailableError as exc:
+                        return exc
+
+            return list(await asyncio.gather(*(one(keys, args) for keys, args in calls)))
+        sha = self._sha(script)
+        try:
+            pipe = self._client.pipeline(transaction=False)
+            for keys, args in calls:
+                pipe.evalsha(sha, len(keys), *keys, *args)
+            results = await pipe.execute(raise_on_error=False)
+        except _UNAVAILABLE as exc:
+            # Whether some calls ran before the connection broke is unknown: the caller retries
+            # them all (its deltas are then counted at least once, not at most once).
+            return [StoreUnavailableError(f"redis: {exc}")] * len(calls)
+        out: list[Any] = []
+        for (keys, args), result in zip(calls, results, strict=True):
+            if isinstance(result, NoScriptError):
+                try:
+                    result = await self._client.eval(script.lua, len(keys), *keys, *args)
+                except _UNAVAILABLE as exc:
+                    result = exc
+            if isinstance(result, _UNAVAILABLE):
+                result = StoreUnavailableError(f"redis: {result}")
+            out.append(result)
+        return out
+
+    async def run_script(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        sha = self._sha(script)
         try:
             try:
                 return await self._client.evalsha(sha, len(keys), *keys, *args)

@@ -32,14 +32,14 @@ replica only reads back the accounts it saw in the round; an account it has
 never seen is not tracked there (its level still arrives with the votes).
 
 Cost: one script call per batch of ``_ACCOUNTS_PER_CALL`` accounts per round
-on one node, one per account (its hash slot) on a cluster, issued concurrently;
+on one node, one per account (its hash slot) on a cluster, all sent in one
+pipeline (one round trip per node);
 a request adds one dictionary lookup to the analysis, and the first request of an
 account in a round one copy of its feature array.
 """
 
 from __future__ import annotations
 
-import asyncio
 import math
 from array import array
 from typing import TYPE_CHECKING, Any
@@ -54,7 +54,6 @@ if TYPE_CHECKING:
 
 _RATE_TAU = 60.0
 _ACCOUNTS_PER_CALL = 64
-_CONCURRENT_CALLS = 16  # cluster: one call per slot, this many in flight
 
 
 class Base:
@@ -112,11 +111,12 @@ class AccountShare:
             base.decay_tokens *= keep
 
     # ---- the sync task ------------------------------------------------------------------------
-    async def sync(self, core: DetectorCore) -> tuple[list[AccountState], Exception | None]:
+    async def sync(self, core: DetectorCore) -> tuple[list[tuple[AccountState, int]], Exception | None]:
         """Push this round's deltas and merge what comes back.
 
-        Returns the accounts other replicas also moved, and the store error of the calls that
-        failed (their accounts keep their deltas for the next round; the other calls' merges stand).
+        Returns the accounts other replicas also moved (with their request count before the
+        merge), and the store error of the calls that failed (their accounts keep their deltas for
+        the next round; the other calls' merges stand).
         """
         services = core.services
         assert services is not None
@@ -143,18 +143,15 @@ class AccountShare:
             for same in by_slot.values()
             for start in range(0, len(same), _ACCOUNTS_PER_CALL)
         ]
-        limit = asyncio.Semaphore(_CONCURRENT_CALLS)
-
-        async def call(positions: list[int]) -> list[Any]:
+        batches = []
+        for positions in calls:
             args = list(header)
             for position in positions:
                 args.extend(items[position][4])
-            async with limit:
-                return list(await store.run_script(ACCOUNT_SYNC, [keys[p] for p in positions], args))
-
+            batches.append(([keys[p] for p in positions], args))
         self.calls += len(calls)
-        results = await asyncio.gather(*(call(positions) for positions in calls), return_exceptions=True)
-        moved: list[AccountState] = []
+        results = await store.run_scripts(ACCOUNT_SYNC, batches)  # one round trip (per node)
+        moved: list[tuple[AccountState, int]] = []
         failure: Exception | None = None
         for positions, result in zip(calls, results, strict=True):
             if isinstance(result, BaseException):
@@ -169,34 +166,38 @@ class AccountShare:
             for offset, position in enumerate(positions):
                 account, state, base, sent, _ = items[position]
                 fields = result[offset * 5 : offset * 5 + 5]
+                before = state.requests
                 if self._merge(state, sent, fields):
-                    moved.append(state)
+                    moved.append((state, before))
         return moved, failure
 
     @staticmethod
     def _delta(state: AccountState, base: Base) -> list[Any]:
-        """The ARGV of one account: what this replica's requests since ``base`` added."""
+        """The ARGV of one account: what this replica's requests since ``base`` added.
+
+        Floats go as they are: redis-py sends ``repr(float)``, which round-trips exactly.
+        """
         now, then = state.values, base.values
         decay, decay_tokens = base.decay, base.decay_tokens
-        deltas = []
+        deltas: list[float] = []
         for index in range(SIZE):
             if index == RATE:
                 added = now[RATE] - rate_at(then, base.mono, state.last_mono) if base.requests else now[RATE]
-                deltas.append(repr(added))
+                deltas.append(added)
             elif index in (IN_TOKENS, OUT_TOKENS):
-                deltas.append(repr(now[index] - decay_tokens * then[index]))
+                deltas.append(now[index] - decay_tokens * then[index])
             else:
-                deltas.append(repr(now[index] - decay * then[index]))
+                deltas.append(now[index] - decay * then[index])
         rate_added = deltas[RATE]
-        deltas[RATE] = "0"
+        deltas[RATE] = 0.0
         return [
             state.requests - base.requests,
-            repr(state.first_seen),
-            repr(state.last_seen),
-            repr(decay),
-            repr(decay_tokens),
+            state.first_seen,
+            state.last_seen,
+            decay,
+            decay_tokens,
             rate_added,
-            repr(state.last_seen),  # the rate's reference time: the last request's wall clock
+            state.last_seen,  # the rate's reference time: the last request's wall clock
             *deltas,
         ]
 

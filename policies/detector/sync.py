@@ -120,17 +120,31 @@ def _partial_failure(core: DetectorCore, exc: Exception) -> None:
 
 
 async def _sync_accounts(core: DetectorCore) -> None:
-    """Merge this replica's per-account deltas; re-evaluate the accounts other replicas also moved."""
+    """Merge this replica's per-account deltas; re-evaluate the merged accounts that could change level.
+
+    An account other replicas added to is evaluated now (not at its next request here) when the
+    merge can change its level: it holds a level, its score is near the lowest threshold, or its
+    request count crossed ``min_requests`` or ``critical_min_requests`` (before which its own
+    score does not count). The others wait for their next request: re-scoring every merged account
+    every round would cost one evaluation per request on each replica.
+    """
     moved, failure = await core.share.sync(core)
     if failure is not None:  # those accounts keep their deltas for the next round
         _partial_failure(core, failure)
     settings = core.settings
     if settings is None or not moved:
         return
+    near = 0.75 * settings.thresholds.elevated
+    gates = (settings.hysteresis.min_requests, settings.hysteresis.critical_min_requests)
     now, mono = core.clock(), time.monotonic()
-    for position, state in enumerate(moved):
+    evaluated = 0
+    for state, before in moved:
+        crossed = any(before < gate <= state.requests for gate in gates)
+        if state.level == "none" and state.last_score < near and not crossed:
+            continue
         core.evaluate(state, settings, now, mono)
-        if position % 64 == 63:
+        evaluated += 1
+        if evaluated % 64 == 0:
             await asyncio.sleep(0)  # yield between chunks of re-evaluation work
 
 
