@@ -124,7 +124,7 @@ class AccountShare:
         taken, self.pending = self.pending, {}
         self.rounds += 1
         accounts = core.accounts
-        items: list[tuple[str, AccountState, Base, array[float], list[Any]]] = []
+        items: list[tuple[str, AccountState, Base, array[float], str]] = []
         for account, base in taken.items():
             state = accounts.get(account)
             if state is None or state.requests == base.requests:
@@ -147,7 +147,7 @@ class AccountShare:
         for positions in calls:
             args = list(header)
             for position in positions:
-                args.extend(items[position][4])
+                args.append(items[position][4])
             batches.append(([keys[p] for p in positions], args))
         self.calls += len(calls)
         results = await store.run_scripts(ACCOUNT_SYNC, batches)  # one round trip (per node)
@@ -172,11 +172,9 @@ class AccountShare:
         return moved, failure
 
     @staticmethod
-    def _delta(state: AccountState, base: Base) -> list[Any]:
-        """The ARGV of one account: what this replica's requests since ``base`` added.
-
-        Floats go as they are: redis-py sends ``repr(float)``, which round-trips exactly.
-        """
+    def _delta(state: AccountState, base: Base) -> str:
+        """The argument of one account: what this replica's requests since ``base`` added, as
+        comma-separated ``repr`` numbers (which round-trip exactly)."""
         now, then = state.values, base.values
         decay, decay_tokens = base.decay, base.decay_tokens
         deltas: list[float] = []
@@ -190,16 +188,16 @@ class AccountShare:
                 deltas.append(now[index] - decay * then[index])
         rate_added = deltas[RATE]
         deltas[RATE] = 0.0
-        return [
-            state.requests - base.requests,
+        head = (
+            float(state.requests - base.requests),
             state.first_seen,
             state.last_seen,
             decay,
             decay_tokens,
             rate_added,
             state.last_seen,  # the rate's reference time: the last request's wall clock
-            *deltas,
-        ]
+        )
+        return ",".join(map(repr, (*head, *deltas)))
 
     def _merge(self, state: AccountState, sent: array[float], fields: list[Any]) -> bool:
         """Apply the merged values (keeping what was analysed since they were sent); whether others added."""

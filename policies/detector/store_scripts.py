@@ -223,7 +223,8 @@ def _level_local(store: MemoryLike, keys: Sequence[str], args: Sequence[Any]) ->
 LEVEL_SYNC = Script("detector_level_sync", _LEVEL_LUA, _level_local)
 
 # ACCOUNT_SYNC: merge each replica's per-account feature deltas into the account's shared state.
-# ARGV: ttl_ms, size, rate index, the two token indices (0-based), then per key (7 + size values):
+# ARGV: ttl_ms, size, rate index, the two token indices (0-based), then per key one comma-separated
+# text of 7 + size numbers (one argument, not 34: encoding arguments is most of a call's cost):
 # requests added, first seen, last seen, P (product of this replica's decay factors since its base),
 # Pm (the same for the token averages), rate added, its reference time (wall), the deltas D.
 # Every average v becomes v * P + D (the token ones v * Pm + D): exactly what one replica computes
@@ -236,7 +237,8 @@ local ri, ta, tb = tonumber(ARGV[3]) + 1, tonumber(ARGV[4]) + 1, tonumber(ARGV[5
 local function fmt(x) return string.format('%.17g', x) end
 local out = {}
 for i, key in ipairs(KEYS) do
-  local at = 5 + (i - 1) * (7 + size)
+  local a = {}
+  for x in string.gmatch(ARGV[5 + i], '[^,]+') do a[#a + 1] = tonumber(x) end
   local cur = redis.call('HMGET', key, 'n', 'f', 'l', 'rt', 'v')
   local vals = {}
   if cur[5] then
@@ -248,11 +250,9 @@ for i, key in ipairs(KEYS) do
     for j = 1, size do vals[j] = 0 end
     n, f, l, rt = 0, nil, nil, nil
   end
-  local first, last = tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3])
-  local p, pm = tonumber(ARGV[at + 4]), tonumber(ARGV[at + 5])
-  local drate, ref = tonumber(ARGV[at + 6]), tonumber(ARGV[at + 7])
+  local first, last, p, pm, drate, ref = a[2], a[3], a[4], a[5], a[6], a[7]
   for j = 1, size do
-    local d = tonumber(ARGV[at + 7 + j])
+    local d = a[7 + j]
     if j == ri then
     elseif j == ta or j == tb then vals[j] = vals[j] * pm + d
     else vals[j] = vals[j] * p + d end
@@ -261,7 +261,7 @@ for i, key in ipairs(KEYS) do
   if rt == nil then rt = ref end
   local tm = math.max(rt, ref)
   vals[ri] = old * math.exp(-(tm - rt) / 60.0) + drate * math.exp(-(tm - ref) / 60.0)
-  n = n + tonumber(ARGV[at + 1])
+  n = n + a[1]
   if f == nil or first < f then f = first end
   if l == nil or last > l then l = last end
   local text = {}
@@ -292,17 +292,15 @@ def _account_local(store: MemoryLike, keys: Sequence[str], args: Sequence[Any]) 
     ri, ta, tb = int(args[2]), int(args[3]), int(args[4])
     out: list[str] = []
     for i, key in enumerate(keys):
-        at = 5 + i * (7 + size)
+        a = [float(x) for x in _s(args[5 + i]).split(",")]
         cur = store.get_value(key, wall)
         if cur is None or len(cur["v"]) != size:
             n, f, last_seen, rt, vals = 0.0, None, None, None, [0.0] * size
         else:
             n, f, last_seen, rt, vals = cur["n"], cur["f"], cur["l"], cur["rt"], list(cur["v"])
-        first, last = float(args[at + 1]), float(args[at + 2])
-        p, pm = float(args[at + 3]), float(args[at + 4])
-        drate, ref = float(args[at + 5]), float(args[at + 6])
+        first, last, p, pm, drate, ref = a[1], a[2], a[3], a[4], a[5], a[6]
         for j in range(size):
-            d = float(args[at + 7 + j])
+            d = a[7 + j]
             if j == ri:
                 continue
             vals[j] = vals[j] * (pm if j in (ta, tb) else p) + d
@@ -311,7 +309,7 @@ def _account_local(store: MemoryLike, keys: Sequence[str], args: Sequence[Any]) 
             rt = ref
         tm = max(rt, ref)
         vals[ri] = old * math.exp(-(tm - rt) / 60.0) + drate * math.exp(-(tm - ref) / 60.0)
-        n = n + float(args[at])
+        n = n + a[0]
         f = first if f is None or first < f else f
         last_seen = last if last_seen is None or last > last_seen else last_seen
         store.set_value(key, {"n": n, "f": f, "l": last_seen, "rt": tm, "v": vals}, ttl, wall)

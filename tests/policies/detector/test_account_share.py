@@ -132,10 +132,14 @@ async def test_account_script_agrees_between_lua_and_python(backend: str, redis_
     deltas[RATE] = "0"
     header = [60_000, SIZE, RATE, 10, 11]
     first = await store.run_script(
-        ACCOUNT_SYNC, [key], [*header, 4, "100.0", "101.5", "0.5", "0.25", "3.5", "101.5", *deltas]
+        ACCOUNT_SYNC,
+        [key],
+        [*header, ",".join(["4", "100.0", "101.5", "0.5", "0.25", "3.5", "101.5", *deltas])],
     )
     second = await store.run_script(
-        ACCOUNT_SYNC, [key], [*header, 2, "90.0", "131.5", "0.75", "1.0", "1.0", "131.5", *deltas]
+        ACCOUNT_SYNC,
+        [key],
+        [*header, ",".join(["2", "90.0", "131.5", "0.75", "1.0", "1.0", "131.5", *deltas])],
     )
     text = [_s(x) for x in second]
     assert text[0] == "6" and text[1] == "90" and text[2] == "131.5" and text[3] == "131.5"
