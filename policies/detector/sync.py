@@ -203,9 +203,11 @@ async def _sync_groups(core: DetectorCore, state: SyncState) -> None:
     ttl_ms = int(core.shared.group_ttl_seconds * 1000)
     # On a Redis Cluster one script call must stay in one slot: a group's four keys share the tag of
     # one of _GROUP_SHARDS shards, and the calls are batched per shard (on one node: one batch).
-    by_slot: dict[int, list[Group]] = {}
-    for group in groups:
-        by_slot.setdefault(store.slot(_group_keys(store, group.id)[0]), []).append(group)
+    by_slot: dict[int, list[Group]] = {0: groups}
+    if store.clustered:
+        by_slot = {}
+        for group in groups:
+            by_slot.setdefault(store.slot(_group_keys(store, group.id)[0]), []).append(group)
     batches = [
         same[start : start + _GROUPS_PER_CALL]
         for same in by_slot.values()
