@@ -111,6 +111,8 @@ def run_command(args: argparse.Namespace) -> int:
     report = summarise(mix, accounts, log, changes, detector_cost(metrics))
     report["scale"], report["seed"], report["accounts"] = args.scale, args.seed, len(accounts)
     report["replicas"] = len(bases)
+    if workdir is not None:
+        report["detector_requests_to_high"] = counted_to_high(workdir, mix)
     if redis_url:
         report["redis_commands_per_request"] = round(commands / max(1, report["requests_sent"]), 3)
     out = Path(args.out)
@@ -118,6 +120,11 @@ def run_command(args: argparse.Namespace) -> int:
     (out / "report.json").write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
     plot(report, out / "report.png")
     print_summary(report, out)
+    if report.get("detector_requests_to_high"):
+        print(
+            f"requests the detector had counted when it raised each attack persona to high (median): "
+            f"{report['detector_requests_to_high']}"
+        )
     if workdir is not None:
         if args.keep:
             print(f"work directory kept: {workdir}", file=sys.stderr)
@@ -145,6 +152,37 @@ async def traffic(
     for operator in operators:
         changes.extend((await fetch_admin(operator, token, path))["changes"])
     return log, changes, await fetch_text(operators[0], "/metrics")
+
+
+def counted_to_high(workdir: Path, mix: list[Any]) -> dict[str, float]:
+    """Per attack persona, the median of the requests the detector had counted for an account when
+    it first raised it to ``high`` or above (from the audit files: ``evidence.features.requests``).
+
+    The report's ``requests_to_high`` counts the requests *sent* by then, which also includes
+    those still in flight or queued for analysis; this one is the detector's own count (with
+    replicas: the account's merged count on the replica that decided)."""
+    import statistics
+
+    first: dict[str, tuple[float, int]] = {}
+    for path in workdir.glob("audit-*.jsonl"):
+        for line in path.read_bytes().splitlines():
+            entry = orjson.loads(line)
+            if entry.get("source") != "detector" or entry.get("to") not in ("high", "critical"):
+                continue
+            counted = ((entry.get("evidence") or {}).get("features") or {}).get("requests")
+            if counted is None:
+                continue
+            known = first.get(entry["account"])
+            if known is None or entry["at"] < known[0]:
+                first[entry["account"]] = (entry["at"], int(counted))
+    out: dict[str, float] = {}
+    for persona in mix:
+        if persona.kind != "attack" or persona.cluster:
+            continue
+        counts = [n for account, (_, n) in first.items() if account.startswith(persona.name + "-")]
+        if counts:
+            out[persona.name] = statistics.median(counts)
+    return out
 
 
 def redis_commands(url: str | None) -> int:
