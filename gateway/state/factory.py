@@ -25,14 +25,14 @@ def create_store(config: StateConfig) -> StateStore:
                     f"environment variable {config.password_env} is not set", path="state.password_env"
                 )
         assert config.service_name is not None  # validated with the mode
-        client = sentinel_client(
+        sentinel = sentinel_client(
             config.sentinels, config.service_name, config.timeout_seconds, config.db, password
         )
-        return RedisStore(key_prefix=config.key_prefix, client=client, mode="sentinel")
+        return RedisStore(key_prefix=config.key_prefix, client=sentinel, mode="sentinel")
     url = config.url or os.environ.get(config.url_env or "", "")
     if not url:
         raise ConfigError(f"environment variable {config.url_env} is not set", path="state.url_env")
     if config.mode == "cluster":
-        client = cluster_client(url, config.timeout_seconds)
-        return RedisStore(key_prefix=config.key_prefix, client=client, mode="cluster")
+        cluster = cluster_client(url, config.timeout_seconds)
+        return RedisStore(key_prefix=config.key_prefix, client=cluster, mode="cluster")
     return RedisStore(url, config.key_prefix, config.timeout_seconds)

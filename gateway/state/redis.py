@@ -82,7 +82,7 @@ def sentinel_client(
         socket_connect_timeout=timeout_seconds,
         sentinel_kwargs={"socket_timeout": timeout_seconds, "socket_connect_timeout": timeout_seconds},
     )
-    return sentinel.master_for(
+    client: aioredis.Redis = sentinel.master_for(
         service_name,
         db=db,
         password=password,
@@ -91,6 +91,7 @@ def sentinel_client(
         health_check_interval=15,
         max_connections=256,
     )
+    return client
 
 
 class RedisStore(StateStore):

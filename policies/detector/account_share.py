@@ -90,8 +90,6 @@ class AccountShare:
 
     def __init__(self) -> None:
         self.pending: dict[str, Base] = {}
-        self.rounds = 0
-        self.calls = 0  # script calls made (for the benchmark's operations per request)
 
     # ---- the analysis path (the core's worker) ----------------------------------------------
     def before(self, obs: Observation, state: AccountState | None) -> None:
@@ -122,7 +120,6 @@ class AccountShare:
         assert services is not None
         store = services.store
         taken, self.pending = self.pending, {}
-        self.rounds += 1
         accounts = core.accounts
         items: list[tuple[str, AccountState, Base, array[float], str]] = []
         for account, base in taken.items():
@@ -149,7 +146,6 @@ class AccountShare:
             for position in positions:
                 args.append(items[position][4])
             batches.append(([keys[p] for p in positions], args))
-        self.calls += len(calls)
         results = await store.run_scripts(ACCOUNT_SYNC, batches)  # one round trip (per node)
         moved: list[tuple[AccountState, int]] = []
         failure: Exception | None = None

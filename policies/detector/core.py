@@ -28,6 +28,7 @@ import logging
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from gateway.plugins import PolicyServices, RiskBoard
@@ -41,6 +42,7 @@ from policies.detector.levels import LevelVotes
 from policies.detector.metrics import DetectorMetrics
 from policies.detector.outbox import SyncOutbox
 from policies.detector.request import Observation
+from policies.detector.scoring import Score
 from policies.detector.timeline import FeatureTimeline
 from policies.detector.views import DetectorViews
 
@@ -87,7 +89,7 @@ class DetectorCore:
         self.views = DetectorViews(self.replica, self.accounts, self.index, self.levels, self.analysis)
         self.share = AccountShare()  # per-account deltas for the store (when sharing is on)
         # The analyser's entry points, bound once (no lookup through it per observation).
-        self.process = self.analysis.process
+        self.process: Callable[[Observation], Score | None] = self.analysis.process
         self.evaluate = self.analysis.evaluate
         self._rescore = self.analysis.rescore
         self.account = self.accounts.seen
@@ -124,7 +126,9 @@ class DetectorCore:
         self.index.track_deltas = self.outbox.sharing
         # With sharing on, each observation also records the account's delta for the store.
         accounts_shared = self.outbox.sharing and shared.share_accounts
-        self.process = self._process_shared if accounts_shared else self.analysis.process
+        self.process = self.analysis.process
+        if accounts_shared:
+            self.process = self._process_shared
         if not accounts_shared:
             self.share.pending.clear()
         if self.metrics is None:
@@ -139,7 +143,7 @@ class DetectorCore:
         if self._queue is not None and self._queue.maxsize != self.shared.queue_size:
             log.info("detector queue size changes to %d at the next restart", self.shared.queue_size)
 
-    def _process_shared(self, observation: Observation) -> Any:
+    def _process_shared(self, observation: Observation) -> Score | None:
         """Analyse one observation and record what it adds to the account's shared features."""
         share = self.share
         share.before(observation, self.accounts.get(observation.account))
