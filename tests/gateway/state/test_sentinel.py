@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import struct
 import time
 import uuid
 
@@ -73,8 +74,8 @@ async def test_quota_and_detector_follow_a_failover() -> None:
             await send(detector, "acct-s", detector_chat(harvest_prompt(rng)))
         await core.drain()
         await sync_once(core, SyncState())
-        raw = await store.client.hget(store.key("det", "acct", "acct-s"), "n")
-        assert int(float(raw)) == 15, "the account's shared state survived the failover"
+        raw = await store.client.get(store.key("det", "acct", "acct-s"))
+        assert struct.unpack_from("<d", raw)[0] == 15, "the account's shared state survived the failover"
         await core.stop()
     finally:
         await store.close()

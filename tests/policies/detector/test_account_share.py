@@ -3,7 +3,9 @@ requests round-robin over three replicas is raised as soon as one replica would 
 
 from __future__ import annotations
 
+import math
 import random
+import struct
 from typing import Any
 
 import pytest
@@ -128,29 +130,22 @@ async def test_merged_features_match_one_replica() -> None:
 async def test_account_script_agrees_between_lua_and_python(backend: str, redis_server: RedisProcess) -> None:
     store = await _store(backend, redis_server)
     key = store.key("acct", "x")
-    deltas = [repr(0.1 * (i + 1)) for i in range(SIZE)]
-    deltas[RATE] = "0"
+    deltas = [0.1 * (i + 1) for i in range(SIZE)]
+    deltas[RATE] = 0.0
     header = [60_000, SIZE, RATE, 10, 11]
+    pack = struct.Struct(f"<{7 + SIZE}d").pack
     first = await store.run_script(
-        ACCOUNT_SYNC,
-        [key],
-        [*header, ",".join(["4", "100.0", "101.5", "0.5", "0.25", "3.5", "101.5", *deltas])],
+        ACCOUNT_SYNC, [key], [*header, pack(4, 100.0, 101.5, 0.5, 0.25, 3.5, 101.5, *deltas)]
     )
     second = await store.run_script(
-        ACCOUNT_SYNC,
-        [key],
-        [*header, ",".join(["2", "90.0", "131.5", "0.75", "1.0", "1.0", "131.5", *deltas])],
+        ACCOUNT_SYNC, [key], [*header, pack(2, 90.0, 131.5, 0.75, 1.0, 1.0, 131.5, *deltas)]
     )
-    text = [_s(x) for x in second]
-    assert text[0] == "6" and text[1] == "90" and text[2] == "131.5" and text[3] == "131.5"
-    values = [float(x) for x in text[4].split(",")]
+    record = struct.unpack(f"<{4 + SIZE}d", second[0])
+    assert record[:4] == (6.0, 90.0, 131.5, 131.5)
+    values = record[4:]
     assert values[0] == pytest.approx(0.1 * 0.75 + 0.1)
     assert values[10] == pytest.approx(1.1 * 1.0 + 1.1)  # token averages decay by their own factor
-    assert values[RATE] == pytest.approx(3.5 * 2.718281828459045 ** (-0.5) + 1.0)
-    assert _s(first[0]) == "4"
+    assert values[RATE] == pytest.approx(3.5 * math.exp(-0.5) + 1.0)
+    assert struct.unpack(f"<{4 + SIZE}d", first[0])[0] == 4.0
     if backend == "redis":
         await store.close()
-
-
-def _s(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
