@@ -201,8 +201,8 @@ class AccountShare:
         """Apply the merged values (keeping what was analysed since they were sent); whether others added."""
         if not isinstance(record, bytes) or len(record) != _RECORD.size:
             return False
-        requests, first, _last, rate_time, *values = _RECORD.unpack(record)
-        merged = array("d", values)
+        requests, first, _last, rate_time, *shared = _RECORD.unpack(record)
+        merged = array("d", shared)
         total = int(requests)
         later = self.pending.get(state.account)  # observations analysed while the call was in flight
         decay = later.decay if later is not None else 1.0
