@@ -307,7 +307,8 @@ class StateConfig(Strict):
             return value
         if mode == "sentinel":
             raise ValueError("sentinel mode takes sentinels and service_name, not a url")
-        if mode == "cluster" and re.search(r"^[a-z]+://[^/]*/(?!0?$)", value):
+        database = re.match(r"^[a-z]+://[^/?#]*/(\d+)", value)
+        if mode == "cluster" and database is not None and int(database.group(1)) != 0:
             raise ValueError("Redis Cluster has only database 0")
         return value
 
