@@ -134,10 +134,22 @@ class RedisStore(StateStore):
         await self._client.aclose()
 
     async def ping(self) -> bool:
+        """Whether the store answers. On a cluster: whether any master does. With one master lost,
+        the accounts whose slots it owned get each policy's store-unavailable behaviour, and the
+        others are served; a readiness check failing for all of them would turn that into an outage."""
         try:
-            return bool(await self._client.ping())
+            if not self.clustered:
+                return bool(await self._client.ping())
+            primaries = self._client.get_primaries()
+            if not primaries:
+                await self._client.initialize()
+                primaries = self._client.get_primaries()
         except _UNAVAILABLE:
             return False
+        answers = await asyncio.gather(
+            *(self._client.ping(target_nodes=node) for node in primaries), return_exceptions=True
+        )
+        return any(answer is True for answer in answers)
 
     def _sha(self, script: Script) -> str:
         sha = self._shas.get(script.name)

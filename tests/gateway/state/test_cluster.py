@@ -158,7 +158,9 @@ async def test_losing_a_master(mode: str) -> None:
         await h.request(h.exchange("chat.completions", chat(), account=kept))
         with pytest.raises(RateLimitError):
             await h.request(h.exchange("chat.completions", chat(), account=kept))
-        assert await store.ping() in (True, False)  # answers (whichever node it asks), never hangs
+        # Ready while a master answers: the lost master's accounts get the fail mode, the others
+        # are served (an unready gateway would refuse them all).
+        assert await store.ping()
     finally:
         await store.close()
         cluster.stop()
