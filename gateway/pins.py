@@ -105,7 +105,8 @@ class SharedPins:
         self._lock = asyncio.Lock()
 
     def _keys(self, store: StateStore) -> list[str]:
-        return [store.key("pins"), store.key("pins", "version")]
+        # One hash tag: both keys in one Redis Cluster slot (the names are unchanged on one node).
+        return [store.tagged("pins", "pins"), store.tagged("pins", "pins", "version")]
 
     async def set(self, account: str, level: RiskLevel | None, *, reason: str) -> None:
         """Pin ``account`` at ``level`` (None removes the pin) for every process sharing the store.

@@ -8,10 +8,17 @@ only through this interface, so they work unchanged on either backend.
 Operations are deliberately few and each is atomic on its backend; a policy
 that needs a multi-key decision in one round trip uses ``run_script`` with a
 script that has both a Lua body (Redis) and a Python body (memory).
+
+Redis Cluster runs a script only when all its keys live in one hash slot. The
+keys of one decision therefore share a *hash tag* (:meth:`StateStore.tagged`:
+``{tag}`` in the key, on a cluster only, so single-node key names stay as they
+were), and a caller that batches several decisions into one script groups
+them by :meth:`StateStore.slot` first.
 """
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -50,6 +57,7 @@ class StateStore(ABC):
     """A shared, expiring key-value store with atomic scripts."""
 
     backend: str
+    clustered = False  # whether keys are spread over hash slots (Redis Cluster)
 
     def __init__(self, key_prefix: str) -> None:
         self.key_prefix = key_prefix
@@ -57,6 +65,20 @@ class StateStore(ABC):
     def key(self, *parts: str) -> str:
         """A namespaced key: ``<prefix>:<part>:<part>``."""
         return ":".join((self.key_prefix, *parts))
+
+    def tagged(self, tag: str, *parts: str) -> str:
+        """A key in the hash slot of ``tag``: every key of one script call must share its tag.
+
+        On a cluster: ``<prefix>:{<tag>}:<part>...``. On one node (and in memory) the tag is left
+        out, ``key(*parts)``, so key names there are what they always were.
+        """
+        if not self.clustered:
+            return self.key(*parts)
+        return self.key("{" + hash_tag(tag) + "}", *parts)
+
+    def slot(self, key: str) -> int:
+        """The key's hash slot (0 off a cluster): a script's keys must all have the same."""
+        return 0
 
     async def start(self) -> None:
         """Open connections (idempotent)."""
@@ -72,6 +94,23 @@ class StateStore(ABC):
     async def run_script(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """Run ``script`` atomically over ``keys`` (already namespaced with :meth:`key`)."""
 
+    async def run_scripts(
+        self, script: Script, calls: Sequence[tuple[Sequence[str], Sequence[Any]]]
+    ) -> list[Any]:
+        """Run ``script`` once per ``(keys, args)`` call: each call atomic, the calls independent.
+
+        Returns each call's result, or the :class:`StoreUnavailableError` of a call that failed
+        (the others still ran). A backend may send them together (Redis: one pipeline, one round
+        trip per node); here they run one after the other.
+        """
+        out: list[Any] = []
+        for keys, args in calls:
+            try:
+                out.append(await self.run_script(script, keys, args))
+            except StoreUnavailableError as exc:
+                out.append(exc)
+        return out
+
     @abstractmethod
     async def incr(self, key: str, amount: int = 1, ttl_seconds: float | None = None) -> int:
         """Add to an integer counter, setting its expiry when given; returns the new value."""
@@ -84,6 +123,13 @@ class StateStore(ABC):
 
     @abstractmethod
     async def delete(self, key: str) -> None: ...
+
+
+def hash_tag(value: str) -> str:
+    """``value`` usable inside ``{...}``: a value with a brace is replaced by its digest."""
+    if "{" in value or "}" in value:
+        return hashlib.blake2b(value.encode(), digest_size=16).hexdigest()
+    return value
 
 
 StoreFactory = Callable[[], Awaitable[StateStore]]

@@ -63,6 +63,15 @@ class SharedSettings(PolicyConfig):
     sync_interval_seconds: float = Field(1.0, gt=0, le=60)
     vote_ttl_seconds: float = Field(86_400.0, gt=0, description="how long a replica's level vote lives")
     group_ttl_seconds: float = Field(86_400.0, gt=0, description="expiry of shared template groups")
+    share_accounts: bool = Field(
+        True, description="with sync on, also merge per-account features in the store (account_share.py)"
+    )
+    account_sync_seconds: float = Field(
+        0.1, gt=0, le=60, description="how often per-account features are merged (between full rounds)"
+    )
+    account_ttl_seconds: float = Field(
+        86_400.0, gt=0, description="expiry of an account's shared features after its last request"
+    )
     store_prompts: bool = Field(False, description="keep the last prompts per flagged account as evidence")
     prompts_kept: int = Field(20, ge=1, le=1000)
     timeline_points: int = Field(48, ge=2, le=10_000, description="feature snapshots kept per account")

@@ -28,9 +28,11 @@ import logging
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from gateway.plugins import PolicyServices, RiskBoard
+from policies.detector.account_share import AccountShare
 from policies.detector.analysis import Analyser, Sweep
 from policies.detector.audit import AuditTrail
 from policies.detector.config import DetectorConfig, SharedSettings
@@ -40,6 +42,7 @@ from policies.detector.levels import LevelVotes
 from policies.detector.metrics import DetectorMetrics
 from policies.detector.outbox import SyncOutbox
 from policies.detector.request import Observation
+from policies.detector.scoring import Score
 from policies.detector.timeline import FeatureTimeline
 from policies.detector.views import DetectorViews
 
@@ -85,8 +88,9 @@ class DetectorCore:
             self.shared, self.accounts, self.index, self.levels, self.timeline, self.outbox, self._sweeps
         )
         self.views = DetectorViews(self.replica, self.accounts, self.index, self.levels, self.analysis)
+        self.share = AccountShare()  # per-account deltas for the store (when sharing is on)
         # The analyser's entry points, bound once (no lookup through it per observation).
-        self.process = self.analysis.process
+        self.process: Callable[[Observation], Score | None] = self.analysis.process
         self.evaluate = self.analysis.evaluate
         self._rescore = self.analysis.rescore
         self.account = self.accounts.seen
@@ -122,6 +126,13 @@ class DetectorCore:
         mode = shared.sync
         self.outbox.sharing = mode == "on" or (mode == "auto" and services.store.backend == "redis")
         self.index.track_deltas = self.outbox.sharing
+        # With sharing on, each observation also records the account's delta for the store.
+        accounts_shared = self.outbox.sharing and shared.share_accounts
+        self.process = self.analysis.process
+        if accounts_shared:
+            self.process = self._process_shared
+        if not accounts_shared:
+            self.share.pending.clear()
         if self.metrics is None:
             self.metrics = DetectorMetrics(services.metrics)
         self.timeline.configure(shared)
@@ -133,6 +144,14 @@ class DetectorCore:
             self._boards.append(services.risk)
         if self._queue is not None and self._queue.maxsize != self.shared.queue_size:
             log.info("detector queue size changes to %d at the next restart", self.shared.queue_size)
+
+    def _process_shared(self, observation: Observation) -> Score | None:
+        """Analyse one observation and record what it adds to the account's shared features."""
+        share = self.share
+        share.before(observation, self.accounts.get(observation.account))
+        result = self.analysis.process(observation)
+        share.after(observation)
+        return result
 
     # ---- the request path -------------------------------------------------------------------
     def submit(self, observation: Observation) -> None:

@@ -28,9 +28,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+import zlib
 from typing import TYPE_CHECKING, Any
 
-from gateway.plugins import RISK_LEVELS, StoreUnavailableError
+from gateway.plugins import RISK_LEVELS, StateStore, StoreUnavailableError
 from policies.detector.index import INFRA, Group
 from policies.detector.store_scripts import APPEND_CAPPED, GROUP_SYNC, LEVEL_SYNC
 
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("distillguard.detector.sync")
 
 _GROUPS_PER_CALL = 64
+_GROUP_SHARDS = 16  # hash tags of the shared index on a cluster (spread over its masters)
 _WATCH_ROUNDS = 60
 _WATCH_MAX = 10_000
 _LIST_TTL_SECONDS = 30 * 86_400
@@ -59,9 +62,27 @@ class SyncState:
 
 
 async def sync_loop(core: DetectorCore) -> None:
+    """Full rounds every ``sync_interval_seconds``; in between, per-account rounds every
+    ``account_sync_seconds`` (an account spread over replicas is then counted whole within that
+    time; a round costs at most one call per account that had requests, so at most one per request)."""
     state = SyncState()
+    next_full = time.monotonic() + core.shared.sync_interval_seconds
     while True:
-        await asyncio.sleep(core.shared.sync_interval_seconds)
+        shared = core.shared
+        step = shared.sync_interval_seconds
+        if core.outbox.sharing and shared.share_accounts:
+            step = min(step, shared.account_sync_seconds)
+        await asyncio.sleep(max(0.0, min(step, next_full - time.monotonic())))
+        if time.monotonic() < next_full:
+            try:
+                if core.outbox.sharing and core.shared.share_accounts and core.services is not None:
+                    await _sync_accounts(core)
+            except Exception:
+                log.exception("detector: account sync round failed")
+                if core.metrics is not None:
+                    core.metrics.sync_errors.inc()
+            continue
+        next_full = time.monotonic() + shared.sync_interval_seconds
         try:
             await sync_once(core, state)
         except StoreUnavailableError as exc:
@@ -86,8 +107,45 @@ async def sync_once(core: DetectorCore, state: SyncState | None = None) -> None:
     if not core.outbox.sharing:
         core.outbox.take_allow()
         return
+    await _sync_accounts(core)
     await _sync_groups(core, state)
     await _sync_levels(core, state)
+
+
+def _partial_failure(core: DetectorCore, exc: Exception) -> None:
+    """Count a store call of the round that failed while the others go on."""
+    log.warning("detector: part of a sync round failed, retrying next round: %s", exc)
+    if core.metrics is not None:
+        core.metrics.sync_errors.inc()
+
+
+async def _sync_accounts(core: DetectorCore) -> None:
+    """Merge this replica's per-account deltas; re-evaluate the merged accounts that could change level.
+
+    An account other replicas added to is evaluated now (not at its next request here) when the
+    merge can change its level: it holds a level, its score is near the lowest threshold, or its
+    request count crossed ``min_requests`` or ``critical_min_requests`` (before which its own
+    score does not count). The others wait for their next request: re-scoring every merged account
+    every round would cost one evaluation per request on each replica.
+    """
+    moved, failure = await core.share.sync(core)
+    if failure is not None:  # those accounts keep their deltas for the next round
+        _partial_failure(core, failure)
+    settings = core.settings
+    if settings is None or not moved:
+        return
+    near = 0.75 * settings.thresholds.elevated
+    gates = (settings.hysteresis.min_requests, settings.hysteresis.critical_min_requests)
+    now, mono = core.clock(), time.monotonic()
+    evaluated = 0
+    for state, before in moved:
+        crossed = any(before < gate <= state.requests for gate in gates)
+        if state.level == "none" and state.last_score < near and not crossed:
+            continue
+        core.evaluate(state, settings, now, mono)
+        evaluated += 1
+        if evaluated % 64 == 0:
+            await asyncio.sleep(0)  # yield between chunks of re-evaluation work
 
 
 async def push_lists(core: DetectorCore) -> None:
@@ -97,9 +155,27 @@ async def push_lists(core: DetectorCore) -> None:
     for parts, item, cap in pending:
         items, _ = grouped.setdefault(parts, ([], cap))
         items.append(item)
+    failure: StoreUnavailableError | None = None
     for parts, (items, cap) in grouped.items():
         key = store.key("det", *parts)
-        await store.run_script(APPEND_CAPPED, [key], [cap, int(_LIST_TTL_SECONDS * 1000), *items])
+        try:
+            await store.run_script(APPEND_CAPPED, [key], [cap, int(_LIST_TTL_SECONDS * 1000), *items])
+        except StoreUnavailableError as exc:
+            # This list's node is unreachable (all of them, or one cluster master): keep its newest
+            # items (the list keeps no more anyway) for the next round; the other lists go on.
+            failure = exc
+            for item in items[-cap:]:
+                core.outbox.add_list_item(parts, item, cap)
+    if failure is not None:
+        if len(core.outbox.lists) == len(pending):  # nothing got through: the store is down
+            raise failure
+        _partial_failure(core, failure)
+
+
+def _group_keys(store: StateStore, name: str) -> list[str]:
+    """The four keys of a shared group, tagged with its shard (a stable hash of its id)."""
+    tag = f"det-g{zlib.crc32(name.encode()) % _GROUP_SHARDS}"
+    return [store.tagged(tag, "det", suffix, name) for suffix in ("g", "gm", "gl", "gu")]
 
 
 def _worth_sharing(group: Group) -> bool:
@@ -125,19 +201,35 @@ async def _sync_groups(core: DetectorCore, state: SyncState) -> None:
     while len(state.watch) > _WATCH_MAX:
         del state.watch[next(iter(state.watch))]
     ttl_ms = int(core.shared.group_ttl_seconds * 1000)
-    for start in range(0, len(groups), _GROUPS_PER_CALL):
-        batch = groups[start : start + _GROUPS_PER_CALL]
+    # On a Redis Cluster one script call must stay in one slot: a group's four keys share the tag of
+    # one of _GROUP_SHARDS shards, and the calls are batched per shard (on one node: one batch).
+    by_slot: dict[int, list[Group]] = {0: groups}
+    if store.clustered:
+        by_slot = {}
+        for group in groups:
+            by_slot.setdefault(store.slot(_group_keys(store, group.id)[0]), []).append(group)
+    batches = [
+        same[start : start + _GROUPS_PER_CALL]
+        for same in by_slot.values()
+        for start in range(0, len(same), _GROUPS_PER_CALL)
+    ]
+    for batch in batches:
         keys: list[str] = []
         args: list[Any] = [ttl_ms, core.shared.max_group_members]
         sent: list[tuple[float, float, list[str], list[str]]] = []
         for group in batch:
-            name = group.id
-            keys.extend(store.key("det", suffix, name) for suffix in ("g", "gm", "gl", "gu"))
+            keys.extend(_group_keys(store, group.id))
             members, linked = list(group.new_members), list(group.new_linked)
             args.extend([repr(group.d_requests), repr(group.d_content), len(members), *members])
             args.extend([len(linked), *linked])
             sent.append((group.d_requests, group.d_content, members, linked))
-        result = await store.run_script(GROUP_SYNC, keys, args)
+        try:
+            result = await store.run_script(GROUP_SYNC, keys, args)
+        except StoreUnavailableError as exc:
+            # One shard unreachable (a lost cluster master): its groups keep their deltas (they are
+            # watched, so the next rounds push them), the other shards and the levels go on.
+            _partial_failure(core, exc)
+            continue
         settings = core.settings
         for position, group in enumerate(batch):
             d_requests, d_content, members, linked = sent[position]
@@ -182,7 +274,7 @@ async def _sync_levels(core: DetectorCore, state: SyncState) -> None:
     args.append(len(allow))
     for account, op in allow:
         args.extend([account, op])
-    keys = [store.key("det", name) for name in ("votes", "pins", "allow", "version")]
+    keys = [store.tagged("det-levels", "det", name) for name in ("votes", "pins", "allow", "version")]
     try:
         result = await store.run_script(LEVEL_SYNC, keys, args)
     except Exception:

@@ -57,6 +57,13 @@ def register(subparsers: Any) -> None:
         "--keep", action="store_true", help="keep the work directory (config, keys, audit log)"
     )
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument(
+        "--replicas",
+        type=int,
+        default=1,
+        help="gateways sharing one Redis, each request to the next in turn (round-robin); setup mode",
+    )
+    parser.add_argument("--redis", help="the Redis URL the replicas share (default: start a redis-server)")
     parser.set_defaults(func=run_command)
 
 
@@ -75,26 +82,39 @@ def run_command(args: argparse.Namespace) -> int:
         keys = orjson.loads(Path(args.accounts).read_bytes())
         for account in accounts:
             account.key = keys[account.name]
-        base, operator = args.gateway.rstrip("/"), args.operator.rstrip("/")
+        bases, operators = [args.gateway.rstrip("/")], [args.operator.rstrip("/")]
         token = os.environ.get(args.admin_token_env, "")
     else:
+        if args.replicas < 1:
+            print("--replicas must be at least 1", file=sys.stderr)
+            return 2
         workdir = Path(tempfile.mkdtemp(prefix="distillguard-sim-"))
-        stack = Stack(workdir).start(accounts, time.time() + args.duration / 3, detector)
-        base, operator, token = stack.gateway_url, stack.operator_url, stack.token
+        stack = Stack(workdir, args.replicas, args.redis)
+        stack.start(accounts, time.time() + args.duration / 3, detector)
+        bases, operators, token = stack.gateway_urls, stack.operator_urls, stack.token
+    redis_url = stack.redis_url if stack is not None else args.redis
     total = sum(p.accounts * p.requests for p in mix)
     print(
-        f"simulating {len(accounts)} accounts, {total} requests over ~{args.duration:.0f} s against {base}",
+        f"simulating {len(accounts)} accounts, {total} requests over ~{args.duration:.0f} s against "
+        f"{', '.join(bases)}",
         file=sys.stderr,
     )
+    commands_before = redis_commands(redis_url)
     try:
         log, changes, metrics = asyncio.run(
-            traffic(base, operator, token, accounts, args.duration, args.concurrency)
+            traffic(bases, operators, token, accounts, args.duration, args.concurrency)
         )
+        commands = redis_commands(redis_url) - commands_before
     finally:
         if stack is not None:
             stack.stop()
     report = summarise(mix, accounts, log, changes, detector_cost(metrics))
     report["scale"], report["seed"], report["accounts"] = args.scale, args.seed, len(accounts)
+    report["replicas"] = len(bases)
+    if workdir is not None:
+        report["detector_requests_to_high"] = counted_to_high(workdir, mix)
+    if redis_url:
+        report["redis_commands_per_request"] = round(commands / max(1, report["requests_sent"]), 3)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
@@ -105,6 +125,11 @@ def run_command(args: argparse.Namespace) -> int:
             "no report.png: matplotlib is not installed (pip install 'distillguard[report]')", file=sys.stderr
         )
     print_summary(report, out)
+    if report.get("detector_requests_to_high"):
+        print(
+            f"requests the detector had counted when it raised each attack persona to high (median): "
+            f"{report['detector_requests_to_high']}"
+        )
     if workdir is not None:
         if args.keep:
             print(f"work directory kept: {workdir}", file=sys.stderr)
@@ -115,14 +140,68 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 async def traffic(
-    base: str, operator: str, token: str, accounts: list[Any], duration: float, concurrency: int
+    bases: list[str],
+    operators: list[str],
+    token: str,
+    accounts: list[Any],
+    duration: float,
+    concurrency: int,
 ) -> tuple[Any, list[dict[str, Any]], str]:
-    """Send the traffic to ``base``, then read the level changes and the metrics from ``operator``."""
-    log = await drive(base, accounts, duration, concurrency)
-    await asyncio.sleep(1.5)  # let the background analysis finish
+    """Send the traffic round-robin to ``bases``, then read the level changes of every replica and
+    the first one's metrics from ``operators`` (an account's level counts from the first replica
+    that applied it; sharing puts it in force on the others within a sync round)."""
+    log = await drive(bases, accounts, duration, concurrency)
+    await asyncio.sleep(1.5 + (1.0 if len(bases) > 1 else 0.0))  # background analysis, last sync round
     path = f"/admin/detector/changes?since={log.started - 1}"
-    changes = (await fetch_admin(operator, token, path))["changes"]
-    return log, changes, await fetch_text(operator, "/metrics")
+    changes: list[dict[str, Any]] = []
+    for operator in operators:
+        changes.extend((await fetch_admin(operator, token, path))["changes"])
+    return log, changes, await fetch_text(operators[0], "/metrics")
+
+
+def counted_to_high(workdir: Path, mix: list[Any]) -> dict[str, float]:
+    """Per attack persona, the median of the requests the detector had counted for an account when
+    it first raised it to ``high`` or above (from the audit files: ``evidence.features.requests``).
+
+    The report's ``requests_to_high`` counts the requests *sent* by then, which also includes
+    those still in flight or queued for analysis; this one is the detector's own count (with
+    replicas: the account's merged count on the replica that decided)."""
+    import statistics
+
+    first: dict[str, tuple[float, int]] = {}
+    for path in workdir.glob("audit-*.jsonl"):
+        for line in path.read_bytes().splitlines():
+            entry = orjson.loads(line)
+            if entry.get("source") != "detector" or entry.get("to") not in ("high", "critical"):
+                continue
+            counted = ((entry.get("evidence") or {}).get("features") or {}).get("requests")
+            if counted is None:
+                continue
+            known = first.get(entry["account"])
+            if known is None or entry["at"] < known[0]:
+                first[entry["account"]] = (entry["at"], int(counted))
+    out: dict[str, float] = {}
+    for persona in mix:
+        if persona.kind != "attack" or persona.cluster:
+            continue
+        counts = [n for account, (_, n) in first.items() if account.startswith(persona.name + "-")]
+        if counts:
+            out[persona.name] = statistics.median(counts)
+    return out
+
+
+def redis_commands(url: str | None) -> int:
+    """Commands the Redis at ``url`` has executed (INFO commandstats), 0 without one."""
+    if not url:
+        return 0
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        stats = client.info("commandstats")
+    finally:
+        client.close()
+    return sum(int(entry["calls"]) for entry in stats.values())
 
 
 def write_setup(args: argparse.Namespace, accounts: list[Any], detector: dict[str, Any]) -> int:

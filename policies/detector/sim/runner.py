@@ -6,7 +6,7 @@ import asyncio
 import random
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,8 +78,21 @@ def _reply_text(raw: bytes, stream: bool) -> str:
     return "".join(parts)
 
 
+class Bases:
+    """The gateways' base URLs, one per replica, taken in turn per request (a round-robin balancer)."""
+
+    def __init__(self, urls: str | Sequence[str]) -> None:
+        self.urls = [urls] if isinstance(urls, str) else list(urls)
+        self.turn = 0
+
+    def next(self) -> str:
+        url = self.urls[self.turn % len(self.urls)]
+        self.turn += 1
+        return url
+
+
 async def _send(
-    session: aiohttp.ClientSession, base: str, account: Account, log: RunLog, limit: asyncio.Semaphore
+    session: aiohttp.ClientSession, bases: Bases, account: Account, log: RunLog, limit: asyncio.Semaphore
 ) -> None:
     persona = account.persona
     progress = (time.time() - log.started) / log.duration
@@ -94,7 +107,7 @@ async def _send(
             log.cluster_times.setdefault(persona.name, []).append(sent_at)
         try:
             async with session.post(
-                base + request.path, data=orjson.dumps(body), headers=_headers(account)
+                bases.next() + request.path, data=orjson.dumps(body), headers=_headers(account)
             ) as response:
                 raw = await response.read()
                 status = response.status
@@ -111,7 +124,7 @@ async def _send(
 
 async def _drive_account(
     session: aiohttp.ClientSession,
-    base: str,
+    base: Bases,
     account: Account,
     log: RunLog,
     limit: asyncio.Semaphore,
@@ -160,14 +173,18 @@ def _finished(
     return done
 
 
-async def drive(base: str, accounts: list[Account], duration: float, concurrency: int = 48) -> RunLog:
-    """Send every account's requests, spread over about ``duration`` seconds."""
+async def drive(
+    base: str | Sequence[str], accounts: list[Account], duration: float, concurrency: int = 48
+) -> RunLog:
+    """Send every account's requests, spread over about ``duration`` seconds (round-robin over ``base``
+    when it names several replicas)."""
+    bases = Bases(base)
     log = RunLog(started=time.time(), duration=duration)
     limit = asyncio.Semaphore(concurrency)
     connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        await asyncio.gather(*(_drive_account(session, base, a, log, limit) for a in accounts))
+        await asyncio.gather(*(_drive_account(session, bases, a, log, limit) for a in accounts))
     log.finished = time.time()
     return log
 
