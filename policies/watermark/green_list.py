@@ -24,6 +24,7 @@ import functools
 import hashlib
 import hmac
 from collections import OrderedDict
+from typing import Any
 
 import numpy as np
 import orjson
@@ -37,6 +38,19 @@ copy._deepcopy_dispatch[orjson.Fragment] = copy._deepcopy_atomic  # type: ignore
 LIST_VERSION = b"distillguard green list v1"
 PROVIDER_LABEL = b"distillguard green list: provider-wide"
 MAX_BIAS = 100.0  # vLLM clamps to +-100; llama.cpp takes any float: keep both the same
+
+
+def raise_presence_penalty(body: dict[str, Any], floor: float) -> None:
+    """Raise the request's ``presence_penalty`` to ``floor`` (OpenAI's field: llama.cpp and vLLM honour it).
+
+    Anything that is not a number at least ``floor`` (missing, smaller, a string, a boolean) is
+    replaced: the client cannot ask for the loops the floor exists to prevent.
+    """
+    if floor <= 0:
+        return
+    current = body.get("presence_penalty")
+    if isinstance(current, bool) or not isinstance(current, int | float) or not current >= floor:
+        body["presence_penalty"] = floor
 
 
 def provider_key(master: MasterKey) -> bytes:
