@@ -5,11 +5,13 @@
 
 Starts llama.cpp's server with SmolLM2-135M-Instruct (its own chat template; tests/llamacpp/server.py,
 4 slots decoded in one batch) and, for each prompt of a fixed set (16 explanations and stories, 4 code,
-4 short factual answers), asks for one unmarked answer and, per grid point ``gamma:delta[:presence]``,
+4 short factual answers), asks for one unmarked answer and, per grid point ``gamma:delta[:penalties]``,
 one answer marked for account ``acct-0`` with exactly the bias the gateway adds
 (:func:`policies.watermark.green_list.build_bias`: provider-wide plus account list), sampled at
-temperature 0.8 with the same seed, and with ``presence_penalty`` set to ``presence`` (what the
-gateway's ``green_list.models[].min_presence_penalty`` enforces). Answers are cached on disk
+temperature 0.8 with the same seed, and with the penalties given (``p1``: ``presence_penalty`` 1,
+``f0.5``: ``frequency_penalty`` 0.5, ``p1+f0.5`` both; a bare number is a presence penalty: what the
+gateway's ``green_list.models[].min_presence_penalty`` / ``min_frequency_penalty`` enforce; the
+unmarked answers compared with a point are sampled with the same penalties). Answers are cached on disk
 (bench/green_harvest.py): a rerun costs no decoding.
 
 Every answer is re-tokenized through ``/tokenize`` and scored (each distinct token once) with the
@@ -45,14 +47,20 @@ from tests.support import free_port
 VOCAB = 49152  # SmolLM2's n_vocab
 ALPHA = 1e-3
 MASTER = MasterKey("bench", b"bench-green-list-master-key-0123")
-Point = tuple[float, float, float]  # gamma, delta, presence penalty
+Penalties = tuple[tuple[str, float], ...]  # sorted (field, value) pairs, the request's sampling
+Point = tuple[float, float, Penalties]  # gamma, delta, penalties
 
 
 def parse_point(text: str) -> Point:
-    parts = [float(x) for x in text.split(":")]
+    parts = text.split(":")
     if len(parts) not in (2, 3):
-        raise argparse.ArgumentTypeError(f"{text!r}: expected gamma:delta[:presence_penalty]")
-    return parts[0], parts[1], parts[2] if len(parts) == 3 else 0.0
+        raise argparse.ArgumentTypeError(f"{text!r}: expected gamma:delta[:p1+f0.5]")
+    penalties: dict[str, float] = {}
+    for item in parts[2].split("+") if len(parts) == 3 else []:
+        field = {"p": "presence_penalty", "f": "frequency_penalty"}.get(item[0])
+        value = float(item[1:] if field else item)
+        penalties[field or "presence_penalty"] = value
+    return float(parts[0]), float(parts[1]), tuple(sorted((k, v) for k, v in penalties.items() if v))
 
 
 def edit(ids: list[int], rate: float, rng: random.Random) -> list[int]:
@@ -145,9 +153,9 @@ def main() -> None:
         harvester = Harvester(server.url, workers=args.parallel)
         human = [" ".join(doc.split()) for doc in stdlib_docstrings(80) if len(doc.split()) >= 250]
         human_ids = tokenize_all(server.url, human[:60])
-        unmarked: dict[float, list[Answer]] = {}
+        unmarked: dict[Penalties, list[Answer]] = {}
         for presence in sorted({p for _, _, p in args.grid}):
-            sampling = {"presence_penalty": presence} if presence else {}
+            sampling = dict(presence)
             bodies = [
                 harvester.body(p, max_tokens=args.tokens, seed=100 + i, sampling=sampling)
                 for i, (_, p) in enumerate(prompts)
@@ -167,12 +175,12 @@ def report_point(
     url: str,
     prompts: list[tuple[str, str]],
     point: Point,
-    unmarked: dict[float, list[Answer]],
-    unmarked_ids: dict[float, list[list[int]]],
+    unmarked: dict[Penalties, list[Answer]],
+    unmarked_ids: dict[Penalties, list[list[int]]],
     human_ids: list[list[int]],
 ) -> None:
     gamma, delta, presence = point
-    sampling = {"presence_penalty": presence} if presence else {}
+    sampling = dict(presence)
     bias_map = build_bias(provider_key(MASTER), MASTER.account_key("acct-0"), VOCAB, gamma, delta)
     bias = bias_map.bias()
     bodies = [
@@ -183,7 +191,7 @@ def report_point(
     marked_ids = tokenize_all(url, [a.text for a in marked])
     scorer = Scorer(gamma, args.accounts)
     print(
-        f"\n== gamma {gamma} delta {delta} presence_penalty {presence}: bias map "
+        f"\n== gamma {gamma} delta {delta} {sampling or 'no penalty'}: bias map "
         f"{len(bias_map.fragment):,} bytes, {len(bias_map.ids):,} entries"
     )
     rng = random.Random(7)
@@ -209,10 +217,10 @@ def report_point(
             f"{sum(bool(o) for o in others)} of {len(others)} attributed"
         )
     base = unmarked[presence]
-    plain = unmarked.get(0.0, base)
+    plain = unmarked.get((), base)
     print(
         f" own perplexity median: marked {statistics.median(a.perplexity for a in marked):.2f}, unmarked "
-        f"{statistics.median(a.perplexity for a in base):.2f} (same presence penalty), unmarked plain "
+        f"{statistics.median(a.perplexity for a in base):.2f} (same penalties), unmarked plain "
         f"{statistics.median(a.perplexity for a in plain):.2f}; distinct/length median marked "
         f"{statistics.median(len(set(i)) / max(1, len(i)) for i in marked_ids):.2f}, unmarked "
         f"{statistics.median(len(set(i)) / max(1, len(i)) for i in unmarked_ids[presence]):.2f}"

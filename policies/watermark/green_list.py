@@ -40,17 +40,18 @@ PROVIDER_LABEL = b"distillguard green list: provider-wide"
 MAX_BIAS = 100.0  # vLLM clamps to +-100; llama.cpp takes any float: keep both the same
 
 
-def raise_presence_penalty(body: dict[str, Any], floor: float) -> None:
-    """Raise the request's ``presence_penalty`` to ``floor`` (OpenAI's field: llama.cpp and vLLM honour it).
+def raise_penalty(body: dict[str, Any], field: str, floor: float) -> None:
+    """Raise the request's ``field`` (``presence_penalty``, ``frequency_penalty``: OpenAI's fields,
+    which llama.cpp and vLLM honour) to ``floor``.
 
     Anything that is not a number at least ``floor`` (missing, smaller, a string, a boolean) is
     replaced: the client cannot ask for the loops the floor exists to prevent.
     """
     if floor <= 0:
         return
-    current = body.get("presence_penalty")
+    current = body.get(field)
     if isinstance(current, bool) or not isinstance(current, int | float) or not current >= floor:
-        body["presence_penalty"] = floor
+        body[field] = floor
 
 
 def provider_key(master: MasterKey) -> bytes:

@@ -19,7 +19,7 @@ from policies.watermark.green_list import (
     build_bias,
     green_mask,
     provider_key,
-    raise_presence_penalty,
+    raise_penalty,
 )
 from policies.watermark.keys import MasterKey
 from tests.policy_harness import PolicyHarness
@@ -176,12 +176,11 @@ def test_a_shadow_policy_after_the_watermark_copies_the_spliced_bias() -> None:
     ("asked", "forwarded"),
     [(None, 0.5), (0.2, 0.5), (True, 0.5), ("2", 0.5), (float("nan"), 0.5), (0.5, 0.5), (2, 2)],
 )
-def test_the_presence_penalty_floor_replaces_anything_below_it_or_not_a_number(
-    asked: object, forwarded: float
-) -> None:
-    body: dict[str, object] = {} if asked is None else {"presence_penalty": asked}
-    raise_presence_penalty(body, 0.5)
-    assert body["presence_penalty"] == forwarded
-    untouched: dict[str, object] = {"presence_penalty": -1.0}
-    raise_presence_penalty(untouched, 0.0)  # no floor configured
-    assert untouched == {"presence_penalty": -1.0}
+def test_a_penalty_floor_replaces_anything_below_it_or_not_a_number(asked: object, forwarded: float) -> None:
+    for field in ("presence_penalty", "frequency_penalty"):
+        body: dict[str, object] = {} if asked is None else {field: asked}
+        raise_penalty(body, field, 0.5)
+        assert body == {field: forwarded}
+        untouched: dict[str, object] = {field: -1.0}
+        raise_penalty(untouched, field, 0.0)  # no floor configured
+        assert untouched == {field: -1.0}

@@ -98,10 +98,15 @@ def test_other_models_and_apis_are_forwarded_without_a_bias(
 
 @pytest.fixture(scope="module")
 def floored(mock_upstream: MockHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayHandle]:
-    """A gateway whose green-list model entry sets ``min_presence_penalty`` (the loop breaker)."""
+    """A gateway whose green-list model entry sets penalty floors (the loop breakers)."""
     os.environ["DISTILLGUARD_WATERMARK_KEY"] = SECRET
     config = base_config(mock_upstream.url)
-    model = {"match": "mock-*", "vocab_size": VOCAB, "min_presence_penalty": 1.0}
+    model = {
+        "match": "mock-*",
+        "vocab_size": VOCAB,
+        "min_presence_penalty": 1.0,
+        "min_frequency_penalty": 0.5,
+    }
     green = {"enabled": True, "models": [model]}
     config["tiers"]["free"]["policies"] = [
         {"name": "watermark", "config": {"keys": [{"id": "2026-01", "env": KEY_ENV}], "green_list": green}},
@@ -122,7 +127,7 @@ def floored(mock_upstream: MockHandle, tmp_path_factory: pytest.TempPathFactory)
         ("gpt-4o", None, None),
     ],
 )
-def test_a_marked_request_gets_at_least_the_models_presence_penalty(
+def test_a_marked_request_gets_at_least_the_models_penalties(
     floored: GatewayHandle,
     mock_upstream: MockHandle,
     model: str,
@@ -133,9 +138,13 @@ def test_a_marked_request_gets_at_least_the_models_presence_penalty(
     body: dict[str, Any] = {"model": model, "messages": [{"role": "user", "content": "Explain caching."}]}
     if asked is not None:
         body["presence_penalty"] = asked
+        body["frequency_penalty"] = asked
     headers = {"authorization": f"Bearer {floored.key('free')}"}
     response = httpx.post(f"{floored.url}/v1/chat/completions", json=body, headers=headers)
     assert response.status_code == 200, response.text
     sent = mock_upstream.requests()[-1]["body"]
     assert sent.get("presence_penalty") == forwarded
+    floor = 0.5 if model.startswith("mock-") else None
+    expected = asked if floor is None or (asked is not None and asked >= floor) else floor
+    assert sent.get("frequency_penalty") == expected
     assert ("logit_bias" in sent) == model.startswith("mock-")
