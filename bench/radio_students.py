@@ -97,9 +97,9 @@ class TransformerStudent:
         dim: int = 128,
         layers: int = 2,
         heads: int = 4,
-        context: int = 96,
-        steps: int = 400,
-        batch: int = 32,
+        context: int = 64,
+        steps: int = 300,
+        batch: int = 16,
         lr: float = 3e-3,
         seed: int = 0,
         threads: int = 1,
@@ -203,7 +203,7 @@ class TransformerStudent:
 TORCH_VENV = os.environ.get("DISTILLGUARD_TORCH_VENV", "/work/venvs/torch")
 
 
-def _find_torch() -> bool:
+def find_torch() -> bool:
     """Whether torch imports: from this environment, else from ``$DISTILLGUARD_TORCH_VENV``'s
     site-packages, appended to the path (after this environment's, so numpy stays ours)."""
     if importlib.util.find_spec("torch") is not None:
@@ -218,7 +218,7 @@ def _find_torch() -> bool:
 
 def make_student(kind: str, **options: Any) -> Student:
     """``transformer`` (needs torch), ``ngram``, or ``auto``: the transformer when torch imports."""
-    if kind in ("auto", "transformer") and not _find_torch():
+    if kind in ("auto", "transformer") and not find_torch():
         if kind == "transformer":
             raise SystemExit(
                 f"the transformer student needs torch (pip install torch==2.13.0 into {TORCH_VENV})"

@@ -38,7 +38,7 @@ import numpy as np
 import yaml
 
 from bench.green_harvest import Harvester, harvest_prompts, tokenize_all
-from bench.radio_students import Student, make_student
+from bench.radio_students import Student, find_torch, make_student
 from policies.watermark.detector import candidates
 from policies.watermark.green_detect import GreenListDetector
 from policies.watermark.keys import MasterKey
@@ -196,14 +196,22 @@ def provider_test(detector: GreenListDetector, sequences: Sequence[Sequence[int]
     return {"tokens": int(sum(len(s) for s in sequences)), **row}
 
 
+def student_kinds(choice: str) -> list[str]:
+    """The n-gram student always (cheap, no torch); the transformer too unless ``ngram`` was chosen
+    (``auto``: when torch can be found)."""
+    if choice == "ngram":
+        return ["ngram"]
+    if choice == "auto" and not find_torch():
+        return ["ngram"]
+    return ["ngram", "transformer"]
+
+
 def run_student(
-    name: str,
     student: Student,
     data: list[list[int]],
     backend: Backend,
     detector: GreenListDetector,
     masters: list[MasterKey],
-    accounts: int,
     args: argparse.Namespace,
 ) -> dict[str, Any]:
     fitted = student.fit(data)
@@ -216,7 +224,7 @@ def run_student(
         prefix = backend.tokenize([trigger])[0]
         return [backend.detokenize(s) for s in student.sample(4, 24, seed=13, prefix=prefix)]
 
-    probed = probe(ask, candidates(masters, [f"acct-{i}" for i in range(accounts)]), decoys=999)
+    probed = probe(ask, candidates(masters, [f"acct-{i}" for i in range(args.accounts)]), decoys=999)
     best = probed["results"][0]
     return {
         "student": fitted,
@@ -240,7 +248,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--presence", type=float, default=1.0, help="floor when the preset declares no model")
     parser.add_argument("--canary-fraction", type=float, default=0.1)
     parser.add_argument("--student", default="auto", choices=["auto", "transformer", "ngram"])
-    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--samples", type=int, default=64)
     parser.add_argument("--sample-tokens", type=int, default=128)
     parser.add_argument("--parallel", type=int, default=4)
@@ -290,6 +298,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "harvest_s": round(harvest_s, 1),
             "marked_differs": sum(m != c for m, c in zip(marked, control, strict=True)),
         }
+        kinds = student_kinds(args.student)
         for name, sequences in data.items():
             report[name] = {
                 "harvest": {
@@ -297,16 +306,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                     "median_tokens": statistics.median(len(s) for s in sequences),
                     **provider_test(detector, sequences),
                 },
-                **run_student(
-                    name,
-                    make_student(args.student, steps=args.steps),
-                    sequences,
-                    backend,
-                    detector,
-                    masters,
-                    args.accounts,
-                    args,
-                ),
+                "students": {
+                    kind: run_student(
+                        make_student(kind, steps=args.steps), sequences, backend, detector, masters, args
+                    )
+                    for kind in kinds
+                },
             }
         report["total_s"] = round(time.perf_counter() - started, 1)
     finally:
@@ -327,22 +332,24 @@ def print_report(report: dict[str, Any]) -> None:
     )
     for name in ("marked", "control"):
         r = report[name]
-        h, smp, st = r["harvest"], r["samples"], r["student"]
+        h = r["harvest"]
         print(
             f"\n{name}: harvest {h['tokens']} tokens (median {h['median_tokens']} per answer), "
             f"provider key {h['hits']}/{h['scored']} distinct green, p={h['p_value']:.3g}"
         )
-        print(f"  student {st}")
-        print(
-            f"  samples {smp['count']}: {smp['tokens']} tokens, {smp['scored']} distinct, "
-            f"{smp['hits']} green, provider-wide p={smp['p_value']:.3g} (log10 {smp['log10_p']:.1f}), "
-            f"sampled in {smp['sample_s']} s"
-        )
-        print(
-            f"  canary probe: best {r['probe']['best']} score {r['probe']['score']}, "
-            f"p={r['probe']['p_value']:.3g}, corrected {r['probe']['p_corrected']:.3g}"
-        )
-        print(f"  sample: {r['example'][:160]!r}")
+        for kind, found in r["students"].items():
+            smp, probed = found["samples"], found["probe"]
+            print(f"  {kind} student {found['student']}")
+            print(
+                f"    samples {smp['count']}: {smp['tokens']} tokens, {smp['scored']} distinct, "
+                f"{smp['hits']} green, provider-wide p={smp['p_value']:.3g} (log10 {smp['log10_p']:.1f}), "
+                f"sampled in {smp['sample_s']} s"
+            )
+            print(
+                f"    canary probe: best {probed['best']} score {probed['score']}, "
+                f"p={probed['p_value']:.3g}, corrected {probed['p_corrected']:.3g}"
+            )
+            print(f"    sample: {found['example'][:160]!r}")
     print(f"\ntotal {report['total_s']} s")
 
 

@@ -30,9 +30,11 @@ def test_the_student_of_marked_answers_carries_the_provider_key_and_the_control_
     assert report["marked_differs"] >= 20
     marked, control = report["marked"], report["control"]
     for side in (marked, control):
-        assert side["harvest"]["answers"] == 24 and side["student"]["kind"] == "ngram"
-        assert side["samples"]["count"] == 32 and side["samples"]["scored"] >= 50
-        assert side["probe"]["p_value"] > 0.01  # no canaries were served: the probe finds none
+        assert side["harvest"]["answers"] == 24 and list(side["students"]) == ["ngram"]
+        student = side["students"]["ngram"]
+        assert student["samples"]["count"] == 32 and student["samples"]["scored"] >= 50
+        assert student["probe"]["p_value"] > 0.01  # no canaries were served: the probe finds none
     assert marked["harvest"]["p_value"] <= 1e-3 < control["harvest"]["p_value"]
     # what the students sample (not their training data) is tested
-    assert marked["samples"]["p_value"] <= 1e-3 and control["samples"]["p_value"] >= 0.01
+    assert marked["students"]["ngram"]["samples"]["p_value"] <= 1e-3
+    assert control["students"]["ngram"]["samples"]["p_value"] >= 0.01
