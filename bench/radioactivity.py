@@ -6,12 +6,13 @@
 
 Harvests answers through the gateway (in process, on real sockets) from llama.cpp + SmolLM2-135M-
 Instruct: ``--accounts`` accounts on a tier with the watermark policy of ``--config`` (the default
-preset: the green list with the provider-wide and each account's key, the model's presence-penalty
-floor; canaries in ``--canary-fraction`` of the answers, as at the ``high`` risk level), and one
-control account on a tier with no policy, which sends the same presence penalty itself. The same
+preset: the green list with the provider-wide and each account's key, the model's penalty floors,
+from ``--presence``/``--frequency`` when the preset declares no such model; canaries in
+``--canary-fraction`` of the answers, as at the ``high`` risk level), and one control account on a
+tier with no policy, which sends the same penalties itself. The same
 prompts (topics x styles, none from bench.green_list) and seeds go to both. Each harvest trains a
-student from scratch (bench/radio_students.py: a compact transformer when PyTorch is installed, an
-interpolated bigram model otherwise), each student samples ``--samples`` sequences, and the samples,
+student from scratch (bench/radio_students.py: an interpolated bigram model, and a compact transformer
+when PyTorch can be found), each student samples ``--samples`` sequences, and the samples,
 each token id counted once over all of them, are tested for the provider-wide key (exact binomial);
 ``watermark probe`` runs the canary triggers through both students. Printed and, with ``--json``,
 written: the p-values, sizes and times.
@@ -63,7 +64,7 @@ class Backend:
     stop: Callable[[], None]
 
 
-def llama_backend(presence: float) -> Backend:
+def llama_backend(presence: float, frequency: float) -> Backend:
     from tests.llamacpp.server import LlamaServer
 
     server = LlamaServer(free_port(), threads=1, reasoning=False, parallel=4).wait_ready()
@@ -73,7 +74,12 @@ def llama_backend(presence: float) -> Backend:
         response.raise_for_status()
         return str(response.json()["content"])
 
-    entry = {"match": "smollm2*", "vocab_size": 49152, "min_presence_penalty": presence}
+    entry = {
+        "match": "smollm2*",
+        "vocab_size": 49152,
+        "min_presence_penalty": presence,
+        "min_frequency_penalty": frequency,
+    }
     return Backend(
         server.url, "smollm2", entry, lambda texts: tokenize_all(server.url, texts), detokenize, server.stop
     )
@@ -148,7 +154,7 @@ def harvest(
     backend: Backend,
     keys: list[str],
     args: argparse.Namespace,
-    presence: float,
+    penalties: dict[str, float],
     tag: str,
 ) -> tuple[list[str], list[str]]:
     """(marked answers, control answers): the same prompts and seeds, marked round-robin over accounts."""
@@ -171,7 +177,7 @@ def harvest(
         workers=args.parallel,
         cache=not args.tiny,
     )
-    sampling = {"presence_penalty": presence} if presence else {}
+    sampling = {k: v for k, v in penalties.items() if v}
     bodies = [body(control, backend, p, args, i, sampling) for i, p in enumerate(prompts)]
     return marked, [a.text for a in control.ask_all(bodies, f"{tag}:control")]
 
@@ -245,7 +251,10 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--answers", type=int, default=48)
     parser.add_argument("--tokens", type=int, default=200)
     parser.add_argument("--accounts", type=int, default=4)
-    parser.add_argument("--presence", type=float, default=1.0, help="floor when the preset declares no model")
+    parser.add_argument("--presence", type=float, default=0.0, help="floor when the preset declares no model")
+    parser.add_argument(
+        "--frequency", type=float, default=0.5, help="floor when the preset declares no model"
+    )
     parser.add_argument("--canary-fraction", type=float, default=0.1)
     parser.add_argument("--student", default="auto", choices=["auto", "transformer", "ngram"])
     parser.add_argument("--steps", type=int, default=300)
@@ -265,19 +274,22 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     os.environ.setdefault(KEY_ENV, BENCH_SECRET)
     masters = [MasterKey("2026-01", os.environ[KEY_ENV].encode())]
     started = time.perf_counter()
-    backend = mock_backend() if args.tiny else llama_backend(args.presence)
+    backend = mock_backend() if args.tiny else llama_backend(args.presence, args.frequency)
     try:
         watermark = watermark_config(args.config, backend, 0.0 if args.tiny else args.canary_fraction)
         green = watermark["green_list"]
         gamma, delta = float(green.get("gamma", 0.25)), float(green.get("delta", 2.0))
         entry = next(m for m in green["models"] if fnmatch.fnmatchcase(backend.model, m["match"].lower()))
-        presence = float(entry.get("min_presence_penalty", 0.0))
+        penalties = {
+            "presence_penalty": float(entry.get("min_presence_penalty", 0.0)),
+            "frequency_penalty": float(entry.get("min_frequency_penalty", 0.0)),
+        }
         gateway, keys = start_gateway(backend, watermark, args.accounts)
         try:
             settings = json.dumps([watermark, os.environ[KEY_ENV]], sort_keys=True).encode()
             tag = "radio:" + hashlib.sha256(settings).hexdigest()[:16]
             harvest_started = time.perf_counter()
-            marked, control = harvest(gateway, backend, keys, args, presence, tag)
+            marked, control = harvest(gateway, backend, keys, args, penalties, tag)
             harvest_s = time.perf_counter() - harvest_started
         finally:
             gateway.stop()
@@ -289,7 +301,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "settings": {
                 "gamma": gamma,
                 "delta": delta,
-                "presence_penalty": presence,
+                "penalties": penalties,
                 "model": backend.model,
                 "accounts": args.accounts,
                 "answers": args.answers,
@@ -325,7 +337,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 def print_report(report: dict[str, Any]) -> None:
     s = report["settings"]
     print(
-        f"green list gamma {s['gamma']} delta {s['delta']} presence floor {s['presence_penalty']}, "
+        f"green list gamma {s['gamma']} delta {s['delta']} penalty floors {s['penalties']}, "
         f"model {s['model']}, {s['answers']} answers of <= {s['max_tokens']} tokens per harvest over "
         f"{s['accounts']} accounts; harvest {report['harvest_s']} s; "
         f"{report['marked_differs']} marked answers differ from the control's"
