@@ -165,7 +165,7 @@ class TransformerStudent:
             torch.nn.utils.clip_grad_norm_(self.net.parameters(), 1.0)
             optimiser.step()
             schedule.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
         self.net.eval()
         return {
             "kind": self.name,
