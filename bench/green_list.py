@@ -1,7 +1,8 @@
 """The green-list watermark on real SmolLM2 answers through llama.cpp: a gamma/delta grid.
 
     python -m bench.green_list [--prompts 24] [--tokens 300] [--accounts 1000]
-        [--grid 0.25:2,0.25:2:0.5,0.5:2:0.5] [--paraphrase 0.25:2:0.5] [--questions]
+        [--grid 0.25:2,0.25:2:p1,0.5:2:f0.5] [--paraphrase 0.25:2:p1] [--questions]
+    python -m bench.green_list --speed 8 --grid 0.25:2:f0.5     # decode tokens/s, marked vs unmarked
 
 Starts llama.cpp's server with SmolLM2-135M-Instruct (its own chat template; tests/llamacpp/server.py,
 4 slots decoded in one batch) and, for each prompt of a fixed set (16 explanations and stories, 4 code,
@@ -145,7 +146,16 @@ def main() -> None:
     # One decoding thread: on a shared, oversubscribed machine llama.cpp's two threads wait for each
     # other at every barrier (measured 0.6-0.9 tok/s with -t 2 against 24-32 with -t 1 at load 10).
     parser.add_argument("--threads", type=int, default=1, help="llama.cpp decoding threads")
+    parser.add_argument(
+        "--speed",
+        type=int,
+        default=0,
+        help="only the decode speed: N marked/unmarked pairs, one slot, alternating",
+    )
     args = parser.parse_args()
+    if args.speed:
+        speed(args)
+        return
     prompts = sorted(PROMPTS, key=lambda kp: (PROMPTS.index(kp) % 4, PROMPTS.index(kp)))[: args.prompts]
     started = time.perf_counter()
     server = LlamaServer(free_port(), args.threads, reasoning=False, parallel=args.parallel).wait_ready()
@@ -241,6 +251,31 @@ def report_point(
         print(f" accuracy on {len(QUESTIONS)} fixed questions: marked {right:.2f}, unmarked {plain:.2f}")
     if args.paraphrase == point:
         paraphrase(harvester, url, scorer, marked)
+
+
+def speed(args: argparse.Namespace) -> None:
+    """Decode tokens/s marked vs unmarked in one run: one slot, requests alternating, nothing cached."""
+    server = LlamaServer(free_port(), args.threads, reasoning=False, parallel=1).wait_ready()
+    try:
+        harvester = Harvester(server.url, workers=1, cache=False)
+        for gamma, delta, penalties in args.grid:
+            bias = build_bias(provider_key(MASTER), MASTER.account_key("acct-0"), VOCAB, gamma, delta).bias()
+            rates: dict[str, list[float]] = {"marked": [], "unmarked": []}
+            for i in range(args.speed):
+                prompt = PROMPTS[i % 16][1]
+                order = [("marked", bias), ("unmarked", None)]
+                for name, b in order if i % 2 == 0 else reversed(order):
+                    body = harvester.body(
+                        prompt, max_tokens=128, seed=700 + i, bias=b, sampling=dict(penalties), logprobs=False
+                    )
+                    rates[name].append(harvester.ask(body).decode_per_s)
+            marked, plain = statistics.median(rates["marked"]), statistics.median(rates["unmarked"])
+            print(
+                f"gamma {gamma} delta {delta} {dict(penalties) or 'no penalty'}: decode tok/s median of "
+                f"{args.speed}, marked {marked:.1f}, unmarked {plain:.1f}, ratio {marked / plain:.3f}"
+            )
+    finally:
+        server.stop()
 
 
 def paraphrase(harvester: Harvester, url: str, scorer: Scorer, marked: list[Answer]) -> None:
