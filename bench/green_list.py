@@ -1,20 +1,27 @@
-"""The green-list watermark on real SmolLM2 answers through llama.cpp: detection, attribution, edits, cost.
+"""The green-list watermark on real SmolLM2 answers through llama.cpp: a gamma/delta grid.
 
-    python -m bench.green_list [--prompts 24] [--tokens 200] [--accounts 1000] [--grid 0.25:2,0.25:4]
+    python -m bench.green_list [--prompts 24] [--tokens 300] [--accounts 1000]
+        [--grid 0.25:2,0.25:2:p1,0.5:2:f0.5] [--paraphrase 0.25:2:p1] [--questions]
+    python -m bench.green_list --speed 8 --grid 0.25:2:f0.5     # decode tokens/s, marked vs unmarked
 
-Starts llama.cpp's server with SmolLM2-135M-Instruct (its own chat template; tests/llamacpp/server.py)
-and, for each prompt of a fixed set (explanations, code, short factual answers), asks for one unmarked
-answer and, per (gamma, delta) of the grid, one answer marked for account ``acct-0`` with exactly the
-bias the gateway adds (:func:`policies.watermark.green_list.build_bias`), sampled at temperature 0.8
-with the same seed. Every answer is re-tokenized through ``/tokenize`` and scored with the detector
-(:class:`policies.watermark.green_detect.GreenListDetector`) against ``--accounts`` candidate accounts.
+Starts llama.cpp's server with SmolLM2-135M-Instruct (its own chat template; tests/llamacpp/server.py,
+4 slots decoded in one batch) and, for each prompt of a fixed set (16 explanations and stories, 4 code,
+4 short factual answers), asks for one unmarked answer and, per grid point ``gamma:delta[:penalties]``,
+one answer marked for account ``acct-0`` with exactly the bias the gateway adds
+(:func:`policies.watermark.green_list.build_bias`: provider-wide plus account list), sampled at
+temperature 0.8 with the same seed, and with the penalties given (``p1``: ``presence_penalty`` 1,
+``f0.5``: ``frequency_penalty`` 0.5, ``p1+f0.5`` both; a bare number is a presence penalty: what the
+gateway's ``green_list.models[].min_presence_penalty`` / ``min_frequency_penalty`` enforce; the
+unmarked answers compared with a point are sampled with the same penalties). Answers are cached on disk
+(bench/green_harvest.py): a rerun costs no decoding.
 
-Printed per (gamma, delta): TPR at p <= 1e-3 of the provider-wide test and of attribution (Holm over
-the accounts) on marked answers, the same after 10% of tokens are deleted or replaced at random,
-false positives on unmarked answers, on human text (standard-library docstrings, cut to the same
-token count) and on answers marked for another account, the median distinct tokens scored, decode
-tokens/s marked vs unmarked (llama.cpp's own timings) and the bytes the bias adds to a request.
-Deterministic for a given llama.cpp build (fixed seeds); 2 shared cores: about 1 minute per 20 answers.
+Every answer is re-tokenized through ``/tokenize`` and scored (each distinct token once) with the
+detector against ``--accounts`` candidate accounts. Printed per grid point, for answers cut to 200
+tokens and to 300 tokens: TPR at p <= 1e-3 of the provider-wide test, attribution (Holm over the
+accounts, p <= 1e-3) at 300 tokens, both after 10% of tokens are deleted or replaced at random,
+false positives (unmarked answers, human text cut to the same length, and the marked answers against
+1,000 accounts that exclude the one they were marked for), distinct tokens, the model's own
+perplexity (raw logits) marked vs unmarked, answer accuracy on a fixed question set, decode tokens/s.
 """
 
 from __future__ import annotations
@@ -24,14 +31,15 @@ import random
 import statistics
 import sys
 import time
+from collections.abc import Sequence
 from typing import Any
 
-import httpx
 import numpy as np
 
+from bench.green_harvest import PROMPTS, QUESTIONS, Answer, Harvester, tokenize_all
 from bench.watermark_eval.corpora import stdlib_docstrings
 from policies.watermark.detector import candidates
-from policies.watermark.green_detect import GreenListDetector, LlamaServerTokenizer
+from policies.watermark.green_detect import GreenListDetector
 from policies.watermark.green_list import build_bias, provider_key
 from policies.watermark.keys import MasterKey
 from tests.llamacpp.server import LlamaServer
@@ -40,47 +48,20 @@ from tests.support import free_port
 VOCAB = 49152  # SmolLM2's n_vocab
 ALPHA = 1e-3
 MASTER = MasterKey("bench", b"bench-green-list-master-key-0123")
-PROMPTS = [
-    ("prose", "Explain why the sky is blue."),
-    ("prose", "Describe how a bicycle works."),
-    ("prose", "Give three tips for learning a new language."),
-    ("prose", "Why do leaves change colour in autumn?"),
-    ("prose", "What are the benefits of regular exercise?"),
-    ("prose", "Explain how a refrigerator keeps food cold."),
-    ("prose", "Write a short story about a lighthouse keeper."),
-    ("prose", "How do vaccines train the immune system?"),
-    ("prose", "Describe the water cycle for a ten-year-old."),
-    ("prose", "What makes a good team leader?"),
-    ("prose", "Explain what inflation is and why it matters."),
-    ("prose", "Compare trains and planes for a 500 km trip."),
-    ("prose", "How does a search engine find web pages?"),
-    ("prose", "Write a polite email asking a colleague for help."),
-    ("prose", "What should I pack for a week of hiking?"),
-    ("prose", "Explain the rules of chess briefly."),
-    ("code", "Write a Python function that reverses a linked list."),
-    ("code", "Write a Python function to check whether a string is a palindrome."),
-    ("code", "Show a SQL query that counts orders per customer."),
-    ("code", "Write a bash loop that renames all .txt files to .md."),
-    ("factual", "What is the capital of Australia? Answer in one sentence."),
-    ("factual", "How many days are in a leap year? Answer briefly."),
-    ("factual", "Who wrote Romeo and Juliet? One sentence."),
-    ("factual", "What is the boiling point of water at sea level? Briefly."),
-]
+Penalties = tuple[tuple[str, float], ...]  # sorted (field, value) pairs, the request's sampling
+Point = tuple[float, float, Penalties]  # gamma, delta, penalties
 
 
-def chat(
-    client: httpx.Client, url: str, prompt: str, tokens: int, seed: int, bias: dict[str, float] | None
-) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "model": "smollm2",
-        "messages": [{"role": "user", "content": prompt}],
-        "max_tokens": tokens,
-        "temperature": 0.8,
-        "seed": seed,
-    }
-    if bias:
-        body["logit_bias"] = bias
-    return client.post(f"{url}/v1/chat/completions", json=body, timeout=600).json()
+def parse_point(text: str) -> Point:
+    parts = text.split(":")
+    if len(parts) not in (2, 3):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected gamma:delta[:p1+f0.5]")
+    penalties: dict[str, float] = {}
+    for item in parts[2].split("+") if len(parts) == 3 else []:
+        field = {"p": "presence_penalty", "f": "frequency_penalty"}.get(item[0])
+        value = float(item[1:] if field else item)
+        penalties[field or "presence_penalty"] = value
+    return float(parts[0]), float(parts[1]), tuple(sorted((k, v) for k, v in penalties.items() if v))
 
 
 def edit(ids: list[int], rate: float, rng: random.Random) -> list[int]:
@@ -95,86 +76,218 @@ def edit(ids: list[int], rate: float, rng: random.Random) -> list[int]:
     return out
 
 
-def verdict(detector: GreenListDetector, ids: list[int], account: str) -> tuple[bool, bool, bool, int]:
-    """(provider detected, attributed to ``account``, attributed to someone else, distinct scored)."""
-    distinct = np.unique(np.asarray(ids, dtype=np.int64))
-    result = detector.score(distinct[(distinct >= 0) & (distinct < VOCAB)])
-    named = {name.split("@")[0] for name in result["attributed"]}
-    return result["provider_detected"], account in named, bool(named - {account}), result["scored_tokens"]
+class Scorer:
+    """The detector over 1,000 accounts (``acct-0`` first) and the same without ``acct-0``."""
+
+    def __init__(self, gamma: float, accounts: int) -> None:
+        names = [f"acct-{i}" for i in range(accounts + 1)]
+        self.with_target = GreenListDetector(
+            [MASTER], candidates([MASTER], names[:accounts]), vocab_size=VOCAB, gamma=gamma, tokenize=list
+        )
+        self.others = GreenListDetector(
+            [MASTER], candidates([MASTER], names[1:]), vocab_size=VOCAB, gamma=gamma, tokenize=list
+        )
+
+    @staticmethod
+    def distinct(ids: Sequence[int]) -> np.ndarray:
+        unique = np.unique(np.asarray(ids, dtype=np.int64))
+        return unique[(unique >= 0) & (unique < VOCAB)]
+
+    def verdict(self, ids: Sequence[int]) -> dict[str, Any]:
+        result = self.with_target.score(self.distinct(ids))
+        named = {name.split("@")[0] for name in result["attributed"]}
+        return {
+            "provider": result["provider_detected"],
+            "right": "acct-0" in named,
+            "wrong": len(named - {"acct-0"}),
+            "scored": result["scored_tokens"],
+            "log10_p": result["provider"][0]["log10_p"],
+        }
+
+    def null_hits(self, ids: Sequence[int], detector: GreenListDetector | None = None) -> tuple[int, int]:
+        """(keys at raw p <= alpha, keys tested): the provider key and every account key."""
+        result = (detector or self.with_target).score(self.distinct(ids))
+        rows = result["provider"] + result["candidates"]
+        return sum(r["p_value"] <= ALPHA for r in rows), len(rows)
+
+
+def summarise(label: str, rows: list[dict[str, Any]]) -> str:
+    n = len(rows)
+    if not n:
+        return f"  {label:22} n=0"
+    tpr = sum(r["provider"] for r in rows) / n
+    right = sum(r["right"] for r in rows) / n
+    wrong = sum(r["wrong"] for r in rows)
+    scored = statistics.median(r["scored"] for r in rows)
+    logp = statistics.median(r["log10_p"] for r in rows)
+    return (
+        f"  {label:22} n={n:<3} provider TPR {tpr:.3f}  acct-0 {right:.3f}  wrong named {wrong}  "
+        f"median distinct {scored:.0f}  median log10 p {logp:.1f}"
+    )
+
+
+def accuracy(answers: Sequence[Answer]) -> float:
+    good = sum(
+        any(a in ans.text.lower() for a in accepted)
+        for ans, (_, accepted) in zip(answers, QUESTIONS, strict=True)
+    )
+    return good / len(QUESTIONS)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--prompts", type=int, default=len(PROMPTS))
-    parser.add_argument("--tokens", type=int, default=200)
+    parser.add_argument("--tokens", type=int, default=300, help="max_tokens (200-token figures cut these)")
     parser.add_argument("--accounts", type=int, default=1000)
-    parser.add_argument("--grid", default="0.25:2,0.25:4", help="gamma:delta pairs, comma-separated")
+    parser.add_argument("--grid", type=lambda s: [parse_point(p) for p in s.split(",")], default="0.25:2")
+    parser.add_argument("--paraphrase", type=parse_point, default=None, help="grid point to paraphrase")
+    parser.add_argument("--questions", action="store_true", help="accuracy on the fixed question set")
+    parser.add_argument("--parallel", type=int, default=4, help="llama.cpp slots (and client threads)")
+    # One decoding thread: on a shared, oversubscribed machine llama.cpp's two threads wait for each
+    # other at every barrier (measured 0.6-0.9 tok/s with -t 2 against 24-32 with -t 1 at load 10).
+    parser.add_argument("--threads", type=int, default=1, help="llama.cpp decoding threads")
     parser.add_argument(
-        "--foreign", action="store_true", help="also answers marked for an account not tested"
+        "--speed",
+        type=int,
+        default=0,
+        help="only the decode speed: N marked/unmarked pairs, one slot, alternating",
     )
     args = parser.parse_args()
-    grid = [tuple(float(x) for x in pair.split(":")) for pair in args.grid.split(",")]
-    # an even spread of the kinds when cut short
+    if args.speed:
+        speed(args)
+        return
     prompts = sorted(PROMPTS, key=lambda kp: (PROMPTS.index(kp) % 4, PROMPTS.index(kp)))[: args.prompts]
-    accounts = [f"acct-{i}" for i in range(args.accounts)]
-    server = LlamaServer(free_port(), reasoning=False).wait_ready()
+    started = time.perf_counter()
+    server = LlamaServer(free_port(), args.threads, reasoning=False, parallel=args.parallel).wait_ready()
     try:
-        tokenizer = LlamaServerTokenizer(server.url)
-        client = httpx.Client()
-        human = [" ".join(doc.split()) for doc in stdlib_docstrings(80) if len(doc.split()) >= 150]
-        human_ids = [tokenizer.encode(doc)[: args.tokens] for doc in human[:60]]
-        started = time.perf_counter()
-        unmarked = [
-            chat(client, server.url, p, args.tokens, 100 + i, None) for i, (_, p) in enumerate(prompts)
-        ]
-        unmarked_ids = [tokenizer.encode(a["choices"][0]["message"]["content"] or "") for a in unmarked]
-        for gamma, delta in grid:
-            detector = GreenListDetector(
-                [MASTER],
-                candidates([MASTER], accounts),
-                vocab_size=VOCAB,
-                gamma=gamma,
-                tokenize=tokenizer.encode,
-            )
-            bias = build_bias(provider_key(MASTER), MASTER.account_key("acct-0"), VOCAB, gamma, delta)
-            other = build_bias(provider_key(MASTER), MASTER.account_key("outsider"), VOCAB, gamma, delta)
-            marked = [
-                chat(client, server.url, p, args.tokens, 100 + i, bias.bias())
+        harvester = Harvester(server.url, workers=args.parallel)
+        human = [" ".join(doc.split()) for doc in stdlib_docstrings(80) if len(doc.split()) >= 250]
+        human_ids = tokenize_all(server.url, human[:60])
+        unmarked: dict[Penalties, list[Answer]] = {}
+        for presence in sorted({p for _, _, p in args.grid}):
+            sampling = dict(presence)
+            bodies = [
+                harvester.body(p, max_tokens=args.tokens, seed=100 + i, sampling=sampling)
                 for i, (_, p) in enumerate(prompts)
             ]
-            foreign = [
-                chat(client, server.url, p, args.tokens, 300 + i, other.bias())
-                for i, (_, p) in enumerate(prompts)
-                if args.foreign
-            ]
-            rng = random.Random(7)
-            rows: dict[str, list[tuple[bool, bool, bool, int]]] = {}
-            for (kind, _), answer in zip(prompts, marked, strict=True):
-                ids = tokenizer.encode(answer["choices"][0]["message"]["content"] or "")
-                rows.setdefault(f"marked/{kind}", []).append(verdict(detector, ids, "acct-0"))
-                rows.setdefault("marked/all", []).append(verdict(detector, ids, "acct-0"))
-                rows.setdefault("edited10/all", []).append(verdict(detector, edit(ids, 0.10, rng), "acct-0"))
-            for answer in foreign:
-                ids = tokenizer.encode(answer["choices"][0]["message"]["content"] or "")
-                rows.setdefault("other-account", []).append(verdict(detector, ids, "acct-0"))
-            rows["unmarked"] = [verdict(detector, ids, "acct-0") for ids in unmarked_ids]
-            rows["human"] = [verdict(detector, ids, "acct-0") for ids in human_ids]
-            size = f"bias map {len(bias.fragment)} bytes, {len(bias.ids)} entries"
-            print(f"\n== gamma {gamma} delta {delta}: {size}")
-            print(f"{'set':16} {'n':>3} {'provider':>9} {'acct-0':>7} {'other':>6} {'median scored':>14}")
-            for name, results in rows.items():
-                n = len(results)
-                provider = sum(r[0] for r in results) / n
-                right = sum(r[1] for r in results) / n
-                wrong = sum(r[2] for r in results)
-                scored = statistics.median(r[3] for r in results)
-                print(f"{name:16} {n:>3} {provider:>9.3f} {right:>7.3f} {wrong:>6} {scored:>14.0f}")
-            speed_marked = statistics.median(a["timings"]["predicted_per_second"] for a in marked)
-            speed_plain = statistics.median(a["timings"]["predicted_per_second"] for a in unmarked)
-            print(f"decode tok/s median: marked {speed_marked:.1f}, unmarked {speed_plain:.1f}")
-        print(f"\n{time.perf_counter() - started:.0f} s")
+            unmarked[presence] = harvester.ask_all(bodies)
+        unmarked_ids = {k: tokenize_all(server.url, [a.text for a in v]) for k, v in unmarked.items()}
+        for point in args.grid:
+            report_point(args, harvester, server.url, prompts, point, unmarked, unmarked_ids, human_ids)
+        print(f"\n{time.perf_counter() - started:.0f} s, {harvester.decoded} answers decoded (rest cached)")
     finally:
         server.stop()
+
+
+def report_point(
+    args: argparse.Namespace,
+    harvester: Harvester,
+    url: str,
+    prompts: list[tuple[str, str]],
+    point: Point,
+    unmarked: dict[Penalties, list[Answer]],
+    unmarked_ids: dict[Penalties, list[list[int]]],
+    human_ids: list[list[int]],
+) -> None:
+    gamma, delta, presence = point
+    sampling = dict(presence)
+    bias_map = build_bias(provider_key(MASTER), MASTER.account_key("acct-0"), VOCAB, gamma, delta)
+    bias = bias_map.bias()
+    bodies = [
+        harvester.body(p, max_tokens=args.tokens, seed=100 + i, bias=bias, sampling=sampling)
+        for i, (_, p) in enumerate(prompts)
+    ]
+    marked = harvester.ask_all(bodies)
+    marked_ids = tokenize_all(url, [a.text for a in marked])
+    scorer = Scorer(gamma, args.accounts)
+    print(
+        f"\n== gamma {gamma} delta {delta} {sampling or 'no penalty'}: bias map "
+        f"{len(bias_map.fragment):,} bytes, {len(bias_map.ids):,} entries"
+    )
+    rng = random.Random(7)
+    for cut in (200, 300):
+        rows: dict[str, list[dict[str, Any]]] = {}
+        for (kind, _), ids in zip(prompts, marked_ids, strict=True):
+            rows.setdefault(f"marked/{kind}", []).append(scorer.verdict(ids[:cut]))
+            if kind == "prose":
+                rows.setdefault("marked/prose+code", []).append(scorer.verdict(ids[:cut]))
+                rows.setdefault("edited10/prose", []).append(scorer.verdict(edit(ids[:cut], 0.1, rng)))
+            elif kind == "code":
+                rows.setdefault("marked/prose+code", []).append(scorer.verdict(ids[:cut]))
+        length = statistics.median(min(len(i), cut) for i in marked_ids)
+        print(f" cut to {cut} tokens (median length {length:.0f})")
+        for label, found in rows.items():
+            print(summarise(label, found))
+        false = [scorer.null_hits(ids[:cut]) for ids in unmarked_ids[presence] + human_ids]
+        others = [scorer.others.score(scorer.distinct(ids[:cut]))["attributed"] for ids in marked_ids]
+        print(
+            f"  false positives: unmarked+human {sum(f[0] for f in false)} of {sum(f[1] for f in false):,} "
+            f"(document, key) tests at p <= 1e-3 ({len(false)} documents x provider + {args.accounts} "
+            f"accounts); marked answers against {args.accounts} other accounts: "
+            f"{sum(bool(o) for o in others)} of {len(others)} attributed"
+        )
+    base = unmarked[presence]
+    plain = unmarked.get((), base)
+    print(
+        f" own perplexity median: marked {statistics.median(a.perplexity for a in marked):.2f}, unmarked "
+        f"{statistics.median(a.perplexity for a in base):.2f} (same penalties), unmarked plain "
+        f"{statistics.median(a.perplexity for a in plain):.2f}; distinct/length median marked "
+        f"{statistics.median(len(set(i)) / max(1, len(i)) for i in marked_ids):.2f}, unmarked "
+        f"{statistics.median(len(set(i)) / max(1, len(i)) for i in unmarked_ids[presence]):.2f}"
+    )
+    print(
+        f" decode tok/s median (shared machine, batched slots): marked "
+        f"{statistics.median(a.decode_per_s for a in marked):.1f}, unmarked "
+        f"{statistics.median(a.decode_per_s for a in base):.1f}"
+    )
+    if args.questions:
+        asked = [
+            harvester.body(q, max_tokens=32, seed=500 + i, bias=b, sampling=sampling)
+            for b in (bias, None)
+            for i, (q, _) in enumerate(QUESTIONS)
+        ]
+        answers = harvester.ask_all(asked)
+        right, plain = accuracy(answers[: len(QUESTIONS)]), accuracy(answers[len(QUESTIONS) :])
+        print(f" accuracy on {len(QUESTIONS)} fixed questions: marked {right:.2f}, unmarked {plain:.2f}")
+    if args.paraphrase == point:
+        paraphrase(harvester, url, scorer, marked)
+
+
+def speed(args: argparse.Namespace) -> None:
+    """Decode tokens/s marked vs unmarked in one run: one slot, requests alternating, nothing cached."""
+    server = LlamaServer(free_port(), args.threads, reasoning=False, parallel=1).wait_ready()
+    try:
+        harvester = Harvester(server.url, workers=1, cache=False)
+        for gamma, delta, penalties in args.grid:
+            bias = build_bias(provider_key(MASTER), MASTER.account_key("acct-0"), VOCAB, gamma, delta).bias()
+            rates: dict[str, list[float]] = {"marked": [], "unmarked": []}
+            for i in range(args.speed):
+                prompt = PROMPTS[i % 16][1]
+                order = [("marked", bias), ("unmarked", None)]
+                for name, b in order if i % 2 == 0 else reversed(order):
+                    body = harvester.body(
+                        prompt, max_tokens=128, seed=700 + i, bias=b, sampling=dict(penalties), logprobs=False
+                    )
+                    rates[name].append(harvester.ask(body).decode_per_s)
+            marked, plain = statistics.median(rates["marked"]), statistics.median(rates["unmarked"])
+            print(
+                f"gamma {gamma} delta {delta} {dict(penalties) or 'no penalty'}: decode tok/s median of "
+                f"{args.speed}, marked {marked:.1f}, unmarked {plain:.1f}, ratio {marked / plain:.3f}"
+            )
+    finally:
+        server.stop()
+
+
+def paraphrase(harvester: Harvester, url: str, scorer: Scorer, marked: list[Answer]) -> None:
+    """The model itself (unmarked) paraphrases each marked answer; the paraphrase is tested."""
+    bodies = [
+        harvester.body(
+            f"Paraphrase the following text in your own words:\n\n{a.text}", max_tokens=350, seed=900 + i
+        )
+        for i, a in enumerate(marked)
+    ]
+    ids = tokenize_all(url, [a.text for a in harvester.ask_all(bodies)])
+    print(summarise("paraphrased (all kinds)", [scorer.verdict(i[:300]) for i in ids]))
 
 
 if __name__ == "__main__":

@@ -97,6 +97,21 @@ class GreenListModel(PolicyConfig):
     tokenizer_json: str | None = Field(
         None, description="detection: a tokenizer.json of this model (needs the `tokenizers` package)"
     )
+    # A small model loops under the bias (the loop's tokens are green, so they gain at every step);
+    # a penalty on repeated tokens breaks the loop and, since detection scores each distinct token
+    # once, it also raises the evidence per answer. Measured per model: docs/watermark.md.
+    min_presence_penalty: float = Field(
+        0.0,
+        ge=0,
+        le=2,
+        description="a marked request's presence_penalty is raised to at least this (OpenAI's range, 0..2)",
+    )
+    min_frequency_penalty: float = Field(
+        0.0,
+        ge=0,
+        le=2,
+        description="a marked request's frequency_penalty is raised to at least this (OpenAI's range, 0..2)",
+    )
 
 
 class GreenListConfig(PolicyConfig):

@@ -37,7 +37,7 @@ from gateway.plugins import Exchange, Policy, PolicyContext, StoreUnavailableErr
 from policies.watermark.canary import canary_for, canary_selected
 from policies.watermark.config import WatermarkConfig
 from policies.watermark.evidence import RECORD_SCRIPT, script_args
-from policies.watermark.green_list import BiasCache, provider_key
+from policies.watermark.green_list import BiasCache, provider_key, raise_penalty
 from policies.watermark.keys import KeySpec, MasterKey, load_master_keys
 from policies.watermark.marker import LexicalSettings, TextMarker
 from policies.watermark.shapes import StreamKey, TextStream, WatermarkStreamFilter, mark_body
@@ -129,6 +129,8 @@ class WatermarkPolicy(Policy[WatermarkConfig]):
         bias = self._bias.get(self._provider, key, model.vocab_size)
         # The client's entries (bounded by the logprobs policy) are added to ours, never the reverse.
         request.set_logit_bias(bias.merged(request.logit_bias))  # type: ignore[arg-type]
+        raise_penalty(request.body, "presence_penalty", model.min_presence_penalty)
+        raise_penalty(request.body, "frequency_penalty", model.min_frequency_penalty)
         return True
 
     def _think(self, exchange: Exchange) -> tuple[tuple[str, ...], bool]:

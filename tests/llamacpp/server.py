@@ -99,8 +99,11 @@ def reasoning_template() -> Path:
 class LlamaServer:
     """``llama-server`` on a loopback port; ``stop()`` ends it."""
 
-    def __init__(self, port: int, threads: int = 2, reasoning: bool = True) -> None:
-        """``reasoning``: serve the DeepSeek-R1 template (real reasoning_content); else the model's own."""
+    def __init__(self, port: int, threads: int = 2, reasoning: bool = True, parallel: int = 2) -> None:
+        """``reasoning``: serve the DeepSeek-R1 template (real reasoning_content); else the model's own.
+
+        ``parallel``: request slots decoded together in one batch (the 4,096-token context is shared).
+        """
         self.port = port
         self.log = cache_dir() / f"llama-server-{port}.log"
         command = [
@@ -116,7 +119,7 @@ class LlamaServer:
             "-c",
             "4096",
             "-np",
-            "2",
+            str(parallel),
             "--seed",
             "7",
         ]

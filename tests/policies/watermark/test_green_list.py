@@ -14,7 +14,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from policies.watermark.green_list import BiasCache, build_bias, green_mask, provider_key
+from policies.watermark.green_list import (
+    BiasCache,
+    build_bias,
+    green_mask,
+    provider_key,
+    raise_penalty,
+)
 from policies.watermark.keys import MasterKey
 from tests.policy_harness import PolicyHarness
 
@@ -164,3 +170,17 @@ def test_a_shadow_policy_after_the_watermark_copies_the_spliced_bias() -> None:
     )
     sent = forwarded(h, {"model": "smollm2", "messages": [], "logit_bias": {"5": 1}})
     assert sent["logit_bias"]["5"] >= 1 and len(sent["logit_bias"]) > 20_000
+
+
+@pytest.mark.parametrize(
+    ("asked", "forwarded"),
+    [(None, 0.5), (0.2, 0.5), (True, 0.5), ("2", 0.5), (float("nan"), 0.5), (0.5, 0.5), (2, 2)],
+)
+def test_a_penalty_floor_replaces_anything_below_it_or_not_a_number(asked: object, forwarded: float) -> None:
+    for field in ("presence_penalty", "frequency_penalty"):
+        body: dict[str, object] = {} if asked is None else {field: asked}
+        raise_penalty(body, field, 0.5)
+        assert body == {field: forwarded}
+        untouched: dict[str, object] = {field: -1.0}
+        raise_penalty(untouched, field, 0.0)  # no floor configured
+        assert untouched == {field: -1.0}

@@ -94,3 +94,57 @@ def test_other_models_and_apis_are_forwarded_without_a_bias(
     r = httpx.post(f"{gw.url}/v1/responses", json={"model": "mock-small", "input": "hi"}, headers=headers)
     assert r.status_code == 200
     assert "logit_bias" not in mock_upstream.requests()[-1]["body"]
+
+
+@pytest.fixture(scope="module")
+def floored(mock_upstream: MockHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayHandle]:
+    """A gateway whose green-list model entry sets penalty floors (the loop breakers)."""
+    os.environ["DISTILLGUARD_WATERMARK_KEY"] = SECRET
+    config = base_config(mock_upstream.url)
+    model = {
+        "match": "mock-*",
+        "vocab_size": VOCAB,
+        "min_presence_penalty": 1.0,
+        "min_frequency_penalty": 0.5,
+    }
+    green = {"enabled": True, "models": [model]}
+    config["tiers"]["free"]["policies"] = [
+        {"name": "watermark", "config": {"keys": [{"id": "2026-01", "env": KEY_ENV}], "green_list": green}},
+    ]
+    handle = GatewayHandle(config, Path(tmp_path_factory.mktemp("green-floor"))).start()
+    yield handle
+    handle.stop()
+
+
+@pytest.mark.parametrize(
+    ("model", "asked", "forwarded"),
+    [
+        ("mock-small", None, 1.0),  # not asked: the floor
+        ("mock-small", 0, 1.0),
+        ("mock-small", -2.0, 1.0),  # a client asking for repetition does not get it
+        ("mock-small", 1.5, 1.5),  # above the floor: the client's own
+        ("gpt-4o", -2.0, -2.0),  # a model the green list does not mark: untouched
+        ("gpt-4o", None, None),
+    ],
+)
+def test_a_marked_request_gets_at_least_the_models_penalties(
+    floored: GatewayHandle,
+    mock_upstream: MockHandle,
+    model: str,
+    asked: float | None,
+    forwarded: float | None,
+) -> None:
+    mock_upstream.reset()
+    body: dict[str, Any] = {"model": model, "messages": [{"role": "user", "content": "Explain caching."}]}
+    if asked is not None:
+        body["presence_penalty"] = asked
+        body["frequency_penalty"] = asked
+    headers = {"authorization": f"Bearer {floored.key('free')}"}
+    response = httpx.post(f"{floored.url}/v1/chat/completions", json=body, headers=headers)
+    assert response.status_code == 200, response.text
+    sent = mock_upstream.requests()[-1]["body"]
+    assert sent.get("presence_penalty") == forwarded
+    floor = 0.5 if model.startswith("mock-") else None
+    expected = asked if floor is None or (asked is not None and asked >= floor) else floor
+    assert sent.get("frequency_penalty") == expected
+    assert ("logit_bias" in sent) == model.startswith("mock-")
