@@ -44,6 +44,7 @@ from gateway.plugins.strictness import (
 from gateway.protocols import ProtocolAdapter
 from gateway.protocols.ratelimit import go_duration
 from gateway.protocols.request_view import BudgetAsk, EffortAsk, InputSize, LogprobsAsk, RequestView
+from gateway.protocols.sealed import MalformedSealError, ReasoningOpener, SealPlace
 from gateway.risk import RiskBoard, RiskChange
 from gateway.sse import StreamEvent
 from gateway.state.base import MemoryLike, Script, StateStore, StoreUnavailableError
@@ -68,6 +69,7 @@ __all__ = [
     "InputSize",
     "InvalidRequestError",
     "LogprobsAsk",
+    "MalformedSealError",
     "MemoryLike",
     "Outcome",
     "PermissionDeniedError",
@@ -80,11 +82,13 @@ __all__ = [
     "ProtocolAdapter",
     "Ranked",
     "RateLimitError",
+    "ReasoningOpener",
     "RequestView",
     "RiskBoard",
     "RiskChange",
     "RiskLevel",
     "Script",
+    "SealPlace",
     "ServiceUnavailableError",
     "SharedObjects",
     "StateStore",

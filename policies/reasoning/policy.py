@@ -18,10 +18,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.plugins import Exchange, Policy, PolicyContext, PolicyViolationError, StreamFilter
+from gateway.plugins import (
+    Exchange,
+    MalformedSealError,
+    Policy,
+    PolicyContext,
+    PolicyViolationError,
+    StreamFilter,
+)
 from policies.reasoning.chat import ChatRewriter, ChatStreamFilter, think_settings
 from policies.reasoning.config import ReasoningConfig
-from policies.reasoning.history import HistoryError, HistoryUnsealer
+from policies.reasoning.history import HistoryError, HistoryUnsealer, malformed
 from policies.reasoning.limits import LimitEnforcer
 from policies.reasoning.messages import MessagesRewriter, MessagesStreamFilter, thinking_tokens
 from policies.reasoning.responses import ResponsesRewriter, ResponsesStreamFilter
@@ -68,22 +75,18 @@ class ReasoningPolicy(Policy[ReasoningConfig]):
     def _unseal(self, exchange: Exchange) -> None:
         assert self.keys is not None
         unsealer = HistoryUnsealer(self.keys, exchange.account.id, self.config.think_tags)
-        operation = exchange.operation.name
         try:
-            if operation == "chat.completions":
-                unsealer.chat(exchange.body)
-            elif operation == "responses":
-                unsealer.responses(exchange.body)
-            elif operation == "messages":
-                unsealer.messages(exchange.body)
-        except HistoryError as exc:
+            removed = exchange.request.restore_sealed_reasoning(unsealer)
+        except (HistoryError, MalformedSealError) as failure:
+            # MalformedSealError: the blob opened, but not to the shape of where it was found.
+            exc = failure if isinstance(failure, HistoryError) else malformed(failure.param)
             self._unseal_failures.labels(exc.reason).inc()
             self.record(exchange, f"unseal_failed:{exc.reason}")
             raise PolicyViolationError(
                 exc.message, param=exc.param, policy=self.name, code="invalid_sealed_reasoning"
             ) from None
         self.record(exchange, "unsealed", unsealer.unsealed)
-        self.record(exchange, "unverifiable_thinking_removed", unsealer.removed)
+        self.record(exchange, "unverifiable_thinking_removed", removed)
 
     def _omit_thinking(self) -> bool:
         """Whether to ask the upstream for reasoning without its text (Anthropic's ``display: "omitted"``)."""
