@@ -9,7 +9,11 @@ from gateway.protocols.anthropic_view import MessagesView
 from gateway.protocols.base import OperationName, ProtocolAdapter, Usage, int_or_zero
 from gateway.protocols.ratelimit import anthropic_rate_limit_headers
 from gateway.protocols.request_view import RequestView
+from gateway.protocols.response_view import PART_KINDS
 from gateway.sse import StreamEvent
+
+# The part kinds this adapter's response views read completely (media: not yet read).
+READ_PARTS = frozenset(PART_KINDS - {"media"})
 
 # Error kinds of gateway.errors -> Anthropic's `error.type` strings (anthropic-sdk types/shared).
 _ERROR_TYPES = {
@@ -78,6 +82,13 @@ class AnthropicAdapter(ProtocolAdapter):
 
     def request_view(self, operation: OperationName, body: dict[str, Any]) -> RequestView:
         return MessagesView(body) if operation == "messages" else RequestView(body)
+
+    def response_parts(self, operation: OperationName) -> frozenset[str]:
+        # Messages responses carry no log-probabilities: the kind is read (there is none to miss).
+        return READ_PARTS if operation == "messages" else frozenset()
+
+    def carries(self, operation: OperationName, kind: str) -> bool:
+        return kind != "logprobs" and kind in self.response_parts(operation)
 
     def rate_limit_headers(
         self, kind: str, limit: int, remaining: int, reset_us: int, now: float

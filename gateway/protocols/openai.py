@@ -9,7 +9,11 @@ from gateway.protocols.base import OperationName, ProtocolAdapter, Usage, int_or
 from gateway.protocols.openai_view import ChatView, CompletionsView, ResponsesView
 from gateway.protocols.ratelimit import rate_limit_headers
 from gateway.protocols.request_view import RequestView
+from gateway.protocols.response_view import PART_KINDS
 from gateway.sse import StreamEvent
+
+# The part kinds this adapter's response views read completely (media: not yet read).
+READ_PARTS = frozenset(PART_KINDS - {"media"})
 
 # Error kinds of gateway.errors -> OpenAI's `error.type` strings.
 _ERROR_TYPES = {
@@ -94,6 +98,9 @@ class OpenAIAdapter(ProtocolAdapter):
 
     def request_view(self, operation: OperationName, body: dict[str, Any]) -> RequestView:
         return _VIEWS.get(operation, RequestView)(body)
+
+    def response_parts(self, operation: OperationName) -> frozenset[str]:
+        return READ_PARTS if operation in ("chat.completions", "completions", "responses") else frozenset()
 
     def rate_limit_headers(
         self, kind: str, limit: int, remaining: int, reset_us: int, now: float

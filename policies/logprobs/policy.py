@@ -47,8 +47,8 @@ class LogprobsPolicy(Policy[LogprobsConfig]):
     """Caps, coarsens or drops logprobs and refuses the parameter mixes extraction attacks need."""
 
     config_model = LogprobsConfig
-    # shapes.py reads the OpenAI formats' logprobs; Anthropic's Messages API returns none to read.
-    response_operations = frozenset({"chat.completions", "completions", "responses", "messages"})
+    # Every logprob a response carries (a format that carries none gives it vacuously).
+    needs_parts = frozenset({"logprobs"})
 
     def __init__(self, config: LogprobsConfig, context: PolicyContext) -> None:
         super().__init__(config, context)
