@@ -43,6 +43,16 @@ from gateway.plugins.strictness import (
 )
 from gateway.protocols import ProtocolAdapter
 from gateway.protocols.ratelimit import go_duration
+from gateway.protocols.reasoning import (
+    InlineText,
+    Interval,
+    ReasoningRewriter,
+    ReasoningSource,
+    ReasoningStream,
+    ReasoningTreatment,
+    SealDelivery,
+    WithholdMode,
+)
 from gateway.protocols.request_view import BudgetAsk, EffortAsk, InputSize, LogprobsAsk, RequestView
 from gateway.protocols.response_view import (
     PART_KINDS,
@@ -80,7 +90,9 @@ __all__ = [
     "Exchange",
     "GatewayError",
     "GatewayMetrics",
+    "InlineText",
     "InputSize",
+    "Interval",
     "InvalidRequestError",
     "LogprobsAsk",
     "LogprobsPart",
@@ -101,12 +113,17 @@ __all__ = [
     "Ranked",
     "RateLimitError",
     "ReasoningOpener",
+    "ReasoningRewriter",
+    "ReasoningSource",
+    "ReasoningStream",
+    "ReasoningTreatment",
     "RequestView",
     "ResponseView",
     "RiskBoard",
     "RiskChange",
     "RiskLevel",
     "Script",
+    "SealDelivery",
     "SealPlace",
     "ServiceUnavailableError",
     "SharedObjects",
@@ -117,6 +134,7 @@ __all__ = [
     "StreamView",
     "Strictness",
     "UpstreamError",
+    "WithholdMode",
     "go_duration",
     "is_risk_level",
 ]

@@ -7,7 +7,9 @@ from typing import Any
 from gateway.errors import GatewayError
 from gateway.protocols.anthropic_view import MessagesView
 from gateway.protocols.base import OperationName, ProtocolAdapter, Usage, int_or_zero
+from gateway.protocols.messages_reasoning import MessagesReasoning
 from gateway.protocols.ratelimit import anthropic_rate_limit_headers
+from gateway.protocols.reasoning import ReasoningRewriter, ReasoningTreatment
 from gateway.protocols.request_view import RequestView
 from gateway.protocols.response_view import PART_KINDS
 from gateway.sse import StreamEvent
@@ -89,6 +91,9 @@ class AnthropicAdapter(ProtocolAdapter):
 
     def carries(self, operation: OperationName, kind: str) -> bool:
         return kind != "logprobs" and kind in self.response_parts(operation)
+
+    def reasoning(self, operation: OperationName, treatment: ReasoningTreatment) -> ReasoningRewriter | None:
+        return MessagesReasoning(treatment) if operation == "messages" else None
 
     def rate_limit_headers(
         self, kind: str, limit: int, remaining: int, reset_us: int, now: float

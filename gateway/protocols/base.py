@@ -15,6 +15,7 @@ from typing import Any, Literal
 from gateway.errors import GatewayError, NotFoundError
 from gateway.protocols.declared import DECLARATIONS
 from gateway.protocols.params import UpstreamFor, check_body
+from gateway.protocols.reasoning import ReasoningRewriter, ReasoningTreatment
 from gateway.protocols.request_view import RequestView
 from gateway.protocols.response_view import ResponseView, StreamNumbering, StreamView
 from gateway.sse import StreamEvent
@@ -133,6 +134,11 @@ class ProtocolAdapter(ABC):
 
     def stream_numbering(self, operation: OperationName) -> StreamNumbering | None:
         """The renumbering pass the engine runs on a stream after every policy filter (None: none needed)."""
+        return None
+
+    def reasoning(self, operation: OperationName, treatment: ReasoningTreatment) -> ReasoningRewriter | None:
+        """The withholding of reasoning in ``operation``'s responses, as ``treatment`` decides
+        (see :mod:`gateway.protocols.reasoning`); None: the adapter cannot rewrite it."""
         return None
 
 

@@ -6,10 +6,13 @@ from typing import Any
 
 from gateway.errors import GatewayError
 from gateway.protocols.base import OperationName, ProtocolAdapter, Usage, int_or_zero
+from gateway.protocols.chat_reasoning import ChatReasoning
 from gateway.protocols.openai_view import ChatView, CompletionsView, ResponsesView
 from gateway.protocols.ratelimit import rate_limit_headers
+from gateway.protocols.reasoning import ReasoningRewriter, ReasoningTreatment
 from gateway.protocols.request_view import RequestView
 from gateway.protocols.response_view import PART_KINDS
+from gateway.protocols.responses_reasoning import ResponsesReasoning
 from gateway.sse import StreamEvent
 
 # The part kinds this adapter's response views read completely (media: not yet read).
@@ -101,6 +104,13 @@ class OpenAIAdapter(ProtocolAdapter):
 
     def response_parts(self, operation: OperationName) -> frozenset[str]:
         return READ_PARTS if operation in ("chat.completions", "completions", "responses") else frozenset()
+
+    def reasoning(self, operation: OperationName, treatment: ReasoningTreatment) -> ReasoningRewriter | None:
+        if operation == "responses":
+            return ResponsesReasoning(treatment)
+        if operation in ("chat.completions", "completions"):
+            return ChatReasoning(treatment, chat=operation == "chat.completions")
+        return None
 
     def rate_limit_headers(
         self, kind: str, limit: int, remaining: int, reset_us: int, now: float

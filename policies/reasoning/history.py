@@ -16,11 +16,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from gateway.plugins import SealPlace
-from policies.reasoning.seal import SealFormat, SealKeyRing, UnsealError, is_blob
+from policies.reasoning.seal import PLACE_FORMATS, SealKeyRing, UnsealError, is_blob
 
 _BLOB = r"dgs1\.[A-Za-z0-9_-]+\.[a-z]\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+"
-# The blob format letter of each place (written into every blob: see seal.py).
-PLACE_FORMATS: dict[SealPlace, SealFormat] = {"fields": "c", "inline": "t", "item": "r", "block": "m"}
 
 
 class HistoryError(Exception):

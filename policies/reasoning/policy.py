@@ -6,8 +6,9 @@ Phases:
   opened and the original forwarded (history.py; whenever seal keys are available, whatever this
   tier's mode, so a conversation survives a mode change); in drop and summary modes Anthropic
   upstreams are asked for ``display: "omitted"`` thinking (``omit_upstream_thinking``).
-* response / stream: chat.py, responses.py and messages.py rewrite the formats; their module
-  docstrings say what each mode leaves and what is held back.
+* response / stream: the adapter's reasoning capability rewrites its format
+  (``gateway/protocols/*_reasoning.py`` say what each mode leaves there and what is held back),
+  asking this policy's :class:`~policies.reasoning.withhold.Withholder` what to do.
 * after response: ``distillguard_reasoning_withheld_tokens_total{mode,format}``.
 
 Put this policy before any policy that reads or changes response text, so that none of them sees
@@ -24,14 +25,14 @@ from gateway.plugins import (
     Policy,
     PolicyContext,
     PolicyViolationError,
+    ReasoningRewriter,
+    ReasoningStream,
     StreamFilter,
 )
-from policies.reasoning.chat import ChatRewriter, ChatStreamFilter, think_settings
 from policies.reasoning.config import ReasoningConfig
 from policies.reasoning.history import HistoryError, HistoryUnsealer, malformed
+from policies.reasoning.inline import think_settings
 from policies.reasoning.limits import LimitEnforcer
-from policies.reasoning.messages import MessagesRewriter, MessagesStreamFilter, thinking_tokens
-from policies.reasoning.responses import ResponsesRewriter, ResponsesStreamFilter
 from policies.reasoning.seal import SealKeyRing
 from policies.reasoning.withhold import Ledger, Withholder
 
@@ -94,40 +95,27 @@ class ReasoningPolicy(Policy[ReasoningConfig]):
         return setting == "always" or (setting == "auto" and self.config.mode in ("drop", "summary"))
 
     # -- response --------------------------------------------------------------------------------
-    def _withholder(self, exchange: Exchange) -> Withholder:
-        ledger = exchange.scratch.setdefault(self.name, Ledger())
-        return Withholder(self.config, self.keys, exchange.account.id, ledger)
-
-    def _chat(self, exchange: Exchange, withholder: Withholder) -> ChatRewriter:
+    def _rewriter(self, exchange: Exchange) -> ReasoningRewriter:
+        """The adapter's reasoning rewriting for this exchange, driven by this policy's treatment."""
         cfg = self.config
+        ledger = exchange.scratch.setdefault(self.name, Ledger())
         think = think_settings(cfg.think_tags, cfg.assume_open_think, cfg.open_think_models, exchange.model)
-        return ChatRewriter(withholder, think, chat=exchange.operation.name == "chat.completions")
+        withholder = Withholder(cfg, self.keys, exchange.account.id, ledger, think)
+        operation = exchange.operation
+        rewriter = operation.adapter.reasoning(operation.name, withholder)
+        if rewriter is None:  # fail closed: reasoning this policy cannot see must not pass
+            raise ValueError(f"the {operation.name} adapter cannot rewrite reasoning")
+        return rewriter
 
     async def on_response(self, exchange: Exchange, body: dict[str, Any]) -> None:
         if self.config.mode == "allow":
             return
-        withholder = self._withholder(exchange)
-        operation = exchange.operation.name
-        if operation in ("chat.completions", "completions"):
-            self._chat(exchange, withholder).rewrite_body(body)
-        elif operation == "responses":
-            ResponsesRewriter(withholder).rewrite_body(body)
-        elif operation == "messages":
-            MessagesRewriter(withholder).rewrite_body(body)
-            withholder.ledger.upstream_tokens = thinking_tokens(body.get("usage"))
+        self._rewriter(exchange).rewrite_body(body)
 
     def stream_filter(self, exchange: Exchange) -> StreamFilter | None:
         if self.config.mode == "allow":
             return None
-        withholder = self._withholder(exchange)
-        operation = exchange.operation.name
-        if operation in ("chat.completions", "completions"):
-            return ChatStreamFilter(self._chat(exchange, withholder))
-        if operation == "responses":
-            return ResponsesStreamFilter(ResponsesRewriter(withholder))
-        if operation == "messages":
-            return MessagesStreamFilter(MessagesRewriter(withholder))
-        return None
+        return _ReasoningFilter(self._rewriter(exchange).stream())
 
     # -- after -----------------------------------------------------------------------------------
     async def after_response(self, exchange: Exchange) -> None:
@@ -140,3 +128,13 @@ class ReasoningPolicy(Policy[ReasoningConfig]):
         self.record(exchange, f"withheld_{self.config.mode}", ledger.spans)
         self.record(exchange, "provider_encrypted_kept", ledger.provider_kept)
         self.record(exchange, "stray_think_close", ledger.stray_closes)
+
+
+class _ReasoningFilter(StreamFilter):
+    """The adapter's reasoning stream as this policy's stream filter."""
+
+    def __init__(self, stream: ReasoningStream) -> None:
+        # The adapter's bound methods shadow the base's: the engine calls them directly, no extra
+        # call per event.
+        self.on_event = stream.on_event  # type: ignore[method-assign]
+        self.on_end = stream.on_end  # type: ignore[method-assign]

@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from gateway.plugins import SealPlace
 from policies.reasoning.config import SealKeyConfig
 
 BLOB_PREFIX = "dgs1."
@@ -45,6 +46,8 @@ FORMAT_NAMES: dict[str, str] = {
     "r": "Responses reasoning item",
     "m": "Anthropic thinking block",
 }
+# The format letter of each place an adapter puts a blob (gateway.protocols.sealed).
+PLACE_FORMATS: dict[SealPlace, SealFormat] = {"fields": "c", "inline": "t", "item": "r", "block": "m"}
 UnsealReason = Literal["malformed", "unknown_key", "wrong_format", "wrong_account", "tampered"]
 MIN_SECRET_CHARS = 16
 _NONCE = 12

@@ -1,5 +1,7 @@
 """OpenAI Responses API: ``reasoning`` output items and their stream events (antidistillation.md D.2).
 
+The adapter's reasoning capability for this operation (see :mod:`gateway.protocols.reasoning`).
+
 A reasoning item ``{id, type: "reasoning", summary: [summary_text...], content: [reasoning_text...],
 encrypted_content, status}`` becomes, for the client:
 
@@ -27,8 +29,8 @@ from typing import Any
 
 import orjson
 
-from gateway.plugins import StreamEvent, StreamFilter
-from policies.reasoning.withhold import Withholder
+from gateway.protocols.reasoning import ReasoningTreatment
+from gateway.sse import StreamEvent
 
 _ITEM_EVENTS = ("response.output_item.added", "response.output_item.done")
 _SUMMARY_EVENTS = frozenset(
@@ -49,40 +51,40 @@ def _texts(parts: Any, what: str) -> int:
     return sum(len(p["text"]) for p in parts if isinstance(p.get("text"), str))
 
 
-class ResponsesRewriter:
+class ResponsesReasoning:
     """Rewrites reasoning items for one exchange; a streamed item is sealed once."""
 
-    def __init__(self, withholder: Withholder) -> None:
-        self.withholder = withholder
+    def __init__(self, treatment: ReasoningTreatment) -> None:
+        self.treatment = treatment
         self._sealed: dict[str, tuple[bytes, str]] = {}
         self._counted: set[str] = set()
 
     def rewrite_item(self, item: dict[str, Any], *, complete: bool) -> dict[str, Any] | None:
         """The reasoning item as the client sees it (None: removed). ``complete``: final form."""
-        withholder = self.withholder
-        mode = withholder.mode
+        treatment = self.treatment
+        mode = treatment.mode
         summary = item.get("summary")
         summary_chars = _texts(summary, "summary")
         raw_chars = _texts(item.get("content"), "content")
         key = str(item.get("id") or "")
         if complete and key not in self._counted:
             self._counted.add(key)
-            withholder.ledger.withheld("responses", raw_chars or summary_chars)
+            treatment.withheld("responses", raw_chars or summary_chars)
         if mode == "drop":
             return None
         out: dict[str, Any] = {name: item[name] for name in ("id", "type") if name in item}
         if mode == "redact":
             withheld = raw_chars or summary_chars
-            text = withholder.placeholder(withheld)
+            text = treatment.placeholder(withheld)
             out["summary"] = [{"type": "summary_text", "text": text}] if complete and withheld else []
         else:
             out["summary"] = summary if isinstance(summary, list) else []
         if mode == "seal":
             out["encrypted_content"] = self._seal(item) if complete else None
-        elif withholder.keep_provider_encrypted and "encrypted_content" in item:
+        elif treatment.keep_provider_encrypted and "encrypted_content" in item:
             out["encrypted_content"] = item["encrypted_content"]
             if item["encrypted_content"] and complete:
-                withholder.ledger.provider_kept += 1
+                treatment.provider_kept()
         if "status" in item:
             out["status"] = item["status"]
         return out
@@ -93,7 +95,7 @@ class ResponsesRewriter:
         cached = self._sealed.get(key)
         if cached is not None and cached[0] == original:
             return cached[1]
-        blob = self.withholder.seal("r", item)
+        blob = self.treatment.seal("item", item)
         self._sealed[key] = (original, blob)
         return blob
 
@@ -114,15 +116,18 @@ class ResponsesRewriter:
                 rewritten.append(item)
         body["output"] = rewritten
 
+    def stream(self) -> ResponsesReasoningStream:
+        return ResponsesReasoningStream(self)
 
-class ResponsesStreamFilter(StreamFilter):
+
+class ResponsesReasoningStream:
     """Responses stream events; see the module docstring."""
 
     __slots__ = ("_keep_summary", "_next_seq", "_reasoning", "_removed", "_rewriter")
 
-    def __init__(self, rewriter: ResponsesRewriter) -> None:
+    def __init__(self, rewriter: ResponsesReasoning) -> None:
         self._rewriter = rewriter
-        self._keep_summary = rewriter.withholder.mode in ("summary", "seal")
+        self._keep_summary = rewriter.treatment.mode in ("summary", "seal")
         self._reasoning: set[int] = set()  # upstream output indexes of reasoning items
         self._removed: list[int] = []  # those removed (drop), sorted
         self._next_seq: int | None = None
@@ -146,6 +151,9 @@ class ResponsesStreamFilter(StreamFilter):
             self._next_seq += 1
         return [event]
 
+    def on_end(self) -> list[StreamEvent]:
+        return []
+
     def _route(self, payload: dict[str, Any]) -> bool:
         """Rewrite ``payload`` in place; False when the event is withheld."""
         kind = payload.get("type")
@@ -160,7 +168,7 @@ class ResponsesStreamFilter(StreamFilter):
                     raise ValueError(f"{kind} of a reasoning item without an output_index")
                 if index not in self._reasoning:
                     self._reasoning.add(index)
-                    if rewriter.withholder.mode == "drop":
+                    if rewriter.treatment.mode == "drop":
                         insort(self._removed, index)
                 replaced = rewriter.rewrite_item(item, complete=kind == "response.output_item.done")
                 if replaced is None:

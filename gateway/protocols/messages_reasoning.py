@@ -1,5 +1,7 @@
 """Anthropic Messages: ``thinking`` and ``redacted_thinking`` blocks, whole and streamed (D.3).
 
+The adapter's reasoning capability for this operation (see :mod:`gateway.protocols.reasoning`).
+
 A ``thinking`` block with text becomes, for the client:
 
 * drop, summary: removed (Claude's "summarized" thinking is still a step-by-step trace written
@@ -29,29 +31,31 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.plugins import StreamEvent, StreamFilter
-from policies.reasoning.withhold import Withholder
+from gateway.protocols.anthropic_view import REASONING_BLOCKS
+from gateway.protocols.reasoning import ReasoningTreatment
+from gateway.sse import StreamEvent
 
-REASONING_BLOCKS = ("thinking", "redacted_thinking")
 
-
-class MessagesRewriter:
+class MessagesReasoning:
     """Rewrites thinking blocks for one exchange; streamed and whole bodies agree."""
 
-    def __init__(self, withholder: Withholder) -> None:
-        self.withholder = withholder
+    def __init__(self, treatment: ReasoningTreatment) -> None:
+        self.treatment = treatment
+
+    def stream(self) -> MessagesReasoningStream:
+        return MessagesReasoningStream(self)
 
     def rewrite_block(self, block: dict[str, Any]) -> dict[str, Any] | None:
         """The block as the client sees it (None: removed)."""
-        withholder = self.withholder
-        mode = withholder.mode
+        treatment = self.treatment
+        mode = treatment.mode
         if block.get("type") == "redacted_thinking":
             if mode == "seal":
-                withholder.ledger.withheld("messages", 0)
-                return {"type": "redacted_thinking", "data": withholder.seal("m", block)}
-            withholder.ledger.withheld("messages", 0)  # unreadable either way; the usage count applies
-            if withholder.keep_provider_encrypted:
-                withholder.ledger.provider_kept += 1
+                treatment.withheld("messages", 0)
+                return {"type": "redacted_thinking", "data": treatment.seal("block", block)}
+            treatment.withheld("messages", 0)  # unreadable either way; the usage count applies
+            if treatment.keep_provider_encrypted:
+                treatment.provider_kept()
                 return block
             return None
         text = block.get("thinking")
@@ -59,14 +63,14 @@ class MessagesRewriter:
         if not isinstance(text, str) or not isinstance(signature, str):
             raise ValueError("thinking block without string 'thinking' and 'signature'")
         if mode == "seal":
-            withholder.ledger.withheld("messages", len(text))
-            return {"type": "thinking", "thinking": "", "signature": withholder.seal("m", block)}
-        withholder.ledger.withheld("messages", len(text))
-        if not text and withholder.keep_provider_encrypted:
-            withholder.ledger.provider_kept += 1
+            treatment.withheld("messages", len(text))
+            return {"type": "thinking", "thinking": "", "signature": treatment.seal("block", block)}
+        treatment.withheld("messages", len(text))
+        if not text and treatment.keep_provider_encrypted:
+            treatment.provider_kept()
             return block
         if mode == "redact":
-            return {"type": "thinking", "thinking": withholder.placeholder(len(text)), "signature": ""}
+            return {"type": "thinking", "thinking": treatment.placeholder(len(text)), "signature": ""}
         return None
 
     def rewrite_content(self, content: Any) -> Any:
@@ -85,8 +89,12 @@ class MessagesRewriter:
         return out
 
     def rewrite_body(self, body: dict[str, Any]) -> None:
-        if "content" in body:
-            body["content"] = self.rewrite_content(body["content"])
+        self.rewrite_message(body)
+        self.treatment.upstream_tokens(thinking_tokens(body.get("usage")))
+
+    def rewrite_message(self, message: dict[str, Any]) -> None:
+        if "content" in message:
+            message["content"] = self.rewrite_content(message["content"])
 
 
 def thinking_tokens(usage: Any) -> int:
@@ -108,12 +116,12 @@ class _Block:
     signature: str = ""
 
 
-class MessagesStreamFilter(StreamFilter):
+class MessagesReasoningStream:
     """Anthropic stream events; see the module docstring."""
 
     __slots__ = ("_current", "_index_map", "_removed", "_rewriter")
 
-    def __init__(self, rewriter: MessagesRewriter) -> None:
+    def __init__(self, rewriter: MessagesReasoning) -> None:
         self._rewriter = rewriter
         self._removed = 0  # blocks withheld so far
         self._index_map: dict[int, int] = {}  # upstream index -> client index (blocks started so far)
@@ -138,11 +146,10 @@ class MessagesStreamFilter(StreamFilter):
             message = payload.get("message")
             if isinstance(message, dict):
                 self._rewriter.rewrite_body(message)
-                self._rewriter.withholder.ledger.upstream_tokens = thinking_tokens(message.get("usage"))
         elif kind == "message_delta":
             found = thinking_tokens(payload.get("usage"))
             if found:
-                self._rewriter.withholder.ledger.upstream_tokens = found
+                self._rewriter.treatment.upstream_tokens(found)
         return [event]
 
     def on_end(self) -> list[StreamEvent]:
@@ -180,7 +187,7 @@ class MessagesStreamFilter(StreamFilter):
             state.signature = block["signature"]
         payload["content_block"] = {"type": "thinking", "thinking": "", "signature": ""}
         self._current = (index, state)
-        if self._rewriter.withholder.mode in ("redact", "seal"):
+        if self._rewriter.treatment.mode in ("redact", "seal"):
             payload["index"] = index - self._removed
             return [event]
         return []  # held until the block shows text (withheld) or stops (signature-only)
@@ -192,7 +199,7 @@ class MessagesStreamFilter(StreamFilter):
             if kind == "content_block_stop":
                 self._current = None
             return []
-        mode = self._rewriter.withholder.mode
+        mode = self._rewriter.treatment.mode
         if kind == "content_block_delta":
             delta = payload.get("delta")
             if not isinstance(delta, dict):
