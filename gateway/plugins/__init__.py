@@ -65,7 +65,7 @@ from gateway.protocols.response_view import (
     ResponseView,
     StreamView,
 )
-from gateway.protocols.sealed import MalformedSealError, ReasoningOpener, SealPlace
+from gateway.protocols.sealed import PLACE_NAMES, MalformedSealError, ReasoningOpener, SealPlace
 from gateway.risk import RiskBoard, RiskChange
 from gateway.sse import StreamEvent
 from gateway.state.base import MemoryLike, Script, StateStore, StoreUnavailableError
@@ -78,6 +78,7 @@ __all__ = [
     "NEUTRAL",
     "OVERHEAD_BUCKETS",
     "PART_KINDS",
+    "PLACE_NAMES",
     "RISK_LEVELS",
     "SUPERSET_IS_STRICTER",
     "TRUE_IS_STRICTER",

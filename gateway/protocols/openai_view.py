@@ -231,6 +231,8 @@ class ResponsesView(RequestView):
     operation = "responses"
     prompt_fields = ("instructions", "input", "tools")
     prompt_param = "input"
+    encrypted_reasoning_param = "include"
+    encrypted_reasoning_value = ENCRYPTED_REASONING_INCLUDE
     max_output_tokens_params = ("max_output_tokens",)
     alternatives_param = "top_logprobs"
 

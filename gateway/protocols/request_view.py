@@ -163,6 +163,9 @@ class RequestView:
     sample_params: tuple[str, ...] = ()
     max_output_tokens_params: tuple[str, ...] = ()
     alternatives_param = ""
+    # The parameter and value that ask for the provider's encrypted reasoning (for messages).
+    encrypted_reasoning_param = ""
+    encrypted_reasoning_value = ""
 
     __slots__ = ("body",)
 

@@ -21,6 +21,13 @@ from __future__ import annotations
 from typing import Any, Literal, Protocol
 
 SealPlace = Literal["fields", "inline", "item", "block"]
+# What a client is told a blob was made for, when it is sent back somewhere else.
+PLACE_NAMES: dict[SealPlace, str] = {
+    "fields": "chat completions reasoning",
+    "inline": "inline think block",
+    "item": "Responses reasoning item",
+    "block": "Anthropic thinking block",
+}
 
 
 class MalformedSealError(ValueError):

@@ -4,8 +4,8 @@ Phases:
 
 * request: tier limits on reasoning parameters (limits.py); sealed reasoning in the history is
   opened and the original forwarded (history.py; whenever seal keys are available, whatever this
-  tier's mode, so a conversation survives a mode change); in drop and summary modes Anthropic
-  upstreams are asked for ``display: "omitted"`` thinking (``omit_upstream_thinking``).
+  tier's mode, so a conversation survives a mode change); in drop and summary modes upstreams
+  whose API can return reasoning without its text are asked to (``omit_upstream_thinking``).
 * response / stream: the adapter's reasoning capability rewrites its format
   (``gateway/protocols/*_reasoning.py`` say what each mode leaves there and what is held back),
   asking this policy's :class:`~policies.reasoning.withhold.Withholder` what to do.
@@ -90,7 +90,7 @@ class ReasoningPolicy(Policy[ReasoningConfig]):
         self.record(exchange, "unverifiable_thinking_removed", removed)
 
     def _omit_thinking(self) -> bool:
-        """Whether to ask the upstream for reasoning without its text (Anthropic's ``display: "omitted"``)."""
+        """Whether to ask the upstream for reasoning without its text (where its API can)."""
         setting = self.config.omit_upstream_thinking
         return setting == "always" or (setting == "auto" and self.config.mode in ("drop", "summary"))
 

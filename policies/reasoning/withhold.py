@@ -6,7 +6,7 @@ the mode, the placeholder's words, the seal (this policy's keys), the inline ``<
 for text, and the accounting.
 
 Token counts: the metric uses the upstream's own reasoning-token count when it
-reports one (OpenAI ``reasoning_tokens``, Anthropic ``thinking_tokens``); the
+reports one (read by the adapter: from the usage, or with the content); the
 ``{tokens}`` of the redact placeholder, and the metric when the upstream
 reports nothing (inline ``<think>`` from llama.cpp, most open servers), use
 :func:`estimate_tokens`: one token per 4 characters, rounded up (the usual
@@ -38,7 +38,7 @@ class Ledger:
 
     chars: dict[str, int] = field(default_factory=dict)
     spans: int = 0
-    upstream_tokens: int = 0  # counts the adapter reads with the content (Anthropic thinking_tokens)
+    upstream_tokens: int = 0  # a count the adapter reads with the content (treatment.upstream_tokens)
     provider_kept: int = 0
     stray_closes: int = 0
 
