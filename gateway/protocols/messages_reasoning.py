@@ -15,8 +15,9 @@ A ``thinking`` block with text becomes, for the client:
 Blocks without readable text are opaque provider continuity data: a signature-only ``thinking``
 block (``display: "omitted"``) and a ``redacted_thinking`` block. Dropping them breaks the next turn,
 so with ``keep_provider_encrypted`` they pass unchanged in drop, redact and summary modes (seal
-mode seals them like any block). Content-block indexes are renumbered after a removed block, so
-the SDK's index-based accumulation sees consecutive blocks.
+mode seals them like any block). Events keep the upstream's block indexes: the adapter's
+renumbering pass (``MessagesNumbering``, run by the engine after every filter) makes them
+consecutive for the SDK's index-based accumulation.
 
 Streaming: the SDK accumulates ``content_block_start`` by appending and deltas by ``index``. Hold-
 back: in drop and summary modes a thinking block's ``content_block_start`` waits for the block's
@@ -119,12 +120,11 @@ class _Block:
 class MessagesReasoningStream:
     """Anthropic stream events; see the module docstring."""
 
-    __slots__ = ("_current", "_index_map", "_removed", "_rewriter")
+    __slots__ = ("_current", "_rewriter", "_started")
 
     def __init__(self, rewriter: MessagesReasoning) -> None:
         self._rewriter = rewriter
-        self._removed = 0  # blocks withheld so far
-        self._index_map: dict[int, int] = {}  # upstream index -> client index (blocks started so far)
+        self._started: set[int] = set()  # upstream indexes of the blocks forwarded so far
         self._current: tuple[int, _Block] | None = None  # the reasoning block now streaming
 
     def on_event(self, event: StreamEvent) -> list[StreamEvent]:
@@ -136,11 +136,10 @@ class MessagesReasoningStream:
             return self._start(event, payload)
         if kind in ("content_block_delta", "content_block_stop"):
             index = payload.get("index")
-            if not isinstance(index, int) or (index not in self._index_map and not self._is_current(index)):
+            if not isinstance(index, int) or (index not in self._started and not self._is_current(index)):
                 raise ValueError(f"{kind} for a content block that was not started")
             if self._is_current(index):
                 return self._reasoning_event(event, payload, kind)
-            payload["index"] = self._index_map[index]
             return [event]
         if kind == "message_start":
             message = payload.get("message")
@@ -164,20 +163,18 @@ class MessagesReasoningStream:
         block = payload.get("content_block")
         if not isinstance(index, int) or not isinstance(block, dict):
             raise ValueError("content_block_start without an index and a content_block")
-        if self._current is not None or index in self._index_map:
+        if self._current is not None or index in self._started:
             raise ValueError("content blocks overlap or repeat in the stream")
         if block.get("type") not in REASONING_BLOCKS:
-            self._index_map[index] = index - self._removed
-            payload["index"] = index - self._removed
+            self._started.add(index)
             return [event]
         if block.get("type") == "redacted_thinking":
             replaced = self._rewriter.rewrite_block(block)
             if replaced is None:
-                self._removed += 1
                 self._current = (index, _Block("removed", event))
                 return []
-            self._index_map[index] = index - self._removed
-            payload.update(index=index - self._removed, content_block=replaced)
+            self._started.add(index)
+            payload["content_block"] = replaced
             return [event]
         state = _Block("thinking", event)
         initial = block.get("thinking")
@@ -188,7 +185,6 @@ class MessagesReasoningStream:
         payload["content_block"] = {"type": "thinking", "thinking": "", "signature": ""}
         self._current = (index, state)
         if self._rewriter.treatment.mode in ("redact", "seal"):
-            payload["index"] = index - self._removed
             return [event]
         return []  # held until the block shows text (withheld) or stops (signature-only)
 
@@ -221,22 +217,18 @@ class MessagesReasoningStream:
         original = {"type": "thinking", "thinking": "".join(state.text), "signature": state.signature}
         replaced = self._rewriter.rewrite_block(original)
         if replaced is None:
-            self._removed += 1
             return []
-        new_index = index - self._removed
-        self._index_map[index] = new_index
+        self._started.add(index)
         out: list[StreamEvent] = []
         if mode in ("drop", "summary"):
             start = state.start
             assert start.json is not None
-            start.json["index"] = new_index
             start.json["content_block"] = {"type": "thinking", "thinking": "", "signature": ""}
             out.append(start)
         if replaced["thinking"]:
-            out.append(_delta(new_index, {"type": "thinking_delta", "thinking": replaced["thinking"]}))
+            out.append(_delta(index, {"type": "thinking_delta", "thinking": replaced["thinking"]}))
         if replaced["signature"]:
-            out.append(_delta(new_index, {"type": "signature_delta", "signature": replaced["signature"]}))
-        payload["index"] = new_index
+            out.append(_delta(index, {"type": "signature_delta", "signature": replaced["signature"]}))
         out.append(event)
         return out
 

@@ -5,7 +5,8 @@ The adapter's reasoning capability for this operation (see :mod:`gateway.protoco
 A reasoning item ``{id, type: "reasoning", summary: [summary_text...], content: [reasoning_text...],
 encrypted_content, status}`` becomes, for the client:
 
-* drop: removed; later items' ``output_index`` shift down so they match the final ``output`` list;
+* drop: removed (the adapter's renumbering pass shifts later items' ``output_index`` down so they
+  match the final ``output`` list);
 * redact: ``summary`` holds one ``summary_text`` with the placeholder, raw ``content`` is removed;
 * summary: the provider's ``summary`` only, raw ``content`` removed;
 * seal: ``summary`` kept, ``encrypted_content`` is our blob of the whole original item (which the
@@ -16,15 +17,14 @@ Streams: ``response.reasoning_text.*`` never pass; ``response.reasoning_summary_
 ``response.reasoning_summary_text.*`` pass in summary and seal modes only; ``output_item.added`` /
 ``output_item.done`` of a reasoning item carry the rewritten item (the placeholder and the blob come
 with ``done``, which is when the item is complete); every other event about a reasoning item is
-withheld. ``sequence_number`` s are renumbered so they stay consecutive when events are withheld,
-and the ``response`` objects of lifecycle events (``response.created`` ... ``response.completed``)
-are rewritten like a whole body, with the same blob as ``output_item.done`` gave. Nothing is held
-back.
+withheld. ``sequence_number`` s stay consecutive when events are withheld (the adapter's
+``ResponsesNumbering``, run by the engine after every filter), and the ``response`` objects of
+lifecycle events (``response.created`` ... ``response.completed``) are rewritten like a whole
+body, with the same blob as ``output_item.done`` gave. Nothing is held back.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left, insort
 from typing import Any
 
 import orjson
@@ -123,14 +123,12 @@ class ResponsesReasoning:
 class ResponsesReasoningStream:
     """Responses stream events; see the module docstring."""
 
-    __slots__ = ("_keep_summary", "_next_seq", "_reasoning", "_removed", "_rewriter")
+    __slots__ = ("_keep_summary", "_reasoning", "_rewriter")
 
     def __init__(self, rewriter: ResponsesReasoning) -> None:
         self._rewriter = rewriter
         self._keep_summary = rewriter.treatment.mode in ("summary", "seal")
         self._reasoning: set[int] = set()  # upstream output indexes of reasoning items
-        self._removed: list[int] = []  # those removed (drop), sorted
-        self._next_seq: int | None = None
 
     def on_event(self, event: StreamEvent) -> list[StreamEvent]:
         payload = event.json
@@ -138,18 +136,7 @@ class ResponsesReasoningStream:
             if event.data.strip() == "[DONE]":
                 return [event]
             raise ValueError("a Responses stream event that is not JSON")
-        if not self._route(payload):
-            return []
-        index = payload.get("output_index")
-        if isinstance(index, int) and self._removed:
-            payload["output_index"] = index - bisect_left(self._removed, index)
-        sequence = payload.get("sequence_number")
-        if isinstance(sequence, int) and not isinstance(sequence, bool):
-            if self._next_seq is None:
-                self._next_seq = sequence
-            payload["sequence_number"] = self._next_seq
-            self._next_seq += 1
-        return [event]
+        return [event] if self._route(payload) else []
 
     def on_end(self) -> list[StreamEvent]:
         return []
@@ -166,10 +153,7 @@ class ResponsesReasoningStream:
             if item.get("type") == "reasoning":
                 if not isinstance(index, int):
                     raise ValueError(f"{kind} of a reasoning item without an output_index")
-                if index not in self._reasoning:
-                    self._reasoning.add(index)
-                    if rewriter.treatment.mode == "drop":
-                        insort(self._removed, index)
+                self._reasoning.add(index)
                 replaced = rewriter.rewrite_item(item, complete=kind == "response.output_item.done")
                 if replaced is None:
                     return False
