@@ -43,6 +43,7 @@ from gateway.plugins.strictness import (
 )
 from gateway.protocols import ProtocolAdapter
 from gateway.protocols.ratelimit import go_duration
+from gateway.protocols.readers import response_texts
 from gateway.protocols.request_view import BudgetAsk, EffortAsk, InputSize, LogprobsAsk, RequestView
 from gateway.protocols.response_view import (
     PART_KINDS,
@@ -115,4 +116,5 @@ __all__ = [
     "UpstreamError",
     "go_duration",
     "is_risk_level",
+    "response_texts",
 ]
