@@ -48,6 +48,7 @@ from gateway.protocols.request_view import BudgetAsk, EffortAsk, InputSize, Logp
 from gateway.protocols.response_view import (
     PART_KINDS,
     Anchor,
+    Block,
     EventView,
     LogprobsPart,
     Part,
@@ -73,6 +74,7 @@ __all__ = [
     "TRUE_IS_STRICTER",
     "Account",
     "Anchor",
+    "Block",
     "BudgetAsk",
     "ConfigError",
     "EffortAsk",

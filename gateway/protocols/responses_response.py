@@ -22,6 +22,7 @@ from typing import Any
 from gateway.protocols.openai_logprobs import TokenListLogprobs
 from gateway.protocols.response_view import (
     Anchor,
+    Block,
     IndexMap,
     LogprobsPart,
     Part,
@@ -32,6 +33,13 @@ from gateway.protocols.response_view import (
 )
 from gateway.sse import StreamEvent
 
+# output item type -> the part kind of its content
+ITEM_KINDS = {
+    "message": "text",
+    "reasoning": "reasoning",
+    "function_call": "tool_arguments",
+    "custom_tool_call": "tool_arguments",
+}
 _ITEM_EVENTS = ("response.output_item.added", "response.output_item.done")
 _PART_EVENTS = ("response.content_part.added", "response.content_part.done")
 
@@ -120,21 +128,38 @@ def response_parts(response: Any, kinds: frozenset[str]) -> Iterator[Part | Logp
         yield from item_parts(item, position, kinds)
 
 
+def item_kind(item: Any) -> str:
+    return ITEM_KINDS.get(item.get("type"), "") if isinstance(item, dict) else ""
+
+
 class ResponsesBodyView(ResponseView):
     __slots__ = ()
 
     def parts(self, kinds: frozenset[str] = frozenset({"text"})) -> Iterator[Part | LogprobsPart]:
         return response_parts(self.body, kinds)
 
+    def blocks(self) -> Iterator[Block]:
+        output = self.body.get("output")
+        if not isinstance(output, list):
+            return
+        for position, item in enumerate(list(output)):
+            item_id = (item.get("id") if isinstance(item, dict) else None) or position
+
+            def remove(item: Any = item) -> None:
+                output.remove(item)
+
+            yield Block(("item", item_id), item_kind(item), remove)
+
 
 class ResponsesStreamView(StreamView):
     """A Responses event stream."""
 
-    __slots__ = ("numbered",)
+    __slots__ = ("_kinds", "numbered")
 
     def __init__(self) -> None:
         super().__init__()
         self.numbered = False  # the upstream numbers its events (then so are the events made here)
+        self._kinds: dict[Any, str] = {}  # item id -> the part kind of its content
 
     def closes(self, event: StreamEvent) -> tuple[PartKey, ...]:
         payload = event.json
@@ -142,7 +167,10 @@ class ResponsesStreamView(StreamView):
             return ()
         if not self.numbered and isinstance(payload.get("sequence_number"), int):
             self.numbered = True
-        if payload.get("type") == "response.output_text.done":
+        kind = payload.get("type")
+        if kind in _ITEM_EVENTS and isinstance(payload.get("item"), dict):
+            self._kinds[payload["item"].get("id")] = item_kind(payload["item"])
+        if kind == "response.output_text.done":
             return (("part", payload.get("item_id"), payload.get("content_index")),)
         return ()
 
@@ -208,6 +236,17 @@ class ResponsesStreamView(StreamView):
         if "logprobs" in kinds and part.get("logprobs") is not None:
             lane = ("logprobs", payload.get("output_index"), index)
             yield TokenListLogprobs(lane, part["logprobs"], part, "logprobs", [], delta=False)
+
+    def block_of(self, event: StreamEvent) -> Block | None:
+        payload = event.json
+        if payload is None:
+            return None
+        item_id = payload.get("item_id")
+        if item_id is None and payload.get("type") in _ITEM_EVENTS and isinstance(payload.get("item"), dict):
+            item_id = payload["item"].get("id")
+        if item_id is None:
+            return None
+        return Block(("item", item_id), self._kinds.get(item_id, ""))
 
     def text_event(self, key: PartKey, text: str, before: StreamEvent | None = None) -> StreamEvent:
         if key[0] != "part":
