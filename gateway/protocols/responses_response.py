@@ -104,13 +104,7 @@ def item_parts(item: Any, position: int, kinds: frozenset[str]) -> Iterator[Part
             elif part_type == "refusal" and "refusal" in kinds and isinstance(part.get("refusal"), str):
                 yield Part("refusal", ("refusal", item_id, index), part, "refusal")
     elif kind == "reasoning" and "reasoning" in kinds:
-        for name, detail in (("summary", "summary"), ("content", "raw")):
-            for index, part in enumerate(_list(item.get(name))):
-                if isinstance(part, dict) and isinstance(part.get("text"), str):
-                    yield Part("reasoning", ("reasoning", item_id, name, index), part, "text", detail=detail)  # type: ignore[arg-type]
-        if isinstance(item.get("encrypted_content"), str):
-            key = ("reasoning", item_id, "encrypted")
-            yield Part("reasoning", key, item, "encrypted_content", detail="encrypted")
+        yield from _reasoning_parts(item, item_id)
     elif kind == "function_call" and "tool_arguments" in kinds and isinstance(item.get("arguments"), str):
         yield Part("tool_arguments", ("tool", item_id), item, "arguments")
     if "logprobs" in kinds:
@@ -118,6 +112,36 @@ def item_parts(item: Any, position: int, kinds: frozenset[str]) -> Iterator[Part
             if isinstance(part, dict) and part.get("logprobs") is not None:
                 key = ("logprobs", position, index)
                 yield TokenListLogprobs(key, part["logprobs"], part, "logprobs", [], delta=False)
+
+
+def _reasoning_parts(item: dict[str, Any], item_id: Any) -> Iterator[Part]:
+    """A reasoning item's summary and raw texts (drop: out of their list) and its encrypted_content.
+
+    Sealing any of them puts the blob in the item's ``encrypted_content`` (what the client sends
+    back) and removes the part's text."""
+    for name, detail in (("summary", "summary"), ("content", "raw")):
+        parts = _list(item.get(name))
+        for index, part in enumerate(list(parts)):
+            if not isinstance(part, dict) or not isinstance(part.get("text"), str):
+                continue
+
+            def remove(parts: list[Any] = parts, part: dict[str, Any] = part) -> None:
+                if part in parts:
+                    parts.remove(part)
+
+            def seal(blob: str, remove: Any = remove) -> None:
+                item["encrypted_content"] = blob
+                remove()
+
+            key = ("reasoning", item_id, name, index)
+            yield Part("reasoning", key, part, "text", detail=detail, remove=remove, seal=seal)  # type: ignore[arg-type]
+    if isinstance(item.get("encrypted_content"), str):
+
+        def replace(blob: str) -> None:
+            item["encrypted_content"] = blob
+
+        key = ("reasoning", item_id, "encrypted")
+        yield Part("reasoning", key, item, "encrypted_content", detail="encrypted", seal=replace)
 
 
 def response_parts(response: Any, kinds: frozenset[str]) -> Iterator[Part | LogprobsPart]:

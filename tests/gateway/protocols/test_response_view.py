@@ -114,3 +114,33 @@ def test_malformed_text_deltas_fail_closed_for_a_policy_reading_text() -> None:
     )
     with pytest.raises(ValueError, match="text_delta"):
         list(reader.event(event).text_parts())
+
+
+@pytest.mark.parametrize(
+    ("operation", "body", "where"),
+    [
+        ("chat.completions", openai_shapes.chat_completion(GEN, "m", "reasoning_content", 1, [GEN]),
+         lambda b: b["choices"][0]["message"]),
+        ("responses", openai_shapes.response_object(GEN, "m", False), lambda b: b["output"][0]),
+        ("messages", anthropic_shapes.message(GEN, "claude-mock", False, False), lambda b: b["content"][0]),
+    ],
+)  # fmt: skip
+def test_sealing_reasoning_puts_the_blob_where_each_format_keeps_it(
+    operation: str, body: dict[str, Any], where: Any
+) -> None:
+    adapter = {"messages": ADAPTERS["anthropic"]}.get(operation, ADAPTERS["openai"])
+    body = copy.deepcopy(body)
+    view = adapter.response_view(operation, body)  # type: ignore[arg-type]
+    raw = [p for p in view.text_parts(frozenset({"reasoning"})) if p.detail == "raw"]
+    assert raw and all(p.sealable for p in raw)
+    for part in raw:
+        part.seal("dgs1.BLOB")
+    holder = where(body)
+    placed = {
+        "chat.completions": "sealed_reasoning",
+        "responses": "encrypted_content",
+        "messages": "signature",
+    }
+    assert holder[placed[operation]] == "dgs1.BLOB"
+    assert GEN.reasoning not in str(body)  # the readable text is gone
+    assert not [p for p in view.text_parts(frozenset({"reasoning"})) if p.detail == "raw" and p.text]
