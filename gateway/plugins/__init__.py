@@ -43,6 +43,7 @@ from gateway.plugins.strictness import (
 )
 from gateway.protocols import ProtocolAdapter
 from gateway.protocols.ratelimit import go_duration
+from gateway.protocols.readers import response_texts
 from gateway.protocols.reasoning import (
     InlineText,
     Interval,
@@ -57,6 +58,7 @@ from gateway.protocols.request_view import BudgetAsk, EffortAsk, InputSize, Logp
 from gateway.protocols.response_view import (
     PART_KINDS,
     Anchor,
+    Block,
     EventView,
     LogprobsPart,
     Part,
@@ -84,6 +86,7 @@ __all__ = [
     "TRUE_IS_STRICTER",
     "Account",
     "Anchor",
+    "Block",
     "BudgetAsk",
     "ConfigError",
     "EffortAsk",
@@ -138,4 +141,5 @@ __all__ = [
     "WithholdMode",
     "go_duration",
     "is_risk_level",
+    "response_texts",
 ]

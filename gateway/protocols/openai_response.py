@@ -23,6 +23,8 @@ from gateway.protocols.response_view import LogprobsPart, Part, PartKey, Respons
 from gateway.sse import StreamEvent
 
 REASONING_FIELDS = ("reasoning_content", "reasoning")
+# The gateway's own field for sealed chat reasoning: no chat UI renders it as text.
+SEALED_FIELD = "sealed_reasoning"
 _LOGPROB_LISTS = ("content", "refusal")
 
 
@@ -70,8 +72,15 @@ def _message_parts(holder: dict[str, Any], index: int, kinds: frozenset[str], st
     if "reasoning" in kinds:
         for name in REASONING_FIELDS:
             if isinstance(holder.get(name), str):
+
+                def seal(blob: str, name: str = name) -> None:
+                    holder.pop(name, None)
+                    holder[SEALED_FIELD] = blob
+
                 key = ("reasoning", index, name)
-                yield Part("reasoning", key, holder, name, delta=stream, choice=index, detail="raw")
+                yield Part(
+                    "reasoning", key, holder, name, delta=stream, choice=index, detail="raw", seal=seal
+                )
     if "text" in kinds and isinstance(holder.get("content"), str):
         yield Part("text", ("choice", index), holder, "content", delta=stream, choice=index)
     if "refusal" in kinds and isinstance(holder.get("refusal"), str):

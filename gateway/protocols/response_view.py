@@ -89,6 +89,31 @@ class Anchor:
         self._holder[self._field] = value
 
 
+class Block:
+    """A block or item of a response (an Anthropic content block, a Responses output item).
+
+    ``key``: ``("block", i)`` or ``("item", id)``, as the adapter builds it; ``kind``: the part
+    kind of its content (``text``, ``reasoning``, ``tool_arguments``; ``""`` for other blocks).
+    In a whole body, ``drop()`` removes it; in a stream, a policy drops a block by returning no
+    event whose :attr:`EventView.block` is it (the engine renumbers the rest).
+    """
+
+    __slots__ = ("_remove", "key", "kind")
+
+    def __init__(self, key: PartKey, kind: str, remove: Callable[[], None] | None = None) -> None:
+        self.key = key
+        self.kind = kind
+        self._remove = remove
+
+    def drop(self) -> None:
+        if self._remove is None:
+            raise ValueError(f"{self.key!r} is not a block of a whole body")
+        self._remove()
+
+    def __repr__(self) -> str:
+        return f"Block({self.key!r}, {self.kind!r})"
+
+
 class Part:
     """One piece of text content, read and edited in place in the body or event it came from.
 
@@ -238,6 +263,12 @@ class ResponseView:
         """Token usage the body reports (None: not known here)."""
         return None
 
+    def blocks(self) -> Iterator[Block]:
+        """The body's blocks or items, in order (none where the format has no blocks: chat choices).
+
+        Added after the first API commit (additive)."""
+        return iter(())
+
 
 _LOGPROBS = frozenset({"logprobs"})
 
@@ -272,6 +303,12 @@ class EventView:
         for part in self.parts(_LOGPROBS):
             if isinstance(part, LogprobsPart):
                 yield part
+
+    @property
+    def block(self) -> Block | None:
+        """The block or item this event is about (its start, a delta, its stop), or None (chat
+        chunks, events about the whole response). Added after the first API commit (additive)."""
+        return self._reader.block_of(self.event)
 
     def add_text(self, key: PartKey, text: str) -> None:
         """Send ``text`` as more of ``key``'s content, at this point of the stream."""
@@ -316,6 +353,10 @@ class StreamView:
     def event_parts(self, event: StreamEvent, kinds: frozenset[str]) -> Iterator[Part | LogprobsPart]:
         """The parts of ``event`` of ``kinds``."""
         return iter(())
+
+    def block_of(self, event: StreamEvent) -> Block | None:
+        """The block or item ``event`` is about (see :attr:`EventView.block`)."""
+        return None
 
     def append_text(self, event: StreamEvent, key: PartKey, text: str) -> bool:
         """Append ``text`` for ``key`` inside ``event`` when the format allows it there; False if not."""
