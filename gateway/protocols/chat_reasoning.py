@@ -28,7 +28,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.protocols.openai_view import REASONING_DETAILS_FIELD, REASONING_FIELDS, SEALED_REASONING_FIELD
+from gateway.protocols.openai_response import REASONING_FIELDS
+from gateway.protocols.openai_response import SEALED_FIELD as SEALED_REASONING_FIELD
+from gateway.protocols.openai_view import REASONING_DETAILS_FIELD
 from gateway.protocols.reasoning import InlineText, Interval, ReasoningTreatment
 from gateway.sse import StreamEvent
 

@@ -19,6 +19,8 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.protocols.conversation import last_user_and_turns, system_from_messages, text_of, tool_results
+from gateway.protocols.openai_response import REASONING_FIELDS
+from gateway.protocols.openai_response import SEALED_FIELD as SEALED_REASONING_FIELD
 from gateway.protocols.request_view import (
     BudgetAsk,
     EffortAsk,
@@ -32,12 +34,9 @@ from gateway.protocols.sealed import MalformedSealError, ReasoningOpener
 
 RESPONSES_LOGPROBS_INCLUDE = "message.output_text.logprobs"
 ENCRYPTED_REASONING_INCLUDE = "reasoning.encrypted_content"
-# Chat reasoning: the string fields servers put it in (DeepSeek, llama.cpp and older vLLM
-# `reasoning_content`; vLLM >= 0.11, OpenRouter, Ollama `reasoning`), OpenRouter's list of
-# reasoning items, and the gateway's own field for a sealed blob (no chat UI renders it).
-REASONING_FIELDS = ("reasoning_content", "reasoning")
+# Chat reasoning: besides the string fields (openai_response.REASONING_FIELDS) and the gateway's own
+# field for a sealed blob (SEALED_FIELD), OpenRouter's list of reasoning items.
 REASONING_DETAILS_FIELD = "reasoning_details"
-SEALED_REASONING_FIELD = "sealed_reasoning"
 
 
 def _is_fields_payload(payload: Any) -> bool:
