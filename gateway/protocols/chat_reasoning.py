@@ -58,6 +58,7 @@ class ChatReasoning:
         self.treatment = treatment
         self.chat = chat
         self.choices: dict[int, _Choice] = {}
+        self._inline = treatment.parses_inline  # read once: it is asked for every chunk
 
     def stream(self) -> ChatReasoningStream:
         return ChatReasoningStream(self)
@@ -82,7 +83,7 @@ class ChatReasoning:
             raise ValueError(f"choice {text_key} is not a string")
         out = text
         visible: list[Interval] | None = None  # None: all of text passes unchanged
-        if text and self.treatment.parses_inline:
+        if text and self._inline:
             if state.finished:
                 raise ValueError(f"choice {index} has more text after it finished")
             if state.rewriter is None:
