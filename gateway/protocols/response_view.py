@@ -225,8 +225,10 @@ class LogprobsPart(ABC):
         best first by the upstream's values); returns how many alternatives were removed."""
 
     @abstractmethod
-    def map_values(self, value: Callable[[Any, int, Any], Any]) -> None:
-        """Replace each logprob ``lp`` of ``token`` at offset ``i`` of the run by ``value(lp, i, token)``."""
+    def map_values(self, value: Callable[[Any, int, Any], Any], start: int = 0) -> None:
+        """Replace each logprob ``lp`` of ``token`` at offset ``i`` by ``value(lp, start + i, token)``.
+
+        (``start`` was added after the first API commit: additive.)"""
 
     @abstractmethod
     def alternatives(self) -> int:
