@@ -130,17 +130,17 @@ class MessagesStreamView(StreamView):
         super().__init__()
         self._kinds: dict[Any, str] = {}  # block index -> the part kind of its content
 
-    def closes(self, event: StreamEvent) -> tuple[PartKey, ...]:
+    def observe(self, event: StreamEvent) -> None:
         payload = event.json
-        if payload is None:
-            return ()
-        kind = payload.get("type")
-        if kind == "content_block_stop":
-            return (("block", payload.get("index")),)
-        if kind == "content_block_start":
+        if payload is not None and payload.get("type") == "content_block_start":
             block = payload.get("content_block")
             block_type = block.get("type") if isinstance(block, dict) else None
             self._kinds[payload.get("index")] = BLOCK_KINDS.get(block_type, "")  # type: ignore[arg-type]
+
+    def closes(self, event: StreamEvent) -> tuple[PartKey, ...]:
+        payload = event.json
+        if payload is not None and payload.get("type") == "content_block_stop":
+            return (("block", payload.get("index")),)
         return ()
 
     def block_of(self, event: StreamEvent) -> Block | None:

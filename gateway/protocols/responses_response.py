@@ -185,16 +185,20 @@ class ResponsesStreamView(StreamView):
         self.numbered = False  # the upstream numbers its events (then so are the events made here)
         self._kinds: dict[Any, str] = {}  # item id -> the part kind of its content
 
+    def observe(self, event: StreamEvent) -> None:
+        payload = event.json
+        if payload is None:
+            return
+        if not self.numbered and isinstance(payload.get("sequence_number"), int):
+            self.numbered = True
+        if payload.get("type") in _ITEM_EVENTS and isinstance(payload.get("item"), dict):
+            self._kinds[payload["item"].get("id")] = item_kind(payload["item"])
+
     def closes(self, event: StreamEvent) -> tuple[PartKey, ...]:
         payload = event.json
         if payload is None:
             return ()
-        if not self.numbered and isinstance(payload.get("sequence_number"), int):
-            self.numbered = True
-        kind = payload.get("type")
-        if kind in _ITEM_EVENTS and isinstance(payload.get("item"), dict):
-            self._kinds[payload["item"].get("id")] = item_kind(payload["item"])
-        if kind == "response.output_text.done":
+        if payload.get("type") == "response.output_text.done":
             return (("part", payload.get("item_id"), payload.get("content_index")),)
         return ()
 

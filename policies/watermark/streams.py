@@ -29,6 +29,7 @@ from policies.watermark.text_stream import Factory, TextStream, mark_whole
 
 _TEXT = frozenset({"text"})
 _TEXT_AND_ANCHORS = frozenset({"text", "annotation"})
+_TEXT_ANCHORS_LOGPROBS = frozenset({"text", "annotation", "logprobs"})
 
 
 def mark_body(view: ResponseView, factory: Factory, strip_logprobs: bool) -> None:
@@ -50,12 +51,12 @@ def _strip_logprobs(parts: Iterable[LogprobsPart]) -> None:
 class WatermarkStreamFilter(StreamFilter):
     """Marks the visible text of one streamed response, whatever its format."""
 
-    __slots__ = ("factory", "reader", "streams", "strip_logprobs", "waiting")
+    __slots__ = ("factory", "kinds", "reader", "streams", "waiting")
 
     def __init__(self, reader: StreamView, factory: Factory, strip_logprobs: bool) -> None:
         self.reader = reader
         self.factory = factory
-        self.strip_logprobs = strip_logprobs
+        self.kinds = _TEXT_ANCHORS_LOGPROBS if strip_logprobs else _TEXT_AND_ANCHORS
         self.streams: dict[PartKey, TextStream] = {}
         # Events carrying anchors into text still held back, per key, in order.
         self.waiting: dict[PartKey, list[tuple[StreamEvent, Part]]] = {}
@@ -63,32 +64,37 @@ class WatermarkStreamFilter(StreamFilter):
     def on_event(self, event: StreamEvent) -> list[StreamEvent]:
         if event.json is None:
             return [event]
-        view = self.reader.event(event)
+        view = self.reader.event(event, self.kinds)
         finals: list[Part] = []
         after: list[StreamEvent] = []
-        for part in view.text_parts(_TEXT_AND_ANCHORS):
-            if part.kind == "annotation":
-                stream = self.streams.get(part.key)
-                if stream is None or not stream.map_anchors(part.anchors()):
-                    self.waiting.setdefault(part.key, []).append((event, part))
-                    return []  # forwarded when its text is final (the engine renumbers the stream)
-            elif part.delta:
-                stream = self.streams.get(part.key)
+        streams = self.streams
+        for part in view.parts(self.kinds):
+            kind = part.kind
+            if kind == "text":
+                if not part.delta:
+                    finals.append(part)  # type: ignore[arg-type]
+                    continue
+                stream = streams.get(part.key)
                 if stream is None:
-                    stream = self.streams[part.key] = self.factory(part)
-                part.set_text(stream.feed(part.text))
-                after += self._ready(part.key)
-            else:
-                finals.append(part)
+                    stream = streams[part.key] = self.factory(part)  # type: ignore[arg-type]
+                part.set_text(stream.feed(part.text))  # type: ignore[union-attr]
+                if self.waiting:
+                    after += self._ready(part.key)
+            elif kind == "logprobs":
+                if not part.prompt:  # type: ignore[union-attr]
+                    part.drop()
+            else:  # annotation: anchors into a text
+                stream = streams.get(part.key)
+                if stream is None or not stream.map_anchors(part.anchors()):  # type: ignore[union-attr]
+                    self.waiting.setdefault(part.key, []).append((event, part))  # type: ignore[arg-type]
+                    return []  # forwarded when its text is final (the engine renumbers the stream)
         for key in view.closes:
             self._close(view, key)
         for part in finals:
-            stream = self.streams.get(part.key)
+            stream = streams.get(part.key)
             if stream is not None:
                 part.set_text(stream.text)
                 stream.map_anchors(part.anchors())
-        if self.strip_logprobs:
-            _strip_logprobs(view.logprobs())
         out = view.events()
         return out + after if after else out
 
