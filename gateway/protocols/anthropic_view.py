@@ -10,9 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.protocols.conversation import last_user_and_turns, text_of, tool_results
-from gateway.protocols.request_view import BudgetAsk, EffortAsk, RequestView, _int
+from gateway.protocols.request_view import BudgetAsk, EffortAsk, RequestView, _int, assistant_turns
+from gateway.protocols.sealed import MalformedSealError, ReasoningOpener
 
 MIN_THINKING_BUDGET = 1024  # thinking_config_enabled_param.py: "Must be >= 1024"
+REASONING_BLOCKS = ("thinking", "redacted_thinking")
 
 
 class MessagesView(RequestView):
@@ -71,3 +73,38 @@ class MessagesView(RequestView):
             self.body["thinking"] = {**thinking, "display": "omitted"}
             return True
         return False
+
+    def restore_sealed_reasoning(self, opener: ReasoningOpener) -> int:
+        """Assistant ``thinking`` blocks whose ``signature`` is a blob and ``redacted_thinking`` blocks
+        whose ``data`` is one: the original block comes back, so the upstream's signature verifies.
+        Thinking blocks with an empty signature (placeholders the gateway wrote) are removed: no
+        upstream can verify them."""
+        removed = 0
+        for m_index, message in assistant_turns(self.body.get("messages")):
+            content = message.get("content")
+            if not isinstance(content, list):
+                continue
+            kept = []
+            for b_index, block in enumerate(content):
+                if not isinstance(block, dict):
+                    kept.append(block)
+                    continue
+                kind = block.get("type")
+                where = f"messages[{m_index}].content[{b_index}]"
+                if kind == "thinking" and opener.is_sealed(block.get("signature")):
+                    block = _opened_block(opener, block["signature"], f"{where}.signature")
+                elif kind == "redacted_thinking" and opener.is_sealed(block.get("data")):
+                    block = _opened_block(opener, block["data"], f"{where}.data")
+                elif kind == "thinking" and block.get("signature") == "":
+                    removed += 1
+                    continue
+                kept.append(block)
+            message["content"] = kept
+        return removed
+
+
+def _opened_block(opener: ReasoningOpener, blob: str, param: str) -> Any:
+    block = opener.open("block", blob, param)
+    if not (isinstance(block, dict) and block.get("type") in REASONING_BLOCKS):
+        raise MalformedSealError(param)
+    return block

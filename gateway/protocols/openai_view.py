@@ -19,17 +19,33 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.protocols.conversation import last_user_and_turns, system_from_messages, text_of, tool_results
+from gateway.protocols.openai_response import REASONING_FIELDS
+from gateway.protocols.openai_response import SEALED_FIELD as SEALED_REASONING_FIELD
 from gateway.protocols.request_view import (
     BudgetAsk,
     EffortAsk,
     LogprobsAsk,
     RequestView,
     _int,
+    assistant_turns,
     tool_choice_of,
 )
+from gateway.protocols.sealed import MalformedSealError, ReasoningOpener
 
 RESPONSES_LOGPROBS_INCLUDE = "message.output_text.logprobs"
 ENCRYPTED_REASONING_INCLUDE = "reasoning.encrypted_content"
+# Chat reasoning: besides the string fields (openai_response.REASONING_FIELDS) and the gateway's own
+# field for a sealed blob (SEALED_FIELD), OpenRouter's list of reasoning items.
+REASONING_DETAILS_FIELD = "reasoning_details"
+
+
+def _is_fields_payload(payload: Any) -> bool:
+    """What the chat responses seal (a message's reasoning fields and details)."""
+    return (
+        isinstance(payload, dict)
+        and isinstance(payload.get("fields"), dict)
+        and isinstance(payload.get("details"), list)
+    )
 
 
 def _efforts(body: dict[str, Any], top_level: bool) -> list[EffortAsk]:
@@ -118,6 +134,35 @@ class ChatView(_BiasedView):
     def tool_results(self) -> tuple[int, int]:
         return tool_results(self.body.get("messages"))
 
+    def restore_sealed_reasoning(self, opener: ReasoningOpener) -> int:
+        """Assistant messages: a blob in ``sealed_reasoning`` or a reasoning field (the original fields
+        and details come back), inline spans in ``content`` (a string or text parts).
+        ``sealed_reasoning`` is the gateway's own field: never forwarded upstream."""
+        for m_index, message in assistant_turns(self.body.get("messages")):
+            for name in (SEALED_REASONING_FIELD, *REASONING_FIELDS):
+                blob = message.get(name)
+                if isinstance(blob, str) and opener.is_sealed(blob):
+                    param = f"messages[{m_index}].{name}"
+                    payload = opener.open("fields", blob, param)
+                    if not _is_fields_payload(payload):
+                        raise MalformedSealError(param)
+                    for field in (SEALED_REASONING_FIELD, *REASONING_FIELDS, REASONING_DETAILS_FIELD):
+                        message.pop(field, None)
+                    message.update(payload["fields"])
+                    if payload["details"]:
+                        message[REASONING_DETAILS_FIELD] = payload["details"]
+                    break
+            message.pop(SEALED_REASONING_FIELD, None)
+            content = message.get("content")
+            if isinstance(content, str):
+                message["content"] = opener.open_text(content, f"messages[{m_index}].content")
+            elif isinstance(content, list):
+                for p_index, part in enumerate(content):
+                    if isinstance(part, dict) and isinstance(part.get("text"), str):
+                        where = f"messages[{m_index}].content[{p_index}].text"
+                        part["text"] = opener.open_text(part["text"], where)
+        return 0
+
     def set_alternatives(self, count: int) -> None:
         if _int(self.body.get("top_logprobs")) is not None:
             self.body["top_logprobs"] = count
@@ -185,6 +230,8 @@ class ResponsesView(RequestView):
     operation = "responses"
     prompt_fields = ("instructions", "input", "tools")
     prompt_param = "input"
+    encrypted_reasoning_param = "include"
+    encrypted_reasoning_value = ENCRYPTED_REASONING_INCLUDE
     max_output_tokens_params = ("max_output_tokens",)
     alternatives_param = "top_logprobs"
 
@@ -226,6 +273,23 @@ class ResponsesView(RequestView):
         include = self.body.get("include")
         if isinstance(include, list):
             self.body["include"] = [entry for entry in include if entry != ENCRYPTED_REASONING_INCLUDE]
+
+    def restore_sealed_reasoning(self, opener: ReasoningOpener) -> int:
+        """A reasoning ``input`` item whose ``encrypted_content`` is a blob: the whole original item
+        comes back (the upstream's own ``encrypted_content`` and raw text included)."""
+        items = self.body.get("input")
+        if not isinstance(items, list):
+            return 0
+        for index, item in enumerate(items):
+            if isinstance(item, dict) and item.get("type") == "reasoning":
+                blob = item.get("encrypted_content")
+                if isinstance(blob, str) and opener.is_sealed(blob):
+                    param = f"input[{index}].encrypted_content"
+                    payload = opener.open("item", blob, param)
+                    if not (isinstance(payload, dict) and payload.get("type") == "reasoning"):
+                        raise MalformedSealError(param)
+                    items[index] = payload
+        return 0
 
     def _listed(self) -> bool:
         include = self.body.get("include")

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from gateway.protocols.base import OperationName
+    from gateway.protocols.sealed import ReasoningOpener
 
 
 @dataclass(slots=True)  # not frozen: built per request, and a frozen dataclass costs several times more
@@ -130,6 +131,14 @@ def tool_choice_of(value: Any) -> str | None:
     return None
 
 
+def assistant_turns(messages: Any) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(index, message) of each assistant message of a message list."""
+    if isinstance(messages, list):
+        for index, message in enumerate(messages):
+            if isinstance(message, dict) and message.get("role") == "assistant":
+                yield index, message
+
+
 def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
@@ -141,8 +150,9 @@ class RequestView:
     ``max_output_tokens_param``), ``logprobs``, ``alternatives_param``, ``logit_bias``,
     ``prompt_fields``, ``tool_count``, ``tool_use``. Editing: ``set_sample_count``, ``set_alternatives``,
     ``drop_logprobs``, ``drop_prompt_logprobs``, ``set_prompt_alternatives``, ``drop_token_ids``,
-    ``drop_echo``, ``set_logit_bias``, ``drop_logit_bias``. An edit of something the operation
-    cannot carry is a no-op.
+    ``drop_echo``, ``set_logit_bias``, ``drop_logit_bias``; reasoning: ``set_reasoning_effort``,
+    ``limit_reasoning_budget``, ``drop_encrypted_reasoning``, ``hide_upstream_reasoning``,
+    ``restore_sealed_reasoning``. An edit of something the operation cannot carry is a no-op.
     """
 
     operation: OperationName = "passthrough"
@@ -153,6 +163,9 @@ class RequestView:
     sample_params: tuple[str, ...] = ()
     max_output_tokens_params: tuple[str, ...] = ()
     alternatives_param = ""
+    # The parameter and value that ask for the provider's encrypted reasoning (for messages).
+    encrypted_reasoning_param = ""
+    encrypted_reasoning_value = ""
 
     __slots__ = ("body",)
 
@@ -318,6 +331,17 @@ class RequestView:
     def hide_upstream_reasoning(self) -> bool:
         """Ask the upstream not to return its reasoning text, where the API can (returns whether it did)."""
         return False
+
+    def restore_sealed_reasoning(self, opener: ReasoningOpener) -> int:
+        """Open the sealed reasoning the client sent back in earlier turns; put the originals back.
+
+        Blobs are looked for where the adapter's responses put them (see
+        :mod:`gateway.protocols.sealed`); one that does not open, or opens to the wrong shape
+        (:class:`~gateway.protocols.sealed.MalformedSealError`), rejects the request. Also removes
+        what the gateway itself added and no upstream takes. Returns how many reasoning parts of
+        the history were removed because no upstream could verify them.
+        """
+        return 0
 
     def set_sample_count(self, param: str, count: int) -> None:
         if param in self.sample_params:

@@ -2,16 +2,39 @@
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from gateway.plugins import Interval
 from policies.reasoning.think import Piece, ThinkSplitter
-from policies.reasoning.withhold import Withholder
 
-Interval = tuple[int, int]
+if TYPE_CHECKING:
+    from policies.reasoning.withhold import Withholder
+
+
+@dataclass(frozen=True, slots=True)
+class ThinkSettings:
+    """Inline-tag parsing for one exchange (None when ``think_tags`` is empty)."""
+
+    tags: tuple[str, ...]
+    assume_open: bool
+
+
+def think_settings(
+    tags: list[str], assume_open: bool | str, models: list[str], model: str | None
+) -> ThinkSettings | None:
+    if not tags:
+        return None
+    if assume_open == "auto":
+        name = (model or "").lower()
+        assume_open = any(fnmatch.fnmatchcase(name, pattern.lower()) for pattern in models)
+    return ThinkSettings(tuple(tags), bool(assume_open))
 
 
 class ThinkRewriter:
-    """Feeds a :class:`ThinkSplitter` and renders its pieces for the mode.
+    """Feeds a :class:`ThinkSplitter` and renders its pieces for the mode (the treatment's InlineText).
 
     ``feed`` returns the text to forward and the intervals of the input that it
     forwards verbatim, relative to the start of the text just fed (held-back
@@ -46,6 +69,7 @@ class ThinkRewriter:
         """Flush at the end of the text. ``origin``: offset the intervals are relative to."""
         pieces = self._pending + self.splitter.close()
         self._pending = []
+        self.withholder.ledger.stray_closes += self.splitter.stray_closes
         return self._render(pieces, self.fed if origin is None else origin)
 
     def _render(self, pieces: list[Piece], origin: int) -> tuple[str, list[Interval]]:
@@ -74,31 +98,3 @@ class ThinkRewriter:
                 self._raw = []
                 self._chars = 0
         return "".join(out), visible
-
-
-def keep_visible_tokens(entries: list[object], text: str, visible: Sequence[Interval]) -> list[object]:
-    """The logprob entries (chat ``{"token": ...}``) of tokens that lie wholly in ``visible``.
-
-    ``entries`` describe the text of this delta or message; when they describe
-    more (reasoning tokens first, as servers with a reasoning parser do), they
-    are aligned on the end of ``text``. Entries that cannot be aligned are all
-    withheld: a logprob entry names its token, and a reasoning token must not
-    reach the client this way.
-    """
-    tokens: list[str] = []
-    for entry in entries:
-        token = entry.get("token") if isinstance(entry, dict) else None
-        if not isinstance(token, str):
-            return []
-        tokens.append(token)
-    joined = "".join(tokens)
-    if not joined.endswith(text):
-        return []
-    position = len(text) - len(joined)
-    kept: list[object] = []
-    for entry, token in zip(entries, tokens, strict=True):
-        end = position + len(token)
-        if position >= 0 and token and any(lo <= position and end <= hi for lo, hi in visible):
-            kept.append(entry)
-        position = end
-    return kept

@@ -1,10 +1,9 @@
 """Request-side caps on reasoning parameters, per tier: clamp them or reject the request.
 
 What a request sets is read through the adapter's view (``exchange.request``): its effort
-parameters (chat ``reasoning_effort``, ``reasoning.effort`` on chat and Responses, Anthropic
-``output_config.effort``, whose lowest value is ``low``), its reasoning budget (Anthropic
-``thinking.budget_tokens``, or adaptive thinking with none; OpenRouter-style chat
-``reasoning.max_tokens``) and whether it asks for encrypted reasoning (Responses ``include``).
+parameters (each with the lowest value its API accepts), its reasoning budget (a token count, or
+a mode with none) and whether it asks for the provider's encrypted reasoning; which parameters
+those are in each API is the view's knowledge (gateway/protocols/*_view.py).
 
 A limit applies to what a request asks for: a request that names no effort gets the upstream's
 default (setting one would break models that take no reasoning parameter).
@@ -15,7 +14,6 @@ from __future__ import annotations
 from gateway.plugins import EffortAsk, Exchange, PolicyViolationError, RequestView
 from policies.reasoning.config import EFFORT_ORDER, ReasoningLimits
 
-ENCRYPTED_INCLUDE = "reasoning.encrypted_content"
 _RANK: dict[str, int] = {effort: rank for rank, effort in enumerate(EFFORT_ORDER)}
 
 
@@ -24,7 +22,7 @@ class LimitEnforcer:
 
     The request is read and edited through the adapter's view (``exchange.request``): which effort
     parameters it sets, its reasoning budget, whether it asks for encrypted reasoning. The API's own
-    rules for lowering a budget (Anthropic's minimum, ``budget < max_tokens``) are the adapter's.
+    rules for lowering a budget (a minimum, a relation to the output cap) are the adapter's.
     """
 
     def __init__(self, limits: ReasoningLimits, policy: str, tier: str) -> None:
@@ -81,8 +79,9 @@ class LimitEnforcer:
         if self.limits.allow_encrypted_include or not request.asks_encrypted_reasoning:
             return
         if self.limits.on_limit == "reject":
+            param = request.encrypted_reasoning_param
             raise self._reject(
-                f"include '{ENCRYPTED_INCLUDE}' is not allowed on tier '{self.tier}'.", "include"
+                f"{param} '{request.encrypted_reasoning_value}' is not allowed on tier '{self.tier}'.", param
             )
         request.drop_encrypted_reasoning()
-        actions.append("clamped:include")
+        actions.append(f"clamped:{request.encrypted_reasoning_param}")

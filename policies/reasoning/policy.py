@@ -4,10 +4,11 @@ Phases:
 
 * request: tier limits on reasoning parameters (limits.py); sealed reasoning in the history is
   opened and the original forwarded (history.py; whenever seal keys are available, whatever this
-  tier's mode, so a conversation survives a mode change); in drop and summary modes Anthropic
-  upstreams are asked for ``display: "omitted"`` thinking (``omit_upstream_thinking``).
-* response / stream: chat.py, responses.py and messages.py rewrite the formats; their module
-  docstrings say what each mode leaves and what is held back.
+  tier's mode, so a conversation survives a mode change); in drop and summary modes upstreams
+  whose API can return reasoning without its text are asked to (``omit_upstream_thinking``).
+* response / stream: the adapter's reasoning capability rewrites its format
+  (``gateway/protocols/*_reasoning.py`` say what each mode leaves there and what is held back),
+  asking this policy's :class:`~policies.reasoning.withhold.Withholder` what to do.
 * after response: ``distillguard_reasoning_withheld_tokens_total{mode,format}``.
 
 Put this policy before any policy that reads or changes response text, so that none of them sees
@@ -18,13 +19,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.plugins import Exchange, Policy, PolicyContext, PolicyViolationError, StreamFilter
-from policies.reasoning.chat import ChatRewriter, ChatStreamFilter, think_settings
+from gateway.plugins import (
+    Exchange,
+    MalformedSealError,
+    Policy,
+    PolicyContext,
+    PolicyViolationError,
+    ReasoningRewriter,
+    ReasoningStream,
+    StreamFilter,
+)
 from policies.reasoning.config import ReasoningConfig
-from policies.reasoning.history import HistoryError, HistoryUnsealer
+from policies.reasoning.history import HistoryError, HistoryUnsealer, malformed
+from policies.reasoning.inline import think_settings
 from policies.reasoning.limits import LimitEnforcer
-from policies.reasoning.messages import MessagesRewriter, MessagesStreamFilter, thinking_tokens
-from policies.reasoning.responses import ResponsesRewriter, ResponsesStreamFilter
 from policies.reasoning.seal import SealKeyRing
 from policies.reasoning.withhold import Ledger, Withholder
 
@@ -33,8 +41,8 @@ class ReasoningPolicy(Policy[ReasoningConfig]):
     """Drop, redact, summarise, seal or allow reasoning traces; cap reasoning parameters."""
 
     config_model = ReasoningConfig
-    # chat.py (chat and completions), responses.py and messages.py read these formats' reasoning.
-    response_operations = frozenset({"chat.completions", "completions", "responses", "messages"})
+    # Reasoning in its own parts or inline in text, and the logprobs of withheld tokens.
+    needs_parts = frozenset({"text", "reasoning", "logprobs"})
 
     def __init__(self, config: ReasoningConfig, context: PolicyContext) -> None:
         super().__init__(config, context)
@@ -68,63 +76,46 @@ class ReasoningPolicy(Policy[ReasoningConfig]):
     def _unseal(self, exchange: Exchange) -> None:
         assert self.keys is not None
         unsealer = HistoryUnsealer(self.keys, exchange.account.id, self.config.think_tags)
-        operation = exchange.operation.name
         try:
-            if operation == "chat.completions":
-                unsealer.chat(exchange.body)
-            elif operation == "responses":
-                unsealer.responses(exchange.body)
-            elif operation == "messages":
-                unsealer.messages(exchange.body)
-        except HistoryError as exc:
+            removed = exchange.request.restore_sealed_reasoning(unsealer)
+        except (HistoryError, MalformedSealError) as failure:
+            # MalformedSealError: the blob opened, but not to the shape of where it was found.
+            exc = failure if isinstance(failure, HistoryError) else malformed(failure.param)
             self._unseal_failures.labels(exc.reason).inc()
             self.record(exchange, f"unseal_failed:{exc.reason}")
             raise PolicyViolationError(
                 exc.message, param=exc.param, policy=self.name, code="invalid_sealed_reasoning"
             ) from None
         self.record(exchange, "unsealed", unsealer.unsealed)
-        self.record(exchange, "unverifiable_thinking_removed", unsealer.removed)
+        self.record(exchange, "unverifiable_thinking_removed", removed)
 
     def _omit_thinking(self) -> bool:
-        """Whether to ask the upstream for reasoning without its text (Anthropic's ``display: "omitted"``)."""
+        """Whether to ask the upstream for reasoning without its text (where its API can)."""
         setting = self.config.omit_upstream_thinking
         return setting == "always" or (setting == "auto" and self.config.mode in ("drop", "summary"))
 
     # -- response --------------------------------------------------------------------------------
-    def _withholder(self, exchange: Exchange) -> Withholder:
-        ledger = exchange.scratch.setdefault(self.name, Ledger())
-        return Withholder(self.config, self.keys, exchange.account.id, ledger)
-
-    def _chat(self, exchange: Exchange, withholder: Withholder) -> ChatRewriter:
+    def _rewriter(self, exchange: Exchange) -> ReasoningRewriter:
+        """The adapter's reasoning rewriting for this exchange, driven by this policy's treatment."""
         cfg = self.config
+        ledger = exchange.scratch.setdefault(self.name, Ledger())
         think = think_settings(cfg.think_tags, cfg.assume_open_think, cfg.open_think_models, exchange.model)
-        return ChatRewriter(withholder, think, chat=exchange.operation.name == "chat.completions")
+        withholder = Withholder(cfg, self.keys, exchange.account.id, ledger, think)
+        operation = exchange.operation
+        rewriter = operation.adapter.reasoning(operation.name, withholder)
+        if rewriter is None:  # fail closed: reasoning this policy cannot see must not pass
+            raise ValueError(f"the {operation.name} adapter cannot rewrite reasoning")
+        return rewriter
 
     async def on_response(self, exchange: Exchange, body: dict[str, Any]) -> None:
         if self.config.mode == "allow":
             return
-        withholder = self._withholder(exchange)
-        operation = exchange.operation.name
-        if operation in ("chat.completions", "completions"):
-            self._chat(exchange, withholder).rewrite_body(body)
-        elif operation == "responses":
-            ResponsesRewriter(withholder).rewrite_body(body)
-        elif operation == "messages":
-            MessagesRewriter(withholder).rewrite_body(body)
-            withholder.ledger.upstream_tokens = thinking_tokens(body.get("usage"))
+        self._rewriter(exchange).rewrite_body(body)
 
     def stream_filter(self, exchange: Exchange) -> StreamFilter | None:
         if self.config.mode == "allow":
             return None
-        withholder = self._withholder(exchange)
-        operation = exchange.operation.name
-        if operation in ("chat.completions", "completions"):
-            return ChatStreamFilter(self._chat(exchange, withholder))
-        if operation == "responses":
-            return ResponsesStreamFilter(ResponsesRewriter(withholder))
-        if operation == "messages":
-            return MessagesStreamFilter(MessagesRewriter(withholder))
-        return None
+        return _ReasoningFilter(self._rewriter(exchange).stream())
 
     # -- after -----------------------------------------------------------------------------------
     async def after_response(self, exchange: Exchange) -> None:
@@ -137,3 +128,13 @@ class ReasoningPolicy(Policy[ReasoningConfig]):
         self.record(exchange, f"withheld_{self.config.mode}", ledger.spans)
         self.record(exchange, "provider_encrypted_kept", ledger.provider_kept)
         self.record(exchange, "stray_think_close", ledger.stray_closes)
+
+
+class _ReasoningFilter(StreamFilter):
+    """The adapter's reasoning stream as this policy's stream filter."""
+
+    def __init__(self, stream: ReasoningStream) -> None:
+        # The adapter's bound methods shadow the base's: the engine calls them directly, no extra
+        # call per event.
+        self.on_event = stream.on_event  # type: ignore[method-assign]
+        self.on_end = stream.on_end  # type: ignore[method-assign]

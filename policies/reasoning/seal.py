@@ -4,9 +4,9 @@ A blob is one ASCII string a client can store and send back unchanged::
 
     dgs1.<key id>.<format>.<account tag>.<base64url(nonce || ciphertext || tag)>
 
-* ``format`` is one letter: ``c`` chat reasoning fields, ``t`` an inline think
-  span, ``r`` a Responses reasoning item, ``m`` an Anthropic thinking block; a
-  blob of one format is refused in another place.
+* ``format`` is one letter per place an adapter puts blobs (``PLACE_FORMATS``:
+  a message's reasoning fields, an inline think span, a reasoning item, a thinking
+  block; see gateway/protocols/sealed.py); a blob of one is refused in another.
 * ``account tag`` is a truncated HMAC of the account id; it only lets the
   gateway say "another account's blob" instead of "tampered".
 * The header and the full account id are the AES-GCM associated data, so any
@@ -35,16 +35,14 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from gateway.plugins import PLACE_NAMES, SealPlace
 from policies.reasoning.config import SealKeyConfig
 
 BLOB_PREFIX = "dgs1."
 SealFormat = Literal["c", "t", "r", "m"]
-FORMAT_NAMES: dict[str, str] = {
-    "c": "chat completions reasoning",
-    "t": "inline think block",
-    "r": "Responses reasoning item",
-    "m": "Anthropic thinking block",
-}
+# The format letter of each place an adapter puts a blob (gateway.protocols.sealed).
+PLACE_FORMATS: dict[SealPlace, SealFormat] = {"fields": "c", "inline": "t", "item": "r", "block": "m"}
+FORMAT_NAMES: dict[str, str] = {PLACE_FORMATS[place]: name for place, name in PLACE_NAMES.items()}
 UnsealReason = Literal["malformed", "unknown_key", "wrong_format", "wrong_account", "tampered"]
 MIN_SECRET_CHARS = 16
 _NONCE = 12

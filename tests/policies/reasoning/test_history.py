@@ -161,3 +161,10 @@ def test_blobs_outside_assistant_reasoning_are_left_alone() -> None:
         "chat.completions", {"model": "m", "messages": [{"role": "user", "content": blob, "reasoning": blob}]}
     )
     assert is_blob(body["messages"][0]["content"]) and is_blob(body["messages"][0]["reasoning"])
+
+
+def test_blob_that_opens_to_the_wrong_shape_is_refused() -> None:
+    blob = KEYS.seal("r", "acct-1", {"type": "message", "content": "not a reasoning item"})
+    item = {"type": "reasoning", "summary": [], "encrypted_content": blob}
+    error = rejected("responses", {"model": "m", "input": [item]})
+    assert "malformed" in error.message and error.param == "input[0].encrypted_content"

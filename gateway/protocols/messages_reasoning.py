@@ -1,5 +1,7 @@
 """Anthropic Messages: ``thinking`` and ``redacted_thinking`` blocks, whole and streamed (D.3).
 
+The adapter's reasoning capability for this operation (see :mod:`gateway.protocols.reasoning`).
+
 A ``thinking`` block with text becomes, for the client:
 
 * drop, summary: removed (Claude's "summarized" thinking is still a step-by-step trace written
@@ -13,8 +15,9 @@ A ``thinking`` block with text becomes, for the client:
 Blocks without readable text are opaque provider continuity data: a signature-only ``thinking``
 block (``display: "omitted"``) and a ``redacted_thinking`` block. Dropping them breaks the next turn,
 so with ``keep_provider_encrypted`` they pass unchanged in drop, redact and summary modes (seal
-mode seals them like any block). Content-block indexes are renumbered after a removed block, so
-the SDK's index-based accumulation sees consecutive blocks.
+mode seals them like any block). Events keep the upstream's block indexes: the adapter's
+renumbering pass (``MessagesNumbering``, run by the engine after every filter) makes them
+consecutive for the SDK's index-based accumulation.
 
 Streaming: the SDK accumulates ``content_block_start`` by appending and deltas by ``index``. Hold-
 back: in drop and summary modes a thinking block's ``content_block_start`` waits for the block's
@@ -29,29 +32,31 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.plugins import StreamEvent, StreamFilter
-from policies.reasoning.withhold import Withholder
+from gateway.protocols.anthropic_view import REASONING_BLOCKS
+from gateway.protocols.reasoning import ReasoningTreatment
+from gateway.sse import StreamEvent
 
-REASONING_BLOCKS = ("thinking", "redacted_thinking")
 
-
-class MessagesRewriter:
+class MessagesReasoning:
     """Rewrites thinking blocks for one exchange; streamed and whole bodies agree."""
 
-    def __init__(self, withholder: Withholder) -> None:
-        self.withholder = withholder
+    def __init__(self, treatment: ReasoningTreatment) -> None:
+        self.treatment = treatment
+
+    def stream(self) -> MessagesReasoningStream:
+        return MessagesReasoningStream(self)
 
     def rewrite_block(self, block: dict[str, Any]) -> dict[str, Any] | None:
         """The block as the client sees it (None: removed)."""
-        withholder = self.withholder
-        mode = withholder.mode
+        treatment = self.treatment
+        mode = treatment.mode
         if block.get("type") == "redacted_thinking":
             if mode == "seal":
-                withholder.ledger.withheld("messages", 0)
-                return {"type": "redacted_thinking", "data": withholder.seal("m", block)}
-            withholder.ledger.withheld("messages", 0)  # unreadable either way; the usage count applies
-            if withholder.keep_provider_encrypted:
-                withholder.ledger.provider_kept += 1
+                treatment.withheld("messages", 0)
+                return {"type": "redacted_thinking", "data": treatment.seal("block", block)}
+            treatment.withheld("messages", 0)  # unreadable either way; the usage count applies
+            if treatment.keep_provider_encrypted:
+                treatment.provider_kept()
                 return block
             return None
         text = block.get("thinking")
@@ -59,14 +64,14 @@ class MessagesRewriter:
         if not isinstance(text, str) or not isinstance(signature, str):
             raise ValueError("thinking block without string 'thinking' and 'signature'")
         if mode == "seal":
-            withholder.ledger.withheld("messages", len(text))
-            return {"type": "thinking", "thinking": "", "signature": withholder.seal("m", block)}
-        withholder.ledger.withheld("messages", len(text))
-        if not text and withholder.keep_provider_encrypted:
-            withholder.ledger.provider_kept += 1
+            treatment.withheld("messages", len(text))
+            return {"type": "thinking", "thinking": "", "signature": treatment.seal("block", block)}
+        treatment.withheld("messages", len(text))
+        if not text and treatment.keep_provider_encrypted:
+            treatment.provider_kept()
             return block
         if mode == "redact":
-            return {"type": "thinking", "thinking": withholder.placeholder(len(text)), "signature": ""}
+            return {"type": "thinking", "thinking": treatment.placeholder(len(text)), "signature": ""}
         return None
 
     def rewrite_content(self, content: Any) -> Any:
@@ -85,8 +90,12 @@ class MessagesRewriter:
         return out
 
     def rewrite_body(self, body: dict[str, Any]) -> None:
-        if "content" in body:
-            body["content"] = self.rewrite_content(body["content"])
+        self.rewrite_message(body)
+        self.treatment.upstream_tokens(thinking_tokens(body.get("usage")))
+
+    def rewrite_message(self, message: dict[str, Any]) -> None:
+        if "content" in message:
+            message["content"] = self.rewrite_content(message["content"])
 
 
 def thinking_tokens(usage: Any) -> int:
@@ -108,15 +117,14 @@ class _Block:
     signature: str = ""
 
 
-class MessagesStreamFilter(StreamFilter):
+class MessagesReasoningStream:
     """Anthropic stream events; see the module docstring."""
 
-    __slots__ = ("_current", "_index_map", "_removed", "_rewriter")
+    __slots__ = ("_current", "_rewriter", "_started")
 
-    def __init__(self, rewriter: MessagesRewriter) -> None:
+    def __init__(self, rewriter: MessagesReasoning) -> None:
         self._rewriter = rewriter
-        self._removed = 0  # blocks withheld so far
-        self._index_map: dict[int, int] = {}  # upstream index -> client index (blocks started so far)
+        self._started: set[int] = set()  # upstream indexes of the blocks forwarded so far
         self._current: tuple[int, _Block] | None = None  # the reasoning block now streaming
 
     def on_event(self, event: StreamEvent) -> list[StreamEvent]:
@@ -128,21 +136,19 @@ class MessagesStreamFilter(StreamFilter):
             return self._start(event, payload)
         if kind in ("content_block_delta", "content_block_stop"):
             index = payload.get("index")
-            if not isinstance(index, int) or (index not in self._index_map and not self._is_current(index)):
+            if not isinstance(index, int) or (index not in self._started and not self._is_current(index)):
                 raise ValueError(f"{kind} for a content block that was not started")
             if self._is_current(index):
                 return self._reasoning_event(event, payload, kind)
-            payload["index"] = self._index_map[index]
             return [event]
         if kind == "message_start":
             message = payload.get("message")
             if isinstance(message, dict):
                 self._rewriter.rewrite_body(message)
-                self._rewriter.withholder.ledger.upstream_tokens = thinking_tokens(message.get("usage"))
         elif kind == "message_delta":
             found = thinking_tokens(payload.get("usage"))
             if found:
-                self._rewriter.withholder.ledger.upstream_tokens = found
+                self._rewriter.treatment.upstream_tokens(found)
         return [event]
 
     def on_end(self) -> list[StreamEvent]:
@@ -157,20 +163,18 @@ class MessagesStreamFilter(StreamFilter):
         block = payload.get("content_block")
         if not isinstance(index, int) or not isinstance(block, dict):
             raise ValueError("content_block_start without an index and a content_block")
-        if self._current is not None or index in self._index_map:
+        if self._current is not None or index in self._started:
             raise ValueError("content blocks overlap or repeat in the stream")
         if block.get("type") not in REASONING_BLOCKS:
-            self._index_map[index] = index - self._removed
-            payload["index"] = index - self._removed
+            self._started.add(index)
             return [event]
         if block.get("type") == "redacted_thinking":
             replaced = self._rewriter.rewrite_block(block)
             if replaced is None:
-                self._removed += 1
                 self._current = (index, _Block("removed", event))
                 return []
-            self._index_map[index] = index - self._removed
-            payload.update(index=index - self._removed, content_block=replaced)
+            self._started.add(index)
+            payload["content_block"] = replaced
             return [event]
         state = _Block("thinking", event)
         initial = block.get("thinking")
@@ -180,8 +184,7 @@ class MessagesStreamFilter(StreamFilter):
             state.signature = block["signature"]
         payload["content_block"] = {"type": "thinking", "thinking": "", "signature": ""}
         self._current = (index, state)
-        if self._rewriter.withholder.mode in ("redact", "seal"):
-            payload["index"] = index - self._removed
+        if self._rewriter.treatment.mode in ("redact", "seal"):
             return [event]
         return []  # held until the block shows text (withheld) or stops (signature-only)
 
@@ -192,7 +195,7 @@ class MessagesStreamFilter(StreamFilter):
             if kind == "content_block_stop":
                 self._current = None
             return []
-        mode = self._rewriter.withholder.mode
+        mode = self._rewriter.treatment.mode
         if kind == "content_block_delta":
             delta = payload.get("delta")
             if not isinstance(delta, dict):
@@ -214,22 +217,18 @@ class MessagesStreamFilter(StreamFilter):
         original = {"type": "thinking", "thinking": "".join(state.text), "signature": state.signature}
         replaced = self._rewriter.rewrite_block(original)
         if replaced is None:
-            self._removed += 1
             return []
-        new_index = index - self._removed
-        self._index_map[index] = new_index
+        self._started.add(index)
         out: list[StreamEvent] = []
         if mode in ("drop", "summary"):
             start = state.start
             assert start.json is not None
-            start.json["index"] = new_index
             start.json["content_block"] = {"type": "thinking", "thinking": "", "signature": ""}
             out.append(start)
         if replaced["thinking"]:
-            out.append(_delta(new_index, {"type": "thinking_delta", "thinking": replaced["thinking"]}))
+            out.append(_delta(index, {"type": "thinking_delta", "thinking": replaced["thinking"]}))
         if replaced["signature"]:
-            out.append(_delta(new_index, {"type": "signature_delta", "signature": replaced["signature"]}))
-        payload["index"] = new_index
+            out.append(_delta(index, {"type": "signature_delta", "signature": replaced["signature"]}))
         out.append(event)
         return out
 

@@ -1,9 +1,12 @@
 """OpenAI Responses API: ``reasoning`` output items and their stream events (antidistillation.md D.2).
 
+The adapter's reasoning capability for this operation (see :mod:`gateway.protocols.reasoning`).
+
 A reasoning item ``{id, type: "reasoning", summary: [summary_text...], content: [reasoning_text...],
 encrypted_content, status}`` becomes, for the client:
 
-* drop: removed; later items' ``output_index`` shift down so they match the final ``output`` list;
+* drop: removed (the adapter's renumbering pass shifts later items' ``output_index`` down so they
+  match the final ``output`` list);
 * redact: ``summary`` holds one ``summary_text`` with the placeholder, raw ``content`` is removed;
 * summary: the provider's ``summary`` only, raw ``content`` removed;
 * seal: ``summary`` kept, ``encrypted_content`` is our blob of the whole original item (which the
@@ -14,21 +17,20 @@ Streams: ``response.reasoning_text.*`` never pass; ``response.reasoning_summary_
 ``response.reasoning_summary_text.*`` pass in summary and seal modes only; ``output_item.added`` /
 ``output_item.done`` of a reasoning item carry the rewritten item (the placeholder and the blob come
 with ``done``, which is when the item is complete); every other event about a reasoning item is
-withheld. ``sequence_number`` s are renumbered so they stay consecutive when events are withheld,
-and the ``response`` objects of lifecycle events (``response.created`` ... ``response.completed``)
-are rewritten like a whole body, with the same blob as ``output_item.done`` gave. Nothing is held
-back.
+withheld. ``sequence_number`` s stay consecutive when events are withheld (the adapter's
+``ResponsesNumbering``, run by the engine after every filter), and the ``response`` objects of
+lifecycle events (``response.created`` ... ``response.completed``) are rewritten like a whole
+body, with the same blob as ``output_item.done`` gave. Nothing is held back.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left, insort
 from typing import Any
 
 import orjson
 
-from gateway.plugins import StreamEvent, StreamFilter
-from policies.reasoning.withhold import Withholder
+from gateway.protocols.reasoning import ReasoningTreatment
+from gateway.sse import StreamEvent
 
 _ITEM_EVENTS = ("response.output_item.added", "response.output_item.done")
 _SUMMARY_EVENTS = frozenset(
@@ -49,40 +51,40 @@ def _texts(parts: Any, what: str) -> int:
     return sum(len(p["text"]) for p in parts if isinstance(p.get("text"), str))
 
 
-class ResponsesRewriter:
+class ResponsesReasoning:
     """Rewrites reasoning items for one exchange; a streamed item is sealed once."""
 
-    def __init__(self, withholder: Withholder) -> None:
-        self.withholder = withholder
+    def __init__(self, treatment: ReasoningTreatment) -> None:
+        self.treatment = treatment
         self._sealed: dict[str, tuple[bytes, str]] = {}
         self._counted: set[str] = set()
 
     def rewrite_item(self, item: dict[str, Any], *, complete: bool) -> dict[str, Any] | None:
         """The reasoning item as the client sees it (None: removed). ``complete``: final form."""
-        withholder = self.withholder
-        mode = withholder.mode
+        treatment = self.treatment
+        mode = treatment.mode
         summary = item.get("summary")
         summary_chars = _texts(summary, "summary")
         raw_chars = _texts(item.get("content"), "content")
         key = str(item.get("id") or "")
         if complete and key not in self._counted:
             self._counted.add(key)
-            withholder.ledger.withheld("responses", raw_chars or summary_chars)
+            treatment.withheld("responses", raw_chars or summary_chars)
         if mode == "drop":
             return None
         out: dict[str, Any] = {name: item[name] for name in ("id", "type") if name in item}
         if mode == "redact":
             withheld = raw_chars or summary_chars
-            text = withholder.placeholder(withheld)
+            text = treatment.placeholder(withheld)
             out["summary"] = [{"type": "summary_text", "text": text}] if complete and withheld else []
         else:
             out["summary"] = summary if isinstance(summary, list) else []
         if mode == "seal":
             out["encrypted_content"] = self._seal(item) if complete else None
-        elif withholder.keep_provider_encrypted and "encrypted_content" in item:
+        elif treatment.keep_provider_encrypted and "encrypted_content" in item:
             out["encrypted_content"] = item["encrypted_content"]
             if item["encrypted_content"] and complete:
-                withholder.ledger.provider_kept += 1
+                treatment.provider_kept()
         if "status" in item:
             out["status"] = item["status"]
         return out
@@ -93,7 +95,7 @@ class ResponsesRewriter:
         cached = self._sealed.get(key)
         if cached is not None and cached[0] == original:
             return cached[1]
-        blob = self.withholder.seal("r", item)
+        blob = self.treatment.seal("item", item)
         self._sealed[key] = (original, blob)
         return blob
 
@@ -114,18 +116,19 @@ class ResponsesRewriter:
                 rewritten.append(item)
         body["output"] = rewritten
 
+    def stream(self) -> ResponsesReasoningStream:
+        return ResponsesReasoningStream(self)
 
-class ResponsesStreamFilter(StreamFilter):
+
+class ResponsesReasoningStream:
     """Responses stream events; see the module docstring."""
 
-    __slots__ = ("_keep_summary", "_next_seq", "_reasoning", "_removed", "_rewriter")
+    __slots__ = ("_keep_summary", "_reasoning", "_rewriter")
 
-    def __init__(self, rewriter: ResponsesRewriter) -> None:
+    def __init__(self, rewriter: ResponsesReasoning) -> None:
         self._rewriter = rewriter
-        self._keep_summary = rewriter.withholder.mode in ("summary", "seal")
+        self._keep_summary = rewriter.treatment.mode in ("summary", "seal")
         self._reasoning: set[int] = set()  # upstream output indexes of reasoning items
-        self._removed: list[int] = []  # those removed (drop), sorted
-        self._next_seq: int | None = None
 
     def on_event(self, event: StreamEvent) -> list[StreamEvent]:
         payload = event.json
@@ -133,18 +136,10 @@ class ResponsesStreamFilter(StreamFilter):
             if event.data.strip() == "[DONE]":
                 return [event]
             raise ValueError("a Responses stream event that is not JSON")
-        if not self._route(payload):
-            return []
-        index = payload.get("output_index")
-        if isinstance(index, int) and self._removed:
-            payload["output_index"] = index - bisect_left(self._removed, index)
-        sequence = payload.get("sequence_number")
-        if isinstance(sequence, int) and not isinstance(sequence, bool):
-            if self._next_seq is None:
-                self._next_seq = sequence
-            payload["sequence_number"] = self._next_seq
-            self._next_seq += 1
-        return [event]
+        return [event] if self._route(payload) else []
+
+    def on_end(self) -> list[StreamEvent]:
+        return []
 
     def _route(self, payload: dict[str, Any]) -> bool:
         """Rewrite ``payload`` in place; False when the event is withheld."""
@@ -158,10 +153,7 @@ class ResponsesStreamFilter(StreamFilter):
             if item.get("type") == "reasoning":
                 if not isinstance(index, int):
                     raise ValueError(f"{kind} of a reasoning item without an output_index")
-                if index not in self._reasoning:
-                    self._reasoning.add(index)
-                    if rewriter.withholder.mode == "drop":
-                        insort(self._removed, index)
+                self._reasoning.add(index)
                 replaced = rewriter.rewrite_item(item, complete=kind == "response.output_item.done")
                 if replaced is None:
                     return False

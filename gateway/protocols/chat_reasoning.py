@@ -1,59 +1,40 @@
-"""Chat Completions and legacy Completions: reasoning fields and inline think spans, whole and streamed.
+"""Chat Completions and legacy Completions: reasoning fields and inline spans, whole and streamed.
 
+The adapter's reasoning capability for these operations (see :mod:`gateway.protocols.reasoning`).
 Where reasoning is found (antidistillation.md D.4):
 
 * ``message.reasoning_content`` / ``delta.reasoning_content`` (DeepSeek, llama.cpp, older vLLM);
 * ``message.reasoning`` / ``delta.reasoning`` (vLLM >= 0.11, OpenRouter, Ollama) and OpenRouter's
   ``reasoning_details`` list (``reasoning.text``, ``reasoning.summary``, ``reasoning.encrypted``);
-* inline ``<think>...</think>`` spans in ``content`` (chat) or ``text`` (completions), see think.py.
+* inline ``<think>...</think>`` spans in ``content`` (chat) or ``text`` (completions), which the
+  treatment's :class:`~gateway.protocols.reasoning.InlineText` parses.
 
 What the client gets instead, per choice: nothing (drop, summary; summary keeps OpenRouter's
 ``reasoning.summary`` items), the placeholder (redact) or one sealed blob (seal) in each string
-field the upstream used, set once when the choice finishes (the blob covers the whole
-message's reasoning, as the non-streamed message has it). Inline spans are replaced where they
-stand: ``<think>placeholder</think>`` or ``<think>blob</think>``. Logprob entries of withheld
-tokens are removed (see inline.keep_visible_tokens); for legacy Completions, whose logprobs are
-parallel arrays, a choice whose text was changed loses its logprobs.
+field the upstream used (or in the gateway's own ``sealed_reasoning`` field, per the treatment's
+``seal_delivery``), set once when the choice finishes (the blob covers the whole message's
+reasoning, as the non-streamed message has it). Inline spans are replaced where they stand, by
+the treatment. Logprob entries of withheld tokens are removed (:func:`keep_visible_tokens`); for
+legacy Completions, whose logprobs are parallel arrays, a choice whose text was changed loses
+its logprobs.
 
-Hold-back: only the think splitter's (a partial tag, leading whitespace); reasoning-field text is
+Hold-back: only the inline parser's (a partial tag, leading whitespace); reasoning-field text is
 kept in memory (not forwarded) in redact and seal modes to count and seal it.
 """
 
 from __future__ import annotations
 
-import fnmatch
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.plugins import StreamEvent, StreamFilter
-from policies.reasoning.inline import Interval, ThinkRewriter, keep_visible_tokens
-from policies.reasoning.think import opens_implicitly
-from policies.reasoning.withhold import Withholder
+from gateway.protocols.openai_response import REASONING_FIELDS
+from gateway.protocols.openai_response import SEALED_FIELD as SEALED_REASONING_FIELD
+from gateway.protocols.openai_view import REASONING_DETAILS_FIELD
+from gateway.protocols.reasoning import InlineText, Interval, ReasoningTreatment
+from gateway.sse import StreamEvent
 
-STRING_FIELDS = ("reasoning_content", "reasoning")
-DETAILS_FIELD = "reasoning_details"
-# Seal mode's own field for the chat blob (`seal.chat: field`): no chat UI renders it as text.
-SEALED_FIELD = "sealed_reasoning"
 _BASE_KEYS = ("id", "object", "created", "model", "system_fingerprint")
-
-
-@dataclass(frozen=True, slots=True)
-class ThinkSettings:
-    """Inline-tag parsing for one exchange (None when ``think_tags`` is empty)."""
-
-    tags: tuple[str, ...]
-    assume_open: bool
-
-
-def think_settings(
-    tags: list[str], assume_open: bool | str, models: list[str], model: str | None
-) -> ThinkSettings | None:
-    if not tags:
-        return None
-    if assume_open == "auto":
-        name = (model or "").lower()
-        assume_open = any(fnmatch.fnmatchcase(name, pattern.lower()) for pattern in models)
-    return ThinkSettings(tuple(tags), bool(assume_open))
 
 
 @dataclass(slots=True)
@@ -66,18 +47,21 @@ class _Choice:
     detail_chars: int = 0
     seen: bool = False  # a reasoning field with content arrived (the upstream parses reasoning)
     withheld: bool = False  # some of it is not the client's to see
-    rewriter: ThinkRewriter | None = None
+    rewriter: InlineText | None = None
     finished: bool = False
 
 
-class ChatRewriter:
+class ChatReasoning:
     """The per-exchange rewriting of chat (``text_key="content"``) or completions (``"text"``) choices."""
 
-    def __init__(self, withholder: Withholder, think: ThinkSettings | None, *, chat: bool) -> None:
-        self.withholder = withholder
-        self.think = think
+    def __init__(self, treatment: ReasoningTreatment, *, chat: bool) -> None:
+        self.treatment = treatment
         self.chat = chat
         self.choices: dict[int, _Choice] = {}
+        self._inline = treatment.parses_inline  # read once: it is asked for every chunk
+
+    def stream(self) -> ChatReasoningStream:
+        return ChatReasoningStream(self)
 
     # -- one choice (a whole message when final and not streamed, else one delta) ---------------
     def process(self, choice: dict[str, Any], holder: dict[str, Any], *, final: bool) -> bool:
@@ -87,7 +71,9 @@ class ChatRewriter:
         if state is None:
             state = self.choices[index] = _Choice()
         altered = False
-        if self.chat and ("reasoning_content" in holder or "reasoning" in holder or DETAILS_FIELD in holder):
+        if self.chat and (
+            "reasoning_content" in holder or "reasoning" in holder or REASONING_DETAILS_FIELD in holder
+        ):
             altered = self._take_fields(holder, state)
         text_key = "content" if self.chat else "text"
         text = holder.get(text_key)
@@ -97,11 +83,12 @@ class ChatRewriter:
             raise ValueError(f"choice {text_key} is not a string")
         out = text
         visible: list[Interval] | None = None  # None: all of text passes unchanged
-        if text and self.think is not None:
+        if text and self._inline:
             if state.finished:
                 raise ValueError(f"choice {index} has more text after it finished")
             if state.rewriter is None:
-                state.rewriter = self._rewriter(state, text if final else None)
+                # An upstream that parses reasoning into a field does not leave an open span in content.
+                state.rewriter = self.treatment.inline(text if final else None, state.seen)
             out, visible = state.rewriter.feed(text)
         if (final or choice.get("finish_reason") is not None) and not state.finished:
             state.finished = True
@@ -110,7 +97,6 @@ class ChatRewriter:
                 if tail:
                     out = (out or "") + tail
                     visible = ([(0, len(text))] if visible is None and text else visible or []) + tail_visible
-                self.withholder.ledger.stray_closes += state.rewriter.splitter.stray_closes
             holder.update(self._replacement(state))
         if visible is not None and (out != text or visible != [(0, len(text or ""))]):
             altered = True
@@ -128,21 +114,10 @@ class ChatRewriter:
             holder.pop("content", None)  # everything in it was withheld
         return bool(holder) or choice.get("finish_reason") is not None or bool(_logprob_entries(choice))
 
-    def _rewriter(self, state: _Choice, whole: str | None) -> ThinkRewriter:
-        """``whole``: the choice's complete text when it is in hand at once (not streamed)."""
-        assert self.think is not None
-        # An upstream that parses reasoning into a field does not leave an open think block in content.
-        open_at_start = self.think.assume_open and not state.seen
-        if whole is not None and opens_implicitly(whole, self.think.tags):
-            # A complete text is judged whole, whatever the model's name or the reasoning fields:
-            # a closing tag before any opening one ends a pre-filled span.
-            open_at_start = True
-        return ThinkRewriter(self.think.tags, open_at_start, self.withholder)
-
     def _take_fields(self, holder: dict[str, Any], state: _Choice) -> bool:
         found = False
         field_chars = 0
-        for name in STRING_FIELDS:
+        for name in REASONING_FIELDS:
             if name not in holder:
                 continue
             found = True
@@ -155,12 +130,12 @@ class ChatRewriter:
                 state.seen = state.withheld = True
                 state.fields.setdefault(name, []).append(value)
                 field_chars = field_chars or len(value)  # the same text may come under both names
-        if DETAILS_FIELD in holder:
+        if REASONING_DETAILS_FIELD in holder:
             found = True
-            value = holder.pop(DETAILS_FIELD)
+            value = holder.pop(REASONING_DETAILS_FIELD)
             if value is not None:
                 if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
-                    raise ValueError(f"'{DETAILS_FIELD}' is not a list of objects")
+                    raise ValueError(f"'{REASONING_DETAILS_FIELD}' is not a list of objects")
                 kept, detail_chars = self._split_details(value)
                 if value:
                     state.seen = True
@@ -168,23 +143,24 @@ class ChatRewriter:
                     state.withheld = True
                 state.details.extend(value)
                 if kept:
-                    holder[DETAILS_FIELD] = kept
+                    holder[REASONING_DETAILS_FIELD] = kept
                 state.detail_chars += detail_chars
         state.field_chars += field_chars
         return found
 
     def _split_details(self, items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
         """(items the client keeps, characters of reasoning text withheld)."""
-        mode = self.withholder.mode
+        treatment = self.treatment
+        mode = treatment.mode
         kept: list[dict[str, Any]] = []
         chars = 0
         for item in items:
             kind = item.get("type")
             if kind == "reasoning.summary" and mode == "summary":
                 kept.append(item)
-            elif kind == "reasoning.encrypted" and mode != "seal" and self.withholder.keep_provider_encrypted:
+            elif kind == "reasoning.encrypted" and mode != "seal" and treatment.keep_provider_encrypted:
                 kept.append(item)
-                self.withholder.ledger.provider_kept += 1
+                treatment.provider_kept()
             else:
                 for key in ("text", "summary"):
                     if isinstance(item.get(key), str):
@@ -196,22 +172,23 @@ class ChatRewriter:
             return {}
         # reasoning_details repeat the string fields' text (OpenRouter): count them only alone.
         chars = state.field_chars or state.detail_chars
-        self.withholder.ledger.withheld("chat", chars)
+        treatment = self.treatment
+        treatment.withheld("chat", chars)
         names = [name for name in state.fields] or ["reasoning"]
-        mode = self.withholder.mode
+        mode = treatment.mode
         if mode == "redact":
-            text = self.withholder.placeholder(chars)
+            text = treatment.placeholder(chars)
             return dict.fromkeys(names, text)
         if mode == "seal":
-            delivery = self.withholder.config.seal.chat
+            delivery = treatment.seal_delivery
             if delivery == "omit":
                 return {}
             payload = {
                 "fields": {name: "".join(parts) for name, parts in state.fields.items()},
                 "details": state.details,
             }
-            blob = self.withholder.seal("c", payload)
-            return {SEALED_FIELD: blob} if delivery == "field" else dict.fromkeys(names, blob)
+            blob = treatment.seal("fields", payload)
+            return {SEALED_REASONING_FIELD: blob} if delivery == "field" else dict.fromkeys(names, blob)
         return {}
 
     def _filter_logprobs(self, choice: dict[str, Any], text: str, visible: list[Interval]) -> None:
@@ -275,12 +252,12 @@ def _logprob_entries(choice: dict[str, Any]) -> list[Any]:
     return []
 
 
-class ChatStreamFilter(StreamFilter):
-    """Chat / Completions chunks through a :class:`ChatRewriter`; chunks left empty are dropped."""
+class ChatReasoningStream:
+    """Chat / Completions chunks through a :class:`ChatReasoning`; chunks left empty are dropped."""
 
     __slots__ = ("_base", "_rewriter")
 
-    def __init__(self, rewriter: ChatRewriter) -> None:
+    def __init__(self, rewriter: ChatReasoning) -> None:
         self._rewriter = rewriter
         self._base: dict[str, Any] = {}
 
@@ -325,3 +302,31 @@ class ChatStreamFilter(StreamFilter):
         if not choices:
             return []
         return [StreamEvent.of({**self._base, "choices": choices})]
+
+
+def keep_visible_tokens(entries: list[Any], text: str, visible: Sequence[Interval]) -> list[Any]:
+    """The logprob entries (chat ``{"token": ...}``) of tokens that lie wholly in ``visible``.
+
+    ``entries`` describe the text of this delta or message; when they describe
+    more (reasoning tokens first, as servers with a reasoning parser do), they
+    are aligned on the end of ``text``. Entries that cannot be aligned are all
+    withheld: a logprob entry names its token, and a reasoning token must not
+    reach the client this way.
+    """
+    tokens: list[str] = []
+    for entry in entries:
+        token = entry.get("token") if isinstance(entry, dict) else None
+        if not isinstance(token, str):
+            return []
+        tokens.append(token)
+    joined = "".join(tokens)
+    if not joined.endswith(text):
+        return []
+    position = len(text) - len(joined)
+    kept: list[Any] = []
+    for entry, token in zip(entries, tokens, strict=True):
+        end = position + len(token)
+        if position >= 0 and token and any(lo <= position and end <= hi for lo, hi in visible):
+            kept.append(entry)
+        position = end
+    return kept
