@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from gateway.errors import GatewayError
 from gateway.protocols.anthropic_view import MessagesView
-from gateway.protocols.base import OperationName, ProtocolAdapter, Usage, int_or_zero
+from gateway.protocols.base import NO_PARAMS, OperationName, ProtocolAdapter, Usage, int_or_zero
 from gateway.protocols.ratelimit import anthropic_rate_limit_headers
 from gateway.protocols.request_view import RequestView
 from gateway.sse import StreamEvent
@@ -28,6 +30,9 @@ _ERROR_TYPES = {
 
 class AnthropicAdapter(ProtocolAdapter):
     name = "anthropic"
+    client_headers = frozenset({"anthropic-version"})
+    # Anthropic's API refuses a request without a version header.
+    default_headers = MappingProxyType({"anthropic-version": "2023-06-01"})
 
     def error_body(self, error: GatewayError, request_id: str) -> dict[str, Any]:
         return {
@@ -76,7 +81,9 @@ class AnthropicAdapter(ProtocolAdapter):
                     usage.input_tokens = _input_tokens(raw)
                 usage.known = True
 
-    def request_view(self, operation: OperationName, body: dict[str, Any]) -> RequestView:
+    def request_view(
+        self, operation: OperationName, body: dict[str, Any], params: Mapping[str, str] = NO_PARAMS
+    ) -> RequestView:
         return MessagesView(body) if operation == "messages" else RequestView(body)
 
     def rate_limit_headers(

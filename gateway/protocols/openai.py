@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from gateway.errors import GatewayError
-from gateway.protocols.base import OperationName, ProtocolAdapter, Usage, int_or_zero
+from gateway.protocols.base import NO_PARAMS, OperationName, ProtocolAdapter, Usage, int_or_zero
 from gateway.protocols.openai_view import ChatView, CompletionsView, ResponsesView
 from gateway.protocols.ratelimit import rate_limit_headers
 from gateway.protocols.request_view import RequestView
@@ -92,7 +93,9 @@ class OpenAIAdapter(ProtocolAdapter):
             if found.known:
                 _copy(found, usage)
 
-    def request_view(self, operation: OperationName, body: dict[str, Any]) -> RequestView:
+    def request_view(
+        self, operation: OperationName, body: dict[str, Any], params: Mapping[str, str] = NO_PARAMS
+    ) -> RequestView:
         return _VIEWS.get(operation, RequestView)(body)
 
     def rate_limit_headers(
