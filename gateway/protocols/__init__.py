@@ -46,10 +46,20 @@ OPERATIONS: dict[str, Operation] = {
         Operation("responses", "/v1/responses", "openai"),
         # Anthropic's SDK adds ?beta=true for its beta surface.
         Operation("messages", "/v1/messages", "anthropic", ("beta",)),
-        Operation("generateContent", "/v1beta/models/{model}:generateContent", "gemini"),
-        # Without alt=sse Gemini streams one JSON array, which is not an event stream.
-        Operation(
-            "streamGenerateContent", "/v1beta/models/{model}:streamGenerateContent", "gemini", ("alt=sse",)
+        # Gemini: v1 (what the google-genai SDK calls by default) and v1beta (new features first).
+        *(
+            op
+            for version in ("v1beta", "v1")
+            for op in (
+                Operation("generateContent", f"/{version}/models/{{model}}:generateContent", "gemini"),
+                # Without alt=sse Gemini streams one JSON array, which is not an event stream.
+                Operation(
+                    "streamGenerateContent",
+                    f"/{version}/models/{{model}}:streamGenerateContent",
+                    "gemini",
+                    ("alt=sse",),
+                ),
+            )
         ),
     )
 }

@@ -9,9 +9,13 @@ Unlike the OpenAI and Anthropic bodies, the parameters a policy decides on are n
 ``generationConfig`` and ``thinkingConfig`` are declarations of their own, deny by default like the top
 level: an undeclared key anywhere in them is refused, never forwarded.
 
-Two things Google's JSON reader accepts are refused here: the proto field names in snake_case
-(``candidate_count`` is read as ``candidateCount``: a second spelling a policy would not see) and
-numbers written as strings (``"candidateCount": "8"``), which the exact type check refuses.
+Google's JSON reader takes each field in two spellings, lowerCamelCase and the proto's snake_case
+(``candidate_count`` is ``candidateCount``), and the SDK relies on it (it sends ``thinkingConfig``'s
+fields in snake_case). So a declared name written in snake_case is renamed to its lowerCamelCase
+spelling before anything reads the body: the view, the policies and the upstream see one spelling;
+a body that sets both spellings of one field is refused (which one the upstream would take is not
+ours to guess). Numbers written as strings (``"candidateCount": "8"``, which Google's reader also
+takes) are refused by the exact type check.
 
 Refused, with the reason given to the client:
 
@@ -128,6 +132,7 @@ def check_generate_content(body: dict[str, Any], model: str | None, upstream_for
 def _check_object(
     prefix: str, body: dict[str, Any], declaration: Declaration, extras: Collection[str]
 ) -> None:
+    _one_spelling(prefix, body, declaration)
     unknown: list[str] = []
     for name, value in body.items():
         path = f"{prefix}{name}"
@@ -145,13 +150,6 @@ def _check_object(
                 param=path,
                 code="unsupported_parameter",
             )
-        elif (camel := _camel_of(name, declaration)) is not None:
-            raise InvalidRequestError(
-                f"The parameter '{path}' is a second spelling of '{prefix}{camel}': the gateway reads one "
-                "spelling of each parameter (lowerCamelCase, as the SDKs send it).",
-                param=path,
-                code="unsupported_parameter",
-            )
         else:
             unknown.append(path)
     if unknown:
@@ -164,11 +162,27 @@ def _check_object(
         )
 
 
-def _camel_of(name: str, declaration: Declaration) -> str | None:
-    """The declared lowerCamelCase name ``name`` is the snake_case spelling of, if any."""
-    if "_" not in name:
-        return None
-    for known in (*declaration.checked, *declaration.accepted, *declaration.refused):
-        if _snake(known) == name:
-            return known
-    return None
+def _one_spelling(prefix: str, body: dict[str, Any], declaration: Declaration) -> None:
+    """Rename each declared name written in snake_case to its lowerCamelCase spelling, in place."""
+    snake_names = [name for name in body if "_" in name]
+    if not snake_names:
+        return
+    spellings = _spellings(declaration)
+    for snake in snake_names:
+        camel = spellings.get(snake)
+        if camel is None:
+            continue  # not a declared name: refused as unknown
+        if camel in body:
+            raise InvalidRequestError(
+                f"The parameter '{prefix}{camel}' is given twice, as '{camel}' and as '{snake}'.",
+                param=f"{prefix}{camel}",
+                code="duplicate_parameter",
+            )
+        body[camel] = body.pop(snake)
+
+
+def _spellings(declaration: Declaration) -> dict[str, str]:
+    """snake_case spelling -> the declared lowerCamelCase name."""
+    return {
+        _snake(name): name for name in (*declaration.checked, *declaration.accepted, *declaration.refused)
+    }
