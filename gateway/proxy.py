@@ -133,7 +133,7 @@ class ProxyHandler:
         if pipeline.blocked:
             raise PermissionDeniedError(pipeline.block_message, code="account_blocked")
         if operation.name != "passthrough":
-            pipeline.check_operation(operation.name)
+            pipeline.check_operation(operation)
         exchange = Exchange(
             request_id=state.request_id,
             operation=operation,

@@ -160,10 +160,10 @@ class StrictnessPolicy(Policy[StrictnessConfig]):
     config_model = StrictnessConfig
 
 
-class ChatOnlyPolicy(Policy[PolicyConfig]):
-    """A policy that can read chat completions' responses only (declares it)."""
+class MediaPolicy(Policy[PolicyConfig]):
+    """A policy that needs generated media, which no adapter reads yet: every operation is refused."""
 
-    response_operations = frozenset({"chat.completions"})
+    needs_parts = frozenset({"text", "media"})
 
     async def on_response(self, exchange: Exchange, body: dict[str, Any]) -> None:
         self.record(exchange, "read")

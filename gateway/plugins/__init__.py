@@ -44,6 +44,17 @@ from gateway.plugins.strictness import (
 from gateway.protocols import ProtocolAdapter
 from gateway.protocols.ratelimit import go_duration
 from gateway.protocols.request_view import BudgetAsk, EffortAsk, InputSize, LogprobsAsk, RequestView
+from gateway.protocols.response_view import (
+    PART_KINDS,
+    Anchor,
+    EventView,
+    LogprobsPart,
+    Part,
+    PartKey,
+    PartKind,
+    ResponseView,
+    StreamView,
+)
 from gateway.risk import RiskBoard, RiskChange
 from gateway.sse import StreamEvent
 from gateway.state.base import MemoryLike, Script, StateStore, StoreUnavailableError
@@ -55,21 +66,28 @@ __all__ = [
     "LOWER_IS_STRICTER",
     "NEUTRAL",
     "OVERHEAD_BUCKETS",
+    "PART_KINDS",
     "RISK_LEVELS",
     "SUPERSET_IS_STRICTER",
     "TRUE_IS_STRICTER",
     "Account",
+    "Anchor",
     "BudgetAsk",
     "ConfigError",
     "EffortAsk",
+    "EventView",
     "Exchange",
     "GatewayError",
     "GatewayMetrics",
     "InputSize",
     "InvalidRequestError",
     "LogprobsAsk",
+    "LogprobsPart",
     "MemoryLike",
     "Outcome",
+    "Part",
+    "PartKey",
+    "PartKind",
     "PermissionDeniedError",
     "Policy",
     "PolicyConfig",
@@ -81,6 +99,7 @@ __all__ = [
     "Ranked",
     "RateLimitError",
     "RequestView",
+    "ResponseView",
     "RiskBoard",
     "RiskChange",
     "RiskLevel",
@@ -91,6 +110,7 @@ __all__ = [
     "StoreUnavailableError",
     "StreamEvent",
     "StreamFilter",
+    "StreamView",
     "Strictness",
     "UpstreamError",
     "go_duration",

@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict
 
 from gateway.protocols import NO_PARAMS, Operation, Usage
 from gateway.protocols.request_view import RequestView
+from gateway.protocols.response_view import ResponseView, StreamView
 from gateway.risk import RISK_LEVELS as RISK_LEVELS  # re-exported: part of the plugin interface
 from gateway.risk import RiskLevel as RiskLevel
 from gateway.risk import is_risk_level as is_risk_level
@@ -123,6 +124,18 @@ class Exchange:
             )
         return view
 
+    def response_view(self, body: dict[str, Any]) -> ResponseView:
+        """The adapter's view of a whole response body: its content parts, edited in place."""
+        return self.operation.adapter.response_view(self.operation.name, body)
+
+    def stream_view(self) -> StreamView:
+        """A new reader of this exchange's response stream (one per stream filter)."""
+        return self.operation.adapter.stream_view(self.operation.name)
+
+    def carries(self, kind: str) -> bool:
+        """Whether this operation's responses can carry parts of ``kind`` at all."""
+        return self.operation.adapter.carries(self.operation.name, kind)
+
     @property
     def model(self) -> str | None:
         return self.request.model
@@ -168,11 +181,12 @@ class Policy(Generic[ConfigT]):
     # True when the policy is only correct if every process sees the same state (a quota): the
     # engine then refuses several workers on the in-process memory backend (limits would multiply).
     shared_state_required: ClassVar[bool] = False
-    # The model operations whose responses this policy can read and rewrite. An operation outside
-    # the set is refused (403) for every pipeline that enforces this policy, so a format the policy
-    # does not know never passes through it unfiltered. None: the policy reads only the request
-    # view, which every operation has, or its response phases do not depend on the format.
-    response_operations: ClassVar[frozenset[str] | None] = None
+    # The response part kinds (gateway.protocols.response_view.PartKind) this policy reads or
+    # rewrites. An operation whose adapter cannot provide them all is refused (403) for every
+    # pipeline that enforces this policy, so content the policy cannot see never passes through it
+    # unfiltered; only a route the operator declares passthrough skips policies. Empty: the policy
+    # reads only the request view, which every operation has.
+    needs_parts: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, config: ConfigT, context: PolicyContext) -> None:
         self.config = config

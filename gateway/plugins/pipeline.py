@@ -7,7 +7,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from gateway.errors import GatewayError, PermissionDeniedError, PolicyFailureError
+from gateway.errors import GatewayError, PermissionDeniedError, PolicyFailureError, UpstreamError
 from gateway.plugins.base import Exchange, Policy, PolicyContext, StreamFilter
 from gateway.plugins.services import PolicyServices
 from gateway.sse import StreamEvent
@@ -15,6 +15,8 @@ from gateway.sse import StreamEvent
 if TYPE_CHECKING:
     # Only the spec's type: the plugin interface loads without the config machinery built on it.
     from gateway.config.loader import PipelineSpec
+    from gateway.protocols import Operation
+    from gateway.protocols.response_view import StreamNumbering
 
 log = logging.getLogger("distillguard.pipeline")
 
@@ -48,24 +50,26 @@ class Pipeline:
         for policy in self.policies:
             await policy.startup()
 
-    def check_operation(self, operation: str) -> None:
-        """Refuse ``operation`` when an enforcing policy cannot read its responses (fail closed)."""
-        blind = self._blind.get(operation)
+    def check_operation(self, operation: Operation) -> None:
+        """Refuse ``operation`` when an enforcing policy needs response parts its adapter cannot provide.
+
+        Fail closed: content a policy cannot see never passes through it unfiltered. The answer
+        is cached per operation (pipelines are rebuilt on reload).
+        """
+        blind = self._blind.get(operation.name)
         if blind is None:
-            blind = self._blind[operation] = next(
+            provided = operation.adapter.response_parts(operation.name)
+            blind = self._blind[operation.name] = next(
                 (
-                    p.name
+                    f"policy '{p.name}' cannot see its {', '.join(sorted(p.needs_parts - provided))} parts"
                     for p in self.policies
-                    if p.mode == "enforce"
-                    and p.response_operations is not None
-                    and operation not in p.response_operations
+                    if p.mode == "enforce" and not p.needs_parts <= provided
                 ),
                 "",
             )
         if blind:
             raise PermissionDeniedError(
-                f"The operation {operation} is not available on this tier: policy '{blind}' cannot "
-                "inspect its responses.",
+                f"The operation {operation.name} is not available on this tier: {blind}.",
                 code="operation_not_supported",
             )
 
@@ -139,7 +143,8 @@ class Pipeline:
                 continue
             if stream_filter is not None:
                 stages.append((policy, stream_filter))
-        return StreamChain(self, stages)
+        numbering = exchange.operation.adapter.stream_numbering(exchange.operation.name) if stages else None
+        return StreamChain(self, stages, numbering)
 
     async def run_after(self, exchange: Exchange) -> None:
         """After-response phase, in reverse order; failures are logged and counted, never raised."""
@@ -157,11 +162,19 @@ class Pipeline:
 class StreamChain:
     """The stream filters of one exchange, composed: each filter's output feeds the next."""
 
-    __slots__ = ("_pipeline", "_stages", "ended")
+    __slots__ = ("_numbering", "_pipeline", "_stages", "ended")
 
-    def __init__(self, pipeline: Pipeline, stages: list[tuple[Policy, StreamFilter]]) -> None:  # type: ignore[type-arg]
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        stages: list[tuple[Policy, StreamFilter]],  # type: ignore[type-arg]
+        numbering: StreamNumbering | None = None,
+    ) -> None:
         self._pipeline = pipeline
         self._stages = stages
+        # The adapter's renumbering, run once on what the last filter emits: filters may drop,
+        # hold and insert events, and the client still sees consecutive numbers and indexes.
+        self._numbering = numbering
         self.ended = False
 
     @property
@@ -174,8 +187,8 @@ class StreamChain:
         for index in range(len(self._stages)):
             events = self._apply(index, events)
             if not events:
-                break
-        return events
+                return events
+        return self._renumber(events)
 
     def end(self, terminal: StreamEvent | None = None) -> list[StreamEvent]:
         """End of stream: each filter flushes, and what it flushes runs through the filters after it.
@@ -206,7 +219,15 @@ class StreamChain:
                 out.extend(flushed)
             if last:
                 last = self._apply(index, last)
-        return out + last
+        return self._renumber(out + last)
+
+    def _renumber(self, events: list[StreamEvent]) -> list[StreamEvent]:
+        if self._numbering is None or not events:
+            return events
+        try:
+            return self._numbering.apply(events)
+        except ValueError as exc:
+            raise UpstreamError(f"The upstream sent an inconsistent event stream ({exc}).") from None
 
     def abort(self) -> None:
         """The exchange ended early: let filters release state; their output is discarded."""

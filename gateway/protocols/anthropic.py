@@ -7,11 +7,16 @@ from types import MappingProxyType
 from typing import Any
 
 from gateway.errors import GatewayError
+from gateway.protocols.anthropic_response import MessagesNumbering, MessagesStreamView, MessageView
 from gateway.protocols.anthropic_view import MessagesView
 from gateway.protocols.base import NO_PARAMS, OperationName, ProtocolAdapter, Usage, int_or_zero
 from gateway.protocols.ratelimit import anthropic_rate_limit_headers
 from gateway.protocols.request_view import RequestView
+from gateway.protocols.response_view import PART_KINDS, ResponseView, StreamNumbering, StreamView
 from gateway.sse import StreamEvent
+
+# The part kinds this adapter's response views read completely (media: not yet read).
+READ_PARTS = frozenset(PART_KINDS - {"media"})
 
 # Error kinds of gateway.errors -> Anthropic's `error.type` strings (anthropic-sdk types/shared).
 _ERROR_TYPES = {
@@ -85,6 +90,22 @@ class AnthropicAdapter(ProtocolAdapter):
         self, operation: OperationName, body: dict[str, Any], params: Mapping[str, str] = NO_PARAMS
     ) -> RequestView:
         return MessagesView(body) if operation == "messages" else RequestView(body)
+
+    def response_parts(self, operation: OperationName) -> frozenset[str]:
+        # Messages responses carry no log-probabilities: the kind is read (there is none to miss).
+        return READ_PARTS if operation == "messages" else frozenset()
+
+    def carries(self, operation: OperationName, kind: str) -> bool:
+        return kind != "logprobs" and kind in self.response_parts(operation)
+
+    def response_view(self, operation: OperationName, body: dict[str, Any]) -> ResponseView:
+        return MessageView(body) if operation == "messages" else ResponseView(body)
+
+    def stream_view(self, operation: OperationName) -> StreamView:
+        return MessagesStreamView() if operation == "messages" else StreamView()
+
+    def stream_numbering(self, operation: OperationName) -> StreamNumbering | None:
+        return MessagesNumbering() if operation == "messages" else None
 
     def rate_limit_headers(
         self, kind: str, limit: int, remaining: int, reset_us: int, now: float

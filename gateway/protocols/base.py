@@ -18,6 +18,7 @@ from gateway.errors import GatewayError, NotFoundError
 from gateway.protocols.declared import DECLARATIONS
 from gateway.protocols.params import UpstreamFor, check_body
 from gateway.protocols.request_view import RequestView
+from gateway.protocols.response_view import ResponseView, StreamNumbering, StreamView
 from gateway.sse import StreamEvent
 
 ProtocolName = Literal["openai", "anthropic", "gemini"]
@@ -161,6 +162,33 @@ class ProtocolAdapter(ABC):
     def is_injected_usage_event(self, operation: OperationName, event: StreamEvent) -> bool:
         """Whether ``event`` exists only because :meth:`prepare_stream_request` asked for it."""
         return False
+
+    # -- the response view (see gateway.protocols.response_view) ---------------------------------
+
+    def response_parts(self, operation: OperationName) -> frozenset[str]:
+        """The part kinds this adapter reads completely in ``operation``'s responses.
+
+        A kind the format cannot carry at all (log-probabilities in Anthropic's Messages API)
+        counts as read: there is nothing of it to miss. A policy whose ``needs_parts`` are not
+        all here is refused for the operation (fail closed). The default reads nothing.
+        """
+        return frozenset()
+
+    def carries(self, operation: OperationName, kind: str) -> bool:
+        """Whether ``operation``'s responses can carry parts of ``kind`` at all (a policy may skip them)."""
+        return kind in self.response_parts(operation)
+
+    def response_view(self, operation: OperationName, body: dict[str, Any]) -> ResponseView:
+        """The content parts of a whole response body, with edits in place."""
+        return ResponseView(body)
+
+    def stream_view(self, operation: OperationName) -> StreamView:
+        """A reader of one response stream's events (one per stream filter: it may keep state)."""
+        return StreamView()
+
+    def stream_numbering(self, operation: OperationName) -> StreamNumbering | None:
+        """The renumbering pass the engine runs on a stream after every policy filter (None: none needed)."""
+        return None
 
 
 def int_or_zero(value: Any) -> int:

@@ -7,10 +7,16 @@ from typing import Any
 
 from gateway.errors import GatewayError
 from gateway.protocols.base import NO_PARAMS, OperationName, ProtocolAdapter, Usage, int_or_zero
+from gateway.protocols.openai_response import ChoicesStreamView, ChoicesView
 from gateway.protocols.openai_view import ChatView, CompletionsView, ResponsesView
 from gateway.protocols.ratelimit import rate_limit_headers
 from gateway.protocols.request_view import RequestView
+from gateway.protocols.response_view import PART_KINDS, ResponseView, StreamNumbering, StreamView
+from gateway.protocols.responses_response import ResponsesBodyView, ResponsesNumbering, ResponsesStreamView
 from gateway.sse import StreamEvent
+
+# The part kinds this adapter's response views read completely (media: not yet read).
+READ_PARTS = frozenset(PART_KINDS - {"media"})
 
 # Error kinds of gateway.errors -> OpenAI's `error.type` strings.
 _ERROR_TYPES = {
@@ -97,6 +103,26 @@ class OpenAIAdapter(ProtocolAdapter):
         self, operation: OperationName, body: dict[str, Any], params: Mapping[str, str] = NO_PARAMS
     ) -> RequestView:
         return _VIEWS.get(operation, RequestView)(body)
+
+    def response_parts(self, operation: OperationName) -> frozenset[str]:
+        return READ_PARTS if operation in ("chat.completions", "completions", "responses") else frozenset()
+
+    def response_view(self, operation: OperationName, body: dict[str, Any]) -> ResponseView:
+        if operation in ("chat.completions", "completions"):
+            return ChoicesView(body, chat=operation == "chat.completions")
+        if operation == "responses":
+            return ResponsesBodyView(body)
+        return ResponseView(body)
+
+    def stream_view(self, operation: OperationName) -> StreamView:
+        if operation in ("chat.completions", "completions"):
+            return ChoicesStreamView(chat=operation == "chat.completions")
+        if operation == "responses":
+            return ResponsesStreamView()
+        return StreamView()
+
+    def stream_numbering(self, operation: OperationName) -> StreamNumbering | None:
+        return ResponsesNumbering() if operation == "responses" else None
 
     def rate_limit_headers(
         self, kind: str, limit: int, remaining: int, reset_us: int, now: float

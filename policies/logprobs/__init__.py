@@ -1,8 +1,8 @@
 """The ``logprobs`` policy: logit truncation against logprob-based extraction and distillation.
 
 See ``docs/logprobs.md``. Modules: ``config`` (schema), ``requests`` (request
-limits), ``values`` (top-k, keyed noise, grid), ``shapes`` (where logprobs live
-in each response shape), ``policy`` (the plugin).
+limits), ``values`` (top-k, keyed noise, grid), ``rewriter`` (every run of
+logprobs the adapter's response view finds), ``policy`` (the plugin).
 """
 
 from policies.logprobs.config import LogitBiasConfig, LogprobsConfig, NoiseConfig

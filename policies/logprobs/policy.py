@@ -8,8 +8,9 @@ for the noise context.
 
 Response and stream phases: :class:`LogprobRewriter` caps alternatives to
 ``top_k``, adds keyed noise, rounds to ``grid``, or drops logprobs the tier may
-not have, in every shape (see ``shapes``). Streams are rewritten event by
-event: nothing is held back and the result does not depend on chunking.
+not have, in every format, through the adapter's response view (see
+``rewriter``). Streams are rewritten event by event: nothing is held back and
+the result does not depend on chunking.
 """
 
 from __future__ import annotations
@@ -20,26 +21,33 @@ from typing import Any
 
 import orjson
 
-from gateway.plugins import ConfigError, Exchange, Policy, PolicyContext, StreamEvent, StreamFilter
+from gateway.plugins import (
+    ConfigError,
+    Exchange,
+    Policy,
+    PolicyContext,
+    StreamEvent,
+    StreamFilter,
+    StreamView,
+)
 from policies.logprobs.config import LogprobsConfig
 from policies.logprobs.requests import RequestLimiter
-from policies.logprobs.shapes import LogprobRewriter
+from policies.logprobs.rewriter import LogprobRewriter
 from policies.logprobs.values import Coarsener
 
-OPERATIONS = frozenset({"chat.completions", "completions", "responses"})
 MIN_KEY_LENGTH = 16
 
 
 class LogprobsStreamFilter(StreamFilter):
-    __slots__ = ("operation", "rewriter")
+    __slots__ = ("reader", "rewriter")
 
-    def __init__(self, operation: str, rewriter: LogprobRewriter) -> None:
-        self.operation = operation
+    def __init__(self, reader: StreamView, rewriter: LogprobRewriter) -> None:
+        self.reader = reader
         self.rewriter = rewriter
 
     def on_event(self, event: StreamEvent) -> list[StreamEvent]:
         if event.json is not None:
-            self.rewriter.event(self.operation, event.json)
+            self.rewriter.rewrite(self.reader.event(event).logprobs())
         return [event]
 
 
@@ -47,8 +55,8 @@ class LogprobsPolicy(Policy[LogprobsConfig]):
     """Caps, coarsens or drops logprobs and refuses the parameter mixes extraction attacks need."""
 
     config_model = LogprobsConfig
-    # shapes.py reads the OpenAI formats' logprobs; Anthropic's Messages API returns none to read.
-    response_operations = frozenset({"chat.completions", "completions", "responses", "messages"})
+    # Every logprob a response carries (a format that carries none gives it vacuously).
+    needs_parts = frozenset({"logprobs"})
 
     def __init__(self, config: LogprobsConfig, context: PolicyContext) -> None:
         super().__init__(config, context)
@@ -79,9 +87,8 @@ class LogprobsPolicy(Policy[LogprobsConfig]):
         self._key = secret.encode()
 
     async def on_request(self, exchange: Exchange) -> None:
-        operation = exchange.operation.name
-        if operation not in OPERATIONS:
-            return
+        if not exchange.carries("logprobs"):
+            return  # the format has no logprobs to ask for (its request view has none either)
 
         def report(param: str, action: str) -> None:
             self.record(exchange, f"{action}:{param}")
@@ -111,7 +118,7 @@ class LogprobsPolicy(Policy[LogprobsConfig]):
         )
 
     def _rewriter_for(self, exchange: Exchange) -> LogprobRewriter | None:
-        if exchange.operation.name not in OPERATIONS:
+        if not exchange.carries("logprobs"):
             return None
         rewriter = exchange.scratch.get(self.name)
         if rewriter is None:  # request phase skipped (shadow copy); build from what we have
@@ -121,11 +128,11 @@ class LogprobsPolicy(Policy[LogprobsConfig]):
     async def on_response(self, exchange: Exchange, body: dict[str, Any]) -> None:
         rewriter = self._rewriter_for(exchange)
         if rewriter is not None:
-            rewriter.body(exchange.operation.name, body)
+            rewriter.rewrite(exchange.response_view(body).logprobs())
 
     def stream_filter(self, exchange: Exchange) -> StreamFilter | None:
         rewriter = self._rewriter_for(exchange)
-        return None if rewriter is None else LogprobsStreamFilter(exchange.operation.name, rewriter)
+        return None if rewriter is None else LogprobsStreamFilter(exchange.stream_view(), rewriter)
 
     async def after_response(self, exchange: Exchange) -> None:
         rewriter = exchange.scratch.get(self.name)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hmac
 import math
-from collections.abc import Iterable
 from typing import Any
 
 # OpenAI reports -9999.0 for a sampled token outside the top 20; it carries no information to hide.
@@ -75,14 +74,3 @@ class Coarsener:
 
     def keep(self, count: int) -> int:
         return min(count, self.top_k)
-
-
-def best_first(entries: Iterable[tuple[Any, float]]) -> list[tuple[Any, float]]:
-    """(key, logprob) pairs sorted most likely first (stable for ties)."""
-    return sorted(entries, key=lambda pair: -pair[1])
-
-
-def number(value: Any, where: str) -> float:
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        raise ValueError(f"{where}: logprob is not a number: {value!r}")
-    return float(value)

@@ -33,8 +33,8 @@ class ReasoningPolicy(Policy[ReasoningConfig]):
     """Drop, redact, summarise, seal or allow reasoning traces; cap reasoning parameters."""
 
     config_model = ReasoningConfig
-    # chat.py (chat and completions), responses.py and messages.py read these formats' reasoning.
-    response_operations = frozenset({"chat.completions", "completions", "responses", "messages"})
+    # Reasoning in its own parts or inline in text, and the logprobs of withheld tokens.
+    needs_parts = frozenset({"text", "reasoning", "logprobs"})
 
     def __init__(self, config: ReasoningConfig, context: PolicyContext) -> None:
         super().__init__(config, context)

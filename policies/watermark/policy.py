@@ -62,8 +62,8 @@ class _ResponseState:
 
 class WatermarkPolicy(Policy[WatermarkConfig]):
     config_model = WatermarkConfig
-    # shapes/ marks the visible text of each of these formats.
-    response_operations = frozenset({"chat.completions", "completions", "responses", "messages"})
+    # Visible text to mark, and its logprobs (dropped with strip_logprobs).
+    needs_parts = frozenset({"text", "logprobs"})
 
     def __init__(self, config: WatermarkConfig, context: PolicyContext) -> None:
         super().__init__(config, context)

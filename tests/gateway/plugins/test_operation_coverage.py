@@ -1,4 +1,4 @@
-"""Fail closed on what a policy cannot see: an operation outside a policy's response_operations is refused."""
+"""Fail closed on what a policy cannot see: an operation lacking a part kind a policy needs is refused."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from tests.support import TEST_KEYS, GatewayHandle, MockHandle
 
 CHAT = {"model": "mock-small", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 8}
 MESSAGES = {"model": "claude-mock", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
+POLICY = "tests.sample_policies:MediaPolicy"
 
 
 def _gateway(start: Callable[..., GatewayHandle], mode: str) -> GatewayHandle:
-    policy = {"name": "tests.sample_policies:ChatOnlyPolicy", "mode": mode}
+    policy = {"name": POLICY, "mode": mode}
     return start(tiers={tier: {"policies": [policy]} for tier in TEST_KEYS})
 
 
@@ -22,18 +23,19 @@ def _auth() -> dict[str, str]:
     return {"authorization": f"Bearer {TEST_KEYS['free']}", "anthropic-version": "2023-06-01"}
 
 
-def test_an_operation_a_policy_cannot_read_is_refused_naming_both(
-    start_gateway: Callable[..., GatewayHandle], mock_upstream: MockHandle
+@pytest.mark.parametrize(("path", "body"), [("/v1/chat/completions", CHAT), ("/v1/messages", MESSAGES)])
+def test_an_operation_lacking_a_needed_part_kind_is_refused_naming_policy_operation_and_kind(
+    start_gateway: Callable[..., GatewayHandle], mock_upstream: MockHandle, path: str, body: dict[str, object]
 ) -> None:
     gw = _gateway(start_gateway, "enforce")
     mock_upstream.reset()
-    refused = httpx.post(f"{gw.url}/v1/messages", json=MESSAGES, headers=_auth())
+    refused = httpx.post(f"{gw.url}{path}", json={**body, "stream": True}, headers=_auth())
     assert refused.status_code == 403
     error = refused.json()["error"]
     assert error["type"] == "permission_error"
-    assert "tests.sample_policies:ChatOnlyPolicy" in error["message"] and "messages" in error["message"]
-    assert mock_upstream.requests() == []
-    assert httpx.post(f"{gw.url}/v1/chat/completions", json=CHAT, headers=_auth()).status_code == 200
+    operation = "messages" if "messages" in path else "chat.completions"
+    assert POLICY in error["message"] and operation in error["message"] and "media" in error["message"]
+    assert mock_upstream.requests() == []  # refused before anything reached the upstream
     assert httpx.get(f"{gw.url}/v1/models", headers=_auth()).status_code == 200  # declared passthrough
 
 
@@ -52,12 +54,18 @@ def test_shadow_mode_policies_do_not_refuse(
     assert httpx.post(f"{gw.url}{path}", json=body, headers=_auth()).status_code == 200
 
 
-def test_every_builtin_policy_declares_the_operations_it_reads() -> None:
+def test_every_builtin_policy_declares_the_part_kinds_it_reads_and_every_operation_provides_them() -> None:
     from gateway.plugins.registry import resolve_policy
     from gateway.protocols import OPERATIONS
 
-    operations = {op.name for op in OPERATIONS.values()}
-    for name in ("reasoning", "logprobs", "watermark"):
-        assert resolve_policy(name).response_operations == operations, name
+    needs = {name: resolve_policy(name).needs_parts for name in ("reasoning", "logprobs", "watermark")}
+    assert needs == {
+        "reasoning": {"text", "reasoning", "logprobs"},
+        "logprobs": {"logprobs"},
+        "watermark": {"text", "logprobs"},
+    }
     for name in ("quota", "detector"):  # request view only
-        assert resolve_policy(name).response_operations is None, name
+        assert resolve_policy(name).needs_parts == frozenset(), name
+    for op in OPERATIONS.values():
+        provided = op.adapter.response_parts(op.name)
+        assert all(kinds <= provided for kinds in needs.values()), op.name

@@ -1,0 +1,386 @@
+"""A format-neutral reading of one response, whole or streamed, owned by the protocol adapters.
+
+The response side of the adapters' "one reading" (the request side is :mod:`request_view`): for a
+whole body and for each stream event the adapter exposes the **content parts** it carries, each of
+one :data:`PartKind` and addressed by a stable :data:`PartKey`, with edit operations. A policy
+written against these types never names a field or an event type of any API, so it applies to
+every family whose adapter implements the view.
+
+Parts
+    :class:`Part` is a piece of text (visible ``text``, ``reasoning``, ``tool_arguments``,
+    ``refusal``): read ``text``, ``set_text``, ``drop``; ``delta`` says whether it continues
+    its key's content (a stream delta) or holds all of it (a body, or a closing event that
+    repeats it). :class:`LogprobsPart` is a run of token log-probabilities: ``cap``,
+    ``map_values``, ``drop``. ``usage`` is read through :meth:`ResponseView.usage`.
+
+Keys
+    A :data:`PartKey` is a tuple the adapter builds; it is equal for every piece of the same
+    content (all deltas of one chat choice's text, one Responses output_text part, one
+    Anthropic block) and for the final objects that repeat it, so a policy keeps per-key
+    state (a marker, a token counter) without parsing it. Policies treat keys as opaque.
+
+Streams
+    :class:`StreamView` is the adapter's per-stream reader. ``event(ev)`` gives an
+    :class:`EventView` whose ``parts`` are the event's content, whose ``closes`` are the keys
+    whose content ends at this event, and whose ``add_text`` puts text for a key at this point
+    in the stream's own shape (into this event, or a delta event before it); ``events()`` is
+    what to forward. ``text_event`` makes a stand-alone delta (to flush at the end of a stream
+    the upstream never closed). A policy may drop events and blocks freely: the engine runs the
+    adapter's :class:`StreamNumbering` after every policy filter, so sequence numbers and block
+    and item indexes the client sees stay consecutive; renumbering lives there only.
+
+Cost: views are built on demand from the already parsed JSON (``StreamEvent.json``), hold
+references into it (no copies), and enumerate only the kinds asked for.
+
+Malformed content (a delta whose text is not a string, a logprobs field of the wrong type) raises
+:class:`ValueError`: inside a policy phase the engine then fails closed.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from bisect import bisect_left, insort
+from collections.abc import Callable, Hashable, Iterator
+from typing import TYPE_CHECKING, Any, Literal, get_args
+
+from gateway.sse import StreamEvent
+
+if TYPE_CHECKING:
+    from gateway.protocols.base import Usage
+
+PartKind = Literal[
+    "text", "reasoning", "tool_arguments", "refusal", "logprobs", "annotation", "usage", "media"
+]
+"""What a content part is.
+
+``text``: the visible answer. ``reasoning``: the model's reasoning (fields, blocks, items, and
+inline ``<think>`` spans, which the adapter reports as a capability, see
+:attr:`ResponseView.inline_think`). ``tool_arguments``: the arguments of a tool call.
+``refusal``: a refusal message. ``logprobs``: token log-probabilities. ``annotation``: offsets
+into a text part (citations). ``usage``: token counts. ``media``: generated images and audio.
+"""
+
+PART_KINDS: frozenset[str] = frozenset(get_args(PartKind))
+PartKey = tuple[Hashable, ...]
+TEXT_KINDS: frozenset[str] = frozenset({"text", "reasoning", "tool_arguments", "refusal"})
+
+ReasoningDetail = Literal["", "raw", "summary", "encrypted"]
+"""For ``reasoning`` parts: ``raw`` trace text, a provider ``summary``, or ``encrypted`` opaque
+continuity data (Responses ``encrypted_content``, Anthropic ``redacted_thinking`` or a signature-only
+thinking block) that carries no readable text."""
+
+
+class Anchor:
+    """An offset into the text of a part's key (the start or end of an annotation's span)."""
+
+    __slots__ = ("_field", "_holder", "end")
+
+    def __init__(self, holder: dict[str, Any], field: str, end: bool) -> None:
+        self._holder = holder
+        self._field = field
+        self.end = end  # True: the offset ends a span (moves to the end of a rewritten word)
+
+    @property
+    def value(self) -> int:
+        return int(self._holder[self._field])
+
+    def move(self, value: int) -> None:
+        """Point the anchor at ``value`` in the rewritten text."""
+        self._holder[self._field] = value
+
+
+class Part:
+    """One piece of text content, read and edited in place in the body or event it came from.
+
+    ``kind``: what it is; ``key``: whose content it is; ``delta``: True when it continues the
+    key's content (a stream delta), False when it holds the whole content (a body, or a final
+    object that repeats it); ``choice``: the alternative it belongs to (``n`` > 1; 0 otherwise);
+    ``detail``: for reasoning, which sort (:data:`ReasoningDetail`).
+    """
+
+    __slots__ = ("_field", "_holder", "_remove", "_seal", "choice", "delta", "detail", "key", "kind")
+
+    def __init__(
+        self,
+        kind: PartKind,
+        key: PartKey,
+        holder: dict[str, Any],
+        field: str,
+        *,
+        delta: bool = False,
+        choice: int = 0,
+        detail: ReasoningDetail = "",
+        remove: Callable[[], None] | None = None,
+        seal: Callable[[str], None] | None = None,
+    ) -> None:
+        self.kind = kind
+        self.key = key
+        self.delta = delta
+        self.choice = choice
+        self.detail = detail
+        self._holder = holder
+        self._field = field
+        self._remove = remove
+        self._seal = seal
+
+    @property
+    def text(self) -> str:
+        value = self._holder.get(self._field)
+        return value if isinstance(value, str) else ""
+
+    def set_text(self, text: str) -> None:
+        """Replace the part's text (the client sees ``text`` where the upstream's was)."""
+        self._holder[self._field] = text
+
+    def drop(self) -> None:
+        """Remove the part: the field, or the block or item that is nothing but this part."""
+        if self._remove is not None:
+            self._remove()
+        else:
+            self._holder.pop(self._field, None)
+
+    def raw(self) -> Any:
+        """The JSON object holding the part as the API sent it (what to seal, for reasoning)."""
+        return self._holder
+
+    @property
+    def sealable(self) -> bool:
+        """Whether the format has a place for an opaque blob standing for this part (see :meth:`seal`)."""
+        return self._seal is not None
+
+    def seal(self, blob: str) -> None:
+        """Put ``blob`` where the format keeps opaque reasoning the client sends back (Responses
+        ``encrypted_content``, Anthropic ``signature``, chat's ``sealed_reasoning`` field), and
+        remove the readable text. A format without such a place raises ValueError."""
+        if self._seal is None:
+            raise ValueError(f"no place for sealed content of {self.key!r} in this format")
+        self._seal(blob)
+
+    def anchors(self) -> list[Anchor]:
+        """Offsets into this part's text that must follow it when it is rewritten (citations)."""
+        return []
+
+    def __repr__(self) -> str:
+        return f"Part({self.kind}, {self.key!r}, delta={self.delta}, text={self.text[:40]!r})"
+
+
+class LogprobsPart(ABC):
+    """A run of token log-probabilities of one key, in the format's own layout.
+
+    ``prompt``: log-probabilities of prompt tokens (vLLM ``prompt_logprobs``), positions from 0
+    in every event; ``echoes_prompt``: the run begins with the echoed prompt's tokens when the
+    request asked for an echo (legacy completions); ``delta``: the run continues the key's
+    earlier runs (positions go on from where they stopped), else it starts at position 0.
+    """
+
+    __slots__ = ("choice", "delta", "echoes_prompt", "key", "prompt")
+
+    kind: Literal["logprobs"] = "logprobs"
+
+    def __init__(
+        self, key: PartKey, *, delta: bool, prompt: bool = False, echoes_prompt: bool = False, choice: int = 0
+    ) -> None:
+        self.key = key
+        self.delta = delta
+        self.prompt = prompt
+        self.echoes_prompt = echoes_prompt
+        self.choice = choice
+
+    @abstractmethod
+    def positions(self) -> int:
+        """How many token positions the run covers."""
+
+    @abstractmethod
+    def cap(self, top_k: int) -> int:
+        """Keep the ``top_k`` most likely alternatives per position (what top-k means in this format,
+        best first by the upstream's values); returns how many alternatives were removed."""
+
+    @abstractmethod
+    def map_values(self, value: Callable[[Any, int, Any], Any]) -> None:
+        """Replace each logprob ``lp`` of ``token`` at offset ``i`` of the run by ``value(lp, i, token)``."""
+
+    @abstractmethod
+    def alternatives(self) -> int:
+        """How many alternatives the run carries (what :meth:`drop` withholds)."""
+
+    @abstractmethod
+    def drop(self) -> int:
+        """Remove the run (the format's empty value); returns :meth:`alternatives` before it."""
+
+
+class ResponseView:
+    """The content of one whole (non-streaming) response body."""
+
+    __slots__ = ("body", "inline_think")
+
+    def __init__(self, body: dict[str, Any], *, inline_think: bool = False) -> None:
+        self.body = body
+        # The format carries reasoning inline in its text (``<think>`` spans): a policy that
+        # treats reasoning must parse text parts for it; elsewhere reasoning has its own parts.
+        self.inline_think = inline_think
+
+    def parts(self, kinds: frozenset[str] = TEXT_KINDS) -> Iterator[Part | LogprobsPart]:
+        """The body's parts of ``kinds``, in document order (no part of any other kind is parsed)."""
+        return iter(())
+
+    def text_parts(self, kinds: frozenset[str] = frozenset({"text"})) -> Iterator[Part]:
+        """The body's text parts (visible text by default)."""
+        for part in self.parts(kinds):
+            if isinstance(part, Part):
+                yield part
+
+    def logprobs(self) -> Iterator[LogprobsPart]:
+        for part in self.parts(_LOGPROBS):
+            if isinstance(part, LogprobsPart):
+                yield part
+
+    def usage(self) -> Usage | None:
+        """Token usage the body reports (None: not known here)."""
+        return None
+
+
+_LOGPROBS = frozenset({"logprobs"})
+
+
+class EventView:
+    """One stream event's content, and the events to forward for it.
+
+    ``parts(kinds)`` lists the event's parts; ``closes`` the keys whose content ends at this
+    event (a ``finish_reason``, a block stop, a ``.done``), in order. ``add_text(key, text)``
+    delivers more text for ``key`` at this point, before the event closes it: into the event
+    itself where the format allows, else as a delta event inserted before it. ``events()`` is
+    the list to return from ``StreamFilter.on_event``.
+    """
+
+    __slots__ = ("_before", "_reader", "closes", "event")
+
+    def __init__(self, reader: StreamView, event: StreamEvent, closes: tuple[PartKey, ...] = ()) -> None:
+        self._reader = reader
+        self.event = event
+        self.closes = closes
+        self._before: list[StreamEvent] | None = None
+
+    def parts(self, kinds: frozenset[str] = TEXT_KINDS) -> Iterator[Part | LogprobsPart]:
+        return self._reader.event_parts(self.event, kinds)
+
+    def text_parts(self, kinds: frozenset[str] = frozenset({"text"})) -> Iterator[Part]:
+        for part in self.parts(kinds):
+            if isinstance(part, Part):
+                yield part
+
+    def logprobs(self) -> Iterator[LogprobsPart]:
+        for part in self.parts(_LOGPROBS):
+            if isinstance(part, LogprobsPart):
+                yield part
+
+    def add_text(self, key: PartKey, text: str) -> None:
+        """Send ``text`` as more of ``key``'s content, at this point of the stream."""
+        if text and not self._reader.append_text(self.event, key, text):
+            if self._before is None:
+                self._before = []
+            self._before.append(self._reader.text_event(key, text, before=self.event))
+
+    def insert_before(self, event: StreamEvent) -> None:
+        """Forward ``event`` just before this one."""
+        if self._before is None:
+            self._before = []
+        self._before.append(event)
+
+    def events(self) -> list[StreamEvent]:
+        """What to forward for this event: anything inserted, then the event."""
+        if self._before is None:
+            return [self.event]
+        return [*self._before, self.event]
+
+
+class StreamView:
+    """The adapter's reader of one response stream (per exchange and policy: it may keep state).
+
+    Family modules subclass it; the base reads nothing (an adapter without a stream view
+    provides no part kinds, so policies that need some are refused before the stream starts).
+    """
+
+    __slots__ = ("inline_think",)
+
+    def __init__(self, *, inline_think: bool = False) -> None:
+        self.inline_think = inline_think
+
+    def event(self, event: StreamEvent) -> EventView:
+        """The view of ``event`` (call once per event, before reading its parts)."""
+        return EventView(self, event, self.closes(event))
+
+    def closes(self, event: StreamEvent) -> tuple[PartKey, ...]:
+        """Keys whose content ends with ``event``."""
+        return ()
+
+    def event_parts(self, event: StreamEvent, kinds: frozenset[str]) -> Iterator[Part | LogprobsPart]:
+        """The parts of ``event`` of ``kinds``."""
+        return iter(())
+
+    def append_text(self, event: StreamEvent, key: PartKey, text: str) -> bool:
+        """Append ``text`` for ``key`` inside ``event`` when the format allows it there; False if not."""
+        return False
+
+    def text_event(self, key: PartKey, text: str, before: StreamEvent | None = None) -> StreamEvent:
+        """A delta event carrying ``text`` for ``key`` (numbered like ``before`` when given)."""
+        raise ValueError(f"this stream cannot carry more text for {key!r}")
+
+
+class IndexMap:
+    """Upstream block (or item) indexes to the client's, given the starts the client saw, in order.
+
+    ``start(u)``: a block's start is forwarded; it gets the next client index. ``get(u)``: the
+    client index of a later event of block ``u``; for a block whose start was never forwarded,
+    ``u`` less the blocks missing below it (so an odd upstream stays consistent, never shifted
+    onto another block).
+    """
+
+    __slots__ = ("_map", "_missing", "_next")
+
+    def __init__(self) -> None:
+        self._map: dict[int, int] = {}
+        self._missing: list[int] = []  # upstream indexes skipped (withheld), sorted
+        self._next = 0  # the upstream index expected next
+
+    def start(self, upstream: int) -> int:
+        if upstream in self._map:
+            return self._map[upstream]
+        if upstream >= self._next:
+            for skipped in range(self._next, upstream):
+                self._missing.append(skipped)
+            self._next = upstream + 1
+        else:
+            # A start released late (a policy held it): it is no longer missing.
+            at = bisect_left(self._missing, upstream)
+            if at < len(self._missing) and self._missing[at] == upstream:
+                del self._missing[at]
+        client = upstream - bisect_left(self._missing, upstream)
+        self._map[upstream] = client
+        return client
+
+    def get(self, upstream: int) -> int:
+        client = self._map.get(upstream)
+        if client is not None:
+            return client
+        return upstream - bisect_left(self._missing, upstream)
+
+    def withheld(self, upstream: int) -> None:
+        """Declare block ``upstream`` withheld whole (optional: gaps are found on the next start)."""
+        if upstream not in self._map and upstream not in self._missing:
+            insort(self._missing, upstream)
+            self._next = max(self._next, upstream + 1)
+
+
+class StreamNumbering:
+    """The adapter's pass over a stream's output after every policy filter (none by default).
+
+    Formats that number their events or blocks (Responses ``sequence_number`` and
+    ``output_index``, Anthropic block ``index``) subclass it, so that policies may drop, hold and
+    insert events freely and the client still sees consecutive numbers.
+    """
+
+    __slots__ = ()
+
+    def apply(self, events: list[StreamEvent]) -> list[StreamEvent]:
+        """Renumber ``events`` (the filters' output, in order) in place; returns them."""
+        return events
