@@ -23,10 +23,12 @@ from typing import Any
 from gateway.errors import GatewayError, RateLimitError
 from gateway.protocols.base import NO_PARAMS, OperationName, ProtocolAdapter, Usage, int_or_zero
 from gateway.protocols.gemini_params import check_generate_content
+from gateway.protocols.gemini_response import GeminiChunks, GenerateContentBodyView, GenerateContentStreamView
 from gateway.protocols.gemini_view import GenerateContentView, StreamGenerateContentView
 from gateway.protocols.params import UpstreamFor
 from gateway.protocols.ratelimit import rate_limit_headers
 from gateway.protocols.request_view import RequestView
+from gateway.protocols.response_view import ResponseView, StreamNumbering, StreamView
 from gateway.sse import StreamEvent
 
 # HTTP status -> the google.rpc.Code name Google's APIs answer it with (google/rpc/code.proto's mapping;
@@ -52,6 +54,13 @@ _STATUS_NAMES = {
 _ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
 _BAD_REQUEST = "type.googleapis.com/google.rpc.BadRequest"
 _RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
+
+# The part kinds the response views read completely: Gemini has no refusal text (nothing to miss);
+# grounding and citation offsets (annotation) and generated media are not read. The views yield
+# reasoning parts (thoughts, signatures; sealable), but "reasoning" is not claimed while the reasoning
+# policy rewrites reasoning per format rather than through the views: a policy that needs it refuses
+# Gemini (fail closed) instead of passing thoughts through unread.
+READ_PARTS = frozenset({"text", "tool_arguments", "refusal", "logprobs", "usage"})
 
 _VIEWS: dict[str, type[GenerateContentView]] = {
     "generateContent": GenerateContentView,
@@ -141,6 +150,21 @@ class GeminiAdapter(ProtocolAdapter):
         params: Mapping[str, str] = NO_PARAMS,
     ) -> None:
         check_generate_content(body, params.get("model"), upstream_for)
+
+    def response_parts(self, operation: OperationName) -> frozenset[str]:
+        return READ_PARTS if operation in _VIEWS else frozenset()
+
+    def carries(self, operation: OperationName, kind: str) -> bool:
+        return kind != "refusal" and kind in self.response_parts(operation)
+
+    def response_view(self, operation: OperationName, body: dict[str, Any]) -> ResponseView:
+        return GenerateContentBodyView(body) if operation in _VIEWS else ResponseView(body)
+
+    def stream_view(self, operation: OperationName) -> StreamView:
+        return GenerateContentStreamView() if operation in _VIEWS else StreamView()
+
+    def stream_numbering(self, operation: OperationName) -> StreamNumbering | None:
+        return GeminiChunks() if operation in _VIEWS else None
 
     def rate_limit_headers(
         self, kind: str, limit: int, remaining: int, reset_us: int, now: float
