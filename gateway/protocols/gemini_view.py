@@ -22,7 +22,7 @@ Field meanings, from the ``google-genai`` SDK (``types.GenerationConfig``, ``Thi
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.protocols.conversation import text_of
 from gateway.protocols.request_view import (
@@ -33,6 +33,9 @@ from gateway.protocols.request_view import (
     RequestView,
     _int,
 )
+
+if TYPE_CHECKING:
+    from gateway.protocols.base import OperationName
 
 GENERATION_CONFIG = "generationConfig"
 CANDIDATE_COUNT = "generationConfig.candidateCount"
@@ -63,7 +66,7 @@ def _function_responses(parts: list[Any]) -> int:
 class GenerateContentView(RequestView):
     """``generateContent``: the model from the path, the options in ``generationConfig``."""
 
-    operation = "generateContent"
+    operation: OperationName = "generateContent"
     streaming = False
     prompt_fields = ("systemInstruction", "contents", "tools")
     prompt_param = "contents"
