@@ -13,9 +13,13 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from gateway.config.loader import load_config
-from gateway.errors import ConfigError
+from gateway.errors import ConfigError, InvalidRequestError
+from gateway.routes import canonical_path
+from tests.gateway.test_route_attacks import spellings
 from tests.raw_http import RawResponse, raw_request
 from tests.support import TEST_KEYS, GatewayHandle, MockHandle, base_config
 
@@ -218,3 +222,25 @@ def test_unknown_model_is_not_found_in_gemini_shape(mock_upstream: MockHandle, t
         assert error["status"] == "NOT_FOUND"
     finally:
         handle.stop()
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_any_spelling_is_refused_or_served_as_the_canonical_route(
+    gw: GatewayHandle, mock_upstream: MockHandle, data: st.DataObject
+) -> None:
+    canonical = data.draw(st.sampled_from([CANONICAL, "/v1/models/gemini-mock:generateContent"]))
+    target = data.draw(spellings(canonical))
+    mock_upstream.reset()
+    response = send(gw, target.decode("latin-1"))
+    received = [request["raw_path"] for request in mock_upstream.requests()]
+    try:
+        expected: str | None = canonical_path(target)
+    except InvalidRequestError:
+        expected = None
+    if expected != canonical:  # another path (a case change, a dot segment...): never served as this one
+        assert response.status in (400, 404, 405), (target, response.status)
+        assert received == [] and b"Traceback" not in response.body
+        return
+    assert response.status == 200, (target, response.body)
+    assert received == [canonical]
