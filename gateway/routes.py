@@ -114,6 +114,14 @@ class Route:
     methods: frozenset[str]
     operation: Operation
     query: frozenset[str] = frozenset()
+    # From ``query``, once: the names accepted, and those required with their one value.
+    query_names: frozenset[str] = field(init=False, repr=False, compare=False)
+    required_query: Mapping[str, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "query_names", frozenset(entry.partition("=")[0] for entry in self.query))
+        required = {name: value for name, sep, value in (e.partition("=") for e in self.query) if sep}
+        object.__setattr__(self, "required_query", required)
 
     @property
     def protocol(self) -> ProtocolName:
@@ -251,26 +259,31 @@ def _bind(matchers: tuple[_Segment, ...], segments: list[str]) -> dict[str, str]
 
 def _declared_query(route: Route, raw_query: bytes) -> tuple[str, str | None]:
     """The declared query parameters re-encoded, and the credential taken out of them (if any)."""
+    required = route.required_query
+    if not raw_query and not required:
+        return "", None
     pairs: list[tuple[str, str]] = []
     if raw_query:
         try:
             pairs = parse_qsl(raw_query.decode("ascii"), keep_blank_values=True, strict_parsing=True)
         except (UnicodeDecodeError, ValueError):
             raise InvalidRequestError("The query string is malformed.", code="invalid_query") from None
+    credential: str | None = None
     credential_name = route.operation.adapter.credential_query
-    credentials = [value for name, value in pairs if name == credential_name]
-    if len(credentials) > 1:
-        raise InvalidRequestError(
-            f"The query parameter '{credential_name}' is given more than once.",
-            param=credential_name,
-            code="invalid_query",
-        )
-    pairs = [(name, value) for name, value in pairs if name != credential_name]
-    required = {entry.partition("=")[0]: entry.partition("=")[2] for entry in route.query if "=" in entry}
-    names = {entry.partition("=")[0] for entry in route.query}
+    if credential_name is not None:
+        credentials = [value for name, value in pairs if name == credential_name]
+        if len(credentials) > 1:
+            raise InvalidRequestError(
+                f"The query parameter '{credential_name}' is given more than once.",
+                param=credential_name,
+                code="invalid_query",
+            )
+        if credentials:
+            credential = credentials[0]
+            pairs = [(name, value) for name, value in pairs if name != credential_name]
     seen: set[str] = set()
     for name, value in pairs:
-        if name not in names:
+        if name not in route.query_names:
             accepted = ", ".join(sorted(route.query)) or "none"
             raise InvalidRequestError(
                 f"Unknown query parameter '{name}' for {route.template} (accepted: {accepted}).",
@@ -291,4 +304,4 @@ def _declared_query(route: Route, raw_query: bytes) -> tuple[str, str | None]:
                 param=name,
                 code="missing_required_parameter",
             )
-    return (urlencode(pairs) if pairs else ""), (credentials[0] if credentials else None)
+    return (urlencode(pairs) if pairs else ""), credential
