@@ -18,9 +18,11 @@ import time
 
 from gateway.mock.text import answer_text, tokenize
 from gateway.plugins.base import StreamFilter
+from gateway.protocols import ADAPTERS
 from gateway.sse import StreamEvent
 from policies.watermark.marker import LexicalSettings, TextMarker
-from policies.watermark.shapes import TextStream, WatermarkStreamFilter
+from policies.watermark.streams import WatermarkStreamFilter
+from policies.watermark.text_stream import TextStream
 
 ROUNDS = 5
 
@@ -59,7 +61,9 @@ def main() -> None:
 
         def make() -> StreamFilter:
             return WatermarkStreamFilter(
-                "chat.completions", lambda _key: TextStream(TextMarker(key, settings), None), True
+                ADAPTERS["openai"].stream_view("chat.completions"),
+                lambda _part: TextStream(TextMarker(key, settings), None),
+                True,
             )
 
         return make

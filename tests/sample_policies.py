@@ -178,3 +178,30 @@ class ScratchWiperPolicy(Policy[PolicyConfig]):
         exchange.scratch.clear()
         exchange.scratch["_entered"] = []  # the key the pipeline once kept its bookkeeping under
         exchange.scratch = {"_entered": []}
+
+
+class DropBlocksConfig(PolicyConfig):
+    kind: Literal["reasoning", "text", "tool_arguments"] = "reasoning"
+
+
+class DropBlocksPolicy(Policy[DropBlocksConfig]):
+    """Withholds every block or item of one kind through the response view; leaves numbering to the engine."""
+
+    config_model = DropBlocksConfig
+    needs_parts = frozenset({"text", "reasoning"})
+
+    async def on_response(self, exchange: Exchange, body: dict[str, Any]) -> None:
+        for block in list(exchange.response_view(body).blocks()):
+            if block.kind == self.config.kind:
+                block.drop()
+
+    def stream_filter(self, exchange: Exchange) -> StreamFilter | None:
+        reader, kind = exchange.stream_view(), self.config.kind
+
+        class Drop(StreamFilter):
+            def on_event(self, event: StreamEvent) -> list[StreamEvent]:
+                view = reader.event(event)
+                block = view.block
+                return [] if block is not None and block.kind == kind else view.events()
+
+        return Drop()

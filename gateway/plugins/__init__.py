@@ -43,10 +43,12 @@ from gateway.plugins.strictness import (
 )
 from gateway.protocols import ProtocolAdapter
 from gateway.protocols.ratelimit import go_duration
+from gateway.protocols.readers import response_texts
 from gateway.protocols.request_view import BudgetAsk, EffortAsk, InputSize, LogprobsAsk, RequestView
 from gateway.protocols.response_view import (
     PART_KINDS,
     Anchor,
+    Block,
     EventView,
     LogprobsPart,
     Part,
@@ -72,6 +74,7 @@ __all__ = [
     "TRUE_IS_STRICTER",
     "Account",
     "Anchor",
+    "Block",
     "BudgetAsk",
     "ConfigError",
     "EffortAsk",
@@ -115,4 +118,5 @@ __all__ = [
     "UpstreamError",
     "go_duration",
     "is_risk_level",
+    "response_texts",
 ]

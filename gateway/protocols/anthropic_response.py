@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from gateway.protocols.response_view import (
+    Block,
     IndexMap,
     LogprobsPart,
     Part,
@@ -29,6 +30,16 @@ from gateway.protocols.response_view import (
     StreamView,
 )
 from gateway.sse import StreamEvent
+
+# content block type -> the part kind of its content
+BLOCK_KINDS = {
+    "text": "text",
+    "thinking": "reasoning",
+    "redacted_thinking": "reasoning",
+    "tool_use": "tool_arguments",
+    "server_tool_use": "tool_arguments",
+}
+_BLOCK_EVENTS = ("content_block_start", "content_block_delta", "content_block_stop")
 
 # delta type -> (part kind, the delta's field, reasoning detail)
 _DELTAS: dict[str, tuple[str, str, str]] = {
@@ -97,17 +108,47 @@ class MessageView(ResponseView):
     def parts(self, kinds: frozenset[str] = frozenset({"text"})) -> Iterator[Part | LogprobsPart]:
         return message_parts(self.body, kinds)
 
+    def blocks(self) -> Iterator[Block]:
+        content = self.body.get("content")
+        if not isinstance(content, list):
+            return
+        for position, block in enumerate(list(content)):
+            kind = BLOCK_KINDS.get(block.get("type"), "") if isinstance(block, dict) else ""
+
+            def remove(block: Any = block) -> None:
+                content.remove(block)
+
+            yield Block(("block", position), kind, remove)
+
 
 class MessagesStreamView(StreamView):
     """A Messages event stream."""
 
-    __slots__ = ()
+    __slots__ = ("_kinds",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._kinds: dict[Any, str] = {}  # block index -> the part kind of its content
+
+    def observe(self, event: StreamEvent) -> None:
+        payload = event.json
+        if payload is not None and payload.get("type") == "content_block_start":
+            block = payload.get("content_block")
+            block_type = block.get("type") if isinstance(block, dict) else None
+            self._kinds[payload.get("index")] = BLOCK_KINDS.get(block_type, "")  # type: ignore[arg-type]
 
     def closes(self, event: StreamEvent) -> tuple[PartKey, ...]:
         payload = event.json
         if payload is not None and payload.get("type") == "content_block_stop":
             return (("block", payload.get("index")),)
         return ()
+
+    def block_of(self, event: StreamEvent) -> Block | None:
+        payload = event.json
+        if payload is None or payload.get("type") not in _BLOCK_EVENTS:
+            return None
+        index = payload.get("index")
+        return Block(("block", index), self._kinds.get(index, ""))
 
     def event_parts(self, event: StreamEvent, kinds: frozenset[str]) -> Iterator[Part | LogprobsPart]:
         payload = event.json

@@ -90,8 +90,8 @@ class TokenListLogprobs(LogprobsPart):
                 withheld += len(top) - top_k
         return withheld
 
-    def map_values(self, value: Value) -> None:
-        for position, entry in enumerate(self._list()):
+    def map_values(self, value: Value, start: int = 0) -> None:
+        for position, entry in enumerate(self._list(), start):
             entry["logprob"] = value(entry.get("logprob"), position, entry.get("token"))
             top = entry.get("top_logprobs")
             if top is None:
@@ -161,10 +161,10 @@ class LegacyLogprobs(LogprobsPart):
         self._logprobs["top_logprobs"] = capped
         return withheld
 
-    def map_values(self, value: Value) -> None:
+    def map_values(self, value: Value, start: int = 0) -> None:
         tokens, values, tops = self._arrays()
         self._logprobs["token_logprobs"] = [
-            value(lp, i, tokens[i] if i < len(tokens) else "") for i, lp in enumerate(values)
+            value(lp, start + i, tokens[i] if i < len(tokens) else "") for i, lp in enumerate(values)
         ]
         if tops is None:
             return
@@ -175,7 +175,7 @@ class LegacyLogprobs(LogprobsPart):
                 continue
             if not isinstance(alternatives, dict):
                 raise ValueError("legacy logprobs: a top_logprobs entry is not an object")
-            mapped.append({token: value(lp, i, token) for token, lp in alternatives.items()})
+            mapped.append({token: value(lp, start + i, token) for token, lp in alternatives.items()})
         self._logprobs["top_logprobs"] = mapped
 
     def alternatives(self) -> int:
@@ -226,8 +226,8 @@ class PromptLogprobs(LogprobsPart):
             entries[position] = {token_id: entry[token_id] for token_id, _ in kept}
         return withheld
 
-    def map_values(self, value: Value) -> None:
-        for position, entry in enumerate(self._dicts()):
+    def map_values(self, value: Value, start: int = 0) -> None:
+        for position, entry in enumerate(self._dicts(), start):
             if entry is None:
                 continue
             for token_id, info in entry.items():

@@ -23,6 +23,8 @@ from gateway.protocols.response_view import LogprobsPart, Part, PartKey, Respons
 from gateway.sse import StreamEvent
 
 REASONING_FIELDS = ("reasoning_content", "reasoning")
+# The gateway's own field for sealed chat reasoning: no chat UI renders it as text.
+SEALED_FIELD = "sealed_reasoning"
 _LOGPROB_LISTS = ("content", "refusal")
 
 
@@ -42,63 +44,96 @@ def _index(choice: dict[str, Any], position: int) -> int:
 
 
 def _choice_parts(
-    payload: dict[str, Any], kinds: frozenset[str], *, chat: bool, stream: bool
-) -> Iterator[Part | LogprobsPart]:
-    """The parts of a chat/completions body (``stream`` False) or chunk (True)."""
+    payload: dict[str, Any],
+    kinds: frozenset[str],
+    *,
+    chat: bool,
+    stream: bool,
+    closes: list[PartKey] | None = None,
+) -> list[Part | LogprobsPart]:
+    """The parts of a chat/completions body (``stream`` False) or chunk (True), in order.
+
+    ``closes``: when given, the keys of the choices this chunk finishes are appended to it."""
+    out: list[Part | LogprobsPart] = []
     want_logprobs = "logprobs" in kinds
-    if want_logprobs and chat:
-        run = prompt_logprobs(("prompt_logprobs", 0), payload)
-        if run is not None:
-            yield run
-    for position, choice in enumerate(choices_of(payload)):
-        index = _index(choice, position)
+    if want_logprobs and chat and payload.get("prompt_logprobs") is not None:
+        out.append(prompt_logprobs(("prompt_logprobs", 0), payload))  # type: ignore[arg-type]
+    choices = payload.get("choices")
+    if not choices:
+        if choices is not None and choices != []:
+            raise ValueError("choices is not a list of objects")
+        return out
+    if type(choices) is not list:
+        raise ValueError("choices is not a list of objects")
+    holder_name = ("delta" if stream else "message") if chat else ""
+    for position, choice in enumerate(choices):
+        if type(choice) is not dict:
+            raise ValueError("choices is not a list of objects")
+        index = choice.get("index", position)
+        if type(index) is not int:
+            index = position
+        if closes is not None and choice.get("finish_reason") is not None:
+            closes.append(("choice", index))
         if chat:
-            holder = choice.get("delta" if stream else "message")
-            if holder is not None and not isinstance(holder, dict):
-                raise ValueError(f"choice {'delta' if stream else 'message'} is not an object")
+            holder = choice.get(holder_name)
             if holder is not None:
-                yield from _message_parts(holder, index, kinds, stream)
-        elif "text" in kinds:
-            text = choice.get("text")
-            if isinstance(text, str):
-                yield Part("text", ("choice", index), choice, "text", delta=stream, choice=index)
-        if want_logprobs:
-            yield from _choice_logprobs(choice, index, chat=chat, stream=stream)
+                if type(holder) is not dict:
+                    raise ValueError(f"choice {holder_name} is not an object")
+                if len(holder) == 1 and "text" in kinds and type(holder.get("content")) is str:
+                    # The common chunk: one text delta and nothing else.
+                    out.append(Part("text", ("choice", index), holder, "content", stream, index))
+                elif holder:
+                    _message_parts(out, holder, index, kinds, stream)
+        elif "text" in kinds and type(choice.get("text")) is str:
+            out.append(Part("text", ("choice", index), choice, "text", delta=stream, choice=index))
+        if want_logprobs and (choice.get("logprobs") is not None or "prompt_logprobs" in choice):
+            _choice_logprobs(out, choice, index, chat=chat, stream=stream)
+    return out
 
 
-def _message_parts(holder: dict[str, Any], index: int, kinds: frozenset[str], stream: bool) -> Iterator[Part]:
+def _message_parts(
+    out: list[Part | LogprobsPart], holder: dict[str, Any], index: int, kinds: frozenset[str], stream: bool
+) -> None:
     if "reasoning" in kinds:
         for name in REASONING_FIELDS:
             if isinstance(holder.get(name), str):
+
+                def seal(blob: str, name: str = name) -> None:
+                    holder.pop(name, None)
+                    holder[SEALED_FIELD] = blob
+
                 key = ("reasoning", index, name)
-                yield Part("reasoning", key, holder, name, delta=stream, choice=index, detail="raw")
+                part = Part(
+                    "reasoning", key, holder, name, delta=stream, choice=index, detail="raw", seal=seal
+                )
+                out.append(part)
     if "text" in kinds and isinstance(holder.get("content"), str):
-        yield Part("text", ("choice", index), holder, "content", delta=stream, choice=index)
+        out.append(Part("text", ("choice", index), holder, "content", delta=stream, choice=index))
     if "refusal" in kinds and isinstance(holder.get("refusal"), str):
-        yield Part("refusal", ("refusal", index), holder, "refusal", delta=stream, choice=index)
+        out.append(Part("refusal", ("refusal", index), holder, "refusal", delta=stream, choice=index))
     if "tool_arguments" in kinds and isinstance(holder.get("tool_calls"), list):
         for position, call in enumerate(holder["tool_calls"]):
             function = call.get("function") if isinstance(call, dict) else None
             if isinstance(function, dict) and isinstance(function.get("arguments"), str):
                 at = call.get("index", position)
                 key = ("tool", index, at)
-                yield Part("tool_arguments", key, function, "arguments", delta=stream, choice=index)
+                out.append(Part("tool_arguments", key, function, "arguments", delta=stream, choice=index))
 
 
 def _choice_logprobs(
-    choice: dict[str, Any], index: int, *, chat: bool, stream: bool
-) -> Iterator[LogprobsPart]:
+    out: list[Part | LogprobsPart], choice: dict[str, Any], index: int, *, chat: bool, stream: bool
+) -> None:
     if not chat:
         run = prompt_logprobs(("prompt_logprobs", index), choice)
         if run is not None:
-            yield run
+            out.append(run)
     logprobs = choice.get("logprobs")
     if logprobs is None:
         return
     if not isinstance(logprobs, dict):
         raise ValueError("choices[].logprobs is not an object")
     if not chat:
-        yield LegacyLogprobs(("logprobs", index, "text"), choice, logprobs, delta=stream)
+        out.append(LegacyLogprobs(("logprobs", index, "text"), choice, logprobs, delta=stream))
         return
     found = False
     for name in _LOGPROB_LISTS:
@@ -106,9 +141,10 @@ def _choice_logprobs(
         if entries is not None:
             found = True
             key = ("logprobs", index, name)
-            yield TokenListLogprobs(key, entries, choice, "logprobs", None, delta=stream, choice=index)
+            out.append(TokenListLogprobs(key, entries, choice, "logprobs", None, delta=stream, choice=index))
     if not found:  # an empty logprobs object: nothing to rewrite, but dropping it removes it
-        yield TokenListLogprobs(("logprobs", index, "content"), [], choice, "logprobs", None, delta=stream)
+        key = ("logprobs", index, "content")
+        out.append(TokenListLogprobs(key, [], choice, "logprobs", None, delta=stream))
 
 
 class ChoicesView(ResponseView):
@@ -121,7 +157,7 @@ class ChoicesView(ResponseView):
         self.chat = chat
 
     def parts(self, kinds: frozenset[str] = frozenset({"text"})) -> Iterator[Part | LogprobsPart]:
-        return _choice_parts(self.body, kinds, chat=self.chat, stream=False)
+        return iter(_choice_parts(self.body, kinds, chat=self.chat, stream=False))
 
 
 class ChoicesStreamView(StreamView):
@@ -134,25 +170,37 @@ class ChoicesStreamView(StreamView):
         self.chat = chat
         self.template: dict[str, Any] | None = None  # the first chunk, for chunks the gateway makes
 
+    def read(
+        self, event: StreamEvent, kinds: frozenset[str]
+    ) -> tuple[list[Part | LogprobsPart], tuple[PartKey, ...]]:
+        payload = event.json
+        if payload is None:
+            return [], ()
+        closes: list[PartKey] = []
+        parts = _choice_parts(payload, kinds, chat=self.chat, stream=True, closes=closes)
+        return parts, tuple(closes) if closes else ()
+
+    def observe(self, event: StreamEvent) -> None:
+        if self.template is None:
+            payload = event.json
+            if payload is not None and payload.get("choices"):
+                self.template = {k: v for k, v in payload.items() if k not in ("choices", "usage")}
+
     def closes(self, event: StreamEvent) -> tuple[PartKey, ...]:
         payload = event.json
-        if payload is None:
+        choices = payload.get("choices") if payload is not None else None
+        if type(choices) is not list:
             return ()
-        choices = payload.get("choices")
-        if not isinstance(choices, list) or not choices:
-            return ()
-        if self.template is None:
-            self.template = {k: v for k, v in payload.items() if k not in ("choices", "usage")}
-        return tuple(
-            ("choice", _index(choice, position))
-            for position, choice in enumerate(choices)
-            if isinstance(choice, dict) and choice.get("finish_reason") is not None
-        )
+        keys: tuple[PartKey, ...] = ()
+        for position, choice in enumerate(choices):
+            if type(choice) is dict and choice.get("finish_reason") is not None:
+                keys += (("choice", _index(choice, position)),)
+        return keys
 
-    def event_parts(self, event: StreamEvent, kinds: frozenset[str]) -> Iterator[Part | LogprobsPart]:
+    def event_parts(self, event: StreamEvent, kinds: frozenset[str]) -> list[Part | LogprobsPart]:
         payload = event.json
         if payload is None:
-            return iter(())
+            return []
         return _choice_parts(payload, kinds, chat=self.chat, stream=True)
 
     def append_text(self, event: StreamEvent, key: PartKey, text: str) -> bool:

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from bisect import bisect_left, insort
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from gateway.sse import StreamEvent
@@ -89,6 +89,31 @@ class Anchor:
         self._holder[self._field] = value
 
 
+class Block:
+    """A block or item of a response (an Anthropic content block, a Responses output item).
+
+    ``key``: ``("block", i)`` or ``("item", id)``, as the adapter builds it; ``kind``: the part
+    kind of its content (``text``, ``reasoning``, ``tool_arguments``; ``""`` for other blocks).
+    In a whole body, ``drop()`` removes it; in a stream, a policy drops a block by returning no
+    event whose :attr:`EventView.block` is it (the engine renumbers the rest).
+    """
+
+    __slots__ = ("_remove", "key", "kind")
+
+    def __init__(self, key: PartKey, kind: str, remove: Callable[[], None] | None = None) -> None:
+        self.key = key
+        self.kind = kind
+        self._remove = remove
+
+    def drop(self) -> None:
+        if self._remove is None:
+            raise ValueError(f"{self.key!r} is not a block of a whole body")
+        self._remove()
+
+    def __repr__(self) -> str:
+        return f"Block({self.key!r}, {self.kind!r})"
+
+
 class Part:
     """One piece of text content, read and edited in place in the body or event it came from.
 
@@ -98,7 +123,7 @@ class Part:
     ``detail``: for reasoning, which sort (:data:`ReasoningDetail`).
     """
 
-    __slots__ = ("_field", "_holder", "_remove", "_seal", "choice", "delta", "detail", "key", "kind")
+    __slots__ = ("_extra", "_field", "_holder", "choice", "delta", "key", "kind")
 
     def __init__(
         self,
@@ -106,22 +131,24 @@ class Part:
         key: PartKey,
         holder: dict[str, Any],
         field: str,
-        *,
         delta: bool = False,
         choice: int = 0,
         detail: ReasoningDetail = "",
         remove: Callable[[], None] | None = None,
         seal: Callable[[str], None] | None = None,
     ) -> None:
+        # Built for every delta of every event: positional arguments and few slots keep it cheap.
         self.kind = kind
         self.key = key
-        self.delta = delta
-        self.choice = choice
-        self.detail = detail
         self._holder = holder
         self._field = field
-        self._remove = remove
-        self._seal = seal
+        self.delta = delta
+        self.choice = choice
+        self._extra = (detail, remove, seal) if detail or remove is not None or seal is not None else None
+
+    @property
+    def detail(self) -> ReasoningDetail:
+        return self._extra[0] if self._extra is not None else ""  # type: ignore[return-value]
 
     @property
     def text(self) -> str:
@@ -134,8 +161,9 @@ class Part:
 
     def drop(self) -> None:
         """Remove the part: the field, or the block or item that is nothing but this part."""
-        if self._remove is not None:
-            self._remove()
+        remove = self._extra[1] if self._extra is not None else None
+        if remove is not None:
+            remove()
         else:
             self._holder.pop(self._field, None)
 
@@ -146,15 +174,16 @@ class Part:
     @property
     def sealable(self) -> bool:
         """Whether the format has a place for an opaque blob standing for this part (see :meth:`seal`)."""
-        return self._seal is not None
+        return self._extra is not None and self._extra[2] is not None
 
     def seal(self, blob: str) -> None:
         """Put ``blob`` where the format keeps opaque reasoning the client sends back (Responses
         ``encrypted_content``, Anthropic ``signature``, chat's ``sealed_reasoning`` field), and
         remove the readable text. A format without such a place raises ValueError."""
-        if self._seal is None:
+        seal = self._extra[2] if self._extra is not None else None
+        if seal is None:
             raise ValueError(f"no place for sealed content of {self.key!r} in this format")
-        self._seal(blob)
+        seal(blob)
 
     def anchors(self) -> list[Anchor]:
         """Offsets into this part's text that must follow it when it is rewritten (citations)."""
@@ -196,8 +225,10 @@ class LogprobsPart(ABC):
         best first by the upstream's values); returns how many alternatives were removed."""
 
     @abstractmethod
-    def map_values(self, value: Callable[[Any, int, Any], Any]) -> None:
-        """Replace each logprob ``lp`` of ``token`` at offset ``i`` of the run by ``value(lp, i, token)``."""
+    def map_values(self, value: Callable[[Any, int, Any], Any], start: int = 0) -> None:
+        """Replace each logprob ``lp`` of ``token`` at offset ``i`` by ``value(lp, start + i, token)``.
+
+        (``start`` was added after the first API commit: additive.)"""
 
     @abstractmethod
     def alternatives(self) -> int:
@@ -238,8 +269,15 @@ class ResponseView:
         """Token usage the body reports (None: not known here)."""
         return None
 
+    def blocks(self) -> Iterator[Block]:
+        """The body's blocks or items, in order (none where the format has no blocks: chat choices).
+
+        Added after the first API commit (additive)."""
+        return iter(())
+
 
 _LOGPROBS = frozenset({"logprobs"})
+_TEXT = frozenset({"text"})
 
 
 class EventView:
@@ -252,26 +290,48 @@ class EventView:
     the list to return from ``StreamFilter.on_event``.
     """
 
-    __slots__ = ("_before", "_reader", "closes", "event")
+    __slots__ = ("_before", "_closes", "_kinds", "_parts", "_reader", "event")
 
-    def __init__(self, reader: StreamView, event: StreamEvent, closes: tuple[PartKey, ...] = ()) -> None:
+    def __init__(
+        self,
+        reader: StreamView,
+        event: StreamEvent,
+        kinds: frozenset[str] | None = None,
+        parts: list[Part | LogprobsPart] | None = None,
+        closes: tuple[PartKey, ...] | None = None,
+    ) -> None:
         self._reader = reader
         self.event = event
-        self.closes = closes
         self._before: list[StreamEvent] | None = None
+        # What the reader found in one pass when the caller named its kinds up front (the hot path).
+        self._kinds = kinds
+        self._parts = parts
+        self._closes = closes
 
-    def parts(self, kinds: frozenset[str] = TEXT_KINDS) -> Iterator[Part | LogprobsPart]:
+    @property
+    def closes(self) -> tuple[PartKey, ...]:
+        """The keys whose content ends at this event, in order."""
+        if self._closes is None:
+            self._closes = self._reader.closes(self.event)
+        return self._closes
+
+    def parts(self, kinds: frozenset[str] = TEXT_KINDS) -> Iterable[Part | LogprobsPart]:
+        """The event's parts of ``kinds``, in order (only those kinds are parsed)."""
+        if kinds is self._kinds and self._parts is not None:
+            return self._parts
         return self._reader.event_parts(self.event, kinds)
 
-    def text_parts(self, kinds: frozenset[str] = frozenset({"text"})) -> Iterator[Part]:
-        for part in self.parts(kinds):
-            if isinstance(part, Part):
-                yield part
+    def text_parts(self, kinds: frozenset[str] = _TEXT) -> list[Part]:
+        return [part for part in self._reader.event_parts(self.event, kinds) if part.kind != "logprobs"]  # type: ignore[misc]
 
-    def logprobs(self) -> Iterator[LogprobsPart]:
-        for part in self.parts(_LOGPROBS):
-            if isinstance(part, LogprobsPart):
-                yield part
+    def logprobs(self) -> list[LogprobsPart]:
+        return self._reader.event_parts(self.event, _LOGPROBS)  # type: ignore[return-value]
+
+    @property
+    def block(self) -> Block | None:
+        """The block or item this event is about (its start, a delta, its stop), or None (chat
+        chunks, events about the whole response). Added after the first API commit (additive)."""
+        return self._reader.block_of(self.event)
 
     def add_text(self, key: PartKey, text: str) -> None:
         """Send ``text`` as more of ``key``'s content, at this point of the stream."""
@@ -305,17 +365,39 @@ class StreamView:
     def __init__(self, *, inline_think: bool = False) -> None:
         self.inline_think = inline_think
 
-    def event(self, event: StreamEvent) -> EventView:
-        """The view of ``event`` (call once per event, before reading its parts)."""
-        return EventView(self, event, self.closes(event))
+    def event(self, event: StreamEvent, kinds: frozenset[str] | None = None) -> EventView:
+        """The view of ``event`` (call once per event, in stream order, before reading its parts).
+
+        ``kinds``: the part kinds the caller will ask ``parts`` for (the same frozenset object):
+        the reader may then find them and ``closes`` in one pass. (``kinds`` was added after the
+        first API commit: additive.)
+        """
+        self.observe(event)
+        if kinds is None:
+            return EventView(self, event)
+        parts, closes = self.read(event, kinds)
+        return EventView(self, event, kinds, parts, closes)
+
+    def read(
+        self, event: StreamEvent, kinds: frozenset[str]
+    ) -> tuple[list[Part | LogprobsPart], tuple[PartKey, ...]]:
+        """The parts of ``kinds`` and the keys closed, of one event (a reader may do both in one pass)."""
+        return list(self.event_parts(event, kinds)), self.closes(event)
+
+    def observe(self, event: StreamEvent) -> None:
+        """Note what later events need (block types, the first chunk); called once per event."""
 
     def closes(self, event: StreamEvent) -> tuple[PartKey, ...]:
         """Keys whose content ends with ``event``."""
         return ()
 
-    def event_parts(self, event: StreamEvent, kinds: frozenset[str]) -> Iterator[Part | LogprobsPart]:
+    def event_parts(self, event: StreamEvent, kinds: frozenset[str]) -> Iterable[Part | LogprobsPart]:
         """The parts of ``event`` of ``kinds``."""
-        return iter(())
+        return ()
+
+    def block_of(self, event: StreamEvent) -> Block | None:
+        """The block or item ``event`` is about (see :attr:`EventView.block`)."""
+        return None
 
     def append_text(self, event: StreamEvent, key: PartKey, text: str) -> bool:
         """Append ``text`` for ``key`` inside ``event`` when the format allows it there; False if not."""

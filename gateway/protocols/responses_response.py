@@ -22,6 +22,7 @@ from typing import Any
 from gateway.protocols.openai_logprobs import TokenListLogprobs
 from gateway.protocols.response_view import (
     Anchor,
+    Block,
     IndexMap,
     LogprobsPart,
     Part,
@@ -32,6 +33,13 @@ from gateway.protocols.response_view import (
 )
 from gateway.sse import StreamEvent
 
+# output item type -> the part kind of its content
+ITEM_KINDS = {
+    "message": "text",
+    "reasoning": "reasoning",
+    "function_call": "tool_arguments",
+    "custom_tool_call": "tool_arguments",
+}
 _ITEM_EVENTS = ("response.output_item.added", "response.output_item.done")
 _PART_EVENTS = ("response.content_part.added", "response.content_part.done")
 
@@ -96,13 +104,7 @@ def item_parts(item: Any, position: int, kinds: frozenset[str]) -> Iterator[Part
             elif part_type == "refusal" and "refusal" in kinds and isinstance(part.get("refusal"), str):
                 yield Part("refusal", ("refusal", item_id, index), part, "refusal")
     elif kind == "reasoning" and "reasoning" in kinds:
-        for name, detail in (("summary", "summary"), ("content", "raw")):
-            for index, part in enumerate(_list(item.get(name))):
-                if isinstance(part, dict) and isinstance(part.get("text"), str):
-                    yield Part("reasoning", ("reasoning", item_id, name, index), part, "text", detail=detail)  # type: ignore[arg-type]
-        if isinstance(item.get("encrypted_content"), str):
-            key = ("reasoning", item_id, "encrypted")
-            yield Part("reasoning", key, item, "encrypted_content", detail="encrypted")
+        yield from _reasoning_parts(item, item_id)
     elif kind == "function_call" and "tool_arguments" in kinds and isinstance(item.get("arguments"), str):
         yield Part("tool_arguments", ("tool", item_id), item, "arguments")
     if "logprobs" in kinds:
@@ -110,6 +112,36 @@ def item_parts(item: Any, position: int, kinds: frozenset[str]) -> Iterator[Part
             if isinstance(part, dict) and part.get("logprobs") is not None:
                 key = ("logprobs", position, index)
                 yield TokenListLogprobs(key, part["logprobs"], part, "logprobs", [], delta=False)
+
+
+def _reasoning_parts(item: dict[str, Any], item_id: Any) -> Iterator[Part]:
+    """A reasoning item's summary and raw texts (drop: out of their list) and its encrypted_content.
+
+    Sealing any of them puts the blob in the item's ``encrypted_content`` (what the client sends
+    back) and removes the part's text."""
+    for name, detail in (("summary", "summary"), ("content", "raw")):
+        parts = _list(item.get(name))
+        for index, part in enumerate(list(parts)):
+            if not isinstance(part, dict) or not isinstance(part.get("text"), str):
+                continue
+
+            def remove(parts: list[Any] = parts, part: dict[str, Any] = part) -> None:
+                if part in parts:
+                    parts.remove(part)
+
+            def seal(blob: str, remove: Any = remove) -> None:
+                item["encrypted_content"] = blob
+                remove()
+
+            key = ("reasoning", item_id, name, index)
+            yield Part("reasoning", key, part, "text", detail=detail, remove=remove, seal=seal)  # type: ignore[arg-type]
+    if isinstance(item.get("encrypted_content"), str):
+
+        def replace(blob: str) -> None:
+            item["encrypted_content"] = blob
+
+        key = ("reasoning", item_id, "encrypted")
+        yield Part("reasoning", key, item, "encrypted_content", detail="encrypted", seal=replace)
 
 
 def response_parts(response: Any, kinds: frozenset[str]) -> Iterator[Part | LogprobsPart]:
@@ -120,28 +152,52 @@ def response_parts(response: Any, kinds: frozenset[str]) -> Iterator[Part | Logp
         yield from item_parts(item, position, kinds)
 
 
+def item_kind(item: Any) -> str:
+    return ITEM_KINDS.get(item.get("type"), "") if isinstance(item, dict) else ""
+
+
 class ResponsesBodyView(ResponseView):
     __slots__ = ()
 
     def parts(self, kinds: frozenset[str] = frozenset({"text"})) -> Iterator[Part | LogprobsPart]:
         return response_parts(self.body, kinds)
 
+    def blocks(self) -> Iterator[Block]:
+        output = self.body.get("output")
+        if not isinstance(output, list):
+            return
+        for position, item in enumerate(list(output)):
+            item_id = (item.get("id") if isinstance(item, dict) else None) or position
+
+            def remove(item: Any = item) -> None:
+                output.remove(item)
+
+            yield Block(("item", item_id), item_kind(item), remove)
+
 
 class ResponsesStreamView(StreamView):
     """A Responses event stream."""
 
-    __slots__ = ("numbered",)
+    __slots__ = ("_kinds", "numbered")
 
     def __init__(self) -> None:
         super().__init__()
         self.numbered = False  # the upstream numbers its events (then so are the events made here)
+        self._kinds: dict[Any, str] = {}  # item id -> the part kind of its content
+
+    def observe(self, event: StreamEvent) -> None:
+        payload = event.json
+        if payload is None:
+            return
+        if not self.numbered and isinstance(payload.get("sequence_number"), int):
+            self.numbered = True
+        if payload.get("type") in _ITEM_EVENTS and isinstance(payload.get("item"), dict):
+            self._kinds[payload["item"].get("id")] = item_kind(payload["item"])
 
     def closes(self, event: StreamEvent) -> tuple[PartKey, ...]:
         payload = event.json
         if payload is None:
             return ()
-        if not self.numbered and isinstance(payload.get("sequence_number"), int):
-            self.numbered = True
         if payload.get("type") == "response.output_text.done":
             return (("part", payload.get("item_id"), payload.get("content_index")),)
         return ()
@@ -208,6 +264,17 @@ class ResponsesStreamView(StreamView):
         if "logprobs" in kinds and part.get("logprobs") is not None:
             lane = ("logprobs", payload.get("output_index"), index)
             yield TokenListLogprobs(lane, part["logprobs"], part, "logprobs", [], delta=False)
+
+    def block_of(self, event: StreamEvent) -> Block | None:
+        payload = event.json
+        if payload is None:
+            return None
+        item_id = payload.get("item_id")
+        if item_id is None and payload.get("type") in _ITEM_EVENTS and isinstance(payload.get("item"), dict):
+            item_id = payload["item"].get("id")
+        if item_id is None:
+            return None
+        return Block(("item", item_id), self._kinds.get(item_id, ""))
 
     def text_event(self, key: PartKey, text: str, before: StreamEvent | None = None) -> StreamEvent:
         if key[0] != "part":

@@ -36,6 +36,7 @@ from policies.logprobs.rewriter import LogprobRewriter
 from policies.logprobs.values import Coarsener
 
 MIN_KEY_LENGTH = 16
+_LOGPROBS = frozenset({"logprobs"})
 
 
 class LogprobsStreamFilter(StreamFilter):
@@ -47,7 +48,7 @@ class LogprobsStreamFilter(StreamFilter):
 
     def on_event(self, event: StreamEvent) -> list[StreamEvent]:
         if event.json is not None:
-            self.rewriter.rewrite(self.reader.event(event).logprobs())
+            self.rewriter.rewrite(self.reader.event(event, _LOGPROBS).parts(_LOGPROBS))  # type: ignore[arg-type]
         return [event]
 
 

@@ -13,7 +13,6 @@ or not it is streamed. Nothing is held back: each event is rewritten on its own.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from gateway.plugins import LogprobsPart, PartKey
 from policies.logprobs.values import Coarsener
@@ -52,10 +51,6 @@ class LogprobRewriter:
         start = self.lanes.get(part.key, 0) if part.delta else 0
         coarsener = self.coarsener
         self.withheld += part.cap(coarsener.top_k)
-
-        def value(logprob: Any, offset: int, token: Any) -> Any:
-            return coarsener.value(logprob, start + offset, token)
-
-        part.map_values(value)
+        part.map_values(coarsener.value, start)
         if part.delta:
             self.lanes[part.key] = start + part.positions()

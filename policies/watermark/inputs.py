@@ -9,10 +9,11 @@ from typing import Any
 import orjson
 
 from gateway.config.loader import load_keys_file
+from gateway.plugins import response_texts
 from policies.watermark.config import GreenListModel, WatermarkConfig
 from policies.watermark.keys import KeySpec
 
-_TEXT_FIELDS = ("text", "content", "completion", "output", "response", "answer", "output_text")
+_TEXT_FIELDS = ("text", "content", "completion", "output", "response", "answer")
 
 
 def extract_text(value: Any, field: str | None = None) -> str:
@@ -31,16 +32,9 @@ def extract_text(value: Any, field: str | None = None) -> str:
             for m in value["messages"]
             if isinstance(m, dict) and m.get("role") == "assistant"
         )
-    if isinstance(value.get("choices"), list):
-        parts = []
-        for choice in value["choices"]:
-            if isinstance(choice, dict):
-                message = choice.get("message")
-                parts.append(extract_text(message.get("content")) if isinstance(message, dict) else "")
-                parts.append(extract_text(choice.get("text")))
-        return "\n\n".join(p for p in parts if p)
-    if value.get("type") in ("text", "output_text") and isinstance(value.get("text"), str):
-        return value["text"]
+    texts = response_texts(value)  # an API response body of any family the gateway knows, or a part
+    if texts is not None:
+        return "\n\n".join(t for t in texts if t)
     for name in _TEXT_FIELDS:
         if name in value:
             found = extract_text(value[name])

@@ -33,14 +33,15 @@ from typing import Any
 
 import orjson
 
-from gateway.plugins import Exchange, Policy, PolicyContext, StoreUnavailableError, StreamFilter
+from gateway.plugins import Exchange, Part, Policy, PolicyContext, StoreUnavailableError, StreamFilter
 from policies.watermark.canary import canary_for, canary_selected
 from policies.watermark.config import WatermarkConfig
 from policies.watermark.evidence import RECORD_SCRIPT, script_args
 from policies.watermark.green_list import BiasCache, provider_key
 from policies.watermark.keys import KeySpec, MasterKey, load_master_keys
 from policies.watermark.marker import LexicalSettings, TextMarker
-from policies.watermark.shapes import StreamKey, TextStream, WatermarkStreamFilter, mark_body
+from policies.watermark.streams import WatermarkStreamFilter, mark_body
+from policies.watermark.text_stream import Factory, TextStream
 from policies.watermark.unicode_mark import UnicodeMarker
 
 _SCRATCH = "watermark"
@@ -131,9 +132,9 @@ class WatermarkPolicy(Policy[WatermarkConfig]):
         request.set_logit_bias(bias.merged(request.logit_bias))  # type: ignore[arg-type]
         return True
 
-    def _think(self, exchange: Exchange) -> tuple[tuple[str, ...], bool]:
-        """Inline think tags (chat and completions text only) and whether the text starts inside one."""
-        if exchange.operation.name not in ("chat.completions", "completions") or not self.config.think_tags:
+    def _think(self, exchange: Exchange, inline_think: bool) -> tuple[tuple[str, ...], bool]:
+        """Inline think tags (formats whose text carries them) and whether the text starts inside one."""
+        if not inline_think or not self.config.think_tags:
             return (), False
         assume = self.config.assume_open_think
         if assume == "auto":
@@ -141,19 +142,20 @@ class WatermarkPolicy(Policy[WatermarkConfig]):
             assume = any(fnmatch.fnmatchcase(model, p.lower()) for p in self.config.open_think_models)
         return tuple(self.config.think_tags), bool(assume)
 
-    def _factory(self, exchange: Exchange, state: _ResponseState) -> Any:
+    def _factory(self, exchange: Exchange, state: _ResponseState, inline_think: bool) -> Factory:
         first = [True]
         prefix = exchange.request.echoed_prompt_chars
-        think_tags, think_open = self._think(exchange)
+        think_tags, think_open = self._think(exchange, inline_think)
 
-        def make(stream_key: StreamKey) -> TextStream:
+        def make(part: Part) -> TextStream:
             unicode_marker = None
             if self.config.unicode.enabled:
                 unicode_marker = UnicodeMarker(state.key, self.config.unicode.rate, self.config.unicode.mode)
-            # chat/completions: choice 0 (whatever order n>1 choices stream in); otherwise the first text
-            eligible = stream_key[1] == 0 if stream_key[0] == "choice" else first[0]
+            # The first text of choice 0 (whatever order n>1 choices stream in; the first part,
+            # block or item where the format has no choices).
+            eligible = part.choice == 0 and first[0]
             canary = state.canary.sentence if state.canary is not None and eligible else None
-            if stream_key[0] != "choice":
+            if part.choice == 0:
                 first[0] = False
             marker = TextMarker(
                 state.key, state.settings, unicode_marker, think_tags=think_tags, think_open=think_open
@@ -168,14 +170,16 @@ class WatermarkPolicy(Policy[WatermarkConfig]):
         state = exchange.scratch.get(_SCRATCH)
         if state is None:
             return
-        mark_body(exchange.operation.name, body, self._factory(exchange, state), self.config.strip_logprobs)
+        view = exchange.response_view(body)
+        mark_body(view, self._factory(exchange, state, view.inline_think), self.config.strip_logprobs)
 
     def stream_filter(self, exchange: Exchange) -> StreamFilter | None:
         state = exchange.scratch.get(_SCRATCH)
         if state is None:
             return None
+        reader = exchange.stream_view()
         return WatermarkStreamFilter(
-            exchange.operation.name, self._factory(exchange, state), self.config.strip_logprobs
+            reader, self._factory(exchange, state, reader.inline_think), self.config.strip_logprobs
         )
 
     async def after_response(self, exchange: Exchange) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from gateway.plugins import response_texts
 from policies.watermark.canary import TRIGGERS, canary_for, phrase_score
 from policies.watermark.detector import Candidate
 from policies.watermark.stats import adjust
@@ -38,7 +39,7 @@ def openai_asker(endpoint: str, model: str, api_key: str | None, samples: int, t
         response = httpx.post(url, json=body, headers=headers, timeout=timeout)
         response.raise_for_status()
         data = response.json()
-        return [str((c.get("message") or {}).get("content") or "") for c in data.get("choices", [])]
+        return response_texts(data) or []
 
     return ask
 

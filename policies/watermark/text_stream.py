@@ -1,19 +1,17 @@
-"""One text stream of a response (a choice, an output_text part, a text block) and how it is marked.
+"""One text stream of a response (one key of the response view: a choice, a part, a block) and its marking.
 
 A :class:`TextStream` feeds its text through the marker, passes an echoed
 prompt prefix as it is, adds the canary at the end, and maps offsets of the
-upstream's text into the marked text (for Responses annotations).
+upstream's text into the marked text (the view's anchors: citations).
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Callable
-from typing import Any
 
+from gateway.plugins import Anchor, Part
 from policies.watermark.marker import TextMarker
-
-StreamKey = tuple[Any, ...]
 
 
 class TextStream:
@@ -97,23 +95,16 @@ class TextStream:
             mapped = out_b - tail if end else out_a + head
         return mapped + self.passed
 
-    def map_annotations(self, annotations: Any) -> bool:
-        """Move every annotation's start/end index into the marked text; False if one is still held back."""
-        if not isinstance(annotations, list):
-            return True
-        moved: list[tuple[dict[str, Any], str, int]] = []
-        for annotation in annotations:
-            if not isinstance(annotation, dict):
-                continue
-            for field, end in (("start_index", False), ("end_index", True)):
-                value = annotation.get(field)
-                if isinstance(value, int) and not isinstance(value, bool):
-                    mapped = self.output_index(value, end)
-                    if mapped is None:
-                        return False
-                    moved.append((annotation, field, mapped))
-        for annotation, field, mapped in moved:
-            annotation[field] = mapped
+    def map_anchors(self, anchors: list[Anchor]) -> bool:
+        """Move every anchor into the marked text; False (nothing moved) if one is still held back."""
+        moved: list[tuple[Anchor, int]] = []
+        for anchor in anchors:
+            mapped = self.output_index(anchor.value, anchor.end)
+            if mapped is None:
+                return False
+            moved.append((anchor, mapped))
+        for anchor, mapped in moved:
+            anchor.move(mapped)
         return True
 
 
@@ -126,13 +117,9 @@ def _common_prefix(a: str, b: str) -> int:
     return size
 
 
-Factory = Callable[[StreamKey], TextStream]
+Factory = Callable[[Part], TextStream]
 
 
 def mark_whole(stream: TextStream, text: str) -> str:
     """A whole (non-streamed) text marked by ``stream``, which is finished with it."""
     return stream.feed(text) + stream.finish()
-
-
-def as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
