@@ -162,15 +162,15 @@ class CandidateLogprobs(LogprobsPart):
                 withheld += len(entries) - top_k
         return withheld
 
-    def map_values(self, value: Value) -> None:
+    def map_values(self, value: Value, start: int = 0) -> None:
         result, chosen, top = self._result()
         total = 0.0
-        for position, entry in enumerate(chosen):
+        for position, entry in enumerate(chosen, start):
             if not isinstance(entry, dict):
                 raise ValueError("a chosenCandidates entry is not an object")
             entry["logProbability"] = value(entry.get("logProbability"), position, entry.get("token"))
             total += _number(entry["logProbability"])
-        for position, step in enumerate(top):
+        for position, step in enumerate(top, start):
             for entry in self._alternatives(step):
                 entry["logProbability"] = value(entry.get("logProbability"), position, entry.get("token"))
         if "logProbabilitySum" in result:
@@ -201,8 +201,8 @@ class AverageLogprob(LogprobsPart):
     def cap(self, top_k: int) -> int:
         return 0
 
-    def map_values(self, value: Value) -> None:
-        self._candidate["avgLogprobs"] = value(self._candidate.get("avgLogprobs"), 0, None)
+    def map_values(self, value: Value, start: int = 0) -> None:
+        self._candidate["avgLogprobs"] = value(self._candidate.get("avgLogprobs"), start, None)
 
     def alternatives(self) -> int:
         return 0
@@ -300,23 +300,29 @@ class GenerateContentBodyView(ResponseView):
 
 
 class GenerateContentStreamView(StreamView):
-    """A ``streamGenerateContent?alt=sse`` stream: chunks of candidates' parts, ending at EOF."""
+    """A ``streamGenerateContent?alt=sse`` stream: chunks of candidates' parts, ending at EOF.
 
-    __slots__ = ("_counts", "_event", "_event_counts", "_thinking", "template")
+    What an event closes and where its tool calls are numbered from depend on the events before it:
+    :meth:`observe` (called once per event, in order) works both out; :meth:`closes` and
+    :meth:`event_parts` read them.
+    """
+
+    __slots__ = ("_closed", "_counts", "_observed", "_starts", "_thinking", "template")
 
     def __init__(self) -> None:
         super().__init__()
         self.template: dict[str, Any] | None = None  # the first chunk's metadata, for chunks we make
         self._thinking: set[int] = set()  # candidates whose thoughts have not ended yet
         self._counts: dict[int, tuple[int, int]] = {}  # function calls and code parts seen so far
-        self._event: StreamEvent | None = None
-        self._event_counts: dict[int, tuple[int, int]] = {}
+        self._observed: StreamEvent | None = None  # the last event observed, and what it
+        self._closed: tuple[PartKey, ...] = ()  # closes
+        self._starts: dict[int, tuple[int, int]] = {}  # numbers its tool parts from
 
-    def closes(self, event: StreamEvent) -> tuple[PartKey, ...]:
+    def observe(self, event: StreamEvent) -> None:
         payload = event.json
-        self._event, self._event_counts = event, {}
+        self._observed, self._closed, self._starts = event, (), {}
         if payload is None:
-            return ()
+            return
         if self.template is None:
             self.template = {k: v for k, v in payload.items() if k in ("modelVersion", "responseId")}
         closed: list[PartKey] = []
@@ -324,7 +330,7 @@ class GenerateContentStreamView(StreamView):
             index = _index(candidate, position)
             parts = parts_of(candidate) or []
             before = self._counts.get(index, (0, 0))
-            self._event_counts[index] = before
+            self._starts[index] = before
             calls, codes = _tool_counts(candidate)
             self._counts[index] = (before[0] + calls, before[1] + codes)
             if any(_is_thought(p) for p in parts):
@@ -336,15 +342,28 @@ class GenerateContentStreamView(StreamView):
                 closed.append(("thought", index))
             if finished:
                 closed.append(("candidate", index))
-        return tuple(closed)
+        self._closed = tuple(closed)
+
+    def closes(self, event: StreamEvent) -> tuple[PartKey, ...]:
+        if event is self._observed:
+            return self._closed
+        payload = event.json  # an event read out of order: what its own finish reasons close
+        if payload is None:
+            return ()
+        return tuple(
+            key
+            for position, candidate in enumerate(candidates_of(payload))
+            if candidate.get("finishReason") is not None
+            for key in (("thought", _index(candidate, position)), ("candidate", _index(candidate, position)))
+        )
 
     def event_parts(self, event: StreamEvent, kinds: frozenset[str]) -> Iterator[Part | LogprobsPart]:
         payload = event.json
         if payload is None:
             return
-        counts = self._event_counts if event is self._event else {}
+        starts = self._starts if event is self._observed else {}
         for position, candidate in enumerate(candidates_of(payload)):
-            start = counts.get(_index(candidate, position), (0, 0))
+            start = starts.get(_index(candidate, position), (0, 0))
             yield from candidate_parts(candidate, position, kinds, stream=True, counts=start)
 
     def append_text(self, event: StreamEvent, key: PartKey, text: str) -> bool:

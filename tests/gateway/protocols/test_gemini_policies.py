@@ -2,8 +2,9 @@
 
 logprobs and quota apply (tests/policies/logprobs/test_gemini.py, test_gemini_e2e.py); the detector
 observes; reasoning, which does not yet read reasoning through the views, refuses Gemini (fail
-closed); the watermark's ``operations`` setting names the four older operations, so it does not mark
-Gemini yet (strict xfail: it flips to a failure the day it does, and this marker goes).
+closed); the watermark reads text through the views but its ``operations`` setting names the four older
+operations, so it does not mark Gemini yet (strict xfail: it flips to a failure the day it does, and
+this marker goes).
 """
 
 from __future__ import annotations
@@ -90,8 +91,8 @@ def test_detector_observes_gemini(
 
 @pytest.mark.xfail(
     strict=True,
-    reason="the watermark's `operations` setting lists chat.completions, completions, responses, messages "
-    "(its per-format code is being moved onto the views): Gemini text is not marked yet",
+    reason="the watermark reads text through the views, but its `operations` setting (a Literal of the four "
+    "older operation names, all four by default) skips Gemini: with Gemini's two listed, this test passes",
 )
 def test_watermark_marks_gemini_text(
     mock_upstream: MockHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
