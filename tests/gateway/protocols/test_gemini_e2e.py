@@ -179,7 +179,11 @@ def test_quota_limits_gemini_and_answers_in_its_shape(mock_upstream: MockHandle,
     ).start()
     try:
         sdk = client(handle)
-        sdk.models.generate_content(model="gemini-mock", contents=PROMPT)
+        first = sdk.models.generate_content(model="gemini-mock", contents=PROMPT)
+        headers = first.sdk_http_response.headers  # Google sends none; the gateway's own limits
+        assert (
+            headers["x-ratelimit-limit-requests"] == "1" and headers["x-ratelimit-remaining-requests"] == "0"
+        )
         with pytest.raises(errors.ClientError) as limited:
             sdk.models.generate_content(model="gemini-mock", contents=PROMPT)
         assert limited.value.code == 429 and limited.value.status == "RESOURCE_EXHAUSTED"
