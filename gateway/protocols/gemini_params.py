@@ -24,6 +24,9 @@ Refused, with the reason given to the client:
 * ``store`` / ``continuationToken`` keep or resume a generation upstream, outside the policies;
 * ``serviceTier`` changes the provider's price and scheduling, which is the operator's to set;
 * ``model`` in the body: the model is the one in the path (a second one could be read instead);
+* a ``fileData.fileUri`` naming a file of the Files API (``files/...``, or on Google's API host): files
+  are stored under the gateway's own key, so they are the provider's or another client's, never this
+  client's (no route uploads one through the gateway); public URLs stay accepted;
 * ``responseModalities``, ``speechConfig``, ``imageConfig``: outputs other than text (images, audio)
   carry content no policy reads or marks.
 """
@@ -35,6 +38,7 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from gateway.errors import InvalidRequestError
+from gateway.protocols.gemini_view import either
 from gateway.protocols.params import Declaration, UpstreamFor, check_value, param
 
 _OBJECT = param("object")
@@ -127,6 +131,31 @@ def check_generate_content(body: dict[str, Any], model: str | None, upstream_for
         )
     rules = upstream_for(model)
     _check_object("", body, GENERATE_CONTENT, rules.extra_parameters)
+    _check_file_uris(body)
+
+
+_FILES_API = re.compile(r"^(files/|https?://generativelanguage\.googleapis\.com/)", re.IGNORECASE)
+
+
+def _check_file_uris(body: dict[str, Any]) -> None:
+    """Refuse a part that names a file stored upstream (see the module docstring)."""
+    contents = body.get("contents") or []
+    turns = [(f"contents[{i}]", c) for i, c in enumerate(contents)]
+    turns.append(("systemInstruction", body.get("systemInstruction")))
+    for where, content in turns:
+        parts = content.get("parts") if isinstance(content, dict) else None
+        for j, part in enumerate(parts if isinstance(parts, list) else ()):
+            # Both spellings Google reads (parts are not renamed: see gemini_view).
+            file_data = either(part, "fileData", "file_data") if isinstance(part, dict) else None
+            uri = either(file_data, "fileUri", "file_uri") if isinstance(file_data, dict) else None
+            if isinstance(uri, str) and _FILES_API.match(uri.strip()):
+                path = f"{where}.parts[{j}].fileData.fileUri"
+                raise InvalidRequestError(
+                    f"The parameter '{path}' is not accepted by this gateway: it names a file stored "
+                    "upstream under the gateway's key, which is not this client's; send the content inline.",
+                    param=path,
+                    code="unsupported_parameter",
+                )
 
 
 def _check_object(

@@ -45,7 +45,10 @@ LOGPROBS = "generationConfig.logprobs"
 THINKING_LEVEL = "generationConfig.thinkingConfig.thinkingLevel"
 THINKING_BUDGET = "generationConfig.thinkingConfig.thinkingBudget"
 
-_MEDIA_KEYS = ("inlineData", "fileData")
+# Google's JSON reader takes the proto's snake_case names too; below the declared levels the gateway
+# does not rename (field names inside contents and tools are partly the client's own), so the view reads
+# both spellings of the fields it uses.
+_MEDIA_KEYS = ("inlineData", "fileData", "inline_data", "file_data")
 _JSON_MIME_TYPES = frozenset({"application/json", "text/x.enum"})
 _FUNCTION_MODES = {"AUTO": "auto", "VALIDATED": "auto", "NONE": "none", "ANY": "required"}
 
@@ -60,7 +63,17 @@ def _parts(content: Any) -> list[Any]:
 
 
 def _function_responses(parts: list[Any]) -> int:
-    return sum(1 for part in parts if isinstance(part, dict) and "functionResponse" in part)
+    return sum(
+        1
+        for part in parts
+        if isinstance(part, dict) and ("functionResponse" in part or "function_response" in part)
+    )
+
+
+def either(holder: dict[str, Any], camel: str, snake: str) -> Any:
+    """``holder[camel]``, else ``holder[snake]`` (None when neither)."""
+    value = holder.get(camel)
+    return holder.get(snake) if value is None else value
 
 
 class GenerateContentView(RequestView):
@@ -171,7 +184,11 @@ class GenerateContentView(RequestView):
         tools = self.body.get("tools")
         count = 0
         for tool in tools if isinstance(tools, list) else ():
-            declarations = tool.get("functionDeclarations") if isinstance(tool, dict) else None
+            declarations = (
+                either(tool, "functionDeclarations", "function_declarations")
+                if isinstance(tool, dict)
+                else None
+            )
             if isinstance(declarations, list):
                 count += len(declarations)
                 count += len(tool) - 1  # hosted tools set beside the declarations
@@ -181,12 +198,14 @@ class GenerateContentView(RequestView):
 
     @property
     def tool_choice(self) -> str | None:
-        calling = _dict(_dict(self.body.get("toolConfig")).get("functionCallingConfig"))
+        calling = _dict(
+            either(_dict(self.body.get("toolConfig")), "functionCallingConfig", "function_calling_config")
+        )
         mode = calling.get("mode")
         if not isinstance(mode, str):
             return None
         choice = _FUNCTION_MODES.get(mode.upper(), "auto")
-        names = calling.get("allowedFunctionNames")
+        names = either(calling, "allowedFunctionNames", "allowed_function_names")
         if choice == "required" and isinstance(names, list) and len(names) == 1:
             return "named"
         return choice

@@ -149,6 +149,22 @@ def test_an_operator_cannot_forward_the_client_key_header(tmp_path: Path, mock_u
         load_config(path)
 
 
+def _file(uri: str, *, snake: bool = False) -> dict[str, Any]:
+    """A prompt with a file part (``file_data``/``file_uri``: the other spelling Google reads)."""
+    part = (
+        {"file_data": {"file_uri": uri}}
+        if snake
+        else {"fileData": {"fileUri": uri, "mimeType": "text/plain"}}
+    )
+    return {"contents": [{"role": "user", "parts": [{"text": "Summarise this."}, part]}]}
+
+
+def test_public_file_urls_are_accepted(gw: GatewayHandle, mock_upstream: MockHandle) -> None:
+    mock_upstream.reset()
+    assert send(gw, CANONICAL, _file("https://example.com/report.pdf")).status == 200
+    assert len(mock_upstream.requests()) == 1
+
+
 def _with_config(**config: Any) -> dict[str, Any]:
     return {**PROMPT, "generationConfig": config}
 
@@ -187,6 +203,18 @@ def _with_config(**config: Any) -> dict[str, Any]:
             "minimum",
         ),
         ({"contents": "hello"}, "contents", "expected an array"),
+        (_file("files/abc123"), "contents[0].parts[1].fileData.fileUri", "stored upstream"),
+        (
+            _file("https://generativelanguage.googleapis.com/v1beta/files/abc123"),
+            "contents[0].parts[1].fileData.fileUri",
+            "stored upstream",
+        ),
+        (_file("files/abc123", snake=True), "contents[0].parts[1].fileData.fileUri", "stored upstream"),
+        (
+            {**PROMPT, "systemInstruction": {"parts": [{"fileData": {"fileUri": "files/x"}}]}},
+            "systemInstruction.parts[0].fileData.fileUri",
+            "stored upstream",
+        ),
     ],
 )
 def test_undeclared_or_bypassing_parameters_are_refused(

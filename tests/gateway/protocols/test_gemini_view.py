@@ -152,3 +152,20 @@ def test_check_renames_snake_case_in_place_and_allows_operator_extras() -> None:
     ADAPTER.check_request("generateContent", body, _rules, {"model": "gemini-mock"})
     assert body == {"contents": [], "generationConfig": {"candidateCount": 2}, "labels": {"team": "a"}}
     assert view(body).samples == 2
+
+
+def test_the_fields_the_view_reads_in_either_spelling() -> None:
+    """Below the declared levels nothing is renamed, and Google reads snake_case too: so does the view."""
+    body = {
+        "contents": [
+            user({"text": "hi"}),
+            user({"function_response": {"name": "f", "response": {}}}),
+            user({"inline_data": {"mime_type": "image/png", "data": "A" * 10_000}}),
+        ],
+        "tools": [{"function_declarations": [{"name": "f"}, {"name": "g"}]}],
+        "toolConfig": {"function_calling_config": {"mode": "ANY", "allowed_function_names": ["f"]}},
+    }
+    request = view(body)
+    use = request.tool_use()
+    assert (use.tools, use.choice, use.results) == (2, "named", 1)
+    assert request.input_size().media_parts == 1 and request.input_size().text_bytes < 100
