@@ -148,7 +148,7 @@ class Part:
 
     @property
     def detail(self) -> ReasoningDetail:
-        return self._extra[0] if self._extra is not None else ""  # type: ignore[return-value]
+        return self._extra[0] if self._extra is not None else ""
 
     @property
     def text(self) -> str:
@@ -325,7 +325,7 @@ class EventView:
         return self._reader.event_parts(self.event, kinds)
 
     def text_parts(self, kinds: frozenset[str] = _TEXT) -> list[Part]:
-        return [part for part in self._reader.event_parts(self.event, kinds) if part.kind != "logprobs"]  # type: ignore[misc]
+        return [part for part in self._reader.event_parts(self.event, kinds) if isinstance(part, Part)]
 
     def logprobs(self) -> list[LogprobsPart]:
         return self._reader.event_parts(self.event, _LOGPROBS)  # type: ignore[return-value]

@@ -134,10 +134,10 @@ class WatermarkStreamFilter(StreamFilter):
                 if tail:
                     out.append(self.reader.text_event(key, tail))
         for key, waiting in self.waiting.items():
-            stream = self.streams.get(key)
+            held = self.streams.get(key)
             for event, part in waiting:
-                if stream is not None:
-                    stream.map_anchors(part.anchors())
+                if held is not None:
+                    held.map_anchors(part.anchors())
                 out.append(event)
         self.waiting = {}
         return out
