@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from types import MappingProxyType
 from typing import Any
 
@@ -99,7 +100,9 @@ class AnthropicAdapter(ProtocolAdapter):
         return kind != "logprobs" and kind in self.response_parts(operation)
 
     def response_view(self, operation: OperationName, body: dict[str, Any]) -> ResponseView:
-        return MessageView(body) if operation == "messages" else ResponseView(body)
+        if operation != "messages":
+            return ResponseView(body)
+        return MessageView(body, usage=partial(self.usage_from_body, operation, body))
 
     def stream_view(self, operation: OperationName) -> StreamView:
         return MessagesStreamView() if operation == "messages" else StreamView()

@@ -18,6 +18,7 @@ Shapes, from the ``google-genai`` SDK (``types.py``, ``models.py``, ``errors.py`
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 from gateway.errors import GatewayError, RateLimitError
@@ -158,7 +159,9 @@ class GeminiAdapter(ProtocolAdapter):
         return kind != "refusal" and kind in self.response_parts(operation)
 
     def response_view(self, operation: OperationName, body: dict[str, Any]) -> ResponseView:
-        return GenerateContentBodyView(body) if operation in _VIEWS else ResponseView(body)
+        if operation not in _VIEWS:
+            return ResponseView(body)
+        return GenerateContentBodyView(body, usage=partial(self.usage_from_body, operation, body))
 
     def stream_view(self, operation: OperationName) -> StreamView:
         return GenerateContentStreamView() if operation in _VIEWS else StreamView()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 from gateway.errors import GatewayError
@@ -108,10 +109,11 @@ class OpenAIAdapter(ProtocolAdapter):
         return READ_PARTS if operation in ("chat.completions", "completions", "responses") else frozenset()
 
     def response_view(self, operation: OperationName, body: dict[str, Any]) -> ResponseView:
+        usage = partial(self.usage_from_body, operation, body)
         if operation in ("chat.completions", "completions"):
-            return ChoicesView(body, chat=operation == "chat.completions")
+            return ChoicesView(body, chat=operation == "chat.completions", usage=usage)
         if operation == "responses":
-            return ResponsesBodyView(body)
+            return ResponsesBodyView(body, usage=usage)
         return ResponseView(body)
 
     def stream_view(self, operation: OperationName) -> StreamView:

@@ -164,3 +164,19 @@ def test_a_text_policy_sees_the_same_text_streamed_or_whole(chunks: list[int]) -
     ]
     assert "".join(texts) == gen.text
     assert all(not any("logprobsResult" in c for c in e.json["candidates"]) for e in events)
+
+
+def test_body_usage_is_the_adapters_reading() -> None:
+    usage = ADAPTER.response_view("generateContent", _body()).usage()
+    assert usage is not None and (usage.input_tokens, usage.output_tokens, usage.reasoning_tokens) == (
+        3,
+        9,
+        4,
+    )
+
+
+def test_the_one_pass_read_gives_parts_and_closes() -> None:
+    reader = ADAPTER.stream_view("streamGenerateContent")
+    reader.read(_chunk({"text": "hmm", "thought": True}), ALL)
+    parts, closes = reader.read(_chunk({"text": "Yes"}, finish=True), ALL)
+    assert [p.key for p in parts] == [("candidate", 0)] and closes == (("thought", 0), ("candidate", 0))
