@@ -8,47 +8,42 @@ client invents never reaches the model server.
 
 from __future__ import annotations
 
+from gateway.protocols import CLIENT_CREDENTIAL_HEADERS
+
 # Forwarded for every protocol: what the body is, and what the client accepts back.
 FORWARDED_CLIENT_HEADERS = frozenset({"content-type", "accept"})
 
-# Forwarded on the routes of one protocol (the API's version header). Betas are checked separately.
-PROTOCOL_CLIENT_HEADERS: dict[str, frozenset[str]] = {
-    "openai": frozenset(),
-    "anthropic": frozenset({"anthropic-version"}),
-}
-
-# The protocol's headers the upstream must get even when the client sent none (Anthropic's API refuses a
-# request without a version).
-PROTOCOL_DEFAULT_HEADERS: dict[str, dict[str, str]] = {
-    "openai": {},
-    "anthropic": {"anthropic-version": "2023-06-01"},
-}
+# The headers of one protocol (its version header, its defaults) are its adapter's
+# (``ProtocolAdapter.client_headers``, ``default_headers``); betas are checked separately.
 
 ANTHROPIC_BETA = "anthropic-beta"
 
 # Never forwarded from the client, not even when an operator declares them: credentials, hop-by-hop and
 # framing headers, what the gateway sets itself (request id, client address) and the betas it checks.
-RESERVED_CLIENT_HEADERS = frozenset(
-    {
-        "authorization",
-        "proxy-authorization",
-        "x-api-key",
-        "cookie",
-        "x-distillguard-admin-token",
-        "host",
-        "connection",
-        "keep-alive",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "content-length",
-        "content-encoding",
-        "accept-encoding",
-        "expect",
-        "x-request-id",
-        "x-forwarded-for",
-        "forwarded",
-        ANTHROPIC_BETA,
-    }
-)
+RESERVED_CLIENT_HEADERS = (
+    frozenset(
+        {
+            "authorization",
+            "proxy-authorization",
+            "x-api-key",
+            "cookie",
+            "x-distillguard-admin-token",
+            "host",
+            "connection",
+            "keep-alive",
+            "te",
+            "trailer",
+            "transfer-encoding",
+            "upgrade",
+            "content-length",
+            "content-encoding",
+            "accept-encoding",
+            "expect",
+            "x-request-id",
+            "x-forwarded-for",
+            "forwarded",
+            ANTHROPIC_BETA,
+        }
+    )
+    | CLIENT_CREDENTIAL_HEADERS
+)  # where any protocol's clients put their credential (x-goog-api-key...)

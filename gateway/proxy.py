@@ -42,7 +42,7 @@ from gateway.errors import (
 )
 from gateway.plugins.base import Account, Exchange
 from gateway.plugins.pipeline import Pipeline
-from gateway.protocols import ADAPTERS, Operation, protocol_for_path
+from gateway.protocols import ADAPTERS, protocol_for_path
 from gateway.relay import StreamRelay, relay_json
 from gateway.request_state import RequestState, access_record
 from gateway.routes import BODY_METHODS, RouteMatch
@@ -74,7 +74,7 @@ class ProxyHandler:
             state.path, state.route, state.protocol = match.path, route.name, route.protocol
             in_flight = self.metrics.in_flight.labels(state.route)
             in_flight.inc()
-            account = await runtime.auth.authenticate(headers)
+            account = await runtime.auth.authenticate(headers, route.operation.adapter, match.credential)
             state.account = account
             body = await read_body(
                 receive,
@@ -120,13 +120,14 @@ class ProxyHandler:
         self,
         state: RequestState,
         runtime: Runtime,
-        operation: Operation,
+        match: RouteMatch,
         account: Account,
         headers: dict[str, str],
         scope: Scope,
         body: dict[str, Any],
     ) -> tuple[Exchange, Pipeline]:
         """The account's pipeline and the exchange the policies see; a blocked account stops here."""
+        operation = match.route.operation
         level = self.gateway.risk.level(account.id)
         pipeline = runtime.pipeline_for(account, level)
         if pipeline.blocked:
@@ -142,6 +143,7 @@ class ProxyHandler:
             client_ip=runtime.trusted_proxies.of(scope, headers),
             risk_level=level,
             outcome=state.outcome,
+            params=match.params,
         )
         state.exchange, state.pipeline = exchange, pipeline
         return exchange, pipeline
@@ -160,9 +162,12 @@ class ProxyHandler:
         operation = match.route.operation
         body = _json_object(raw_body)
         operation.adapter.check_request(
-            operation.name, body, lambda model: runtime.pool.select(operation.protocol, model).config
+            operation.name,
+            body,
+            lambda model: runtime.pool.select(operation.protocol, model).config,
+            match.params,
         )
-        exchange, pipeline = self._admit(state, runtime, operation, account, headers, scope, body)
+        exchange, pipeline = self._admit(state, runtime, match, account, headers, scope, body)
         await pipeline.run_request(exchange)
         upstream = runtime.pool.select(operation.protocol, exchange.model)
         stream = exchange.stream
@@ -254,7 +259,7 @@ class ProxyHandler:
             raise InvalidRequestError(f"A {method} request carries no body.", code="unexpected_body")
         body = _json_object(raw_body) if raw_body else {}
         route = match.route
-        exchange, pipeline = self._admit(state, runtime, route.operation, account, headers, scope, body)
+        exchange, pipeline = self._admit(state, runtime, match, account, headers, scope, body)
         await pipeline.run_request(exchange)
         upstream = runtime.pool.select(route.protocol, exchange.model)
         forward = upstream_request_headers(headers, state.request_id, exchange.client_ip)

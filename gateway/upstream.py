@@ -29,11 +29,10 @@ from gateway.errors import (
 from gateway.headers import (
     ANTHROPIC_BETA,
     FORWARDED_CLIENT_HEADERS,
-    PROTOCOL_CLIENT_HEADERS,
-    PROTOCOL_DEFAULT_HEADERS,
     RESERVED_CLIENT_HEADERS,
 )
 from gateway.metrics import GatewayMetrics
+from gateway.protocols import ADAPTERS
 from gateway.watchdog import Watchdog
 
 # Never forwarded in either direction (RFC 9110 hop-by-hop, plus what we recompute).
@@ -90,7 +89,7 @@ class Upstream:
         return cls(
             config,
             auth_headers,
-            PROTOCOL_CLIENT_HEADERS[config.protocol] | {n for n in declared if not n.endswith("*")},
+            ADAPTERS[config.protocol].client_headers | {n for n in declared if not n.endswith("*")},
             tuple(n[:-1] for n in declared if n.endswith("*")),
             frozenset(config.allowed_betas),
         )
@@ -121,7 +120,7 @@ class Upstream:
         betas = client_headers.get(ANTHROPIC_BETA)
         if betas is not None and self.config.protocol == "anthropic":
             out[ANTHROPIC_BETA] = self._checked_betas(betas)
-        for name, value in PROTOCOL_DEFAULT_HEADERS[self.config.protocol].items():
+        for name, value in ADAPTERS[self.config.protocol].default_headers.items():
             out.setdefault(name, value)
         return out
 
@@ -177,8 +176,6 @@ class UpstreamPool:
             if cfg.credential_env:
                 credential = os.environ.get(cfg.credential_env, "")
                 if credential:
-                    from gateway.protocols import ADAPTERS
-
                     headers.update(ADAPTERS[cfg.protocol].upstream_auth_headers(credential))
             self.upstreams.append(Upstream.of(cfg, headers))
         self._session: aiohttp.ClientSession | None = None

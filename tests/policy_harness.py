@@ -74,7 +74,9 @@ class PolicyHarness:
         account: str = "acct-1",
         risk_level: RiskLevel = "none",
         headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
     ) -> Exchange:
+        """An exchange of ``operation``; ``params`` are the route's path parameters (Gemini's model)."""
         return Exchange(
             request_id="req-test",
             operation=OPERATION_BY_NAME[operation],
@@ -83,6 +85,7 @@ class PolicyHarness:
             headers=headers or {},
             client_ip="127.0.0.1",
             risk_level=risk_level,
+            params=params,
         )
 
     async def request(self, exchange: Exchange) -> None:

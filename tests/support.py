@@ -101,7 +101,7 @@ TEST_KEYS = {
 
 
 def base_config(upstream_url: str, **overrides: Any) -> dict[str, Any]:
-    """A config with an OpenAI and an Anthropic upstream at ``upstream_url`` and one key per tier.
+    """A config with an OpenAI, an Anthropic and a Gemini upstream at ``upstream_url``, one key per tier.
 
     Account names equal the tier names ('free' account is on the 'free' tier...).
     """
@@ -120,6 +120,13 @@ def base_config(upstream_url: str, **overrides: Any) -> dict[str, Any]:
                 "name": "anthropic",
                 "url": upstream_url,
                 "protocol": "anthropic",
+                "forward_headers": [HOOK_HEADERS],
+                "timeouts": {"connect": 2, "first_byte": 5, "idle": 5, "total": 30},
+            },
+            {
+                "name": "gemini",
+                "url": upstream_url,
+                "protocol": "gemini",
                 "forward_headers": [HOOK_HEADERS],
                 "timeouts": {"connect": 2, "first_byte": 5, "idle": 5, "total": 30},
             },

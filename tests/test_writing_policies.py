@@ -28,7 +28,24 @@ OPERATIONS: dict[str, tuple[str, dict[str, Any]]] = {
         "/v1/messages",
         {"model": "claude-mock", "messages": [{"role": "user", "content": "Tell me"}]},
     ),
+    # Gemini: the model is in the path, streaming is the verb (":streamGenerateContent?alt=sse").
+    "gemini": (
+        "/v1beta/models/gemini-mock:generateContent",
+        {
+            "contents": [{"role": "user", "parts": [{"text": "Tell me"}]}],
+            "generationConfig": {"maxOutputTokens": 40},
+        },
+    ),
 }
+
+
+def _gemini_text(payload: dict[str, Any]) -> str:
+    return "".join(
+        part.get("text", "")
+        for candidate in payload.get("candidates", [])
+        for part in candidate["content"]["parts"]
+        if not part.get("thought")
+    )
 
 
 def test_the_doc_shows_exactly_the_example_file() -> None:
@@ -41,6 +58,8 @@ def test_the_doc_shows_exactly_the_example_file() -> None:
 
 
 def _whole(kind: str, body: dict[str, Any]) -> str:
+    if kind == "gemini":
+        return _gemini_text(body)
     if kind == "chat":
         return "".join(c["message"]["content"] for c in body["choices"])
     if kind == "completions":
@@ -58,7 +77,9 @@ def _streamed(kind: str, raw: bytes) -> tuple[str, str | None]:
     deltas: list[str] = []
     final = None
     for payload in events:
-        if kind == "chat":
+        if kind == "gemini":
+            deltas.append(_gemini_text(payload))
+        elif kind == "chat":
             deltas += [c["delta"].get("content") or "" for c in payload.get("choices", [])]
         elif kind == "completions":
             deltas += [c.get("text") or "" for c in payload.get("choices", [])]
@@ -80,11 +101,17 @@ def test_the_example_upper_cases_visible_text_in_every_family(
     tiers["free"] = {"policies": [{"name": "examples.shout:ShoutPolicy"}]}
     gw = start_gateway(tiers=tiers)
     path, body = OPERATIONS[kind]
-    body = {**body, "max_tokens" if kind != "responses" else "max_output_tokens": 40}
+    if kind != "gemini":
+        body = {**body, "max_tokens" if kind != "responses" else "max_output_tokens": 40}
 
     def call(tier: str, stream: bool) -> httpx.Response:
         headers = {"authorization": f"Bearer {TEST_KEYS[tier]}", "anthropic-version": "2023-06-01"}
-        reply = httpx.post(f"{gw.url}{path}", json={**body, "stream": stream}, headers=headers, timeout=30)
+        target, payload = f"{gw.url}{path}", {**body, "stream": stream}
+        if kind == "gemini":
+            payload = body
+            if stream:
+                target = target.replace(":generateContent", ":streamGenerateContent?alt=sse")
+        reply = httpx.post(target, json=payload, headers=headers, timeout=30)
         assert reply.status_code == 200, reply.text
         return reply
 

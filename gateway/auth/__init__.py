@@ -13,6 +13,7 @@ from gateway.auth.tokens import JWTVerifier
 from gateway.config.loader import LoadedConfig
 from gateway.errors import AuthenticationError
 from gateway.plugins.base import Account
+from gateway.protocols import ADAPTERS, ProtocolAdapter
 
 _JWT_SHAPE = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
 
@@ -38,21 +39,32 @@ class Authenticator:
         self._jwt = JWTVerifier(jwt_cfg, base_dir) if jwt_cfg else None
 
     @staticmethod
-    def credential(headers: Mapping[str, str]) -> str | None:
-        value = headers.get("authorization")
-        if value:
-            scheme, _, token = value.partition(" ")
-            if scheme.lower() == "bearer" and token.strip():
-                return token.strip()
-            return None
-        api_key = headers.get("x-api-key")
-        return api_key.strip() if api_key and api_key.strip() else None
+    def credential(
+        headers: Mapping[str, str],
+        adapter: ProtocolAdapter | None = None,
+        query_credential: str | None = None,
+    ) -> str | None:
+        """The client's credential, where the route's API family carries it (the adapter says where)."""
+        return (adapter or ADAPTERS["openai"]).client_credential(headers, query_credential)
 
-    async def authenticate(self, headers: Mapping[str, str]) -> Account:
-        token = self.credential(headers)
+    async def authenticate(
+        self,
+        headers: Mapping[str, str],
+        adapter: ProtocolAdapter | None = None,
+        query_credential: str | None = None,
+    ) -> Account:
+        """The account of the credential in ``headers`` (or the route's credential query parameter)."""
+        adapter = adapter or ADAPTERS["openai"]
+        token = self.credential(headers, adapter, query_credential)
         if token is None:
+            places = [
+                "'Authorization: Bearer <key>'",
+                *(f"'{name}: <key>'" for name in adapter.credential_headers),
+            ]
+            if adapter.credential_query:
+                places.append(f"'?{adapter.credential_query}=<key>'")
             raise AuthFailure(
-                "Missing credential: send 'Authorization: Bearer <key>' or 'x-api-key: <key>'.", "missing"
+                f"Missing credential: send {', '.join(places[:-1])} or {places[-1]}.", "missing"
             )
         if self._jwt is not None and _JWT_SHAPE.match(token):
             return await self._from_jwt(token)

@@ -14,12 +14,14 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from gateway.headers import RESERVED_CLIENT_HEADERS
 from gateway.plugins.base import PolicyMode
+from gateway.protocols import ADAPTERS, ProtocolName
 from gateway.routes import OPERATION_PATHS, validate_template
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$"
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _BETA = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 _HEADER_PATTERN = re.compile(r"^[a-z0-9!#$%&'+.^_`|~-]+\*?$")
+_PARAM = re.compile(r"\{[a-z0-9_]*\}")
 
 
 def forward_header_problem(pattern: str) -> str | None:
@@ -80,7 +82,7 @@ class TimeoutsConfig(Strict):
 class UpstreamConfig(Strict):
     name: str = Field(pattern=_NAME)
     url: str
-    protocol: Literal["openai", "anthropic"] = "openai"
+    protocol: ProtocolName = "openai"
     credential_env: str | None = Field(
         None, description="name of the env var holding the upstream credential"
     )
@@ -390,7 +392,7 @@ class PassthroughRoute(Strict):
 
     path: str
     methods: list[HttpMethod] = Field(min_length=1)
-    protocol: Literal["openai", "anthropic"] = "openai"
+    protocol: ProtocolName = "openai"
     query: list[str] = Field(default_factory=list)
 
     @field_validator("path")
@@ -404,6 +406,12 @@ DEFAULT_PASSTHROUGH: list[dict[str, Any]] = [
     {"path": "/v1/models/{model}", "methods": ["GET"]},
     {"path": "/v1/embeddings", "methods": ["POST"]},
     {"path": "/v1/messages/count_tokens", "methods": ["POST"], "protocol": "anthropic", "query": ["beta"]},
+    # Each family's own defaults (Gemini's model listing), from its adapter.
+    *(
+        {**route, "protocol": name}
+        for name, adapter in ADAPTERS.items()
+        for route in adapter.default_passthrough
+    ),
 ]
 
 
@@ -445,9 +453,10 @@ class GatewayConfig(Strict):
     @classmethod
     def _distinct_routes(cls, value: list[PassthroughRoute]) -> list[PassthroughRoute]:
         seen: set[str] = set()
+        operations = {_PARAM.sub("{}", path) for path in OPERATION_PATHS}
         for route in value:
-            shape = "/".join("{}" if s.startswith("{") else s for s in route.path.split("/"))
-            if route.path in OPERATION_PATHS:
+            shape = _PARAM.sub("{}", route.path)  # parameter names do not tell two templates apart
+            if shape in operations:
                 raise ValueError(f"{route.path} is a model operation; it cannot be a passthrough route")
             if shape in seen:
                 raise ValueError(f"{route.path} is declared twice (or overlaps another template)")

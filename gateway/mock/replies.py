@@ -38,9 +38,19 @@ PROVIDER_ERROR_MESSAGES = {
 
 
 async def error_reply(
-    send: Send, status: int, message: str, anthropic: bool, headers: list[tuple[bytes, bytes]] | None = None
+    send: Send,
+    status: int,
+    message: str,
+    anthropic: bool,
+    headers: list[tuple[bytes, bytes]] | None = None,
+    *,
+    gemini: bool = False,
 ) -> None:
-    if anthropic:
+    if gemini:
+        from gateway.mock.gemini_shapes import error_body
+
+        await json_reply(send, status, error_body(status, message), headers)
+    elif anthropic:
         kind = {
             400: "invalid_request_error",
             401: "authentication_error",

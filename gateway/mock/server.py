@@ -12,6 +12,7 @@ Test hooks travel in request headers; the gateway forwards them to an upstream t
 * ``x-mock-redacted``: add a ``redacted_thinking`` block (Anthropic).
 * ``MockUpstream(coerce=True)``: loosely typed parameters are read as vLLM reads them
   (``"n": "8"`` is 8, ``"stream": "true"`` is true; see coerce.py).
+* Gemini (``/v1beta/models/{model}:generateContent``, ``:streamGenerateContent?alt=sse``): see gemini.py.
 * ``x-mock-logprobs-mode``: ``raw`` (default; returned logprobs ignore ``logit_bias``, as OpenAI
   since 2024 and vLLM V1) or ``processed`` (they include it, as OpenAI before 2024); see toymodel.
 
@@ -33,7 +34,7 @@ from typing import Any
 import orjson
 
 from gateway.asgi import Receive, Scope, Send, header_map, read_body, send_bytes
-from gateway.mock import anthropic_shapes, openai_shapes
+from gateway.mock import anthropic_shapes, gemini, openai_shapes
 from gateway.mock.coerce import coerce_body
 from gateway.mock.generation import generate_memoised
 from gateway.mock.replies import (
@@ -109,6 +110,9 @@ class MockUpstream:
             else:
                 await error_reply(send, 404, f"The model '{model}' does not exist", False)
             return
+        if scope["method"] == "GET" and path.startswith("/v1beta/models"):
+            await gemini.models(send, path)
+            return
         if scope["method"] != "POST":
             await error_reply(send, 405, f"{scope['method']} {path} is not served by the mock", False)
             return
@@ -117,8 +121,9 @@ class MockUpstream:
         except orjson.JSONDecodeError:
             body = None
         anthropic = path == "/v1/messages"
+        google = gemini.is_gemini_path(path)
         if not isinstance(body, dict):
-            await error_reply(send, 400, "invalid JSON body", anthropic)
+            await error_reply(send, 400, "invalid JSON body", anthropic, gemini=google)
             return
         if self.coerce:
             body = coerce_body(path, body)
@@ -127,7 +132,12 @@ class MockUpstream:
             status = int(fault[7:])
             text = PROVIDER_ERROR_MESSAGES.get(status, f"mock upstream error {status}")
             await error_reply(
-                send, status, text, anthropic, [(b"retry-after", b"7")] if status == 429 else None
+                send,
+                status,
+                text,
+                anthropic,
+                [(b"retry-after", b"7")] if status == 429 else None,
+                gemini=google,
             )
             return
         if fault.startswith("html:"):
@@ -148,6 +158,13 @@ class MockUpstream:
             await json_reply(send, 200, {"input_tokens": len(orjson.dumps(body.get("messages"))) // 4})
         elif path == "/v1/messages":
             await self._messages(body, headers, send, receive, fault)
+        elif google:
+            query = scope.get("query_string", b"").decode("latin-1")
+
+            async def stream_to(events: Iterator[Event]) -> None:
+                await self._stream(events, headers, send, receive, fault, [])
+
+            await gemini.generate(path, query, body, headers, send, stream_to)
         elif path in ("/v1/chat/completions", "/v1/completions", "/v1/responses"):
             await self._openai(path, body, headers, send, receive, fault)
         else:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from gateway.protocols import Operation, Usage
+from gateway.protocols import NO_PARAMS, Operation, Usage
 from gateway.protocols.request_view import RequestView
 from gateway.protocols.response_view import ResponseView, StreamView
 from gateway.risk import RISK_LEVELS as RISK_LEVELS  # re-exported: part of the plugin interface
@@ -110,6 +110,7 @@ class Exchange:
     actions: list[PolicyAction] = field(default_factory=list)
     scratch: dict[str, Any] = field(default_factory=dict)
     entered: list[Policy[Any]] = field(default_factory=list, repr=False)
+    params: Mapping[str, str] | None = None  # the route's path parameters (Gemini's {model}), if any
 
     _view: RequestView | None = field(default=None, repr=False)
 
@@ -118,7 +119,9 @@ class Exchange:
         """The format-neutral view of ``body`` (the adapter's reading; edits go to ``body``)."""
         view = self._view
         if view is None or view.body is not self.body:
-            view = self._view = self.operation.adapter.request_view(self.operation.name, self.body)
+            view = self._view = self.operation.adapter.request_view(
+                self.operation.name, self.body, self.params or NO_PARAMS
+            )
         return view
 
     def response_view(self, body: dict[str, Any]) -> ResponseView:

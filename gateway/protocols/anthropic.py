@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from functools import partial
+from types import MappingProxyType
 from typing import Any
 
 from gateway.errors import GatewayError
 from gateway.protocols.anthropic_response import MessagesNumbering, MessagesStreamView, MessageView
 from gateway.protocols.anthropic_view import MessagesView
-from gateway.protocols.base import OperationName, ProtocolAdapter, Usage, int_or_zero
+from gateway.protocols.base import NO_PARAMS, OperationName, ProtocolAdapter, Usage, int_or_zero
 from gateway.protocols.messages_reasoning import MessagesReasoning
 from gateway.protocols.ratelimit import anthropic_rate_limit_headers
 from gateway.protocols.reasoning import ReasoningRewriter, ReasoningTreatment
@@ -35,6 +38,9 @@ _ERROR_TYPES = {
 
 class AnthropicAdapter(ProtocolAdapter):
     name = "anthropic"
+    client_headers = frozenset({"anthropic-version"})
+    # Anthropic's API refuses a request without a version header.
+    default_headers = MappingProxyType({"anthropic-version": "2023-06-01"})
 
     def error_body(self, error: GatewayError, request_id: str) -> dict[str, Any]:
         return {
@@ -83,7 +89,9 @@ class AnthropicAdapter(ProtocolAdapter):
                     usage.input_tokens = _input_tokens(raw)
                 usage.known = True
 
-    def request_view(self, operation: OperationName, body: dict[str, Any]) -> RequestView:
+    def request_view(
+        self, operation: OperationName, body: dict[str, Any], params: Mapping[str, str] = NO_PARAMS
+    ) -> RequestView:
         return MessagesView(body) if operation == "messages" else RequestView(body)
 
     def response_parts(self, operation: OperationName) -> frozenset[str]:
@@ -94,7 +102,9 @@ class AnthropicAdapter(ProtocolAdapter):
         return kind != "logprobs" and kind in self.response_parts(operation)
 
     def response_view(self, operation: OperationName, body: dict[str, Any]) -> ResponseView:
-        return MessageView(body) if operation == "messages" else ResponseView(body)
+        if operation != "messages":
+            return ResponseView(body)
+        return MessageView(body, usage=partial(self.usage_from_body, operation, body))
 
     def stream_view(self, operation: OperationName) -> StreamView:
         return MessagesStreamView() if operation == "messages" else StreamView()

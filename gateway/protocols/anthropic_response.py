@@ -25,6 +25,8 @@ from gateway.protocols.response_view import (
     LogprobsPart,
     Part,
     PartKey,
+    PartKind,
+    ReasoningDetail,
     ResponseView,
     StreamNumbering,
     StreamView,
@@ -113,7 +115,7 @@ class MessageView(ResponseView):
         if not isinstance(content, list):
             return
         for position, block in enumerate(list(content)):
-            kind = BLOCK_KINDS.get(block.get("type"), "") if isinstance(block, dict) else ""
+            kind = BLOCK_KINDS.get(str(block.get("type")), "") if isinstance(block, dict) else ""
 
             def remove(block: Any = block) -> None:
                 content.remove(block)
@@ -175,18 +177,17 @@ class MessagesStreamView(StreamView):
             if not isinstance(block, dict):
                 raise ValueError("content_block_start without a content_block")
             # A block may start with text in it (the SDK appends its deltas to it).
-            field = {"text": "text", "thinking": "thinking"}.get(block.get("type"))  # type: ignore[arg-type]
-            part_kind = "text" if field == "text" else "reasoning"
+            block_type = block.get("type")
             if (
-                field is not None
-                and part_kind in kinds
-                and isinstance(block.get(field), str)
-                and block[field]
+                block_type in ("text", "thinking")
+                and isinstance(block.get(block_type), str)
+                and block[block_type]
             ):
-                key = ("block", payload.get("index"))
-                yield Part(
-                    part_kind, key, block, field, delta=True, detail="raw" if field == "thinking" else ""
-                )
+                start_kind: PartKind = "text" if block_type == "text" else "reasoning"
+                if start_kind in kinds:
+                    key = ("block", payload.get("index"))
+                    sort: ReasoningDetail = "raw" if block_type == "thinking" else ""
+                    yield Part(start_kind, key, block, block_type, delta=True, detail=sort)
         elif kind == "message_start" and isinstance(payload.get("message"), dict):
             yield from message_parts(payload["message"], kinds)
 

@@ -9,8 +9,10 @@ protocol name, so a new API family is one new module here.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from types import MappingProxyType
+from typing import Any, ClassVar, Literal
 
 from gateway.errors import GatewayError, NotFoundError
 from gateway.protocols.declared import DECLARATIONS
@@ -20,8 +22,18 @@ from gateway.protocols.request_view import RequestView
 from gateway.protocols.response_view import ResponseView, StreamNumbering, StreamView
 from gateway.sse import StreamEvent
 
-ProtocolName = Literal["openai", "anthropic"]
-OperationName = Literal["chat.completions", "completions", "responses", "messages", "passthrough"]
+ProtocolName = Literal["openai", "anthropic", "gemini"]
+OperationName = Literal[
+    "chat.completions",
+    "completions",
+    "responses",
+    "messages",
+    "generateContent",
+    "streamGenerateContent",
+    "passthrough",
+]
+# The parameters a route template binds from the path (``{model}``): none for most operations.
+NO_PARAMS: Mapping[str, str] = MappingProxyType({})
 
 
 @dataclass(slots=True)
@@ -39,9 +51,22 @@ class Usage:
 
 
 class ProtocolAdapter(ABC):
-    """One API family (OpenAI-compatible or Anthropic Messages)."""
+    """One API family (OpenAI-compatible, Anthropic Messages, Google Gemini).
+
+    Besides the methods, an adapter declares where its clients put their credential
+    (``credential_headers`` after ``Authorization: Bearer``, then the query parameter
+    ``credential_query``, which is never forwarded upstream) and which client headers its
+    upstreams receive (``client_headers``, with ``default_headers`` set when the client sent none).
+    """
 
     name: ProtocolName
+    credential_headers: ClassVar[tuple[str, ...]] = ("x-api-key",)
+    credential_query: ClassVar[str | None] = None
+    client_headers: ClassVar[frozenset[str]] = frozenset()
+    default_headers: ClassVar[Mapping[str, str]] = MappingProxyType({})
+    # Routes of this family served by default as passthrough (``passthrough_routes`` entries without
+    # the protocol): model listings, which carry no model output.
+    default_passthrough: ClassVar[tuple[Mapping[str, Any], ...]] = ()
 
     @abstractmethod
     def error_body(self, error: GatewayError, request_id: str) -> dict[str, Any]:
@@ -66,8 +91,13 @@ class ProtocolAdapter(ABC):
         """Update ``usage`` from one upstream stream event (before policies see it)."""
 
     @abstractmethod
-    def request_view(self, operation: OperationName, body: dict[str, Any]) -> RequestView:
-        """The format-neutral view of a (checked) request body: what it asks for, and edits to it."""
+    def request_view(
+        self, operation: OperationName, body: dict[str, Any], params: Mapping[str, str] = NO_PARAMS
+    ) -> RequestView:
+        """The format-neutral view of a (checked) request body: what it asks for, and edits to it.
+
+        ``params`` are what the route template bound from the path (Gemini's ``{model}``).
+        """
 
     @abstractmethod
     def rate_limit_headers(
@@ -84,18 +114,43 @@ class ProtocolAdapter(ABC):
         """Headers carrying the upstream credential."""
 
     def check_request(
-        self, operation: OperationName, body: dict[str, Any], upstream_for: UpstreamFor
+        self,
+        operation: OperationName,
+        body: dict[str, Any],
+        upstream_for: UpstreamFor,
+        params: Mapping[str, str] = NO_PARAMS,
     ) -> None:
         """Validate a request body before any policy runs (see :mod:`gateway.protocols.params`).
 
         Raises :class:`~gateway.errors.InvalidRequestError` naming the parameter at fault; sets a
         missing ``model`` to the serving upstream's ``default_model``. ``upstream_for(model)`` is the
-        configuration of the upstream that serves ``model`` (None: the protocol's first).
+        configuration of the upstream that serves ``model`` (None: the protocol's first); ``params``
+        are the route's path parameters.
         """
         declaration = DECLARATIONS.get(operation)
         if declaration is None:
             raise NotFoundError(f"The operation {operation} takes no request body here.")
         check_body(declaration, body, upstream_for)
+
+    def client_credential(self, headers: Mapping[str, str], query_credential: str | None) -> str | None:
+        """The credential the client sent: ``Authorization: Bearer``, else the first of
+        ``credential_headers``, else the ``credential_query`` parameter's value (None: none sent).
+
+        A malformed ``Authorization`` header is no credential (never a fallback to another place).
+        """
+        value = headers.get("authorization")
+        if value:
+            scheme, _, token = value.partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+            return None
+        for name in self.credential_headers:
+            found = headers.get(name)
+            if found and found.strip():
+                return found.strip()
+        if query_credential and query_credential.strip():
+            return query_credential.strip()
+        return None
 
     def prepare_stream_request(self, operation: OperationName, body: dict[str, Any]) -> bool:
         """Adjust a streaming request before forwarding so that usage is reported.

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 from gateway.errors import GatewayError
-from gateway.protocols.base import OperationName, ProtocolAdapter, Usage, int_or_zero
+from gateway.protocols.base import NO_PARAMS, OperationName, ProtocolAdapter, Usage, int_or_zero
 from gateway.protocols.chat_reasoning import ChatReasoning
 from gateway.protocols.openai_response import ChoicesStreamView, ChoicesView
 from gateway.protocols.openai_view import ChatView, CompletionsView, ResponsesView
@@ -101,17 +103,20 @@ class OpenAIAdapter(ProtocolAdapter):
             if found.known:
                 _copy(found, usage)
 
-    def request_view(self, operation: OperationName, body: dict[str, Any]) -> RequestView:
+    def request_view(
+        self, operation: OperationName, body: dict[str, Any], params: Mapping[str, str] = NO_PARAMS
+    ) -> RequestView:
         return _VIEWS.get(operation, RequestView)(body)
 
     def response_parts(self, operation: OperationName) -> frozenset[str]:
         return READ_PARTS if operation in ("chat.completions", "completions", "responses") else frozenset()
 
     def response_view(self, operation: OperationName, body: dict[str, Any]) -> ResponseView:
+        usage = partial(self.usage_from_body, operation, body)
         if operation in ("chat.completions", "completions"):
-            return ChoicesView(body, chat=operation == "chat.completions")
+            return ChoicesView(body, chat=operation == "chat.completions", usage=usage)
         if operation == "responses":
-            return ResponsesBodyView(body)
+            return ResponsesBodyView(body, usage=usage)
         return ResponseView(body)
 
     def stream_view(self, operation: OperationName) -> StreamView:

@@ -15,9 +15,10 @@ from the stream's first chunk.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
+from gateway.protocols.base import Usage
 from gateway.protocols.openai_logprobs import LegacyLogprobs, TokenListLogprobs, prompt_logprobs
 from gateway.protocols.response_view import LogprobsPart, Part, PartKey, ResponseView, StreamView
 from gateway.sse import StreamEvent
@@ -152,8 +153,8 @@ class ChoicesView(ResponseView):
 
     __slots__ = ("chat",)
 
-    def __init__(self, body: dict[str, Any], *, chat: bool) -> None:
-        super().__init__(body, inline_think=True)
+    def __init__(self, body: dict[str, Any], *, chat: bool, usage: Callable[[], Usage] | None = None) -> None:
+        super().__init__(body, inline_think=True, usage=usage)
         self.chat = chat
 
     def parts(self, kinds: frozenset[str] = frozenset({"text"})) -> Iterator[Part | LogprobsPart]:
@@ -176,6 +177,24 @@ class ChoicesStreamView(StreamView):
         payload = event.json
         if payload is None:
             return [], ()
+        choices = payload.get("choices")
+        if self.template is None and choices:
+            self.template = {k: v for k, v in payload.items() if k not in ("choices", "usage")}
+        if self.chat and type(choices) is list and len(choices) == 1:
+            # The usual chunk: one choice whose delta is one piece of text, nothing else.
+            choice = choices[0]
+            holder = choice.get("delta") if type(choice) is dict else None
+            if (
+                type(holder) is dict
+                and len(holder) == 1
+                and type(holder.get("content")) is str
+                and choice.get("finish_reason") is None
+                and choice.get("logprobs") is None
+                and "text" in kinds
+            ):
+                index = choice.get("index", 0)
+                if type(index) is int:
+                    return [Part("text", ("choice", index), holder, "content", True, index)], ()
         closes: list[PartKey] = []
         parts = _choice_parts(payload, kinds, chat=self.chat, stream=True, closes=closes)
         return parts, tuple(closes) if closes else ()

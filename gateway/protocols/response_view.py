@@ -148,7 +148,7 @@ class Part:
 
     @property
     def detail(self) -> ReasoningDetail:
-        return self._extra[0] if self._extra is not None else ""  # type: ignore[return-value]
+        return self._extra[0] if self._extra is not None else ""
 
     @property
     def text(self) -> str:
@@ -242,10 +242,13 @@ class LogprobsPart(ABC):
 class ResponseView:
     """The content of one whole (non-streaming) response body."""
 
-    __slots__ = ("body", "inline_think")
+    __slots__ = ("_usage", "body", "inline_think")
 
-    def __init__(self, body: dict[str, Any], *, inline_think: bool = False) -> None:
+    def __init__(
+        self, body: dict[str, Any], *, inline_think: bool = False, usage: Callable[[], Usage] | None = None
+    ) -> None:
         self.body = body
+        self._usage = usage  # the adapter's reading of the body's usage
         # The format carries reasoning inline in its text (``<think>`` spans): a policy that
         # treats reasoning must parse text parts for it; elsewhere reasoning has its own parts.
         self.inline_think = inline_think
@@ -267,7 +270,7 @@ class ResponseView:
 
     def usage(self) -> Usage | None:
         """Token usage the body reports (None: not known here)."""
-        return None
+        return self._usage() if self._usage is not None else None
 
     def blocks(self) -> Iterator[Block]:
         """The body's blocks or items, in order (none where the format has no blocks: chat choices).
@@ -322,7 +325,7 @@ class EventView:
         return self._reader.event_parts(self.event, kinds)
 
     def text_parts(self, kinds: frozenset[str] = _TEXT) -> list[Part]:
-        return [part for part in self._reader.event_parts(self.event, kinds) if part.kind != "logprobs"]  # type: ignore[misc]
+        return [part for part in self._reader.event_parts(self.event, kinds) if isinstance(part, Part)]
 
     def logprobs(self) -> list[LogprobsPart]:
         return self._reader.event_parts(self.event, _LOGPROBS)  # type: ignore[return-value]
@@ -369,11 +372,11 @@ class StreamView:
         """The view of ``event`` (call once per event, in stream order, before reading its parts).
 
         ``kinds``: the part kinds the caller will ask ``parts`` for (the same frozenset object):
-        the reader may then find them and ``closes`` in one pass. (``kinds`` was added after the
+        the reader then finds them and ``closes`` in one pass. (``kinds`` was added after the
         first API commit: additive.)
         """
-        self.observe(event)
         if kinds is None:
+            self.observe(event)
             return EventView(self, event)
         parts, closes = self.read(event, kinds)
         return EventView(self, event, kinds, parts, closes)
@@ -381,7 +384,11 @@ class StreamView:
     def read(
         self, event: StreamEvent, kinds: frozenset[str]
     ) -> tuple[list[Part | LogprobsPart], tuple[PartKey, ...]]:
-        """The parts of ``kinds`` and the keys closed, of one event (a reader may do both in one pass)."""
+        """The cheapest reading of one event, in place of :meth:`event`: its parts of ``kinds`` and
+        the keys it closes, found in one pass (call once per event, in stream order). A filter that
+        then needs to add or insert events wraps them: ``EventView(reader, event, kinds, parts,
+        closes)``. (Added after the first API commit: additive.)"""
+        self.observe(event)
         return list(self.event_parts(event, kinds)), self.closes(event)
 
     def observe(self, event: StreamEvent) -> None:

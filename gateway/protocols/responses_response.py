@@ -133,15 +133,21 @@ def _reasoning_parts(item: dict[str, Any], item_id: Any) -> Iterator[Part]:
                 item["encrypted_content"] = blob
                 remove()
 
-            key = ("reasoning", item_id, name, index)
+            key: PartKey = ("reasoning", item_id, name, index)
             yield Part("reasoning", key, part, "text", detail=detail, remove=remove, seal=seal)  # type: ignore[arg-type]
     if isinstance(item.get("encrypted_content"), str):
 
         def replace(blob: str) -> None:
             item["encrypted_content"] = blob
 
-        key = ("reasoning", item_id, "encrypted")
-        yield Part("reasoning", key, item, "encrypted_content", detail="encrypted", seal=replace)
+        yield Part(
+            "reasoning",
+            ("reasoning", item_id, "encrypted"),
+            item,
+            "encrypted_content",
+            detail="encrypted",
+            seal=replace,
+        )
 
 
 def response_parts(response: Any, kinds: frozenset[str]) -> Iterator[Part | LogprobsPart]:
@@ -153,7 +159,7 @@ def response_parts(response: Any, kinds: frozenset[str]) -> Iterator[Part | Logp
 
 
 def item_kind(item: Any) -> str:
-    return ITEM_KINDS.get(item.get("type"), "") if isinstance(item, dict) else ""
+    return ITEM_KINDS.get(str(item.get("type")), "") if isinstance(item, dict) else ""
 
 
 class ResponsesBodyView(ResponseView):
@@ -239,7 +245,7 @@ class ResponsesStreamView(StreamView):
             if "reasoning" in kinds and isinstance(payload.get("delta"), str):
                 name, detail = ("content", "raw") if "reasoning_text" in kind else ("summary", "summary")
                 at = payload.get("content_index", payload.get("summary_index"))
-                rkey = ("reasoning", payload.get("item_id"), name, at)
+                rkey: PartKey = ("reasoning", payload.get("item_id"), name, at)
                 yield Part("reasoning", rkey, payload, "delta", delta=True, detail=detail)  # type: ignore[arg-type]
         elif kind == "response.function_call_arguments.delta":
             if "tool_arguments" in kinds and isinstance(payload.get("delta"), str):

@@ -48,7 +48,7 @@ class LogprobsStreamFilter(StreamFilter):
 
     def on_event(self, event: StreamEvent) -> list[StreamEvent]:
         if event.json is not None:
-            self.rewriter.rewrite(self.reader.event(event, _LOGPROBS).parts(_LOGPROBS))  # type: ignore[arg-type]
+            self.rewriter.rewrite(self.reader.read(event, _LOGPROBS)[0])  # type: ignore[arg-type]
         return [event]
 
 

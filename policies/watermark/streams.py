@@ -64,11 +64,11 @@ class WatermarkStreamFilter(StreamFilter):
     def on_event(self, event: StreamEvent) -> list[StreamEvent]:
         if event.json is None:
             return [event]
-        view = self.reader.event(event, self.kinds)
+        parts, closes = self.reader.read(event, self.kinds)
         finals: list[Part] = []
         after: list[StreamEvent] = []
         streams = self.streams
-        for part in view.parts(self.kinds):
+        for part in parts:
             kind = part.kind
             if kind == "text":
                 if not part.delta:
@@ -88,7 +88,10 @@ class WatermarkStreamFilter(StreamFilter):
                 if stream is None or not stream.map_anchors(part.anchors()):  # type: ignore[union-attr]
                     self.waiting.setdefault(part.key, []).append((event, part))  # type: ignore[arg-type]
                     return []  # forwarded when its text is final (the engine renumbers the stream)
-        for key in view.closes:
+        if not closes and not finals:
+            return [event, *after] if after else [event]  # the usual delta: nothing to add
+        view = EventView(self.reader, event, self.kinds, parts, closes)
+        for key in closes:
             self._close(view, key)
         for part in finals:
             stream = streams.get(part.key)
@@ -131,10 +134,10 @@ class WatermarkStreamFilter(StreamFilter):
                 if tail:
                     out.append(self.reader.text_event(key, tail))
         for key, waiting in self.waiting.items():
-            stream = self.streams.get(key)
+            held = self.streams.get(key)
             for event, part in waiting:
-                if stream is not None:
-                    stream.map_anchors(part.anchors())
+                if held is not None:
+                    held.map_anchors(part.anchors())
                 out.append(event)
         self.waiting = {}
         return out

@@ -150,3 +150,56 @@ def test_an_operator_route_is_served_with_its_methods_only() -> None:
     with pytest.raises(NotFoundError):
         table.resolve("GET", b"/v1/models", b"")  # replacing the list drops the defaults
     assert PassthroughRoute(path="/v1/x", methods=["GET"]).protocol == "openai"
+
+
+def test_a_parameter_may_end_in_a_literal_suffix_within_its_segment() -> None:
+    assert validate_template("/v1beta/models/{model}:generateContent")
+    for bad in ("/v1beta/models/{model}*", "/v1/{a}{b}", "/v1/{a}:x{b}", "/v1/x:{a}"):
+        with pytest.raises(ValueError):
+            validate_template(bad)
+    match = TABLE.resolve("POST", b"/v1beta/models/gemini-2.5-flash:generateContent", b"")
+    assert match.route.name == "generateContent" and match.params == {"model": "gemini-2.5-flash"}
+    for path in (
+        b"/v1beta/models/:generateContent",
+        b"/v1beta/models/a:b:generateContent",
+        b"/v1beta/models/x",
+    ):
+        assert TABLE.find(path.decode()) is None or TABLE.find(path.decode()).name != "generateContent"  # type: ignore[union-attr]
+
+
+def test_the_most_literal_template_wins_whatever_the_order() -> None:
+    passthrough = PassthroughRoute.model_validate({"path": "/v1/models/{model}", "methods": ["GET"]})
+    table = RouteTable(list(reversed(config_routes([passthrough]))))
+    assert table.find("/v1/models/gemini:generateContent").name == "generateContent"  # type: ignore[union-attr]
+    assert table.find("/v1/models/gpt-4o").name == "/v1/models/{model}"  # type: ignore[union-attr]
+
+
+def test_required_query_values_and_the_credential_parameter() -> None:
+    stream = b"/v1beta/models/g:streamGenerateContent"
+    match = TABLE.resolve("POST", stream, b"key=secret&alt=sse")
+    assert (match.query, match.credential, match.path_qs) == (
+        "alt=sse",
+        "secret",
+        stream.decode() + "?alt=sse",
+    )
+    assert "secret" not in repr(match)
+    for query, param in (
+        (b"", "alt"),
+        (b"alt=json", "alt"),
+        (b"alt=sse&alt=sse", "alt"),
+        (b"key=a&key=b", "key"),
+    ):
+        with pytest.raises(InvalidRequestError) as caught:
+            TABLE.resolve("POST", stream, query)
+        assert caught.value.param == param
+    # Only Gemini routes carry a key in the query: elsewhere it is an unknown parameter, never a credential.
+    with pytest.raises(InvalidRequestError):
+        TABLE.resolve("POST", b"/v1/chat/completions", b"key=secret")
+
+
+def test_a_passthrough_route_cannot_take_an_operations_shape() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config_text(
+            _config('passthrough_routes: [{path: "/v1beta/models/{m}:generateContent", methods: [GET]}]')
+        )
+    assert "model operation" in str(caught.value)

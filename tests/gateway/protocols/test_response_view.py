@@ -144,3 +144,24 @@ def test_sealing_reasoning_puts_the_blob_where_each_format_keeps_it(
     assert holder[placed[operation]] == "dgs1.BLOB"
     assert GEN.reasoning not in str(body)  # the readable text is gone
     assert not [p for p in view.text_parts(frozenset({"reasoning"})) if p.detail == "raw" and p.text]
+
+
+def test_a_chunk_mixing_reasoning_and_text_shows_both_and_usage_is_the_adapters() -> None:
+    reader = ADAPTERS["openai"].stream_view("chat.completions")
+    payload = {
+        "choices": [
+            {"index": 1, "delta": {"reasoning_content": "hm", "content": "Hi"}, "finish_reason": "stop"}
+        ]
+    }
+    view = reader.event(StreamEvent.of(payload))
+    parts = view.text_parts(frozenset({"text", "reasoning"}))
+    assert [(p.kind, p.key, p.text, p.choice) for p in parts] == [
+        ("reasoning", ("reasoning", 1, "reasoning_content"), "hm", 1),
+        ("text", ("choice", 1), "Hi", 1),
+    ]
+    assert view.closes == (("choice", 1),)
+    view.add_text(("choice", 1), " there")  # into the chunk that finishes the choice
+    assert view.events()[0].json["choices"][0]["delta"]["content"] == "Hi there"  # type: ignore[index]
+    whole = {"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 7}}
+    usage = ADAPTERS["openai"].response_view("chat.completions", whole).usage()
+    assert usage is not None and (usage.input_tokens, usage.output_tokens) == (5, 7)

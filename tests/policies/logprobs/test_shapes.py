@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 
 from gateway.errors import PolicyFailureError
-from gateway.mock import openai_shapes
+from gateway.mock import gemini_shapes, openai_shapes
 from gateway.mock.generation import generate
 from gateway.sse import StreamEvent
 from tests.policy_harness import PolicyHarness, encode_events
@@ -42,6 +42,14 @@ def _exchange(harness: PolicyHarness, operation: str, stream: bool) -> Any:
         body |= {"messages": [{"role": "user", "content": PROMPT}], "logprobs": True, "top_logprobs": 3}
     elif operation == "completions":
         body |= {"prompt": PROMPT, "logprobs": 3}
+    elif operation == "generateContent":  # Gemini: the model is the path's, streaming the verb's
+        body = {
+            "contents": [{"role": "user", "parts": [{"text": PROMPT}]}],
+            "generationConfig": {"responseLogprobs": True, "logprobs": 3},
+        }
+        exchange = harness.exchange(operation, body, params={"model": "gemini-mock"})
+        asyncio.run(harness.request(exchange))
+        return exchange
     else:
         body |= {"input": PROMPT, "top_logprobs": 3, "include": ["message.output_text.logprobs"]}
     exchange = harness.exchange(operation, body)
@@ -57,6 +65,9 @@ def _upstream(operation: str, gen: Any) -> tuple[dict[str, Any], bytes]:
     elif operation == "completions":
         body = openai_shapes.completion(gen, "mock-small", False, PROMPT)
         events = openai_shapes.completion_stream(gen, "mock-small", True, 1)
+    elif operation == "generateContent":
+        body = gemini_shapes.response([gen], "gemini-mock", False, True, 20)
+        events = gemini_shapes.stream([gen], "gemini-mock", False, True, 20, 1)
     else:
         body = openai_shapes.response_object(gen, "mock-small", False)
         events = openai_shapes.response_stream(gen, "mock-small", False, 1)
@@ -71,11 +82,17 @@ def _body_logprobs(operation: str, body: dict[str, Any]) -> Any:
         return list(
             zip(logprobs["tokens"], logprobs["token_logprobs"], logprobs["top_logprobs"], strict=True)
         )
+    if operation == "generateContent":
+        candidate = body["candidates"][0]
+        result = candidate["logprobsResult"]
+        steps = list(zip(result["chosenCandidates"], result["topCandidates"], strict=True))
+        return [*steps, candidate["avgLogprobs"]]
     return body["output"][-1]["content"][0]["logprobs"]
 
 
 def _stream_logprobs(operation: str, events: list[StreamEvent]) -> Any:
     out: list[Any] = []
+    averages: list[Any] = []  # Gemini: the candidate's avgLogprobs, on its last chunk
     for event in events:
         payload = event.json
         if payload is None:
@@ -83,6 +100,12 @@ def _stream_logprobs(operation: str, events: list[StreamEvent]) -> Any:
         if operation == "responses":
             if payload.get("type") == "response.output_text.delta":
                 out.extend(payload["logprobs"])
+            continue
+        if operation == "generateContent":
+            candidate = payload["candidates"][0]
+            result = candidate["logprobsResult"]
+            out.extend(zip(result["chosenCandidates"], result["topCandidates"], strict=True))
+            averages.extend([candidate["avgLogprobs"]] if "avgLogprobs" in candidate else [])
             continue
         for choice in payload.get("choices") or []:
             logprobs = choice.get("logprobs")
@@ -94,10 +117,10 @@ def _stream_logprobs(operation: str, events: list[StreamEvent]) -> Any:
                 out.extend(
                     zip(logprobs["tokens"], logprobs["token_logprobs"], logprobs["top_logprobs"], strict=True)
                 )
-    return out
+    return out + averages
 
 
-OPERATIONS = ["chat.completions", "completions", "responses"]
+OPERATIONS = ["chat.completions", "completions", "responses", "generateContent"]
 
 
 @pytest.mark.parametrize("operation", OPERATIONS)
@@ -110,7 +133,8 @@ def test_stream_equals_whole_body_for_any_chunking(operation: str, chunks: list[
     whole = asyncio.run(harness.response(_exchange(harness, operation, False), copy.deepcopy(body)))
     streamed = harness.stream(_exchange(harness, operation, True), stream_bytes, chunks=chunks)
     assert _stream_logprobs(operation, streamed) == _body_logprobs(operation, whole)
-    assert len(_body_logprobs(operation, whole)) == len(gen.tokens)
+    average = operation == "generateContent"  # and the candidate's avgLogprobs
+    assert len(_body_logprobs(operation, whole)) == len(gen.tokens) + average
 
 
 @pytest.mark.parametrize("operation", ["chat.completions", "responses"])

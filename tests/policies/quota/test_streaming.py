@@ -10,7 +10,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.mock import anthropic_shapes, openai_shapes
+from gateway.mock import anthropic_shapes, gemini_shapes, openai_shapes
 from gateway.mock.generation import Generation, generate
 from gateway.state.memory import MemoryStore
 from tests.policies.quota.helpers import DAY_US, ended, harness, remaining, sample
@@ -58,10 +58,29 @@ def _messages() -> tuple[str, dict[str, Any], bytes, dict[str, Any], int, int]:
     return "messages", body, stream, whole, gen.prompt_tokens + gen.completion_tokens, 0
 
 
+def _gemini() -> tuple[str, dict[str, Any], bytes, dict[str, Any], int, int]:
+    body = {
+        "contents": [{"role": "user", "parts": [{"text": PROMPT}]}],
+        "generationConfig": {"maxOutputTokens": 400, "thinkingConfig": {"includeThoughts": True}},
+    }
+    gen = generate(gemini_shapes.generation_body(body), max_tokens=400, with_reasoning=True, top_logprobs=0)
+    stream = encode_events(gemini_shapes.stream([gen], "gemini-mock", True, False, 0, 2))
+    whole = gemini_shapes.response([gen], "gemini-mock", True, False, 0)
+    return (
+        "streamGenerateContent",
+        body,
+        stream,
+        whole,
+        gen.prompt_tokens + gen.completion_tokens,
+        gen.reasoning_tokens,
+    )
+
+
 SHAPES: list[Callable[[], tuple[str, dict[str, Any], bytes, dict[str, Any], int, int]]] = [
     _chat,
     _responses,
     _messages,
+    _gemini,
 ]
 CONFIG = {"tokens_per_day": DAILY, "reasoning_tokens_per_day": REASONING}
 
