@@ -39,6 +39,9 @@ def test_policy_failure_fails_closed(
     start_gateway: Callable[..., GatewayHandle], mock_upstream: MockHandle, phase: str
 ) -> None:
     gw = gateway_with(start_gateway, mock_upstream, {"name": FAIL, "config": {"phase": phase}})
+    # The metrics registry is the test process's: count this request's failure, not earlier tests'.
+    labels = {"policy": FAIL, "phase": phase, "mode": "enforce"}
+    before = metric_value(gw.metrics(), "distillguard_policy_failures_total", **labels)
     r = httpx.post(
         f"{gw.url}/v1/chat/completions",
         json=CHAT,
@@ -48,7 +51,7 @@ def test_policy_failure_fails_closed(
     assert r.status_code == 500
     assert r.json()["error"]["code"] == "policy_failure"
     assert "mock" not in r.text.lower() and "boom" not in r.text
-    assert metric_value(gw.metrics(), "distillguard_policy_failures_total", phase=phase, mode="enforce") == 1
+    assert metric_value(gw.metrics(), "distillguard_policy_failures_total", **labels) == before + 1
 
 
 def test_stream_failure_before_any_output_is_an_http_error(
