@@ -23,6 +23,15 @@ gateway measured about an eighth of its CPU in that first write. Here writes
 made in the same loop iteration are joined and sent once, just after the
 iteration; a stream's events still go out as they are sent (each in its own
 iteration), and closing flushes first.
+
+Disconnects:
+
+uvicorn tells an app that its client went away only through ``receive``, so
+an app that must stop work at once (cancel the upstream request) needs a task
+waiting on it for every request. Each request's scope carries a
+:class:`~gateway.asgi.DisconnectSignal` (``DISCONNECT_SIGNAL``) that this
+protocol fires when it marks the request disconnected, which the proxy
+watches instead.
 """
 
 from __future__ import annotations
@@ -35,7 +44,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from gateway.asgi import BODY_DEADLINE
+from gateway.asgi import BODY_DEADLINE, DISCONNECT_SIGNAL, DisconnectSignal
 from gateway.config.schema import LimitsConfig
 
 DEFAULT_LIMITS = LimitsConfig()
@@ -129,6 +138,15 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_read_timer()
         super().connection_lost(exc)
+        self._signal_disconnect()
+
+    def _signal_disconnect(self) -> None:
+        """Tell the app its client went away (uvicorn marks the cycle, which only ``receive`` reads)."""
+        cycle = self.cycle
+        if cycle is not None and cycle.disconnected:
+            signal = cycle.scope.get(DISCONNECT_SIGNAL)
+            if signal is not None:
+                signal.fire()
 
     def data_received(self, data: bytes) -> None:
         self._unset_keepalive_if_required()
@@ -184,6 +202,7 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
         self.in_head = False
         self.in_body = True
         self._cancel_read_timer()
+        self.scope[DISCONNECT_SIGNAL] = DisconnectSignal()  # type: ignore[literal-required]
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
@@ -243,4 +262,5 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
             # The app, if still running, sees a disconnect, and what it sends now goes nowhere.
             cycle.disconnected = True
             cycle.message_event.set()
+            self._signal_disconnect()
         self.transport.close()
