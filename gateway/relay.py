@@ -185,7 +185,11 @@ class StreamRelay:
         await self._start()
         if events and self.timing.first_event is None:
             self.timing.first_event = time.perf_counter()
-        payload = b"".join(event.encode() for event in events)
+        if self.chain.empty:
+            # No filter has seen these events: forward the upstream's text of them as parsed.
+            payload = b"".join(event.wire or event.encode() for event in events)
+        else:
+            payload = b"".join(event.encode() for event in events)
         self.bytes_sent += len(payload)
         self.events_sent += len(events)
         await self.send({"type": "http.response.body", "body": payload, "more_body": not final})
