@@ -1,6 +1,7 @@
 """Through a real model: time to first token and tokens/s, direct to llama.cpp against through the gateway.
 
     python -m bench.llamacpp [--requests 12] [--max-tokens 128] [--config policies/default.yaml]
+                             [--without watermark]
 
 Starts llama.cpp's server with SmolLM2-135M and its own chat template (tests/llamacpp/server.py; the
 tests' reasoning template would put the whole answer in an unclosed think block) and, one after the
@@ -9,7 +10,8 @@ other, two gateways in front of it: the engine alone (the config with no policie
 the same streaming chat requests alternately direct and through the gateway and prints median TTFT,
 decode tokens/s, and the gateway's figures as differences and ratios of the direct ones. Requests are
 the same both ways (no llama.cpp-only parameter: the gateway refuses ``reasoning_format``, which the
-reasoning policy relies on).
+reasoning policy relies on). ``--without NAME`` adds a third gateway: the policy without the named
+policies (repeatable), to tell which policy the added time to first token comes from.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import time
 from pathlib import Path
 
 import openai
+import yaml
 
 from bench.gateway import KEY, ROOT, bare_config, start_gateway_process
 from tests.llamacpp.server import LlamaServer
@@ -58,6 +61,20 @@ def run(client: openai.OpenAI, prompt: str, max_tokens: int) -> tuple[float, flo
     return first - started, rate, chunks
 
 
+def without(config: Path, names: list[str], workdir: Path) -> Path:
+    """``config`` with the policies ``names`` removed from every tier and risk level."""
+    data = yaml.safe_load(config.read_text())
+    for tier in data["tiers"].values():
+        tier["policies"] = [p for p in tier.get("policies", []) if p["name"] not in names]
+    for level in (data.get("risk_levels") or {}).values():
+        overrides = level.get("overrides") or {}
+        for name in names:
+            overrides.pop(name, None)
+    path = workdir / "without.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
 def measure(
     server: LlamaServer, config: Path, requests: int, max_tokens: int
 ) -> dict[str, list[tuple[float, float, int]]]:
@@ -91,9 +108,13 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=12)
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--config", default=str(ROOT / "policies" / "default.yaml"))
+    parser.add_argument("--without", action="append", default=[], metavar="POLICY")
     args = parser.parse_args()
     preset = Path(args.config)
-    configs = {"engine alone": bare_config(preset, Path(tempfile.mkdtemp())), "policies": preset}
+    workdir = Path(tempfile.mkdtemp())
+    configs = {"engine alone": bare_config(preset, workdir), "policies": preset}
+    if args.without:
+        configs["without " + ",".join(args.without)] = without(preset, args.without, workdir)
     server = LlamaServer(free_port(), reasoning=False).wait_ready()  # plain answers: content streams
     try:
         measured = {
@@ -107,14 +128,14 @@ def main() -> None:
         f"alternating direct and through the gateway"
     )
     print(
-        f"{'gateway':<14}{'ttft direct':>12}{'ttft gateway':>13}{'added ttft':>11}"
+        f"{'gateway':<22}{'ttft direct':>12}{'ttft gateway':>13}{'added ttft':>11}"
         f"{'tok/s direct':>13}{'tok/s gateway':>14}{'ratio':>7}"
     )
     for label, results in measured.items():
         ttft = {k: statistics.median(r[0] for r in v) * 1000 for k, v in results.items()}
         rate = {k: statistics.median(r[1] for r in v) for k, v in results.items()}
         print(
-            f"{label:<14}{ttft['direct']:>9.1f} ms{ttft['gateway']:>10.1f} ms"
+            f"{label:<22}{ttft['direct']:>9.1f} ms{ttft['gateway']:>10.1f} ms"
             f"{ttft['gateway'] - ttft['direct']:>8.1f} ms{rate['direct']:>13.1f}{rate['gateway']:>14.1f}"
             f"{rate['gateway'] / rate['direct']:>7.3f}"
         )
