@@ -27,7 +27,8 @@ class StreamEvent:
     ``wire`` is the event as the parser read it, in the form :meth:`encode`
     writes, with the upstream's own JSON text: the engine forwards it instead
     of re-encoding when no stream filter has seen the event (no filter, no
-    chance that ``json`` was changed). Events made any other way have none.
+    chance that ``json`` was changed: the protocol adapters only read events).
+    Events made any other way have none.
     """
 
     __slots__ = ("data", "event", "id", "json", "wire")
