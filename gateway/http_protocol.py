@@ -155,7 +155,7 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
         cycle = self.cycle
         if cycle is not None and cycle.disconnected:
             signal = cycle.scope.get(DISCONNECT_SIGNAL)
-            if signal is not None:
+            if isinstance(signal, DisconnectSignal):
                 signal.fire()
 
     def data_received(self, data: bytes) -> None:

@@ -128,11 +128,11 @@ class SSEParser:
                 if end < 0:
                     break
                 name = None
-                line = find(b"\n", start, end)
-                if line >= 0:
+                newline = find(b"\n", start, end)
+                if newline >= 0:
                     if not buffer.startswith(b"event: ", start):
                         break
-                    name_end, start_data = line, line + 1
+                    name_end, start_data = newline, newline + 1
                     if find(b"\n", start_data, end) >= 0:
                         break
                     name = buffer[start + 7 : name_end]
