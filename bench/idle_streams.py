@@ -25,6 +25,7 @@ import resource
 import tempfile
 import time
 from pathlib import Path
+from typing import cast
 
 import orjson
 import uvloop
@@ -90,7 +91,7 @@ class StreamClient(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass it
         self.transport.write(self.request)
 
     def data_received(self, data: bytes) -> None:
