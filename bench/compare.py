@@ -12,8 +12,13 @@ process each), driven by ``wrk`` (keep-alive HTTP/1.1) from this machine:
 * ``distillguard, default preset``: ``policies/default.yaml``, the bench account's quota raised so
   that nothing is refused (every policy still runs).
 
-Prints req/s, p50 and p99 per target and the ratios the issue's targets are stated in (distillguard
-against LiteLLM and against nginx, measured in the same run: this machine is shared and noisy).
+Prints req/s, p50 and p99 per target, then, with each distillguard gateway still up, its streaming
+cost (gateway CPU per streamed event over whole answers of the mock: 66 events, concurrency 1) and
+its added p50 at concurrency 1 (against the upstream direct, measured alternately in the same run),
+and last one table of the performance issue's targets as ratios and figures of this run (this
+machine is shared and noisy: compare ratios, not absolute figures, across runs). Time to first token
+through a real model and idle-stream memory have their own commands (``bench.llamacpp``,
+``bench.idle_streams``).
 
 Needs ``wrk`` and ``nginx`` on PATH (``apt-get install nginx wrk``) and LiteLLM in a virtualenv of
 its own (created on first use in ``.bench-venvs/litellm`` with ``pip install 'litellm[proxy]'``;
@@ -27,18 +32,31 @@ import os
 import re
 import secrets
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import orjson
+import uvloop
 
-from bench.gateway import BODY, KEY, ROOT, _env, _wait, bare_config, start_gateway_process
+from bench.gateway import (
+    BODY,
+    KEY,
+    ROOT,
+    _env,
+    _wait,
+    bare_config,
+    cpu_seconds,
+    load,
+    start_gateway_process,
+)
 
 WRK_SCRIPT = """
 wrk.method = "POST"
@@ -86,6 +104,37 @@ general_settings:
   master_key: {master_key}
   disable_spend_logs: true
 """
+
+
+@dataclass
+class GatewayCosts:
+    """A distillguard gateway's streaming CPU per event and its added latency at concurrency 1."""
+
+    stream_cpu_us_per_event: float
+    events_per_answer: int
+    added_p50_ms: float
+
+
+# bench.gateway's headers: the mock answers without reasoning (58 words, 66 stream events).
+LOAD_HEADERS = {"authorization": f"Bearer {KEY}", "x-mock-reasoning": "none"}
+
+
+def gateway_costs(gateway_pid: int, port: int, upstream: int, path: str, seconds: float) -> GatewayCosts:
+    """Streaming CPU per event (whole answers, concurrency 1) and added p50 at concurrency 1 (JSON)."""
+    answer = httpx.post(
+        f"http://127.0.0.1:{port}{path}", json={**BODY, "stream": True}, headers=LOAD_HEADERS, timeout=30
+    )
+    events = answer.content.count(b"data: ")
+    before = cpu_seconds(gateway_pid)
+    streamed = uvloop.run(load(port, path, BODY, True, 1, seconds, LOAD_HEADERS))
+    cpu_per_answer = (cpu_seconds(gateway_pid) - before) / max(1, streamed.requests)
+    direct: list[float] = []
+    through: list[float] = []
+    for _ in range(2):  # alternated, so that a burst of load elsewhere hits both
+        direct += uvloop.run(load(upstream, path, BODY, False, 1, seconds / 4, LOAD_HEADERS)).latencies
+        through += uvloop.run(load(port, path, BODY, False, 1, seconds / 4, LOAD_HEADERS)).latencies
+    added = (statistics.median(through) - statistics.median(direct)) * 1000
+    return GatewayCosts(cpu_per_answer * 1e6 / max(1, events), events, added)
 
 
 @dataclass
@@ -167,6 +216,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--cell-seconds", type=float, default=5.0, help="per streaming / latency cell")
     parser.add_argument("--litellm-venv", default=str(ROOT / ".bench-venvs" / "litellm"))
     parser.add_argument("--skip", action="append", default=[], choices=["litellm", "nginx"])
     args = parser.parse_args()
@@ -177,6 +227,7 @@ def main() -> None:
     upstream = free_port()
     path = "/v1/chat/completions"
     results: dict[str, WrkResult] = {}
+    costs: dict[str, GatewayCosts] = {}
 
     def measure(label: str, port: int, key: str = KEY) -> None:
         results[label] = run_wrk(port, path, args.duration, args.connections, args.threads, workdir, key)
@@ -214,13 +265,24 @@ def main() -> None:
             )
             try:
                 measure(label, port)
+                costs[label] = gateway_costs(gateway.pid, port, upstream, path, args.cell_seconds)
+                c = costs[label]
+                print(
+                    f"  {label}: {c.stream_cpu_us_per_event:.1f} us CPU per streamed event, "
+                    f"added p50 {c.added_p50_ms:.3f} ms at concurrency 1",
+                    file=sys.stderr,
+                    flush=True,
+                )
             finally:
                 gateway.terminate()
                 gateway.wait()
-    report(results, args)
+    report(results, costs, args)
 
 
-def report(results: dict[str, WrkResult], args: argparse.Namespace) -> None:
+ENGINE, PRESET = "distillguard, no policies", "distillguard, default preset"
+
+
+def report(results: dict[str, WrkResult], costs: dict[str, GatewayCosts], args: argparse.Namespace) -> None:
     print(
         f"wrk -t{args.threads} -c{args.connections} -d{int(args.duration)}s, one small chat completion "
         f"(mock upstream), one worker each, {time.strftime('%Y-%m-%d %H:%M')}"
@@ -228,14 +290,35 @@ def report(results: dict[str, WrkResult], args: argparse.Namespace) -> None:
     print(f"{'target':<30} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
     for label, r in results.items():
         print(f"{label:<30} {r.rps:>9,.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} {r.errors:>7}")
-    ratio: Callable[[str, str], str] = lambda a, b: (  # noqa: E731
-        f"{results[a].rps / results[b].rps:.3g}x" if a in results and b in results else "n/a"
-    )
-    for ours in ("distillguard, no policies", "distillguard, default preset"):
-        print(
-            f"{ours}: {ratio(ours, 'LiteLLM proxy')} LiteLLM (target >= 40x with the preset), "
-            f"{ratio(ours, 'nginx pass-through')} nginx (target >= 0.25x)"
+
+    def ratio(a: str, b: str) -> float | None:
+        return results[a].rps / results[b].rps if a in results and b in results else None
+
+    rows: list[tuple[str, float | None, str, float, bool]] = []  # (what, value, unit, goal, at most)
+    for ours, short in ((PRESET, "default preset"), (ENGINE, "engine")):
+        rows.append((f"{short} / LiteLLM req/s", ratio(ours, "LiteLLM proxy"), "x", 40.0, False))
+        rows.append((f"{short} / nginx req/s", ratio(ours, "nginx pass-through"), "x", 0.25, False))
+    for ours, short, goal in ((ENGINE, "engine", 8.0), (PRESET, "default preset", 15.0)):
+        cost = costs.get(ours)
+        value = cost.stream_cpu_us_per_event if cost else None
+        rows.append((f"{short}: stream CPU per event", value, "us", goal, True))
+    for ours, short in ((PRESET, "default preset"), (ENGINE, "engine")):
+        cost = costs.get(ours)
+        rows.append(
+            (f"{short}: added p50, concurrency 1", cost.added_p50_ms if cost else None, "ms", 0.5, True)
         )
+    events = next((c.events_per_answer for c in costs.values()), 0)
+    print()
+    print(f"The performance issue's targets (stream: {events} events per answer, concurrency 1):")
+    print(f"{'measure':<40} {'this run':>10} {'target':>10}  met")
+    for what, value, unit, goal, at_most in rows:
+        if value is None:
+            print(f"{what:<40} {'n/a':>10} {'':>10}")
+            continue
+        met = value <= goal if at_most else value >= goal
+        shown = f"{value:.3g}x" if unit == "x" else f"{value:.2f} {unit}"
+        target = f"{'<=' if at_most else '>='} {goal:g}{'x' if unit == 'x' else ' ' + unit}"
+        print(f"{what:<40} {shown:>10} {target:>10}  {'yes' if met else 'no'}")
 
 
 if __name__ == "__main__":

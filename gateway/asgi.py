@@ -19,6 +19,9 @@ Send = Callable[[Message], Awaitable[None]]
 # Scope key: the event-loop time by which the request body must be in (set by the front door when the
 # body did not arrive with the headers; see gateway.http_protocol).
 BODY_DEADLINE = "distillguard.body_deadline"
+# Scope key: the request's DisconnectSignal, fired by the front door when its client goes away (see
+# gateway.http_protocol). An app served without it watches ``receive`` with a task instead.
+DISCONNECT_SIGNAL = "distillguard.disconnect"
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -145,28 +148,70 @@ async def send_json(send: Send, status: int, payload: Any, headers: list[tuple[b
     return len(body)
 
 
+class DisconnectSignal:
+    """Fired once by the front door when a request's client disconnects; calls back its one watcher.
+
+    Costs one small object per request, where watching ``receive`` costs a task (about 1 KB
+    held for as long as a stream lasts, and its creation and cancellation on every request).
+    """
+
+    __slots__ = ("_callback", "fired")
+
+    def __init__(self) -> None:
+        self.fired = False
+        self._callback: Callable[[], None] | None = None
+
+    def fire(self) -> None:
+        if self.fired:
+            return
+        self.fired = True
+        callback, self._callback = self._callback, None
+        if callback is not None:
+            callback()
+
+    def watch(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` on disconnect (at once if the client has already gone)."""
+        if self.fired:
+            callback()
+        else:
+            self._callback = callback
+
+    def unwatch(self) -> None:
+        self._callback = None
+
+
 class DisconnectWatcher:
     """Cancels the request's task when the client disconnects, so the upstream request is cancelled too.
 
     Started once the request body has been read: from then on the only message
-    ``receive`` can deliver is ``http.disconnect``.
+    ``receive`` can deliver is ``http.disconnect``. With the front door's
+    ``signal`` (the scope's ``DISCONNECT_SIGNAL``) nothing waits on ``receive``;
+    without one a task does.
     """
 
-    __slots__ = ("_task", "_watch", "disconnected", "response_started")
+    __slots__ = ("_signal", "_task", "_watch", "disconnected", "response_started")
 
-    def __init__(self, receive: Receive) -> None:
+    def __init__(self, receive: Receive, signal: DisconnectSignal | None = None) -> None:
         self.disconnected = False
         self.response_started = False
         self._task = asyncio.current_task()
-        self._watch = asyncio.create_task(self._run(receive))
+        self._signal = signal
+        if signal is not None:
+            self._watch: asyncio.Task[None] | None = None
+            signal.watch(self._disconnect)
+        else:
+            self._watch = asyncio.create_task(self._run(receive))
+
+    def _disconnect(self) -> None:
+        self.disconnected = True
+        if self._task is not None:
+            self._task.cancel()
 
     async def _run(self, receive: Receive) -> None:
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
-                self.disconnected = True
-                if self._task is not None:
-                    self._task.cancel()
+                self._disconnect()
                 return
 
     def guard(self, send: Send) -> Send:
@@ -176,11 +221,14 @@ class DisconnectWatcher:
             if message["type"] == "http.response.start":
                 self.response_started = True
             elif not message.get("more_body", False):
-                self._watch.cancel()
+                self.stop()
             await send(message)
 
         return guarded
 
     def stop(self) -> None:
         """Stop watching (call before the response completes: afterwards receive() reports a disconnect)."""
-        self._watch.cancel()
+        if self._watch is not None:
+            self._watch.cancel()
+        if self._signal is not None:
+            self._signal.unwatch()

@@ -19,6 +19,7 @@ import orjson
 
 from gateway.asgi import (
     BODY_DEADLINE,
+    DISCONNECT_SIGNAL,
     ClientDisconnected,
     DisconnectWatcher,
     Receive,
@@ -83,7 +84,7 @@ class ProxyHandler:
                 seconds=runtime.body_timeout,
                 deadline=scope.get(BODY_DEADLINE),
             )
-            watcher = DisconnectWatcher(receive)
+            watcher = DisconnectWatcher(receive, scope.get(DISCONNECT_SIGNAL))
             send = watcher.guard(send)
             if route.is_model_operation:
                 await self._operation(state, runtime, match, account, headers, scope, body, send)

@@ -107,19 +107,8 @@ class StreamRelay:
     async def run(self) -> None:
         parser = SSEParser()
         try:
-            while True:
-                waited = time.perf_counter()
-                chunk = await self.upstream.read_chunk()
-                self.timing.upstream += time.perf_counter() - waited
-                if not chunk:
-                    break
-                try:
-                    events = list(parser.feed(chunk))
-                except (ValueError, UnicodeDecodeError) as exc:
-                    raise UpstreamError(f"The upstream sent a malformed event stream ({exc}).") from None
-                out = self._process(events)
-                if out:
-                    await self._send(out)
+            while await self._relay_next(parser):
+                pass
             try:
                 tail = list(parser.close())
             except (ValueError, UnicodeDecodeError) as exc:
@@ -138,6 +127,26 @@ class StreamRelay:
         except BaseException:
             self.chain.abort()
             raise
+
+    async def _relay_next(self, parser: SSEParser) -> bool:
+        """Relay the upstream's next piece of body; False at its end.
+
+        A method of its own so that nothing of one piece (its bytes, events, output) stays referenced
+        while the next is awaited: an idle stream holds only the parser's unfinished event.
+        """
+        waited = time.perf_counter()
+        chunk = await self.upstream.read_chunk()
+        self.timing.upstream += time.perf_counter() - waited
+        if not chunk:
+            return False
+        try:
+            events = list(parser.feed(chunk))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise UpstreamError(f"The upstream sent a malformed event stream ({exc}).") from None
+        out = self._process(events)
+        if out:
+            await self._send(out)
+        return True
 
     def _process(self, events: list[StreamEvent]) -> list[StreamEvent]:
         out: list[StreamEvent] = []
@@ -176,7 +185,11 @@ class StreamRelay:
         await self._start()
         if events and self.timing.first_event is None:
             self.timing.first_event = time.perf_counter()
-        payload = b"".join(event.encode() for event in events)
+        if self.chain.empty:
+            # No filter has seen these events: forward the upstream's text of them as parsed.
+            payload = b"".join(event.wire or event.encode() for event in events)
+        else:
+            payload = b"".join(event.encode() for event in events)
         self.bytes_sent += len(payload)
         self.events_sent += len(events)
         await self.send({"type": "http.response.body", "body": payload, "more_body": not final})

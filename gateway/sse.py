@@ -23,9 +23,15 @@ class StreamEvent:
     Policies read and modify ``json`` in place; the engine re-encodes the event
     when it forwards it. ``data`` holds the raw text of non-JSON payloads such
     as OpenAI's ``[DONE]`` sentinel (it is empty when ``json`` is set).
+
+    ``wire`` is the event as the parser read it, in the form :meth:`encode`
+    writes, with the upstream's own JSON text: the engine forwards it instead
+    of re-encoding when no stream filter has seen the event (no filter, no
+    chance that ``json`` was changed: the protocol adapters only read events).
+    Events made any other way have none.
     """
 
-    __slots__ = ("data", "event", "id", "json")
+    __slots__ = ("data", "event", "id", "json", "wire")
 
     def __init__(
         self,
@@ -39,11 +45,21 @@ class StreamEvent:
         self.event = event
         self.id = id
         self.json = json
+        self.wire: bytes | None = None
 
     @classmethod
     def of(cls, payload: dict[str, Any], event: str | None = None) -> StreamEvent:
         """An event carrying a JSON object (what policies create when they emit)."""
         return cls(event=event, json=payload)
+
+    def head(self) -> bytes:
+        """The ``event`` and ``id`` lines of the wire form."""
+        head = b""
+        if self.event is not None:
+            head = b"event: " + self.event.encode() + b"\n"
+        if self.id is not None:
+            head += b"id: " + self.id.encode() + b"\n"
+        return head
 
     def encode(self) -> bytes:
         """The wire form, ending in the blank line that dispatches the event."""
@@ -102,6 +118,33 @@ class SSEParser:
                 self._pending_cr = True
             buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         start = 0
+        if not self._data and self._event is None:
+            # The shapes model APIs send, whole: "data: X" or "event: E" + "data: X", then a blank
+            # line; taken a block at a time. Anything else (and an event begun in an earlier
+            # chunk) goes line by line below, from where this stopped.
+            find = buffer.find
+            while True:
+                end = find(b"\n\n", start)
+                if end < 0:
+                    break
+                name = None
+                newline = find(b"\n", start, end)
+                if newline >= 0:
+                    if not buffer.startswith(b"event: ", start):
+                        break
+                    name_end, start_data = newline, newline + 1
+                    if find(b"\n", start_data, end) >= 0:
+                        break
+                    name = buffer[start + 7 : name_end]
+                    if not buffer.startswith(b"data: ", start_data):
+                        break
+                else:
+                    start_data = start
+                    if not buffer.startswith(b"data: ", start):
+                        break
+                raw = buffer[start_data + 6 : end]
+                start = end + 2
+                yield self._event_of(raw, None if name is None else name.decode("utf-8"))
         while True:
             end = buffer.find(b"\n", start)
             if end < 0:
@@ -149,6 +192,9 @@ class SSEParser:
         raw = lines[0] if len(lines) == 1 else b"\n".join(lines)
         self._data = []
         name, self._event = self._event, None
+        return self._event_of(raw, name)
+
+    def _event_of(self, raw: bytes, name: str | None) -> StreamEvent:
         if raw.startswith(b"{"):
             # Parsed from the bytes (no str round trip); JSON events keep no raw text.
             try:
@@ -156,5 +202,10 @@ class SSEParser:
             except orjson.JSONDecodeError as exc:
                 raise ValueError(f"stream event data is not valid JSON: {exc}") from None
             if isinstance(parsed, dict):
-                return StreamEvent("", event=name, id=self._id, json=parsed)
+                event = StreamEvent("", event=name, id=self._id, json=parsed)
+                if name is None and self._id is None:
+                    event.wire = b"data: " + raw + b"\n\n"
+                else:
+                    event.wire = event.head() + b"data: " + raw + b"\n\n"
+                return event
         return StreamEvent(raw.decode("utf-8"), event=name, id=self._id)

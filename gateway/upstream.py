@@ -270,7 +270,10 @@ class UpstreamResponse:
 
     @property
     def is_event_stream(self) -> bool:
-        return self._response.content_type == "text/event-stream"
+        # Read from the header, not aiohttp's ``content_type``: that parses the header into a cache of
+        # about 1.5 KB kept with the response for the whole stream.
+        value = self._response.headers.get("content-type", "")
+        return value.partition(";")[0].strip().lower() == "text/event-stream"
 
     async def read_chunk(self) -> bytes:
         """The next piece of body as it arrives; b'' at the end."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -81,3 +82,48 @@ def test_any_chunking_gives_the_same_events(events: list, cuts: list[int], newli
     chunks.append(raw[position:])
     parsed = parse(chunks)
     assert [(e.event, e.json) for e in parsed] == [(name, data) for name, data in events]
+
+
+def _spaced(data: dict[str, str]) -> tuple[dict[str, str], str]:
+    """``data`` and a JSON text of it with spaces orjson never writes."""
+    return data, "{" + ", ".join(f'"{k}" : {orjson.dumps(v).decode()}' for k, v in data.items()) + "}"
+
+
+spaced_json = st.dictionaries(st.sampled_from(["a", "b"]), st.text(max_size=12), max_size=3).map(_spaced)
+
+
+@given(
+    st.lists(st.tuples(st.one_of(st.none(), st.sampled_from(["delta", "ping"])), spaced_json), max_size=8),
+    st.lists(st.integers(1, 30), max_size=30),
+    st.sampled_from([b"\n", b"\r\n"]),
+    st.booleans(),
+)
+def test_wire_is_the_upstream_text_in_the_encoded_form(
+    events: list, cuts: list[int], newline: bytes, with_id: bool
+) -> None:
+    # The engine forwards ``wire`` for events no stream filter saw: it must be the upstream's own JSON
+    # text (not re-encoded) in the form encode() writes, whatever the chunking, and parse back to the
+    # same event.
+    blocks = []
+    for name, (_, text) in events:
+        head = (f"event: {name}\n" if name else "") + ("id: 7\n" if with_id else "")
+        blocks.append(f"{head}data: {text}\n\n".encode().replace(b"\n", newline))
+    raw = b"".join(blocks)
+    chunks, position = [], 0
+    for size in cuts:
+        chunks.append(raw[position : position + size])
+        position += size
+    chunks.append(raw[position:])
+    parsed = parse(chunks)
+    assert [(e.event, e.json) for e in parsed] == [(name, data) for name, (data, _) in events]
+    for event, block in zip(parsed, blocks, strict=True):
+        assert event.wire == block.replace(b"\r\n", b"\n")
+        (again,) = parse([event.wire])
+        assert (again.event, again.id, again.json) == (event.event, event.id, event.json)
+
+
+def test_events_not_parsed_from_json_have_no_wire() -> None:
+    # Non-JSON payloads are re-encoded from their text, and an event a policy creates has no upstream
+    # text to forward.
+    assert parse([b"data: [DONE]\n\n"])[0].wire is None
+    assert StreamEvent.of({"a": 1}).wire is None
