@@ -194,8 +194,10 @@ async def test_detector_sync_survives_a_lost_master() -> None:
             for core, state in zip(cores, states, strict=True):
                 await core.drain()
                 await sync_once(core, state)  # must not raise
-        for account in alive:  # 4 requests; the first replica synced before the second's last one
-            assert (cores[0].accounts[account].requests, cores[1].accounts[account].requests) == (3, 4)
+        for account in alive:  # 4 requests; a replica may not yet have the other's last one
+            # (which of the two lags depends on when the cores' own 0.1-s account rounds ran)
+            counts = (cores[0].accounts[account].requests, cores[1].accounts[account].requests)
+            assert set(counts) <= {3, 4} and max(counts) == 4, counts
         for account in on_lost:  # the local count only; the deltas wait for the next round
             assert cores[0].accounts[account].requests == 2
             assert account in cores[0].share.pending
