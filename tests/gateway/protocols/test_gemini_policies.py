@@ -89,11 +89,6 @@ def test_detector_observes_gemini(
         gw.stop()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the watermark reads text through the views, but its `operations` setting (a Literal of the four "
-    "older operation names, all four by default) skips Gemini: with Gemini's two listed, this test passes",
-)
 def test_watermark_marks_gemini_text(
     mock_upstream: MockHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
