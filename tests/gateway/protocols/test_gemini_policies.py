@@ -1,10 +1,7 @@
 """The built-in policies on Gemini, unchanged, through the gateway with the google-genai SDK.
 
 logprobs and quota apply (tests/policies/logprobs/test_gemini.py, test_gemini_e2e.py); the detector
-observes; reasoning, which does not yet read reasoning through the views, refuses Gemini (fail
-closed); the watermark reads text through the views but its ``operations`` setting names the four older
-operations, so it does not mark Gemini yet (strict xfail: it flips to a failure the day it does, and
-this marker goes).
+observes; the watermark marks Gemini text as it marks every family's.
 """
 
 from __future__ import annotations

@@ -136,9 +136,8 @@ def test_gemini_stream_equals_whole_and_is_marked_as_chat_is(
     def answer(parts: list[dict[str, Any]]) -> str:
         return "".join(p.get("text", "") for p in parts if not p.get("thought"))
 
-    streamed = "".join(
-        answer(c["content"]["parts"]) for e in events if e.json for c in e.json["candidates"] if "content" in c
-    )
+    chunks = [c for e in events if e.json for c in e.json["candidates"] if "content" in c]
+    streamed = "".join(answer(c["content"]["parts"]) for c in chunks)
     expected = answer(whole["candidates"][0]["content"]["parts"])
     assert streamed == expected
     # The same text is marked the same way in every family (unmarked would be a family left out).
