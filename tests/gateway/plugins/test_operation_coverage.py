@@ -79,4 +79,5 @@ def test_every_builtin_policy_declares_the_part_kinds_it_reads_and_every_operati
         provided = op.adapter.response_parts(op.name)
         assert all(kinds <= provided for kinds in needs.values()), op.name
         # An adapter that claims reasoning parts rewrites them too (the reasoning policy asks it to).
-        assert ("reasoning" in provided) == (op.adapter.reasoning(op.name, _NoTreatment()) is not None), op.name
+        rewrites = op.adapter.reasoning(op.name, _NoTreatment()) is not None
+        assert ("reasoning" in provided) == rewrites, op.name
