@@ -47,6 +47,7 @@ from gateway.sse import StreamEvent
 
 Value = Callable[[Any, int, Any], Any]
 _SEAL_MARK = b"distillguard-sealed:"
+_URLSAFE = str.maketrans("-_", "+/")
 
 
 def seal_signature(blob: str) -> str:
@@ -59,7 +60,8 @@ def sealed_blob(signature: Any) -> str | None:
     if not isinstance(signature, str):
         return None
     try:
-        raw = base64.b64decode(signature, validate=True)
+        # The SDK may send bytes back in the URL-safe alphabet (``encode_unserializable_types``).
+        raw = base64.b64decode(signature.translate(_URLSAFE), validate=True)
     except (binascii.Error, ValueError):
         return None
     if not raw.startswith(_SEAL_MARK):

@@ -186,6 +186,20 @@ def test_gemini_blob_of_the_wrong_shape_is_refused(part: dict[str, Any]) -> None
     assert info.value.param == "contents[0].parts[1].thoughtSignature"
 
 
+def test_gemini_blob_sent_back_in_the_url_safe_alphabet_opens() -> None:
+    thought = {"text": "plan ?>?>", "thought": True}
+    wrapped = seal_signature(blob("block", thought))
+    url_safe = wrapped.replace("+", "-").replace("/", "_")
+    assert url_safe != wrapped  # the payload was chosen so that the two alphabets differ
+    body = {
+        "contents": [
+            {"role": "model", "parts": [{"text": "", "thought": True, "thoughtSignature": url_safe}]}
+        ]
+    }
+    view("generateContent", body).restore_sealed_reasoning(Opener())
+    assert body["contents"][0]["parts"] == [thought]
+
+
 def test_gemini_blob_of_another_place_or_forged_is_refused() -> None:
     stolen = {"contents": [{"role": "model", "parts": [{"text": "ok", "thoughtSignature": seal_signature(
         blob("item", "R3NpZw=="))}]}]}  # fmt: skip
