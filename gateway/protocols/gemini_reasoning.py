@@ -103,6 +103,8 @@ class GeminiReasoning:
         """Rewrite ``candidate``'s parts in place; ``final``: its content ends here (a thought left
         open is closed); otherwise an open thought stays in ``state`` for the next chunk."""
         parts = parts_of(candidate)
+        if state.thought is None and parts is not None and not any(map(_reasoning_part, parts)):
+            return  # the common chunk: answer text only, nothing to rewrite (no list rebuilt)
         out = [] if parts is None else self._parts(parts, state)
         if final and state.thought is not None:
             out.extend(self._close(state))
@@ -173,6 +175,17 @@ class GeminiReasoning:
         return part
 
 
+def _reasoning_part(part: Any) -> bool:
+    """Whether a part may need rewriting (a thought or a signature; a part that is no object too,
+    so that ``_parts`` refuses it)."""
+    return (
+        type(part) is not dict
+        or "thought" in part
+        or "thoughtSignature" in part
+        or "thought_signature" in part
+    )
+
+
 def _signature(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError("a thoughtSignature is not a string")
@@ -195,10 +208,14 @@ class GeminiReasoningStream:
             raise ValueError("a Gemini stream event that is not JSON")
         if self._template is None:
             self._template = {k: v for k, v in payload.items() if k in ("modelVersion", "responseId")}
+        states = self._candidates
+        rewrite = self._rewriter.rewrite_candidate
         for position, candidate in enumerate(candidates_of(payload)):
-            state = self._candidates.setdefault(_index(candidate, position), _Candidate())
-            finished = candidate.get("finishReason") is not None
-            self._rewriter.rewrite_candidate(candidate, state, final=finished)
+            index = _index(candidate, position)
+            state = states.get(index)
+            if state is None:
+                state = states[index] = _Candidate()
+            rewrite(candidate, state, final=candidate.get("finishReason") is not None)
         return [event]
 
     def on_end(self) -> list[StreamEvent]:
