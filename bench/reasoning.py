@@ -3,11 +3,11 @@
     python -m bench.reasoning [--tokens 2000] [--repeat 7]
 
 For each format (chat with ``reasoning_content``, chat with inline ``<think>``, Responses,
-Anthropic, Gemini with thoughts) the mock upstream's stream of ``--tokens`` reasoning and answer tokens (one token per
-event) is parsed, run through the stream phase and re-encoded, as the relay does per event:
-first with no policy (passthrough), then with the ``reasoning`` policy in each mode. Figures are
-the fastest of ``--repeat`` interleaved runs in process CPU time, per upstream event; the ratio is against
-passthrough measured in the same run.
+Anthropic, Gemini with thoughts) the mock upstream's stream of ``--tokens`` reasoning and answer
+tokens (one token per event) is parsed, run through the stream phase and re-encoded, as the relay
+does per event: first with no policy (passthrough), then with the ``reasoning`` policy in each
+mode. Figures are the fastest of ``--repeat`` interleaved runs in process CPU time, per upstream
+event; the ratio is against passthrough measured in the same run.
 """
 
 from __future__ import annotations
