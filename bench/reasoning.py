@@ -3,11 +3,11 @@
     python -m bench.reasoning [--tokens 2000] [--repeat 7]
 
 For each format (chat with ``reasoning_content``, chat with inline ``<think>``, Responses,
-Anthropic) the mock upstream's stream of ``--tokens`` reasoning and answer tokens (one token per
-event) is parsed, run through the stream phase and re-encoded, as the relay does per event:
-first with no policy (passthrough), then with the ``reasoning`` policy in each mode. Figures are
-the fastest of ``--repeat`` interleaved runs in process CPU time, per upstream event; the ratio is against
-passthrough measured in the same run.
+Anthropic, Gemini with thoughts) the mock upstream's stream of ``--tokens`` reasoning and answer
+tokens (one token per event) is parsed, run through the stream phase and re-encoded, as the relay
+does per event: first with no policy (passthrough), then with the ``reasoning`` policy in each
+mode. Figures are the fastest of ``--repeat`` interleaved runs in process CPU time, per upstream
+event; the ratio is against passthrough measured in the same run.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 
 from gateway.config.loader import PipelineSpec, ResolvedPolicy
 from gateway.metrics import GatewayMetrics
-from gateway.mock import anthropic_shapes, openai_shapes
+from gateway.mock import anthropic_shapes, gemini_shapes, openai_shapes
 from gateway.mock.generation import Generation
 from gateway.mock.text import answer_text, reasoning_text, tokenize
 from gateway.plugins.base import Account, Exchange
@@ -79,6 +79,11 @@ def streams(tokens: int) -> dict[str, tuple[str, dict[str, Any], bytes]]:
             "/v1/messages",
             {**request, "max_tokens": 100000},
             _encode(anthropic_shapes.message_stream(gen, "m", False, False, 1)),
+        ),
+        "gemini": (
+            "/v1beta/models/{model}:streamGenerateContent",
+            {"contents": [{"role": "user", "parts": [{"text": "x"}]}]},
+            _encode(gemini_shapes.stream([gen], "m", True, False, 0, 1)),
         ),
     }
 

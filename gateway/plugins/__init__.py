@@ -41,7 +41,7 @@ from gateway.plugins.strictness import (
     Ranked,
     Strictness,
 )
-from gateway.protocols import ProtocolAdapter
+from gateway.protocols import OPERATION_NAMES, ProtocolAdapter
 from gateway.protocols.ratelimit import go_duration
 from gateway.protocols.readers import response_texts
 from gateway.protocols.reasoning import (
@@ -78,6 +78,7 @@ __all__ = [
     "KEYED",
     "LOWER_IS_STRICTER",
     "NEUTRAL",
+    "OPERATION_NAMES",
     "OVERHEAD_BUCKETS",
     "PART_KINDS",
     "PLACE_NAMES",

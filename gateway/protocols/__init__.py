@@ -64,6 +64,9 @@ OPERATIONS: dict[str, Operation] = {
     )
 }
 
+# The names of the model operations (what a policy may name in its config to single operations out).
+OPERATION_NAMES: frozenset[str] = frozenset(op.name for op in OPERATIONS.values())
+
 # Path prefixes whose errors are written in a family's shape even when no route matched.
 _PATH_PROTOCOLS: tuple[tuple[str, ProtocolName], ...] = (
     ("/v1/messages", "anthropic"),
@@ -85,6 +88,7 @@ __all__ = [
     "CLIENT_CREDENTIAL_HEADERS",
     "NO_PARAMS",
     "OPERATIONS",
+    "OPERATION_NAMES",
     "Operation",
     "OperationName",
     "ProtocolAdapter",

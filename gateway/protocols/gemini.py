@@ -24,10 +24,12 @@ from typing import Any
 from gateway.errors import GatewayError, RateLimitError
 from gateway.protocols.base import NO_PARAMS, OperationName, ProtocolAdapter, Usage, int_or_zero
 from gateway.protocols.gemini_params import check_generate_content
+from gateway.protocols.gemini_reasoning import GeminiReasoning
 from gateway.protocols.gemini_response import GeminiChunks, GenerateContentBodyView, GenerateContentStreamView
 from gateway.protocols.gemini_view import GenerateContentView, StreamGenerateContentView
 from gateway.protocols.params import UpstreamFor
 from gateway.protocols.ratelimit import rate_limit_headers
+from gateway.protocols.reasoning import ReasoningRewriter, ReasoningTreatment
 from gateway.protocols.request_view import RequestView
 from gateway.protocols.response_view import ResponseView, StreamNumbering, StreamView
 from gateway.sse import StreamEvent
@@ -57,11 +59,10 @@ _BAD_REQUEST = "type.googleapis.com/google.rpc.BadRequest"
 _RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
 
 # The part kinds the response views read completely: Gemini has no refusal text (nothing to miss);
-# grounding and citation offsets (annotation) and generated media are not read. The views yield
-# reasoning parts (thoughts, signatures; sealable), but "reasoning" is not claimed while the reasoning
-# policy rewrites reasoning per format rather than through the views: a policy that needs it refuses
-# Gemini (fail closed) instead of passing thoughts through unread.
-READ_PARTS = frozenset({"text", "tool_arguments", "refusal", "logprobs", "usage"})
+# grounding and citation offsets (annotation) and generated media are not read. Reasoning (thought
+# parts and thought signatures) is read by the views and rewritten by the reasoning capability
+# (gemini_reasoning).
+READ_PARTS = frozenset({"text", "tool_arguments", "refusal", "reasoning", "logprobs", "usage"})
 
 _VIEWS: dict[str, type[GenerateContentView]] = {
     "generateContent": GenerateContentView,
@@ -168,6 +169,9 @@ class GeminiAdapter(ProtocolAdapter):
 
     def stream_numbering(self, operation: OperationName) -> StreamNumbering | None:
         return GeminiChunks() if operation in _VIEWS else None
+
+    def reasoning(self, operation: OperationName, treatment: ReasoningTreatment) -> ReasoningRewriter | None:
+        return GeminiReasoning(treatment) if operation in _VIEWS else None
 
     def rate_limit_headers(
         self, kind: str, limit: int, remaining: int, reset_us: int, now: float

@@ -47,6 +47,7 @@ from gateway.sse import StreamEvent
 
 Value = Callable[[Any, int, Any], Any]
 _SEAL_MARK = b"distillguard-sealed:"
+_URLSAFE = str.maketrans("-_", "+/")
 
 
 def seal_signature(blob: str) -> str:
@@ -59,7 +60,8 @@ def sealed_blob(signature: Any) -> str | None:
     if not isinstance(signature, str):
         return None
     try:
-        raw = base64.b64decode(signature, validate=True)
+        # The SDK may send bytes back in the URL-safe alphabet (``encode_unserializable_types``).
+        raw = base64.b64decode(signature.translate(_URLSAFE), validate=True)
     except (binascii.Error, ValueError):
         return None
     if not raw.startswith(_SEAL_MARK):
@@ -411,17 +413,24 @@ class GeminiChunks(StreamNumbering):
         return [event for event in events if not _emptied(event)]
 
 
+_CHUNK_KEYS = frozenset({"candidates", "usageMetadata", "modelVersion", "responseId"})
+_CANDIDATE_KEYS = frozenset({"content", "index"})
+
+
 def _emptied(event: StreamEvent) -> bool:
     payload = event.json
-    if payload is None or set(payload) - {"candidates", "usageMetadata", "modelVersion", "responseId"}:
+    if payload is None:
         return False
     candidates = payload.get("candidates")
     if not isinstance(candidates, list) or not candidates:
         return False
+    # The common chunk has parts: answered before any set is built (this runs on every event).
     for candidate in candidates:
-        if not isinstance(candidate, dict) or set(candidate) - {"content", "index"}:
+        if not isinstance(candidate, dict):
             return False
         content = candidate.get("content")
         if not isinstance(content, dict) or content.get("parts"):
             return False
-    return True
+        if not _CANDIDATE_KEYS.issuperset(candidate):
+            return False
+    return _CHUNK_KEYS.issuperset(payload)

@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from gateway.protocols.conversation import text_of
+from gateway.protocols.gemini_response import sealed_blob
 from gateway.protocols.request_view import (
     BudgetAsk,
     EffortAsk,
@@ -33,6 +34,7 @@ from gateway.protocols.request_view import (
     RequestView,
     _int,
 )
+from gateway.protocols.sealed import MalformedSealError, ReasoningOpener
 
 if TYPE_CHECKING:
     from gateway.protocols.base import OperationName
@@ -263,6 +265,41 @@ class GenerateContentView(RequestView):
             thinking["includeThoughts"] = False  # no thought summaries; signatures still come back
             return True
         return False
+
+    def restore_sealed_reasoning(self, opener: ReasoningOpener) -> int:
+        """Model turns' parts whose ``thoughtSignature`` carries a gateway blob (see
+        :mod:`gateway.protocols.gemini_reasoning`): a thought part is replaced by the original thought
+        part, another part gets its original signature back. A blob made for another place, or one
+        that opens to the wrong shape, rejects the request. Placeholders (redact mode) stay: Gemini
+        takes thought parts in the history and verifies only signatures."""
+        contents = self.body.get("contents")
+        for c_index, content in enumerate(contents if isinstance(contents, list) else ()):
+            if not isinstance(content, dict) or content.get("role") != "model":
+                continue
+            parts = _parts(content)
+            for p_index, part in enumerate(parts):
+                if not isinstance(part, dict):
+                    continue
+                key = "thoughtSignature" if "thoughtSignature" in part else "thought_signature"
+                blob = sealed_blob(part.get(key))
+                if blob is None:
+                    continue  # Google's own signature (or none): forwarded as the client sent it
+                # Our mark with a blob inside: it must open, whatever opener.is_sealed thinks of it.
+                param = f"contents[{c_index}].parts[{p_index}].{key}"
+                original = opener.open("block", blob, param)
+                if part.get("thought") is True:
+                    if not (
+                        isinstance(original, dict)
+                        and original.get("thought") is True
+                        and isinstance(original.get("text"), str)
+                    ):
+                        raise MalformedSealError(param)
+                    parts[p_index] = original
+                else:
+                    if not isinstance(original, str):
+                        raise MalformedSealError(param)
+                    part[key] = original
+        return 0
 
     def set_sample_count(self, param: str, count: int) -> None:
         config = self._config()

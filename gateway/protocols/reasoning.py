@@ -1,12 +1,13 @@
 """Withholding reasoning: a capability of each API family, driven by a policy's format-neutral treatment.
 
 Where a format keeps reasoning (chat fields and inline spans, Responses items and their stream
-events, Anthropic thinking blocks), how a withheld trace is replaced, where a sealed blob goes,
-which opaque provider data must survive, and how a stream is held back and renumbered are the
-adapter's knowledge (the family modules ``chat_reasoning``, ``responses_reasoning`` and
-``messages_reasoning``). What to withhold, the placeholder's words, the cryptography of a seal,
-the parsing of inline ``<think>`` text and the accounting are the policy's: it hands the adapter
-a :class:`ReasoningTreatment` and gets back a :class:`ReasoningRewriter` for the exchange
+events, Anthropic thinking blocks, Gemini thought parts), how a withheld trace is replaced, where a
+sealed blob goes, which opaque provider data must survive, and how a stream is held back and
+renumbered are the adapter's knowledge (the family modules ``chat_reasoning``,
+``responses_reasoning``, ``messages_reasoning`` and ``gemini_reasoning``). What to withhold, the
+placeholder's words, the cryptography of a seal, the parsing of inline ``<think>`` text and the
+accounting are the policy's: it hands the adapter a :class:`ReasoningTreatment` and gets back a
+:class:`ReasoningRewriter` for the exchange
 (:meth:`~gateway.protocols.base.ProtocolAdapter.reasoning`).
 
 Modes (:data:`WithholdMode`), as every family renders them:
@@ -29,7 +30,7 @@ from gateway.sse import StreamEvent
 WithholdMode = Literal["drop", "redact", "summary", "seal"]
 SealDelivery = Literal["inline", "field", "omit"]
 # A metric label: where the withheld reasoning was found (bounded).
-ReasoningSource = Literal["chat", "think", "responses", "messages"]
+ReasoningSource = Literal["chat", "think", "responses", "messages", "gemini"]
 Interval = tuple[int, int]
 
 

@@ -13,7 +13,10 @@ another:
 * ``fields``: the reasoning fields of one chat message (OpenAI-compatible chat completions);
 * ``inline``: one inline ``<think>`` span of a text, tags included;
 * ``item``: one reasoning output item (OpenAI Responses);
-* ``block``: one thinking or redacted-thinking content block (Anthropic Messages).
+* ``block``: one thinking or redacted-thinking content block (Anthropic Messages), or one thought
+  part or thought signature (Gemini): the same kind of original, a model's signed reasoning unit;
+  the two families' shapes are disjoint (a block has a ``type``, a thought part ``thought: true``,
+  a signature is a string), so a blob of one found in the other is refused as malformed.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ PLACE_NAMES: dict[SealPlace, str] = {
     "fields": "chat completions reasoning",
     "inline": "inline think block",
     "item": "Responses reasoning item",
-    "block": "Anthropic thinking block",
+    "block": "Anthropic thinking block or Gemini thought",
 }
 
 

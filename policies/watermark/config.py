@@ -5,11 +5,12 @@ from __future__ import annotations
 import fnmatch
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from gateway.plugins import (
     HIGHER_IS_STRICTER,
     NEUTRAL,
+    OPERATION_NAMES,
     SUPERSET_IS_STRICTER,
     TRUE_IS_STRICTER,
     PolicyConfig,
@@ -18,8 +19,6 @@ from gateway.plugins import (
 
 ClassName = Literal["spelling", "contraction", "function", "connective", "compound"]
 ALL_CLASSES: tuple[ClassName, ...] = ("spelling", "contraction", "function", "connective", "compound")
-OperationName = Literal["chat.completions", "completions", "responses", "messages"]
-_ALL_OPERATIONS: tuple[OperationName, ...] = ("chat.completions", "completions", "responses", "messages")
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 _ENV = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
 
@@ -158,8 +157,14 @@ class WatermarkConfig(PolicyConfig):
     green_list: GreenListConfig = GreenListConfig()
     canary: CanaryConfig = CanaryConfig()
     unicode: UnicodeConfig = UnicodeConfig()
-    operations: Annotated[list[OperationName], SUPERSET_IS_STRICTER] = Field(
-        default_factory=lambda: list(_ALL_OPERATIONS), min_length=1
+    # Every operation is marked (the engine refuses the policy where an adapter cannot show it the
+    # text); no strictness order: excluding less is stricter, which no marker expresses, so only
+    # tiers and accounts set it, never a risk level.
+    exclude_operations: list[str] = Field(
+        default_factory=list,
+        max_length=32,
+        description="model operations whose text is not marked (names as in the route table: "
+        "chat.completions, completions, responses, messages, generateContent, streamGenerateContent)",
     )
     strip_logprobs: Annotated[bool, TRUE_IS_STRICTER] = Field(
         True, description="drop logprobs of marked text (their tokens would reveal the unmarked text)"
@@ -185,6 +190,24 @@ class WatermarkConfig(PolicyConfig):
     )
     record_evidence: Annotated[bool, TRUE_IS_STRICTER] = True
     evidence_ttl_days: Annotated[float, HIGHER_IS_STRICTER] = Field(730.0, gt=0, le=3650)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "operations" in data:
+            # An allow-list would silently leave every operation added later unmarked (fail open).
+            raise ValueError(
+                "operations: replaced by exclude_operations (every operation is marked unless excluded)"
+            )
+        return data
+
+    @field_validator("exclude_operations")
+    @classmethod
+    def _known_operations(cls, names: list[str]) -> list[str]:
+        unknown = [name for name in names if name not in OPERATION_NAMES]
+        if unknown:
+            raise ValueError(f"unknown operation(s) {unknown}; known: {sorted(OPERATION_NAMES)}")
+        return names
 
     @model_validator(mode="after")
     def _think_tags(self) -> WatermarkConfig:

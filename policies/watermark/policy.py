@@ -105,7 +105,7 @@ class WatermarkPolicy(Policy[WatermarkConfig]):
         return key
 
     async def on_request(self, exchange: Exchange) -> None:
-        if exchange.operation.name not in self.config.operations:
+        if exchange.operation.name in self.config.exclude_operations:
             return
         key = self.account_key(exchange.account.id)
         canary = None

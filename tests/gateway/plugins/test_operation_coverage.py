@@ -54,6 +54,15 @@ def test_shadow_mode_policies_do_not_refuse(
     assert httpx.post(f"{gw.url}{path}", json=body, headers=_auth()).status_code == 200
 
 
+class _NoTreatment:
+    """Only asked for by identity: whether the adapter builds a rewriter at all."""
+
+    mode = "drop"
+    keep_provider_encrypted = True
+    seal_delivery = "field"
+    parses_inline = False
+
+
 def test_every_builtin_policy_declares_the_part_kinds_it_reads_and_every_operation_provides_them() -> None:
     from gateway.plugins.registry import resolve_policy
     from gateway.protocols import OPERATIONS
@@ -68,9 +77,7 @@ def test_every_builtin_policy_declares_the_part_kinds_it_reads_and_every_operati
         assert resolve_policy(name).needs_parts == frozenset(), name
     for op in OPERATIONS.values():
         provided = op.adapter.response_parts(op.name)
-        if op.protocol == "gemini":
-            # Gemini's views read thoughts, but do not claim them while the reasoning policy rewrites
-            # reasoning per format: reasoning refuses Gemini (fail closed) until it reads them.
-            assert set().union(*needs.values()) - provided == {"reasoning"}, op.name
-            continue
         assert all(kinds <= provided for kinds in needs.values()), op.name
+        # An adapter that claims reasoning parts rewrites them too (the reasoning policy asks it to).
+        rewrites = op.adapter.reasoning(op.name, _NoTreatment()) is not None
+        assert ("reasoning" in provided) == rewrites, op.name

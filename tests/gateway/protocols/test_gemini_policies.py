@@ -1,22 +1,21 @@
 """The built-in policies on Gemini, unchanged, through the gateway with the google-genai SDK.
 
 logprobs and quota apply (tests/policies/logprobs/test_gemini.py, test_gemini_e2e.py); the detector
-observes; reasoning, which does not yet read reasoning through the views, refuses Gemini (fail
-closed); the watermark reads text through the views but its ``operations`` setting names the four older
-operations, so it does not mark Gemini yet (strict xfail: it flips to a failure the day it does, and
-this marker goes).
+observes; the watermark marks Gemini text as it marks every family's.
 """
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from google import genai
-from google.genai import errors, types
+from google.genai import types
 
-from tests.support import TEST_KEYS, GatewayHandle, MockHandle, base_config, wait_for
+from tests.support import ROOT, TEST_KEYS, GatewayHandle, MockHandle, base_config, wait_for
 
 PROMPT = "Explain how caches work, with an example."
 
@@ -30,21 +29,61 @@ def _client(gw: GatewayHandle) -> genai.Client:
     return genai.Client(api_key=TEST_KEYS["free"], http_options=types.HttpOptions(base_url=gw.url))
 
 
-def test_reasoning_refuses_gemini_until_it_reads_reasoning_through_the_views(
-    mock_upstream: MockHandle, tmp_path: Path
+def _preset_reasoning(tier: str) -> dict[str, Any]:
+    """The reasoning policy's config for ``tier`` in the shipped default preset (seal, for free)."""
+    data = yaml.safe_load((ROOT / "policies" / "default.yaml").read_text())
+    entry = next(p for p in data["tiers"][tier]["policies"] if p["name"] == "reasoning")
+    return {"name": "reasoning", "config": entry["config"]}
+
+
+def _parts(response: types.GenerateContentResponse) -> list[types.Part]:
+    assert response.candidates and response.candidates[0].content
+    return list(response.candidates[0].content.parts or [])
+
+
+def test_default_preset_thoughts_as_a_gemini_ui_reads_them_and_the_seal_round_trip(
+    mock_upstream: MockHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    gw = _gateway(mock_upstream, tmp_path, [{"name": "reasoning", "config": {"mode": "drop"}}])
+    monkeypatch.setenv("DISTILLGUARD_SEAL_KEY", "gemini-seal-secret-0123456789abcdef")
+    (tmp_path / "s").mkdir()
+    (tmp_path / "p").mkdir()
+    sealed_gw = _gateway(mock_upstream, tmp_path / "s", [_preset_reasoning("free")])
+    plain_gw = _gateway(mock_upstream, tmp_path / "p", [])
+    config = types.GenerateContentConfig(thinking_config=types.ThinkingConfig(include_thoughts=True))
     try:
+        sdk, plain = _client(sealed_gw), _client(plain_gw)
+        upstream = plain.models.generate_content(model="gemini-mock", contents=PROMPT, config=config)
+        thought = next(p.text for p in _parts(upstream) if p.thought)
+        assert thought  # the upstream thinks, and shows its thoughts to a plain gateway's client
+        answer = sdk.models.generate_content(model="gemini-mock", contents=PROMPT, config=config)
+        # What a Gemini UI shows: the thinking section (thought parts' text) is empty, the answer whole.
+        assert [p.text for p in _parts(answer) if p.thought] == [""]
+        assert answer.text == upstream.text
+        assert thought[:40] not in answer.model_dump_json()
+        streamed = list(
+            sdk.models.generate_content_stream(model="gemini-mock", contents=PROMPT, config=config)
+        )
+        shown = "".join(p.text or "" for chunk in streamed for p in _parts(chunk) if p.thought)
+        assert shown == "" and "".join(c.text or "" for c in streamed) == upstream.text
+        assert all(thought[:40] not in c.model_dump_json() for c in streamed)
+
+        # The SDK's chat keeps the model's turn (thought signatures as bytes) and sends it back: the
+        # gateway restores the thought and Google's signature, which the upstream verifies.
         mock_upstream.reset()
-        sdk = _client(gw)
-        config = types.GenerateContentConfig(thinking_config=types.ThinkingConfig(include_thoughts=True))
-        with pytest.raises(errors.ClientError) as refused:
-            sdk.models.generate_content(model="gemini-mock", contents=PROMPT, config=config)
-        assert refused.value.code == 403 and refused.value.status == "PERMISSION_DENIED"
-        assert "reasoning" in refused.value.message and "generateContent" in refused.value.message
-        assert mock_upstream.requests() == []  # no thought ever left the upstream unfiltered
+        chat = sdk.chats.create(model="gemini-mock", config=config)
+        chat.send_message(PROMPT)
+        follow_up = chat.send_message("And with a second example?")
+        assert follow_up.text
+        history = mock_upstream.requests()[-1]["body"]["contents"]
+        model_turn = next(c for c in history if c.get("role") == "model")
+        assert model_turn["parts"][0] == {"text": thought, "thought": True}
+        signature = _parts(upstream)[1].thought_signature
+        assert (
+            signature and model_turn["parts"][1]["thoughtSignature"] == base64.b64encode(signature).decode()
+        )
     finally:
-        gw.stop()
+        sealed_gw.stop()
+        plain_gw.stop()
 
 
 def test_detector_observes_gemini(
@@ -89,11 +128,6 @@ def test_detector_observes_gemini(
         gw.stop()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the watermark reads text through the views, but its `operations` setting (a Literal of the four "
-    "older operation names, all four by default) skips Gemini: with Gemini's two listed, this test passes",
-)
 def test_watermark_marks_gemini_text(
     mock_upstream: MockHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

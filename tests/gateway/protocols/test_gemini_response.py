@@ -139,9 +139,9 @@ def test_emptied_chunks_are_not_forwarded() -> None:
     assert numbering.apply([emptied, kept, finished]) == [kept, finished]
 
 
-def test_reasoning_is_read_but_not_claimed_until_the_policy_reads_it_through_the_views() -> None:
+def test_reasoning_is_claimed_where_the_adapter_can_rewrite_it() -> None:
     provided = ADAPTER.response_parts("generateContent")
-    assert {"text", "logprobs", "tool_arguments", "usage"} <= provided and "reasoning" not in provided
+    assert {"text", "reasoning", "logprobs", "tool_arguments", "usage"} <= provided
     assert not ADAPTER.carries("generateContent", "refusal")
 
 

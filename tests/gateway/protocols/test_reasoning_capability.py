@@ -121,8 +121,25 @@ def messages_case() -> tuple[dict[str, Any], Any]:
     return body, next_turn
 
 
-CASES = {"chat.completions": chat_case, "responses": responses_case, "messages": messages_case}
-PLACES = {"chat.completions": "fields", "responses": "item", "messages": "block"}
+def gemini_case() -> tuple[dict[str, Any], Any]:
+    thought = {"text": TRACE, "thought": True, "thoughtSignature": "Z29vZ2xlJ3Mgb3du"}
+    body = {"candidates": [{"content": {"parts": [thought, {"text": "ok"}], "role": "model"}, "index": 0}]}
+
+    def next_turn(out: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+        model_turn = {"role": "model", "parts": out["candidates"][0]["content"]["parts"]}
+        request = {"contents": [{"role": "user", "parts": [{"text": "q"}]}, model_turn]}
+        return request, lambda r: r["contents"][1]["parts"][0]
+
+    return body, next_turn
+
+
+CASES = {
+    "chat.completions": chat_case,
+    "responses": responses_case,
+    "messages": messages_case,
+    "generateContent": gemini_case,
+}
+PLACES = {"chat.completions": "fields", "responses": "item", "messages": "block", "generateContent": "block"}
 
 
 @pytest.mark.parametrize("operation", sorted(CASES))
@@ -140,6 +157,8 @@ def test_what_an_adapter_seals_its_request_view_restores(operation: str) -> None
         assert restored == {"role": "assistant", "content": "ok", "reasoning_content": TRACE}
     elif operation == "responses":
         assert restored == original["output"][0]
+    elif operation == "generateContent":
+        assert restored == original["candidates"][0]["content"]["parts"][0]
     else:
         assert restored == original["content"][0]
 

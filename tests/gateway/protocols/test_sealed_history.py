@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from gateway.protocols import OPERATIONS
+from gateway.protocols.gemini_response import seal_signature
 from gateway.protocols.request_view import RequestView
 from gateway.protocols.sealed import MalformedSealError, SealPlace
 
@@ -129,6 +130,88 @@ def test_anthropic_blocks_come_back_and_unverifiable_placeholders_go() -> None:
             opener
         )
     assert info.value.param == "messages[0].content[0].signature"
+
+
+@pytest.mark.parametrize("operation", ["generateContent", "streamGenerateContent"])
+def test_gemini_thoughts_and_signatures_come_back_and_google_signatures_stay(operation: str) -> None:
+    thought = {"text": "plan G", "thought": True, "thoughtSignature": "Z29vZ2xlLXRob3VnaHQ="}
+    call = {
+        "functionCall": {"name": "search", "args": {}},
+        "thoughtSignature": seal_signature(blob("block", "R3NpZw==")),
+    }
+    model = [
+        {"text": "", "thought": True, "thoughtSignature": seal_signature(blob("block", thought))},
+        call,
+        {"text": "ok", "thoughtSignature": "Z29vZ2xlLW93bg=="},  # Google's own: forwarded as sent
+        {"text": "[withheld]", "thought": True},  # a redact placeholder: Gemini takes thoughts in history
+        {"text": "x", "thought_signature": seal_signature(blob("block", "c25ha2U="))},
+    ]
+    user = [{"text": "q", "thoughtSignature": seal_signature(blob("block", "dXNlcg=="))}]
+    body = {"contents": [{"role": "user", "parts": user}, {"role": "model", "parts": model}]}
+    before_user = copy.deepcopy(user)
+    opener = Opener()
+    assert view(operation, body).restore_sealed_reasoning(opener) == 0
+    assert opener.asked == [
+        ("block", "contents[1].parts[0].thoughtSignature"),
+        ("block", "contents[1].parts[1].thoughtSignature"),
+        ("block", "contents[1].parts[4].thought_signature"),
+    ]
+    assert body["contents"][0]["parts"] == before_user  # a user's turn is left alone
+    assert body["contents"][1]["parts"] == [
+        thought,
+        {"functionCall": {"name": "search", "args": {}}, "thoughtSignature": "R3NpZw=="},
+        {"text": "ok", "thoughtSignature": "Z29vZ2xlLW93bg=="},
+        {"text": "[withheld]", "thought": True},
+        {"text": "x", "thought_signature": "c25ha2U="},
+    ]
+
+
+@pytest.mark.parametrize(
+    "part",
+    [
+        # a thought's place holding a signature, a signature's place holding a thought, an Anthropic block
+        {"text": "", "thought": True, "thoughtSignature": seal_signature(blob("block", "R3NpZw=="))},
+        {"text": "ok", "thoughtSignature": seal_signature(blob("block", {"text": "t", "thought": True}))},
+        {
+            "text": "",
+            "thought": True,
+            "thoughtSignature": seal_signature(blob("block", {"type": "thinking"})),
+        },
+    ],
+)
+def test_gemini_blob_of_the_wrong_shape_is_refused(part: dict[str, Any]) -> None:
+    body = {"contents": [{"role": "model", "parts": [{"text": "a"}, part]}]}
+    with pytest.raises(MalformedSealError) as info:
+        view("generateContent", body).restore_sealed_reasoning(Opener())
+    assert info.value.param == "contents[0].parts[1].thoughtSignature"
+
+
+def test_gemini_blob_sent_back_in_the_url_safe_alphabet_opens() -> None:
+    thought = {"text": "plan ?>?>", "thought": True}
+    wrapped = seal_signature(blob("block", thought))
+    url_safe = wrapped.replace("+", "-").replace("/", "_")
+    assert url_safe != wrapped  # the payload was chosen so that the two alphabets differ
+    body = {
+        "contents": [
+            {"role": "model", "parts": [{"text": "", "thought": True, "thoughtSignature": url_safe}]}
+        ]
+    }
+    view("generateContent", body).restore_sealed_reasoning(Opener())
+    assert body["contents"][0]["parts"] == [thought]
+
+
+def test_gemini_blob_of_another_place_or_forged_is_refused() -> None:
+    stolen = {"contents": [{"role": "model", "parts": [{"text": "ok", "thoughtSignature": seal_signature(
+        blob("item", "R3NpZw=="))}]}]}  # fmt: skip
+    with pytest.raises(LookupError, match=r"contents\[0\].parts\[0\].thoughtSignature: made for item"):
+        view("generateContent", stolen).restore_sealed_reasoning(Opener())
+    # Our mark around something that is no blob at all: still opened (and refused by the opener), never
+    # forwarded as if it were Google's.
+    forged = {
+        "contents": [{"role": "model", "parts": [{"text": "ok", "thoughtSignature": seal_signature("x")}]}]
+    }
+    with pytest.raises(ValueError):
+        view("generateContent", forged).restore_sealed_reasoning(Opener())
 
 
 def test_completions_carry_no_history() -> None:

@@ -43,6 +43,29 @@ def test_schema_defaults_and_bounds() -> None:
             WatermarkConfig.model_validate(bad)
 
 
+def test_every_operation_is_marked_unless_excluded_by_a_known_name() -> None:
+    assert WatermarkConfig().exclude_operations == []
+    config = WatermarkConfig.model_validate({"exclude_operations": ["generateContent", "completions"]})
+    assert config.exclude_operations == ["generateContent", "completions"]
+    with pytest.raises(ValidationError, match="unknown operation"):
+        WatermarkConfig.model_validate({"exclude_operations": ["generate_content"]})
+    # The allow-list it replaces would leave every operation added later unmarked: refused, not ignored.
+    with pytest.raises(ValidationError, match="replaced by exclude_operations"):
+        WatermarkConfig.model_validate({"operations": ["chat.completions"]})
+
+
+async def test_an_excluded_operation_is_not_marked_and_the_others_are() -> None:
+    gemini = {"candidates": [{"content": {"parts": [{"text": TEXT}], "role": "model"}, "index": 0}]}
+    body = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
+    for exclude, marked in (([], True), (["generateContent"], False), (["streamGenerateContent"], True)):
+        harness = PolicyHarness([("watermark", {"exclude_operations": exclude})])
+        await harness.start()
+        exchange = harness.exchange("generateContent", body, params={"model": "m"})
+        await harness.request(exchange)
+        out = await harness.response(exchange, orjson.loads(orjson.dumps(gemini)))
+        assert (out["candidates"][0]["content"]["parts"][0]["text"] != TEXT) is marked, exclude
+
+
 def test_strength_levels_and_the_first_versions_numeric_strength() -> None:
     assert WatermarkConfig().lexical.strength == "exact"
     near = WatermarkConfig.model_validate({"lexical": {"strength": "near", "enforce": 0.5}}).lexical

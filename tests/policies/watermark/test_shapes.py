@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.mock import anthropic_shapes, openai_shapes
+from gateway.mock import anthropic_shapes, gemini_shapes, openai_shapes
 from gateway.mock.generation import Generation
 from gateway.mock.text import tokenize
 from gateway.sse import StreamEvent
@@ -36,12 +36,16 @@ def _gen(text: str) -> Generation:
 
 
 def _run(harness: PolicyHarness, operation: str, body: dict[str, Any], whole: dict[str, Any], wire: bytes,
-         sizes: list[int]) -> tuple[dict[str, Any], list[StreamEvent]]:  # fmt: skip
+         sizes: list[int], stream_operation: str | None = None,
+         params: dict[str, str] | None = None) -> tuple[dict[str, Any], list[StreamEvent]]:  # fmt: skip
     async def go() -> tuple[dict[str, Any], list[StreamEvent]]:
-        exchange = harness.exchange(operation, copy.deepcopy(body))
+        exchange = harness.exchange(operation, copy.deepcopy(body), params=params)
         await harness.request(exchange)
         marked = await harness.response(exchange, whole)
-        streamed = harness.exchange(operation, {**copy.deepcopy(body), "stream": True})
+        if stream_operation is None:
+            streamed = harness.exchange(operation, {**copy.deepcopy(body), "stream": True})
+        else:  # Gemini: streaming is another operation, not a body field
+            streamed = harness.exchange(stream_operation, copy.deepcopy(body), params=params)
         await harness.request(streamed)
         return marked, harness.stream(streamed, wire, chunks=sizes)
 
@@ -113,6 +117,37 @@ def test_anthropic_stream_equals_whole(text: str, sizes: list[int], per_chunk: i
         e.json["delta"]["text"] for e in events if e.json and e.json.get("type") == "content_block_delta"
     )
     assert streamed == whole["content"][-1]["text"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(texts, chunkings, st.integers(1, 4), st.booleans())
+def test_gemini_stream_equals_whole_and_is_marked_as_chat_is(
+    text: str, sizes: list[int], per_chunk: int, thoughts: bool
+) -> None:
+    gen = Generation("prompt", tokenize(text), "", "Some reasoning about it first." if thoughts else "", 3)
+    harness = PolicyHarness([("watermark", {})])  # no canary: its choice depends on the request body
+    body = {"contents": [{"role": "user", "parts": [{"text": text[:20]}]}]}
+    whole, events = _run(
+        harness, "generateContent", body, gemini_shapes.response([gen], "m", thoughts, False, 0),
+        encode_events(gemini_shapes.stream([gen], "m", thoughts, False, 0, per_chunk)), sizes,
+        stream_operation="streamGenerateContent", params={"model": "m"},
+    )  # fmt: skip
+
+    def answer(parts: list[dict[str, Any]]) -> str:
+        return "".join(p.get("text", "") for p in parts if not p.get("thought"))
+
+    chunks = [c for e in events if e.json for c in e.json["candidates"] if "content" in c]
+    streamed = "".join(answer(c["content"]["parts"]) for c in chunks)
+    expected = answer(whole["candidates"][0]["content"]["parts"])
+    assert streamed == expected
+    # The same text is marked the same way in every family (unmarked would be a family left out).
+    chat = _gen(text)
+    chat_body = {"model": "m", "messages": [{"role": "user", "content": text[:20]}]}
+    marked_chat, _ = _run(
+        harness, "chat.completions", chat_body, openai_shapes.chat_completion(chat, "m", "none", 1, [chat]),
+        encode_events(openai_shapes.chat_stream(chat, "m", "none", False, per_chunk)), [],
+    )  # fmt: skip
+    assert expected == marked_chat["choices"][0]["message"]["content"]
 
 
 def _interleaved_chat(texts_by_choice: list[str]) -> tuple[dict[str, Any], bytes]:
