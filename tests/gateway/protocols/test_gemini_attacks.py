@@ -7,6 +7,7 @@ declared query without the client's key, one spelling of each parameter).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -252,6 +253,9 @@ def test_unknown_model_is_not_found_in_gemini_shape(mock_upstream: MockHandle, t
         handle.stop()
 
 
+_GENERATE = re.compile(r"/v1(beta)?/models/[^/:]+:generateContent")
+
+
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_any_spelling_is_refused_or_served_as_the_canonical_route(
@@ -266,9 +270,30 @@ def test_any_spelling_is_refused_or_served_as_the_canonical_route(
         expected: str | None = canonical_path(target)
     except InvalidRequestError:
         expected = None
-    if expected != canonical:  # another path (a case change, a dot segment...): never served as this one
+    if expected != canonical:
+        # Another path: a case change in the verb or the prefix, a dot segment... is refused with
+        # nothing forwarded; a case change inside the model name is another model's route, served
+        # as that route with the upstream receiving exactly the canonical path the policies saw.
+        if expected is not None and response.status == 200:
+            assert _GENERATE.fullmatch(expected), (target, expected)
+            assert received == [expected], (target, received)
+            return
         assert response.status in (400, 404, 405), (target, response.status)
         assert received == [] and b"Traceback" not in response.body
         return
     assert response.status == 200, (target, response.body)
     assert received == [canonical]
+
+
+def test_a_case_change_in_the_model_name_is_another_models_route(
+    gw: GatewayHandle, mock_upstream: MockHandle
+) -> None:
+    # Found by the spelling property above: the model segment is a parameter, so its spelling is the
+    # client's choice of model and is forwarded as sent, while the verb's spelling is not.
+    mock_upstream.reset()
+    served = send(gw, "/v1beta/models/gemini-mocK:generateContent")
+    assert served.status == 200
+    assert [r["raw_path"] for r in mock_upstream.requests()] == ["/v1beta/models/gemini-mocK:generateContent"]
+    mock_upstream.reset()
+    refused = send(gw, "/v1beta/models/gemini-mock:GenerateContent")
+    assert refused.status in (400, 404, 405) and mock_upstream.requests() == []
