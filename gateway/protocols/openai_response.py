@@ -20,7 +20,14 @@ from typing import Any
 
 from gateway.protocols.base import Usage
 from gateway.protocols.openai_logprobs import LegacyLogprobs, TokenListLogprobs, prompt_logprobs
-from gateway.protocols.response_view import LogprobsPart, Part, PartKey, ResponseView, StreamView
+from gateway.protocols.response_view import (
+    TEXT_KINDS,
+    LogprobsPart,
+    Part,
+    PartKey,
+    ResponseView,
+    StreamView,
+)
 from gateway.sse import StreamEvent
 
 REASONING_FIELDS = ("reasoning_content", "reasoning")
@@ -67,6 +74,7 @@ def _choice_parts(
     if type(choices) is not list:
         raise ValueError("choices is not a list of objects")
     holder_name = ("delta" if stream else "message") if chat else ""
+    want_text = not kinds.isdisjoint(TEXT_KINDS)
     for position, choice in enumerate(choices):
         if type(choice) is not dict:
             raise ValueError("choices is not a list of objects")
@@ -75,7 +83,9 @@ def _choice_parts(
             index = position
         if closes is not None and choice.get("finish_reason") is not None:
             closes.append(("choice", index))
-        if chat:
+        if not want_text:
+            pass  # logprobs only: the message is not read
+        elif chat:
             holder = choice.get(holder_name)
             if holder is not None:
                 if type(holder) is not dict:
