@@ -54,11 +54,10 @@ class TokenListLogprobs(LogprobsPart):
         holder: dict[str, Any],
         field: str,
         empty: Any,
-        *,
         delta: bool,
         choice: int = 0,
     ) -> None:
-        super().__init__(key, delta=delta, choice=choice)
+        super().__init__(key, delta, False, False, choice)
         self._entries = entries
         self._holder = holder  # dropping sets holder[field] = empty
         self._field = field

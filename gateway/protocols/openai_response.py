@@ -98,7 +98,7 @@ def _choice_parts(
         elif "text" in kinds and type(choice.get("text")) is str:
             out.append(Part("text", ("choice", index), choice, "text", delta=stream, choice=index))
         if want_logprobs and (choice.get("logprobs") is not None or "prompt_logprobs" in choice):
-            _choice_logprobs(out, choice, index, chat=chat, stream=stream)
+            _choice_logprobs(out, choice, index, chat, stream)
     return out
 
 
@@ -132,7 +132,7 @@ def _message_parts(
 
 
 def _choice_logprobs(
-    out: list[Part | LogprobsPart], choice: dict[str, Any], index: int, *, chat: bool, stream: bool
+    out: list[Part | LogprobsPart], choice: dict[str, Any], index: int, chat: bool, stream: bool
 ) -> None:
     if not chat:
         run = prompt_logprobs(("prompt_logprobs", index), choice)
@@ -152,7 +152,7 @@ def _choice_logprobs(
         if entries is not None:
             found = True
             key = ("logprobs", index, name)
-            out.append(TokenListLogprobs(key, entries, choice, "logprobs", None, delta=stream, choice=index))
+            out.append(TokenListLogprobs(key, entries, choice, "logprobs", None, stream, index))
     if not found:  # an empty logprobs object: nothing to rewrite, but dropping it removes it
         key = ("logprobs", index, "content")
         out.append(TokenListLogprobs(key, [], choice, "logprobs", None, delta=stream))

@@ -208,7 +208,7 @@ class LogprobsPart(ABC):
     kind: Literal["logprobs"] = "logprobs"
 
     def __init__(
-        self, key: PartKey, *, delta: bool, prompt: bool = False, echoes_prompt: bool = False, choice: int = 0
+        self, key: PartKey, delta: bool, prompt: bool = False, echoes_prompt: bool = False, choice: int = 0
     ) -> None:
         self.key = key
         self.delta = delta
