@@ -103,6 +103,22 @@ class TokenListLogprobs(LogprobsPart):
                 for alt in top:
                     alt["logprob"] = value(alt.get("logprob"), position, alt.get("token"))
 
+    def coarsen(self, top_k: int, value: Value, start: int = 0) -> int:
+        # One pass per token (a stream sends one token per event): cap, then map, as cap + map_values.
+        withheld = 0
+        for position, entry in enumerate(self._list(), start):
+            entry["logprob"] = value(entry.get("logprob"), position, entry.get("token"))
+            top = entry.get("top_logprobs")
+            if not top:
+                continue
+            if top_k < len(top):
+                ranked = best_first((alt, number(alt.get("logprob"), "top_logprobs")) for alt in top)
+                withheld += len(top) - top_k
+                top = entry["top_logprobs"] = [alt for alt, _ in ranked[:top_k]]
+            for alt in top:
+                alt["logprob"] = value(alt.get("logprob"), position, alt.get("token"))
+        return withheld
+
     def alternatives(self) -> int:
         return count_alternatives(self._entries)
 

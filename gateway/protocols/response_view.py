@@ -231,6 +231,13 @@ class LogprobsPart(ABC):
 
         (``start`` was added after the first API commit: additive.)"""
 
+    def coarsen(self, top_k: int, value: Callable[[Any, int, Any], Any], start: int = 0) -> int:
+        """:meth:`cap` then :meth:`map_values` (a layout may do both in one pass); returns what ``cap``
+        removed. (Added after the first API commit: additive.)"""
+        withheld = self.cap(top_k)
+        self.map_values(value, start)
+        return withheld
+
     @abstractmethod
     def alternatives(self) -> int:
         """How many alternatives the run carries (what :meth:`drop` withholds)."""
