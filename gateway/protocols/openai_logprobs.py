@@ -45,7 +45,7 @@ def count_alternatives(entries: Any) -> int:
 class TokenListLogprobs(LogprobsPart):
     """A list of token entries, each with its ``top_logprobs`` alternatives."""
 
-    __slots__ = ("_empty", "_entries", "_field", "_holder")
+    __slots__ = ("_checked", "_empty", "_entries", "_field", "_holder")
 
     def __init__(
         self,
@@ -54,23 +54,32 @@ class TokenListLogprobs(LogprobsPart):
         holder: dict[str, Any],
         field: str,
         empty: Any,
-        *,
         delta: bool,
         choice: int = 0,
     ) -> None:
-        super().__init__(key, delta=delta, choice=choice)
+        super().__init__(key, delta, False, False, choice)
         self._entries = entries
         self._holder = holder  # dropping sets holder[field] = empty
         self._field = field
         self._empty = empty
+        self._checked = False
 
     def _list(self) -> list[dict[str, Any]]:
+        """The entries, their types checked once (every method after the first trusts them)."""
         entries = self._entries
+        if self._checked:
+            return entries  # type: ignore[no-any-return]
         if not isinstance(entries, list):
             raise ValueError("token logprobs are not a list")
         for entry in entries:
             if not isinstance(entry, dict):
                 raise ValueError("a token logprob entry is not an object")
+            top = entry.get("top_logprobs")
+            if top is not None and (
+                not isinstance(top, list) or not all(isinstance(alt, dict) for alt in top)
+            ):
+                raise ValueError("top_logprobs is not a list of objects")
+        self._checked = True
         return entries
 
     def positions(self) -> int:
@@ -80,11 +89,7 @@ class TokenListLogprobs(LogprobsPart):
         withheld = 0
         for entry in self._list():
             top = entry.get("top_logprobs")
-            if top is None:
-                continue
-            if not isinstance(top, list) or not all(isinstance(alt, dict) for alt in top):
-                raise ValueError("top_logprobs is not a list of objects")
-            if top_k < len(top):
+            if top is not None and top_k < len(top):
                 ranked = best_first((alt, number(alt.get("logprob"), "top_logprobs")) for alt in top)
                 entry["top_logprobs"] = [alt for alt, _ in ranked[:top_k]]
                 withheld += len(top) - top_k
@@ -94,12 +99,25 @@ class TokenListLogprobs(LogprobsPart):
         for position, entry in enumerate(self._list(), start):
             entry["logprob"] = value(entry.get("logprob"), position, entry.get("token"))
             top = entry.get("top_logprobs")
-            if top is None:
+            if top:
+                for alt in top:
+                    alt["logprob"] = value(alt.get("logprob"), position, alt.get("token"))
+
+    def coarsen(self, top_k: int, value: Value, start: int = 0) -> int:
+        # One pass per token (a stream sends one token per event): cap, then map, as cap + map_values.
+        withheld = 0
+        for position, entry in enumerate(self._list(), start):
+            entry["logprob"] = value(entry.get("logprob"), position, entry.get("token"))
+            top = entry.get("top_logprobs")
+            if not top:
                 continue
-            if not isinstance(top, list) or not all(isinstance(alt, dict) for alt in top):
-                raise ValueError("top_logprobs is not a list of objects")
+            if top_k < len(top):
+                ranked = best_first((alt, number(alt.get("logprob"), "top_logprobs")) for alt in top)
+                withheld += len(top) - top_k
+                top = entry["top_logprobs"] = [alt for alt, _ in ranked[:top_k]]
             for alt in top:
                 alt["logprob"] = value(alt.get("logprob"), position, alt.get("token"))
+        return withheld
 
     def alternatives(self) -> int:
         return count_alternatives(self._entries)

@@ -20,7 +20,14 @@ from typing import Any
 
 from gateway.protocols.base import Usage
 from gateway.protocols.openai_logprobs import LegacyLogprobs, TokenListLogprobs, prompt_logprobs
-from gateway.protocols.response_view import LogprobsPart, Part, PartKey, ResponseView, StreamView
+from gateway.protocols.response_view import (
+    TEXT_KINDS,
+    LogprobsPart,
+    Part,
+    PartKey,
+    ResponseView,
+    StreamView,
+)
 from gateway.sse import StreamEvent
 
 REASONING_FIELDS = ("reasoning_content", "reasoning")
@@ -67,6 +74,7 @@ def _choice_parts(
     if type(choices) is not list:
         raise ValueError("choices is not a list of objects")
     holder_name = ("delta" if stream else "message") if chat else ""
+    want_text = not kinds.isdisjoint(TEXT_KINDS)
     for position, choice in enumerate(choices):
         if type(choice) is not dict:
             raise ValueError("choices is not a list of objects")
@@ -75,7 +83,9 @@ def _choice_parts(
             index = position
         if closes is not None and choice.get("finish_reason") is not None:
             closes.append(("choice", index))
-        if chat:
+        if not want_text:
+            pass  # logprobs only: the message is not read
+        elif chat:
             holder = choice.get(holder_name)
             if holder is not None:
                 if type(holder) is not dict:
@@ -88,7 +98,7 @@ def _choice_parts(
         elif "text" in kinds and type(choice.get("text")) is str:
             out.append(Part("text", ("choice", index), choice, "text", delta=stream, choice=index))
         if want_logprobs and (choice.get("logprobs") is not None or "prompt_logprobs" in choice):
-            _choice_logprobs(out, choice, index, chat=chat, stream=stream)
+            _choice_logprobs(out, choice, index, chat, stream)
     return out
 
 
@@ -122,7 +132,7 @@ def _message_parts(
 
 
 def _choice_logprobs(
-    out: list[Part | LogprobsPart], choice: dict[str, Any], index: int, *, chat: bool, stream: bool
+    out: list[Part | LogprobsPart], choice: dict[str, Any], index: int, chat: bool, stream: bool
 ) -> None:
     if not chat:
         run = prompt_logprobs(("prompt_logprobs", index), choice)
@@ -142,7 +152,7 @@ def _choice_logprobs(
         if entries is not None:
             found = True
             key = ("logprobs", index, name)
-            out.append(TokenListLogprobs(key, entries, choice, "logprobs", None, delta=stream, choice=index))
+            out.append(TokenListLogprobs(key, entries, choice, "logprobs", None, stream, index))
     if not found:  # an empty logprobs object: nothing to rewrite, but dropping it removes it
         key = ("logprobs", index, "content")
         out.append(TokenListLogprobs(key, [], choice, "logprobs", None, delta=stream))

@@ -39,10 +39,11 @@ Malformed content (a delta whose text is not a string, a logprobs field of the w
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from bisect import bisect_left, insort
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
+from gateway.protocols.numbering import IndexMap as IndexMap  # re-exported: part of the view's API
+from gateway.protocols.numbering import StreamNumbering as StreamNumbering
 from gateway.sse import StreamEvent
 
 if TYPE_CHECKING:
@@ -207,7 +208,7 @@ class LogprobsPart(ABC):
     kind: Literal["logprobs"] = "logprobs"
 
     def __init__(
-        self, key: PartKey, *, delta: bool, prompt: bool = False, echoes_prompt: bool = False, choice: int = 0
+        self, key: PartKey, delta: bool, prompt: bool = False, echoes_prompt: bool = False, choice: int = 0
     ) -> None:
         self.key = key
         self.delta = delta
@@ -229,6 +230,13 @@ class LogprobsPart(ABC):
         """Replace each logprob ``lp`` of ``token`` at offset ``i`` by ``value(lp, start + i, token)``.
 
         (``start`` was added after the first API commit: additive.)"""
+
+    def coarsen(self, top_k: int, value: Callable[[Any, int, Any], Any], start: int = 0) -> int:
+        """:meth:`cap` then :meth:`map_values` (a layout may do both in one pass); returns what ``cap``
+        removed. (Added after the first API commit: additive.)"""
+        withheld = self.cap(top_k)
+        self.map_values(value, start)
+        return withheld
 
     @abstractmethod
     def alternatives(self) -> int:
@@ -413,63 +421,3 @@ class StreamView:
     def text_event(self, key: PartKey, text: str, before: StreamEvent | None = None) -> StreamEvent:
         """A delta event carrying ``text`` for ``key`` (numbered like ``before`` when given)."""
         raise ValueError(f"this stream cannot carry more text for {key!r}")
-
-
-class IndexMap:
-    """Upstream block (or item) indexes to the client's, given the starts the client saw, in order.
-
-    ``start(u)``: a block's start is forwarded; it gets the next client index. ``get(u)``: the
-    client index of a later event of block ``u``; for a block whose start was never forwarded,
-    ``u`` less the blocks missing below it (so an odd upstream stays consistent, never shifted
-    onto another block).
-    """
-
-    __slots__ = ("_map", "_missing", "_next")
-
-    def __init__(self) -> None:
-        self._map: dict[int, int] = {}
-        self._missing: list[int] = []  # upstream indexes skipped (withheld), sorted
-        self._next = 0  # the upstream index expected next
-
-    def start(self, upstream: int) -> int:
-        if upstream in self._map:
-            return self._map[upstream]
-        if upstream >= self._next:
-            for skipped in range(self._next, upstream):
-                self._missing.append(skipped)
-            self._next = upstream + 1
-        else:
-            # A start released late (a policy held it): it is no longer missing.
-            at = bisect_left(self._missing, upstream)
-            if at < len(self._missing) and self._missing[at] == upstream:
-                del self._missing[at]
-        client = upstream - bisect_left(self._missing, upstream)
-        self._map[upstream] = client
-        return client
-
-    def get(self, upstream: int) -> int:
-        client = self._map.get(upstream)
-        if client is not None:
-            return client
-        return upstream - bisect_left(self._missing, upstream)
-
-    def withheld(self, upstream: int) -> None:
-        """Declare block ``upstream`` withheld whole (optional: gaps are found on the next start)."""
-        if upstream not in self._map and upstream not in self._missing:
-            insort(self._missing, upstream)
-            self._next = max(self._next, upstream + 1)
-
-
-class StreamNumbering:
-    """The adapter's pass over a stream's output after every policy filter (none by default).
-
-    Formats that number their events or blocks (Responses ``sequence_number`` and
-    ``output_index``, Anthropic block ``index``) subclass it, so that policies may drop, hold and
-    insert events freely and the client still sees consecutive numbers.
-    """
-
-    __slots__ = ()
-
-    def apply(self, events: list[StreamEvent]) -> list[StreamEvent]:
-        """Renumber ``events`` (the filters' output, in order) in place; returns them."""
-        return events

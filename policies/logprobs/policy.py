@@ -129,7 +129,7 @@ class LogprobsPolicy(Policy[LogprobsConfig]):
     async def on_response(self, exchange: Exchange, body: dict[str, Any]) -> None:
         rewriter = self._rewriter_for(exchange)
         if rewriter is not None:
-            rewriter.rewrite(exchange.response_view(body).logprobs())
+            rewriter.rewrite(exchange.response_view(body).parts(_LOGPROBS))  # type: ignore[arg-type]
 
     def stream_filter(self, exchange: Exchange) -> StreamFilter | None:
         rewriter = self._rewriter_for(exchange)

@@ -50,7 +50,6 @@ class LogprobRewriter:
             return
         start = self.lanes.get(part.key, 0) if part.delta else 0
         coarsener = self.coarsener
-        self.withheld += part.cap(coarsener.top_k)
-        part.map_values(coarsener.value, start)
+        self.withheld += part.coarsen(coarsener.top_k, coarsener.value, start)
         if part.delta:
             self.lanes[part.key] = start + part.positions()
