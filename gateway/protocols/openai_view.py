@@ -28,6 +28,7 @@ from gateway.protocols.request_view import (
     RequestView,
     _int,
     assistant_turns,
+    raise_to_floor,
     tool_choice_of,
 )
 from gateway.protocols.sealed import MalformedSealError, ReasoningOpener
@@ -79,8 +80,17 @@ class _BiasedView(RequestView):
         bias = self.body.get("logit_bias")
         return bias if isinstance(bias, dict) and bias else None
 
+    @property
+    def accepts_logit_bias(self) -> bool:
+        return True
+
     def set_logit_bias(self, bias: dict[str, float]) -> None:
         self.body["logit_bias"] = bias
+
+    def raise_repetition_penalties(self, presence: float, frequency: float) -> None:
+        # OpenAI's fields, which llama.cpp and vLLM honour.
+        raise_to_floor(self.body, "presence_penalty", presence)
+        raise_to_floor(self.body, "frequency_penalty", frequency)
 
 
 class ChatView(_BiasedView):

@@ -371,8 +371,21 @@ class RequestView:
     def drop_echo(self) -> None:
         """No echo of the prompt (completions)."""
 
+    @property
+    def accepts_logit_bias(self) -> bool:
+        """Whether the operation carries a logit bias the upstream applies (a generation-time mark)."""
+        return False
+
     def set_logit_bias(self, bias: dict[str, float]) -> None:
         """Replace the logit bias (operations that carry one)."""
+
+    def raise_repetition_penalties(self, presence: float, frequency: float) -> None:
+        """Raise the presence and frequency penalties to these floors (operations that take them).
+
+        Anything that is not a number at least the floor (missing, smaller, a string, a boolean,
+        NaN) is replaced, so a client cannot ask for the repetition a floor exists to prevent; a
+        floor of 0 leaves the field as sent.
+        """
 
     def drop_logit_bias(self) -> None:
         self.body.pop("logit_bias", None)
@@ -381,3 +394,12 @@ class RequestView:
 
     def _vllm_prompt_logprobs(self) -> tuple[int | None, bool]:
         return _int(self.body.get("prompt_logprobs")), self.body.get("logprob_token_ids") is not None
+
+
+def raise_to_floor(body: dict[str, Any], field: str, floor: float) -> None:
+    """Set ``body[field]`` to ``floor`` unless it already is a number at least ``floor`` (no-op at 0)."""
+    if floor <= 0:
+        return
+    current = body.get(field)
+    if isinstance(current, bool) or not isinstance(current, int | float) or not current >= floor:
+        body[field] = floor

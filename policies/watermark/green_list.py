@@ -24,7 +24,6 @@ import functools
 import hashlib
 import hmac
 from collections import OrderedDict
-from typing import Any
 
 import numpy as np
 import orjson
@@ -38,20 +37,6 @@ copy._deepcopy_dispatch[orjson.Fragment] = copy._deepcopy_atomic  # type: ignore
 LIST_VERSION = b"distillguard green list v1"
 PROVIDER_LABEL = b"distillguard green list: provider-wide"
 MAX_BIAS = 100.0  # vLLM clamps to +-100; llama.cpp takes any float: keep both the same
-
-
-def raise_penalty(body: dict[str, Any], field: str, floor: float) -> None:
-    """Raise the request's ``field`` (``presence_penalty``, ``frequency_penalty``: OpenAI's fields,
-    which llama.cpp and vLLM honour) to ``floor``.
-
-    Anything that is not a number at least ``floor`` (missing, smaller, a string, a boolean) is
-    replaced: the client cannot ask for the loops the floor exists to prevent.
-    """
-    if floor <= 0:
-        return
-    current = body.get(field)
-    if isinstance(current, bool) or not isinstance(current, int | float) or not current >= floor:
-        body[field] = floor
 
 
 def provider_key(master: MasterKey) -> bytes:

@@ -37,7 +37,7 @@ from gateway.plugins import Exchange, Part, Policy, PolicyContext, StoreUnavaila
 from policies.watermark.canary import canary_for, canary_selected
 from policies.watermark.config import WatermarkConfig
 from policies.watermark.evidence import RECORD_SCRIPT, script_args
-from policies.watermark.green_list import BiasCache, provider_key, raise_penalty
+from policies.watermark.green_list import BiasCache, provider_key
 from policies.watermark.keys import KeySpec, MasterKey, load_master_keys
 from policies.watermark.marker import LexicalSettings, TextMarker
 from policies.watermark.streams import WatermarkStreamFilter, mark_body
@@ -45,7 +45,6 @@ from policies.watermark.text_stream import Factory, TextStream
 from policies.watermark.unicode_mark import UnicodeMarker
 
 _SCRATCH = "watermark"
-_BIASED_OPERATIONS = ("chat.completions", "completions")  # the operations that carry logit_bias
 
 
 class _ResponseState:
@@ -120,18 +119,17 @@ class WatermarkPolicy(Policy[WatermarkConfig]):
         exchange.scratch[_SCRATCH] = _ResponseState(key, canary, settings, green)
 
     def _green_list(self, exchange: Exchange, key: bytes) -> bool:
-        """Add the green-list bias to a chat/completions request for a declared model; whether it was."""
-        if exchange.operation.name not in _BIASED_OPERATIONS:
+        """Add the green-list bias to a request that carries one, for a declared model; whether it was."""
+        request = exchange.request
+        if not request.accepts_logit_bias:
             return False
         model = self.config.green_list.model_for(exchange.model)
         if model is None:
             return False
-        request = exchange.request
         bias = self._bias.get(self._provider, key, model.vocab_size)
         # The client's entries (bounded by the logprobs policy) are added to ours, never the reverse.
         request.set_logit_bias(bias.merged(request.logit_bias))  # type: ignore[arg-type]
-        raise_penalty(request.body, "presence_penalty", model.min_presence_penalty)
-        raise_penalty(request.body, "frequency_penalty", model.min_frequency_penalty)
+        request.raise_repetition_penalties(model.min_presence_penalty, model.min_frequency_penalty)
         return True
 
     def _think(self, exchange: Exchange, inline_think: bool) -> tuple[tuple[str, ...], bool]:

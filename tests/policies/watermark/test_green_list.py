@@ -14,12 +14,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gateway.protocols import ADAPTERS
+from gateway.protocols.request_view import raise_to_floor
 from policies.watermark.green_list import (
     BiasCache,
     build_bias,
     green_mask,
     provider_key,
-    raise_penalty,
 )
 from policies.watermark.keys import MasterKey
 from tests.policy_harness import PolicyHarness
@@ -179,8 +180,21 @@ def test_a_shadow_policy_after_the_watermark_copies_the_spliced_bias() -> None:
 def test_a_penalty_floor_replaces_anything_below_it_or_not_a_number(asked: object, forwarded: float) -> None:
     for field in ("presence_penalty", "frequency_penalty"):
         body: dict[str, object] = {} if asked is None else {field: asked}
-        raise_penalty(body, field, 0.5)
+        raise_to_floor(body, field, 0.5)
         assert body == {field: forwarded}
         untouched: dict[str, object] = {field: -1.0}
-        raise_penalty(untouched, field, 0.0)  # no floor configured
+        raise_to_floor(untouched, field, 0.0)  # no floor configured
         assert untouched == {field: -1.0}
+
+
+def test_the_request_view_raises_both_penalties_where_the_operation_takes_a_bias() -> None:
+    chat = ADAPTERS["openai"].request_view(
+        "chat.completions", {"model": "m", "messages": [], "presence_penalty": 0.1}
+    )
+    assert chat.accepts_logit_bias
+    chat.raise_repetition_penalties(1.0, 0.5)
+    assert chat.body["presence_penalty"] == 1.0 and chat.body["frequency_penalty"] == 0.5
+    messages = ADAPTERS["anthropic"].request_view("messages", {"model": "m", "messages": []})
+    assert not messages.accepts_logit_bias
+    messages.raise_repetition_penalties(1.0, 0.5)
+    assert messages.body == {"model": "m", "messages": []}
