@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import orjson
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests.console.browser import chromium, screenshot
 from tests.console.scenario import HYDRA, TOKEN, hydra_traffic, marked_answers
@@ -40,7 +40,9 @@ def _flow(gw: GatewayHandle, browser: Any, downloads: Path) -> None:
     browser.find_element(By.ID, "operator-name").send_keys("ana")
     browser.find_element(By.ID, "token").send_keys(TOKEN)
     browser.find_element(By.ID, "signin").click()
-    assert browser.current_url.endswith("/console/board")
+    # The click only starts the form's navigation: wait for the page it loads (a loaded machine
+    # read the sign-in page's address here before the redirect had arrived).
+    WebDriverWait(browser, 20).until(lambda b: b.current_url.endswith("/console/board"))
     assert browser.find_element(By.ID, "operator").text == "ana"
 
     # The hydra: every head on the board, raised, and their shared template among the top clusters.
