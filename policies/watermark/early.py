@@ -35,7 +35,7 @@ NOT_WORD, PLAIN, HOLD = 0, 1, 2
 _HEAD = re.compile(r"[(\[*_]*(?:([A-Za-z][A-Za-z'\u2019-]*)(.?))?")
 
 
-def _prefixes(words: frozenset[str]) -> frozenset[str]:
+def _prefixes(words: set[str]) -> frozenset[str]:
     return frozenset(word[:end] for word in words for end in range(len(word) + 1))
 
 
@@ -80,9 +80,7 @@ class Triggers:
                     word = form.split(" ")[1] if " " in form else form
                 (sentence if _sentence_only(group, form) else anywhere).add(word)
         sentence |= anywhere
-        return cls(
-            frozenset(anywhere), _prefixes(frozenset(anywhere)), frozenset(sentence), _prefixes(frozenset(sentence))
-        )
+        return cls(frozenset(anywhere), _prefixes(anywhere), frozenset(sentence), _prefixes(sentence))
 
     def classify(self, chunk: str, sentence: bool) -> int:
         """:data:`NOT_WORD`, :data:`PLAIN` or :data:`HOLD` for a partial chunk, whatever completes it.
