@@ -1,20 +1,26 @@
-"""Which partial words the marker may pass on before they are complete (time to first token).
+"""How much of a partial word the marker may pass on before it is complete (time to first token).
 
 The scanner holds the chunk in progress until the whitespace after it arrives,
-because only then is the word known. Most partial chunks need not wait: the
-lexical scheme can change a chunk only when its word is one a *substitutable*
-form ends with (a one-word form, the second word of a two-word form, a guarded
-word), of a class the tier writes. If no such word starts with the partial
-chunk's word, the chunk will be written exactly as it arrived whatever follows,
-so its text can go out now; the chunk itself still goes through the scanner and
-the tracker when it completes (protection state, keyed context for the next
-word), only its output is already out. :class:`Triggers` answers that question
-with prefix sets built once per dictionary and tier settings.
+because only then is the word known. Most of it need not wait: the lexical
+scheme changes a chunk only when its word is one a substitutable form is found
+by (a one-word form, a guarded word, the second word of a two-word form), of a
+class the tier writes, and then it keeps the whitespace, the lead punctuation
+and the case, and rewrites the word into another form of its group. So the
+characters of a partial chunk are certain as far as every form of every group
+that the word may still turn into starts with them (``We`` may become
+``Website``/``Web site``: all of it is certain; ``The`` may become
+``Therefore,``/``Thus,``: only the whitespace). Two exceptions hold the whole
+chunk and its whitespace: a merge (``code`` + ``base`` -> ``codebase``, only
+after the two-word form's first word) and, in the tripwire's space mode, the
+single space before a word.
 
-Sentence connectives (``Moreover,``) change only at the start of a sentence, so
-inside a sentence their prefixes (``the`` of ``therefore``) do not hold a word.
-Case does not matter here (lower-cased, as the tracker looks words up), which
-only ever holds more than needed.
+:class:`Triggers` answers it with tables built once per dictionary and tier
+settings; the chunk itself still goes through the scanner and the tracker when
+it completes (protection state, keyed context for the next word), only the
+certain part of its output is already out. Sentence connectives change only at
+a sentence start, so elsewhere their prefixes (``the`` of ``therefore``) are
+certain. Case does not matter (lower-cased, as the tracker looks words up):
+the rewrite writes the case the word came in.
 """
 
 from __future__ import annotations
@@ -28,15 +34,35 @@ from policies.watermark.dictionary import Dictionary, Group
 if TYPE_CHECKING:
     from policies.watermark.marker import LexicalSettings
 
-# What can follow: the chunk is never a word, a word the scheme leaves as it is, or may be rewritten.
-NOT_WORD, PLAIN, HOLD = 0, 1, 2
+MERGE = -1  # what :meth:`Triggers.certain` returns when even the whitespace before the chunk may go
 
 # lead punctuation, then the word's letters so far and the character after them (see segmenter.WORD)
 _HEAD = re.compile(r"[(\[*_]*(?:([A-Za-z][A-Za-z'\u2019-]*)(.?))?")
 
+Table = dict[str, int]  # a word (or prefix of one) -> how many of its characters are certain
 
-def _prefixes(words: set[str]) -> frozenset[str]:
-    return frozenset(word[:end] for word in words for end in range(len(word) + 1))
+
+def _stable(word: str, forms: tuple[str, ...]) -> int:
+    """How many leading characters of ``word`` every form starts with (a rewrite keeps them as written)."""
+    if any(form[:2] in ("i ", "i'") for form in forms):
+        return 0  # apply_case writes the pronoun I in capitals: "i'm" -> "I am"
+    size = 0
+    for position, char in enumerate(word):
+        # the apostrophe is rewritten in the text's style; the forms must all agree up to here
+        if char == "'" or any(form[position : position + 1] != char for form in forms):
+            break
+        size += 1
+    return size
+
+
+def _add(table: Table, word: str, forms: tuple[str, ...], prefixes: bool) -> None:
+    """Record ``word`` (and with ``prefixes`` each of its prefixes) with the characters certain for it."""
+    stable = _stable(word, forms)
+    ends = range(1, len(word) + 1) if prefixes else (len(word),)
+    for end in ends:
+        key = word[:end]
+        certain = min(stable, end)
+        table[key] = min(table.get(key, certain), certain)
 
 
 def _sentence_only(group: Group, form: str) -> bool:
@@ -48,60 +74,77 @@ def _sentence_only(group: Group, form: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Triggers:
-    """The words whose chunks the tier may rewrite, anywhere and at a sentence start, with their prefixes."""
+    """Per tier: what of a partial word is certain, inside a sentence and at its start; the merges."""
 
-    anywhere: frozenset[str]
-    anywhere_prefixes: frozenset[str]
-    sentence: frozenset[str]
-    sentence_prefixes: frozenset[str]
+    anywhere: tuple[Table, Table]  # (complete words, prefixes of words)
+    sentence: tuple[Table, Table]
+    merges: dict[str, tuple[frozenset[str], frozenset[str]]]  # first word -> (second words, their prefixes)
 
     @classmethod
     def build(cls, dictionary: Dictionary, settings: LexicalSettings | None) -> Triggers:
-        """The words (lower case, ASCII apostrophes) that can end a unit of a class ``settings`` writes.
+        """The tables for the groups of a class ``settings`` writes.
 
         This mirrors :class:`~policies.watermark.dictionary.Dictionary`'s lookup tables: a
         one-word form and a guarded word are found by that word, a two-word form by its second
-        word (a merge drops the whitespace before it). Contractions held for the next word
-        (``it's``) need no entry when their class is off: the held clitic is written as it was.
+        word after its first (a merge, which drops the whitespace between them). Contractions
+        held for the next word (``it's``) need no entry when their class is off: the held clitic
+        is written as it came.
         """
-        anywhere: set[str] = set()
-        sentence: set[str] = set()
+        words: Table = {}
+        prefixes: Table = {}
+        sentence_words: Table = {}
+        sentence_prefixes: Table = {}
+        merges: dict[str, tuple[set[str], set[str]]] = {}
         for group in dictionary.groups if settings is not None else ():
             if not settings.allows(group.cls):
                 continue
             for form in group.forms:
                 if form.count(" ") > 1:
                     continue  # written in place of a shorter form, never read as a unit
-                if group.prev:
-                    if " " in form:
-                        continue  # guarded words are looked up by one word: never found
-                    word = form
-                else:
-                    word = form.split(" ")[1] if " " in form else form
-                (sentence if _sentence_only(group, form) else anywhere).add(word)
-        sentence |= anywhere
-        return cls(frozenset(anywhere), _prefixes(anywhere), frozenset(sentence), _prefixes(sentence))
+                if " " in form and not group.prev:
+                    first, second = form.split(" ")
+                    seconds, starts = merges.setdefault(first, (set(), set()))
+                    seconds.add(second)
+                    starts.update(second[:end] for end in range(1, len(second) + 1))
+                    continue
+                if " " in form:
+                    continue  # guarded words are looked up by one word: never found
+                targets = (
+                    (sentence_words, sentence_prefixes) if _sentence_only(group, form) else (words, prefixes)
+                )
+                for table, with_prefixes in zip(targets, (False, True), strict=True):
+                    _add(table, form, group.forms, with_prefixes)
+        for table, extra in ((sentence_words, words), (sentence_prefixes, prefixes)):
+            for key, certain in extra.items():
+                table[key] = min(table.get(key, certain), certain)
+        return cls(
+            (words, prefixes),
+            (sentence_words, sentence_prefixes),
+            {first: (frozenset(s), frozenset(p)) for first, (s, p) in merges.items()},
+        )
 
-    def classify(self, chunk: str, sentence: bool) -> int:
-        """:data:`NOT_WORD`, :data:`PLAIN` or :data:`HOLD` for a partial chunk, whatever completes it.
+    def certain(self, chunk: str, sentence: bool, previous: str) -> int:
+        """How many leading characters of a partial chunk are written as they are, whatever completes it.
 
-        ``sentence``: the chunk may start a sentence (the tracker's boundary before it is ``^``/``.``).
+        ``sentence``: the chunk may start a sentence (the tracker's boundary before it is ``^``/``.``);
+        ``previous``: the word before it, lower case ("" when it was not a word). :data:`MERGE`
+        when the whitespace before the chunk may be dropped too.
         """
         head = _HEAD.match(chunk)
         assert head is not None  # every part of the pattern may match nothing
         core, after = head.groups()
-        words, prefixes = (
-            (self.sentence, self.sentence_prefixes) if sentence else (self.anywhere, self.anywhere_prefixes)
-        )
         if core is None:
-            if head.end() < len(chunk):
-                return NOT_WORD  # something other than a letter after the lead: never a word
-            return HOLD if prefixes else PLAIN  # only lead punctuation so far: any word may follow
+            return len(chunk)  # lead punctuation only (kept by every rewrite), or never a word
         key = core.lower()
         if "\u2019" in key:
             key = key.replace("\u2019", "'")
         # the word is complete once another character follows it; else any word starting with it may come
-        return HOLD if key in (words if after else prefixes) else PLAIN
+        merge = self.merges.get(previous)
+        if merge is not None and key in merge[0 if after else 1]:
+            return MERGE
+        table = (self.sentence if sentence else self.anywhere)[0 if after else 1]
+        stable = table.get(key)
+        return len(chunk) if stable is None else head.start(1) + stable
 
 
 _CACHE: dict[tuple[int, frozenset[str], str], tuple[Dictionary, Triggers]] = {}

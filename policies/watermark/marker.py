@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from policies.watermark.dictionary import SENTENCE_START, Dictionary, load_dictionary, reachable
-from policies.watermark.early import HOLD, PLAIN, triggers_for
+from policies.watermark.early import triggers_for
 from policies.watermark.lexical import LexicalTracker, Unit, keyed_choice
 from policies.watermark.segmenter import Chunk, Scanner
 from policies.watermark.unicode_mark import UnicodeMarker
@@ -135,18 +135,22 @@ class TextMarker:
         """The part of the chunk in progress that can go out now (see :mod:`.early`), or ""."""
         scanner = self._scanner
         partial = scanner.partial
-        if partial is None or self._tracker.holding:
+        tracker = self._tracker
+        if partial is None or tracker.holding:
             return ""  # a held clitic is decided by this very word: nothing may overtake it
         ws, chunk = partial
         newline = "\n" in ws
         if newline or not scanner.state.active:  # else inside protected text: written as it is
-            sentence = newline or scanner.at_start or self._tracker.boundary in SENTENCE_START
-            kind = self._triggers.classify(chunk, sentence)
-            if kind == HOLD or (kind == PLAIN and self._space_mark and ws == " "):
-                return ""
+            if self._space_mark and ws == " ":
+                return ""  # the tripwire may write this space as U+2004/U+2005
+            sentence = newline or scanner.at_start or tracker.boundary in SENTENCE_START
+            size = self._triggers.certain(chunk, sentence, tracker.previous)
+            if size < 0:
+                return ""  # a merge drops the whitespace before the word
+            chunk = chunk[:size]
         text = ws + chunk
         ahead = self._ahead
-        if len(text) == len(ahead):
+        if len(text) <= len(ahead):
             return ""
         if not text.startswith(ahead):
             raise RuntimeError(f"watermark: text passed on early {ahead!r} is not a prefix of {text!r}")
