@@ -36,6 +36,7 @@ EARLY = [
     "**Moreover**, (e-mails) [reusing] _nonempty_ and \u201creuse\u201d it\u2019s fine: the end.",
     "First, second; Firstly, Secondly thirdly. Nevertheless, none of it. Likewise, likely.",
     "It's a good idea, I'd recommend it, they're going to re-use the emails anyway.",
+    "so i'm sure i'd say i am fine, and i'll see; we're here, we are not done, we've seen it.",
 ]
 BANKS = (PROSE, PROTECTED, MARKDOWN, EARLY, EARLY)
 
