@@ -11,7 +11,8 @@ text stream (choice, content block, output_text part) with the account's
 derived key; the lexical scheme is on by default, canaries and the unicode
 tripwire are opt-in. Streaming output equals non-streaming output for the same
 upstream text, and a stream holds back at most the trailing partial word (and
-the whitespace before it) until the next whitespace arrives or the text ends;
+the whitespace before it) until the next whitespace arrives or the text ends,
+and of it only the characters the tier may still rewrite (:mod:`.early`);
 after an ambiguous contraction (``it's``, ``I'd``) also its two-character
 clitic, until that next word shows whether the contraction may be split.
 
