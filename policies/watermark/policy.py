@@ -37,6 +37,8 @@ import orjson
 from gateway.plugins import Exchange, Part, Policy, PolicyContext, StoreUnavailableError, StreamFilter
 from policies.watermark.canary import canary_for, canary_selected
 from policies.watermark.config import WatermarkConfig
+from policies.watermark.dictionary import load_dictionary
+from policies.watermark.early import triggers_for
 from policies.watermark.evidence import RECORD_SCRIPT, script_args
 from policies.watermark.green_list import BiasCache, provider_key, raise_penalty
 from policies.watermark.keys import KeySpec, MasterKey, load_master_keys
@@ -75,6 +77,9 @@ class WatermarkPolicy(Policy[WatermarkConfig]):
             if lexical.enabled
             else None
         )
+        if self._settings is not None:
+            # built now rather than on the first stream (the tables of every class take ~0.1 s)
+            triggers_for(load_dictionary(self._settings.strength), self._settings)
         self._current: MasterKey | None = None
         self._provider: bytes = b""
         self._account_keys: dict[str, bytes] = {}
