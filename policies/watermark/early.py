@@ -95,9 +95,9 @@ class Triggers:
         sentence_words: Table = {}
         sentence_prefixes: Table = {}
         merges: dict[str, tuple[set[str], set[str]]] = {}
-        for group in dictionary.groups if settings is not None else ():
-            if not settings.allows(group.cls):
-                continue
+        for group in dictionary.groups:
+            if settings is None or not settings.allows(group.cls):
+                continue  # no lexical scheme, or a class this tier does not write
             for form in group.forms:
                 if form.count(" ") > 1:
                     continue  # written in place of a shorter form, never read as a unit
