@@ -79,6 +79,7 @@ class Triggers:
     anywhere: tuple[Table, Table]  # (complete words, prefixes of words)
     sentence: tuple[Table, Table]
     merges: dict[str, tuple[frozenset[str], frozenset[str]]]  # first word -> (second words, their prefixes)
+    candidates: tuple[frozenset[str], frozenset[str]]  # every key of the tables above: the rest is certain
 
     @classmethod
     def build(cls, dictionary: Dictionary, settings: LexicalSettings | None) -> Triggers:
@@ -117,11 +118,23 @@ class Triggers:
         for table, extra in ((sentence_words, words), (sentence_prefixes, prefixes)):
             for key, certain in extra.items():
                 table[key] = min(table.get(key, certain), certain)
+        candidates = (
+            frozenset(sentence_words).union(*(pair[0] for pair in merges.values())),
+            frozenset(sentence_prefixes).union(*(pair[1] for pair in merges.values())),
+        )
         return cls(
             (words, prefixes),
             (sentence_words, sentence_prefixes),
             {first: (frozenset(s), frozenset(p)) for first, (s, p) in merges.items()},
+            candidates,
         )
+
+    def settled(self, chunk: str) -> bool:
+        """Whether all of a partial chunk is certain whatever the context (the usual token: a quick test)."""
+        if chunk.isalpha() and chunk.isascii():  # inlined from _key: this runs for every token
+            return chunk.lower() not in self.candidates[1]
+        head = _key(chunk)
+        return head is None or head[0] not in self.candidates[0 if head[1] else 1]
 
     def certain(self, chunk: str, sentence: bool, previous: str) -> int:
         """How many leading characters of a partial chunk are written as they are, whatever completes it.
@@ -130,21 +143,30 @@ class Triggers:
         ``previous``: the word before it, lower case ("" when it was not a word). :data:`MERGE`
         when the whitespace before the chunk may be dropped too.
         """
-        head = _HEAD.match(chunk)
-        assert head is not None  # every part of the pattern may match nothing
-        core, after = head.groups()
-        if core is None:
+        head = _key(chunk)
+        if head is None:
             return len(chunk)  # lead punctuation only (kept by every rewrite), or never a word
-        key = core.lower()
-        if "\u2019" in key:
-            key = key.replace("\u2019", "'")
+        key, after, lead = head
         # the word is complete once another character follows it; else any word starting with it may come
-        merge = self.merges.get(previous)
-        if merge is not None and key in merge[0 if after else 1]:
+        if previous in self.merges and key in self.merges[previous][0 if after else 1]:
             return MERGE
-        table = (self.sentence if sentence else self.anywhere)[0 if after else 1]
-        stable = table.get(key)
-        return len(chunk) if stable is None else head.start(1) + stable
+        stable = (self.sentence if sentence else self.anywhere)[0 if after else 1].get(key)
+        return len(chunk) if stable is None else lead + stable
+
+
+def _key(chunk: str) -> tuple[str, str, int] | None:
+    """(the word so far in lower case, the character after it, the length of the lead), or None: no word."""
+    if chunk.isalpha() and chunk.isascii():  # the usual token: letters only, the word not complete
+        return chunk.lower(), "", 0
+    head = _HEAD.match(chunk)
+    assert head is not None  # every part of the pattern may match nothing
+    core, after = head.groups()
+    if core is None:
+        return None  # lead punctuation only, or something other than a letter after it: never a word
+    key = core.lower()
+    if "\u2019" in key:
+        key = key.replace("\u2019", "'")
+    return key, after, head.start(1)
 
 
 _CACHE: dict[tuple[int, frozenset[str], str], tuple[Dictionary, Triggers]] = {}

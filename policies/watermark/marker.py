@@ -143,11 +143,13 @@ class TextMarker:
         if newline or not scanner.state.active:  # else inside protected text: written as it is
             if self._space_mark and ws == " ":
                 return ""  # the tripwire may write this space as U+2004/U+2005
-            sentence = newline or scanner.at_start or tracker.boundary in SENTENCE_START
-            size = self._triggers.certain(chunk, sentence, tracker.previous)
-            if size < 0:
-                return ""  # a merge drops the whitespace before the word
-            chunk = chunk[:size]
+            triggers = self._triggers
+            if not triggers.settled(chunk):
+                sentence = newline or scanner.at_start or tracker.boundary in SENTENCE_START
+                size = triggers.certain(chunk, sentence, tracker.previous)
+                if size < 0:
+                    return ""  # a merge drops the whitespace before the word
+                chunk = chunk[:size]
         text = ws + chunk
         ahead = self._ahead
         if len(text) <= len(ahead):

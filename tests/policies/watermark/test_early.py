@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from policies.watermark.early import MERGE, Triggers
+from policies.watermark.early import MERGE, Triggers, triggers_for
 from policies.watermark.marker import LexicalSettings, TextMarker
 from policies.watermark.unicode_mark import UnicodeMarker
 from tests.policies.watermark.texts import MARKDOWN, PROSE, PROTECTED, WHITESPACE
@@ -179,6 +179,19 @@ def test_what_of_a_partial_word_is_certain() -> None:
     assert everything.certain("colou", sentence=False, previous="") == 4  # colour / color
     off = Triggers.build(dictionary, None)
     assert off.certain("Moreover", sentence=True, previous="") == 8 and off.certain("ba", False, "code") == 2
+
+
+@settings(max_examples=150, deadline=None)
+@given(texts(), st.integers(0, 10_000), st.integers(1, 14), st.sampled_from(TIERS), st.booleans())
+def test_the_quick_test_agrees_with_the_tables(
+    text: str, at: int, size: int, tier: LexicalSettings | None, sentence: bool
+) -> None:
+    words = text.split()
+    triggers = triggers_for(TextMarker(KEY, tier)._tracker.dictionary, tier)
+    chunk = words[at % len(words)][:size]
+    if triggers.settled(chunk):
+        for previous in ("", "code", "any", "web", "data", "in", "user", "do"):
+            assert triggers.certain(chunk, sentence, previous) == len(chunk)
 
 
 def test_a_held_clitic_is_never_overtaken() -> None:
