@@ -116,8 +116,13 @@ class TextMarker:
         if not text:
             return ""
         out = self._render(self._scanner.feed(text))
-        if self._ahead:
-            out = self._passed(out)
+        ahead = self._ahead
+        if ahead:
+            if out.startswith(ahead):  # the usual case, inlined: the word that went out is complete
+                self._ahead = ""
+                out = out[len(ahead) :]
+            else:
+                out = self._passed(out)
         return out + self._early()
 
     def finish(self) -> str:
@@ -152,6 +157,9 @@ class TextMarker:
                 chunk = chunk[:size]
         text = ws + chunk
         ahead = self._ahead
+        if not ahead:  # the usual case: a new word
+            self._ahead = text
+            return text
         if len(text) <= len(ahead):
             return ""
         if not text.startswith(ahead):
