@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from policies.watermark.early import MERGE, Triggers, triggers_for
 from policies.watermark.marker import LexicalSettings, TextMarker
-from policies.watermark.unicode_mark import UnicodeMarker
+from policies.watermark.unicode_mark import UnicodeMarker, UnicodeMode
 from tests.policies.watermark.texts import MARKDOWN, PROSE, PROTECTED, WHITESPACE
 from tests.support import GatewayHandle, MockHandle, base_config
 
@@ -28,7 +28,12 @@ TIERS = [
     LexicalSettings(classes=frozenset({"contraction"})),
     None,  # lexical off (the green list alone, or only the tripwire)
 ]
-TRIPWIRES = [None, ("zero_width", 0.5), ("space", 0.5), ("space", 1.0)]
+TRIPWIRES: list[tuple[UnicodeMode, float] | None] = [
+    None,
+    ("zero_width", 0.5),
+    ("space", 0.5),
+    ("space", 1.0),
+]
 # Forms of the default tier and their look-alikes, at and away from sentence starts.
 EARLY = [
     "Therefore, the email was reused. Then there was the e-mail, and therefore nonzero re-use.",
@@ -56,6 +61,9 @@ def texts(draw: st.DrawFn) -> str:
 chunkings = st.lists(st.integers(1, 12), max_size=120)
 
 
+Tripwire = tuple[UnicodeMode, float] | None
+
+
 class HoldingMarker(TextMarker):
     """The marker as it was before: every partial word waits for the whitespace after it."""
 
@@ -68,10 +76,10 @@ class HoldingMarker(TextMarker):
 def _marker(
     cls: type[TextMarker],
     tier: LexicalSettings | None,
-    tripwire: tuple[str, float] | None,
+    tripwire: Tripwire,
     think: tuple[tuple[str, ...], bool] = ((), False),
 ) -> TextMarker:
-    unicode_marker = UnicodeMarker(KEY, tripwire[1], tripwire[0]) if tripwire else None  # type: ignore[arg-type]
+    unicode_marker = UnicodeMarker(KEY, tripwire[1], tripwire[0]) if tripwire else None
     return cls(KEY, tier, unicode_marker, think_tags=think[0], think_open=think[1])
 
 
@@ -84,12 +92,18 @@ def _pieces(text: str, sizes: list[int]) -> list[str]:
     return pieces
 
 
-def _check(text: str, sizes: list[int], tier: LexicalSettings | None, tripwire: tuple[str, float] | None,
-           think: tuple[tuple[str, ...], bool] = ((), False)) -> None:  # fmt: skip
+def _check(
+    text: str,
+    sizes: list[int],
+    tier: LexicalSettings | None,
+    tripwire: Tripwire,
+    think: tuple[tuple[str, ...], bool] = ((), False),
+) -> None:
+    """Fed in ``sizes`` pieces, the early marker is never behind the holding one and ends identical."""
+    reference = _marker(HoldingMarker, tier, tripwire, think)
+    whole = reference.feed(text) + reference.finish()
     early, held = _marker(TextMarker, tier, tripwire, think), _marker(HoldingMarker, tier, tripwire, think)
-    whole = held.feed(text) + held.finish()
     early_out: list[str] = []
-    held = _marker(HoldingMarker, tier, tripwire, think)
     held_out: list[str] = []
     for piece in _pieces(text, sizes):
         early_out.append(early.feed(piece))
@@ -103,16 +117,14 @@ def _check(text: str, sizes: list[int], tier: LexicalSettings | None, tripwire: 
 @settings(max_examples=200, deadline=None)
 @given(texts(), chunkings, st.sampled_from(TIERS), st.sampled_from(TRIPWIRES))
 def test_any_chunking_is_byte_identical_to_holding_every_word(
-    text: str, sizes: list[int], tier: LexicalSettings | None, tripwire: tuple[str, float] | None
+    text: str, sizes: list[int], tier: LexicalSettings | None, tripwire: Tripwire
 ) -> None:
     _check(text, sizes, tier, tripwire)
 
 
 @settings(max_examples=60, deadline=None)
 @given(texts(), st.sampled_from(TIERS), st.sampled_from(TRIPWIRES))
-def test_one_character_at_a_time(
-    text: str, tier: LexicalSettings | None, tripwire: tuple[str, float] | None
-) -> None:
+def test_one_character_at_a_time(text: str, tier: LexicalSettings | None, tripwire: Tripwire) -> None:
     _check(text, [1] * len(text), tier, tripwire)
 
 
