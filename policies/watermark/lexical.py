@@ -162,6 +162,17 @@ class LexicalTracker:
         """Whether the last word's clitic (``'s``, ``'d``: two characters) is held for the next word."""
         return self._held is not None
 
+    @property
+    def boundary(self) -> str:
+        """The boundary before the next word unless a newline comes first (see :class:`Context`)."""
+        return self._boundary
+
+    @property
+    def previous(self) -> str:
+        """The word before the next chunk, lower case, as two-word forms look it up ("" after a non-word)."""
+        history = self._history
+        return history[-1][1] if history and history[-1][3] else ""
+
     def release(self, following: Chunk | None = None) -> str:
         """The rest of a held contraction, decided now that the next chunk (or None) is known."""
         held = self._held

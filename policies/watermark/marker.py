@@ -6,14 +6,18 @@ returns the rest. Whatever the pieces, the concatenated output is the same as
 for the whole text at once (the re-chunking property tests check it). It holds
 back at most the trailing partial word and the whitespace before it, and, after
 an ambiguous contraction (``it's``, ``I'd``), its two-character clitic until the
-next word shows whether it may be split (``it's a`` -> ``it is a``).
+next word shows whether it may be split (``it's a`` -> ``it is a``). A partial
+word that the tier could not rewrite whatever follows (:mod:`.early`) is passed
+on at once instead of waiting for the whitespace after it: what goes out early
+is always a prefix of what the marker would write, and the marker checks it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from policies.watermark.dictionary import Dictionary, load_dictionary, reachable
+from policies.watermark.dictionary import SENTENCE_START, Dictionary, load_dictionary, reachable
+from policies.watermark.early import triggers_for
 from policies.watermark.lexical import LexicalTracker, Unit, keyed_choice
 from policies.watermark.segmenter import Chunk, Scanner
 from policies.watermark.unicode_mark import UnicodeMarker
@@ -39,13 +43,16 @@ class TextMarker:
     """Marks one text stream with an account key."""
 
     __slots__ = (
+        "_ahead",
         "_in",
         "_key",
         "_out",
         "_scanner",
         "_settings",
+        "_space_mark",
         "_tail",
         "_tracker",
+        "_triggers",
         "_unicode",
         "sync",
         "unicode_marks",
@@ -66,8 +73,13 @@ class TextMarker:
         self._scanner = Scanner(think_tags, think_open)
         decide = self._decide if settings is not None else None
         strength = settings.strength if settings is not None else "exact"
-        self._tracker = LexicalTracker(dictionary or load_dictionary(strength), decide)
+        dictionary = dictionary or load_dictionary(strength)
+        self._tracker = LexicalTracker(dictionary, decide)
+        self._triggers = triggers_for(dictionary, settings)
         self._unicode = unicode_marker
+        # the tripwire's space mode rewrites the single space before a word
+        self._space_mark = unicode_marker is not None and unicode_marker.mode == "space"
+        self._ahead = ""  # text passed on early that the marker has not written yet
         self.words = 0
         self.unicode_marks = 0
         self._tail = ""  # the last output word so far (a merge extends it)
@@ -101,13 +113,71 @@ class TextMarker:
         return None
 
     def feed(self, text: str) -> str:
-        return self._render(self._scanner.feed(text)) if text else ""
+        if not text:
+            return ""
+        out = self._render(self._scanner.feed(text))
+        ahead = self._ahead
+        if ahead:
+            if out.startswith(ahead):  # the usual case, inlined: the word that went out is complete
+                self._ahead = ""
+                out = out[len(ahead) :]
+            else:
+                out = self._passed(out)
+        return out + self._early()
 
     def finish(self) -> str:
         out = self._render(self._scanner.finish())
         rest = self._tracker.release()
         self._advance(0, rest)
-        return out + rest
+        out += rest
+        if self._ahead:
+            out = self._passed(out)
+            if self._ahead:
+                raise RuntimeError(f"watermark: text passed on early was never written: {self._ahead!r}")
+        return out
+
+    def _early(self) -> str:
+        """The part of the chunk in progress that can go out now (see :mod:`.early`), or ""."""
+        scanner = self._scanner
+        partial = scanner.partial
+        tracker = self._tracker
+        if partial is None or tracker.holding:
+            return ""  # a held clitic is decided by this very word: nothing may overtake it
+        ws, chunk = partial
+        newline = "\n" in ws
+        if newline or not scanner.state.active:  # else inside protected text: written as it is
+            if self._space_mark and ws == " ":
+                return ""  # the tripwire may write this space as U+2004/U+2005
+            triggers = self._triggers
+            if not triggers.settled(chunk):
+                sentence = newline or scanner.at_start or tracker.boundary in SENTENCE_START
+                size = triggers.certain(chunk, sentence, tracker.previous)
+                if size < 0:
+                    return ""  # a merge drops the whitespace before the word
+                chunk = chunk[:size]
+        text = ws + chunk
+        ahead = self._ahead
+        if not ahead:  # the usual case: a new word
+            self._ahead = text
+            return text
+        if len(text) <= len(ahead):
+            return ""
+        if not text.startswith(ahead):
+            raise RuntimeError(f"watermark: text passed on early {ahead!r} is not a prefix of {text!r}")
+        self._ahead = text
+        return text[len(ahead) :]
+
+    def _passed(self, out: str) -> str:
+        """``out`` (what the marker writes) less the text already passed on early."""
+        ahead = self._ahead
+        if out.startswith(ahead):
+            self._ahead = ""
+            return out[len(ahead) :]
+        if ahead.startswith(out):  # a held clitic: the rest comes with the next word
+            self._ahead = ahead[len(out) :]
+            return ""
+        # Never reached (the property tests check every chunking); a stream that differs must stop.
+        raise RuntimeError(f"watermark: text passed on early {ahead!r} differs from the marked {out!r}")
 
     def _advance(self, consumed: int, produced: str) -> None:
         self._in += consumed

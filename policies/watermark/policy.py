@@ -11,7 +11,8 @@ text stream (choice, content block, output_text part) with the account's
 derived key; the lexical scheme is on by default, canaries and the unicode
 tripwire are opt-in. Streaming output equals non-streaming output for the same
 upstream text, and a stream holds back at most the trailing partial word (and
-the whitespace before it) until the next whitespace arrives or the text ends;
+the whitespace before it) until the next whitespace arrives or the text ends,
+and of it only the characters the tier may still rewrite (:mod:`.early`);
 after an ambiguous contraction (``it's``, ``I'd``) also its two-character
 clitic, until that next word shows whether the contraction may be split.
 
@@ -36,6 +37,8 @@ import orjson
 from gateway.plugins import Exchange, Part, Policy, PolicyContext, StoreUnavailableError, StreamFilter
 from policies.watermark.canary import canary_for, canary_selected
 from policies.watermark.config import WatermarkConfig
+from policies.watermark.dictionary import load_dictionary
+from policies.watermark.early import triggers_for
 from policies.watermark.evidence import RECORD_SCRIPT, script_args
 from policies.watermark.green_list import BiasCache, provider_key
 from policies.watermark.keys import KeySpec, MasterKey, load_master_keys
@@ -73,6 +76,9 @@ class WatermarkPolicy(Policy[WatermarkConfig]):
             if lexical.enabled
             else None
         )
+        if self._settings is not None:
+            # built now rather than on the first stream (the tables of every class take ~0.1 s)
+            triggers_for(load_dictionary(self._settings.strength), self._settings)
         self._current: MasterKey | None = None
         self._provider: bytes = b""
         self._account_keys: dict[str, bytes] = {}

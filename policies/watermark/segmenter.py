@@ -246,6 +246,21 @@ class Scanner:
         self._long = False
         self._at_start = True
 
+    @property
+    def partial(self) -> tuple[str, str] | None:
+        """(whitespace before, text) of the chunk in progress while it is held back; None when there is none.
+
+        A chunk too long to be a word is passed on as it arrives, so it is never partial.
+        """
+        if not self._chunk or self._long:
+            return None
+        return self._chunk_ws, self._chunk
+
+    @property
+    def at_start(self) -> bool:
+        """No chunk has completed yet (the next one starts a line)."""
+        return self._at_start
+
     def feed(self, text: str) -> list[Chunk | str]:
         out: list[Chunk | str] = []
         ws, chunk, long = self._ws, self._chunk, self._long
