@@ -17,7 +17,12 @@ from tests.policies.detector.helpers import chat, cover_prompt, harvest_prompt, 
 from tests.policy_harness import PolicyHarness
 from tests.support import RedisProcess
 
-CONFIG = {"shared": {"sync": "on"}, "cluster": {"min_accounts": 6}}
+# The test runs the sync rounds itself (sync_once): the cores' own rounds are set far apart, or one
+# could run between the traffic and the "no cluster yet" check on a loaded machine.
+CONFIG = {
+    "shared": {"sync": "on", "sync_interval_seconds": 60, "account_sync_seconds": 60},
+    "cluster": {"min_accounts": 6},
+}
 
 
 async def _replicas(store: Any) -> tuple[PolicyHarness, PolicyHarness]:
