@@ -12,8 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from gateway.config.state_schema import StateConfig
-from gateway.config.strict import Strict
+from gateway.config.state_schema import StateConfig as StateConfig  # re-exported: the state: section
+from gateway.config.strict import Strict as Strict
 from gateway.headers import RESERVED_CLIENT_HEADERS
 from gateway.plugins.base import PolicyMode
 from gateway.protocols import ADAPTERS, ProtocolName
