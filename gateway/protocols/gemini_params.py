@@ -39,7 +39,14 @@ from typing import Any
 
 from gateway.errors import InvalidRequestError
 from gateway.protocols.gemini_view import either
-from gateway.protocols.params import Declaration, UpstreamFor, check_value, param
+from gateway.protocols.params import (
+    Declaration,
+    UpstreamFor,
+    check_value,
+    param,
+    refused_parameter,
+    unknown_parameters,
+)
 
 _OBJECT = param("object")
 _OBJECTS = param("array", items=param("object"))
@@ -174,21 +181,11 @@ def _check_object(
         elif name in declaration.accepted or name in extras:
             continue
         elif name in declaration.refused:
-            raise InvalidRequestError(
-                f"The parameter '{path}' is not accepted by this gateway: {declaration.refused[name]}",
-                param=path,
-                code="unsupported_parameter",
-            )
+            raise refused_parameter(path, declaration.refused[name])
         else:
             unknown.append(path)
     if unknown:
-        listed = ", ".join(f"'{name}'" for name in unknown)
-        raise InvalidRequestError(
-            f"Unrecognized request argument{'s' if len(unknown) > 1 else ''} supplied: {listed}. "
-            "The gateway forwards only the parameters it declares.",
-            param=unknown[0],
-            code="unknown_parameter",
-        )
+        raise unknown_parameters(unknown)
 
 
 def _one_spelling(prefix: str, body: dict[str, Any], declaration: Declaration) -> None:

@@ -169,21 +169,11 @@ def check_body(declaration: Declaration, body: dict[str, Any], upstream_for: Ups
         elif name in declaration.accepted or name in extras:
             continue
         elif name in declaration.refused:
-            raise InvalidRequestError(
-                f"The parameter '{name}' is not accepted by this gateway: {declaration.refused[name]}",
-                param=name,
-                code="unsupported_parameter",
-            )
+            raise refused_parameter(name, declaration.refused[name])
         else:
             unknown.append(name)
     if unknown:
-        listed = ", ".join(f"'{name}'" for name in unknown)
-        raise InvalidRequestError(
-            f"Unrecognized request argument{'s' if len(unknown) > 1 else ''} supplied: {listed}. "
-            "The gateway forwards only the parameters it declares.",
-            param=unknown[0],
-            code="unknown_parameter",
-        )
+        raise unknown_parameters(unknown)
 
 
 def _resolve_model(body: dict[str, Any], upstream_for: UpstreamFor) -> UpstreamRules:
@@ -207,3 +197,23 @@ def _resolve_model(body: dict[str, Any], upstream_for: UpstreamFor) -> UpstreamR
     if not model:
         raise InvalidRequestError("Invalid value for 'model': empty.", param="model", code="invalid_value")
     return upstream_for(model)
+
+
+def refused_parameter(path: str, reason: str) -> InvalidRequestError:
+    """The error for a parameter the gateway declares refused (``path`` dotted where nested)."""
+    return InvalidRequestError(
+        f"The parameter '{path}' is not accepted by this gateway: {reason}",
+        param=path,
+        code="unsupported_parameter",
+    )
+
+
+def unknown_parameters(unknown: list[str]) -> InvalidRequestError:
+    """The error for parameters no declaration names (the first is the error's ``param``)."""
+    listed = ", ".join(f"'{name}'" for name in unknown)
+    return InvalidRequestError(
+        f"Unrecognized request argument{'s' if len(unknown) > 1 else ''} supplied: {listed}. "
+        "The gateway forwards only the parameters it declares.",
+        param=unknown[0],
+        code="unknown_parameter",
+    )
