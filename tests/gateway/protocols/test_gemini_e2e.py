@@ -193,3 +193,34 @@ def test_quota_limits_gemini_and_answers_in_its_shape(mock_upstream: MockHandle,
         assert limited.value.response.headers["retry-after"] == retry[0]["retryDelay"][:-1]
     finally:
         handle.stop()
+
+
+def test_a_policy_failure_mid_stream_ends_the_gemini_stream_with_its_error(
+    mock_upstream: MockHandle, tmp_path: Path
+) -> None:
+    # Fail closed in Gemini's shape: what the policy passed arrives, then the stream ends with
+    # Google's error object (which the SDK raises); nothing after the failure reaches the client.
+    failing = {
+        "name": "tests.sample_policies:FailingPolicy",
+        "config": {"phase": "stream", "after_events": 2},
+    }
+    handle = GatewayHandle(
+        base_config(mock_upstream.url, tiers={t: {"policies": [failing]} for t in TEST_KEYS}), tmp_path
+    ).start()
+    try:
+        # The mock spaces its events (x-mock-delay-ms) so the first ones leave before the failure; the
+        # SDK closes its HTTP client when the Client is collected, so it is held for the loop.
+        options = types.HttpOptions(base_url=handle.url, headers={"x-mock-delay-ms": "20"})
+        sdk, seen = genai.Client(api_key=TEST_KEYS["free"], http_options=options), []
+        with pytest.raises(errors.APIError) as failed:
+            for chunk in sdk.models.generate_content_stream(model="gemini-mock", contents=PROMPT):
+                seen.append(chunk)
+        assert failed.value.code == 500 and failed.value.status == "INTERNAL"
+        assert "policy" in failed.value.message and "boom" not in failed.value.message
+        assert len(seen) == 2
+        metrics = handle.metrics()
+        assert (
+            metric_value(metrics, "distillguard_policy_failures_total", phase="stream", mode="enforce") >= 1
+        )
+    finally:
+        handle.stop()
