@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from gateway.protocols.response_parts import list_blocks
 from gateway.protocols.response_view import (
     Block,
     IndexMap,
@@ -104,6 +105,14 @@ def message_parts(message: dict[str, Any], kinds: frozenset[str]) -> Iterator[Pa
         yield from _block_parts(content, position, block, kinds)
 
 
+def _block_key(position: int, block: Any) -> PartKey:
+    return ("block", position)
+
+
+def _block_kind(block: Any) -> str:
+    return BLOCK_KINDS.get(str(block.get("type")), "") if isinstance(block, dict) else ""
+
+
 class MessageView(ResponseView):
     __slots__ = ()
 
@@ -111,16 +120,7 @@ class MessageView(ResponseView):
         return message_parts(self.body, kinds)
 
     def blocks(self) -> Iterator[Block]:
-        content = self.body.get("content")
-        if not isinstance(content, list):
-            return
-        for position, block in enumerate(list(content)):
-            kind = BLOCK_KINDS.get(str(block.get("type")), "") if isinstance(block, dict) else ""
-
-            def remove(block: Any = block) -> None:
-                content.remove(block)
-
-            yield Block(("block", position), kind, remove)
+        return list_blocks(self.body.get("content"), _block_key, _block_kind)
 
 
 class MessagesStreamView(StreamView):

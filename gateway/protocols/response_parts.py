@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
 from typing import Any, Literal, get_args
 
 PartKind = Literal[
@@ -76,6 +76,23 @@ class Block:
 
     def __repr__(self) -> str:
         return f"Block({self.key!r}, {self.kind!r})"
+
+
+def list_blocks(
+    items: Any, key_of: Callable[[int, Any], PartKey], kind_of: Callable[[Any], str]
+) -> Iterator[Block]:
+    """The :class:`Block` of each entry of a body's list of blocks or items (``drop`` removes it).
+
+    Over a copy, so that a block dropped while iterating does not shift the ones after it.
+    """
+    if not isinstance(items, list):
+        return
+    for position, item in enumerate(list(items)):
+
+        def remove(item: Any = item) -> None:
+            items.remove(item)
+
+        yield Block(key_of(position, item), kind_of(item), remove)
 
 
 class Part:

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from gateway.protocols.openai_logprobs import TokenListLogprobs
+from gateway.protocols.response_parts import list_blocks
 from gateway.protocols.response_view import (
     Anchor,
     Block,
@@ -162,6 +163,10 @@ def item_kind(item: Any) -> str:
     return ITEM_KINDS.get(str(item.get("type")), "") if isinstance(item, dict) else ""
 
 
+def _item_key(position: int, item: Any) -> PartKey:
+    return ("item", (item.get("id") if isinstance(item, dict) else None) or position)
+
+
 class ResponsesBodyView(ResponseView):
     __slots__ = ()
 
@@ -169,16 +174,7 @@ class ResponsesBodyView(ResponseView):
         return response_parts(self.body, kinds)
 
     def blocks(self) -> Iterator[Block]:
-        output = self.body.get("output")
-        if not isinstance(output, list):
-            return
-        for position, item in enumerate(list(output)):
-            item_id = (item.get("id") if isinstance(item, dict) else None) or position
-
-            def remove(item: Any = item) -> None:
-                output.remove(item)
-
-            yield Block(("item", item_id), item_kind(item), remove)
+        return list_blocks(self.body.get("output"), _item_key, item_kind)
 
 
 class ResponsesStreamView(StreamView):
