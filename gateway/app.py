@@ -12,6 +12,7 @@ the API's: the declared route table (``gateway.routes``) answers it, 404 in the 
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import os
 from collections.abc import AsyncIterator, Callable
 from importlib.metadata import entry_points
@@ -33,13 +34,21 @@ from gateway.proxy import ProxyHandler
 
 ADMIN_ENTRY_POINTS = "distillguard.admin"
 PROBES = frozenset({"/healthz", "/readyz"})
+# How long a served process may take by default (``serve --stop-timeout``) to stop once the drain is
+# over (policies flushing, the state store closing, worker threads finishing); past it the process
+# dumps every thread's stack to its log and exits, so a SIGTERM always ends it well inside a
+# deployment's termination grace period.
+STOP_DEADLINE_SECONDS = 15.0
 
 
 class GatewayApp:
     """Top-level ASGI callable. Model traffic skips the router; everything else is Starlette."""
 
-    def __init__(self, gateway: Gateway, operator_port: int | None = None) -> None:
+    def __init__(
+        self, gateway: Gateway, operator_port: int | None = None, stop_deadline: float | None = None
+    ) -> None:
         self.gateway = gateway
+        self.stop_deadline = stop_deadline
         self.proxy = ProxyHandler(gateway)
         self.operator_port = operator_port
         probes: list[BaseRoute] = [Route("/healthz", self.healthz), Route("/readyz", self.readyz)]
@@ -86,6 +95,9 @@ class GatewayApp:
         try:
             yield
         finally:
+            if self.stop_deadline is not None:
+                # A timer thread in C: it fires even when the event loop or the interpreter's exit hangs.
+                faulthandler.dump_traceback_later(self.stop_deadline, exit=True)
             await self.gateway.stop()
 
     async def healthz(self, request: Request) -> Response:
@@ -147,10 +159,17 @@ def _plugin_admin_routes(gateway: Gateway) -> list[BaseRoute]:
 
 
 def create_app(
-    loader: ConfigLoader, initial: LoadedConfig | None = None, operator_port: int | None = None
+    loader: ConfigLoader,
+    initial: LoadedConfig | None = None,
+    operator_port: int | None = None,
+    stop_deadline: float | None = None,
 ) -> GatewayApp:
-    """The app for one process; ``operator_port`` is the bound port of the operator listener."""
-    return GatewayApp(Gateway(loader, initial), operator_port=operator_port)
+    """The app for one process; ``operator_port`` is the bound port of the operator listener.
+
+    ``stop_deadline`` (served processes only, never an app embedded in a test or another program)
+    bounds the stop after the drain: see ``STOP_DEADLINE_SECONDS``.
+    """
+    return GatewayApp(Gateway(loader, initial), operator_port=operator_port, stop_deadline=stop_deadline)
 
 
 def app_from_env() -> GatewayApp:
@@ -174,4 +193,9 @@ def app_from_env() -> GatewayApp:
     loaded = load()
     configure_logging(loaded.gateway.logging.level)  # each worker is a fresh process
     operator_port = os.environ.get("DISTILLGUARD_OPERATOR_PORT")
-    return create_app(load, loaded, int(operator_port) if operator_port else None)
+    return create_app(
+        load,
+        loaded,
+        int(operator_port) if operator_port else None,
+        stop_deadline=float(os.environ.get("DISTILLGUARD_STOP_TIMEOUT") or STOP_DEADLINE_SECONDS),
+    )

@@ -83,6 +83,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             keys_file=args.keys_file,
             upstream_url=args.upstream,
             drain_timeout=args.drain_timeout,
+            stop_timeout=args.stop_timeout,
         )
     except ConfigError as exc:
         print(f"invalid config: {exc}", file=sys.stderr)
@@ -169,6 +170,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=_non_negative_int,
         metavar="SECONDS",
         help="on SIGTERM, how long requests and streams in flight may run before they are cut (default 30)",
+    )
+    serve.add_argument(
+        "--stop-timeout",
+        type=_non_negative_int,
+        metavar="SECONDS",
+        help="after the drain, how long the policies may take to flush and close before the process "
+        "writes its threads' stacks to the log and exits (default 15)",
     )
     serve.set_defaults(func=_cmd_serve)
 

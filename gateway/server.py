@@ -13,7 +13,7 @@ from typing import Any
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
-from gateway.app import create_app
+from gateway.app import STOP_DEADLINE_SECONDS, create_app
 from gateway.config.loader import check_workers, load_config
 from gateway.config.schema import GatewayConfig
 from gateway.cpu_quota import usable_cpus
@@ -106,6 +106,7 @@ def serve(
     keys_file: str | None = None,
     upstream_url: str | None = None,
     drain_timeout: int | None = None,
+    stop_timeout: int | None = None,
 ) -> None:
     """Validate the config, then serve it (in ``workers`` processes when more than one).
 
@@ -114,9 +115,12 @@ def serve(
 
     On SIGTERM the listening sockets close at once; requests and streams in
     flight get ``drain_timeout`` seconds (default 30) to finish before they are
-    cancelled. A deployment's termination grace period must exceed it.
+    cancelled; the policies then get ``stop_timeout`` seconds (default 15) to flush and close
+    before the process dumps its threads' stacks to the log and exits. A deployment's
+    termination grace period must exceed the two together.
     """
     options = dict(UVICORN_DEFAULTS)
+    stop_deadline = float(STOP_DEADLINE_SECONDS if stop_timeout is None else stop_timeout)
     if drain_timeout is not None:
         options["timeout_graceful_shutdown"] = drain_timeout
     loaded = load_config(config_path, keys_file=keys_file, upstream_url=upstream_url)
@@ -138,6 +142,7 @@ def serve(
         os.environ["DISTILLGUARD_UPSTREAM"] = upstream_url or ""
         os.environ["DISTILLGUARD_WORKERS"] = str(workers)
         os.environ["DISTILLGUARD_OPERATOR_PORT"] = str(bound_operator_port)
+        os.environ["DISTILLGUARD_STOP_TIMEOUT"] = str(stop_deadline)
         os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="distillguard-metrics-"))
         config = uvicorn.Config(
             "gateway.app:app_from_env", factory=True, workers=workers, log_config=None, **options
@@ -149,6 +154,7 @@ def serve(
         lambda: load_config(config_path, keys_file=keys_file, upstream_url=upstream_url),
         loaded,
         operator_port=bound_operator_port,
+        stop_deadline=stop_deadline,
     )
     server = uvicorn.Server(uvicorn.Config(app, log_config=None, **options))
     with contextlib.suppress(KeyboardInterrupt):

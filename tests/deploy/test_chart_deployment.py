@@ -5,6 +5,7 @@ from __future__ import annotations
 import helm_python as helm
 import pytest
 
+from gateway.app import STOP_DEADLINE_SECONDS
 from tests.deploy.chart_rendering import (
     CHART,
     VALUE_SETS,
@@ -29,7 +30,8 @@ def test_graceful_termination_outlasts_the_drain(value_set: str) -> None:
     assert pre_stop == ["sleep", str(merged["preStopSleepSeconds"])]
     drain = int(env_of(container)["DISTILLGUARD_DRAIN_TIMEOUT"]["value"])
     assert drain == merged["drainTimeoutSeconds"]
-    assert pod["terminationGracePeriodSeconds"] > merged["preStopSleepSeconds"] + drain
+    stopping = merged["preStopSleepSeconds"] + drain + STOP_DEADLINE_SECONDS
+    assert pod["terminationGracePeriodSeconds"] > stopping
 
 
 def test_no_pre_stop_hook_when_its_sleep_is_zero() -> None:

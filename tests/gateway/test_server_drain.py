@@ -135,3 +135,27 @@ def test_drain_timeout_must_not_be_negative(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "--drain-timeout" in result.stderr and "must be 0 or more" in result.stderr
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_stop_that_hangs_ends_after_the_stop_timeout_with_the_stacks_logged(
+    tmp_path: Path, mock_upstream: MockHandle, workers: str
+) -> None:
+    tiers: dict[str, Any] = {tier: {"policies": []} for tier in TEST_KEYS}
+    tiers["free"] = {"policies": [{"name": "tests.gateway.stuck_policy:StuckAtShutdownPolicy"}]}
+    config = tmp_path / "policy.yaml"
+    config.write_text(yaml.safe_dump(base_config(mock_upstream.url, tiers=tiers)))
+    port = free_port()
+    process = spawn_gateway(config, port, "--workers", workers, "--drain-timeout", "1", "--stop-timeout", "2")
+    try:
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        process.wait(20)
+        elapsed = time.monotonic() - started
+        assert elapsed < 10, f"a 1 s drain and a 2 s stop timeout took {elapsed:.1f}s"
+        log = config.with_name(f"gateway-{port}.log").read_text()
+        assert "Timeout (0:00:02)!" in log and "in shutdown" in log, log[-2000:]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
