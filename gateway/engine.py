@@ -26,6 +26,7 @@ from gateway.logs import AccessLog
 from gateway.metrics import GatewayMetrics
 from gateway.pins import SharedPins
 from gateway.plugins.services import PolicyServices, SharedObjects
+from gateway.plugins.tasks import stop_task
 from gateway.risk import RiskBoard
 from gateway.runtime import Runtime
 from gateway.state import StateStore
@@ -87,12 +88,9 @@ class Gateway:
     async def stop(self) -> None:
         self.draining = True
         await self.pins.stop()
-        if self._watch_task is not None:
-            self._watch_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watch_task
+        await stop_task(self._watch_task)
         for task in list(self._retiring):
-            task.cancel()
+            await stop_task(task)
         if self._runtime is not None:
             await self._runtime.retire(grace_seconds=30)
         if self._pool is not None:

@@ -16,13 +16,13 @@ last read.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from gateway.plugins.base import RISK_LEVELS, RiskLevel
+from gateway.plugins.tasks import stop_task
 from gateway.risk import RiskBoard
 from gateway.state.base import MemoryLike, Script, StateStore, StoreUnavailableError
 
@@ -151,11 +151,8 @@ class SharedPins:
             self._task = asyncio.create_task(self._poll())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
 
     async def _poll(self) -> None:
         failing = False

@@ -41,6 +41,7 @@ from gateway.plugins.strictness import (
     Ranked,
     Strictness,
 )
+from gateway.plugins.tasks import stop_task
 from gateway.protocols import OPERATION_NAMES, ProtocolAdapter
 from gateway.protocols.ratelimit import go_duration
 from gateway.protocols.readers import response_texts
@@ -143,4 +144,5 @@ __all__ = [
     "go_duration",
     "is_risk_level",
     "response_texts",
+    "stop_task",
 ]

@@ -23,7 +23,6 @@ and the sweeps that re-evaluate the members of a newly flagged cluster.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -31,7 +30,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from gateway.plugins import PolicyServices, RiskBoard
+from gateway.plugins import PolicyServices, RiskBoard, stop_task
 from policies.detector.account_share import AccountShare
 from policies.detector.analysis import Analyser, Sweep
 from policies.detector.audit import AuditTrail
@@ -282,13 +281,9 @@ class DetectorCore:
             await push_lists(self)
 
     async def stop(self) -> None:
-        if self._embedding is not None:
-            self._embedding.cancel()
+        await stop_task(self._embedding)
         for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            await stop_task(task)
         self._tasks = []
         self._loop = None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from typing import Any
@@ -118,3 +119,18 @@ def test_a_pin_holds_on_every_worker(
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+async def test_the_poller_stops_whenever_the_stop_lands(redis_server: RedisProcess) -> None:
+    """Regression: a cancel that met a completed Redis read (wait_for on Python 3.11) was swallowed
+    and the poller went on for ever, holding a worker past SIGTERM (CI, test_a_pin_holds_on_every_worker)."""
+    store = RedisStore(redis_server.url, "t-pins-stop")
+    try:
+        for attempt in range(40):
+            pins = SharedPins(RiskBoard(), lambda: store, interval=0.0005)
+            pins.start()
+            await asyncio.sleep((attempt % 30) * 0.0001)
+            await asyncio.wait_for(asyncio.shield(pins.stop()), 3)
+            assert pins._task is None
+    finally:
+        await store.close()
