@@ -87,7 +87,7 @@ def detection_figure(detection: dict[str, Any]) -> Figure:
             ylim=(-0.02, 1.02),
         )
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=7, loc="best")  # curves sit high or low depending on the kind of text
     figure.suptitle(detection["title"], fontsize=11)
     figure.tight_layout()
     return figure
