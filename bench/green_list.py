@@ -1,7 +1,7 @@
 """The green-list watermark on real SmolLM2 answers through llama.cpp: a gamma/delta grid.
 
     python -m bench.green_list [--prompts 24] [--tokens 300] [--accounts 1000]
-        [--grid 0.25:2,0.25:2:p1,0.5:2:f0.5] [--paraphrase 0.25:2:p1] [--questions]
+        [--grid 0.25:2,0.25:2:p1,0.5:2:f0.5] [--paraphrase 0.25:2:p1] [--questions] [--json gl.json]
     python -m bench.green_list --speed 8 --grid 0.25:2:f0.5     # decode tokens/s, marked vs unmarked
 
 Starts llama.cpp's server with SmolLM2-135M-Instruct (its own chat template; tests/llamacpp/server.py,
@@ -22,20 +22,25 @@ accounts, p <= 1e-3) at 300 tokens, both after 10% of tokens are deleted or repl
 false positives (unmarked answers, human text cut to the same length, and the marked answers against
 1,000 accounts that exclude the one they were marked for), distinct tokens, the model's own
 perplexity (raw logits) marked vs unmarked, answer accuracy on a fixed question set, decode tokens/s.
+With ``--json`` the figures are written there too, with the provider TPR at 25 to 300 tokens per kind
+of prompt and grid point, and drawn beside it (bench/figures.py: TPR against tokens).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import statistics
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from bench import figures
 from bench.green_harvest import PROMPTS, QUESTIONS, Answer, Harvester, tokenize_all
 from bench.watermark_eval.corpora import stdlib_docstrings
 from policies.watermark.detector import candidates
@@ -111,19 +116,80 @@ class Scorer:
         return sum(r["p_value"] <= ALPHA for r in rows), len(rows)
 
 
-def summarise(label: str, rows: list[dict[str, Any]]) -> str:
+def stats(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The figures of a set of verdicts (what one printed line says)."""
     n = len(rows)
     if not n:
+        return {"n": 0}
+    return {
+        "n": n,
+        "provider_tpr": sum(r["provider"] for r in rows) / n,
+        "attributed_right": sum(r["right"] for r in rows) / n,
+        "wrong_named": sum(r["wrong"] for r in rows),
+        "median_distinct": statistics.median(r["scored"] for r in rows),
+        "median_log10_p": statistics.median(r["log10_p"] for r in rows),
+    }
+
+
+def summarise(label: str, rows: list[dict[str, Any]]) -> str:
+    found = stats(rows)
+    if not found["n"]:
         return f"  {label:22} n=0"
-    tpr = sum(r["provider"] for r in rows) / n
-    right = sum(r["right"] for r in rows) / n
-    wrong = sum(r["wrong"] for r in rows)
-    scored = statistics.median(r["scored"] for r in rows)
-    logp = statistics.median(r["log10_p"] for r in rows)
     return (
-        f"  {label:22} n={n:<3} provider TPR {tpr:.3f}  acct-0 {right:.3f}  wrong named {wrong}  "
-        f"median distinct {scored:.0f}  median log10 p {logp:.1f}"
+        f"  {label:22} n={found['n']:<3} provider TPR {found['provider_tpr']:.3f}  "
+        f"acct-0 {found['attributed_right']:.3f}  wrong named {found['wrong_named']}  "
+        f"median distinct {found['median_distinct']:.0f}  median log10 p {found['median_log10_p']:.1f}"
     )
+
+
+CURVE_LENGTHS = (25, 50, 100, 150, 200, 250, 300)
+
+
+def tpr_curves(
+    scorer: Scorer, prompts: Sequence[tuple[str, str]], marked_ids: Sequence[list[int]], max_tokens: int
+) -> dict[str, list[list[float]]]:
+    """Per kind of prompt (and prose after 10% random edits): [tokens, provider TPR, answers] at each cut."""
+    lengths = [n for n in CURVE_LENGTHS if n <= max_tokens]
+    curves: dict[str, list[list[float]]] = {}
+    for kind in dict.fromkeys(k for k, _ in prompts):
+        chosen = [ids for (k, _), ids in zip(prompts, marked_ids, strict=True) if k == kind]
+        curves[kind] = [
+            [n, sum(scorer.verdict(ids[:n])["provider"] for ids in chosen) / len(chosen), len(chosen)]
+            for n in lengths
+        ]
+    prose = [ids for (k, _), ids in zip(prompts, marked_ids, strict=True) if k == "prose"]
+    if prose:
+        rng = random.Random(11)
+        curves["prose, 10% edited"] = [
+            [
+                n,
+                sum(scorer.verdict(edit(ids[:n], 0.1, rng))["provider"] for ids in prose) / len(prose),
+                len(prose),
+            ]
+            for n in lengths
+        ]
+    return curves
+
+
+def point_label(point: Point) -> str:
+    gamma, delta, penalties = point
+    extra = " ".join(f"{'presence' if k.startswith('presence') else 'frequency'} {v:g}" for k, v in penalties)
+    return f"green list gamma {gamma:g} delta {delta:g}" + (f", {extra}" if extra else "")
+
+
+def detection(points: list[dict[str, Any]]) -> dict[str, Any]:
+    """The JSON's ``detection`` object (bench/figures.py): one panel per kind, one line per grid point."""
+    panels: dict[str, dict[str, list[list[float]]]] = {}
+    for point in points:
+        for kind, curve in point["tpr_curves"].items():
+            panels.setdefault(kind, {})[point["label"]] = curve
+    return {
+        "title": "Green-list watermark on SmolLM2-135M answers (llama.cpp): provider-wide key",
+        "unit": "tokens",
+        "alpha": ALPHA,
+        "target": {"tpr": 0.95, "at": 200},
+        "panels": panels,
+    }
 
 
 def accuracy(answers: Sequence[Answer]) -> float:
@@ -142,6 +208,7 @@ def main() -> None:
     parser.add_argument("--grid", type=lambda s: [parse_point(p) for p in s.split(",")], default="0.25:2")
     parser.add_argument("--paraphrase", type=parse_point, default=None, help="grid point to paraphrase")
     parser.add_argument("--questions", action="store_true", help="accuracy on the fixed question set")
+    parser.add_argument("--json", type=Path, default=None, help="write the figures here (and a .png beside)")
     parser.add_argument("--parallel", type=int, default=4, help="llama.cpp slots (and client threads)")
     # One decoding thread: on a shared, oversubscribed machine llama.cpp's two threads wait for each
     # other at every barrier (measured 0.6-0.9 tok/s with -t 2 against 24-32 with -t 1 at load 10).
@@ -172,11 +239,23 @@ def main() -> None:
             ]
             unmarked[presence] = harvester.ask_all(bodies)
         unmarked_ids = {k: tokenize_all(server.url, [a.text for a in v]) for k, v in unmarked.items()}
-        for point in args.grid:
+        points = [
             report_point(args, harvester, server.url, prompts, point, unmarked, unmarked_ids, human_ids)
+            for point in args.grid
+        ]
         print(f"\n{time.perf_counter() - started:.0f} s, {harvester.decoded} answers decoded (rest cached)")
     finally:
         server.stop()
+    if args.json:
+        settings = {
+            "prompts": len(prompts),
+            "max_tokens": args.tokens,
+            "accounts": args.accounts,
+            "vocab": VOCAB,
+        }
+        result = {"settings": settings, "points": points, "detection": detection(points)}
+        args.json.write_text(json.dumps(result, indent=2))
+        figures.draw_beside(args.json, figures.detection_figure, result["detection"])
 
 
 def report_point(
@@ -188,7 +267,8 @@ def report_point(
     unmarked: dict[Penalties, list[Answer]],
     unmarked_ids: dict[Penalties, list[list[int]]],
     human_ids: list[list[int]],
-) -> None:
+) -> dict[str, Any]:
+    """Prints one grid point's figures and returns them (the JSON's ``points`` entry)."""
     gamma, delta, presence = point
     sampling = dict(presence)
     bias_map = build_bias(provider_key(MASTER), MASTER.account_key("acct-0"), VOCAB, gamma, delta)
@@ -205,6 +285,15 @@ def report_point(
         f"{len(bias_map.fragment):,} bytes, {len(bias_map.ids):,} entries"
     )
     rng = random.Random(7)
+    found: dict[str, Any] = {
+        "label": point_label(point),
+        "gamma": gamma,
+        "delta": delta,
+        "penalties": sampling,
+        "bias_bytes": len(bias_map.fragment),
+        "cuts": {},
+        "tpr_curves": tpr_curves(scorer, prompts, marked_ids, args.tokens),
+    }
     for cut in (200, 300):
         rows: dict[str, list[dict[str, Any]]] = {}
         for (kind, _), ids in zip(prompts, marked_ids, strict=True):
@@ -216,10 +305,15 @@ def report_point(
                 rows.setdefault("marked/prose+code", []).append(scorer.verdict(ids[:cut]))
         length = statistics.median(min(len(i), cut) for i in marked_ids)
         print(f" cut to {cut} tokens (median length {length:.0f})")
-        for label, found in rows.items():
-            print(summarise(label, found))
+        for label, verdicts in rows.items():
+            print(summarise(label, verdicts))
         false = [scorer.null_hits(ids[:cut]) for ids in unmarked_ids[presence] + human_ids]
         others = [scorer.others.score(scorer.distinct(ids[:cut]))["attributed"] for ids in marked_ids]
+        found["cuts"][str(cut)] = {
+            "rows": {label: stats(verdicts) for label, verdicts in rows.items()},
+            "false_positive_tests": [sum(f[0] for f in false), sum(f[1] for f in false)],
+            "attributed_to_others": [sum(bool(o) for o in others), len(others)],
+        }
         print(
             f"  false positives: unmarked+human {sum(f[0] for f in false)} of {sum(f[1] for f in false):,} "
             f"(document, key) tests at p <= 1e-3 ({len(false)} documents x provider + {args.accounts} "
@@ -251,6 +345,7 @@ def report_point(
         print(f" accuracy on {len(QUESTIONS)} fixed questions: marked {right:.2f}, unmarked {plain:.2f}")
     if args.paraphrase == point:
         paraphrase(harvester, url, scorer, marked)
+    return found
 
 
 def speed(args: argparse.Namespace) -> None:

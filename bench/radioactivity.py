@@ -1,7 +1,7 @@
 """Radioactivity of the green list: a student trained on marked answers carries the provider-wide key.
 
     python -m bench.radioactivity [--answers 48] [--tokens 200] [--accounts 4] [--student auto]
-        [--samples 64] [--sample-tokens 128] [--steps 400] [--json report.json]
+        [--samples 64] [--sample-tokens 128] [--steps 400] [--json report.json]   # + report.png
     python -m bench.radioactivity --tiny      # the mock model and the n-gram student: seconds (CI)
 
 Harvests answers through the gateway (in process, on real sockets) from llama.cpp + SmolLM2-135M-
@@ -15,7 +15,8 @@ student from scratch (bench/radio_students.py: an interpolated bigram model, and
 when PyTorch can be found), each student samples ``--samples`` sequences, and the samples,
 each token id counted once over all of them, are tested for the provider-wide key (exact binomial);
 ``watermark probe`` runs the canary triggers through both students. Printed and, with ``--json``,
-written: the p-values, sizes and times.
+written: the p-values (also over 1, 2, 4, ... samples), sizes and times, and beside the JSON its
+figure (bench/figures.py: the p-value of the marked and the control student over samples).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ import httpx
 import numpy as np
 import yaml
 
+from bench import figures
 from bench.green_harvest import Harvester, harvest_prompts, tokenize_all
 from bench.radio_students import Student, find_torch, make_student
 from policies.watermark.detector import candidates
@@ -202,6 +204,12 @@ def provider_test(detector: GreenListDetector, sequences: Sequence[Sequence[int]
     return {"tokens": int(sum(len(s) for s in sequences)), **row}
 
 
+def sample_counts(total: int) -> list[int]:
+    """1, 2, 4, ... samples, and all of them: where the p-value over samples is read."""
+    counts = [1 << i for i in range(max(0, total).bit_length()) if 1 << i < total]
+    return [*counts, total] if total else []
+
+
 def student_kinds(choice: str) -> list[str]:
     """The n-gram student always (cheap, no torch); the transformer too unless ``ngram`` was chosen
     (``auto``: when torch can be found)."""
@@ -225,6 +233,10 @@ def run_student(
     samples = student.sample(args.samples, args.sample_tokens, seed=11)
     sample_s = time.perf_counter() - started
     found = provider_test(detector, samples)
+    curve = [
+        {"samples": count, **provider_test(detector, samples[:count])}
+        for count in sample_counts(len(samples))
+    ]
 
     def ask(trigger: str) -> list[str]:
         prefix = backend.tokenize([trigger])[0]
@@ -234,7 +246,7 @@ def run_student(
     best = probed["results"][0]
     return {
         "student": fitted,
-        "samples": {"count": len(samples), "sample_s": round(sample_s, 1), **found},
+        "samples": {"count": len(samples), "sample_s": round(sample_s, 1), **found, "curve": curve},
         "probe": {
             "best": f"{best['account']}",
             "score": best["score"],
@@ -331,6 +343,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     print_report(report)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
+        figures.draw_beside(args.json, figures.radioactivity_figure, report)
     return report
 
 

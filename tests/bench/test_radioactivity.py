@@ -38,3 +38,8 @@ def test_the_student_of_marked_answers_carries_the_provider_key_and_the_control_
     # what the students sample (not their training data) is tested
     assert marked["students"]["ngram"]["samples"]["p_value"] <= 1e-3
     assert control["students"]["ngram"]["samples"]["p_value"] >= 0.01
+    # the p-value over 1, 2, 4, ... 32 samples, and the figure drawn from it beside the JSON
+    curve = marked["students"]["ngram"]["samples"]["curve"]
+    assert [point["samples"] for point in curve] == [1, 2, 4, 8, 16, 32]
+    assert curve[-1]["p_value"] == marked["students"]["ngram"]["samples"]["p_value"]
+    assert (out.with_suffix(".png")).read_bytes().startswith(b"\x89PNG")

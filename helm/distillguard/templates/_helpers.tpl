@@ -101,6 +101,50 @@ itself (the Redis URL) are left out.
 {{- end -}}
 {{- end -}}
 
+{{/* The policy's state.mode for redis.mode bundled or external (the bundled server is one node). */}}
+{{- define "distillguard.redis.topology" -}}
+{{- if eq .Values.redis.mode "external" -}}
+{{- .Values.redis.external.mode | default "standalone" -}}
+{{- else -}}
+standalone
+{{- end -}}
+{{- end -}}
+
+{{/*
+Contradictions in redis.* that values.schema.json cannot express, each failing the render with the
+keys to fix (the gateway would refuse the rendered state section, or silently use another topology).
+*/}}
+{{- define "distillguard.redis.check" -}}
+{{- $r := .Values.redis -}}
+{{- $ext := $r.external -}}
+{{- $topology := $ext.mode | default "standalone" -}}
+{{- $s := $ext.sentinel | default (dict) -}}
+{{- $sentinelSet := or $s.addresses $s.serviceName (and $s.auth $s.auth.existingSecret) -}}
+{{- if and (ne $r.mode "external") (ne $topology "standalone") -}}
+{{- fail (printf "redis.external.mode %s needs redis.mode external (redis.mode is %s)" $topology $r.mode) -}}
+{{- end -}}
+{{- if eq $r.mode "external" -}}
+{{- if eq $topology "sentinel" -}}
+{{- if or $ext.url $ext.existingSecret -}}
+{{- fail "redis.external.url and redis.external.existingSecret are for modes standalone and cluster; sentinel mode takes redis.external.sentinel.addresses and serviceName" -}}
+{{- end -}}
+{{- if not (and $s.addresses $s.serviceName) -}}
+{{- fail "redis.external.mode sentinel needs redis.external.sentinel.addresses (host:port of each sentinel) and redis.external.sentinel.serviceName" -}}
+{{- end -}}
+{{- else -}}
+{{- if not (or $ext.url $ext.existingSecret) -}}
+{{- fail "redis.mode external needs redis.external.url or redis.external.existingSecret" -}}
+{{- end -}}
+{{- if $sentinelSet -}}
+{{- fail (printf "redis.external.sentinel is for redis.external.mode sentinel (the mode is %s)" $topology) -}}
+{{- end -}}
+{{- if and (eq $topology "cluster") (regexMatch "^rediss?://[^/?#]*/0*[1-9][0-9]*" $ext.url) -}}
+{{- fail "redis.external.url: Redis Cluster has only database 0" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
 {{/*
 The policy YAML the gateway reads. With policy.overlay the chart sets the deployment's parts of it
 (see values.yaml); the result is re-serialised, so comments in the source do not survive.
@@ -120,9 +164,22 @@ The policy YAML the gateway reads. With policy.overlay the chart sets the deploy
 {{- $_ := set $policy "listen" (dict "host" "0.0.0.0" "port" (int .Values.gateway.port)) -}}
 {{- $_ := set $policy "operator" (dict "host" "0.0.0.0" "port" (int .Values.gateway.operatorPort)) -}}
 {{- if ne .Values.redis.mode "none" -}}
-{{- $state := omit (get $policy "state" | default (dict)) "url" -}}
+{{- /* Keep the policy's key_prefix and timeout; every topology key comes from the values. */ -}}
+{{- $state := omit (get $policy "state" | default (dict)) "url" "url_env" "mode" "sentinels" "service_name" "db" "password_env" -}}
+{{- $topology := include "distillguard.redis.topology" . -}}
 {{- $_ := set $state "backend" "redis" -}}
+{{- $_ := set $state "mode" $topology -}}
+{{- if eq $topology "sentinel" -}}
+{{- $sentinel := .Values.redis.external.sentinel -}}
+{{- $_ := set $state "sentinels" $sentinel.addresses -}}
+{{- $_ := set $state "service_name" $sentinel.serviceName -}}
+{{- $_ := set $state "db" (int $sentinel.db) -}}
+{{- if $sentinel.auth.existingSecret -}}
+{{- $_ := set $state "password_env" "DISTILLGUARD_REDIS_PASSWORD" -}}
+{{- end -}}
+{{- else -}}
 {{- $_ := set $state "url_env" "DISTILLGUARD_REDIS_URL" -}}
+{{- end -}}
 {{- $_ := set $policy "state" $state -}}
 {{- end -}}
 {{- if .Values.gateway.upstreamURL -}}
