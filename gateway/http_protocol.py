@@ -149,7 +149,8 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
         super().connection_made(CoalescingTransport(transport))  # type: ignore[arg-type]
         self.flow = LeanFlowControl(self.transport)  # type: ignore[assignment]
         # A connection that sends nothing is held no longer than a slow head.
-        self.head.read_timer = self.loop.call_later(self.head.limits.header_timeout_seconds, self._head_expired)
+        head = self.head
+        head.read_timer = self.loop.call_later(head.limits.header_timeout_seconds, self._head_expired)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_read_timer()
@@ -251,16 +252,14 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
         if not self.head.head_received:
             self.transport.close()  # idle, no request begun: nothing to answer
             return
-        self._refuse(
-            408, f"The request headers did not arrive within {self.head.limits.header_timeout_seconds:g} seconds."
-        )
+        seconds = self.head.limits.header_timeout_seconds
+        self._refuse(408, f"The request headers did not arrive within {seconds:g} seconds.")
 
     def _body_expired(self) -> None:
         self.head.read_timer = None
         if self.head.in_body and not self.transport.is_closing():
-            self._refuse(
-                408, f"The request body did not arrive within {self.head.limits.body_timeout_seconds:g} seconds."
-            )
+            seconds = self.head.limits.body_timeout_seconds
+            self._refuse(408, f"The request body did not arrive within {seconds:g} seconds.")
 
     def _refuse(self, status: int, message: str) -> None:
         """Answer ``status`` with ``message`` unless that would mix with another response, then close.

@@ -23,6 +23,8 @@ class HoldingApp:
 
     def __init__(self) -> None:
         self.held = 0
+        self.all_held = asyncio.Event()
+        self.expected = 0
         self.release = asyncio.Event()
         self.order: list[bytes] = []
 
@@ -36,6 +38,8 @@ class HoldingApp:
         body = await read_body(receive, 1 << 20, None)
         self.order.append(body)
         self.held += 1
+        if self.held >= self.expected:
+            self.all_held.set()
         await self.release.wait()
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
         await send({"type": "http.response.body", "body": b"ok"})
@@ -48,13 +52,12 @@ async def _stop(server: Any) -> None:
 
 
 async def _hold(port: int, count: int, app: HoldingApp) -> list[asyncio.StreamWriter]:
-    writers = []
+    app.expected, writers = count, []
     for _ in range(count):
         _reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"POST /x HTTP/1.1\r\nhost: t\r\ncontent-length: 2\r\n\r\n{}")
         writers.append(writer)
-    while app.held < count:
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(app.all_held.wait(), 30)
     return writers
 
 
@@ -89,7 +92,7 @@ async def test_the_front_door_keeps_under_5_kb_per_held_request() -> None:
             after = tracemalloc.take_snapshot()
         finally:
             tracemalloc.stop()
-        sites = ("uvicorn/protocols/http/", "gateway/http_protocol.py", "asyncio/locks.py", "gateway/lean_async.py")
+        sites = ("uvicorn/protocols/http/", "gateway/http_protocol.py", "asyncio/locks.py", "lean_async.py")
         grown = sum(
             stat.size_diff
             for stat in after.compare_to(before, "filename")
@@ -110,11 +113,8 @@ async def test_pipelined_requests_are_answered_in_order() -> None:
     server = await serve_async(app, "127.0.0.1", port)
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(
-            b"".join(
-                b"POST /x HTTP/1.1\r\nhost: t\r\ncontent-length: 1\r\n\r\n" + str(i).encode() for i in range(5)
-            )
-        )
+        head = b"POST /x HTTP/1.1\r\nhost: t\r\ncontent-length: 1\r\n\r\n"
+        writer.write(b"".join(head + str(i).encode() for i in range(5)))
         answers = b""
         while answers.count(b"ok") < 5:
             chunk = await asyncio.wait_for(reader.read(65536), 5)
