@@ -152,7 +152,6 @@ class Connection(asyncio.Protocol):
                 self._finish_body()  # a body delimited by the connection's end
             else:
                 self._fail(ResponseError("the upstream closed the connection before the response ended"))
-        self.pool.lost(self)
 
     # ---- httptools callbacks ------------------------------------------------------------------
 
@@ -238,7 +237,10 @@ class Connection(asyncio.Protocol):
                 if self._paused and self.transport is not None:
                     self._paused = False
                     self.transport.resume_reading()
-                return self._decode(data)
+                decoded = self._decode(data)
+                if decoded:
+                    return decoded
+                continue  # a compressed piece that decoded to nothing yet: b'' would mean the end
             if self._error is not None:
                 raise self._error
             if self.complete:

@@ -108,6 +108,8 @@ class ConnectionPool:
 
     def release(self, conn: Connection) -> None:
         """The exchange on ``conn`` is over: keep it for the next one if its response ended cleanly."""
+        if not conn.in_use:
+            return  # released already (it is idle in the pool)
         if conn.pool is not self:
             conn.close()
             return
@@ -122,9 +124,6 @@ class ConnectionPool:
             conn.close()
             self._open -= 1
         self._next_turn()
-
-    def lost(self, conn: Connection) -> None:
-        """An in-use connection closed; :meth:`release` still follows and does the accounting."""
 
     def discard(self, conn: Connection) -> None:
         """An idle connection closed (by the upstream, or for breaking the protocol)."""

@@ -23,10 +23,21 @@ from gateway.metrics import GatewayMetrics
 from gateway.upstream import UpstreamPool, UpstreamResponse
 
 CLOSE = b"<close>"  # a script entry: close the connection instead of answering
+PAUSE = b"<pause>"  # in a script entry: send what came before, wait 50 ms, then the rest
 
 
 def ok(body: bytes, extra: bytes = b"") -> bytes:
     return b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n%s\r\n%s" % (len(body), extra, body)
+
+
+def chunked_gzip(body: bytes) -> bytes:
+    """``body`` gzipped in two chunks 50 ms apart: the gzip header alone (no output yet), then the rest."""
+    packed = gzip.compress(body)
+    first, rest = packed[:10], packed[10:]
+    return (
+        b"HTTP/1.1 200 OK\r\ncontent-encoding: gzip\r\ntransfer-encoding: chunked\r\n\r\n"
+        + b"%x\r\n%s\r\n%s%x\r\n%s\r\n0\r\n\r\n" % (len(first), first, PAUSE, len(rest), rest)
+    )
 
 
 class Scripted:
@@ -56,8 +67,11 @@ class Scripted:
                 n += 1
                 if answer == CLOSE:
                     break
-                writer.write(answer)
-                await writer.drain()
+                for index, part in enumerate(answer.split(PAUSE)):
+                    if index:
+                        await asyncio.sleep(0.05)
+                    writer.write(part)
+                    await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
@@ -117,6 +131,11 @@ async def test_connection_close_is_honoured() -> None:
         (b"HTTP/1.1 103 Early Hints\r\nlink: </x>\r\n\r\n" + ok(b"after hints"), b"after hints"),
         (ok(gzip.compress(b"zipped"), b"content-encoding: gzip\r\n"), b"zipped"),
         (ok(zlib.compress(b"deflated"), b"content-encoding: deflate\r\n"), b"deflated"),
+        (ok(zlib.compress(b"raw")[2:-4], b"content-encoding: deflate\r\n"), b"raw"),  # raw deflate
+        (
+            chunked_gzip(b"a piece that decodes to nothing comes first"),
+            b"a piece that decodes to nothing comes first",
+        ),
     ],
 )
 async def test_bodies_are_framed_and_decoded(raw: bytes, body: bytes) -> None:
