@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 # Body bytes buffered from the upstream before reading its socket pauses (the client reads slower).
 HIGH_WATER = 256 * 1024
+# The most one piece of compressed body may expand to: a few KB that inflate to gigabytes are refused.
+DECODED_LIMIT = 64 * 1024 * 1024
 
 
 class ConnectError(OSError):
@@ -255,9 +257,12 @@ class Connection(asyncio.Protocol):
         if self._decoder is None:
             return data
         try:
-            return bytes(self._decoder.decompress(data))
+            decoded = bytes(self._decoder.decompress(data, DECODED_LIMIT))
         except zlib.error as exc:
             raise ResponseError(f"the upstream's compressed body is corrupt ({exc})") from None
+        if self._decoder.unconsumed_tail:
+            raise ResponseError("the upstream's compressed body expands past what the gateway accepts")
+        return decoded
 
     def _flush(self) -> bytes:
         decoder, self._decoder = self._decoder, None
@@ -301,11 +306,15 @@ class _DeflateDecoder:
     def __init__(self) -> None:
         self._inner: Any = None
 
-    def decompress(self, data: bytes) -> bytes:
+    def decompress(self, data: bytes, max_length: int) -> bytes:
         if self._inner is None:
             wrapped = bool(data) and (data[0] & 0x0F) == 8
             self._inner = zlib.decompressobj(zlib.MAX_WBITS if wrapped else -zlib.MAX_WBITS)
-        return bytes(self._inner.decompress(data))
+        return bytes(self._inner.decompress(data, max_length))
+
+    @property
+    def unconsumed_tail(self) -> bytes:
+        return bytes(self._inner.unconsumed_tail) if self._inner is not None else b""
 
     def flush(self) -> bytes:
         return bytes(self._inner.flush()) if self._inner is not None else b""

@@ -166,6 +166,15 @@ async def test_an_unknown_content_coding_is_refused_not_passed_on() -> None:
             await fetch(pool)
 
 
+@pytest.mark.parametrize("coding", ["gzip", "deflate"])
+async def test_a_compression_bomb_is_refused(coding: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("gateway.http_client.DECODED_LIMIT", 1 << 20)
+    bomb = gzip.compress(bytes(4 << 20)) if coding == "gzip" else zlib.compress(bytes(4 << 20))
+    async with upstream(lambda n: ok(bomb, b"content-encoding: %s\r\n" % coding.encode())) as (pool, _):
+        with pytest.raises(UpstreamError, match="connection to the upstream failed"):
+            await fetch(pool)
+
+
 async def test_an_upstream_that_hangs_up_mid_body_is_an_error_not_a_short_answer() -> None:
     raw = b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly part"
 
