@@ -171,11 +171,8 @@ class ConnectionPool:
         self._waiters.clear()
 
     @property
-    def open_connections(self) -> int:
-        return self._open
-
-    def idle_connections(self) -> int:
-        return sum(len(idle) for idle in self._idle.values())
+    def closed(self) -> bool:
+        return self._closed
 
 
 class _Detached(ConnectionPool):

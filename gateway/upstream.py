@@ -98,6 +98,10 @@ class Upstream:
         url = urlsplit(config.url)
         scheme = url.scheme.lower()
         host = url.hostname or ""
+        # The operator's own Host header, if set, replaces the URL's (as aiohttp did), never adds one.
+        host_header = next(
+            (v for k, v in config.headers.items() if k.lower() == "host"), url.netloc.rpartition("@")[2]
+        )
         return cls(
             config,
             auth_headers,
@@ -105,9 +109,9 @@ class Upstream:
             tuple(n[:-1] for n in declared if n.endswith("*")),
             frozenset(config.allowed_betas),
             (scheme, host, url.port or (443 if scheme == "https" else 80)),
-            url.netloc.rpartition("@")[2],
+            host_header,
             url.path.rstrip("/"),
-            {**config.headers, **auth_headers},
+            {**{k: v for k, v in config.headers.items() if k.lower() != "host"}, **auth_headers},
         )
 
     @property
@@ -197,7 +201,7 @@ class UpstreamPool:
         self._pool: ConnectionPool | None = None
 
     def _pool_or_open(self) -> ConnectionPool:
-        if self._pool is None:
+        if self._pool is None or self._pool.closed:
             self._pool = ConnectionPool(sum(c.max_connections for c in self.configs), keepalive_seconds=30)
         return self._pool
 

@@ -297,3 +297,12 @@ async def test_a_held_quiet_stream_costs_under_3_kb_of_client_objects() -> None:
         for response in held:
             response.close()
         assert grown / 200 < 3000, f"{grown / 200:.0f} bytes per held response"
+
+
+async def test_an_operator_host_header_replaces_the_urls_and_a_closed_pool_reopens() -> None:
+    async with upstream(lambda n: ok(b"x"), headers={"Host": "models.internal"}) as (pool, server):
+        assert await fetch(pool) == (200, b"x")
+        head = server.requests[0].split(b"\r\n\r\n")[0].lower()
+        assert head.count(b"\r\nhost:") == 1 and b"\r\nhost: models.internal\r\n" in head + b"\r\n"
+        await pool.close()  # a reload closes the old pool; a request still in hand opens a new one
+        assert await fetch(pool) == (200, b"x")
