@@ -46,6 +46,7 @@ from uvicorn.server import ServerState
 
 from gateway.asgi import BODY_DEADLINE, DISCONNECT_SIGNAL, DisconnectSignal
 from gateway.config.schema import LimitsConfig
+from gateway.lean_async import LeanEvent, LeanFlowControl, PipelineQueue
 
 DEFAULT_LIMITS = LimitsConfig()
 # How long after the body deadline the protocol closes a connection whose app did not answer the 408.
@@ -107,11 +108,12 @@ class HeadRefused(Exception):
 
 
 class HeadState:
-    """Where one connection's current request stands against the front door's limits."""
+    """The front door's limits, and where one connection's current request stands against them."""
 
-    __slots__ = ("head_bytes", "head_received", "header_count", "in_body", "in_head", "read_timer")
+    __slots__ = ("head_bytes", "head_received", "header_count", "in_body", "in_head", "limits", "read_timer")
 
-    def __init__(self) -> None:
+    def __init__(self, limits: LimitsConfig) -> None:
+        self.limits = limits
         self.in_head = True  # the next bytes belong to a request's head
         self.in_body = False  # the head is in, the body is not yet
         self.head_received = 0  # bytes received of the unfinished head
@@ -123,9 +125,12 @@ class HeadState:
 class CoalescingHttpToolsProtocol(HttpToolsProtocol):
     """HttpToolsProtocol with the front door's limits, whose transport coalesces a loop iteration's writes.
 
-    It adds two attributes to uvicorn's: the limits and one :class:`HeadState`. Past 30 attributes an
-    instance's dict stops sharing its keys with its class's other instances and grows (about 1.5 KB
-    more per connection), which 10,000 held streams feel.
+    It adds one attribute to uvicorn's 27, a :class:`HeadState` that holds the limits too; with the
+    ``url`` uvicorn adds on the first request that makes 29. A 30th would make an instance's dict stop
+    sharing its keys with its class's other instances (1,584 bytes instead of 296 per connection),
+    which 10,000 held streams feel. For the same reason uvicorn's two ``asyncio.Event`` per
+    connection (flow control's and the request cycle's, 760 bytes each with their deque) and its
+    pipelined-request deque are replaced by the lighter ones of :mod:`gateway.lean_async`.
     """
 
     def __init__(
@@ -136,14 +141,16 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
         _loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
-        self.limits = limits = limits_of(self.app)
-        self.timeout_keep_alive = limits.keep_alive_seconds  # type: ignore[assignment]  # uvicorn types it int
-        self.head = HeadState()
+        self.head = HeadState(limits_of(self.app))
+        self.timeout_keep_alive = self.head.limits.keep_alive_seconds  # type: ignore[assignment]  # uvicorn: int
+        self.pipeline = PipelineQueue()  # type: ignore[assignment]
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(CoalescingTransport(transport))  # type: ignore[arg-type]
+        self.flow = LeanFlowControl(self.transport)  # type: ignore[assignment]
         # A connection that sends nothing is held no longer than a slow head.
-        self.head.read_timer = self.loop.call_later(self.limits.header_timeout_seconds, self._head_expired)
+        head = self.head
+        head.read_timer = self.loop.call_later(head.limits.header_timeout_seconds, self._head_expired)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_read_timer()
@@ -160,7 +167,8 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         self._unset_keepalive_if_required()
-        head, limits = self.head, self.limits
+        head = self.head
+        limits = head.limits
         if head.in_head:
             head.head_received += len(data)
         try:
@@ -194,7 +202,8 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
             head.read_timer = self.loop.call_at(deadline + BODY_GRACE_SECONDS, self._body_expired)
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        head, limits = self.head, self.limits
+        head = self.head
+        limits = head.limits
         head.header_count += 1
         head.head_bytes += len(name) + len(value) + 4  # ': ' and CRLF
         if head.header_count > limits.max_headers:
@@ -209,13 +218,18 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
         self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
-        if len(self.url) + self.head.head_bytes > self.limits.max_header_bytes:
-            raise HeadRefused(f"The request headers are larger than {self.limits.max_header_bytes} bytes.")
+        limits = self.head.limits
+        if len(self.url) + self.head.head_bytes > limits.max_header_bytes:
+            raise HeadRefused(f"The request headers are larger than {limits.max_header_bytes} bytes.")
         self.head.in_head = False
         self.head.in_body = True
         self._cancel_read_timer()
         self.scope[DISCONNECT_SIGNAL] = DisconnectSignal()  # type: ignore[literal-required]
+        previous = self.cycle
         super().on_headers_complete()
+        if self.cycle is not previous:
+            # A new cycle whose task has not run yet and whose event nothing has set: swap in the lighter one.
+            self.cycle.message_event = LeanEvent()  # type: ignore[assignment]
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
@@ -238,16 +252,14 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
         if not self.head.head_received:
             self.transport.close()  # idle, no request begun: nothing to answer
             return
-        self._refuse(
-            408, f"The request headers did not arrive within {self.limits.header_timeout_seconds:g} seconds."
-        )
+        seconds = self.head.limits.header_timeout_seconds
+        self._refuse(408, f"The request headers did not arrive within {seconds:g} seconds.")
 
     def _body_expired(self) -> None:
         self.head.read_timer = None
         if self.head.in_body and not self.transport.is_closing():
-            self._refuse(
-                408, f"The request body did not arrive within {self.limits.body_timeout_seconds:g} seconds."
-            )
+            seconds = self.head.limits.body_timeout_seconds
+            self._refuse(408, f"The request body did not arrive within {seconds:g} seconds.")
 
     def _refuse(self, status: int, message: str) -> None:
         """Answer ``status`` with ``message`` unless that would mix with another response, then close.

@@ -1,8 +1,9 @@
-"""The upstream side: one long-lived aiohttp pool, timeouts, and the one place upstream errors are mapped.
+"""The upstream side: one long-lived connection pool, timeouts, and the one place upstream errors are mapped.
 
+The HTTP/1.1 client is :mod:`gateway.http_client` (keep-alive connections of one small object each).
 Timeouts per upstream (seconds): ``connect`` to open a connection,
 ``first_byte`` until the response headers arrive, ``idle`` between two body
-reads, ``total`` for the whole exchange. Every aiohttp or socket error becomes
+reads, ``total`` for the whole exchange. Every client or socket error becomes
 an :class:`~gateway.errors.UpstreamError` or
 :class:`~gateway.errors.UpstreamTimeoutError` in :func:`upstream_failure`.
 """
@@ -13,9 +14,8 @@ import fnmatch
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
-
-import aiohttp
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from gateway.config.schema import UpstreamConfig
 from gateway.errors import (
@@ -31,9 +31,13 @@ from gateway.headers import (
     FORWARDED_CLIENT_HEADERS,
     RESERVED_CLIENT_HEADERS,
 )
+from gateway.http_client import ConnectError, Connection, ResponseError, ResponseHeaders, request_head
+from gateway.http_pool import ConnectionPool
 from gateway.metrics import GatewayMetrics
 from gateway.protocols import ADAPTERS
 from gateway.watchdog import Watchdog
+
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 # Never forwarded in either direction (RFC 9110 hop-by-hop, plus what we recompute).
 HOP_BY_HOP = frozenset(
@@ -82,16 +86,32 @@ class Upstream:
     forward_names: frozenset[str] = frozenset()
     forward_prefixes: tuple[str, ...] = ()
     allowed_betas: frozenset[str] = frozenset()
+    # Where requests go: the pool's key (scheme, host, port), the Host header and the URL's path prefix.
+    origin: tuple[str, str, int] = ("http", "", 0)
+    host_header: str = ""
+    base_path: str = ""
+    extra_headers: Mapping[str, str] = field(default_factory=dict)  # the config's headers, then the auth
 
     @classmethod
     def of(cls, config: UpstreamConfig, auth_headers: Mapping[str, str]) -> Upstream:
         declared = config.forward_headers
+        url = urlsplit(config.url)
+        scheme = url.scheme.lower()
+        host = url.hostname or ""
+        # The operator's own Host header, if set, replaces the URL's (as aiohttp did), never adds one.
+        host_header = next(
+            (v for k, v in config.headers.items() if k.lower() == "host"), url.netloc.rpartition("@")[2]
+        )
         return cls(
             config,
             auth_headers,
             ADAPTERS[config.protocol].client_headers | {n for n in declared if not n.endswith("*")},
             tuple(n[:-1] for n in declared if n.endswith("*")),
             frozenset(config.allowed_betas),
+            (scheme, host, url.port or (443 if scheme == "https" else 80)),
+            host_header,
+            url.path.rstrip("/"),
+            {**{k: v for k, v in config.headers.items() if k.lower() != "host"}, **auth_headers},
         )
 
     @property
@@ -154,18 +174,18 @@ def upstream_failure(
         return UpstreamTimeoutError(
             f"The upstream did not answer in time ({phase.replace('_', ' ')} timeout)."
         )
-    if isinstance(exc, aiohttp.ClientConnectorError):
+    if isinstance(exc, ConnectError):
         metrics.upstream_errors.labels(upstream.name, "connect").inc()
         return UpstreamError("The upstream model server cannot be reached.")
     metrics.upstream_errors.labels(upstream.name, "connection_lost").inc()
     return UpstreamError(f"The connection to the upstream failed: {type(exc).__name__}.")
 
 
-NETWORK_ERRORS = (TimeoutError, aiohttp.ClientError, OSError)
+NETWORK_ERRORS = (TimeoutError, ResponseError, OSError)
 
 
 class UpstreamPool:
-    """One aiohttp session (one connection pool) for all upstreams of a config."""
+    """One connection pool for all upstreams of a config."""
 
     def __init__(self, configs: list[UpstreamConfig], metrics: GatewayMetrics) -> None:
         self.configs = configs
@@ -178,27 +198,16 @@ class UpstreamPool:
                 if credential:
                     headers.update(ADAPTERS[cfg.protocol].upstream_auth_headers(credential))
             self.upstreams.append(Upstream.of(cfg, headers))
-        self._session: aiohttp.ClientSession | None = None
+        self._pool: ConnectionPool | None = None
 
-    def _session_or_open(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(
-                limit=sum(c.max_connections for c in self.configs),
-                limit_per_host=0,
-                ttl_dns_cache=300,
-                keepalive_timeout=30,
-            )
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                timeout=aiohttp.ClientTimeout(total=None),
-                auto_decompress=True,
-                skip_auto_headers=("User-Agent",),
-            )
-        return self._session
+    def _pool_or_open(self) -> ConnectionPool:
+        if self._pool is None or self._pool.closed:
+            self._pool = ConnectionPool(sum(c.max_connections for c in self.configs), keepalive_seconds=30)
+        return self._pool
 
     async def close(self) -> None:
-        if self._session is not None and not self._session.closed:
-            await self._session.close()
+        if self._pool is not None:
+            await self._pool.close()
 
     def select(self, protocol: str, model: str | None) -> Upstream:
         for upstream in self.upstreams:
@@ -220,65 +229,85 @@ class UpstreamPool:
     ) -> UpstreamResponse:
         """Send the request; return once the response headers are in (``first_byte`` timeout)."""
         timeouts = upstream.config.timeouts
-        session = self._session_or_open()
-        headers.update(upstream.config.headers)
-        headers.update(upstream.auth_headers)
+        pool = self._pool_or_open()
+        headers.update(upstream.extra_headers)
+        head = request_head(method, upstream.base_path + path_qs, upstream.host_header, headers, body)
         watchdog = Watchdog(timeouts.total)
-        request = session.request(
-            method,
-            upstream.config.url + path_qs,
-            headers=headers,
-            data=body,
-            allow_redirects=False,
-            timeout=aiohttp.ClientTimeout(
-                total=None, connect=timeouts.connect, sock_connect=timeouts.connect
-            ),
-        )
         try:
-            response = await watchdog.wait(request, timeouts.first_byte + timeouts.connect)
+            conn = await watchdog.wait(
+                _exchange(pool, upstream, method, head, body), timeouts.first_byte + timeouts.connect
+            )
         except NETWORK_ERRORS as exc:
             watchdog.close()
             raise upstream_failure(exc, upstream, self.metrics, "first_byte") from None
-        return UpstreamResponse(upstream, response, watchdog, self.metrics)
+        return UpstreamResponse(upstream, conn, watchdog, self.metrics)
+
+
+async def _exchange(
+    pool: ConnectionPool, upstream: Upstream, method: str, head: bytes, body: bytes | None
+) -> Connection:
+    """Send one request and wait for its response head; the connection carries the response."""
+    connect = upstream.config.timeouts.connect
+    conn, reused = await pool.acquire(upstream.origin, connect)
+    try:
+        conn.send(head, body, head_only=method == "HEAD")
+        await conn.response()
+    except ResponseError:
+        pool.release(conn)
+        if not (reused and not conn.received and method in IDEMPOTENT):
+            raise
+        # A kept-alive connection the upstream had closed: one more try, on a new connection.
+        conn, _ = await pool.acquire(upstream.origin, connect)
+        try:
+            conn.send(head, body, head_only=method == "HEAD")
+            await conn.response()
+        except BaseException:
+            pool.release(conn)
+            raise
+    except BaseException:
+        pool.release(conn)
+        raise
+    return conn
 
 
 class UpstreamResponse:
     """An upstream response whose body is read with the idle and total timeouts."""
 
-    __slots__ = ("_idle", "_response", "metrics", "upstream", "watchdog")
+    __slots__ = ("_conn", "_idle", "_pool", "metrics", "upstream", "watchdog")
 
     def __init__(
         self,
         upstream: Upstream,
-        response: aiohttp.ClientResponse,
+        conn: Connection,
         watchdog: Watchdog,
         metrics: GatewayMetrics,
     ) -> None:
         self.upstream = upstream
-        self._response = response
+        self._conn = conn
+        self._pool = conn.pool
         self.watchdog = watchdog
         self.metrics = metrics
         self._idle = upstream.config.timeouts.idle
 
     @property
     def status(self) -> int:
-        return self._response.status
+        return self._conn.status
 
     @property
-    def headers(self) -> Mapping[str, str]:
-        return self._response.headers
+    def headers(self) -> ResponseHeaders:
+        headers = self._conn.headers
+        assert headers is not None  # set before the response is handed out
+        return headers
 
     @property
     def is_event_stream(self) -> bool:
-        # Read from the header, not aiohttp's ``content_type``: that parses the header into a cache of
-        # about 1.5 KB kept with the response for the whole stream.
-        value = self._response.headers.get("content-type", "")
+        value = self.headers.get("content-type", "")
         return value.partition(";")[0].strip().lower() == "text/event-stream"
 
     async def read_chunk(self) -> bytes:
         """The next piece of body as it arrives; b'' at the end."""
         try:
-            return await self.watchdog.wait(self._response.content.readany(), self._idle)
+            return await self.watchdog.wait(self._conn.read(), self._idle)
         except NETWORK_ERRORS as exc:
             raise upstream_failure(exc, self.upstream, self.metrics, "idle") from None
 
@@ -296,9 +325,10 @@ class UpstreamResponse:
             parts.append(chunk)
 
     def close(self) -> None:
-        """Release the connection; an unread body closes it, which the upstream sees as a cancel."""
+        """Release the connection: kept for reuse if its response ended cleanly, else closed (which the
+        upstream sees as a cancel)."""
         self.watchdog.close()
-        self._response.close()
+        self._pool.release(self._conn)
 
     def account_error(self) -> GatewayError | None:
         """The error to answer instead of an upstream error about the gateway's own account, if it is one.
@@ -327,7 +357,7 @@ class UpstreamResponse:
     def retry_after(self, default: float) -> float:
         """The upstream's Retry-After in seconds (a number; an HTTP date counts as ``default``)."""
         try:
-            value = float(self._response.headers.get("retry-after", ""))
+            value = float(self.headers.get("retry-after", ""))
         except ValueError:
             return default
         return value if 0 <= value <= 3600 else default
@@ -335,7 +365,7 @@ class UpstreamResponse:
     def forwarded_headers(self) -> list[tuple[bytes, bytes]]:
         return [
             (name.encode("latin-1"), v.encode("latin-1"))
-            for name, v in ((k.lower(), v) for k, v in self._response.headers.items())
+            for name, v in self.headers.items()
             if name not in HOP_BY_HOP
             and name not in UPSTREAM_ONLY
             and name != "content-type"

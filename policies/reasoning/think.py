@@ -29,6 +29,7 @@ character (it may turn out to precede an implicit span's closing tag).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -54,6 +55,16 @@ def opens_implicitly(text: str, tags: Sequence[str]) -> bool:
     return not any(0 <= text.find(f"<{tag}>") < first_close for tag in tags)
 
 
+@functools.lru_cache(maxsize=64)
+def _tag_tables(tags: tuple[str, ...]) -> tuple[dict[str, str], dict[str, str], int, frozenset[str]]:
+    """The opening and closing tags of ``tags`` (text to name), the longest closing tag's length, and
+    every proper prefix of every tag (for the hold-back test at the end of the buffer)."""
+    opens = {f"<{tag}>": tag for tag in tags}
+    closes = {f"</{tag}>": tag for tag in tags}
+    prefixes = frozenset(t[:i] for t in (*opens, *closes) for i in range(1, len(t)))
+    return opens, closes, max(len(t) for t in closes), prefixes
+
+
 class ThinkSplitter:
     """Splits one text stream (one choice's content) into visible text and think spans."""
 
@@ -73,12 +84,9 @@ class ThinkSplitter:
     def __init__(self, tags: Sequence[str], *, open_at_start: bool = False) -> None:
         if not tags:
             raise ValueError("ThinkSplitter needs at least one tag name")
-        self._opens = {f"<{tag}>": tag for tag in tags}
-        self._closes = {f"</{tag}>": tag for tag in tags}
+        # Shared by every splitter of the same tags (read only): built once, not per stream.
+        self._opens, self._closes, self._longest, self._prefixes = _tag_tables(tuple(tags))
         self._first_tag = tags[0]
-        self._longest = max(len(t) for t in self._closes)
-        # Every proper prefix of every tag, for the hold-back test at the end of the buffer.
-        self._prefixes = {t[:i] for t in (*self._opens, *self._closes) for i in range(1, len(t))}
         self._buf = ""
         self._consumed = 0  # input offset of _buf[0]
         self._at_start = True  # no visible non-whitespace text emitted yet

@@ -131,3 +131,12 @@ def test_any_cutting_gives_the_same_split(
     visible, spans = whole
     assert not any(ch in GREEK for ch in visible)
     assert "".join(spans).count("</think>") <= len(spans)
+
+
+def test_splitters_of_the_same_tags_share_their_tables() -> None:
+    # One splitter per streamed choice: the tag tables (about 1.3 KB) are built once, not per stream.
+    first, second = ThinkSplitter(["think", "reasoning"]), ThinkSplitter(["think", "reasoning"])
+    assert first._opens is second._opens and first._prefixes is second._prefixes
+    other = ThinkSplitter(["thought"])
+    assert other._opens == {"<thought>": "thought"} and "</though" in other._prefixes
+    assert render(run(["a<thought>b</thought>c"], tags=("thought",))) == ("ac", ["<thought>b</thought>"])
