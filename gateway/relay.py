@@ -110,7 +110,7 @@ class StreamRelay:
             while await self._relay_next(parser):
                 pass
             try:
-                tail = list(parser.close())
+                tail = parser.close()
             except (ValueError, UnicodeDecodeError) as exc:
                 raise UpstreamError(f"The upstream sent a malformed event stream ({exc}).") from None
             out = self._process(tail)
@@ -140,7 +140,7 @@ class StreamRelay:
         if not chunk:
             return False
         try:
-            events = list(parser.feed(chunk))
+            events = parser.feed(chunk)
         except (ValueError, UnicodeDecodeError) as exc:
             raise UpstreamError(f"The upstream sent a malformed event stream ({exc}).") from None
         out = self._process(events)
@@ -187,9 +187,9 @@ class StreamRelay:
             self.timing.first_event = time.perf_counter()
         if self.chain.empty:
             # No filter has seen these events: forward the upstream's text of them as parsed.
-            payload = b"".join(event.wire or event.encode() for event in events)
+            payload = b"".join([event.wire or event.encode() for event in events])
         else:
-            payload = b"".join(event.encode() for event in events)
+            payload = b"".join([event.encode() for event in events])
         self.bytes_sent += len(payload)
         self.events_sent += len(events)
         await self.send({"type": "http.response.body", "body": payload, "more_body": not final})
