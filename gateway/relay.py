@@ -151,18 +151,19 @@ class StreamRelay:
     def _process(self, events: list[StreamEvent]) -> list[StreamEvent]:
         out: list[StreamEvent] = []
         usage = self.exchange.usage
+        adapter, operation, chain, strip = self.adapter, self.operation, self.chain, self.strip_injected_usage
+        empty = chain.empty
         for event in events:
-            self.adapter.observe_usage(self.operation, event, usage)
-            if self.strip_injected_usage and self.adapter.is_injected_usage_event(self.operation, event):
+            adapter.observe_usage(operation, event, usage)
+            if strip and adapter.is_injected_usage_event(operation, event):
                 continue
-            if self.adapter.is_terminal(event, self.operation):
+            if adapter.is_terminal(event, operation):
                 self.terminal_seen = True
-                out.extend(self.chain.end(event))
-                continue
-            if self.chain.empty:
+                out.extend(chain.end(event))
+            elif empty:
                 out.append(event)
             else:
-                out.extend(self.chain.process(event))
+                out.extend(chain.process(event))
         return out
 
     async def _start(self) -> None:
@@ -182,7 +183,8 @@ class StreamRelay:
     async def _send(self, events: list[StreamEvent], final: bool = False) -> None:
         if not events and not final:
             return
-        await self._start()
+        if not self.started:
+            await self._start()
         if events and self.timing.first_event is None:
             self.timing.first_event = time.perf_counter()
         if self.chain.empty:
