@@ -61,10 +61,12 @@ class Variant:
         self.harness = harness
         self.body = body
         self.upstream = upstream
+        self.filters = 0  # stream filters the last answer ran through
 
     def answer(self, exchange: Exchange, chunks: list[bytes]) -> int:
         """Relay one answer, chunk by chunk as the network delivers it; returns the bytes written."""
         chain = self.harness.pipeline.open_stream(exchange)
+        self.filters = chain.filters
         adapter = exchange.operation.adapter
         name = exchange.operation.name
         usage = exchange.usage
@@ -145,11 +147,14 @@ async def measure(args: argparse.Namespace) -> None:
     events = {label: len(c) for label, c in chunks.items()}
     print(f"preset {args.config}, default tier; {args.answers} answers x best of {args.rounds} rounds")
     print(f"answer: {events['engine alone']} upstream events (the mock's reply to bench.gateway's request)")
-    print(f"{'variant':<22}{'us/event':>9}{'added us':>10}{'x engine':>9}")
+    print(f"{'variant':<22}{'filters':>8}{'us/event':>9}{'added us':>10}{'x engine':>9}")
     base = best["engine alone"] / args.answers / events["engine alone"]
     for label, seconds in best.items():
         per_event = seconds / args.answers / events[label]
-        print(f"{label:<22}{per_event * 1e6:>9.2f}{(per_event - base) * 1e6:>10.2f}{per_event / base:>9.2f}")
+        print(
+            f"{label:<22}{variants[label].filters:>8}{per_event * 1e6:>9.2f}{(per_event - base) * 1e6:>10.2f}"
+            f"{per_event / base:>9.2f}"
+        )
     if args.profile:
         profiler = cProfile.Profile()
         await variants["preset, default tier"].round(args.answers, chunks["preset, default tier"], profiler)

@@ -188,6 +188,11 @@ class StreamChain:
     def empty(self) -> bool:
         return not self._stages
 
+    @property
+    def filters(self) -> int:
+        """How many stream filters the chain runs."""
+        return len(self._stages)
+
     def process(self, event: StreamEvent) -> list[StreamEvent]:
         """Run ``event`` through every filter; raises PolicyFailureError when an enforcing filter fails."""
         enforced = self._enforced
