@@ -197,12 +197,12 @@ class StreamChain:
         """Run ``event`` through every filter; raises PolicyFailureError when an enforcing filter fails."""
         enforced = self._enforced
         if enforced is None:
-            events = [event]
+            staged = [event]
             for index in range(len(self._stages)):
-                events = self._apply(index, events)
-                if not events:
-                    return events
-            return self._renumber(events)
+                staged = self._apply(index, staged)
+                if not staged:
+                    return staged
+            return self._renumber(staged)
         events: list[StreamEvent] | None = None
         for policy, on_event in enforced:
             if events is None:  # one event so far: the usual case, no list to walk

@@ -70,11 +70,11 @@ class WatermarkStreamFilter(StreamFilter):
             if part.kind == "text" and part.delta:  # the usual event: one delta of one key's text
                 stream = self.streams.get(part.key)
                 if stream is None:
-                    stream = self.streams[part.key] = self.factory(part)  # type: ignore[arg-type]
-                text = part.text  # type: ignore[union-attr]
+                    stream = self.streams[part.key] = self.factory(part)
+                text = part.text
                 marked = stream.feed(text)
                 if marked != text:
-                    part.set_text(marked)  # type: ignore[union-attr]
+                    part.set_text(marked)
                 return [event]
         finals: list[Part] = []
         after: list[StreamEvent] = []
