@@ -1,13 +1,19 @@
 """Gateway overhead: direct-to-upstream against through-the-gateway, measured in the same run.
 
     python -m bench.gateway [--duration 5] [--concurrency 1,32] [--config policies/default.yaml]
+        [--delay-ms 0] [--modes json,stream]
 
 Starts the mock upstream and the gateway (one worker, the given policy, default
 policies on) as separate processes, then drives each with a keep-alive HTTP/1.1
 load generator at fixed concurrency, non-streaming and streaming. Prints req/s,
 p50/p99 latency, time to first event, the gateway's added latency and peak RSS,
 and the gateway's figures as ratios of the direct baseline (this machine is
-shared and noisy: compare ratios, not absolute numbers, across runs).
+shared and noisy: compare ratios, not absolute numbers, across runs). Streamed
+rows also give the gateway's CPU per stream event (per answer / events in it).
+
+``--delay-ms`` makes the mock pause between stream events (its ``x-mock-delay-ms``
+hook), so that each event reaches the gateway on its own as a model's tokens do,
+instead of the whole answer in one read; ``--modes stream`` skips the JSON rows.
 """
 
 from __future__ import annotations
@@ -247,6 +253,8 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--concurrency", default="1,32")
     parser.add_argument("--config", default=str(ROOT / "policies" / "default.yaml"))
+    parser.add_argument("--delay-ms", type=float, default=0.0, help="the mock's pause between stream events")
+    parser.add_argument("--modes", default="json,stream")
     args = parser.parse_args()
     from tests.support import free_port
 
@@ -255,13 +263,25 @@ def main() -> None:
         "engine": bare_config(Path(args.config), Path(tempfile.mkdtemp())),
     }
     headers = {"authorization": f"Bearer {KEY}", "x-mock-reasoning": "none"}
+    if args.delay_ms:
+        headers["x-mock-delay-ms"] = str(args.delay_ms)
+    modes = [mode == "stream" for mode in args.modes.split(",")]
+    events = 0
     rows = []
     rss: dict[str, float] = {}
     for label, config in configs.items():
         mock_port, gw_port = free_port(), free_port()
         mock, gateway = start_servers(config, mock_port, gw_port)
         try:
-            for stream in (False, True):
+            if not events:  # the upstream's events per answer (what the per-event figures divide by)
+                answer = httpx.post(
+                    f"http://127.0.0.1:{mock_port}/v1/chat/completions",
+                    json={**BODY, "stream": True},
+                    headers=headers,
+                    timeout=30,
+                )
+                events = answer.content.count(b"data: ")
+            for stream in modes:
                 for concurrency in (int(c) for c in args.concurrency.split(",")):
                     direct = uvloop.run(
                         load(
@@ -290,7 +310,8 @@ def main() -> None:
             mock.wait()
     print(
         f"config: {args.config}; {args.duration}s per cell; peak RSS: policies {rss['policies']:.0f} MiB, "
-        f"engine alone {rss['engine']:.0f} MiB"
+        f"engine alone {rss['engine']:.0f} MiB; {events} events per streamed answer"
+        + (f", {args.delay_ms} ms apart" if args.delay_ms else " (the mock sends them at once)")
     )
     print(
         "'cpu us/req' is the gateway process's CPU time per request; 'per core' = 1e6 / that, the req/s one"
@@ -299,7 +320,7 @@ def main() -> None:
     print(
         f"{'gateway':<9}{'mode':<7}{'conc':>5} | {'direct rps':>10} {'p50 ms':>7} | {'gateway rps':>11} "
         f"{'p50 ms':>7} {'p99 ms':>7} {'ttft p50':>8} | {'rps ratio':>9} {'added p50':>9} | "
-        f"{'cpu us/req':>10} {'per core':>8} {'errors':>6}"
+        f"{'cpu us/req':>10} {'per core':>8} {'us/event':>8} {'errors':>6}"
     )
     for label, stream, concurrency, d, g, cpu_us in rows:
         added = (statistics.median(g.latencies) - statistics.median(d.latencies)) * 1000
@@ -309,9 +330,10 @@ def main() -> None:
             f"{g.rps:>11.0f} {g.pct(g.latencies, 0.5) * 1e3:>7.2f} {g.pct(g.latencies, 0.99) * 1e3:>7.2f}"
         )
         ttft = g.pct(g.ttfts, 0.5) * 1e3
+        per_event = f"{cpu_us / events:.1f}" if stream and events else "-"
         print(
             f"{label:<9}{mode:<7}{concurrency:>5} | {direct} | {through} {ttft:>8.2f} | {g.rps / d.rps:>9.2f}"
-            f" {added:>9.3f} | {cpu_us:>10.0f} {1e6 / cpu_us:>8.0f} {d.errors + g.errors:>6}"
+            f" {added:>9.3f} | {cpu_us:>10.0f} {1e6 / cpu_us:>8.0f} {per_event:>8} {d.errors + g.errors:>6}"
         )
 
 

@@ -110,7 +110,7 @@ class StreamRelay:
             while await self._relay_next(parser):
                 pass
             try:
-                tail = list(parser.close())
+                tail = parser.close()
             except (ValueError, UnicodeDecodeError) as exc:
                 raise UpstreamError(f"The upstream sent a malformed event stream ({exc}).") from None
             out = self._process(tail)
@@ -140,7 +140,7 @@ class StreamRelay:
         if not chunk:
             return False
         try:
-            events = list(parser.feed(chunk))
+            events = parser.feed(chunk)
         except (ValueError, UnicodeDecodeError) as exc:
             raise UpstreamError(f"The upstream sent a malformed event stream ({exc}).") from None
         out = self._process(events)
@@ -151,18 +151,19 @@ class StreamRelay:
     def _process(self, events: list[StreamEvent]) -> list[StreamEvent]:
         out: list[StreamEvent] = []
         usage = self.exchange.usage
+        adapter, operation, chain, strip = self.adapter, self.operation, self.chain, self.strip_injected_usage
+        empty = chain.empty
         for event in events:
-            self.adapter.observe_usage(self.operation, event, usage)
-            if self.strip_injected_usage and self.adapter.is_injected_usage_event(self.operation, event):
+            adapter.observe_usage(operation, event, usage)
+            if strip and adapter.is_injected_usage_event(operation, event):
                 continue
-            if self.adapter.is_terminal(event, self.operation):
+            if adapter.is_terminal(event, operation):
                 self.terminal_seen = True
-                out.extend(self.chain.end(event))
-                continue
-            if self.chain.empty:
+                out.extend(chain.end(event))
+            elif empty:
                 out.append(event)
             else:
-                out.extend(self.chain.process(event))
+                out.extend(chain.process(event))
         return out
 
     async def _start(self) -> None:
@@ -182,14 +183,15 @@ class StreamRelay:
     async def _send(self, events: list[StreamEvent], final: bool = False) -> None:
         if not events and not final:
             return
-        await self._start()
+        if not self.started:
+            await self._start()
         if events and self.timing.first_event is None:
             self.timing.first_event = time.perf_counter()
         if self.chain.empty:
             # No filter has seen these events: forward the upstream's text of them as parsed.
-            payload = b"".join(event.wire or event.encode() for event in events)
+            payload = b"".join([event.wire or event.encode() for event in events])
         else:
-            payload = b"".join(event.encode() for event in events)
+            payload = b"".join([event.encode() for event in events])
         self.bytes_sent += len(payload)
         self.events_sent += len(events)
         await self.send({"type": "http.response.body", "body": payload, "more_body": not final})

@@ -162,7 +162,7 @@ class Pipeline:
 class StreamChain:
     """The stream filters of one exchange, composed: each filter's output feeds the next."""
 
-    __slots__ = ("_numbering", "_pipeline", "_stages", "ended")
+    __slots__ = ("_enforced", "_numbering", "_pipeline", "_stages", "ended")
 
     def __init__(
         self,
@@ -172,6 +172,13 @@ class StreamChain:
     ) -> None:
         self._pipeline = pipeline
         self._stages = stages
+        # Every filter enforces (the usual chain): ``process`` then calls each one's ``on_event``
+        # directly, one event at a time, instead of through ``_apply`` (a stream's hot loop).
+        self._enforced = (
+            tuple((policy, stream_filter.on_event) for policy, stream_filter in stages)
+            if all(policy.mode == "enforce" for policy, _ in stages)
+            else None
+        )
         # The adapter's renumbering, run once on what the last filter emits: filters may drop,
         # hold and insert events, and the client still sees consecutive numbers and indexes.
         self._numbering = numbering
@@ -181,13 +188,48 @@ class StreamChain:
     def empty(self) -> bool:
         return not self._stages
 
+    @property
+    def filters(self) -> int:
+        """How many stream filters the chain runs."""
+        return len(self._stages)
+
     def process(self, event: StreamEvent) -> list[StreamEvent]:
         """Run ``event`` through every filter; raises PolicyFailureError when an enforcing filter fails."""
-        events = [event]
-        for index in range(len(self._stages)):
-            events = self._apply(index, events)
+        enforced = self._enforced
+        if enforced is None:
+            staged = [event]
+            for index in range(len(self._stages)):
+                staged = self._apply(index, staged)
+                if not staged:
+                    return staged
+            return self._renumber(staged)
+        events: list[StreamEvent] | None = None
+        for policy, on_event in enforced:
+            if events is None:  # one event so far: the usual case, no list to walk
+                try:
+                    out = on_event(event)
+                    if type(out) is not list:  # any iterable of events, as _apply takes
+                        out = list(out)
+                except Exception:
+                    raise self._pipeline._failed(policy, "stream") from None  # type: ignore[misc]
+                if len(out) == 1:
+                    event = out[0]
+                    continue
+                events = out
+            else:
+                out = []
+                for each in events:
+                    try:
+                        out.extend(on_event(each))
+                    except Exception:
+                        raise self._pipeline._failed(policy, "stream") from None  # type: ignore[misc]
+                events = out
             if not events:
                 return events
+        if events is None:
+            events = [event]
+        if self._numbering is None:
+            return events
         return self._renumber(events)
 
     def end(self, terminal: StreamEvent | None = None) -> list[StreamEvent]:

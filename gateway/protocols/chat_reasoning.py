@@ -90,6 +90,35 @@ class ChatReasoning:
                 # An upstream that parses reasoning into a field does not leave an open span in content.
                 state.rewriter = self.treatment.inline(text if final else None, state.seen)
             out, visible = state.rewriter.feed(text)
+        return self._settle(choice, holder, state, text, out, visible, altered, final)
+
+    def process_delta(self, choice: dict[str, Any], holder: dict[str, Any], text: str) -> bool:
+        """:meth:`process` of the usual chunk (a chat delta of one non-empty text, no finish_reason),
+        with the same result: text the inline parser passes unchanged leaves ``holder`` untouched."""
+        state = self.choices.get(choice.get("index", 0))
+        if state is None or (self._inline and state.rewriter is None):
+            return self.process(choice, holder, final=False)  # the choice's first text
+        if not self._inline:
+            return True
+        if state.finished:
+            raise ValueError(f"choice {choice.get('index', 0)} has more text after it finished")
+        out, visible = state.rewriter.feed(text)  # type: ignore[union-attr]
+        if visible is None:
+            return True
+        return self._settle(choice, holder, state, text, out, visible, False, False)
+
+    def _settle(
+        self,
+        choice: dict[str, Any],
+        holder: dict[str, Any],
+        state: _Choice,
+        text: Any,
+        out: Any,
+        visible: list[Interval] | None,
+        altered: bool,
+        final: bool,
+    ) -> bool:
+        """The rest of :meth:`process` once the text went through the inline parser."""
         if (final or choice.get("finish_reason") is not None) and not state.finished:
             state.finished = True
             if state.rewriter is not None:
@@ -275,6 +304,24 @@ class ChatReasoningStream:
         if not self._base:
             self._base = {key: payload[key] for key in _BASE_KEYS if key in payload}
         chat = self._rewriter.chat
+        if chat and len(choices) == 1:
+            # The usual chunk: one choice, a delta of one piece of text, no finish_reason.
+            choice = choices[0]
+            holder = choice.get("delta")
+            if (
+                type(holder) is dict
+                and len(holder) == 1
+                and choice.get("finish_reason") is None
+                and "message" not in choice
+            ):
+                text = holder.get("content")
+                if type(text) is str and text:
+                    if self._rewriter.process_delta(choice, holder, text):
+                        return [event]
+                    if not payload.get("usage"):
+                        return []
+                    payload["choices"] = []
+                    return [event]
         kept = []
         for choice in choices:
             if chat:

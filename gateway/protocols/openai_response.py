@@ -196,15 +196,17 @@ class ChoicesStreamView(StreamView):
             holder = choice.get("delta") if type(choice) is dict else None
             if (
                 type(holder) is dict
-                and len(holder) == 1
-                and type(holder.get("content")) is str
                 and choice.get("finish_reason") is None
                 and choice.get("logprobs") is None
-                and "text" in kinds
             ):
-                index = choice.get("index", 0)
-                if type(index) is int:
-                    return [Part("text", ("choice", index), holder, "content", True, index)], ()
+                if "text" in kinds:
+                    if len(holder) == 1 and type(holder.get("content")) is str:
+                        index = choice.get("index", 0)
+                        if type(index) is int:
+                            return [Part("text", ("choice", index), holder, "content", True, index)], ()
+                elif kinds.isdisjoint(TEXT_KINDS) and payload.get("prompt_logprobs") is None:
+                    # A reader of logprobs only (and closes): a chunk without either has no part.
+                    return [], ()
         closes: list[PartKey] = []
         parts = _choice_parts(payload, kinds, chat=self.chat, stream=True, closes=closes)
         return parts, tuple(closes) if closes else ()

@@ -48,7 +48,9 @@ class LogprobsStreamFilter(StreamFilter):
 
     def on_event(self, event: StreamEvent) -> list[StreamEvent]:
         if event.json is not None:
-            self.rewriter.rewrite(self.reader.read(event, _LOGPROBS)[0])  # type: ignore[arg-type]
+            parts = self.reader.read(event, _LOGPROBS)[0]
+            if parts:  # most chunks carry none (the view finds that without building anything)
+                self.rewriter.rewrite(parts)  # type: ignore[arg-type]
         return [event]
 
 

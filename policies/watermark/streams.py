@@ -65,6 +65,17 @@ class WatermarkStreamFilter(StreamFilter):
         if event.json is None:
             return [event]
         parts, closes = self.reader.read(event, self.kinds)
+        if len(parts) == 1 and not closes and not self.waiting:
+            part = parts[0]
+            if part.kind == "text" and part.delta:  # the usual event: one delta of one key's text
+                stream = self.streams.get(part.key)
+                if stream is None:
+                    stream = self.streams[part.key] = self.factory(part)
+                text = part.text
+                marked = stream.feed(text)
+                if marked != text:
+                    part.set_text(marked)
+                return [event]
         finals: list[Part] = []
         after: list[StreamEvent] = []
         streams = self.streams

@@ -17,7 +17,7 @@ from policies.watermark.marker import TextMarker
 class TextStream:
     """One text stream: the marker, an optional echoed prefix passed as is, and the canary at the end."""
 
-    __slots__ = ("canary", "done", "inp", "marker", "out", "passed", "prefix_left", "text_seen")
+    __slots__ = ("_blank", "canary", "done", "inp", "marker", "out", "passed", "prefix_left", "text_seen")
 
     def __init__(self, marker: TextMarker, canary: str | None, prefix: int = 0) -> None:
         self.marker = marker
@@ -27,6 +27,7 @@ class TextStream:
         self.inp: list[str] = []
         self.out: list[str] = []
         self.text_seen = ""
+        self._blank = True  # text_seen is whitespace only (it grows until it is not)
         self.done = False
 
     def feed(self, text: str) -> str:
@@ -38,9 +39,12 @@ class TextStream:
             passed, text = text[: self.prefix_left], text[self.prefix_left :]
             self.prefix_left -= len(passed)
             self.passed += len(passed)
-        if not self.text_seen.strip():
+        if self._blank:
             self.text_seen += text[:64]
-        out = passed + self.marker.feed(text)
+            self._blank = not self.text_seen.strip()
+        out = self.marker.feed(text)
+        if passed:
+            out = passed + out
         self.out.append(out)
         return out
 

@@ -98,3 +98,58 @@ def test_a_second_terminal_event_is_still_filtered() -> None:
     out = harness.stream(exchange, doubled)
     completed = [e.json for e in out if e.json and e.json["type"] == "response.completed"]
     assert len(completed) == 2 and all(c["response"]["marked"] is True for c in completed)
+
+
+class _Split(StreamFilter):
+    """Splits each text delta into two events (returned as a tuple, not a list)."""
+
+    def on_event(self, event: StreamEvent) -> list[StreamEvent]:
+        delta = event.json.get("delta") if event.json else None
+        if not isinstance(delta, str) or len(delta) < 2:
+            return [event]
+        half = len(delta) // 2
+        first = StreamEvent.of({**event.json, "delta": delta[:half]}, event=event.event)  # type: ignore[dict-item]
+        event.json["delta"] = delta[half:]  # type: ignore[index]
+        return (first, event)  # type: ignore[return-value]
+
+
+class _Shout(StreamFilter):
+    """Upper-cases each text delta, and drops deltas of a single character (a generator)."""
+
+    def on_event(self, event: StreamEvent) -> list[StreamEvent]:
+        def out() -> Any:
+            delta = event.json.get("delta") if event.json else None
+            if isinstance(delta, str):
+                if len(delta) < 2:
+                    return
+                event.json["delta"] = delta.upper()  # type: ignore[index]
+            yield event
+
+        return out()  # type: ignore[return-value]
+
+
+class SplitPolicy(Policy[PolicyConfig]):
+    def stream_filter(self, exchange: Exchange) -> StreamFilter:
+        return _Split()
+
+
+class ShoutPolicy(Policy[PolicyConfig]):
+    def stream_filter(self, exchange: Exchange) -> StreamFilter:
+        return _Shout()
+
+
+def test_each_filter_gets_every_event_the_one_before_it_emits_in_order() -> None:
+    # The chain of enforcing filters calls each filter once per event it is given; what one
+    # returns (any iterable: a list, a tuple, a generator) feeds the next, in order, and the
+    # adapter renumbers what comes out.
+    module = "tests.gateway.plugins.test_stream_chain"
+    harness = PolicyHarness([(f"{module}:SplitPolicy", {}), (f"{module}:ShoutPolicy", {})])
+    exchange = harness.exchange("responses", {"model": "m", "input": "x", "stream": True})
+    kind = "response.output_text.delta"
+    deltas: list[tuple[str | None, dict[str, Any] | str]] = [
+        (kind, {"type": kind, "sequence_number": n, "delta": d})
+        for n, d in enumerate(["hello", "abc", "xy"], start=1)
+    ]
+    out = harness.stream(exchange, encode_events(deltas))
+    texts = [(e.json["sequence_number"], e.json["delta"]) for e in out if e.json and "delta" in e.json]
+    assert texts == [(1, "HE"), (2, "LLO"), (3, "BC")]

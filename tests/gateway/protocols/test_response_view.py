@@ -165,3 +165,41 @@ def test_a_chunk_mixing_reasoning_and_text_shows_both_and_usage_is_the_adapters(
     whole = {"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 7}}
     usage = ADAPTERS["openai"].response_view("chat.completions", whole).usage()
     assert usage is not None and (usage.input_tokens, usage.output_tokens) == (5, 7)
+
+
+_chat_chunk = st.fixed_dictionaries(
+    {
+        "delta": st.dictionaries(
+            st.sampled_from(["content", "role", "reasoning_content", "refusal"]),
+            st.one_of(st.none(), st.text(max_size=4)),
+            max_size=3,
+        ),
+        "finish_reason": st.sampled_from([None, "stop"]),
+        "logprobs": st.one_of(
+            st.none(), st.just({"content": [{"token": "a", "logprob": -0.5, "top_logprobs": []}]})
+        ),
+    },
+    optional={"index": st.sampled_from([0, 2])},
+).map(lambda choice: {"choices": [choice]})
+_kinds = st.sampled_from(
+    [frozenset({"logprobs"}), frozenset({"text"}), frozenset({"text", "annotation", "logprobs"})]
+)
+
+
+def _reading(parts: list[Any], closes: tuple[Any, ...]) -> tuple[list[Any], tuple[Any, ...]]:
+    return [(p.kind, p.key, getattr(p, "text", None), p.delta) for p in parts], closes
+
+
+@given(_chat_chunk, _kinds, st.booleans())
+def test_the_chat_readers_shortcuts_find_what_the_full_reading_finds(
+    payload: dict[str, Any], kinds: frozenset[str], prompt_logprobs: bool
+) -> None:
+    # read() takes shortcuts for the usual chunk (one choice, one text delta or no logprobs at all);
+    # whatever the chunk, it must find the same parts and closes as the general reading.
+    if prompt_logprobs:
+        payload["prompt_logprobs"] = [None, {"1": {"logprob": -1.0}}]
+    event = StreamEvent.of(payload)
+    reader = ADAPTERS["openai"].stream_view("chat.completions")
+    parts, closes = reader.read(event, kinds)
+    full = list(reader.event_parts(event, kinds)), reader.closes(event)
+    assert _reading(parts, closes) == _reading(*full)

@@ -213,6 +213,29 @@ def test_unterminated_think_block_at_end_of_stream() -> None:
     assert accumulate(out)[0]["content"] == "hi <think>[reasoning withheld: 4 tokens]</think>"
 
 
+def test_a_text_delta_withheld_whole_keeps_the_usage_its_chunk_carries() -> None:
+    # The usual chunk (one choice, one text delta) has a shortcut; when all of its text is
+    # reasoning the choice goes, and the chunk stays for the usage it carries (nothing of the text).
+    def chunk(delta: dict[str, Any], **extra: Any) -> tuple[None, dict[str, Any]]:
+        choice = {"index": 0, "delta": delta, "finish_reason": None}
+        return None, {"id": "c", "object": "chat.completion.chunk", "choices": [choice], **extra}
+
+    usage = {"prompt_tokens": 3, "completion_tokens": 5, "total_tokens": 8}
+    events: list[tuple[str | None, dict[str, Any] | str]] = [
+        chunk({"role": "assistant", "content": ""}),
+        chunk({"content": "<think>plan"}),
+        chunk({"content": " secretly"}, usage=usage),
+        chunk({"content": " more"}),
+        chunk({"content": "</think>Hello"}),
+        (None, "[DONE]"),
+    ]
+    out = run_stream(harness("drop"), encode_events(events), [])
+    payloads = [e.json for e in out if e.json is not None]
+    assert {"choices": [], "usage": usage, "id": "c", "object": "chat.completion.chunk"} in payloads
+    assert "secretly" not in str(payloads) and "more" not in str(payloads)
+    assert accumulate(out)[0]["content"] == "Hello"
+
+
 def _logprob(token: str) -> dict[str, Any]:
     return {"token": token, "bytes": list(token.encode()), "logprob": -0.1, "top_logprobs": []}
 
