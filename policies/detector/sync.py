@@ -167,7 +167,9 @@ async def push_lists(core: DetectorCore) -> None:
             for item in items[-cap:]:
                 core.outbox.add_list_item(parts, item, cap)
     if failure is not None:
-        if len(core.outbox.lists) == len(pending):  # nothing got through: the store is down
+        # Nothing got through: the store is down, unless these lists all live on one lost cluster
+        # master while the others answer (then the round's account merges and levels go on).
+        if len(core.outbox.lists) == len(pending) and not await store.ping():
             raise failure
         _partial_failure(core, failure)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import random
 import struct
+import time
 from typing import Any
 
 import pytest
@@ -91,10 +92,12 @@ async def test_merged_features_match_one_replica() -> None:
     prompts = [harvest_prompt(rng) if rng.random() < 0.5 else cover_prompt(rng) for _ in range(60)]
     single = PolicyHarness([("detector", CONFIG)], store=MemoryStore("one"))
     await single.start()
+    started = time.monotonic()
     for text in prompts:
         await send(single, "mixed", chat(text))
     await core_for(single.services).drain()
     alone = core_for(single.services).accounts["mixed"]
+    alone_seconds = time.monotonic() - started
 
     store = MemoryStore("two")
     pair = [PolicyHarness([("detector", CONFIG)], store=store) for _ in range(2)]
@@ -102,6 +105,7 @@ async def test_merged_features_match_one_replica() -> None:
         await harness.start()
     cores = [core_for(h.services) for h in pair]
     states = [SyncState(), SyncState()]
+    started = time.monotonic()
     for start in range(0, len(prompts), 6):  # batches of 6 to one replica, then a round
         harness = pair[(start // 6) % 2]
         for text in prompts[start : start + 6]:
@@ -109,6 +113,7 @@ async def test_merged_features_match_one_replica() -> None:
         for core, state in zip(cores, states, strict=True):
             await core.drain()
             await sync_once(core, state)
+    pair_seconds = time.monotonic() - started
     # The replica that saw the last batch holds the whole stream; the other one read back the
     # account at its own last round (a replica re-reads an account when it sees it again).
     shared = cores[1].accounts["mixed"]
@@ -118,9 +123,12 @@ async def test_merged_features_match_one_replica() -> None:
         if name == "template_reuse":  # judged against this replica's index (see account_share.py)
             continue
         assert shared.mean(index) == pytest.approx(alone.mean(index), abs=1e-9), name
-    assert shared.rate_per_minute(shared.last_mono) == pytest.approx(
-        alone.rate_per_minute(alone.last_mono), rel=1e-3
-    )
+    # The rate is a count decaying with a 60 s time constant, so it depends on when each request
+    # came: the two runs took different times (more under load). What sharing must keep is that
+    # every request counts once: 60 decayed by at most the run's length, neither 30 nor 120.
+    for state, seconds in ((alone, alone_seconds), (shared, pair_seconds)):
+        rate = state.rate_per_minute(state.last_mono)
+        assert 60 * math.exp(-seconds / 60.0) - 1e-6 <= rate <= 60 + 1e-6, (rate, seconds)
     for core in cores:
         await core.stop()
     await core_for(single.services).stop()

@@ -8,11 +8,12 @@ from typing import Any
 import pytest
 
 from gateway.pins import SharedPins
+from gateway.state.base import StoreUnavailableError
 from gateway.state.memory import MemoryStore
 from gateway.state.redis import RedisStore
 from policies.detector.core import core_for
 from policies.detector.store_scripts import APPEND_CAPPED, GROUP_SYNC, LEVEL_SYNC, READ_LIST
-from policies.detector.sync import SyncState, sync_once
+from policies.detector.sync import SyncState, push_lists, sync_once
 from tests.policies.detector.helpers import chat, cover_prompt, harvest_prompt, send
 from tests.policy_harness import PolicyHarness
 from tests.support import RedisProcess
@@ -132,3 +133,43 @@ async def test_scripts_agree_between_lua_and_python(backend: str, redis_server: 
 
 def _s(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class _ListsOnALostMaster(MemoryStore):
+    """Every list append fails as it does when the lists' cluster master is lost; ``up`` says
+    whether the other masters (``ping``) still answer."""
+
+    def __init__(self, up: bool) -> None:
+        super().__init__("lost-lists")
+        self.up = up
+
+    async def run_script(self, script: Any, keys: Any, args: Any) -> Any:
+        if script is APPEND_CAPPED:
+            raise StoreUnavailableError("redis: the lists' master is gone")
+        return await super().run_script(script, keys, args)
+
+    async def ping(self) -> bool:
+        return self.up
+
+
+@pytest.mark.parametrize("up", [True, False])
+async def test_lists_lost_with_one_master_do_not_stop_the_round(up: bool) -> None:
+    """Regression (flaky test_cluster lost-master test): when every pending list lived on the lost
+    master the round raised as if the whole store were down, and skipped the accounts and levels."""
+    store = _ListsOnALostMaster(up)
+    harness = PolicyHarness([("detector", CONFIG)], store=store)
+    await harness.start()
+    core = core_for(harness.services)
+    rng = random.Random(3)
+    for _ in range(30):
+        await send(harness, "acct", chat(harvest_prompt(rng)))
+    await core.drain()
+    pending = list(core.outbox.lists)
+    assert pending, "the account's level change waits to be written (the audit list)"
+    if up:
+        await push_lists(core)  # counted and kept, not raised
+    else:
+        with pytest.raises(StoreUnavailableError):
+            await push_lists(core)
+    assert core.outbox.lists == pending, "kept for the next round"
+    await core.stop()
