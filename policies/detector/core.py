@@ -36,6 +36,7 @@ from policies.detector.account_share import AccountShare
 from policies.detector.analysis import Analyser, Sweep
 from policies.detector.audit import AuditTrail
 from policies.detector.config import DetectorConfig, SharedSettings
+from policies.detector.embed_process import EmbeddingFailed
 from policies.detector.features import TrackedAccounts
 from policies.detector.index import TemplateIndex
 from policies.detector.levels import LevelVotes
@@ -207,12 +208,28 @@ class DetectorCore:
             await asyncio.sleep(0)
 
     async def _semantic_rounds(self) -> None:
-        """Embed the queued prompts in a worker thread (the event loop keeps serving), then apply them."""
+        """Have the embedding process embed the queued prompts, a batch at a time, then apply them.
+
+        A worker thread waits for the process's answer (the event loop keeps serving and the
+        lexical analysis goes on). After a failure the next batch waits for the restart's backoff
+        (queued prompts wait with it, within ``max_pending``); the failed batch is lost and counted.
+        """
         semantic = self.analysis.semantic
         while semantic.pending:
+            wait = semantic.retry_in()
+            if wait > 0:
+                await asyncio.sleep(wait)
             batch = semantic.take()
             try:
                 vectors, spent = await asyncio.to_thread(semantic.compute, batch)
+            except EmbeddingFailed as exc:
+                semantic.failed(batch, exc)  # the embedding process logged it
+                continue
+            except Exception as exc:
+                log.exception("detector semantic analysis failed for %d prompts", len(batch))
+                semantic.failed(batch, exc)
+                continue
+            try:
                 semantic.record(batch, spent + semantic.apply(batch, vectors, self.analysis))
             except Exception:
                 log.exception("detector semantic analysis failed for %d prompts", len(batch))

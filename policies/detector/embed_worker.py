@@ -1,0 +1,116 @@
+"""The embedding process: the sentence-embedding model of the semantic signals, out of the gateway.
+
+Started by :class:`policies.detector.embed_process.EmbeddingProcess` (one per gateway worker) as
+``python -m policies.detector.embed_worker``. It loads the model (:class:`~embedding.Embedder`,
+with its cache of recent prompts), answers ``ready``, then serves one request at a time from its
+stdin and writes each reply to its stdout, until stdin ends. The model's forward pass and its
+pure-Python tokenizer hold a GIL for milliseconds per batch: here it is this process's GIL, not
+the serving worker's.
+
+The wire format is :mod:`policies.detector.embed_wire`'s.
+
+It never outlives the worker that started it: it exits when its stdin ends (the worker closed it or
+died, the kernel closing the pipe) and, should the model hold it in a long batch, a watchdog thread
+exits it as soon as its parent is no longer the worker that started it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from typing import Any
+
+import numpy as np
+import orjson
+
+from policies.detector.embed_wire import HEAD, MAX_FRAME, frame, rss_bytes
+
+_PARENT_POLL_SECONDS = 0.5
+
+
+def _read_exact(fd: int, size: int) -> bytes | None:
+    """``size`` bytes from ``fd`` (blocking), or None when it ends first."""
+    chunks, left = [], size
+    while left:
+        chunk = os.read(fd, min(left, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _watch_parent(parent: int) -> None:
+    """Exit as soon as the worker that started this process is gone (re-parented to another)."""
+    while True:
+        time.sleep(_PARENT_POLL_SECONDS)
+        if os.getppid() != parent:
+            os._exit(0)
+
+
+def serve(embedder: Any, requests: int, replies: int) -> None:
+    """Answer requests from ``requests`` on ``replies`` until ``requests`` ends."""
+    while True:
+        head = _read_exact(requests, HEAD.size)
+        if head is None:
+            return
+        header_size, body_size = HEAD.unpack(head)
+        if header_size + body_size > MAX_FRAME:
+            _write_all(replies, frame({"error": "request too large"}))
+            return  # the stream cannot be resynchronised
+        payload = _read_exact(requests, header_size + body_size)
+        if payload is None:
+            return
+        started = time.process_time()
+        try:
+            request = orjson.loads(payload[:header_size])
+            texts = [str(text) for text in request["texts"]]
+            if request["op"] == "prompts":
+                blocks = embedder.encode_prompts(texts)
+                rows = [len(block) for block in blocks]
+                vectors = np.concatenate(blocks) if blocks else np.zeros((0, 0), np.float32)
+            elif request["op"] == "texts":
+                vectors = embedder.encode(texts)
+                rows = [len(vectors)]
+            else:
+                raise ValueError(f"unknown op {request['op']!r}")
+            body = np.ascontiguousarray(vectors, dtype=np.float32).tobytes()
+            reply = frame({"rows": rows, "cpu": time.process_time() - started, "rss": rss_bytes()}, body)
+        except Exception as exc:  # a request it cannot serve is answered, and the process goes on
+            reply = frame({"error": f"{type(exc).__name__}: {exc}"})
+        _write_all(replies, reply)
+
+
+def main() -> int:
+    # Ctrl-C in a terminal reaches the whole process group: the worker decides when this one stops.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = os.getppid()
+    threading.Thread(target=_watch_parent, args=(parent,), name="parent-watch", daemon=True).start()
+    # The protocol gets private descriptors; anything the model's code prints goes to stderr (the
+    # worker's log) instead of corrupting a reply.
+    requests, replies = os.dup(0), os.dup(1)
+    os.dup2(2, 1)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    from policies.detector.embedding import Embedder
+
+    started = time.monotonic()
+    embedder = Embedder()
+    embedder.encode(["."])  # load the model now: ``ready`` means the next request is served at once
+    _write_all(replies, frame({"ready": True, "seconds": time.monotonic() - started, "rss": rss_bytes()}))
+    serve(embedder, requests, replies)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
