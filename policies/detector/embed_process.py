@@ -25,11 +25,13 @@ import atexit
 import contextlib
 import logging
 import os
+import queue
 import select
 import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +39,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from policies.detector.embed_wire import HEAD, MAX_FRAME, frame
+from policies.detector.embed_wire import HEAD, MAX_FRAME, PARENT_ENV, frame
 
 log = logging.getLogger("distillguard.detector")
 
@@ -151,16 +153,13 @@ class EmbeddingProcess:
         wait = self._next_start - time.monotonic()
         if wait > 0:
             raise EmbeddingFailed("backoff", f"the embedding process restarts in {wait:.1f} s")
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (_ROOT, env.get("PYTHONPATH")) if p)
         started = time.monotonic()
-        process = subprocess.Popen(
-            [sys.executable, "-m", "policies.detector.embed_worker"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env=env,
-            close_fds=True,
-        )
+        try:
+            process = _launcher().start()
+        except OSError as exc:
+            failure = EmbeddingFailed("start", f"cannot start the embedding process: {exc}")
+            self._fail(failure)
+            raise failure from None
         assert process.stdin is not None and process.stdout is not None
         os.set_blocking(process.stdin.fileno(), False)
         os.set_blocking(process.stdout.fileno(), False)
@@ -223,6 +222,54 @@ class EmbeddingProcess:
         with contextlib.suppress(OSError):
             assert process.stdout is not None
             process.stdout.close()
+
+
+class _Launcher:
+    """Starts embedding processes from one thread that lives as long as the worker.
+
+    The kernel kills an embedding process when the *thread* that started it exits (the child sets
+    ``PR_SET_PDEATHSIG``): started from an executor's thread, it would die with that thread (at the
+    end of an event loop, in tests); started from here, only with the worker.
+    """
+
+    def __init__(self) -> None:
+        self._requests: queue.SimpleQueue[Future[subprocess.Popen[bytes]]] = queue.SimpleQueue()
+        threading.Thread(target=self._run, name="embedding-launcher", daemon=True).start()
+
+    def start(self) -> subprocess.Popen[bytes]:
+        future: Future[subprocess.Popen[bytes]] = Future()
+        self._requests.put(future)
+        return future.result()
+
+    def _run(self) -> None:
+        while True:
+            future = self._requests.get()
+            try:
+                env = dict(os.environ)
+                env["PYTHONPATH"] = os.pathsep.join(p for p in (_ROOT, env.get("PYTHONPATH")) if p)
+                env[PARENT_ENV] = str(os.getpid())
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "policies.detector.embed_worker"],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    env=env,
+                    close_fds=True,
+                )
+            except BaseException as exc:  # handed to the caller
+                future.set_exception(exc)
+            else:
+                future.set_result(process)
+
+
+_LAUNCHER: list[_Launcher] = []
+_LAUNCHER_LOCK = threading.Lock()
+
+
+def _launcher() -> _Launcher:
+    with _LAUNCHER_LOCK:
+        if not _LAUNCHER:
+            _LAUNCHER.append(_Launcher())
+        return _LAUNCHER[0]
 
 
 def _kill(process: subprocess.Popen[bytes]) -> int | None:

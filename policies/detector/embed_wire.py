@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 HEAD = struct.Struct(">II")
+PARENT_ENV = "DISTILLGUARD_EMBED_PARENT"  # the worker's pid, in the embedding process's environment
 MAX_FRAME = 64 << 20  # a request is at most a batch of clipped prompts: far below this
 
 

@@ -9,13 +9,14 @@ the serving worker's.
 
 The wire format is :mod:`policies.detector.embed_wire`'s.
 
-It never outlives the worker that started it: it exits when its stdin ends (the worker closed it or
-died, the kernel closing the pipe) and, should the model hold it in a long batch, a watchdog thread
-exits it as soon as its parent is no longer the worker that started it.
+It never outlives the worker that started it: the kernel kills it when the worker dies (Linux), a
+watchdog thread exits it once it is re-parented, and it exits when its stdin ends (the worker
+closed it, or died and the kernel closed the pipe).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -26,9 +27,10 @@ from typing import Any
 import numpy as np
 import orjson
 
-from policies.detector.embed_wire import HEAD, MAX_FRAME, frame, rss_bytes
+from policies.detector.embed_wire import HEAD, MAX_FRAME, PARENT_ENV, frame, rss_bytes
 
 _PARENT_POLL_SECONDS = 0.5
+_PR_SET_PDEATHSIG = 1
 
 
 def _read_exact(fd: int, size: int) -> bytes | None:
@@ -49,8 +51,26 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
+def _die_with_parent(parent: int) -> None:
+    """Make sure this process ends when the worker that started it does, whatever it is doing.
+
+    On Linux the kernel kills it when the thread that started it exits (``PR_SET_PDEATHSIG``; the
+    worker starts it from a thread that lives as long as the worker, see ``embed_process``): this
+    holds even when it is stopped or stuck in C code holding its GIL. Elsewhere, and as a second
+    line, a thread exits it once it has been re-parented. Either way, the end of its input ends it.
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the worker died before the line above took effect
+        os._exit(0)
+    threading.Thread(target=_watch_parent, args=(parent,), name="parent-watch", daemon=True).start()
+
+
 def _watch_parent(parent: int) -> None:
-    """Exit as soon as the worker that started this process is gone (re-parented to another)."""
     while True:
         time.sleep(_PARENT_POLL_SECONDS)
         if os.getppid() != parent:
@@ -93,8 +113,7 @@ def serve(embedder: Any, requests: int, replies: int) -> None:
 def main() -> int:
     # Ctrl-C in a terminal reaches the whole process group: the worker decides when this one stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    parent = os.getppid()
-    threading.Thread(target=_watch_parent, args=(parent,), name="parent-watch", daemon=True).start()
+    _die_with_parent(int(os.environ.get(PARENT_ENV) or os.getppid()))
     # The protocol gets private descriptors; anything the model's code prints goes to stderr (the
     # worker's log) instead of corrupting a reply.
     requests, replies = os.dup(0), os.dup(1)
