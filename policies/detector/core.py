@@ -222,6 +222,9 @@ class DetectorCore:
             batch = semantic.take()
             try:
                 vectors, spent = await asyncio.to_thread(semantic.compute, batch)
+            except asyncio.CancelledError:  # a stop gave up on it (flush): the batch is lost
+                semantic.failed(batch, EmbeddingFailed("interrupted", "the round was cancelled"))
+                raise
             except EmbeddingFailed as exc:
                 semantic.failed(batch, exc)  # the embedding process logged it
                 continue
@@ -268,8 +271,12 @@ class DetectorCore:
                 sweeps.popleft()
         return bool(sweeps)
 
-    async def drain(self) -> None:
-        """Wait until every submitted observation is analysed (tests, benchmarks, shutdown)."""
+    async def drain(self, embeddings_within: float | None = None) -> None:
+        """Wait until every submitted observation is analysed (tests, benchmarks, shutdown).
+
+        That includes the embeddings of the prompts it sampled, unless ``embeddings_within`` bounds
+        how long to wait for them (a stop): past it, the drain ends once the lexical analysis has.
+        """
         queue = self._queue
         if queue is None:
             return
@@ -280,19 +287,39 @@ class DetectorCore:
             while self.run_sweeps():
                 pass
             return
+        loop = asyncio.get_running_loop()
+        deadline = None if embeddings_within is None else loop.time() + embeddings_within
         while True:
             await self._idle.wait()
             embedding = self._embedding
             if embedding is not None and not embedding.done():
-                await asyncio.wait([embedding])  # its results may raise levels and flag groups
-                continue
+                # Its results may raise levels and flag groups.
+                if deadline is None:
+                    await asyncio.wait([embedding])
+                    continue
+                left = deadline - loop.time()
+                if left > 0:
+                    await asyncio.wait([embedding], timeout=left)
+                    continue
             if queue.empty() and not self._sweeps:
                 return
             await asyncio.sleep(0)
 
-    async def flush(self) -> None:
-        """Analyse what is queued and write pending audit and timeline entries to the store."""
-        await self.drain()
+    async def flush(self, embeddings_within: float | None = None) -> None:
+        """Analyse what is queued and write pending audit and timeline entries to the store.
+
+        With ``embeddings_within`` (a policy's shutdown), embeddings still running past it are
+        given up: the wait for the embedding process is interrupted (the batch is lost and counted)
+        and the round stops, so a hung embedding process cannot hold a stop up.
+        """
+        await self.drain(embeddings_within)
+        embedding = self._embedding
+        if embeddings_within is not None and embedding is not None and not embedding.done():
+            log.warning("detector: embeddings still running after %.1f s; given up", embeddings_within)
+            self.analysis.semantic.interrupt()
+            embedding.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await embedding
         if self.services is not None:
             from policies.detector.sync import push_lists
 

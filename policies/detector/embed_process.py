@@ -14,7 +14,8 @@ the cost is one model in memory per worker.
 Fail safe: every exchange has a deadline (longer for the start, which loads the model); a process
 that exits, hangs past its deadline or answers garbage is killed and raises
 :class:`EmbeddingFailed` for the batch in flight (its prompts are lost and counted by the caller);
-the next start waits a backoff that doubles with each consecutive failure (:meth:`retry_in`). The
+the next start waits a backoff that doubles with each failure in a row (a process that ran for
+``healthy_after`` seconds starts a new series; :meth:`retry_in`). The
 caller is a worker thread or the background analysis, never the request path, and the lexical
 analysis never waits on it (:mod:`policies.detector.core`).
 """
@@ -45,11 +46,22 @@ log = logging.getLogger("distillguard.detector")
 
 DIM = 512  # the model's output (policies.detector.embedding.DIM; not imported: that module is the model's)
 _ROOT = str(Path(__file__).resolve().parents[2])  # where the ``policies`` package is imported from
+# The process's first statements, before any import that takes time: on Linux, ask the kernel to
+# kill it when the worker's launcher thread (so the worker) ends, leaving no window for an orphan.
+_BOOT = (
+    "import sys\n"
+    "if sys.platform.startswith('linux'):\n"
+    "    import ctypes, signal\n"
+    "    ctypes.CDLL(None).prctl(1, int(signal.SIGKILL), 0, 0, 0)\n"
+    "from policies.detector.embed_worker import main\n"
+    "sys.exit(main())\n"
+)
 
 
 class EmbeddingFailed(Exception):
     """The embedding process could not serve a batch: ``reason`` is ``exited``, ``hung``, ``start``,
-    ``error`` (it answered an error; it goes on) or ``backoff`` (it is down, waiting to restart)."""
+    ``interrupted`` (a stop would not wait), ``error`` (it answered an error; it goes on),
+    ``backoff`` (it is down, waiting to restart) or ``closed``."""
 
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
@@ -79,19 +91,27 @@ class EmbeddingProcess:
         per_text_timeout: float = 0.05,
         backoff: float = 0.5,
         max_backoff: float = 30.0,
+        healthy_after: float = 120.0,
     ) -> None:
         self.start_timeout = start_timeout
         self.timeout = timeout
         self.per_text_timeout = per_text_timeout
         self.backoff = backoff
         self.max_backoff = max_backoff
+        self.healthy_after = healthy_after
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
-        self._failures = 0  # consecutive: the backoff doubles with each
+        self._failures = 0  # in a row: the backoff doubles with each
+        self._started_at = 0.0
         self._next_start = 0.0
         self.starts = 0
         self.failures: dict[str, int] = {}
         self.rss = 0  # the process's resident set size at its last answer
+        self._closed = False
+        # An exchange waits on this pipe too: a byte written to it ends the wait (interrupt()).
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
 
     @property
     def pid(self) -> int | None:
@@ -117,12 +137,14 @@ class EmbeddingProcess:
         """One exchange with the process (started first if needed); raises :class:`EmbeddingFailed`."""
         payload = frame({"op": op, "texts": texts})
         with self._lock:
+            with contextlib.suppress(BlockingIOError):
+                os.read(self._wake_r, 64)  # an interrupt meant for an earlier exchange
             process = self._ensure_started()
             deadline = time.monotonic() + self.timeout + self.per_text_timeout * len(texts)
             try:
                 assert process.stdin is not None and process.stdout is not None
-                _send(process.stdin.fileno(), payload, deadline)
-                header, body = _receive(process.stdout.fileno(), deadline)
+                _send(process.stdin.fileno(), payload, deadline, self._wake_r)
+                header, body = _receive(process.stdout.fileno(), deadline, self._wake_r)
             except EmbeddingFailed as exc:
                 self._fail(exc)
                 raise
@@ -138,7 +160,6 @@ class EmbeddingProcess:
                 failure = EmbeddingFailed("exited", f"the embedding process answered garbage ({exc})")
                 self._fail(failure)
                 raise failure from None
-            self._failures = 0
             self.rss = int(header.get("rss", 0))
             blocks, start = [], 0
             for n in rows:
@@ -150,10 +171,12 @@ class EmbeddingProcess:
         process = self._process
         if process is not None:
             return process
+        if self._closed:
+            raise EmbeddingFailed("closed", "the embedding process was closed")
         wait = self._next_start - time.monotonic()
         if wait > 0:
             raise EmbeddingFailed("backoff", f"the embedding process restarts in {wait:.1f} s")
-        started = time.monotonic()
+        started = self._started_at = time.monotonic()
         try:
             process = _launcher().start()
         except OSError as exc:
@@ -166,7 +189,7 @@ class EmbeddingProcess:
         self._process = process
         self.starts += 1
         try:
-            header, _ = _receive(process.stdout.fileno(), started + self.start_timeout)
+            header, _ = _receive(process.stdout.fileno(), started + self.start_timeout, self._wake_r)
             if not header.get("ready"):
                 raise EmbeddingFailed("start", f"the embedding process did not start: {header}")
         except EmbeddingFailed as exc:
@@ -190,6 +213,8 @@ class EmbeddingProcess:
         code = None
         if process is not None:
             code = _kill(process)
+        if time.monotonic() - self._started_at > self.healthy_after:
+            self._failures = 0  # it ran long enough: this failure starts a new series
         self._failures += 1
         delay = min(self.max_backoff, self.backoff * 2 ** (self._failures - 1))
         self._next_start = time.monotonic() + delay
@@ -203,13 +228,19 @@ class EmbeddingProcess:
             delay,
         )
 
-    def close(self, timeout: float = 2.0) -> None:
-        """Stop the process: end its input (it exits), then kill it if it has not within ``timeout``.
+    def interrupt(self) -> None:
+        """End the exchange in progress now, if any: it fails (``interrupted``: the process is killed
+        and restarted with backoff at the next use). For a stop that cannot wait for its deadline."""
+        with contextlib.suppress(BlockingIOError, OSError):
+            os.write(self._wake_w, b"x")
 
-        Does not wait for an exchange in progress (a hung one would hold the lock until its deadline):
-        the exchange then fails, and the process is not restarted before the next use.
-        """
-        process, self._process = self._process, None
+    def close(self, timeout: float = 2.0) -> None:
+        """Stop the process for good: interrupt an exchange in progress, end the process's input (it
+        exits), kill it if it has not within ``timeout``. Later requests fail (``closed``)."""
+        self._closed = True
+        self.interrupt()
+        with self._lock:  # the interrupted exchange returns at once
+            process, self._process = self._process, None
         if process is None:
             return
         with contextlib.suppress(OSError):
@@ -249,7 +280,7 @@ class _Launcher:
                 env["PYTHONPATH"] = os.pathsep.join(p for p in (_ROOT, env.get("PYTHONPATH")) if p)
                 env[PARENT_ENV] = str(os.getpid())
                 process = subprocess.Popen(
-                    [sys.executable, "-m", "policies.detector.embed_worker"],
+                    [sys.executable, "-c", _BOOT],
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     env=env,
@@ -287,13 +318,19 @@ def _kill(process: subprocess.Popen[bytes]) -> int | None:
     return code
 
 
-def _send(fd: int, data: bytes, deadline: float) -> None:
+def _interrupted() -> EmbeddingFailed:
+    return EmbeddingFailed("interrupted", "the wait for the embedding process was interrupted")
+
+
+def _send(fd: int, data: bytes, deadline: float, wake: int) -> None:
     view = memoryview(data)
     while view:
         left = deadline - time.monotonic()
         if left <= 0:
             raise EmbeddingFailed("hung", "the embedding process stopped reading its input")
-        _, writable, _ = select.select([], [fd], [], left)
+        readable, writable, _ = select.select([wake], [fd], [], left)
+        if readable:
+            raise _interrupted()
         if not writable:
             continue
         try:
@@ -304,13 +341,15 @@ def _send(fd: int, data: bytes, deadline: float) -> None:
             raise EmbeddingFailed("exited", f"the embedding process is gone ({exc.strerror})") from None
 
 
-def _read(fd: int, size: int, deadline: float) -> bytes:
+def _read(fd: int, size: int, deadline: float, wake: int) -> bytes:
     chunks, left = [], size
     while left:
         wait = deadline - time.monotonic()
         if wait <= 0:
             raise EmbeddingFailed("hung", "the embedding process did not answer in time")
-        readable, _, _ = select.select([fd], [], [], wait)
+        readable, _, _ = select.select([fd, wake], [], [], wait)
+        if wake in readable:
+            raise _interrupted()
         if not readable:
             continue
         try:
@@ -324,11 +363,11 @@ def _read(fd: int, size: int, deadline: float) -> bytes:
     return b"".join(chunks)
 
 
-def _receive(fd: int, deadline: float) -> tuple[dict[str, Any], bytes]:
-    header_size, body_size = HEAD.unpack(_read(fd, HEAD.size, deadline))
+def _receive(fd: int, deadline: float, wake: int) -> tuple[dict[str, Any], bytes]:
+    header_size, body_size = HEAD.unpack(_read(fd, HEAD.size, deadline, wake))
     if header_size + body_size > MAX_FRAME:
         raise EmbeddingFailed("exited", "the embedding process sent an oversized frame")
-    payload = _read(fd, header_size + body_size, deadline)
+    payload = _read(fd, header_size + body_size, deadline, wake)
     try:
         header = orjson.loads(payload[:header_size])
     except orjson.JSONDecodeError:
@@ -346,6 +385,9 @@ def shared_process() -> EmbeddingProcess:
     closed at the interpreter's exit."""
     if not _SHARED:
         client = EmbeddingProcess()
-        atexit.register(client.close)
+        # Before the interpreter joins its threads (an executor's thread may be waiting on the
+        # process): the hook concurrent.futures uses; the plain atexit hook where it is missing.
+        register = getattr(threading, "_register_atexit", atexit.register)
+        register(client.close)
         _SHARED.append(client)
     return _SHARED[0]

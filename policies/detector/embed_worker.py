@@ -1,7 +1,7 @@
 """The embedding process: the sentence-embedding model of the semantic signals, out of the gateway.
 
-Started by :class:`policies.detector.embed_process.EmbeddingProcess` (one per gateway worker) as
-``python -m policies.detector.embed_worker``. It loads the model (:class:`~embedding.Embedder`,
+Started by :class:`policies.detector.embed_process.EmbeddingProcess` (one per gateway worker),
+which runs :func:`main`. It loads the model (:class:`~embedding.Embedder`,
 with its cache of recent prompts), answers ``ready``, then serves one request at a time from its
 stdin and writes each reply to its stdout, until stdin ends. The model's forward pass and its
 pure-Python tokenizer hold a GIL for milliseconds per batch: here it is this process's GIL, not

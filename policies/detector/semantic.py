@@ -190,6 +190,11 @@ class SemanticSignals:
         embedder = self._embedder
         return embedder.retry_in() if isinstance(embedder, EmbeddingProcess) else 0.0
 
+    def interrupt(self) -> None:
+        """End a wait for the embedding process now (a stop): see :meth:`EmbeddingProcess.interrupt`."""
+        if isinstance(self._embedder, EmbeddingProcess):
+            self._embedder.interrupt()
+
     def compute(self, batch: list[Pending]) -> tuple[list[np.ndarray], float]:
         """The sentence embeddings of each queued prompt, and the CPU time: this thread's and, with
         an embedding process, the process's (run in a worker thread). Raises
