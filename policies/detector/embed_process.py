@@ -41,10 +41,10 @@ import numpy as np
 import orjson
 
 from policies.detector.embed_wire import HEAD, MAX_FRAME, PARENT_ENV, frame
+from policies.detector.embedding import DIM
 
 log = logging.getLogger("distillguard.detector")
 
-DIM = 512  # the model's output (policies.detector.embedding.DIM; not imported: that module is the model's)
 _ROOT = str(Path(__file__).resolve().parents[2])  # where the ``policies`` package is imported from
 # The process's first statements, before any import that takes time: on Linux, ask the kernel to
 # kill it when the worker's launcher thread (so the worker) ends, leaving no window for an orphan.
@@ -60,8 +60,8 @@ _BOOT = (
 
 class EmbeddingFailed(Exception):
     """The embedding process could not serve a batch: ``reason`` is ``exited``, ``hung``, ``start``,
-    ``interrupted`` (a stop would not wait), ``error`` (it answered an error; it goes on),
-    ``backoff`` (it is down, waiting to restart) or ``closed``."""
+    ``protocol`` (it answered garbage), ``interrupted`` (a stop would not wait), ``error`` (it
+    answered an error; it goes on), ``backoff`` (it is down, waiting to restart) or ``closed``."""
 
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
@@ -157,7 +157,7 @@ class EmbeddingProcess:
                 if sum(rows) != len(vectors):
                     raise ValueError(f"{sum(rows)} rows announced, {len(vectors)} sent")
             except (KeyError, TypeError, ValueError) as exc:
-                failure = EmbeddingFailed("exited", f"the embedding process answered garbage ({exc})")
+                failure = EmbeddingFailed("protocol", f"the embedding process answered garbage ({exc})")
                 self._fail(failure)
                 raise failure from None
             self.rss = int(header.get("rss", 0))
@@ -193,8 +193,9 @@ class EmbeddingProcess:
             if not header.get("ready"):
                 raise EmbeddingFailed("start", f"the embedding process did not start: {header}")
         except EmbeddingFailed as exc:
-            self._fail(EmbeddingFailed("start", str(exc)))
-            raise EmbeddingFailed("start", str(exc)) from None
+            failure = EmbeddingFailed("interrupted" if exc.reason == "interrupted" else "start", str(exc))
+            self._fail(failure)
+            raise failure from None
         self.rss = int(header.get("rss", 0))
         log.info(
             "detector: embedding process %d started (model loaded in %.1f s, %d MB resident)",
@@ -366,14 +367,14 @@ def _read(fd: int, size: int, deadline: float, wake: int) -> bytes:
 def _receive(fd: int, deadline: float, wake: int) -> tuple[dict[str, Any], bytes]:
     header_size, body_size = HEAD.unpack(_read(fd, HEAD.size, deadline, wake))
     if header_size + body_size > MAX_FRAME:
-        raise EmbeddingFailed("exited", "the embedding process sent an oversized frame")
+        raise EmbeddingFailed("protocol", "the embedding process sent an oversized frame")
     payload = _read(fd, header_size + body_size, deadline, wake)
     try:
         header = orjson.loads(payload[:header_size])
     except orjson.JSONDecodeError:
-        raise EmbeddingFailed("exited", "the embedding process sent an unreadable frame") from None
+        raise EmbeddingFailed("protocol", "the embedding process sent an unreadable frame") from None
     if not isinstance(header, dict):
-        raise EmbeddingFailed("exited", "the embedding process sent an unreadable frame")
+        raise EmbeddingFailed("protocol", "the embedding process sent an unreadable frame")
     return header, payload[header_size:]
 
 

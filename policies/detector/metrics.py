@@ -58,7 +58,7 @@ class DetectorMetrics:
         self.semantic_failures = metrics.counter(
             "detector_semantic_process_failures_total",
             "Failures of the embedding process (it is restarted with backoff): exited, hung, start, "
-            "error (a batch it refused).",
+            "protocol, interrupted (a stop gave up on it), error (a batch it refused).",
             ("reason",),
         )
         self.semantic_seconds = metrics.counter(
