@@ -45,17 +45,24 @@ from policies.detector.embedding import DIM
 
 log = logging.getLogger("distillguard.detector")
 
-_ROOT = str(Path(__file__).resolve().parents[2])  # where the ``policies`` package is imported from
+_ROOT = str(Path(__file__).resolve().parents[2])  # where the ``policies`` package is
 # The process's first statements, before any import that takes time: on Linux, ask the kernel to
 # kill it when the worker's launcher thread (so the worker) ends, leaving no window for an orphan.
-_BOOT = (
-    "import sys\n"
-    "if sys.platform.startswith('linux'):\n"
-    "    import ctypes, signal\n"
-    "    ctypes.CDLL(None).prctl(1, int(signal.SIGKILL), 0, 0, 0)\n"
-    "from policies.detector.embed_worker import main\n"
-    "sys.exit(main())\n"
-)
+# Then the two packages are entered without running their __init__ (which import the detector and
+# the gateway, 28 MB the embedding process has no use for): it needs embed_worker, embed_wire and
+# embedding, which import only numpy and orjson.
+_BOOT = f"""\
+import sys
+if sys.platform.startswith("linux"):
+    import ctypes, signal
+    ctypes.CDLL(None).prctl(1, int(signal.SIGKILL), 0, 0, 0)
+import types
+for name in ("policies", "policies.detector"):
+    package = sys.modules[name] = types.ModuleType(name)
+    package.__path__ = [{_ROOT!r} + "/" + name.replace(".", "/")]
+from policies.detector.embed_worker import main
+sys.exit(main())
+"""
 
 
 class EmbeddingFailed(Exception):
@@ -277,9 +284,7 @@ class _Launcher:
         while True:
             future = self._requests.get()
             try:
-                env = dict(os.environ)
-                env["PYTHONPATH"] = os.pathsep.join(p for p in (_ROOT, env.get("PYTHONPATH")) if p)
-                env[PARENT_ENV] = str(os.getpid())
+                env = {**os.environ, PARENT_ENV: str(os.getpid())}
                 process = subprocess.Popen(
                     [sys.executable, "-c", _BOOT],
                     stdin=subprocess.PIPE,
