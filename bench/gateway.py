@@ -232,9 +232,17 @@ def start_servers(config: Path, mock_port: int, gw_port: int) -> tuple[subproces
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (clock ticks of /proc/<pid>/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time of a process and of its live children (the detector's embedding
+    process works for the gateway: its CPU is the gateway's), from /proc/<pid>/stat."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if stat.parent.name == str(pid) or fields[1] == str(pid):
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def bare_config(config: Path, workdir: Path) -> Path:

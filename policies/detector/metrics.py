@@ -48,11 +48,21 @@ class DetectorMetrics:
         )
         self.semantic_prompts = metrics.counter(
             "detector_semantic_prompts_total",
-            "Prompts the semantic signals embedded, or skipped because their queue was full.",
+            "Prompts the semantic signals embedded, skipped because their queue was full, or lost "
+            "with a batch the embedding process failed to serve.",
             ("outcome",),
         )
         self.semantic_embedded = self.semantic_prompts.labels("embedded")
         self.semantic_skipped = self.semantic_prompts.labels("skipped")
+        self.semantic_lost = self.semantic_prompts.labels("lost")
+        self.semantic_failures = metrics.counter(
+            "detector_semantic_process_failures_total",
+            "Failures of the embedding process (it is restarted with backoff): exited, hung, start, "
+            "protocol, interrupted (a stop gave up on it), error (a batch it refused).",
+            ("reason",),
+        )
         self.semantic_seconds = metrics.counter(
-            "detector_semantic_seconds_total", "CPU time of the semantic signals (embedding and scoring).", ()
+            "detector_semantic_seconds_total",
+            "CPU time of the semantic signals (embedding, in the embedding process, and scoring).",
+            (),
         )

@@ -33,6 +33,9 @@ from policies.detector.core import DetectorCore, core_for
 from policies.detector.request import observe
 
 SCRATCH = "detector"
+# How long a shutdown waits for the embeddings in progress (a batch takes a fraction of a second; a
+# served process has STOP_DEADLINE_SECONDS, 15 s by default, for its whole stop).
+SHUTDOWN_EMBEDDING_SECONDS = 2.0
 
 
 class DetectorPolicy(Policy[DetectorConfig]):
@@ -46,9 +49,10 @@ class DetectorPolicy(Policy[DetectorConfig]):
         self.core.attach(self.config, self.services)
 
     async def shutdown(self) -> None:
-        """Write what is pending to the store (the core itself outlives reloads)."""
+        """Write what is pending to the store (the core itself outlives reloads). Embeddings still
+        running after :data:`SHUTDOWN_EMBEDDING_SECONDS` are given up: a stop has a deadline."""
         try:
-            await self.core.flush()
+            await self.core.flush(embeddings_within=SHUTDOWN_EMBEDDING_SECONDS)
         except Exception:
             self.services.logger.warning("detector: could not flush pending evidence at shutdown")
 

@@ -2,9 +2,10 @@
 
 Run in the background analysis only, on a sample of each account's requests (its first
 ``sample_first``, then one in ``sample_every``): :meth:`SemanticSignals.offer` queues the prompt
-during :meth:`~policies.detector.analysis.Analyser.process`; the core embeds the queued prompts in
-one batch in a worker thread between batches of observations (:meth:`SemanticSignals.compute`) and
-applies the results on the event loop (:meth:`SemanticSignals.apply`). Three signals come of it:
+during :meth:`~policies.detector.analysis.Analyser.process`; the core sends the queued prompts in
+batches to the worker's embedding process (:mod:`policies.detector.embed_process`, waited on from a
+worker thread, so the event loop keeps serving: :meth:`SemanticSignals.compute`) and applies the
+results on the event loop (:meth:`SemanticSignals.apply`). Three signals come of it:
 
 - **elicitation** per request: how close the prompt's closest sentence is to a description of an
   extraction demand (:mod:`policies.detector.anchors`) and not closer to its honest look-alike; per
@@ -18,9 +19,10 @@ applies the results on the event loop (:meth:`SemanticSignals.apply`). Three sig
   index like a MinHash key: reworded and translated instructions that MinHash keeps apart fall in
   one bucket, so the index groups the accounts behind them and the cluster term reads the group.
 
-Memory: per account 2 KB of projected embeddings and a few numbers; the reference window 64 KB;
-the embedder's cache of recent prompts 2,048 entries (at most 6 sentences of 2 KB each: 25 MB).
-The work queue is bounded (``max_pending``); past it prompts are skipped, not queued.
+Memory: per account 2 KB of projected embeddings and a few numbers; the reference window 64 KB.
+The model and its cache of recent prompts (2,048 entries, at most 6 sentences of 2 KB each: 25 MB)
+live in the embedding process. The work queue is bounded (``max_pending``); past it prompts are
+skipped, not queued; a batch the embedding process failed to serve is lost and counted.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from policies.detector import anchors
-from policies.detector.embedding import DIM, Embedder, shared_embedder
+from policies.detector.embed_process import EmbeddingFailed, EmbeddingProcess, shared_process
+from policies.detector.embedding import DIM, Embedder
 from policies.detector.mmd import ACCOUNT_SAMPLES, PROJECTED, REFERENCE_EVERY, ReferenceWindow, project
 
 if TYPE_CHECKING:
@@ -53,6 +56,7 @@ BANDS, BITS = 8, 4
 _WINDOW = 16  # embedded requests the per-account elicitation mean remembers
 _PLANES = np.random.default_rng(9176).standard_normal((DIM, BANDS * BITS)).astype(np.float32)
 _KEY_SPACE = 0xFE << 56  # beside MinHash keys and the system prompts' exact keys (0xFF)
+ROUND = 64  # prompts sent to the embedding process at once (its deadline grows with them)
 
 
 @dataclass(slots=True)
@@ -113,7 +117,9 @@ def template_keys(vector: np.ndarray) -> list[int]:
 class SemanticSignals:
     """Per-account semantic state, the benign reference window and the queue of prompts to embed."""
 
-    def __init__(self, settings: Any, max_accounts: int, embedder: Embedder | None = None) -> None:
+    def __init__(
+        self, settings: Any, max_accounts: int, embedder: Embedder | EmbeddingProcess | None = None
+    ) -> None:
         self.settings = settings
         self.active = False
         self._embedder = embedder
@@ -123,7 +129,8 @@ class SemanticSignals:
         self.pending: list[Pending] = []
         self.skipped = 0
         self.embedded = 0
-        self.seconds = 0.0  # CPU time spent embedding (worker thread) and applying
+        self.seconds = 0.0  # CPU time spent embedding (embedding process and worker thread) and applying
+        self.lost = 0  # prompts of batches the embedding process failed to serve
         self._extraction: np.ndarray | None = None
         self._ordinary: np.ndarray | None = None
         self._metrics: DetectorMetrics | None = None
@@ -137,7 +144,7 @@ class SemanticSignals:
         self._max_accounts = max_accounts
         self.active = settings.enabled == "on" or (settings.enabled == "auto" and available())
         if self.active and self._embedder is None:
-            self._embedder = shared_embedder()
+            self._embedder = shared_process()  # started on its first batch
 
     def account(self, name: str) -> SemanticAccount:
         accounts = self.accounts
@@ -173,19 +180,53 @@ class SemanticSignals:
             return
         self.pending.append(Pending(account, text, extraction, settings, at))
 
-    def take(self) -> list[Pending]:
-        batch, self.pending = self.pending, []
+    def take(self, limit: int = ROUND) -> list[Pending]:
+        """The oldest ``limit`` queued prompts, off the queue."""
+        batch, self.pending = self.pending[:limit], self.pending[limit:]
         return batch
 
+    def retry_in(self) -> float:
+        """Seconds until the embedding process may be restarted after a failure (0: it may run now)."""
+        embedder = self._embedder
+        return embedder.retry_in() if isinstance(embedder, EmbeddingProcess) else 0.0
+
+    def interrupt(self) -> None:
+        """End a wait for the embedding process now (a stop): see :meth:`EmbeddingProcess.interrupt`."""
+        if isinstance(self._embedder, EmbeddingProcess):
+            self._embedder.interrupt()
+
     def compute(self, batch: list[Pending]) -> tuple[list[np.ndarray], float]:
-        """The sentence embeddings of each queued prompt, and the CPU time (run in a worker thread)."""
-        assert self._embedder is not None
+        """The sentence embeddings of each queued prompt, and the CPU time: this thread's and, with
+        an embedding process, the process's (run in a worker thread). Raises
+        :class:`~policies.detector.embed_process.EmbeddingFailed` when the process fails."""
+        embedder = self._embedder
+        assert embedder is not None
         started = time.thread_time()
+        if isinstance(embedder, EmbeddingProcess):
+            remote = 0.0
+            if self._extraction is None:
+                extraction = embedder.request("texts", list(anchors.EXTRACTION))
+                ordinary = embedder.request("texts", list(anchors.ORDINARY))
+                self._extraction, self._ordinary = extraction.blocks[0], ordinary.blocks[0]
+                remote += extraction.cpu + ordinary.cpu
+            vectors: list[np.ndarray] = []
+            if batch:
+                reply = embedder.request("prompts", [item.text for item in batch])
+                vectors, remote = reply.blocks, remote + reply.cpu
+            return vectors, time.thread_time() - started + remote
         if self._extraction is None:
-            self._extraction = self._embedder.encode(list(anchors.EXTRACTION))
-            self._ordinary = self._embedder.encode(list(anchors.ORDINARY))
-        vectors = self._embedder.encode_prompts([item.text for item in batch])
+            self._extraction = embedder.encode(list(anchors.EXTRACTION))
+            self._ordinary = embedder.encode(list(anchors.ORDINARY))
+        vectors = embedder.encode_prompts([item.text for item in batch])
         return vectors, time.thread_time() - started
+
+    def failed(self, batch: list[Pending], exc: Exception) -> None:
+        """Count a batch the embedding process could not serve (its prompts are lost)."""
+        self.lost += len(batch)
+        if self._metrics is not None:
+            self._metrics.semantic_lost.inc(len(batch))
+            if isinstance(exc, EmbeddingFailed) and exc.reason != "backoff":
+                self._metrics.semantic_failures.labels(exc.reason).inc()
 
     def record(self, batch: list[Pending], seconds: float) -> None:
         """Count a round's prompts and CPU time (here and in the metrics)."""
@@ -232,8 +273,13 @@ class SemanticSignals:
         return time.thread_time() - started
 
     def run_now(self, analyser: Analyser) -> None:
-        """Embed and apply what is queued, on this thread (tests, benchmarks, a drain without a worker)."""
+        """Embed and apply what is queued, waiting on this thread (tests, benchmarks, a drain without a
+        worker). While the embedding process waits to restart, what is queued is lost (counted)."""
         while self.pending:
             batch = self.take()
-            vectors, spent = self.compute(batch)
+            try:
+                vectors, spent = self.compute(batch)
+            except EmbeddingFailed as exc:
+                self.failed(batch, exc)
+                continue
             self.record(batch, spent + self.apply(batch, vectors, analyser))
