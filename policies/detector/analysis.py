@@ -271,7 +271,8 @@ class Analyser:
 
     def rescore(self, group: Group, settings: DetectorConfig) -> None:
         """Score a group again; one that becomes flagged, or whose flagged score rose by
-        :data:`SWEEP_STEP`, goes on the sweep queue (its members' cluster terms changed)."""
+        :data:`SWEEP_STEP` or past a level's threshold, goes on the sweep queue (its members'
+        cluster terms changed)."""
         was = group.flagged
         cluster = settings.cluster
         pooled = None
@@ -281,7 +282,7 @@ class Analyser:
         group.flagged = score >= cluster.flag_score and score > 0
         if self._outbox.sharing:
             self._outbox.touched.add(group.key)
-        if group.flagged and (not was or score >= group.swept + SWEEP_STEP):
+        if group.flagged and (not was or _risen(group.swept, score, settings)):
             # A raise waits for no member's next request (a hydra member sends one in hundreds).
             group.swept = score
             self._sweeps.append((group.key, list(group.members)))
@@ -349,6 +350,18 @@ class Analyser:
         if new != state.level:
             self._vote(state, new, score, now, mono, shadow)
         return score
+
+
+def _risen(swept: float, score: float, settings: DetectorConfig) -> bool:
+    """Whether a group's score rose enough since its members were last re-evaluated to raise them."""
+    if score >= swept + SWEEP_STEP:
+        return True
+    weight = settings.weights.cluster
+    if score <= swept or weight <= 0:
+        return False
+    t = settings.thresholds
+    # A member with no score of its own is raised when w_cluster x score reaches a threshold.
+    return any(swept < level / weight <= score for level in (t.elevated, t.high, t.critical))
 
 
 _WINDOWS: list[Any] = [None, ()]  # the shared settings object and its release windows

@@ -26,9 +26,10 @@ rate the groups cross the linked fraction one by one, far apart (a group of 37 m
 links). Infra groups that are each *implicated* (``infra_min_accounts`` members, of which
 ``infra_min_linked`` linked) and share the client key form a *family*; a group reads the family's
 pooled linked share when its own count is consistent with it (one-sided binomial test: at least
-:data:`CONSISTENT` probability of seeing as few links among its members at the pooled rate). A
-group whose count is far below its siblings' rate (an office behind a NAT with three linked
-accounts, beside a proxy pool that uses the same SDK) keeps its own share.
+:data:`CONSISTENT` probability of seeing as few links among its members at the pooled rate; the
+share is pooled again without the groups that fail the test). A group whose count is far below its
+siblings' rate (an office behind a NAT with three linked accounts, beside a proxy pool that uses
+the same SDK) keeps its own share, and does not dilute the pool's.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from policies.detector.fingerprint import key_hex
 TEMPLATE = "template"
 SYSTEM = "system"
 INFRA = "infra"
-CONSISTENT = 0.05  # the binomial tail below which a group's linked count is not its family's rate
+CONSISTENT = 0.1  # the binomial tail below which a group's linked count is not its family's rate
 
 
 class Group:
@@ -256,15 +257,27 @@ class TemplateIndex:
         family = self.family(group, cluster)
         if len(family) < 2 or group not in family:
             return None
-        linked = accounts = 0
-        for member in family:
-            linked += member.linked_count
-            accounts += member.accounts
-        share = linked / accounts
-        own = group.linked_count
-        if own / group.accounts >= share or binomial_tail(own, group.accounts, share) >= CONSISTENT:
-            return share
-        return None
+        share = _share(family)
+        # Once more without the groups whose counts do not fit that rate (an office beside the pool).
+        fitting = [member for member in family if _fits(member, share)]
+        if len(fitting) < 2 or group not in fitting:
+            return None
+        share = _share(fitting)
+        return share if _fits(group, share) else None
+
+
+def _share(groups: list[Group]) -> float:
+    linked = accounts = 0
+    for group in groups:
+        linked += group.linked_count
+        accounts += group.accounts
+    return linked / accounts
+
+
+def _fits(group: Group, share: float) -> bool:
+    """Whether the group's linked count is consistent with ``share`` (or above it)."""
+    linked, accounts = group.linked_count, group.accounts
+    return linked >= share * accounts or binomial_tail(linked, accounts, share) >= CONSISTENT
 
 
 def implicated(group: Group, cluster: Any) -> bool:
