@@ -26,8 +26,9 @@ rate the groups cross the linked fraction one by one, far apart (a group of 37 m
 links). Infra groups that are each *implicated* (``infra_min_accounts`` members, of which
 ``infra_min_linked`` linked) and share the client key form a *family*; a group reads the family's
 pooled linked share when its own count is consistent with it (one-sided binomial test: at least
-:data:`CONSISTENT` probability of seeing as few links among its members at the pooled rate; the
-share is pooled again without the groups that fail the test). A group whose count is far below its
+:data:`CONSISTENT` probability, divided by the number of groups in the family, of seeing as few links
+among its members at the pooled rate; the share is pooled again without the groups that fail the
+test). A group whose count is far below its
 siblings' rate (an office behind a NAT with three linked accounts, beside a proxy pool that uses
 the same SDK) keeps its own share, and does not dilute the pool's.
 """
@@ -43,7 +44,7 @@ from policies.detector.fingerprint import key_hex
 TEMPLATE = "template"
 SYSTEM = "system"
 INFRA = "infra"
-CONSISTENT = 0.1  # the binomial tail below which a group's linked count is not its family's rate
+CONSISTENT = 0.1  # family-wise binomial tail below which a group's linked count is not its family's rate
 
 
 class Group:
@@ -258,12 +259,14 @@ class TemplateIndex:
         if len(family) < 2 or group not in family:
             return None
         share = _share(family)
+        # Family-wise: the least linked of m groups of one pool is at the low tail by chance alone.
+        tail = CONSISTENT / len(family)
         # Once more without the groups whose counts do not fit that rate (an office beside the pool).
-        fitting = [member for member in family if _fits(member, share)]
+        fitting = [member for member in family if _fits(member, share, tail)]
         if len(fitting) < 2 or group not in fitting:
             return None
         share = _share(fitting)
-        return share if _fits(group, share) else None
+        return share if _fits(group, share, tail) else None
 
 
 def _share(groups: list[Group]) -> float:
@@ -274,10 +277,10 @@ def _share(groups: list[Group]) -> float:
     return linked / accounts
 
 
-def _fits(group: Group, share: float) -> bool:
+def _fits(group: Group, share: float, tail: float) -> bool:
     """Whether the group's linked count is consistent with ``share`` (or above it)."""
     linked, accounts = group.linked_count, group.accounts
-    return linked >= share * accounts or binomial_tail(linked, accounts, share) >= CONSISTENT
+    return linked >= share * accounts or binomial_tail(linked, accounts, share) >= tail
 
 
 def implicated(group: Group, cluster: Any) -> bool:
@@ -286,17 +289,27 @@ def implicated(group: Group, cluster: Any) -> bool:
 
 
 def binomial_tail(k: int, n: int, p: float) -> float:
-    """P(X <= k) for X ~ Binomial(n, p), summed in log space (n up to ``max_group_members`` and beyond)."""
-    if p <= 0.0:
+    """P(X <= k) for X ~ Binomial(n, p).
+
+    Summed from the k-th term down by the terms' ratio (log space: no underflow at large n); below
+    the mean the terms shrink geometrically, so the sum stops after a few dozen of them whatever n.
+    """
+    if p <= 0.0 or k >= n:
         return 1.0
-    if p >= 1.0:
-        return 1.0 if k >= n else 0.0
+    if p >= 1.0 or k < 0:
+        return 0.0
     log_p, log_q = math.log(p), math.log1p(-p)
+    term = math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) + k * log_p + (n - k) * log_q
+    inverse_odds = log_q - log_p
+    mean = n * p
     total = 0.0
-    for i in range(min(k, n) + 1):
-        total += math.exp(
-            math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * log_p + (n - i) * log_q
-        )
+    for i in range(k, -1, -1):
+        value = math.exp(term)
+        total += value
+        if i < mean and value < total * 1e-15:
+            break
+        if i:
+            term += math.log(i / (n - i + 1)) + inverse_odds
     return min(1.0, total)
 
 
