@@ -2,7 +2,8 @@
 
     python -m bench.hydra_replay                       # full mix, seed 7
     python -m bench.hydra_replay --scale 0.5 --seed 3
-    python -m bench.hydra_replay --detector '{"cluster": {"propagation": 0}}'   # a variant
+    python -m bench.hydra_replay --detector '{"cluster": {"infra_pooling": false}}'   # a variant
+    python -m bench.hydra_replay --baseline '{"cluster": {"infra_pooling": false}}'   # both, with ratios
 
 Each account's requests get the times ``distillguard simulate`` gives them (the same start and
 jittered intervals over ``--duration`` virtual seconds); the requests are analysed in that order by
@@ -186,17 +187,10 @@ def results(run: dict) -> list[dict[str, Any]]:
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scale", type=float, default=1.0)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--duration", type=float, default=240.0, help="virtual seconds of the run")
-    parser.add_argument("--embed-every", type=int, default=32)
-    parser.add_argument("--detector", default="{}", help="detector config (JSON) for this run")
-    args = parser.parse_args()
-    run = replay(args.scale, args.seed, args.duration, orjson.loads(args.detector), args.embed_every)
-    print(f"replay: {run['requests']} requests, {len(run['accounts'])} accounts, {run['cpu']:.0f} s CPU")
-    for row in results(run):
+def _print(title: str, run: dict) -> list[dict[str, Any]]:
+    rows = results(run)
+    print(f"{title}: {run['requests']} requests, {len(run['accounts'])} accounts, {run['cpu']:.0f} s CPU")
+    for row in rows:
         if row["kind"] == "attack":
             print(
                 f"  {row['persona']:<18} {row['accounts']:>4}  recall {row['recall_within_budget']:.3f}  "
@@ -204,6 +198,34 @@ def main() -> None:
             )
         else:
             print(f"  {row['persona']:<18} {row['accounts']:>4}  benign  levels {row['levels']}")
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--duration", type=float, default=240.0, help="virtual seconds of the run")
+    parser.add_argument("--embed-every", type=int, default=32)
+    parser.add_argument("--detector", default="{}", help="detector config (JSON) for this run")
+    parser.add_argument("--baseline", help="detector config (JSON) of a baseline run first, then ratios")
+    args = parser.parse_args()
+    config = orjson.loads(args.detector)
+    if args.baseline is None:
+        _print("replay", replay(args.scale, args.seed, args.duration, config, args.embed_every))
+        return
+    base = _print(
+        "baseline",
+        replay(args.scale, args.seed, args.duration, orjson.loads(args.baseline), args.embed_every),
+    )
+    rows = _print("this config", replay(args.scale, args.seed, args.duration, config, args.embed_every))
+    print("ratios (this config / baseline): recall within budget, median requests to high")
+    for before, after in zip(base, rows, strict=True):
+        if after["kind"] == "attack" and before["to_high_median"] and after["to_high_median"]:
+            was, now = before["recall_within_budget"], after["recall_within_budget"]
+            ratio = f"x{now / was:.2f}" if was else "-"
+            median = after["to_high_median"] / before["to_high_median"]
+            print(f"  {after['persona']:<18} recall {was:.3f} -> {now:.3f} ({ratio})  median x{median:.2f}")
 
 
 if __name__ == "__main__":
