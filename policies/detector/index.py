@@ -195,7 +195,9 @@ class TemplateIndex:
                 group.d_requests, group.d_content = 1.0, extraction
             groups[key] = group
             if len(groups) > self.max_groups:
-                groups.popitem(last=False)
+                _, evicted = groups.popitem(last=False)
+                if evicted.kind == INFRA and self.families:
+                    self._forget(evicted)
             seen = first == account
         else:
             groups.move_to_end(key)
@@ -252,6 +254,15 @@ class TemplateIndex:
             else:
                 members.append(sibling)
         return members
+
+    def _forget(self, group: Group) -> None:
+        """Drop an evicted infra group from its family (the families stay bounded by the groups)."""
+        client = str(group.key).partition("|")[0]
+        keys = self.families.get(client)
+        if keys is not None:
+            keys.discard(group.key)
+            if not keys:
+                del self.families[client]
 
     def pooled_share(self, group: Group, cluster: Any) -> float | None:
         """The linked share of ``group``'s family when it has siblings and the group fits its rate."""

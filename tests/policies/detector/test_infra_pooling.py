@@ -123,3 +123,22 @@ def test_binomial_tail() -> None:
     assert abs(binomial_tail(10, 10, 0.3) - 1.0) < 1e-9
     assert abs(binomial_tail(3, 37, 0.143) - 0.2048) < 1e-3
     assert binomial_tail(3, 100, 0.2) < 1e-4
+
+
+def test_families_forget_evicted_groups() -> None:
+    cluster = ClusterSettings()
+    index = TemplateIndex(100, 1000)
+    for network in range(2):
+        key = f"sdk|10.0.{network}.0/24"
+        for number in range(10):
+            index.touch(key, INFRA, f"{network}-{number}", 0.0, 0.0)
+        group = index.get(key)
+        assert group is not None
+        for number in range(3):
+            index.link(group, f"{network}-{number}")
+        index.family(group, cluster)
+    assert index.families == {"sdk": {"sdk|10.0.0.0/24", "sdk|10.0.1.0/24"}}
+    for key in range(200):  # other groups push both out of the LRU
+        index.touch(key, INFRA, "a", 0.0, 0.0)
+        index.touch(key, INFRA, "b", 0.0, 0.0)
+    assert index.families == {}
