@@ -36,6 +36,7 @@ from policies.detector.timeline import FeatureTimeline
 log = logging.getLogger("distillguard.detector")
 
 _SYSTEM_CACHE = 1024
+SWEEP_STEP = 0.1  # a flagged group's score rise at which its members are re-evaluated again
 
 # (key of a newly flagged group, its members then): members the core re-evaluates
 Sweep = tuple[Any, list[str]]
@@ -148,9 +149,9 @@ class Analyser:
         group, seen = index.touch(infra_key, INFRA, obs.account, 0.0, now)
         if group is not None:
             if state.linked and obs.account not in group.linked:
-                index.link(group, obs.account)
-                seen = False
-            self._maybe_rescore(group, seen, settings)
+                self.link(group, obs.account, settings)
+            else:
+                self._maybe_rescore(group, seen, settings)
         state.update(
             alpha=1.0 / settings.rates.window_requests,
             mono=obs.mono,
@@ -269,15 +270,33 @@ class Analyser:
         self._remember_template(state, group, extraction)
 
     def rescore(self, group: Group, settings: DetectorConfig) -> None:
-        """Score a group again; one that becomes flagged goes on the sweep queue."""
+        """Score a group again; one that becomes flagged, or whose flagged score rose by
+        :data:`SWEEP_STEP` or past a level's threshold, goes on the sweep queue (its members'
+        cluster terms changed)."""
         was = group.flagged
-        score = group_score(group, settings.cluster)
-        group.flagged = score >= settings.cluster.flag_score and score > 0
+        cluster = settings.cluster
+        pooled = None
+        if group.kind == INFRA and cluster.infra_pooling:
+            pooled = self._index.pooled_share(group, cluster)
+        score = group_score(group, cluster, pooled)
+        group.flagged = score >= cluster.flag_score and score > 0
         if self._outbox.sharing:
             self._outbox.touched.add(group.key)
-        if group.flagged and not was:
+        if group.flagged and (not was or _risen(group.swept, score, settings)):
+            # A raise waits for no member's next request (a hydra member sends one in hundreds).
+            group.swept = score
             self._sweeps.append((group.key, list(group.members)))
-            log.info("detector: cluster %s flagged (%d accounts)", group.id, group.accounts)
+            if not was:
+                log.info("detector: cluster %s flagged (%d accounts)", group.id, group.accounts)
+
+    def link(self, group: Group, account: str, settings: DetectorConfig) -> None:
+        """Count ``account`` as linked in an infra group; rescore it and its family (pooled share moved)."""
+        self._index.link(group, account)
+        self.rescore(group, settings)
+        if settings.cluster.infra_pooling:
+            for sibling in self._index.family(group, settings.cluster):
+                if sibling is not group:
+                    self.rescore(sibling, settings)
 
     def cluster_term(self, state: AccountState, settings: DetectorConfig) -> tuple[float, str | None]:
         """The best group score of the account and its group id.
@@ -307,8 +326,7 @@ class Analyser:
             for infra_key in state.infra:
                 infra = get(infra_key)
                 if infra is not None:
-                    index.link(infra, state.account)
-                    self.rescore(infra, settings)
+                    self.link(infra, state.account, settings)
         for infra_key in state.infra:
             group = get(infra_key)
             if group is not None and group.score > best:
@@ -332,6 +350,18 @@ class Analyser:
         if new != state.level:
             self._vote(state, new, score, now, mono, shadow)
         return score
+
+
+def _risen(swept: float, score: float, settings: DetectorConfig) -> bool:
+    """Whether a group's score rose enough since its members were last re-evaluated to raise them."""
+    if score >= swept + SWEEP_STEP:
+        return True
+    weight = settings.weights.cluster
+    if score <= swept or weight <= 0:
+        return False
+    t = settings.thresholds
+    # A member with no score of its own is raised when w_cluster x score reaches a threshold.
+    return any(swept < level / weight <= score for level in (t.elevated, t.high, t.critical))
 
 
 _WINDOWS: list[Any] = [None, ()]  # the shared settings object and its release windows

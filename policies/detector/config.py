@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, PrivateAttr, model_validator
 
-from gateway.plugins import HIGHER_IS_STRICTER, LOWER_IS_STRICTER, NEUTRAL, PolicyConfig
+from gateway.plugins import HIGHER_IS_STRICTER, LOWER_IS_STRICTER, NEUTRAL, TRUE_IS_STRICTER, PolicyConfig
 
 
 class NewModel(PolicyConfig):
@@ -188,6 +188,10 @@ class ClusterSettings(PolicyConfig):
     )
     infra_linked_fraction: Annotated[float, LOWER_IS_STRICTER] = Field(
         0.2, gt=0, le=1, description="linked share for a full infra score"
+    )
+    infra_pooling: Annotated[bool, TRUE_IS_STRICTER] = Field(
+        True,
+        description="implicated infra groups with one client key read their pooled linked share (index.py)",
     )
     flag_score: Annotated[float, LOWER_IS_STRICTER] = Field(
         0.5, ge=0, le=1, description="group score at which members are re-evaluated"

@@ -19,10 +19,23 @@ requests (chain-of-thought or rubric demands) reaches ``content_threshold``;
 the score then grows with the number of accounts. An infra group scores by the
 share of its members that are *linked* (have used a campaign template): a
 corporate NAT full of ordinary users scores 0, a proxy pool of a hydra scores 1.
+
+**Pooling across a proxy pool.** A hydra spreads its accounts over several networks with one
+client setup; each network's group sees only its own few linked members, so at a low extraction
+rate the groups cross the linked fraction one by one, far apart (a group of 37 members needs 6
+links). Infra groups that are each *implicated* (``infra_min_accounts`` members, of which
+``infra_min_linked`` linked) and share the client key form a *family*; a group reads the family's
+pooled linked share when its own count is consistent with it (one-sided binomial test: at least
+:data:`CONSISTENT` probability, divided by the number of groups in the family, of seeing as few links
+among its members at the pooled rate; the share is pooled again without the groups that fail the
+test). A group whose count is far below its
+siblings' rate (an office behind a NAT with three linked accounts, beside a proxy pool that uses
+the same SDK) keeps its own share, and does not dilute the pool's.
 """
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from typing import Any
 
@@ -31,6 +44,7 @@ from policies.detector.fingerprint import key_hex
 TEMPLATE = "template"
 SYSTEM = "system"
 INFRA = "infra"
+CONSISTENT = 0.1  # family-wise binomial tail below which a group's linked count is not its family's rate
 
 
 class Group:
@@ -54,6 +68,7 @@ class Group:
         "new_members",
         "requests",
         "score",
+        "swept",
     )
 
     def __init__(self, key: Any, kind: str, now: float) -> None:
@@ -76,6 +91,7 @@ class Group:
         self.new_linked: list[str] = []
         self.flagged = False
         self.score = 0.0
+        self.swept = 0.0  # the score at which its members were last re-evaluated together
 
     @property
     def id(self) -> str:
@@ -134,6 +150,8 @@ class TemplateIndex:
         self.track_deltas = False  # only when a store shares the index (else the lists would grow)
         self._door: OrderedDict[Any, str] = OrderedDict()
         self.groups: OrderedDict[Any, Group] = OrderedDict()
+        # client key -> keys of its implicated infra groups (see the module docstring)
+        self.families: dict[str, set[str]] = {}
 
     def __len__(self) -> int:
         return len(self.groups)
@@ -177,7 +195,9 @@ class TemplateIndex:
                 group.d_requests, group.d_content = 1.0, extraction
             groups[key] = group
             if len(groups) > self.max_groups:
-                groups.popitem(last=False)
+                _, evicted = groups.popitem(last=False)
+                if evicted.kind == INFRA and self.families:
+                    self._forget(evicted)
             seen = first == account
         else:
             groups.move_to_end(key)
@@ -210,15 +230,114 @@ class TemplateIndex:
             if self.track_deltas:
                 group.new_linked.append(account)
 
+    def family(self, group: Group, cluster: Any) -> list[Group]:
+        """The implicated infra groups sharing ``group``'s client key (itself included when implicated).
 
-def group_score(group: Group, cluster: Any) -> float:
-    """The group's score under the ``cluster`` settings (also stored on the group)."""
+        Registers or drops ``group`` in its family as its counts now say; forgets evicted siblings.
+        """
+        client = str(group.key).partition("|")[0]
+        keys = self.families.get(client)
+        if implicated(group, cluster):
+            if keys is None:
+                keys = self.families[client] = set()
+            keys.add(group.key)
+        elif keys is not None:
+            keys.discard(group.key)
+        if not keys:
+            self.families.pop(client, None)
+            return []
+        members = []
+        for key in list(keys):
+            sibling = self.groups.get(key)
+            if sibling is None:
+                keys.discard(key)
+            else:
+                members.append(sibling)
+        return members
+
+    def _forget(self, group: Group) -> None:
+        """Drop an evicted infra group from its family (the families stay bounded by the groups)."""
+        client = str(group.key).partition("|")[0]
+        keys = self.families.get(client)
+        if keys is not None:
+            keys.discard(group.key)
+            if not keys:
+                del self.families[client]
+
+    def pooled_share(self, group: Group, cluster: Any) -> float | None:
+        """The linked share of ``group``'s family when it has siblings and the group fits its rate."""
+        family = self.family(group, cluster)
+        if len(family) < 2 or group not in family:
+            return None
+        share = _share(family)
+        # Family-wise: the least linked of m groups of one pool is at the low tail by chance alone.
+        tail = CONSISTENT / len(family)
+        # Once more without the groups whose counts do not fit that rate (an office beside the pool).
+        fitting = [member for member in family if _fits(member, share, tail)]
+        if len(fitting) < 2 or group not in fitting:
+            return None
+        share = _share(fitting)
+        return share if _fits(group, share, tail) else None
+
+
+def _share(groups: list[Group]) -> float:
+    linked = accounts = 0
+    for group in groups:
+        linked += group.linked_count
+        accounts += group.accounts
+    return linked / accounts
+
+
+def _fits(group: Group, share: float, tail: float) -> bool:
+    """Whether the group's linked count is consistent with ``share`` (or above it)."""
+    linked, accounts = group.linked_count, group.accounts
+    return linked >= share * accounts or binomial_tail(linked, accounts, share) >= tail
+
+
+def implicated(group: Group, cluster: Any) -> bool:
+    """Whether an infra group has the members and linked members to score at all."""
+    return group.accounts >= cluster.infra_min_accounts and group.linked_count >= cluster.infra_min_linked
+
+
+def binomial_tail(k: int, n: int, p: float) -> float:
+    """P(X <= k) for X ~ Binomial(n, p).
+
+    Summed from the k-th term down by the terms' ratio (log space: no underflow at large n); below
+    the mean the terms shrink geometrically, so the sum stops after a few dozen of them whatever n.
+    """
+    if p <= 0.0 or k >= n:
+        return 1.0
+    if p >= 1.0 or k < 0:
+        return 0.0
+    log_p, log_q = math.log(p), math.log1p(-p)
+    term = math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) + k * log_p + (n - k) * log_q
+    inverse_odds = log_q - log_p
+    mean = n * p
+    total = 0.0
+    for i in range(k, -1, -1):
+        value = math.exp(term)
+        total += value
+        if i < mean and value < total * 1e-15:
+            break
+        if i:
+            term += math.log(i / (n - i + 1)) + inverse_odds
+    return min(1.0, total)
+
+
+def group_score(group: Group, cluster: Any, pooled: float | None = None) -> float:
+    """The group's score under the ``cluster`` settings (also stored on the group).
+
+    ``pooled``: for an infra group, its family's linked share (:meth:`TemplateIndex.pooled_share`).
+    """
     if group.kind == INFRA:
         accounts, linked = group.accounts, group.linked_count
         if accounts < cluster.infra_min_accounts or linked < cluster.infra_min_linked:
             score = 0.0
         else:
-            score = min(1.0, (linked / accounts) / cluster.infra_linked_fraction)
+            share = linked / accounts
+            if pooled is not None and pooled > share:
+                share = pooled
+            score = min(1.0, share / cluster.infra_linked_fraction)
     else:
         accounts = group.accounts
         content = group.content_mean
