@@ -2,6 +2,7 @@
 
     python -m bench.green_attrib [--answers 40] [--tokens 300] [--accounts 1000]
         --point ind:0.5/2:0.5/2:frequency_penalty=0.5 --point nested:0.5/2:0.5/2 ...
+    python -m bench.green_attrib --cost --point ind:0.25/2:0.25/2 --point nested:0.75/1.5:0.33/3
 
 A point is ``layout:gamma_p/delta_p:gamma_a/delta_a[:field=value,...]``: the provider-wide list
 (fraction ``gamma_p`` of the vocabulary, bias ``delta_p``) and the account's list, either
@@ -13,13 +14,15 @@ marked for ``acct-0``, and as many unmarked with the same sampling fields; answe
 
 Printed per point: the provider-key TPR at 200 tokens (p <= 1e-3); the right account among
 ``--accounts`` (Holm, corrected p <= 1e-3) at 300 tokens, per answer, and with 2 and 4 answers of the
-account pooled; wrong accounts named; false positives on unmarked answers, human text and answers
+account pooled; both after 10% of the tokens are deleted or replaced at random; wrong accounts named;
+false positives on unmarked answers, human text and answers
 marked for an account not among the candidates; median distinct tokens; own perplexity.
 """
 
 from __future__ import annotations
 
 import argparse
+import random
 import signal
 import statistics
 import sys
@@ -28,10 +31,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import orjson
 
 from bench.green_harvest import Answer, Harvester, harvest_prompts, tokenize_all
+from bench.green_list import edit
 from bench.watermark_eval.corpora import stdlib_docstrings
-from policies.watermark.green_list import green_mask, provider_key
+from policies.watermark.green_list import GreenLayout, build_layout_bias, green_mask, provider_key
 from policies.watermark.keys import MasterKey
 from policies.watermark.stats import BinomialTest, holm
 from tests.llamacpp.server import LlamaServer
@@ -108,6 +113,34 @@ class Scorer:
         return [name for name, pc in zip(self.names, holm(p), strict=True) if pc <= ALPHA]
 
 
+def cost(points: list[Point], rounds: int = 200) -> None:
+    """Bytes of each point's bias and the gateway's cost of it: a map built (a cache miss) and the
+    forwarded body serialised with it (every request), the points interleaved in one run."""
+    body = {"model": "smollm2", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 300}
+    provider = provider_key(MASTER)
+    times: dict[Point, dict[str, list[float]]] = {p: {"build": [], "send": []} for p in points}
+    for r in range(rounds):
+        for point in points:
+            layout = GreenLayout.of(point.gamma_p, point.delta_p, point.gamma_a, point.delta_a, point.nested)
+            t0 = time.perf_counter()
+            made = build_layout_bias(provider, MASTER.account_key(f"acct-{r}"), VOCAB, layout)
+            t1 = time.perf_counter()
+            orjson.dumps({**body, "logit_bias": made.merged(None)})
+            t2 = time.perf_counter()
+            times[point]["build"].append(t1 - t0)
+            times[point]["send"].append(t2 - t1)
+    for point in points:
+        layout = GreenLayout.of(point.gamma_p, point.delta_p, point.gamma_a, point.delta_a, point.nested)
+        made = build_layout_bias(provider, MASTER.account_key("acct-0"), VOCAB, layout)
+        build = statistics.median(times[point]["build"]) * 1e6
+        send = statistics.median(times[point]["send"]) * 1e6
+        print(
+            f"{'nested' if point.nested else 'ind'} {point.gamma_p}/{point.delta_p} {point.gamma_a}/"
+            f"{point.delta_a}: {len(made.fragment):,} bytes, {len(made.ids):,} entries; median of {rounds}: "
+            f"map built {build:.0f} us (a cache miss), body serialised with it {send:.1f} us"
+        )
+
+
 def distinct(ids: list[int]) -> np.ndarray:
     u = np.unique(np.asarray(ids, dtype=np.int64))
     return u[(u >= 0) & (u < VOCAB)]
@@ -123,7 +156,11 @@ def main() -> None:
     parser.add_argument("--parallel", type=int, default=4)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-unmarked", action="store_true", help="skip the unmarked answers (FPR)")
+    parser.add_argument("--cost", action="store_true", help="only bytes and gateway us per point (no model)")
     args = parser.parse_args()
+    if args.cost:
+        cost(args.point)
+        return
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the server on a kill, too
     prompts = harvest_prompts(args.offset + args.answers)[args.offset :]
     started = time.perf_counter()
@@ -198,6 +235,13 @@ def run_point(
         f"scored for the account {statistics.median(p[1] for p in acct_p):.0f}; account log10 p median "
         f"{statistics.median(log10):.1f}, worst {max(log10):.1f}; provider log10 p at 200 median "
         f"{statistics.median(np.log10(max(p, 1e-300)) for p in p200):.1f}"
+    )
+    rng = random.Random(7)
+    edited = [distinct(edit(i[: args.tokens], 0.1, rng)) for i in marked_ids]
+    print(
+        f"  after 10% of tokens deleted or replaced at random, {args.tokens} tokens: provider TPR "
+        f"{sum(with_target.provider_p(d) <= ALPHA for d in edited) / n:.3f}, right account "
+        f"{sum('acct-0' in with_target.attributed(d) for d in edited) / n:.3f}"
     )
     misses = [
         f"#{args.offset + j} ({d300[j].size} distinct, 10^{log10[j]:.1f})"
