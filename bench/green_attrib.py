@@ -36,9 +36,11 @@ import orjson
 from bench.green_harvest import Answer, Harvester, harvest_prompts, tokenize_all
 from bench.green_list import edit
 from bench.watermark_eval.corpora import stdlib_docstrings
+from policies.watermark.detector import candidates
+from policies.watermark.green_detect import GreenListDetector
 from policies.watermark.green_list import GreenLayout, build_layout_bias, green_mask, provider_key
 from policies.watermark.keys import MasterKey
-from policies.watermark.stats import BinomialTest, holm
+from policies.watermark.stats import BinomialTest
 from tests.llamacpp.server import LlamaServer
 from tests.support import free_port
 
@@ -71,46 +73,47 @@ class Point:
 
 
 class Keys:
-    """The provider list and, per account, the account list of one point's layout."""
+    """The provider list of one point's layout, and the bias each account's requests carry."""
 
     def __init__(self, point: Point) -> None:
         self.point = point
         self.provider = green_mask(provider_key(MASTER), VOCAB, point.gamma_p)
 
-    def account(self, name: str) -> np.ndarray:
-        own = green_mask(MASTER.account_key(name), VOCAB, self.point.gamma_a)
-        return own & self.provider if self.point.nested else own
-
     def bias(self, name: str) -> dict[str, float]:
-        total = self.point.delta_p * self.provider + self.point.delta_a * self.account(name)
-        ids = np.flatnonzero(total)
-        return {str(int(t)): float(total[t]) for t in ids}
+        """Exactly what the gateway adds for account ``name`` (the product's bias map)."""
+        p = self.point
+        layout = GreenLayout.of(p.gamma_p, p.delta_p, p.gamma_a, p.delta_a, p.nested)
+        return build_layout_bias(provider_key(MASTER), MASTER.account_key(name), VOCAB, layout).bias()
 
 
 class Scorer:
-    """Provider test and the account tests over ``accounts`` candidates (``acct-0`` first)."""
+    """The product's detector (:class:`GreenListDetector`) over ``names`` (``acct-0`` first)."""
 
     def __init__(self, keys: Keys, names: list[str]) -> None:
+        point = keys.point
         self.keys = keys
         self.names = names
-        # nested: the account key's split of the provider list (the subset hash), tested on the
-        # provider-green distinct tokens only; ind: its own split, tested on every distinct token
-        self.split = np.stack([green_mask(MASTER.account_key(n), VOCAB, keys.point.gamma_a) for n in names])
+        self.detector = GreenListDetector(
+            [MASTER],
+            candidates([MASTER], names),
+            vocab_size=VOCAB,
+            gamma=point.gamma_p,
+            account_gamma=point.gamma_a,
+            nested=point.nested,
+            tokenize=list,
+        )
 
     def provider_p(self, ids: np.ndarray) -> float:
-        return BinomialTest(
-            int(self.keys.provider[ids].sum()), int(ids.size), self.keys.point.gamma_p
-        ).p_value
+        hits = int(self.keys.provider[ids].sum())
+        return BinomialTest(hits, int(ids.size), self.keys.point.gamma_p).p_value
 
     def accounts(self, ids: np.ndarray) -> tuple[list[float], int]:
-        scored = ids[self.keys.provider[ids]] if self.keys.point.nested else ids
-        hits = self.split[:, scored].sum(axis=1)
-        n = int(scored.size)
-        return [BinomialTest(int(h), n, self.keys.point.gamma_a).p_value for h in hits], n
+        """Every candidate's raw p-value (in ``names`` order) and the tokens scored for the first."""
+        rows = {r["account"]: r for r in self.detector.score(ids)["candidates"]}
+        return [rows[n]["p_value"] for n in self.names], int(rows[self.names[0]]["scored"])
 
     def attributed(self, ids: np.ndarray) -> list[str]:
-        p, _ = self.accounts(ids)
-        return [name for name, pc in zip(self.names, holm(p), strict=True) if pc <= ALPHA]
+        return [name.split("@")[0] for name in self.detector.score(ids)["attributed"]]
 
 
 def cost(points: list[Point], rounds: int = 200) -> None:
