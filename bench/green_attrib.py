@@ -144,6 +144,26 @@ def cost(points: list[Point], rounds: int = 200) -> None:
         )
 
 
+def strata(keys: Keys, docs: list[np.ndarray]) -> None:
+    """Independent lists: the account's hit rate among provider-green and provider-red tokens, and
+    how often a test on the provider-green tokens alone beats the test on all of them."""
+    own = green_mask(MASTER.account_key("acct-0"), VOCAB, keys.point.gamma_a)
+    gamma = keys.point.gamma_a
+    green_rate, red_rate, better = [], [], 0
+    for ids in docs:
+        in_p = keys.provider[ids]
+        green_rate.append(own[ids][in_p].mean() if in_p.any() else np.nan)
+        red_rate.append(own[ids][~in_p].mean() if (~in_p).any() else np.nan)
+        whole = BinomialTest(int(own[ids].sum()), int(ids.size), gamma).p_value
+        part = BinomialTest(int(own[ids][in_p].sum()), int(in_p.sum()), gamma).p_value
+        better += part < whole
+    print(
+        f"  account hit rate among provider-green distinct tokens median {np.nanmedian(green_rate):.2f}, "
+        f"among provider-red {np.nanmedian(red_rate):.2f} (null {gamma}); a test on the provider-green "
+        f"tokens alone beats the test on all in {better} of {len(docs)} answers"
+    )
+
+
 def distinct(ids: list[int]) -> np.ndarray:
     u = np.unique(np.asarray(ids, dtype=np.int64))
     return u[(u >= 0) & (u < VOCAB)]
@@ -239,6 +259,8 @@ def run_point(
         f"{statistics.median(log10):.1f}, worst {max(log10):.1f}; provider log10 p at 200 median "
         f"{statistics.median(np.log10(max(p, 1e-300)) for p in p200):.1f}"
     )
+    if not point.nested:
+        strata(keys, d300)
     rng = random.Random(7)
     edited = [distinct(edit(i[: args.tokens], 0.1, rng)) for i in marked_ids]
     print(
