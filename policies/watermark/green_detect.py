@@ -7,6 +7,11 @@ al. 2024). Under the null hypothesis (text not generated with a key) each distin
 with probability exactly ``gamma``, independently (see :mod:`policies.watermark.green_list`), so the
 number of green distinct tokens is Binomial(n, gamma) and its exact tail is the p-value.
 
+With a nested layout (the account list a keyed subset of the provider list) an account is tested on
+the distinct tokens that are green in the provider list only, against ``account_gamma``: text marked
+through the gateway is rich in provider-green tokens, and conditioning on their colour keeps the null
+exact for every account but the one whose subset it was marked with.
+
 The provider-wide key (one test per master key: "was this generated through our gateway, or by a
 model trained on such text?") is reported on its own; the account keys are tested together and
 corrected for their number (Holm by default), and an account is attributed only when its corrected

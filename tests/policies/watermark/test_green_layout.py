@@ -19,7 +19,10 @@ from typing import Any
 import numpy as np
 import orjson
 import pytest
+import yaml
 
+from gateway.config.loader import load_config
+from gateway.errors import ConfigError
 from policies.watermark.detector import candidates
 from policies.watermark.green_detect import GreenListDetector
 from policies.watermark.green_list import build_bias, green_mask, provider_key
@@ -187,3 +190,19 @@ def test_the_cli_detects_a_nested_layout(tokenize_url: str, tmp_path: Any) -> No
     assert nested.returncode == 0, nested.stderr
     report = json.loads(nested.stdout)
     assert report["nested"] and report["corpus"]["attributed"] == ["acct-9@2026-01"]
+
+
+def test_a_risk_level_cannot_change_the_layout(tmp_path: Any) -> None:
+    # detection must know the layout an answer was marked with: a risk level that switched it
+    # would mark some answers with a layout the configured detector does not test
+    preset = yaml.safe_load((ROOT / "policies" / "default.yaml").read_text())
+    for key, value in (("nested", False), ("account_gamma", 0.5), ("account_delta", 5.0)):
+        config = json.loads(json.dumps(preset))
+        overrides = config["risk_levels"]["high"].setdefault("overrides", {})
+        overrides.setdefault("watermark", {}).setdefault("green_list", {})[key] = value
+        path = tmp_path / "policy.yaml"
+        path.write_text(yaml.safe_dump(config))
+        with pytest.raises(ConfigError) as caught:
+            load_config(path)
+        assert caught.value.path.endswith(f"watermark.green_list.{key}"), caught.value
+        assert "cannot show this override tightens" in str(caught.value)
