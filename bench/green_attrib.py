@@ -259,6 +259,12 @@ def run_point(
         f"{statistics.median(log10):.1f}, worst {max(log10):.1f}; provider log10 p at 200 median "
         f"{statistics.median(np.log10(max(p, 1e-300)) for p in p200):.1f}"
     )
+    shorter = {
+        cut: sum("acct-0" in with_target.attributed(distinct(i[:cut])) for i in marked_ids)
+        for cut in (150, 200)
+    }
+    cuts = ", ".join(f"{c} tokens {k}/{n}" for c, k in shorter.items())
+    print(f"  right account, answers cut shorter: {cuts}")
     if not point.nested:
         strata(keys, d300)
     rng = random.Random(7)
