@@ -146,7 +146,7 @@ class GreenListConfig(PolicyConfig):
         128,
         ge=1,
         le=100_000,
-        description="bias maps kept per process (about 0.45 MB each at 49,152 tokens); a miss costs ~3 ms",
+        description="bias maps kept per process (0.45-0.76 MB each at 49,152 tokens); a miss costs ~3 ms",
     )
     with_lexical: Annotated[bool, TRUE_IS_STRICTER] = Field(
         False, description="also apply the lexical scheme where the green list marks a request"
