@@ -68,7 +68,7 @@ async def _green(
     if found is None:
         where = "model: no watermark green_list.models entry matches" if model else "no green_list.models"
         return _error(400, where)
-    entry, gamma = found
+    entry, layout = found
     try:
         tokenizer = make_tokenizer(entry.tokenizer_url, entry.tokenizer_json)
     except ValueError as exc:
@@ -77,10 +77,12 @@ async def _green(
         masters,
         candidates(masters, accounts),
         vocab_size=entry.vocab_size,
-        gamma=gamma,
+        gamma=layout.gamma,
         tokenize=tokenizer.encode,
         alpha=alpha,
         correction=correction,
+        account_gamma=layout.account_gamma,
+        nested=layout.nested,
     )
     try:  # the tokenizer is an HTTP call or a native library: off the event loop
         report = await asyncio.to_thread(detector.detect, texts, bool(body.get("per_document", True)))

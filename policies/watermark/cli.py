@@ -69,14 +69,17 @@ def _green_detector(args: argparse.Namespace, masters: list[Any], accounts: list
         args.tokenizer_url,
         args.tokenizer_json,
     )
+    account_gamma, nested = args.account_gamma, args.nested
     if args.config:
         from gateway.config.loader import load_config
 
         found = green_list_settings(watermark_configs(load_config(args.config)), args.model)
         if found is not None:
-            entry, found_gamma = found
+            entry, layout = found
             vocab_size = vocab_size or entry.vocab_size
-            gamma = gamma or found_gamma
+            gamma = gamma or layout.gamma
+            account_gamma = account_gamma or layout.account_gamma
+            nested = nested or layout.nested
             if not (url or tokenizer_json):
                 url, tokenizer_json = entry.tokenizer_url, entry.tokenizer_json
     if not vocab_size:
@@ -90,6 +93,8 @@ def _green_detector(args: argparse.Namespace, masters: list[Any], accounts: list
         tokenize=tokenizer.encode,
         alpha=args.alpha,
         correction=args.correction,
+        account_gamma=account_gamma,
+        nested=nested,
     )
 
 
@@ -194,6 +199,16 @@ def register(subparsers: Any) -> None:
     detect.add_argument("--vocab-size", type=int, help="green_list: the model's vocabulary size")
     detect.add_argument(
         "--gamma", type=float, help="green_list: the green fraction (default: --config, else 0.25)"
+    )
+    detect.add_argument(
+        "--account-gamma",
+        type=float,
+        help="green_list: the account list's fraction (default: --config, else --gamma)",
+    )
+    detect.add_argument(
+        "--nested",
+        action="store_true",
+        help="green_list: the account list is a subset of the provider list (default: --config)",
     )
     detect.add_argument("--model", help="green_list with --config: the model whose green_list entry applies")
     detect.add_argument("--corpus-only", action="store_true", help="skip the per-document results")

@@ -16,6 +16,7 @@ from gateway.plugins import (
     PolicyConfig,
     Ranked,
 )
+from policies.watermark.green_list import GreenLayout
 
 ClassName = Literal["spelling", "contraction", "function", "connective", "compound"]
 ALL_CLASSES: tuple[ClassName, ...] = ("spelling", "contraction", "function", "connective", "compound")
@@ -123,17 +124,37 @@ class GreenListConfig(PolicyConfig):
     delta: Annotated[float, HIGHER_IS_STRICTER] = Field(
         2.0, gt=0, le=20, description="bias added to each green token's logit, per list"
     )
+    # The account's own list (attribution), when it differs from the provider-wide one above:
+    # attribution among many accounts needs more evidence per answer than the provider test (Holm
+    # over 1,000 accounts asks for p <= 1e-6). No order either: detection must know all three.
+    account_gamma: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="fraction in the account's list (of the provider list when nested); default: gamma",
+    )
+    account_delta: float | None = Field(
+        None, gt=0, le=20, description="bias added to the account's green tokens; default: delta"
+    )
+    nested: bool = Field(
+        False,
+        description="the account list is a keyed subset of the provider list (tested on its green tokens)",
+    )
     # the models whose upstream honours logit_bias (llama.cpp, vLLM); others keep the text schemes
     models: Annotated[list[GreenListModel], NEUTRAL] = Field(default_factory=list, max_length=64)
     cache_maps: Annotated[int, NEUTRAL] = Field(
         128,
         ge=1,
         le=100_000,
-        description="bias maps kept per process (about 0.45 MB each at 49,152 tokens); a miss costs ~3 ms",
+        description="bias maps kept per process (0.45-0.76 MB each at 49,152 tokens); a miss costs ~3 ms",
     )
     with_lexical: Annotated[bool, TRUE_IS_STRICTER] = Field(
         False, description="also apply the lexical scheme where the green list marks a request"
     )
+
+    def layout(self) -> GreenLayout:
+        """Both lists' fractions and biases, as the bias and the detector use them."""
+        return GreenLayout.of(self.gamma, self.delta, self.account_gamma, self.account_delta, self.nested)
 
     def model_for(self, model: str | None) -> GreenListModel | None:
         """The first entry whose glob matches ``model`` (None: the green list does not apply)."""

@@ -7,6 +7,11 @@ al. 2024). Under the null hypothesis (text not generated with a key) each distin
 with probability exactly ``gamma``, independently (see :mod:`policies.watermark.green_list`), so the
 number of green distinct tokens is Binomial(n, gamma) and its exact tail is the p-value.
 
+With a nested layout (the account list a keyed subset of the provider list) an account is tested on
+the distinct tokens that are green in the provider list only, against ``account_gamma``: text marked
+through the gateway is rich in provider-green tokens, and conditioning on their colour keeps the null
+exact for every account but the one whose subset it was marked with.
+
 The provider-wide key (one test per master key: "was this generated through our gateway, or by a
 model trained on such text?") is reported on its own; the account keys are tested together and
 corrected for their number (Holm by default), and an account is attributed only when its corrected
@@ -85,20 +90,29 @@ class GreenListDetector:
         tokenize: Callable[[str], list[int]],
         alpha: float = 1e-3,
         correction: str = "holm",
+        account_gamma: float | None = None,
+        nested: bool = False,
     ) -> None:
+        """``gamma``: the provider list's fraction; ``account_gamma`` (default ``gamma``) and
+        ``nested``: the account list's, as in :class:`policies.watermark.green_list.GreenLayout`."""
         self.masters = list(masters)
         self.candidates = list(candidates)
         self.vocab_size = vocab_size
         self.gamma = gamma
+        self.account_gamma = gamma if account_gamma is None else account_gamma
+        self.nested = nested
         self.tokenize = tokenize
         self.alpha = alpha
         self.correction = correction
         self._provider = np.stack([green_mask(provider_key(m), vocab_size, gamma) for m in self.masters])
+        # each candidate's own split; nested, it is tested on its master's provider-green tokens only
         self._accounts = (
-            np.stack([green_mask(c.key, vocab_size, gamma) for c in self.candidates])
+            np.stack([green_mask(c.key, vocab_size, self.account_gamma) for c in self.candidates])
             if self.candidates
             else np.zeros((0, vocab_size), dtype=bool)
         )
+        row = {m.id: i for i, m in enumerate(self.masters)}
+        self._master_of = np.array([row.get(c.key_id, 0) for c in self.candidates], dtype=np.int64)
 
     def distinct(self, text: str) -> np.ndarray:
         """The distinct token ids of ``text`` inside the vocabulary (each scored once)."""
@@ -112,7 +126,17 @@ class GreenListDetector:
             {"key_id": m.id, **BinomialTest(int(hits), n, self.gamma).as_dict()}
             for m, hits in zip(self.masters, self._provider[:, ids].sum(axis=1), strict=True)
         ]
-        tests = [BinomialTest(int(h), n, self.gamma) for h in self._accounts[:, ids].sum(axis=1)]
+        if self.nested and self.candidates:
+            # Only the provider-green tokens can carry the account's mark; among them each token is
+            # in the account's subset with probability account_gamma under the null, independently
+            # of the provider list and of every other account's subset: the test stays exact.
+            in_provider = self._provider[:, ids][self._master_of]
+            hits = (self._accounts[:, ids] & in_provider).sum(axis=1)
+            scored = in_provider.sum(axis=1)
+        else:
+            hits = self._accounts[:, ids].sum(axis=1)
+            scored = np.full(len(self.candidates), n)
+        tests = [BinomialTest(int(h), int(k), self.account_gamma) for h, k in zip(hits, scored, strict=True)]
         p_values = [t.p_value for t in tests]
         corrected = adjust(p_values, self.correction) if p_values else []
         rows = [
@@ -143,6 +167,8 @@ class GreenListDetector:
         report: dict[str, Any] = {
             "scheme": "green_list",
             "gamma": self.gamma,
+            "account_gamma": self.account_gamma,
+            "nested": self.nested,
             "vocab_size": self.vocab_size,
             "alpha": self.alpha,
             "correction": self.correction,

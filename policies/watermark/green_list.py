@@ -5,13 +5,18 @@ model's vocabulary, the *green* tokens, and the upstream adds ``delta`` to their
 samples. The split does not depend on the context, so edits only remove the tokens they touch.
 
 Two lists are added to every request: the provider-wide one (the same for every account: what a
-student trained on many accounts' answers inherits) and the account's own (attribution). A token in
-both gets ``2 * delta``. Under the null hypothesis (text not generated with this key) each distinct
-token is green with probability exactly ``gamma``, independently, because its greenness is the
-token id's own keyed hash (SHAKE-256 of the key, four bytes per token id, below ``gamma * 2**32``):
-a binomial test over the distinct tokens of a text is exact.
+student trained on many accounts' answers inherits) and the account's own (attribution), each with
+its own fraction and bias (:class:`GreenLayout`). The account list is either an independent split of
+the vocabulary (``nested: false``), or a keyed subset of the provider list (``nested: true``): then
+every bias the account adds also pushes towards provider-green tokens, so the two marks do not
+compete for the same sampling choices, and the account is tested on the provider-green tokens only.
+Under the null hypothesis (text not generated with this key) each distinct token is green with
+probability exactly ``gamma``, independently, because its greenness is the token id's own keyed hash
+(SHAKE-256 of the key, four bytes per token id, below ``gamma * 2**32``): a binomial test over the
+distinct tokens of a text is exact; for a nested account list, the same holds among the tokens whose
+provider colour is green (the account's hash is independent of the provider's and of other accounts').
 
-The bias maps are computed once per (key, vocabulary size, gamma, delta) and kept as JSON bytes
+The bias maps are computed once per (key, vocabulary size, layout) and kept as JSON bytes
 (:class:`orjson.Fragment`), which the engine's ``orjson.dumps`` splices into the forwarded body as
 they are; a client's own ``logit_bias`` (already bounded by the logprobs policy) is added entry by
 entry to ours, so it cannot remove the mark except on the few tokens it names.
@@ -24,6 +29,7 @@ import functools
 import hashlib
 import hmac
 from collections import OrderedDict
+from dataclasses import dataclass
 
 import numpy as np
 import orjson
@@ -53,25 +59,64 @@ def green_mask(key: bytes, vocab_size: int, gamma: float) -> np.ndarray:
     return np.frombuffer(raw, dtype="<u4") < np.uint64(int(gamma * 2**32))
 
 
+@dataclass(frozen=True, slots=True)
+class GreenLayout:
+    """The two lists: fraction and bias of the provider-wide list and of the account's list.
+
+    ``account_gamma`` is a fraction of the vocabulary, or of the provider list when ``nested``.
+    """
+
+    gamma: float
+    delta: float
+    account_gamma: float
+    account_delta: float
+    nested: bool = False
+
+    @classmethod
+    def of(
+        cls,
+        gamma: float,
+        delta: float,
+        account_gamma: float | None = None,
+        account_delta: float | None = None,
+        nested: bool = False,
+    ) -> GreenLayout:
+        """The account list as the provider's (``gamma``, ``delta``) unless given."""
+        return cls(
+            gamma,
+            delta,
+            gamma if account_gamma is None else account_gamma,
+            delta if account_delta is None else account_delta,
+            nested,
+        )
+
+
+def account_mask(provider: bytes, account: bytes, vocab_size: int, layout: GreenLayout) -> np.ndarray:
+    """The account's green tokens: its own split, inside the provider list when nested."""
+    own = green_mask(account, vocab_size, layout.account_gamma)
+    return own & _provider_mask(provider, vocab_size, layout.gamma) if layout.nested else own
+
+
 class BiasMap:
     """One (provider key, account key, vocabulary) bias, kept as the JSON bytes the upstream receives.
 
-    ``ids`` (sorted) and ``weights`` (1 or 2: in one list or both) say which tokens are biased;
-    ``_starts`` says where each entry (with its comma) begins in ``fragment``, so a merge with a
-    client's few entries cuts those out of the bytes instead of re-encoding 20,000.
+    ``ids`` (sorted) and ``levels`` (an index into ``values``: provider list only, account list only,
+    both) say which tokens are biased and by how much; ``_starts`` says where each entry (with its
+    comma) begins in ``fragment``, so a merge with a client's few entries cuts those out of the bytes
+    instead of re-encoding 20,000.
     """
 
-    __slots__ = ("_starts", "delta", "fragment", "ids", "weights")
+    __slots__ = ("_starts", "fragment", "ids", "levels", "values")
 
-    def __init__(self, ids: np.ndarray, weights: np.ndarray, delta: float, vocab_size: int) -> None:
-        self.ids = ids
-        self.weights = weights
-        self.delta = delta
-        table = _entry_table(vocab_size, delta)
+    def __init__(
+        self, ids: np.ndarray, levels: np.ndarray, values: tuple[float, ...], vocab_size: int
+    ) -> None:
+        self.values = values
+        self.levels = levels.astype(np.uint8)
+        table = _entry_table(vocab_size, values)
         # A ragged gather of each entry's bytes from the table, vectorised (20,000 entries in ~1 ms).
-        second = weights == 2
-        seg_start = table.starts(ids, second)
-        seg_len = table.lengths[ids] + np.where(second, table.extra, 0)
+        seg_start = table.starts(ids, self.levels)
+        seg_len = table.lengths(ids, self.levels)
         ends = np.cumsum(seg_len)
         starts = np.concatenate(([0], ends))
         index = np.repeat(seg_start - starts[:-1], seg_len) + np.arange(int(ends[-1]) if ends.size else 0)
@@ -83,13 +128,13 @@ class BiasMap:
 
     def bias(self) -> dict[str, float]:
         """The map as a dict (tests and tools; the hot path never builds it)."""
-        return {str(int(t)): float(w * self.delta) for t, w in zip(self.ids, self.weights, strict=True)}
+        return {str(int(t)): float(self.values[v]) for t, v in zip(self.ids, self.levels, strict=True)}
 
     def value(self, token: int) -> tuple[int, float]:
         """(entry position or -1, our bias) of one token id."""
         pos = int(np.searchsorted(self.ids, token))
         if pos < len(self.ids) and int(self.ids[pos]) == token:
-            return pos, float(self.weights[pos] * self.delta)
+            return pos, float(self.values[self.levels[pos]])
         return -1, 0.0
 
     def merged(self, client: dict[str, float] | None) -> orjson.Fragment:
@@ -122,21 +167,26 @@ class BiasMap:
 
 
 class _EntryTable:
-    """Every entry ``"id":value,`` of a vocabulary, at weight 1 then at weight 2, as one byte array."""
+    """Every entry ``"id":value,`` of a vocabulary, once per bias value, as one byte array."""
 
-    def __init__(self, size: int, delta: float) -> None:
-        one, two = orjson.dumps(float(delta)), orjson.dumps(float(2 * delta))
-        first = b"".join(b'"%d":%s,' % (i, one) for i in range(size))
-        second = b"".join(b'"%d":%s,' % (i, two) for i in range(size))
-        self.lengths = np.fromiter((len(b'"%d":' % i) + len(one) + 1 for i in range(size)), np.int64, size)
-        self.offsets = np.concatenate(([0], np.cumsum(self.lengths)[:-1]))
-        self.extra = len(two) - len(one)  # a weight-2 entry is this much longer ("4.0" / "10.0")
-        self.split = len(first)
-        self.data = np.frombuffer(first + second, dtype=np.uint8)
+    def __init__(self, size: int, values: tuple[float, ...]) -> None:
+        encoded = [orjson.dumps(float(v)) for v in values]
+        prefix = np.fromiter((len(b'"%d":' % i) for i in range(size)), np.int64, size)
+        self._ids = np.arange(size, dtype=np.int64)
+        self._prefix_before = np.concatenate(([0], np.cumsum(prefix)[:-1]))  # prefix bytes before id i
+        self._prefix = prefix
+        self._value_len = np.array([len(e) + 1 for e in encoded], dtype=np.int64)  # value and comma
+        blocks = [b"".join(b'"%d":%s,' % (i, e) for i in range(size)) for e in encoded]
+        self._base = np.concatenate(([0], np.cumsum([len(b) for b in blocks])[:-1])).astype(np.int64)
+        self.data = np.frombuffer(b"".join(blocks), dtype=np.uint8)
 
-    def starts(self, ids: np.ndarray, second: np.ndarray) -> np.ndarray:
+    def starts(self, ids: np.ndarray, levels: np.ndarray) -> np.ndarray:
         """Where each entry's bytes begin in ``data``."""
-        return np.where(second, self.split + self.offsets[ids] + ids * self.extra, self.offsets[ids])
+        return self._base[levels] + self._prefix_before[ids] + ids * self._value_len[levels]
+
+    def lengths(self, ids: np.ndarray, levels: np.ndarray) -> np.ndarray:
+        """Each entry's length in bytes, comma included."""
+        return self._prefix[ids] + self._value_len[levels]
 
 
 @functools.lru_cache(maxsize=8)
@@ -145,24 +195,46 @@ def _provider_mask(key: bytes, vocab_size: int, gamma: float) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=8)
-def _entry_table(size: int, delta: float) -> _EntryTable:
-    return _EntryTable(size, delta)
+def _entry_table(size: int, values: tuple[float, ...]) -> _EntryTable:
+    return _EntryTable(size, values)
 
 
-def build_bias(provider: bytes, account: bytes, vocab_size: int, gamma: float, delta: float) -> BiasMap:
-    """The summed bias of both lists (token ids as strings, OpenAI's object form)."""
-    total = _provider_mask(provider, vocab_size, gamma).astype(np.uint8)
-    total += green_mask(account, vocab_size, gamma)
-    ids = np.flatnonzero(total)
-    return BiasMap(ids, total[ids], delta, vocab_size)
+def build_bias(
+    provider: bytes,
+    account: bytes,
+    vocab_size: int,
+    gamma: float,
+    delta: float,
+    *,
+    account_gamma: float | None = None,
+    account_delta: float | None = None,
+    nested: bool = False,
+) -> BiasMap:
+    """The summed bias of both lists (token ids as strings, OpenAI's object form).
+
+    The account list takes the provider's ``gamma`` and ``delta`` unless given (:class:`GreenLayout`).
+    """
+    return build_layout_bias(
+        provider, account, vocab_size, GreenLayout.of(gamma, delta, account_gamma, account_delta, nested)
+    )
+
+
+def build_layout_bias(provider: bytes, account: bytes, vocab_size: int, layout: GreenLayout) -> BiasMap:
+    """The summed bias of both lists of ``layout``."""
+    in_provider = _provider_mask(provider, vocab_size, layout.gamma)
+    in_account = account_mask(provider, account, vocab_size, layout)
+    # level 1: provider list only, 2: account list only, 3: both (0: neither, not sent)
+    level = in_provider.astype(np.uint8) + 2 * in_account.astype(np.uint8)
+    ids = np.flatnonzero(level)
+    values = (layout.delta, layout.account_delta, layout.delta + layout.account_delta)
+    return BiasMap(ids, level[ids] - 1, values, vocab_size)
 
 
 class BiasCache:
     """Bias maps by (account, vocab size); least recently used dropped past ``limit``."""
 
-    def __init__(self, gamma: float, delta: float, limit: int = 128) -> None:
-        self.gamma = gamma
-        self.delta = delta
+    def __init__(self, layout: GreenLayout, limit: int = 128) -> None:
+        self.layout = layout
         self.limit = limit
         self._maps: OrderedDict[tuple[bytes, bytes, int], BiasMap] = OrderedDict()
 
@@ -172,7 +244,7 @@ class BiasCache:
         if found is not None:
             self._maps.move_to_end(cache_key)
             return found
-        made = self._maps[cache_key] = build_bias(provider, account, vocab_size, self.gamma, self.delta)
+        made = self._maps[cache_key] = build_layout_bias(provider, account, vocab_size, self.layout)
         if len(self._maps) > self.limit:
             self._maps.popitem(last=False)
         return made

@@ -11,6 +11,7 @@ import orjson
 from gateway.config.loader import load_keys_file
 from gateway.plugins import response_texts
 from policies.watermark.config import GreenListModel, WatermarkConfig
+from policies.watermark.green_list import GreenLayout
 from policies.watermark.keys import KeySpec
 
 _TEXT_FIELDS = ("text", "content", "completion", "output", "response", "answer")
@@ -92,8 +93,9 @@ def watermark_configs(loaded: Any) -> list[dict[str, Any]]:
     return out
 
 
-def green_list_settings(configs: list[dict[str, Any]], model: str | None) -> tuple[Any, float] | None:
-    """The green_list model entry (for ``model``, else the first) and gamma of the first config with one."""
+def green_list_settings(configs: list[dict[str, Any]], model: str | None) -> tuple[Any, GreenLayout] | None:
+    """The green_list model entry (for ``model``, else the first) and the lists' layout of the first
+    config with one (detection needs both lists' fractions and whether the account's is nested)."""
     for config in configs:
         green = WatermarkConfig.model_validate(config).green_list
         if not green.models:
@@ -103,5 +105,5 @@ def green_list_settings(configs: list[dict[str, Any]], model: str | None) -> tup
             name = model.lower()
             entry = next((m for m in green.models if fnmatch.fnmatchcase(name, m.match.lower())), None)
         if entry is not None:
-            return entry, green.gamma
+            return entry, green.layout()
     return None

@@ -83,7 +83,7 @@ class WatermarkPolicy(Policy[WatermarkConfig]):
         self._provider: bytes = b""
         self._account_keys: dict[str, bytes] = {}
         green = config.green_list
-        self._bias = BiasCache(green.gamma, green.delta, green.cache_maps)
+        self._bias = BiasCache(green.layout(), green.cache_maps)
         metrics = self.services.metrics
         self._responses = metrics.counter(
             "watermark_responses_total", "Responses marked by the watermark, by scheme.", ("scheme",)

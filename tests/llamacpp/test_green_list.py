@@ -23,6 +23,8 @@ PROMPTS = [
 ]
 SAMPLING = {"temperature": 0.8, "max_tokens": 160}
 OTHERS = [f"someone-{i}" for i in range(50)]
+# The measured layout of docs/watermark.md: the account's list nested in the provider's
+LAYOUT = {"gamma": 0.75, "delta": 1.5, "account_gamma": 0.33, "account_delta": 3.0, "nested": True}
 
 
 @pytest.fixture
@@ -33,8 +35,14 @@ def marked_gateway(
 ) -> GatewayHandle:
     monkeypatch.setenv("DISTILLGUARD_WATERMARK_KEY", "llama-green-master-0123456789")
     monkeypatch.setenv("DG_TEST_ADMIN", "admin-token")
-    model = {"match": "smollm2*", "vocab_size": 49152, "tokenizer_url": llama_plain_server.url}
-    watermark = {"name": "watermark", "config": {"green_list": {"enabled": True, "models": [model]}}}
+    model = {
+        "match": "smollm2*",
+        "vocab_size": 49152,
+        "tokenizer_url": llama_plain_server.url,
+        "min_frequency_penalty": 0.5,
+    }
+    green = {"enabled": True, **LAYOUT, "models": [model]}
+    watermark = {"name": "watermark", "config": {"green_list": green}}
     return llama_gateway(
         {"free": [watermark]}, server=llama_plain_server, admin={"token_env": "DG_TEST_ADMIN"}
     )
@@ -72,8 +80,12 @@ def test_real_answers_carry_the_mark_and_name_the_account(
         unmarked.append(answer["choices"][0]["message"]["content"] or "")
     assert marked != unmarked  # same seeds: the bias changed what was sampled
 
-    found = detect(marked_gateway, marked)["corpus"]
+    report = detect(marked_gateway, marked)
+    found = report["corpus"]
     assert found["provider_detected"] and found["provider"][0]["p_value"] < 1e-6, found
     assert found["attributed"] == ["free@default"], found
+    # each 160-token answer on its own: the provider key, and the account among 51
+    for doc in report["documents"]:
+        assert doc["provider_detected"] and doc["attributed"] == ["free@default"], doc
     clean = detect(marked_gateway, unmarked)["corpus"]
     assert clean["attributed"] == [] and not clean["provider_detected"], clean

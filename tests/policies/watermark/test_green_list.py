@@ -18,6 +18,7 @@ from gateway.protocols import ADAPTERS
 from gateway.protocols.request_view import raise_to_floor
 from policies.watermark.green_list import (
     BiasCache,
+    GreenLayout,
     build_bias,
     green_mask,
     provider_key,
@@ -98,7 +99,7 @@ def spliced(fragment: orjson.Fragment) -> dict[str, float]:
 
 
 def test_the_cache_builds_each_map_once_and_stays_bounded() -> None:
-    cache = BiasCache(0.25, 2.0, limit=2)
+    cache = BiasCache(GreenLayout.of(0.25, 2.0), limit=2)
     first = cache.get(b"p" * 32, b"a" * 32, VOCAB)
     assert cache.get(b"p" * 32, b"a" * 32, VOCAB) is first
     cache.get(b"p" * 32, b"b" * 32, VOCAB)

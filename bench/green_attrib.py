@@ -1,0 +1,310 @@
+"""Attribution among many accounts with the green-list mark, on real SmolLM2 answers through llama.cpp.
+
+    python -m bench.green_attrib [--answers 40] [--tokens 300] [--accounts 1000]
+        --point ind:0.5/2:0.5/2:frequency_penalty=0.5 --point nested:0.5/2:0.5/2 ...
+    python -m bench.green_attrib --cost --point ind:0.25/2:0.25/2 --point nested:0.75/1.5:0.33/3
+
+A point is ``layout:gamma_p/delta_p:gamma_a/delta_a[:field=value,...]``: the provider-wide list
+(fraction ``gamma_p`` of the vocabulary, bias ``delta_p``) and the account's list, either
+``ind`` (an independent keyed split of fraction ``gamma_a``) or ``nested`` (a keyed subset of
+fraction ``gamma_a`` *of the provider list*), each with the extra sampling fields given (what the
+gateway sets on a marked request). For each point it asks llama.cpp + SmolLM2-135M-Instruct for
+``--answers`` prose answers (bench.green_harvest's topics x styles, temperature 0.8, fixed seeds),
+marked for ``acct-0``, and as many unmarked with the same sampling fields; answers are cached on disk.
+
+Printed per point: the provider-key TPR at 200 tokens (p <= 1e-3); the right account among
+``--accounts`` (Holm, corrected p <= 1e-3) at 300 tokens, per answer, and with 2 and 4 answers of the
+account pooled; both after 10% of the tokens are deleted or replaced at random; wrong accounts named;
+false positives on unmarked answers, human text and answers
+marked for an account not among the candidates; median distinct tokens; own perplexity.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import signal
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import orjson
+
+from bench.green_harvest import Answer, Harvester, harvest_prompts, tokenize_all
+from bench.green_list import edit
+from bench.watermark_eval.corpora import stdlib_docstrings
+from policies.watermark.detector import candidates
+from policies.watermark.green_detect import GreenListDetector
+from policies.watermark.green_list import GreenLayout, build_layout_bias, green_mask, provider_key
+from policies.watermark.keys import MasterKey
+from policies.watermark.stats import BinomialTest
+from tests.llamacpp.server import LlamaServer
+from tests.support import free_port
+
+VOCAB = 49152  # SmolLM2's n_vocab
+ALPHA = 1e-3
+MASTER = MasterKey("bench", b"bench-green-list-master-key-0123")
+
+
+@dataclass(frozen=True)
+class Point:
+    nested: bool
+    gamma_p: float
+    delta_p: float
+    gamma_a: float
+    delta_a: float
+    sampling: tuple[tuple[str, float], ...]
+
+    @classmethod
+    def parse(cls, text: str) -> Point:
+        parts = text.split(":")
+        if len(parts) not in (3, 4) or parts[0] not in ("ind", "nested"):
+            raise argparse.ArgumentTypeError(f"{text!r}: expected ind|nested:gp/dp:ga/da[:k=v,...]")
+        gp, dp = (float(x) for x in parts[1].split("/"))
+        ga, da = (float(x) for x in parts[2].split("/"))
+        fields = [kv.split("=") for kv in parts[3].split(",")] if len(parts) == 4 and parts[3] else []
+        return cls(parts[0] == "nested", gp, dp, ga, da, tuple(sorted((k, float(v)) for k, v in fields)))
+
+    def sampling_dict(self) -> dict[str, Any]:
+        return {k: int(v) if v == int(v) and k.endswith(("_n", "_length")) else v for k, v in self.sampling}
+
+
+class Keys:
+    """The provider list of one point's layout, and the bias each account's requests carry."""
+
+    def __init__(self, point: Point) -> None:
+        self.point = point
+        self.provider = green_mask(provider_key(MASTER), VOCAB, point.gamma_p)
+
+    def bias(self, name: str) -> dict[str, float]:
+        """Exactly what the gateway adds for account ``name`` (the product's bias map)."""
+        p = self.point
+        layout = GreenLayout.of(p.gamma_p, p.delta_p, p.gamma_a, p.delta_a, p.nested)
+        return build_layout_bias(provider_key(MASTER), MASTER.account_key(name), VOCAB, layout).bias()
+
+
+class Scorer:
+    """The product's detector (:class:`GreenListDetector`) over ``names`` (``acct-0`` first)."""
+
+    def __init__(self, keys: Keys, names: list[str]) -> None:
+        point = keys.point
+        self.keys = keys
+        self.names = names
+        self.detector = GreenListDetector(
+            [MASTER],
+            candidates([MASTER], names),
+            vocab_size=VOCAB,
+            gamma=point.gamma_p,
+            account_gamma=point.gamma_a,
+            nested=point.nested,
+            tokenize=list,
+        )
+
+    def provider_p(self, ids: np.ndarray) -> float:
+        hits = int(self.keys.provider[ids].sum())
+        return BinomialTest(hits, int(ids.size), self.keys.point.gamma_p).p_value
+
+    def accounts(self, ids: np.ndarray) -> tuple[list[float], int]:
+        """Every candidate's raw p-value (in ``names`` order) and the tokens scored for the first."""
+        rows = {r["account"]: r for r in self.detector.score(ids)["candidates"]}
+        return [rows[n]["p_value"] for n in self.names], int(rows[self.names[0]]["scored"])
+
+    def attributed(self, ids: np.ndarray) -> list[str]:
+        return [name.split("@")[0] for name in self.detector.score(ids)["attributed"]]
+
+
+def cost(points: list[Point], rounds: int = 200) -> None:
+    """Bytes of each point's bias and the gateway's cost of it: a map built (a cache miss) and the
+    forwarded body serialised with it (every request), the points interleaved in one run."""
+    body = {"model": "smollm2", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 300}
+    provider = provider_key(MASTER)
+    times: dict[Point, dict[str, list[float]]] = {p: {"build": [], "send": []} for p in points}
+    for r in range(rounds):
+        for point in points:
+            layout = GreenLayout.of(point.gamma_p, point.delta_p, point.gamma_a, point.delta_a, point.nested)
+            t0 = time.perf_counter()
+            made = build_layout_bias(provider, MASTER.account_key(f"acct-{r}"), VOCAB, layout)
+            t1 = time.perf_counter()
+            orjson.dumps({**body, "logit_bias": made.merged(None)})
+            t2 = time.perf_counter()
+            times[point]["build"].append(t1 - t0)
+            times[point]["send"].append(t2 - t1)
+    for point in points:
+        layout = GreenLayout.of(point.gamma_p, point.delta_p, point.gamma_a, point.delta_a, point.nested)
+        made = build_layout_bias(provider, MASTER.account_key("acct-0"), VOCAB, layout)
+        build = statistics.median(times[point]["build"]) * 1e6
+        send = statistics.median(times[point]["send"]) * 1e6
+        print(
+            f"{'nested' if point.nested else 'ind'} {point.gamma_p}/{point.delta_p} {point.gamma_a}/"
+            f"{point.delta_a}: {len(made.fragment):,} bytes, {len(made.ids):,} entries; median of {rounds}: "
+            f"map built {build:.0f} us (a cache miss), body serialised with it {send:.1f} us"
+        )
+
+
+def strata(keys: Keys, docs: list[np.ndarray]) -> None:
+    """Independent lists: the account's hit rate among provider-green and provider-red tokens, and
+    how often a test on the provider-green tokens alone beats the test on all of them."""
+    own = green_mask(MASTER.account_key("acct-0"), VOCAB, keys.point.gamma_a)
+    gamma = keys.point.gamma_a
+    green_rate, red_rate, better = [], [], 0
+    for ids in docs:
+        in_p = keys.provider[ids]
+        green_rate.append(own[ids][in_p].mean() if in_p.any() else np.nan)
+        red_rate.append(own[ids][~in_p].mean() if (~in_p).any() else np.nan)
+        whole = BinomialTest(int(own[ids].sum()), int(ids.size), gamma).p_value
+        part = BinomialTest(int(own[ids][in_p].sum()), int(in_p.sum()), gamma).p_value
+        better += part < whole
+    print(
+        f"  account hit rate among provider-green distinct tokens median {np.nanmedian(green_rate):.2f}, "
+        f"among provider-red {np.nanmedian(red_rate):.2f} (null {gamma}); a test on the provider-green "
+        f"tokens alone beats the test on all in {better} of {len(docs)} answers"
+    )
+
+
+def distinct(ids: list[int]) -> np.ndarray:
+    u = np.unique(np.asarray(ids, dtype=np.int64))
+    return u[(u >= 0) & (u < VOCAB)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--answers", type=int, default=40)
+    parser.add_argument("--offset", type=int, default=0, help="first harvest prompt")
+    parser.add_argument("--tokens", type=int, default=300)
+    parser.add_argument("--accounts", type=int, default=1000)
+    parser.add_argument("--point", type=Point.parse, action="append", required=True)
+    parser.add_argument("--parallel", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--no-unmarked", action="store_true", help="skip the unmarked answers (FPR)")
+    parser.add_argument("--cost", action="store_true", help="only bytes and gateway us per point (no model)")
+    args = parser.parse_args()
+    if args.cost:
+        cost(args.point)
+        return
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the server on a kill, too
+    prompts = harvest_prompts(args.offset + args.answers)[args.offset :]
+    started = time.perf_counter()
+    server = LlamaServer(free_port(), args.threads, reasoning=False, parallel=args.parallel).wait_ready()
+    try:
+        harvester = Harvester(server.url, workers=args.parallel)
+        human = [" ".join(d.split()) for d in stdlib_docstrings(80) if len(d.split()) >= 250][:40]
+        human_ids = tokenize_all(server.url, human)
+        names = [f"acct-{i}" for i in range(args.accounts + 1)]
+        for point in args.point:
+            run_point(args, harvester, server.url, prompts, point, names, human_ids)
+        print(f"\n{time.perf_counter() - started:.0f} s, {harvester.decoded} answers decoded (rest cached)")
+    finally:
+        server.stop()
+
+
+def run_point(
+    args: argparse.Namespace,
+    harvester: Harvester,
+    url: str,
+    prompts: list[str],
+    point: Point,
+    names: list[str],
+    human_ids: list[list[int]],
+) -> None:
+    keys = Keys(point)
+    sampling = point.sampling_dict()
+    bias = keys.bias("acct-0")
+    t0 = time.perf_counter()
+    bodies = [
+        harvester.body(p, max_tokens=args.tokens, seed=100 + i, bias=bias, sampling=sampling)
+        for i, p in enumerate(prompts)
+    ]
+    marked = harvester.ask_all(bodies)
+    marked_ids = tokenize_all(url, [a.text for a in marked])
+    unmarked: list[Answer] = []
+    unmarked_ids: list[list[int]] = []
+    if not args.no_unmarked:
+        bodies = [
+            harvester.body(p, max_tokens=args.tokens, seed=100 + i, sampling=sampling)
+            for i, p in enumerate(prompts)
+        ]
+        unmarked = harvester.ask_all(bodies)
+        unmarked_ids = tokenize_all(url, [a.text for a in unmarked])
+    decode_s = time.perf_counter() - t0
+    with_target = Scorer(keys, names[: args.accounts])
+    others = Scorer(keys, names[1:])
+    n = len(marked_ids)
+    p200 = [with_target.provider_p(distinct(i[:200])) for i in marked_ids]
+    d300 = [distinct(i[: args.tokens]) for i in marked_ids]
+    single = [with_target.attributed(d) for d in d300]
+    pooled: dict[int, list[list[str]]] = {}
+    for k in (2, 4):
+        groups = [np.unique(np.concatenate(d300[j : j + k])) for j in range(0, n - k + 1, k)]
+        pooled[k] = [with_target.attributed(g) for g in groups]
+    acct_p = [with_target.accounts(d) for d in d300]
+    log10 = [np.log10(max(p[0][0], 1e-300)) for p in acct_p]
+    print(
+        f"\n== {'nested' if point.nested else 'ind'} provider {point.gamma_p}/{point.delta_p} account "
+        f"{point.gamma_a}/{point.delta_a} {sampling or 'no extra sampling'}: {n} answers "
+        f"({decode_s:.0f} s to harvest), bias entries {len(bias):,}"
+    )
+    print(
+        f"  provider TPR at 200 tokens {sum(p <= ALPHA for p in p200) / n:.3f}; "
+        f"right account among {args.accounts} at {args.tokens}: per answer "
+        f"{sum('acct-0' in s for s in single) / n:.3f} ({sum('acct-0' in s for s in single)}/{n}), "
+        + ", ".join(f"{k} pooled {sum('acct-0' in s for s in g)}/{len(g)}" for k, g in pooled.items())
+        + f"; wrong named {sum(len(set(s) - {'acct-0'}) for s in single + pooled[2] + pooled[4])}"
+    )
+    print(
+        f"  median distinct {statistics.median(d.size for d in d300):.0f} (min {min(d.size for d in d300)}), "
+        f"scored for the account {statistics.median(p[1] for p in acct_p):.0f}; account log10 p median "
+        f"{statistics.median(log10):.1f}, worst {max(log10):.1f}; provider log10 p at 200 median "
+        f"{statistics.median(np.log10(max(p, 1e-300)) for p in p200):.1f}"
+    )
+    shorter = {
+        cut: sum("acct-0" in with_target.attributed(distinct(i[:cut])) for i in marked_ids)
+        for cut in (150, 200)
+    }
+    cuts = ", ".join(f"{c} tokens {k}/{n}" for c, k in shorter.items())
+    print(f"  right account, answers cut shorter: {cuts}")
+    if not point.nested:
+        strata(keys, d300)
+    rng = random.Random(7)
+    edited = [distinct(edit(i[: args.tokens], 0.1, rng)) for i in marked_ids]
+    print(
+        f"  after 10% of tokens deleted or replaced at random, {args.tokens} tokens: provider TPR "
+        f"{sum(with_target.provider_p(d) <= ALPHA for d in edited) / n:.3f}, right account "
+        f"{sum('acct-0' in with_target.attributed(d) for d in edited) / n:.3f}"
+    )
+    misses = [
+        f"#{args.offset + j} ({d300[j].size} distinct, 10^{log10[j]:.1f})"
+        for j, s in enumerate(single)
+        if "acct-0" not in s
+    ]
+    print(f"  not attributed: {', '.join(misses) or 'none'}")
+    false_docs = [distinct(i[: args.tokens]) for i in unmarked_ids + human_ids]
+    raw = 0
+    tests = 0
+    for d in false_docs:
+        p, _ = with_target.accounts(d)
+        raw += sum(x <= ALPHA for x in p) + (with_target.provider_p(d) <= ALPHA)
+        tests += len(p) + 1
+    wrong_others = sum(bool(others.attributed(d)) for d in d300)
+    unmarked_named = sum(bool(with_target.attributed(d)) for d in false_docs)
+    print(
+        f"  false positives: {raw} of {tests:,} (document, key) tests at raw p <= 1e-3 on "
+        f"{len(unmarked_ids)} unmarked + {len(human_ids)} human; attributed: unmarked/human "
+        f"{unmarked_named}, marked against {args.accounts} others {wrong_others} of {n}"
+    )
+    if unmarked:
+        print(
+            f"  own perplexity median marked {statistics.median(a.perplexity for a in marked):.2f}, unmarked "
+            f"{statistics.median(a.perplexity for a in unmarked):.2f}; distinct/length marked "
+            f"{statistics.median(len(set(i)) / max(1, len(i)) for i in marked_ids):.2f}, unmarked "
+            f"{statistics.median(len(set(i)) / max(1, len(i)) for i in unmarked_ids):.2f}"
+        )
+    else:
+        print(f"  own perplexity median marked {statistics.median(a.perplexity for a in marked):.2f}")
+
+
+if __name__ == "__main__":
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    main()
