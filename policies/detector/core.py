@@ -316,9 +316,7 @@ class DetectorCore:
         if embeddings_within is not None and embedding is not None and not embedding.done():
             log.warning("detector: embeddings still running after %.1f s; given up", embeddings_within)
             self.analysis.semantic.interrupt()
-            embedding.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await embedding
+            await stop_task(embedding)
         if self.services is not None:
             from policies.detector.sync import push_lists
 
