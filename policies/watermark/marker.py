@@ -56,7 +56,9 @@ def markable_words(dictionary: Dictionary, settings: LexicalSettings) -> frozens
     if cached is not None and cached[0] is dictionary:
         return cached[1]
     words = {word for word, group in dictionary.single.items() if settings.allows(group.cls)}
-    words |= {word for word, groups in dictionary.guarded.items() if any(settings.allows(g.cls) for g in groups)}
+    words |= {
+        word for word, groups in dictionary.guarded.items() if any(settings.allows(g.cls) for g in groups)
+    }
     words |= {second for (_, second), group in dictionary.phrase.items() if settings.allows(group.cls)}
     if len(_MARKABLE) >= 64:  # a handful in a gateway (one per strength and tier); tests build more
         _MARKABLE.clear()
@@ -72,9 +74,9 @@ class TextMarker:
 
     __slots__ = (
         "_ahead",
+        "_fed",
         "_in",
         "_key",
-        "_fed",
         "_markable",
         "_out",
         "_scanner",

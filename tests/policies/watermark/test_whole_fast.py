@@ -1,4 +1,4 @@
-"""A whole answer with nothing markable skips the marker: the output, offsets and counts are the marker's own."""
+"""A whole answer with nothing markable skips the marker: output, offsets and counts are the marker's own."""
 
 from __future__ import annotations
 
@@ -40,9 +40,9 @@ def test_whole_equals_fed_for_any_text(picks: list[int], variant: int, prefix: i
 
 
 def test_plain_answer_skips_the_marker_and_is_unchanged() -> None:
-    for settings in (PRESET, None):  # the full dictionary's function words ("with", "here") are markable
-        assert _check_same(PLAIN, settings)
-        whole, _ = _streams(settings)
+    for lexical in (PRESET, None):  # the full dictionary's function words ("with", "here") are markable
+        assert _check_same(PLAIN, lexical)
+        whole, _ = _streams(lexical)
         assert mark_whole(whole, PLAIN) == PLAIN
 
 
