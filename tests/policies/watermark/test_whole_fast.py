@@ -54,18 +54,17 @@ def test_markable_words_in_any_disguise_take_the_marker() -> None:
         assert not TextMarker(KEY, PRESET).passes_unchanged(text), word
         _check_same(text, PRESET)
     _check_same("email\u2019s plan, E-MAIL, (Moreover) e-mails.", PRESET)  # read as the tracker reads them
-    # the full dictionary: any prose sentence holds a markable word
-    for sentence in PROSE:
-        assert not TextMarker(KEY, LexicalSettings()).passes_unchanged(sentence), sentence
-
-
-def test_marked_answer_differs_for_some_key_through_mark_whole() -> None:
+    # and the marker runs: the keyed choice rewrites the answer for some keys
     text = "Moreover, the e-mail arrived. Furthermore, the plan works. " * 3
     outputs = set()
     for index in range(8):
-        stream = TextStream(TextMarker(bytes([index]) * 32, PRESET), None)
-        outputs.add(mark_whole(stream, text))
-    assert len(outputs) > 1  # the keyed choice changed the text: the marker ran
+        marker = TextMarker(bytes([index]) * 32, PRESET)
+        assert not marker.passes_unchanged(text)
+        outputs.add(mark_whole(TextStream(marker, None), text))
+    assert len(outputs) > 1
+    # the full dictionary: any prose sentence holds a markable word
+    for sentence in PROSE:
+        assert not TextMarker(KEY, LexicalSettings()).passes_unchanged(sentence), sentence
 
 
 def test_tripwire_canary_and_fed_streams_never_skip() -> None:
