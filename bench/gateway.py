@@ -225,10 +225,44 @@ def start_servers(config: Path, mock_port: int, gw_port: int) -> tuple[subproces
         stderr=subprocess.DEVNULL,
     )
     _wait(f"http://127.0.0.1:{mock_port}/v1/models", mock)
-    gateway = start_gateway_process(
-        config, f"http://127.0.0.1:{mock_port}", gw_port, Path(tempfile.mkdtemp())
-    )
+    workdir = Path(tempfile.mkdtemp())
+    gateway = start_gateway_process(config, f"http://127.0.0.1:{mock_port}", gw_port, workdir)
+    if semantic_active(config):
+        wait_semantic_ready(gw_port, workdir / "gateway.log", gateway)
     return mock, gateway
+
+
+def semantic_active(config: Path) -> bool:
+    """Whether a detector of ``config`` runs the semantic signals (an embedding process to start)."""
+    from policies.detector.embedding import available
+
+    data = yaml.safe_load(config.read_text())
+    for tier in (data.get("tiers") or {}).values():
+        for entry in tier.get("policies") or []:
+            if entry.get("name") != "detector":
+                continue
+            shared = (entry.get("config") or {}).get("shared") or {}
+            enabled = (shared.get("semantic") or {}).get("enabled", "auto")
+            if enabled == "on" or (enabled == "auto" and available()):
+                return True
+    return False
+
+
+def wait_semantic_ready(port: int, log: Path, gateway: subprocess.Popen[bytes], timeout: float = 120) -> None:
+    """Send requests until the detector's embedding process has loaded its model.
+
+    It starts on the first batch of prompts and loads the model in a few seconds of CPU: a
+    one-off cost of each worker that would otherwise fall inside the first measured cell (and
+    compete with it for this machine's cores), not a cost per request.
+    """
+    deadline = time.monotonic() + timeout
+    headers = {"authorization": f"Bearer {KEY}", "x-mock-reasoning": "none"}
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=30) as client:
+        while "started (model loaded" not in log.read_text(errors="replace"):
+            if gateway.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"the embedding process did not start; see {log}")
+            client.post("/v1/chat/completions", json=BODY)
+            time.sleep(0.05)
 
 
 def cpu_seconds(pid: int) -> float:

@@ -83,7 +83,9 @@ class Analyser:
 
     def process(self, obs: Observation) -> Score | None:
         """Analyse one observation: features, index, score, level. Returns the score."""
-        started = time.thread_time()  # CPU time: the cost, not the preemptions of a busy machine
+        # CPU time (the cost, not the preemptions of a busy machine), on the policy's sample of requests
+        timed = obs.timed and self._metrics is not None
+        started = time.thread_time() if timed else 0.0
         settings: DetectorConfig = obs.settings
         now = obs.at
         state = self._seen(obs.account, now)
@@ -185,7 +187,7 @@ class Analyser:
             result = self.evaluate(state, settings, now, obs.mono, shadow=bool(obs.extras.get("shadow")))
             self._record_timeline(state, obs.mono)
         metrics = self._metrics
-        if metrics is not None:
+        if timed and metrics is not None:
             spent = time.thread_time() - started
             metrics.analysis_seconds.observe(spent)
             metrics.total_seconds.observe(spent + obs.inline_seconds)

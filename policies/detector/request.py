@@ -55,6 +55,7 @@ class Observation:
     input_tokens: int = 0
     output_tokens: int = 0
     inline_seconds: float = 0.0
+    timed: bool = True  # its CPU time is measured (a sample of requests: see policies.detector.policy)
     extras: dict[str, Any] = field(default_factory=dict)
 
 

@@ -7,6 +7,8 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from prometheus_client import Counter
+
 from gateway.plugins import OVERHEAD_BUCKETS, GatewayMetrics
 
 if TYPE_CHECKING:
@@ -43,13 +45,20 @@ class QuotaMetrics:
             "(fail_open, fail_closed, settle).",
             ("backend", "mode"),
         )
+        self._admitted: dict[tuple[str, tuple[str, ...]], list[Counter]] = {}
 
     def decision(self, tier: str, limit: str, decision: str) -> None:
         self.decisions.labels(tier, limit, decision).inc()
 
     def admitted(self, tier: str, checks: Iterable[Check]) -> None:
-        for limit in {check.limit for check in checks}:
-            self.decisions.labels(tier, limit, "admitted").inc()
+        limits = tuple(check.limit for check in checks)
+        children = self._admitted.get((tier, limits))
+        if children is None:  # a few combinations per tier (which limits a request meets)
+            distinct = dict.fromkeys(limits)
+            children = [self.decisions.labels(tier, limit, "admitted") for limit in distinct]
+            self._admitted[(tier, limits)] = children
+        for child in children:
+            child.inc()
 
 
 class BackendHealth:

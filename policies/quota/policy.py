@@ -61,6 +61,8 @@ from policies.quota.plan import Check, RequestCost, build_checks, consumed, sett
 
 log = logging.getLogger("distillguard.policy.quota")
 
+# Entries kept in the per-policy name caches (store keys per account, model patterns per model name).
+CACHED_NAMES = 65_536
 BUDGET_LIMITS = frozenset({"daily_tokens", "reasoning_budget", "logprob_budget", "distinct_prompts"})
 
 
@@ -103,6 +105,14 @@ class QuotaPolicy(Policy[QuotaConfig]):
         self.health = self.services.shared.get("quota.backend_health", BackendHealth)
         self._hash_key = b""
         self._patterns = list(config.models)
+        # Per request these are the same answers: computed once per config, account and model.
+        self._needs_tokens = bool(  # the reasoning budget reserves output tokens only
+            config.tokens_per_minute
+            or config.tokens_per_day
+            or any(m.tokens_per_minute or m.tokens_per_day for m in config.models.values())
+        )
+        self._keys: dict[tuple[str, str], str] = {}
+        self._model_patterns: dict[str, str | None] = {}
 
     async def startup(self) -> None:
         env = self.config.prompt_hash_key_env
@@ -148,14 +158,9 @@ class QuotaPolicy(Policy[QuotaConfig]):
         config = self.config
         request = exchange.request
         output, output_field = output_reservation(request, config.default_max_output_tokens)
-        needs_tokens = bool(  # the reasoning budget reserves output tokens only
-            config.tokens_per_minute
-            or config.tokens_per_day
-            or any(m.tokens_per_minute or m.tokens_per_day for m in config.models.values())
-        )
         estimate = (
             estimate_input_tokens(request, config.input_safety_factor, config.media_token_estimate)
-            if needs_tokens
+            if self._needs_tokens
             else 0
         )
         digest = (
@@ -174,17 +179,30 @@ class QuotaPolicy(Policy[QuotaConfig]):
         )
 
     def _model_pattern(self, model: str | None) -> str | None:
-        if model is None:
+        if model is None or not self._patterns:
             return None
-        for pattern in self._patterns:
-            if fnmatch.fnmatchcase(model, pattern):
-                return pattern
-        return None
+        cache = self._model_patterns
+        if model in cache:
+            return cache[model]
+        found = next((p for p in self._patterns if fnmatch.fnmatchcase(model, p)), None)
+        if len(cache) >= CACHED_NAMES:  # model names are the client's: bounded
+            cache.clear()
+        cache[model] = found
+        return found
 
     def _key(self, account: str, suffix: str) -> str:
-        # The {account} hash tag keeps all of an account's keys in one Redis Cluster slot (one script).
-        tag = account if "{" not in account and "}" not in account else _blake2b_key(account.encode()).hex()
-        return self.services.store.key(self.name, "{" + tag + "}", suffix)
+        cache = self._keys
+        key = cache.get((account, suffix))
+        if key is None:
+            # The {account} hash tag keeps all of an account's keys in one Redis Cluster slot (one script).
+            tag = (
+                account if "{" not in account and "}" not in account else _blake2b_key(account.encode()).hex()
+            )
+            key = self.services.store.key(self.name, "{" + tag + "}", suffix)
+            if len(cache) >= CACHED_NAMES:
+                cache.clear()
+            cache[(account, suffix)] = key
+        return key
 
     def _refuse_impossible(self, checks: list[Check], cost: RequestCost, exchange: Exchange) -> None:
         """A request that could never fit a token window gets a 400 naming the parameter, not a 429."""

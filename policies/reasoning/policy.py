@@ -31,7 +31,7 @@ from gateway.plugins import (
 )
 from policies.reasoning.config import ReasoningConfig
 from policies.reasoning.history import HistoryError, HistoryUnsealer, malformed
-from policies.reasoning.inline import think_settings
+from policies.reasoning.inline import ThinkSettings, think_settings
 from policies.reasoning.limits import LimitEnforcer
 from policies.reasoning.seal import SealKeyRing
 from policies.reasoning.withhold import Ledger, Withholder
@@ -48,6 +48,7 @@ class ReasoningPolicy(Policy[ReasoningConfig]):
         super().__init__(config, context)
         self.keys: SealKeyRing | None = None
         self.limits = LimitEnforcer(config.limits, self.name, self.tier)
+        self._think: dict[str | None, ThinkSettings | None] = {}  # model name -> its think settings
         metrics = self.services.metrics
         self._withheld = metrics.counter(
             "reasoning_withheld_tokens_total",
@@ -99,7 +100,14 @@ class ReasoningPolicy(Policy[ReasoningConfig]):
         """The adapter's reasoning rewriting for this exchange, driven by this policy's treatment."""
         cfg = self.config
         ledger = exchange.scratch.setdefault(self.name, Ledger())
-        think = think_settings(cfg.think_tags, cfg.assume_open_think, cfg.open_think_models, exchange.model)
+        model = exchange.model
+        if model in self._think:
+            think = self._think[model]
+        else:  # once per model name (bounded: the names are the client's)
+            think = think_settings(cfg.think_tags, cfg.assume_open_think, cfg.open_think_models, model)
+            if len(self._think) >= 4096:
+                self._think.clear()
+            self._think[model] = think
         withholder = Withholder(cfg, self.keys, exchange.account.id, ledger, think)
         operation = exchange.operation
         rewriter = operation.adapter.reasoning(operation.name, withholder)

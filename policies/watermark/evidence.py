@@ -16,6 +16,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
+
 from gateway.plugins import MemoryLike, Script
 
 MAX_KEY_IDS = 32
@@ -57,28 +59,27 @@ def _local(store: MemoryLike, keys: Sequence[str], args: Sequence[Any]) -> str:
     key_id, now, canary, ttl, max_ids, max_canaries = args
     now = float(now)
     raw = store.get_value(keys[0], now)
-    record = json.loads(raw) if raw else {}
+    record = orjson.loads(raw) if raw else {}
     key_ids = list(record.get("key_ids") or [])
     canaries = list(record.get("canaries") or [])
     if key_id not in key_ids and len(key_ids) < int(max_ids):
         key_ids.append(key_id)
     if canary:
-        entry = json.loads(canary)
+        entry = orjson.loads(canary)
         known = any(c["key_id"] == entry["key_id"] and c["index"] == entry["index"] for c in canaries)
         if not known and len(canaries) < int(max_canaries):
             canaries.append(entry)
-    out = json.dumps(
+    out = orjson.dumps(  # once per response on the memory store: orjson, not json (a third of the time)
         {
             "key_ids": key_ids,
             "first_served": round(float(record.get("first_served", now)), 3),
             "last_served": round(now, 3),
             "responses": int(record.get("responses", 0)) + 1,
             "canaries": canaries,
-        },
-        separators=(",", ":"),
+        }
     )
-    store.set_value(keys[0], out.encode(), float(ttl), now)
-    return out
+    store.set_value(keys[0], out, float(ttl), now)
+    return out.decode()
 
 
 RECORD_SCRIPT = Script("watermark_evidence", _LUA, _local)

@@ -14,6 +14,7 @@ is always a prefix of what the marker would write, and the marker checks it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from policies.watermark.dictionary import SENTENCE_START, Dictionary, load_dictionary, reachable
@@ -36,6 +37,35 @@ class LexicalSettings:
         return cls in self.classes or (cls == "near" and self.strength == "near")
 
 
+# Every place the tracker reads a word: a letter, then letters, inner apostrophes and hyphens. On a
+# word chunk the first match is exactly WORD's core (lead and trail characters are outside the class).
+_CORE = re.compile(r"[A-Za-z][A-Za-z'\u2019-]*")
+
+
+_MARKABLE: dict[tuple[int, LexicalSettings], tuple[Dictionary, frozenset[str]]] = {}
+
+
+def markable_words(dictionary: Dictionary, settings: LexicalSettings) -> frozenset[str]:
+    """The words that can end a unit whose group ``settings`` marks (lower case, ASCII apostrophes).
+
+    A text holding none of them comes out of the marker exactly as it went in: every other
+    word is written as it is (the decision is only asked for units of an allowed class).
+    Computed once per dictionary and settings (the dictionary is kept so its id stays its own).
+    """
+    cached = _MARKABLE.get((id(dictionary), settings))
+    if cached is not None and cached[0] is dictionary:
+        return cached[1]
+    words = {word for word, group in dictionary.single.items() if settings.allows(group.cls)}
+    words |= {
+        word for word, groups in dictionary.guarded.items() if any(settings.allows(g.cls) for g in groups)
+    }
+    words |= {second for (_, second), group in dictionary.phrase.items() if settings.allows(group.cls)}
+    if len(_MARKABLE) >= 64:  # a handful in a gateway (one per strength and tier); tests build more
+        _MARKABLE.clear()
+    _MARKABLE[(id(dictionary), settings)] = (dictionary, frozenset(words))
+    return _MARKABLE[(id(dictionary), settings)][1]
+
+
 DETECT_THINK_TAGS = ("think",)  # reasoning left in a harvested corpus was never marked: not scored
 
 
@@ -44,8 +74,10 @@ class TextMarker:
 
     __slots__ = (
         "_ahead",
+        "_fed",
         "_in",
         "_key",
+        "_markable",
         "_out",
         "_scanner",
         "_settings",
@@ -75,10 +107,12 @@ class TextMarker:
         strength = settings.strength if settings is not None else "exact"
         dictionary = dictionary or load_dictionary(strength)
         self._tracker = LexicalTracker(dictionary, decide)
+        self._markable = markable_words(dictionary, settings) if settings is not None else frozenset()
         self._triggers = triggers_for(dictionary, settings)
         self._unicode = unicode_marker
         # the tripwire's space mode rewrites the single space before a word
         self._space_mark = unicode_marker is not None and unicode_marker.mode == "space"
+        self._fed = False  # any text fed (or passed unchanged) yet
         self._ahead = ""  # text passed on early that the marker has not written yet
         self.words = 0
         self.unicode_marks = 0
@@ -112,9 +146,35 @@ class TextMarker:
                 return form
         return None
 
+    def passes_unchanged(self, text: str) -> bool:
+        """Whether ``text``, as the whole stream, would come out exactly as it is (checked before feeding it).
+
+        True only for a fresh marker without the unicode tripwire and a text that holds no
+        markable word (:func:`markable_words`; none at all when the lexical scheme is off).
+        Protected spans and contractions held for the next word change what is marked, never
+        a text with nothing markable in it. On True the caller writes ``text`` as it is and
+        records it with :meth:`passed_unchanged` instead of feeding the marker.
+        """
+        if self._unicode is not None or self._fed:
+            return False
+        markable = self._markable
+        if not markable:
+            return True
+        if text.isascii():
+            return markable.isdisjoint(_CORE.findall(text.lower()))
+        return markable.isdisjoint(w.lower().replace("\u2019", "'") for w in _CORE.findall(text))
+
+    def passed_unchanged(self, text: str) -> None:
+        """Record ``text`` as written unchanged (after :meth:`passes_unchanged`): input and output aligned."""
+        self._fed = True
+        self._in = self._out = len(text)
+        if text:
+            self.sync.append((self._in, self._out))
+
     def feed(self, text: str) -> str:
         if not text:
             return ""
+        self._fed = True
         out = self._render(self._scanner.feed(text))
         ahead = self._ahead
         if ahead:

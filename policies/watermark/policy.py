@@ -82,6 +82,8 @@ class WatermarkPolicy(Policy[WatermarkConfig]):
         self._current: MasterKey | None = None
         self._provider: bytes = b""
         self._account_keys: dict[str, bytes] = {}
+        self._think_tags = tuple(config.think_tags)
+        self._open_think: dict[str, bool] = {}  # model name -> whether its text starts inside a think span
         green = config.green_list
         self._bias = BiasCache(green.layout(), green.cache_maps)
         metrics = self.services.metrics
@@ -142,11 +144,18 @@ class WatermarkPolicy(Policy[WatermarkConfig]):
         """Inline think tags (formats whose text carries them) and whether the text starts inside one."""
         if not inline_think or not self.config.think_tags:
             return (), False
-        assume = self.config.assume_open_think
-        if assume == "auto":
-            model = (exchange.model or "").lower()
-            assume = any(fnmatch.fnmatchcase(model, p.lower()) for p in self.config.open_think_models)
-        return tuple(self.config.think_tags), bool(assume)
+        setting = self.config.assume_open_think
+        if setting != "auto":
+            return self._think_tags, bool(setting)
+        model = exchange.model or ""
+        assume = self._open_think.get(model)
+        if assume is None:  # once per model name (bounded: the names are the client's)
+            lower = model.lower()
+            assume = any(fnmatch.fnmatchcase(lower, p.lower()) for p in self.config.open_think_models)
+            if len(self._open_think) >= 4096:
+                self._open_think.clear()
+            self._open_think[model] = assume
+        return self._think_tags, assume
 
     def _factory(self, exchange: Exchange, state: _ResponseState, inline_think: bool) -> Factory:
         first = [True]

@@ -125,5 +125,21 @@ Factory = Callable[[Part], TextStream]
 
 
 def mark_whole(stream: TextStream, text: str) -> str:
-    """A whole (non-streamed) text marked by ``stream``, which is finished with it."""
+    """A whole (non-streamed) text marked by ``stream``, which is finished with it.
+
+    A text the marker would write as it is (nothing markable in it, see
+    :meth:`TextMarker.passes_unchanged`) skips the scanner and tracker: most answers
+    under the default tier's classes, and every answer once the green list marks it.
+    """
+    if stream.canary is None and not stream.inp and not stream.done:
+        rest = text[stream.prefix_left :]
+        if stream.marker.passes_unchanged(rest):
+            passed = len(text) - len(rest)
+            stream.prefix_left -= passed
+            stream.passed += passed
+            stream.marker.passed_unchanged(rest)
+            stream.inp.append(text)
+            stream.out.append(text)
+            stream.done = True
+            return text
     return stream.feed(text) + stream.finish()

@@ -218,8 +218,14 @@ def write_setup(args: argparse.Namespace, accounts: list[Any], detector: dict[st
 
 
 def detector_cost(metrics: str) -> dict[str, Any]:
+    from policies.detector.policy import TIMED_EVERY
+
     name = "distillguard_detector_seconds"
-    out: dict[str, Any] = {"observations": histogram_count(metrics, name, {"stage": "total"})}
+    # The histogram holds the requests whose CPU time was measured: one in TIMED_EVERY.
+    out: dict[str, Any] = {
+        "observations": histogram_count(metrics, name, {"stage": "total"}),
+        "timed_every": TIMED_EVERY,
+    }
     for stage in ("inline", "analysis", "total"):
         for q in (0.5, 0.99):
             out[f"{stage}_p{int(q * 100)}_seconds"] = histogram_quantile(metrics, name, {"stage": stage}, q)

@@ -7,10 +7,12 @@ import asyncio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gateway.metrics import render_metrics
 from gateway.mock.generation import generate
 from gateway.mock.openai_shapes import chat_completion, chat_stream
-from policies.detector.policy import SCRATCH
+from policies.detector.policy import SCRATCH, TIMED_EVERY
 from tests.policy_harness import PolicyHarness, encode_events
+from tests.support import metric_value
 
 BODY = {"model": "mock-small", "messages": [{"role": "user", "content": "Explain caches step by step."}]}
 GEN = generate(BODY, max_tokens=None, with_reasoning=True, top_logprobs=None)
@@ -68,3 +70,33 @@ async def test_the_request_body_is_left_as_sent() -> None:
     assert exchange.body == body
     observation = exchange.scratch[SCRATCH]
     assert observation.logprobs and observation.samples == 3 and observation.turns == 1
+
+
+def _seconds_counts() -> dict[str, float]:
+    text = render_metrics()[0].decode()
+    return {
+        stage: metric_value(text, "distillguard_detector_seconds_count", stage=stage)
+        for stage in ("inline", "analysis", "total")
+    }
+
+
+async def test_cpu_time_is_measured_on_one_request_in_timed_every() -> None:
+    # Reading the thread CPU clock costs ~6 µs a call on some VMs: only a sample of requests pays it,
+    # and every request is still observed and analysed.
+    harness = PolicyHarness([("detector", {})])
+    await harness.start()
+    core = harness.pipeline.policies[0].core  # type: ignore[attr-defined]
+    await core.drain()
+    before = _seconds_counts()
+    requests = 4 * TIMED_EVERY
+    for index in range(requests):
+        exchange = harness.exchange("chat.completions", dict(BODY), account=f"timed-{index}")
+        await harness.request(exchange)
+        await harness.response(exchange, dict(WHOLE))
+        await harness.after(exchange)
+        assert exchange.scratch[SCRATCH].output_tokens == REFERENCE[1]  # observed whether timed or not
+    await core.drain()
+    after = _seconds_counts()
+    added = {stage: after[stage] - before[stage] for stage in after}
+    assert added == dict.fromkeys(after, requests / TIMED_EVERY)
+    assert all(core.accounts.get(f"timed-{index}") is not None for index in range(requests))  # all analysed

@@ -10,6 +10,7 @@ import pytest
 from gateway.errors import PolicyViolationError, RateLimitError, ServiceUnavailableError, UpstreamError
 from gateway.state.base import StateStore
 from gateway.state.redis import RedisStore
+from policies.quota import policy as quota_policy
 from policies.quota.policy import _next_slot_id
 from tests.policies.quota.helpers import DAY_US, chat, ended, harness, remaining, sample
 from tests.support import free_port
@@ -237,3 +238,25 @@ def test_slot_ids_are_unique_and_differ_in_a_forked_child() -> None:
     os.close(read)
     os.close(write)
     assert child[:16] != _next_slot_id()[:16]
+
+
+async def test_name_caches_stay_bounded_and_exact(store: StateStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Model and account names are the client's: a client cycling through new ones must not grow the
+    # policy's per-name caches, and a name evicted and seen again gets the same limits.
+    monkeypatch.setattr(quota_policy, "CACHED_NAMES", 8)
+    config = {"requests_per_minute": 1000, "models": {"mock-reasoner*": {"requests_per_minute": 2}}}
+    h = await harness(store, config)
+    policy = h.pipeline.policies[0]
+    for index in range(40):
+        body = {**chat(), "model": f"junk-{index}"}
+        await h.request(h.exchange("chat.completions", body, account=f"acct-{index}"))
+        assert len(policy._model_patterns) <= 8 and len(policy._keys) <= 8  # type: ignore[attr-defined]
+    for model in ("mock-reasoner-a", "mock-reasoner-b"):
+        await h.request(h.exchange("chat.completions", {**chat(), "model": model}, account="acct-0"))
+    third = h.exchange("chat.completions", {**chat(), "model": "mock-reasoner-c"}, account="acct-0")
+    with pytest.raises(RateLimitError) as caught:
+        await h.request(third)
+    assert "for models 'mock-reasoner*'" in caught.value.message
+    other = h.exchange("chat.completions", chat(), account="acct-1")  # acct-1's own minute window
+    await h.request(other)
+    assert other.response_headers["x-ratelimit-remaining-requests"] == "998"
