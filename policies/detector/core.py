@@ -23,7 +23,6 @@ and the sweeps that re-evaluate the members of a newly flagged cluster.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
