@@ -16,7 +16,8 @@ marked for ``acct-0``, and as many unmarked with the same sampling fields; answe
 ``--kind code`` or ``--kind factual`` asks bench.green_harvest's low-entropy prompts of that kind
 instead (4 each, cycled with a new seed per answer); ``--paraphrase`` has the model itself (unmarked)
 paraphrase each marked answer and tests the paraphrase; ``--speed N`` only measures llama.cpp's decode
-tokens/s, marked vs unmarked, in N alternating pairs on one slot (nothing cached).
+tokens/s, marked vs unmarked, in N alternating pairs on one slot (nothing cached). ``--top-tokens 2``
+(an experiment, not the product's bias) gives the token ids named the bias of both lists.
 
 Printed per point: the provider-key TPR at 200 tokens (p <= 1e-3); the right account among
 ``--accounts`` (Holm, corrected p <= 1e-3) at 300 tokens, per answer, and with 2 and 4 answers of the
@@ -189,6 +190,12 @@ def main() -> None:
     parser.add_argument("--kind", default="prose", choices=["prose", "code", "factual"], help="prompts")
     parser.add_argument("--paraphrase", action="store_true", help="also test the model's own paraphrases")
     parser.add_argument("--speed", type=int, default=0, help="only decode tokens/s: N alternating pairs")
+    parser.add_argument(
+        "--top-tokens",
+        type=lambda s: [int(t) for t in s.split(",")],
+        default=[],
+        help="token ids given both lists' bias (e.g. 2, SmolLM2's <|im_end|>): not what the gateway does",
+    )
     args = parser.parse_args()
     if args.cost:
         cost(args.point)
@@ -265,6 +272,8 @@ def run_point(
     keys = Keys(point)
     sampling = point.sampling_dict()
     bias = keys.bias("acct-0")
+    for token in args.top_tokens:  # an experiment: these tokens (end of turn) at the highest level
+        bias[str(token)] = point.delta_p + point.delta_a
     t0 = time.perf_counter()
     bodies = [
         harvester.body(p, max_tokens=args.tokens, seed=100 + i, bias=bias, sampling=sampling)
