@@ -3,6 +3,8 @@
     python -m bench.green_attrib [--answers 40] [--tokens 300] [--accounts 1000]
         --point ind:0.5/2:0.5/2:frequency_penalty=0.5 --point nested:0.5/2:0.5/2 ...
     python -m bench.green_attrib --cost --point ind:0.25/2:0.25/2 --point nested:0.75/1.5:0.33/3
+    python -m bench.green_attrib --kind code --answers 16 --paraphrase --point nested:0.75/1.5:0.33/3:...
+    python -m bench.green_attrib --speed 8 --point nested:0.75/1.5:0.33/3:frequency_penalty=0.5
 
 A point is ``layout:gamma_p/delta_p:gamma_a/delta_a[:field=value,...]``: the provider-wide list
 (fraction ``gamma_p`` of the vocabulary, bias ``delta_p``) and the account's list, either
@@ -11,6 +13,11 @@ fraction ``gamma_a`` *of the provider list*), each with the extra sampling field
 gateway sets on a marked request). For each point it asks llama.cpp + SmolLM2-135M-Instruct for
 ``--answers`` prose answers (bench.green_harvest's topics x styles, temperature 0.8, fixed seeds),
 marked for ``acct-0``, and as many unmarked with the same sampling fields; answers are cached on disk.
+``--kind code`` or ``--kind factual`` asks bench.green_harvest's low-entropy prompts of that kind
+instead (4 each, cycled with a new seed per answer); ``--paraphrase`` has the model itself (unmarked)
+paraphrase each marked answer and tests the paraphrase; ``--speed N`` only measures llama.cpp's decode
+tokens/s, marked vs unmarked, in N alternating pairs on one slot (nothing cached). ``--top-tokens 2``
+(an experiment, not the product's bias) gives the token ids named the bias of both lists.
 
 Printed per point: the provider-key TPR at 200 tokens (p <= 1e-3); the right account among
 ``--accounts`` (Holm, corrected p <= 1e-3) at 300 tokens, per answer, and with 2 and 4 answers of the
@@ -33,7 +40,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from bench.green_harvest import Answer, Harvester, harvest_prompts, tokenize_all
+from bench.green_harvest import PROMPTS, Answer, Harvester, harvest_prompts, tokenize_all
 from bench.green_list import edit
 from bench.watermark_eval.corpora import stdlib_docstrings
 from policies.watermark.detector import candidates
@@ -180,12 +187,24 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-unmarked", action="store_true", help="skip the unmarked answers (FPR)")
     parser.add_argument("--cost", action="store_true", help="only bytes and gateway us per point (no model)")
+    parser.add_argument("--kind", default="prose", choices=["prose", "code", "factual"], help="prompts")
+    parser.add_argument("--paraphrase", action="store_true", help="also test the model's own paraphrases")
+    parser.add_argument("--speed", type=int, default=0, help="only decode tokens/s: N alternating pairs")
+    parser.add_argument(
+        "--top-tokens",
+        type=lambda s: [int(t) for t in s.split(",")],
+        default=[],
+        help="token ids given both lists' bias (e.g. 2, SmolLM2's <|im_end|>): not what the gateway does",
+    )
     args = parser.parse_args()
     if args.cost:
         cost(args.point)
         return
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the server on a kill, too
-    prompts = harvest_prompts(args.offset + args.answers)[args.offset :]
+    if args.speed:
+        speed(args)
+        return
+    prompts = select_prompts(args.kind, args.offset, args.answers)
     started = time.perf_counter()
     server = LlamaServer(free_port(), args.threads, reasoning=False, parallel=args.parallel).wait_ready()
     try:
@@ -196,6 +215,47 @@ def main() -> None:
         for point in args.point:
             run_point(args, harvester, server.url, prompts, point, names, human_ids)
         print(f"\n{time.perf_counter() - started:.0f} s, {harvester.decoded} answers decoded (rest cached)")
+    finally:
+        server.stop()
+
+
+def select_prompts(kind: str, offset: int, count: int) -> list[str]:
+    """Prose: the harvest's topics x styles; code or factual: green_harvest's few prompts of that
+    kind, cycled (each answer still gets its own seed, so repeats are new samples)."""
+    if kind == "prose":
+        return harvest_prompts(offset + count)[offset:]
+    few = [p for k, p in PROMPTS if k == kind]
+    return [few[i % len(few)] for i in range(offset, offset + count)]
+
+
+def speed(args: argparse.Namespace) -> None:
+    """Decode tokens/s marked vs unmarked in one run: one slot, requests alternating, nothing cached."""
+    server = LlamaServer(free_port(), args.threads, reasoning=False, parallel=1).wait_ready()
+    try:
+        harvester = Harvester(server.url, workers=1, cache=False)
+        prompts = harvest_prompts(args.speed)
+        for point in args.point:
+            bias = Keys(point).bias("acct-0")
+            rates: dict[str, list[float]] = {"marked": [], "unmarked": []}
+            for i, prompt in enumerate(prompts):
+                order = [("marked", bias), ("unmarked", None)]
+                for name, b in order if i % 2 == 0 else reversed(order):
+                    body = harvester.body(
+                        prompt,
+                        max_tokens=128,
+                        seed=700 + i,
+                        bias=b,
+                        sampling=point.sampling_dict(),
+                        logprobs=False,
+                    )
+                    rates[name].append(harvester.ask(body).decode_per_s)
+            marked, plain = statistics.median(rates["marked"]), statistics.median(rates["unmarked"])
+            print(
+                f"{'nested' if point.nested else 'ind'} {point.gamma_p}/{point.delta_p} {point.gamma_a}/"
+                f"{point.delta_a} {point.sampling_dict() or ''}: {len(bias):,} bias entries; decode tok/s "
+                f"median of {args.speed}, marked {marked:.1f}, unmarked {plain:.1f}, "
+                f"ratio {marked / plain:.3f}"
+            )
     finally:
         server.stop()
 
@@ -212,6 +272,8 @@ def run_point(
     keys = Keys(point)
     sampling = point.sampling_dict()
     bias = keys.bias("acct-0")
+    for token in args.top_tokens:  # an experiment: these tokens (end of turn) at the highest level
+        bias[str(token)] = point.delta_p + point.delta_a
     t0 = time.perf_counter()
     bodies = [
         harvester.body(p, max_tokens=args.tokens, seed=100 + i, bias=bias, sampling=sampling)
@@ -241,10 +303,12 @@ def run_point(
         pooled[k] = [with_target.attributed(g) for g in groups]
     acct_p = [with_target.accounts(d) for d in d300]
     log10 = [np.log10(max(p[0][0], 1e-300)) for p in acct_p]
+    length = statistics.median(len(i) for i in marked_ids)
     print(
-        f"\n== {'nested' if point.nested else 'ind'} provider {point.gamma_p}/{point.delta_p} account "
+        f"\n== {args.kind}, {'nested' if point.nested else 'ind'} provider "
+        f"{point.gamma_p}/{point.delta_p} account "
         f"{point.gamma_a}/{point.delta_a} {sampling or 'no extra sampling'}: {n} answers "
-        f"({decode_s:.0f} s to harvest), bias entries {len(bias):,}"
+        f"({decode_s:.0f} s to harvest, median {length:.0f} tokens), bias entries {len(bias):,}"
     )
     print(
         f"  provider TPR at 200 tokens {sum(p <= ALPHA for p in p200) / n:.3f}; "
@@ -303,6 +367,30 @@ def run_point(
         )
     else:
         print(f"  own perplexity median marked {statistics.median(a.perplexity for a in marked):.2f}")
+    if args.paraphrase:
+        paraphrased(args, harvester, url, marked, with_target)
+
+
+def paraphrased(
+    args: argparse.Namespace, harvester: Harvester, url: str, marked: list[Answer], scorer: Scorer
+) -> None:
+    """The model itself, unmarked, paraphrases each marked answer; each paraphrase is tested."""
+    bodies = [
+        harvester.body(
+            f"Paraphrase the following text in your own words:\n\n{a.text}", max_tokens=350, seed=900 + i
+        )
+        for i, a in enumerate(marked)
+    ]
+    docs = [
+        distinct(i[: args.tokens]) for i in tokenize_all(url, [a.text for a in harvester.ask_all(bodies)])
+    ]
+    n = len(docs)
+    print(
+        f"  paraphrased by the model (unmarked), up to {args.tokens} tokens, median "
+        f"{statistics.median(d.size for d in docs):.0f} distinct: provider TPR "
+        f"{sum(scorer.provider_p(d) <= ALPHA for d in docs) / n:.3f}, right account "
+        f"{sum('acct-0' in scorer.attributed(d) for d in docs) / n:.3f} (n={n})"
+    )
 
 
 if __name__ == "__main__":
