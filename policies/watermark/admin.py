@@ -83,6 +83,7 @@ async def _green(
         correction=correction,
         account_gamma=layout.account_gamma,
         nested=layout.nested,
+        end_tokens=entry.end_tokens,
     )
     try:  # the tokenizer is an HTTP call or a native library: off the event loop
         report = await asyncio.to_thread(detector.detect, texts, bool(body.get("per_document", True)))

@@ -70,6 +70,7 @@ def _green_detector(args: argparse.Namespace, masters: list[Any], accounts: list
         args.tokenizer_json,
     )
     account_gamma, nested = args.account_gamma, args.nested
+    end_tokens: list[int] = []
     if args.config:
         from gateway.config.loader import load_config
 
@@ -80,6 +81,7 @@ def _green_detector(args: argparse.Namespace, masters: list[Any], accounts: list
             gamma = gamma or layout.gamma
             account_gamma = account_gamma or layout.account_gamma
             nested = nested or layout.nested
+            end_tokens = entry.end_tokens
             if not (url or tokenizer_json):
                 url, tokenizer_json = entry.tokenizer_url, entry.tokenizer_json
     if not vocab_size:
@@ -95,6 +97,7 @@ def _green_detector(args: argparse.Namespace, masters: list[Any], accounts: list
         correction=args.correction,
         account_gamma=account_gamma,
         nested=nested,
+        end_tokens=end_tokens,
     )
 
 

@@ -97,6 +97,12 @@ class GreenListModel(PolicyConfig):
     tokenizer_json: str | None = Field(
         None, description="detection: a tokenizer.json of this model (needs the `tokenizers` package)"
     )
+    end_tokens: list[int] = Field(
+        default_factory=list,
+        max_length=64,
+        description="ids of the tokens that end a turn (EOS, end-of-turn: SmolLM2's 0 and 2): given the "
+        "highest bias so a mark never holds an answer's end back, and left out of detection",
+    )
     # A small model loops under the bias (the loop's tokens are green, so they gain at every step);
     # a penalty on repeated tokens breaks the loop and, since detection scores each distinct token
     # once, it also raises the evidence per answer. Measured per model: docs/watermark.md.
@@ -112,6 +118,13 @@ class GreenListModel(PolicyConfig):
         le=2,
         description="a marked request's frequency_penalty is raised to at least this (OpenAI's range, 0..2)",
     )
+
+    @model_validator(mode="after")
+    def _end_tokens_in_vocabulary(self) -> GreenListModel:
+        outside = [t for t in self.end_tokens if not 0 <= t < self.vocab_size]
+        if outside:
+            raise ValueError(f"end_tokens {outside} are not ids of a {self.vocab_size}-token vocabulary")
+        return self
 
 
 class GreenListConfig(PolicyConfig):

@@ -92,15 +92,18 @@ class GreenListDetector:
         correction: str = "holm",
         account_gamma: float | None = None,
         nested: bool = False,
+        end_tokens: Sequence[int] = (),
     ) -> None:
         """``gamma``: the provider list's fraction; ``account_gamma`` (default ``gamma``) and
-        ``nested``: the account list's, as in :class:`policies.watermark.green_list.GreenLayout`."""
+        ``nested``: the account list's, as in :class:`policies.watermark.green_list.GreenLayout`.
+        ``end_tokens``: the model's, biased at the top level whatever the key, so never scored."""
         self.masters = list(masters)
         self.candidates = list(candidates)
         self.vocab_size = vocab_size
         self.gamma = gamma
         self.account_gamma = gamma if account_gamma is None else account_gamma
         self.nested = nested
+        self.end_tokens = np.asarray(sorted(set(end_tokens)), dtype=np.int64)
         self.tokenize = tokenize
         self.alpha = alpha
         self.correction = correction
@@ -117,7 +120,7 @@ class GreenListDetector:
     def distinct(self, text: str) -> np.ndarray:
         """The distinct token ids of ``text`` inside the vocabulary (each scored once)."""
         ids = np.unique(np.asarray(self.tokenize(text), dtype=np.int64))
-        return ids[(ids >= 0) & (ids < self.vocab_size)]
+        return ids[(ids >= 0) & (ids < self.vocab_size) & ~np.isin(ids, self.end_tokens)]
 
     def score(self, ids: np.ndarray) -> dict[str, Any]:
         """The provider tests and the candidates' tests (corrected) for one set of distinct ids."""

@@ -134,7 +134,7 @@ class WatermarkPolicy(Policy[WatermarkConfig]):
         model = self.config.green_list.model_for(exchange.model)
         if model is None:
             return False
-        bias = self._bias.get(self._provider, key, model.vocab_size)
+        bias = self._bias.get(self._provider, key, model.vocab_size, tuple(model.end_tokens))
         # The client's entries (bounded by the logprobs policy) are added to ours, never the reverse.
         request.set_logit_bias(bias.merged(request.logit_bias))  # type: ignore[arg-type]
         request.raise_repetition_penalties(model.min_presence_penalty, model.min_frequency_penalty)
