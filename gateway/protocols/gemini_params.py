@@ -42,10 +42,8 @@ from gateway.protocols.gemini_view import either
 from gateway.protocols.params import (
     Declaration,
     UpstreamFor,
-    check_value,
+    check_fields,
     param,
-    refused_parameter,
-    unknown_parameters,
 )
 
 _OBJECT = param("object")
@@ -169,23 +167,13 @@ def _check_object(
     prefix: str, body: dict[str, Any], declaration: Declaration, extras: Collection[str]
 ) -> None:
     _one_spelling(prefix, body, declaration)
-    unknown: list[str] = []
-    for name, value in body.items():
-        path = f"{prefix}{name}"
-        spec = declaration.checked.get(name)
-        if spec is not None:
-            nested = NESTED.get(path)
-            check_value(path, value, spec)
-            if nested is not None:
-                _check_object(f"{path}.", value, nested, ())
-        elif name in declaration.accepted or name in extras:
-            continue
-        elif name in declaration.refused:
-            raise refused_parameter(path, declaration.refused[name])
-        else:
-            unknown.append(path)
-    if unknown:
-        raise unknown_parameters(unknown)
+    check_fields(prefix, body, declaration, extras, _check_nested)
+
+
+def _check_nested(path: str, value: Any) -> None:
+    nested = NESTED.get(path)
+    if nested is not None:
+        _check_object(f"{path}.", value, nested, ())
 
 
 def _one_spelling(prefix: str, body: dict[str, Any], declaration: Declaration) -> None:

@@ -29,7 +29,6 @@ from gateway.protocols.gemini_response import sealed_blob
 from gateway.protocols.request_view import (
     BudgetAsk,
     EffortAsk,
-    InputSize,
     LogprobsAsk,
     RequestView,
     _int,
@@ -139,28 +138,9 @@ class GenerateContentView(RequestView):
     def logprobs_param(self) -> str:
         return RESPONSE_LOGPROBS
 
-    def input_size(self) -> InputSize:
-        """Like the base, but media parts are ``inlineData``/``fileData`` keys (no ``type`` field)."""
-        size = InputSize()
-        contents = self.body.get("contents")
-        if isinstance(contents, list):
-            size.messages = len(contents)
-        stack: list[Any] = [self.body.get(name) for name in self.prompt_fields]
-        while stack:
-            item = stack.pop()
-            if isinstance(item, str):
-                if item.isascii():
-                    size.text_bytes += len(item)
-                else:
-                    size.text_bytes += 2 * len(item.encode("utf-8", "replace")) - len(item)
-            elif isinstance(item, dict):
-                if any(key in item for key in _MEDIA_KEYS):
-                    size.media_parts += 1
-                else:
-                    stack.extend(item.values())
-            elif isinstance(item, list):
-                stack.extend(item)
-        return size
+    def is_media(self, part: dict[str, Any]) -> bool:
+        """Media parts are ``inlineData``/``fileData`` keys (Gemini parts carry no ``type`` field)."""
+        return any(key in part for key in _MEDIA_KEYS)
 
     def conversation(self, budget: int) -> tuple[str, str, int]:
         turns = 0

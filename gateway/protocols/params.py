@@ -160,18 +160,36 @@ def check_value(path: str, value: Any, spec: Param) -> None:
 def check_body(declaration: Declaration, body: dict[str, Any], upstream_for: UpstreamFor) -> None:
     """Validate ``body`` against ``declaration``; resolve a missing ``model`` (see the module docstring)."""
     rules = _resolve_model(body, upstream_for)
-    extras = rules.extra_parameters
+    check_fields("", body, declaration, rules.extra_parameters)
+
+
+def check_fields(
+    prefix: str,
+    body: dict[str, Any],
+    declaration: Declaration,
+    extras: Collection[str],
+    checked: Callable[[str, Any], None] | None = None,
+) -> None:
+    """Check each field of ``body`` (an object at ``prefix``, "" at the top) against ``declaration``.
+
+    A declared field's value is checked (then handed to ``checked(path, value)``, where a family
+    descends into nested objects); accepted and upstream-extra fields pass; a refused field raises
+    at once; the unknown ones are named together.
+    """
     unknown: list[str] = []
     for name, value in body.items():
         spec = declaration.checked.get(name)
+        path = prefix + name if prefix else name
         if spec is not None:
-            check_value(name, value, spec)
+            check_value(path, value, spec)
+            if checked is not None:
+                checked(path, value)
         elif name in declaration.accepted or name in extras:
             continue
         elif name in declaration.refused:
-            raise refused_parameter(name, declaration.refused[name])
+            raise refused_parameter(path, declaration.refused[name])
         else:
-            unknown.append(name)
+            unknown.append(path)
     if unknown:
         raise unknown_parameters(unknown)
 

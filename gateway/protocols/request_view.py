@@ -150,7 +150,7 @@ class RequestView:
                     else:
                         size.text_bytes += 2 * len(item.encode("utf-8", "replace")) - len(item)
                 elif isinstance(item, dict):
-                    if item.get("type") in MEDIA_PART_TYPES:
+                    if self.is_media(item):
                         size.media_parts += 1
                     else:
                         stack.extend(item.values())
@@ -159,6 +159,10 @@ class RequestView:
                 elif ids and isinstance(item, int) and not isinstance(item, bool):
                     size.token_ids += 1
         return size
+
+    def is_media(self, part: dict[str, Any]) -> bool:
+        """Whether an object of the prompt is an image, audio or file part (counted, not walked)."""
+        return part.get("type") in MEDIA_PART_TYPES
 
     def conversation(self, budget: int) -> tuple[str, str, int]:
         """(last user text, system text, user turns), each text bounded by ``budget`` characters."""
