@@ -27,7 +27,7 @@ import httpx
 import orjson
 import uvloop
 
-from bench.gateway import BODY, KEY, _env, _one, _wait, bare_config, bench_config, cpu_seconds
+from bench.gateway import BODY, KEY, _env, _one, _wait, bare_config, bench_config, cpu_seconds, start_mock
 from gateway.auth.keys import digest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,16 +89,9 @@ def main() -> None:
     keys = work / "keys.jsonl"
     keys.write_bytes(orjson.dumps({"sha256": digest(KEY), "account": "bench", "tier": None}) + b"\n")
     mock_port = free_port()
-    mock = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "mock-upstream", "--port", str(mock_port)],
-        cwd=ROOT,
-        env=_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    mock = start_mock(mock_port)
     gateways: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
     try:
-        _wait(f"http://127.0.0.1:{mock_port}/v1/models", mock)
         upstream = f"http://127.0.0.1:{mock_port}"
         for label, tree in trees.items():
             gateways[label] = start_gateway(tree, policy, keys, upstream, work / f"{label}.log")

@@ -216,15 +216,21 @@ def start_gateway_process(
     return gateway
 
 
-def start_servers(config: Path, mock_port: int, gw_port: int) -> tuple[subprocess.Popen[bytes], ...]:
+def start_mock(port: int) -> subprocess.Popen[bytes]:
+    """The built-in mock model on ``port``; returns once it answers."""
     mock = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "mock-upstream", "--port", str(mock_port)],
+        [sys.executable, "-m", "gateway.cli", "mock-upstream", "--port", str(port)],
         cwd=ROOT,
         env=_env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    _wait(f"http://127.0.0.1:{mock_port}/v1/models", mock)
+    _wait(f"http://127.0.0.1:{port}/v1/models", mock)
+    return mock
+
+
+def start_servers(config: Path, mock_port: int, gw_port: int) -> tuple[subprocess.Popen[bytes], ...]:
+    mock = start_mock(mock_port)
     workdir = Path(tempfile.mkdtemp())
     gateway = start_gateway_process(config, f"http://127.0.0.1:{mock_port}", gw_port, workdir)
     if semantic_active(config):
