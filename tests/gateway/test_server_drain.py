@@ -117,7 +117,8 @@ def test_drain_timeout_bounds_how_long_a_stream_may_keep_the_process(
             process.wait()
 
 
-def test_drain_timeout_must_not_be_negative(tmp_path: Path) -> None:
+@pytest.mark.parametrize("flag", ["--drain-timeout", "--stop-timeout"])
+def test_drain_and_stop_timeouts_must_not_be_negative(tmp_path: Path, flag: str) -> None:
     result = subprocess.run(
         [
             sys.executable,
@@ -126,7 +127,7 @@ def test_drain_timeout_must_not_be_negative(tmp_path: Path) -> None:
             "serve",
             "--config",
             str(tmp_path / "x.yaml"),
-            "--drain-timeout",
+            flag,
             "-1",
         ],
         capture_output=True,
@@ -134,7 +135,7 @@ def test_drain_timeout_must_not_be_negative(tmp_path: Path) -> None:
         timeout=30,
     )
     assert result.returncode == 2
-    assert "--drain-timeout" in result.stderr and "must be 0 or more" in result.stderr
+    assert flag in result.stderr and "must be 0 or more" in result.stderr
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
