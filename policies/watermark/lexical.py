@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from policies.watermark.dictionary import Context, Dictionary, Group, clitic_next, reachable
-from policies.watermark.segmenter import Chunk
+from policies.watermark.segmenter import Chunk, split_word
 
 _GATE_SCALE = float(1 << 32)
 
@@ -105,6 +105,8 @@ _Word = tuple[str, str, str, bool]
 
 
 Decide = Callable[[Unit], str | None]
+# A complete word the tracker writes as it came: (lead, core, trail, lower-case core, boundary after it)
+PlainWord = tuple[str, str, str, str, str]
 
 
 def _boundary_after(trail: str) -> str:
@@ -208,6 +210,43 @@ class LexicalTracker:
             return self._chunk(chunk)
         self.prefix = self.release(chunk)
         return self.prefix + self._chunk(chunk)
+
+    def plain_word(self, text: str, active: frozenset[str]) -> PlainWord | None:
+        """The :data:`PlainWord` of the complete chunk ``text`` (unprotected, not at a line start)
+        if the tracker writes it as it came whatever the context: a word not one of ``active``
+        (:func:`~policies.watermark.marker.active_words`), no contraction held. None otherwise.
+        Changes nothing: :meth:`write_plain` takes the word.
+        """
+        if self._held is not None:
+            return None
+        word = split_word(text)
+        if word is None:
+            return None
+        lead, core, trail = word
+        lower = core.lower()
+        if "\u2019" in lower:
+            lower = lower.replace("\u2019", "'")
+        if lower in active:
+            return None
+        return lead, core, trail, lower, _boundary_after(trail) if trail else ""
+
+    def write_plain(self, ws: str, word: PlainWord) -> None:
+        """Take the word :meth:`plain_word` accepted after ``ws`` (not empty): the steps of
+        :meth:`chunk` for a word no unit ends with, without building its :class:`Chunk`."""
+        lead, core, _, lower, after = word
+        self.prefix = ""
+        if "\u2019" in core:
+            self._apostrophe = "\u2019"
+        elif "'" in core:
+            self._apostrophe = "'"
+        boundary = self._boundary
+        if lead and boundary not in ("^", "."):
+            boundary = "<p>"
+        history = self._history
+        history.append((core, lower, boundary, True))
+        if len(history) > 4:
+            del history[:-4]
+        self._boundary = after
 
     def _chunk(self, chunk: Chunk) -> str:
         if chunk.released:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from policies.watermark.dictionary import SENTENCE_START, Dictionary, load_dictionary, reachable
 from policies.watermark.early import triggers_for
 from policies.watermark.lexical import LexicalTracker, Unit, keyed_choice
-from policies.watermark.segmenter import Chunk, Scanner
+from policies.watermark.segmenter import MAX_WORD, Chunk, Scanner
 from policies.watermark.unicode_mark import UnicodeMarker
 
 
@@ -66,6 +66,31 @@ def markable_words(dictionary: Dictionary, settings: LexicalSettings) -> frozens
     return _MARKABLE[(id(dictionary), settings)][1]
 
 
+_ACTIVE: dict[tuple[int, LexicalSettings | None], tuple[Dictionary, frozenset[str]]] = {}
+
+
+def active_words(dictionary: Dictionary, settings: LexicalSettings | None) -> frozenset[str]:
+    """The words the tracker may do more with than write them as they came (lower case).
+
+    The words a unit of a class ``settings`` writes can end with (:func:`markable_words`), and
+    every word of a pronoun group, whatever its class: an ambiguous contraction (``it's``) is
+    held for the next word even where it is never rewritten. After any other word, the
+    tracker's state is what its plain-word branch leaves (the history, the boundary), whether
+    the word is in the vocabulary or not. Computed once per dictionary and settings.
+    """
+    cached = _ACTIVE.get((id(dictionary), settings))
+    if cached is not None and cached[0] is dictionary:
+        return cached[1]
+    words = set(markable_words(dictionary, settings)) if settings is not None else set()
+    words |= {word for word, group in dictionary.single.items() if group.kind == "pronoun"}
+    words |= {word for word, groups in dictionary.guarded.items() if any(g.kind == "pronoun" for g in groups)}
+    words |= {second for (_, second), group in dictionary.phrase.items() if group.kind == "pronoun"}
+    if len(_ACTIVE) >= 64:
+        _ACTIVE.clear()
+    _ACTIVE[(id(dictionary), settings)] = (dictionary, frozenset(words))
+    return _ACTIVE[(id(dictionary), settings)][1]
+
+
 DETECT_THINK_TAGS = ("think",)  # reasoning left in a harvested corpus was never marked: not scored
 
 
@@ -73,6 +98,7 @@ class TextMarker:
     """Marks one text stream with an account key."""
 
     __slots__ = (
+        "_active",
         "_ahead",
         "_fed",
         "_in",
@@ -109,6 +135,7 @@ class TextMarker:
         self._tracker = LexicalTracker(dictionary, decide)
         self._markable = markable_words(dictionary, settings) if settings is not None else frozenset()
         self._triggers = triggers_for(dictionary, settings)
+        self._active = active_words(dictionary, settings)
         self._unicode = unicode_marker
         # the tripwire's space mode rewrites the single space before a word
         self._space_mark = unicode_marker is not None and unicode_marker.mode == "space"
@@ -174,6 +201,8 @@ class TextMarker:
     def feed(self, text: str) -> str:
         if not text:
             return ""
+        if self._ahead and text[0] == " " and self._next_word(text):
+            return text
         self._fed = True
         out = self._render(self._scanner.feed(text))
         ahead = self._ahead
@@ -184,6 +213,44 @@ class TextMarker:
             else:
                 out = self._passed(out)
         return out + self._early()
+
+    def _next_word(self, text: str) -> bool:
+        """The usual token, a space and a plain word, after a word passed on early: taken in one step.
+
+        The steps :meth:`feed` would take, without their pieces: the scanner completes the word
+        in progress (unprotected, not at a line start, nothing in it that changes the protection
+        state), the tracker writes it as it came (:func:`active_words`), so its output is exactly
+        the text already passed on early (``_ahead``), and the new word is all certain
+        (:mod:`.early`), so it goes out at once as the new ``_ahead``. Every check comes before
+        any change; False (nothing changed) sends the token through the general path. The
+        output is ``text`` itself; the re-chunking property tests hold it to the general path.
+        """
+        word = text[1:]
+        if not (word.isalpha() and word.isascii()) or len(word) > MAX_WORD or self._unicode is not None:
+            return False
+        completed = self._scanner.plain_partial()
+        if completed is None:
+            return False
+        ws, previous = completed
+        if not ws or self._ahead != ws + previous:
+            return False
+        tracker = self._tracker
+        plain = tracker.plain_word(previous, self._active)
+        if plain is None:
+            return False
+        triggers = self._triggers
+        if not triggers.settled(word):  # certain as a whole only in this context (``the`` mid-sentence)
+            sentence = plain[4] in SENTENCE_START  # the boundary the completed word leaves
+            if triggers.certain(word, sentence, plain[3]) != len(word):
+                return False
+        tracker.write_plain(ws, plain)
+        self._scanner.start_word(text[0], word)
+        self.words += 1
+        self._in += len(ws) + len(previous)  # _advance: the completed word, written as it came
+        self._out += len(self._ahead)
+        self.sync.append((self._in, self._out))
+        self._ahead = text
+        return True
 
     def finish(self) -> str:
         out = self._render(self._scanner.finish())

@@ -261,6 +261,34 @@ class Scanner:
         """No chunk has completed yet (the next one starts a line)."""
         return self._at_start
 
+    def plain_partial(self) -> tuple[str, str] | None:
+        """(whitespace before, text) of the chunk in progress if completing it by whitespace would
+        change nothing but the scanner's position; None otherwise (see :meth:`start_word`).
+
+        That is: a chunk held back, not at a line start, outside protected text and with no
+        character that may change the protection state in it, so it completes unprotected.
+        """
+        chunk = self._chunk
+        ws = self._chunk_ws
+        if (
+            not chunk
+            or self._long
+            or self._ws
+            or self._at_start
+            or "\n" in ws
+            or self.state.active
+            or _STATEFUL.search(chunk) is not None
+        ):
+            return None
+        return ws, chunk
+
+    def start_word(self, ws: str, word: str) -> None:
+        """Take ``ws`` + ``word`` (one whitespace character, then a word of letters) after
+        :meth:`plain_partial` said the chunk in progress completes plainly: that chunk is done
+        (its caller wrote it) and ``word`` is the new chunk in progress."""
+        self._chunk_ws = ws
+        self._chunk = word
+
     def feed(self, text: str) -> list[Chunk | str]:
         out: list[Chunk | str] = []
         ws, chunk, long = self._ws, self._chunk, self._long

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 
 from policies.watermark.early import MERGE, Triggers, triggers_for
 from policies.watermark.marker import LexicalSettings, TextMarker
+from policies.watermark.segmenter import Scanner
 from policies.watermark.unicode_mark import UnicodeMarker, UnicodeMode
 from tests.policies.watermark.texts import MARKDOWN, PROSE, PROTECTED, WHITESPACE
 from tests.support import GatewayHandle, MockHandle, base_config
@@ -112,6 +114,10 @@ def _check(
         assert whole.startswith(so_far), "text passed on early differs from the marked text"
         assert len(so_far) >= len("".join(held_out)), "passed on later than before"
     assert "".join(early_out) + early.finish() == whole
+    held.finish()
+    # the same walk of the text: words counted, offsets aligned (annotations), the tracker's context
+    assert (early.words, early.sync) == (held.words, held.sync)
+    assert early._tracker._history == held._tracker._history
 
 
 @settings(max_examples=200, deadline=None)
@@ -139,6 +145,58 @@ def test_think_spans_split_anywhere(
     cut = len(text) // 2
     text = text[:cut] + THINK[where] + text[cut:] if where < 2 else THINK[where] + text
     _check(text, sizes, tier, ("zero_width", 0.5), (("think",), think_open))
+
+
+_TOKENS = re.compile(r" ?[A-Za-z]+|\s+|[^\sA-Za-z]+")
+
+
+@settings(max_examples=200, deadline=None)
+@given(texts(), st.lists(st.integers(0, 6), max_size=200), st.sampled_from(TIERS), st.sampled_from(TRIPWIRES))
+def test_model_tokens_are_byte_identical_to_holding_every_word(
+    text: str, cuts: list[int], tier: LexicalSettings | None, tripwire: Tripwire
+) -> None:
+    """Pieces cut as a model's tokens are (" word", punctuation, whitespace; some words in two): the
+    usual token's one-step path (``TextMarker._next_word``) ends where the general path ends."""
+    sizes: list[int] = []
+    for number, token in enumerate(_TOKENS.findall(text)):
+        cut = cuts[number % len(cuts)] if cuts else 0
+        if 1 < cut < len(token):  # a word split in two tokens ("re" + "use")
+            sizes += [cut, len(token) - cut]
+        else:
+            sizes.append(len(token))
+    _check(text, sizes, tier, tripwire)
+
+
+def test_the_usual_token_skips_the_scanner(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A space and a plain word after a plain word goes out in one step, the same text as before."""
+    tokens = ["We", " need", " to", " understand", " the", " choice", " so", " that", " it", " is"]
+    tokens += [
+        " good",
+        ".",
+        " The",
+        " end",
+        " comes",
+        " later",
+        ",",
+        " moreover",
+        " the",
+        " email",
+        " is",
+        " sent",
+    ]
+    reference = HoldingMarker(KEY, DEFAULT)
+    whole = reference.feed("".join(tokens)) + reference.finish()
+    fed: list[str] = []
+    feed = Scanner.feed
+    monkeypatch.setattr(Scanner, "feed", lambda self, text: fed.append(text) or feed(self, text))
+    marker = TextMarker(KEY, DEFAULT)
+    out = _feeds(marker, tokens)
+    assert "".join(out) + marker.finish() == whole
+    assert out[:8] == tokens[:8]  # each plain word goes out as it arrives
+    # the general path: the first two tokens (the start of the text), the token after a word the tier
+    # may act on ("is": a contraction is held with contractions on; "moreover", "email"), punctuation,
+    # a sentence start ("The" may become "Therefore,"), a word only partly certain ("email": e-mail)
+    assert fed == ["We", " need", " good", ".", " The", " end", ",", " the", " email", " is", " sent"]
 
 
 def test_openers_arriving_one_character_at_a_time_still_protect() -> None:
