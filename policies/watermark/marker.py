@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from policies.watermark.dictionary import SENTENCE_START, Dictionary, load_dictionary, reachable
 from policies.watermark.early import triggers_for
 from policies.watermark.lexical import LexicalTracker, Unit, keyed_choice
-from policies.watermark.segmenter import MAX_WORD, Chunk, Scanner
+from policies.watermark.segmenter import Chunk, Scanner
 from policies.watermark.unicode_mark import UnicodeMarker
 
 
@@ -201,8 +201,13 @@ class TextMarker:
     def feed(self, text: str) -> str:
         if not text:
             return ""
-        if self._ahead and text[0] == " " and self._next_word(text):
-            return text
+        if text[0] == " ":
+            if self._ahead:
+                out = self._next_word(text)
+                if out is not None:
+                    return out
+        elif self._unicode is None and self._scanner.extend(text):
+            return self._early()  # the word in progress grew, nothing completed: see Scanner.extend
         self._fed = True
         out = self._render(self._scanner.feed(text))
         ahead = self._ahead
@@ -214,43 +219,42 @@ class TextMarker:
                 out = self._passed(out)
         return out + self._early()
 
-    def _next_word(self, text: str) -> bool:
-        """The usual token, a space and a plain word, after a word passed on early: taken in one step.
+    def _next_word(self, text: str) -> str | None:
+        """The usual token, a space and a word, after a word passed on early: :meth:`feed` in one step.
 
-        The steps :meth:`feed` would take, without their pieces: the scanner completes the word
-        in progress (unprotected, not at a line start, nothing in it that changes the protection
-        state), the tracker writes it as it came (:func:`active_words`), so its output is exactly
-        the text already passed on early (``_ahead``), and the new word is all certain
-        (:mod:`.early`), so it goes out at once as the new ``_ahead``. Every check comes before
-        any change; False (nothing changed) sends the token through the general path. The
-        output is ``text`` itself; the re-chunking property tests hold it to the general path.
+        The steps :meth:`feed` takes, without the scanner's pieces or a :class:`Chunk`: the
+        scanner completes the word in progress (unprotected, not at a line start, nothing in it
+        that changes the protection state), the tracker writes it as it came (not one of
+        :func:`active_words`), so its output is exactly the text already passed on early
+        (``_ahead``), and the new word is the chunk in progress, of which :meth:`_early` passes
+        on what is certain (all of it, the usual case, without asking it). Every check comes
+        before any change; None (nothing changed) sends the token through the general path.
+        The re-chunking property tests hold it to the general path.
         """
-        word = text[1:]
-        if not (word.isalpha() and word.isascii()) or len(word) > MAX_WORD or self._unicode is not None:
-            return False
-        completed = self._scanner.plain_partial()
+        if self._unicode is not None:  # the tripwire rewrites completed words and the space before
+            return None
+        scanner = self._scanner
+        completed = scanner.plain_partial()
         if completed is None:
-            return False
+            return None
         ws, previous = completed
-        if not ws or self._ahead != ws + previous:
-            return False
-        tracker = self._tracker
-        plain = tracker.plain_word(previous, self._active)
+        word = text[1:]
+        if not ws or self._ahead != ws + previous or not scanner.can_start(word):
+            return None
+        plain = self._tracker.plain_word(previous, self._active)
         if plain is None:
-            return False
-        triggers = self._triggers
-        if not triggers.settled(word):  # certain as a whole only in this context (``the`` mid-sentence)
-            sentence = plain[4] in SENTENCE_START  # the boundary the completed word leaves
-            if triggers.certain(word, sentence, plain[3]) != len(word):
-                return False
-        tracker.write_plain(ws, plain)
-        self._scanner.start_word(text[0], word)
+            return None
+        self._tracker.write_plain(ws, plain)
+        scanner.start_word(text[0], word)
         self.words += 1
         self._in += len(ws) + len(previous)  # _advance: the completed word, written as it came
-        self._out += len(self._ahead)
+        self._out += len(ws) + len(previous)
         self.sync.append((self._in, self._out))
-        self._ahead = text
-        return True
+        if self._triggers.settled(word):  # _early's answer here: unprotected, nothing held
+            self._ahead = text
+            return text
+        self._ahead = ""
+        return self._early()
 
     def finish(self) -> str:
         out = self._render(self._scanner.finish())

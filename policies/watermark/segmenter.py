@@ -282,12 +282,28 @@ class Scanner:
             return None
         return ws, chunk
 
-    def start_word(self, ws: str, word: str) -> None:
-        """Take ``ws`` + ``word`` (one whitespace character, then a word of letters) after
+    @staticmethod
+    def can_start(text: str) -> bool:
+        """Whether ``text`` is one piece of a chunk held back whole: no whitespace (ASCII only,
+        the quick test), not too long to be a word."""
+        return 0 < len(text) <= MAX_WORD and text.isascii() and text.isprintable() and " " not in text
+
+    def start_word(self, ws: str, text: str) -> None:
+        """Take ``ws`` + ``text`` (one whitespace character, then :meth:`can_start` text) after
         :meth:`plain_partial` said the chunk in progress completes plainly: that chunk is done
-        (its caller wrote it) and ``word`` is the new chunk in progress."""
+        (its caller wrote it) and ``text`` is the new chunk in progress, held back."""
         self._chunk_ws = ws
-        self._chunk = word
+        self._chunk = text
+
+    def extend(self, text: str) -> bool:
+        """Take ``text`` if it only extends the chunk in progress: a chunk is held back and ``text``
+        holds no whitespace and keeps it short enough to be a word. :meth:`feed` would return
+        nothing for it (a chunk completes at whitespace only); False (nothing changed) otherwise."""
+        chunk = self._chunk
+        if not chunk or self._long or not self.can_start(text) or len(chunk) + len(text) > MAX_WORD:
+            return False
+        self._chunk = chunk + text
+        return True
 
     def feed(self, text: str) -> list[Chunk | str]:
         out: list[Chunk | str] = []
