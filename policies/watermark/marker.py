@@ -225,11 +225,11 @@ class TextMarker:
         The steps :meth:`feed` takes, without the scanner's pieces or a :class:`Chunk`: the
         scanner completes the word in progress (unprotected, not at a line start, nothing in it
         that changes the protection state), the tracker writes it as it came (not one of
-        :func:`active_words`), so its output is exactly the text already passed on early
-        (``_ahead``), and the new word is the chunk in progress, of which :meth:`_early` passes
-        on what is certain (all of it, the usual case, without asking it). Every check comes
-        before any change; None (nothing changed) sends the token through the general path.
-        The re-chunking property tests hold it to the general path.
+        :func:`active_words`), so its output is the text already passed on early (``_ahead``,
+        all of the word or a start of it) and the rest of the word, and the new word is the chunk
+        in progress, of which :meth:`_early` passes on what is certain (all of it, the usual case,
+        without asking it). Every check comes before any change; None (nothing changed) sends
+        the token through the general path. The re-chunking property tests hold it to it.
         """
         if self._unicode is not None:  # the tripwire rewrites completed words and the space before
             return None
@@ -238,8 +238,9 @@ class TextMarker:
         if completed is None:
             return None
         ws, previous = completed
+        done = ws + previous  # what the tracker writes for the completed word
         word = text[1:]
-        if not ws or self._ahead != ws + previous or not scanner.can_start(word):
+        if not ws or not done.startswith(self._ahead) or not scanner.can_start(word):
             return None
         plain = self._tracker.plain_word(previous, self._active)
         if plain is None:
@@ -247,14 +248,15 @@ class TextMarker:
         self._tracker.write_plain(ws, plain)
         scanner.start_word(text[0], word)
         self.words += 1
-        self._in += len(ws) + len(previous)  # _advance: the completed word, written as it came
-        self._out += len(ws) + len(previous)
+        self._in += len(done)  # _advance: the completed word, written as it came
+        self._out += len(done)
         self.sync.append((self._in, self._out))
+        rest = done[len(self._ahead) :]  # of the completed word, what did not go out early
         if self._triggers.settled(word):  # _early's answer here: unprotected, nothing held
             self._ahead = text
-            return text
+            return rest + text if rest else text
         self._ahead = ""
-        return self._early()
+        return rest + self._early()
 
     def finish(self) -> str:
         out = self._render(self._scanner.finish())
