@@ -105,8 +105,6 @@ _Word = tuple[str, str, str, bool]
 
 
 Decide = Callable[[Unit], str | None]
-# A complete word the tracker writes as it came: (lead, core, trail, lower-case core, boundary after it)
-PlainWord = tuple[str, str, str, str, str]
 
 
 def _boundary_after(trail: str) -> str:
@@ -211,29 +209,28 @@ class LexicalTracker:
         self.prefix = self.release(chunk)
         return self.prefix + self._chunk(chunk)
 
-    def plain_word(self, text: str, active: frozenset[str]) -> PlainWord | None:
-        """The :data:`PlainWord` of the complete chunk ``text`` (unprotected, not at a line start)
-        if the tracker writes it as it came whatever the context: a word not one of ``active``
-        (:func:`~policies.watermark.marker.active_words`), no contraction held. None otherwise.
-        Changes nothing: :meth:`write_plain` takes the word.
+    def take_plain(self, ws: str, text: str, active: frozenset[str]) -> bool:
+        """Take the complete chunk ``text`` after ``ws`` (not empty; unprotected, not at a line start)
+        if it is a word the tracker writes as it came whatever the context: not one of ``active``
+        (:func:`~policies.watermark.marker.active_words`), no contraction held. The steps of
+        :meth:`chunk` for such a word, without building its :class:`Chunk`; False (nothing
+        changed) otherwise, and :meth:`chunk` takes it.
         """
         if self._held is not None:
-            return None
-        word = split_word(text)
-        if word is None:
-            return None
-        lead, core, trail = word
+            return False
+        if text.isalpha() and text.isascii():  # the usual word: split_word's own quick test
+            lead = trail = ""
+            core = text
+        else:
+            word = split_word(text)
+            if word is None:
+                return False
+            lead, core, trail = word
         lower = core.lower()
         if "\u2019" in lower:
             lower = lower.replace("\u2019", "'")
         if lower in active:
-            return None
-        return lead, core, trail, lower, _boundary_after(trail) if trail else ""
-
-    def write_plain(self, ws: str, word: PlainWord) -> None:
-        """Take the word :meth:`plain_word` accepted after ``ws`` (not empty): the steps of
-        :meth:`chunk` for a word no unit ends with, without building its :class:`Chunk`."""
-        lead, core, _, lower, after = word
+            return False
         self.prefix = ""
         if "\u2019" in core:
             self._apostrophe = "\u2019"
@@ -246,7 +243,8 @@ class LexicalTracker:
         history.append((core, lower, boundary, True))
         if len(history) > 4:
             del history[:-4]
-        self._boundary = after
+        self._boundary = _boundary_after(trail) if trail else ""
+        return True
 
     def _chunk(self, chunk: Chunk) -> str:
         if chunk.released:

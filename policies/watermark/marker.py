@@ -234,18 +234,16 @@ class TextMarker:
         if self._unicode is not None:  # the tripwire rewrites completed words and the space before
             return None
         scanner = self._scanner
-        completed = scanner.plain_partial()
+        word = text[1:]
+        completed = scanner.plain_partial(word)
         if completed is None:
             return None
         ws, previous = completed
         done = ws + previous  # what the tracker writes for the completed word
-        word = text[1:]
-        if not ws or not done.startswith(self._ahead) or not scanner.can_start(word):
+        if not ws or not done.startswith(self._ahead):
             return None
-        plain = self._tracker.plain_word(previous, self._active)
-        if plain is None:
+        if not self._tracker.take_plain(ws, previous, self._active):  # the last check: it commits
             return None
-        self._tracker.write_plain(ws, plain)
         scanner.start_word(text[0], word)
         self.words += 1
         self._in += len(done)  # _advance: the completed word, written as it came

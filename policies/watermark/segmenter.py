@@ -46,6 +46,12 @@ def split_word(text: str) -> tuple[str, str, str] | None:
     return lead, word, trail
 
 
+def _can_hold(text: str) -> bool:
+    """Whether ``text`` can be held back as (part of) one chunk: no whitespace (ASCII only, the quick
+    test) and not too long to be a word."""
+    return 0 < len(text) <= MAX_WORD and text.isascii() and text.isprintable() and " " not in text
+
+
 @dataclass(slots=True)
 class Chunk:
     """A complete chunk with the whitespace before it.
@@ -261,12 +267,14 @@ class Scanner:
         """No chunk has completed yet (the next one starts a line)."""
         return self._at_start
 
-    def plain_partial(self) -> tuple[str, str] | None:
-        """(whitespace before, text) of the chunk in progress if completing it by whitespace would
-        change nothing but the scanner's position; None otherwise (see :meth:`start_word`).
+    def plain_partial(self, following: str) -> tuple[str, str] | None:
+        """(whitespace before, text) of the chunk in progress if whitespace and ``following`` would
+        complete it plainly and make ``following`` the chunk in progress; None otherwise.
 
         That is: a chunk held back, not at a line start, outside protected text and with no
-        character that may change the protection state in it, so it completes unprotected.
+        character that may change the protection state in it, so it completes unprotected, and
+        ``following`` can start the next (:func:`_can_hold`). Changes nothing: the caller writes
+        the completed chunk and calls :meth:`start_word`.
         """
         chunk = self._chunk
         ws = self._chunk_ws
@@ -277,19 +285,14 @@ class Scanner:
             or self._at_start
             or "\n" in ws
             or self.state.active
+            or not _can_hold(following)
             or _STATEFUL.search(chunk) is not None
         ):
             return None
         return ws, chunk
 
-    @staticmethod
-    def can_start(text: str) -> bool:
-        """Whether ``text`` is one piece of a chunk held back whole: no whitespace (ASCII only,
-        the quick test), not too long to be a word."""
-        return 0 < len(text) <= MAX_WORD and text.isascii() and text.isprintable() and " " not in text
-
     def start_word(self, ws: str, text: str) -> None:
-        """Take ``ws`` + ``text`` (one whitespace character, then :meth:`can_start` text) after
+        """Take ``ws`` + ``text`` (one whitespace character, then the ``following`` text) after
         :meth:`plain_partial` said the chunk in progress completes plainly: that chunk is done
         (its caller wrote it) and ``text`` is the new chunk in progress, held back."""
         self._chunk_ws = ws
@@ -300,7 +303,7 @@ class Scanner:
         holds no whitespace and keeps it short enough to be a word. :meth:`feed` would return
         nothing for it (a chunk completes at whitespace only); False (nothing changed) otherwise."""
         chunk = self._chunk
-        if not chunk or self._long or not self.can_start(text) or len(chunk) + len(text) > MAX_WORD:
+        if not chunk or self._long or not _can_hold(text) or len(chunk) + len(text) > MAX_WORD:
             return False
         self._chunk = chunk + text
         return True
