@@ -202,7 +202,7 @@ class TextMarker:
         if not text:
             return ""
         if text[0] == " ":
-            if self._ahead:
+            if self._ahead:  # the word in progress went out early, in whole or in part: the usual case
                 out = self._next_word(text)
                 if out is not None:
                     return out
