@@ -184,16 +184,22 @@ def _env() -> dict[str, str]:
 
 
 def start_gateway_process(
-    config: Path, upstream_url: str, port: int, workdir: Path
+    config: Path,
+    upstream_url: str,
+    port: int,
+    workdir: Path,
+    module: str = "gateway.cli",
+    env: dict[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
-    """``distillguard serve`` of ``config`` (bench account unlimited) in front of ``upstream_url``."""
+    """``distillguard serve`` of ``config`` (bench account unlimited) in front of ``upstream_url``;
+    ``module`` runs it (a wrapper such as ``bench.traced_gateway``), with ``env`` added."""
     keys = workdir / "keys.jsonl"
     keys.write_bytes(orjson.dumps({"sha256": digest(KEY), "account": "bench", "tier": None}) + b"\n")
     log_path = workdir / "gateway.log"
     command = [
         sys.executable,
         "-m",
-        "gateway.cli",
+        module,
         "serve",
         "--config",
         str(bench_config(config, workdir)),
@@ -210,7 +216,7 @@ def start_gateway_process(
     ]
     # Access logs stay on, as in production; into a file, never a pipe that could fill up.
     gateway = subprocess.Popen(
-        command, cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=log_path.open("wb")
+        command, cwd=ROOT, env={**_env(), **(env or {})}, stdout=subprocess.DEVNULL, stderr=log_path.open("wb")
     )
     _wait(f"http://127.0.0.1:{port}/readyz", gateway, log_path)
     return gateway
