@@ -123,7 +123,8 @@ async def load(
 
 
 def _wait(url: str, process: subprocess.Popen[bytes], log: Path | None = None) -> None:
-    for _ in range(300):
+    deadline = time.monotonic() + 120  # a traced or loaded gateway may take a while to start
+    while time.monotonic() < deadline:
         if process.poll() is not None:
             tail = log.read_text()[-2000:] if log else ""
             raise SystemExit(f"server exited with status {process.returncode}\n{tail}")

@@ -20,6 +20,7 @@ from policies.quota.limiter import (
     GcraAdjust,
     GcraOp,
     Op,
+    OpResult,
     Settlement,
     SlotOp,
     SlotRelease,
@@ -169,10 +170,26 @@ def consumed(exchange: Exchange, reserved_tokens: int, reserved_reasoning: int) 
     return Consumed(max(reserved_tokens, reported), max(reserved_reasoning, reasoning), served=True)
 
 
-def settlements(checks: list[Check], decision: Decision, used: Consumed) -> list[tuple[str, Settlement]]:
-    """(key, item) pairs that turn the decision's charges into the real cost."""
+def to_settle(checks: list[Check], decision: Decision) -> tuple[tuple[Check, OpResult], ...]:
+    """The checks whose charge the settlement may change, with their results: all a reservation keeps.
+
+    A request-count or distinct-prompt charge is final once decided; dropping those checks (and the
+    request's cost, prompt digest and the decision) leaves a held stream less to keep.
+    """
+    return tuple(
+        (check, result)
+        for check, result in zip(checks, decision.results, strict=True)
+        if isinstance(check.op, SlotOp) or (isinstance(check.op, GcraOp) and check.charge in _SETTLED)
+    )
+
+
+_SETTLED = frozenset({"tokens", "reasoning", "logprob"})
+
+
+def settlements(pending: tuple[tuple[Check, OpResult], ...], used: Consumed) -> list[tuple[str, Settlement]]:
+    """(key, item) pairs that turn the decision's charges (``to_settle``'s) into the real cost."""
     items: list[tuple[str, Settlement]] = []
-    for check, result in zip(checks, decision.results, strict=True):
+    for check, result in pending:
         op = check.op
         if isinstance(op, SlotOp):
             items.append((check.key, SlotRelease(op.slot_id)))
