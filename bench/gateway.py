@@ -216,10 +216,15 @@ def start_gateway_process(
         str(_free_port()),  # the operator listener's default (9090) may be taken on a shared machine
     ]
     # Access logs stay on, as in production; into a file, never a pipe that could fill up.
+    environment = {**_env(), **(env or {})}
     gateway = subprocess.Popen(
-        command, cwd=ROOT, env={**_env(), **(env or {})}, stdout=subprocess.DEVNULL, stderr=log_path.open("wb")
+        command, cwd=ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=log_path.open("wb")
     )
-    _wait(f"http://127.0.0.1:{port}/readyz", gateway, log_path)
+    try:
+        _wait(f"http://127.0.0.1:{port}/readyz", gateway, log_path)
+    except BaseException:
+        gateway.kill()  # not left running when it did not come up in time
+        raise
     return gateway
 
 

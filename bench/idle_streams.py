@@ -184,10 +184,11 @@ async def snapshot(gateway_pid: int, trace_dir: Path | None) -> None:
     """With ``trace_dir``: have the traced gateway dump its next tracemalloc snapshot, and wait for it."""
     if trace_dir is None:
         return
-    number = len(list(trace_dir.glob("snapshot-*.done"))) + 1
+    number = len(list(trace_dir.glob("snapshot-*.done"))) + 1  # noqa: ASYNC240 (a few files, at rest)
     os.kill(gateway_pid, signal.SIGUSR1)
+    done = trace_dir / f"snapshot-{number}.done"
     for _ in range(6000):
-        if (trace_dir / f"snapshot-{number}.done").exists():
+        if done.exists():
             return
         await asyncio.sleep(0.05)
     raise SystemExit("the traced gateway wrote no snapshot")
@@ -262,8 +263,10 @@ def print_trace(label: str, trace_dir: Path, streams: int, top: int) -> None:
         print(f"{stat.size_diff / streams:>9,.0f} B {stat.count_diff / streams:>6.1f} objects  {frames}")
     print(f"{label}: by file")
     for stat in held.compare_to(before, "filename")[:top]:
-        print(f"{stat.size_diff / streams:>9,.0f} B {stat.count_diff / streams:>6.1f} objects  "
-              f"{_short(stat.traceback[0].filename)}")
+        print(
+            f"{stat.size_diff / streams:>9,.0f} B {stat.count_diff / streams:>6.1f} objects  "
+            f"{_short(stat.traceback[0].filename)}"
+        )
 
 
 def _short(filename: str) -> str:
@@ -285,8 +288,12 @@ def main() -> None:
     parser.add_argument("--hold", type=float, default=5.0)
     parser.add_argument("--config", default=str(ROOT / "policies" / "default.yaml"))
     parser.add_argument("--only", choices=["engine", "preset"], help="measure one gateway, not both")
-    parser.add_argument("--trace", type=int, default=0, metavar="N", help="print the N largest allocation sites")
-    parser.add_argument("--trace-depth", type=int, default=1, help="frames per allocation site (with --trace)")
+    parser.add_argument(
+        "--trace", type=int, default=0, metavar="N", help="print the N largest allocation sites"
+    )
+    parser.add_argument(
+        "--trace-depth", type=int, default=1, help="frames per allocation site (with --trace)"
+    )
     args = parser.parse_args()
     limit = raise_open_files()
     streams = min(args.streams, (limit - 128) // 2)  # the gateway's two sockets per stream, and its own

@@ -1,10 +1,11 @@
-"""``distillguard`` (``gateway.cli``) with tracemalloc on: a snapshot is dumped on each SIGUSR1.
+"""``distillguard`` (``gateway.cli``) under tracemalloc: a snapshot is dumped on each SIGUSR1.
 
     DG_TRACE_DIR=<dir> [DG_TRACE_DEPTH=1] python -m bench.traced_gateway serve ...
 
 For ``python -m bench.idle_streams --trace``: the bench signals the gateway before and while it holds
-the streams, then compares the two snapshots (what each held stream keeps, by file and line). The n-th
-signal writes ``<dir>/snapshot-<n>.trace``, then ``<dir>/snapshot-<n>.done`` once it is complete.
+the streams, then compares the two snapshots (what each held stream keeps, by file and line). Tracing
+starts at the first signal. The n-th signal writes ``<dir>/snapshot-<n>.trace``, then
+``<dir>/snapshot-<n>.done`` once it is complete.
 """
 
 from __future__ import annotations
@@ -19,13 +20,17 @@ from types import FrameType
 
 def main() -> int:
     directory = Path(os.environ["DG_TRACE_DIR"])
-    tracemalloc.start(int(os.environ.get("DG_TRACE_DEPTH", "1")))
     taken = 0
 
     def dump(_signum: int, _frame: FrameType | None) -> None:
         nonlocal taken
         taken += 1
-        snapshot = tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(False, tracemalloc.__file__)])
+        if not tracemalloc.is_tracing():
+            # Tracing starts at the first snapshot: what a comparison with it shows was allocated
+            # since (and the gateway's start, untraced, takes its usual time).
+            tracemalloc.start(int(os.environ.get("DG_TRACE_DEPTH", "1")))
+        snapshot = tracemalloc.take_snapshot()
+        snapshot = snapshot.filter_traces([tracemalloc.Filter(False, tracemalloc.__file__)])
         snapshot.dump(str(directory / f"snapshot-{taken}.trace"))
         (directory / f"snapshot-{taken}.done").touch()
 
