@@ -52,13 +52,12 @@ from policies.quota.limiter import (
     SETTLE,
     Decision,
     GcraOp,
-    OpResult,
     decode_decide,
     encode_decide,
     encode_settle,
 )
 from policies.quota.metrics import BackendHealth, QuotaMetrics
-from policies.quota.plan import Check, RequestCost, build_checks, consumed, settlements, to_settle
+from policies.quota.plan import Check, Pending, RequestCost, build_checks, consumed, settlements, to_settle
 
 log = logging.getLogger("distillguard.policy.quota")
 
@@ -90,7 +89,7 @@ class Reservation:
     """What the decision charged that after_response may settle, kept in ``exchange.scratch`` until
     then (for as long as a stream lasts: only the few fields the settlement reads)."""
 
-    pending: tuple[tuple[Check, OpResult], ...]  # plan.to_settle: slots and settled token charges
+    pending: tuple[Pending, ...]  # plan.to_settle: slots and the token charges to settle
     tokens: int  # the request's reserved tokens (RequestCost.tokens)
     reasoning: int  # the reasoning tokens charged (0 without a reasoning budget)
     counts_tokens: bool  # a token window was charged: the consumed/refunded metrics apply

@@ -141,6 +141,8 @@ class ReasoningPolicy(Policy[ReasoningConfig]):
 class _ReasoningFilter(StreamFilter):
     """The adapter's reasoning stream as this policy's stream filter."""
 
+    __slots__ = ("on_end", "on_event")  # the two bound methods, and no instance dict per stream
+
     def __init__(self, stream: ReasoningStream) -> None:
         # The adapter's bound methods shadow the base's: the engine calls them directly, no extra
         # call per event.
