@@ -14,47 +14,9 @@ from typing import Any
 
 import orjson
 
-from tests.support import TEST_KEYS, GatewayHandle, base_config
+from tests.support import TEST_KEYS, GatewayHandle, QuietUpstream, base_config
 
 QUIET = {"connect": 2, "first_byte": 30, "idle": 60, "total": 120}
-EVENT = (
-    b'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m",'
-    b'"choices":[{"index":0,"delta":{"content":"Thinking. "},"finish_reason":null}]}\n\n'
-)
-
-
-class QuietUpstream(asyncio.Protocol):
-    """Reads one request, answers a stream's head and one event, then says nothing (and keeps nothing)."""
-
-    def __init__(self) -> None:
-        self.buffer = b""
-        self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def data_received(self, data: bytes) -> None:
-        if self.buffer is None:
-            return
-        self.buffer += data
-        head_end = self.buffer.find(b"\r\n\r\n")
-        if head_end < 0:
-            return
-        length = 0
-        for line in self.buffer[:head_end].split(b"\r\n")[1:]:
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
-        if len(self.buffer) < head_end + 4 + length:
-            return
-        self.buffer = None  # type: ignore[assignment]
-        assert self.transport is not None
-        self.transport.write(
-            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
-            + f"{len(EVENT):x}\r\n".encode()
-            + EVENT
-            + b"\r\n"
-        )
 
 
 async def _quiet_gateway(start_gateway: Callable[..., GatewayHandle]) -> tuple[GatewayHandle, asyncio.Server]:
