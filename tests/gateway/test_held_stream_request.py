@@ -86,8 +86,10 @@ async def test_a_held_stream_does_not_keep_the_raw_request_headers(
     gateway, upstream = await _quiet_gateway(start_gateway)
     _, writer = await _open_stream(gateway.port, _body(0, 100))
     try:
-        held: list[Any] = [
-            protocol for protocol in gateway.server.server_state.connections if protocol.cycle is not None
+        held: list[Any] = [  # the stream's connection (not a readiness probe's, if one is still open)
+            protocol
+            for protocol in gateway.server.server_state.connections
+            if protocol.cycle is not None and protocol.cycle.scope["path"] == "/v1/chat/completions"
         ]
         assert held
         for protocol in held:
