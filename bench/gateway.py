@@ -123,7 +123,8 @@ async def load(
 
 
 def _wait(url: str, process: subprocess.Popen[bytes], log: Path | None = None) -> None:
-    for _ in range(300):
+    deadline = time.monotonic() + 120  # a traced or loaded gateway may take a while to start
+    while time.monotonic() < deadline:
         if process.poll() is not None:
             tail = log.read_text()[-2000:] if log else ""
             raise SystemExit(f"server exited with status {process.returncode}\n{tail}")
@@ -184,16 +185,22 @@ def _env() -> dict[str, str]:
 
 
 def start_gateway_process(
-    config: Path, upstream_url: str, port: int, workdir: Path
+    config: Path,
+    upstream_url: str,
+    port: int,
+    workdir: Path,
+    module: str = "gateway.cli",
+    env: dict[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
-    """``distillguard serve`` of ``config`` (bench account unlimited) in front of ``upstream_url``."""
+    """``distillguard serve`` of ``config`` (bench account unlimited) in front of ``upstream_url``;
+    ``module`` runs it (a wrapper such as ``bench.traced_gateway``), with ``env`` added."""
     keys = workdir / "keys.jsonl"
     keys.write_bytes(orjson.dumps({"sha256": digest(KEY), "account": "bench", "tier": None}) + b"\n")
     log_path = workdir / "gateway.log"
     command = [
         sys.executable,
         "-m",
-        "gateway.cli",
+        module,
         "serve",
         "--config",
         str(bench_config(config, workdir)),
@@ -209,10 +216,15 @@ def start_gateway_process(
         str(_free_port()),  # the operator listener's default (9090) may be taken on a shared machine
     ]
     # Access logs stay on, as in production; into a file, never a pipe that could fill up.
+    environment = {**_env(), **(env or {})}
     gateway = subprocess.Popen(
-        command, cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=log_path.open("wb")
+        command, cwd=ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=log_path.open("wb")
     )
-    _wait(f"http://127.0.0.1:{port}/readyz", gateway, log_path)
+    try:
+        _wait(f"http://127.0.0.1:{port}/readyz", gateway, log_path)
+    except BaseException:
+        gateway.kill()  # not left running when it did not come up in time
+        raise
     return gateway
 
 

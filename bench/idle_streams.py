@@ -1,6 +1,7 @@
 """Memory of idle streams: one worker holding thousands of streams whose upstream has gone quiet.
 
     python -m bench.idle_streams [--streams 10000] [--hold 5] [--config policies/default.yaml]
+        [--only engine|preset] [--trace 40 [--trace-depth 1]]
 
 A model that thinks for a minute before its next token leaves the gateway holding the stream: the
 client's connection, the upstream's, and whatever the engine and the policies keep per stream. This
@@ -14,6 +15,10 @@ held stream: (held - before) / streams. The issue's target: 10,000 streams under
 The upstream runs in a child process and the clients in this one; the gateway holds two sockets per
 stream. Where the open-file limit (raised to the hard limit) cannot give the gateway 2 x 10,000 sockets,
 the run holds as many streams as it can and also prints the resident memory extrapolated to 10,000.
+
+``--trace N`` runs the gateway under tracemalloc (``bench.traced_gateway``; slower, and its RSS is not
+the figure to read) and prints the N lines of code whose allocations grew most while the streams were
+held, in bytes per stream: what each held stream keeps (1,000 streams are enough).
 """
 
 from __future__ import annotations
@@ -21,9 +26,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
+import os
 import resource
+import signal
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 from typing import cast
 
@@ -172,17 +180,35 @@ async def hold_streams(gateway_port: int, count: int, batch: int) -> list[asynci
     return transports
 
 
-async def measure(gateway_pid: int, gateway_port: int, streams: int, hold: float) -> dict[str, float]:
+async def snapshot(gateway_pid: int, trace_dir: Path | None) -> None:
+    """With ``trace_dir``: have the traced gateway dump its next tracemalloc snapshot, and wait for it."""
+    if trace_dir is None:
+        return
+    number = len(list(trace_dir.glob("snapshot-*.done"))) + 1  # noqa: ASYNC240 (a few files, at rest)
+    os.kill(gateway_pid, signal.SIGUSR1)
+    done = trace_dir / f"snapshot-{number}.done"
+    for _ in range(6000):
+        if done.exists():
+            return
+        await asyncio.sleep(0.05)
+    raise SystemExit("the traced gateway wrote no snapshot")
+
+
+async def measure(
+    gateway_pid: int, gateway_port: int, streams: int, hold: float, trace_dir: Path | None = None
+) -> dict[str, float]:
     warm = await hold_streams(gateway_port, 200, 200)  # the code paths and pools, before the baseline
     for transport in warm:
         transport.close()
     await asyncio.sleep(2.0)
+    await snapshot(gateway_pid, trace_dir)
     before, _ = rss_mb(gateway_pid)
     started = time.perf_counter()
     transports = await hold_streams(gateway_port, streams, 500)
     opened = time.perf_counter() - started
     await asyncio.sleep(hold)
     held, peak = rss_mb(gateway_pid)
+    await snapshot(gateway_pid, trace_dir)
     for transport in transports:
         transport.close()
     await asyncio.sleep(3.0)
@@ -190,7 +216,9 @@ async def measure(gateway_pid: int, gateway_port: int, streams: int, hold: float
     return {"before": before, "held": held, "peak": peak, "after": after, "open_s": opened}
 
 
-def run_one(config: Path, streams: int, hold: float) -> dict[str, float]:
+def run_one(
+    config: Path, streams: int, hold: float, trace_dir: Path | None = None, trace_depth: int = 1
+) -> dict[str, float]:
     upstream_port = _free_port()
     upstream = multiprocessing.get_context("spawn").Process(
         target=serve_quiet_upstream, args=(upstream_port,), daemon=True
@@ -200,15 +228,18 @@ def run_one(config: Path, streams: int, hold: float) -> dict[str, float]:
     async def main() -> dict[str, float]:
         workdir = Path(tempfile.mkdtemp(prefix="dg-idle-"))
         gateway_port = _free_port()
+        traced = {"DG_TRACE_DIR": str(trace_dir), "DG_TRACE_DEPTH": str(trace_depth)} if trace_dir else None
         gateway = await asyncio.to_thread(
             start_gateway_process,
             idle_config(config, streams, workdir),
             f"http://127.0.0.1:{upstream_port}",
             gateway_port,
             workdir,
+            "bench.traced_gateway" if trace_dir else "gateway.cli",
+            traced,
         )
         try:
-            return await measure(gateway.pid, gateway_port, streams, hold)
+            return await measure(gateway.pid, gateway_port, streams, hold, trace_dir)
         finally:
             gateway.terminate()
             await asyncio.to_thread(gateway.wait)
@@ -218,6 +249,31 @@ def run_one(config: Path, streams: int, hold: float) -> dict[str, float]:
     finally:
         upstream.terminate()
         upstream.join()
+
+
+def print_trace(label: str, trace_dir: Path, streams: int, top: int) -> None:
+    """The lines of code whose allocations grew most between the two snapshots, per held stream."""
+    before = tracemalloc.Snapshot.load(str(trace_dir / "snapshot-1.trace"))
+    held = tracemalloc.Snapshot.load(str(trace_dir / "snapshot-2.trace"))
+    stats = held.compare_to(before, "traceback" if before.traceback_limit > 1 else "lineno")
+    total = sum(stat.size_diff for stat in stats)
+    print(f"{label}: {total / streams:,.0f} bytes of Python objects per held stream (tracemalloc); largest:")
+    for stat in stats[:top]:
+        frames = " < ".join(f"{_short(frame.filename)}:{frame.lineno}" for frame in stat.traceback)
+        print(f"{stat.size_diff / streams:>9,.0f} B {stat.count_diff / streams:>6.1f} objects  {frames}")
+    print(f"{label}: by file")
+    for stat in held.compare_to(before, "filename")[:top]:
+        print(
+            f"{stat.size_diff / streams:>9,.0f} B {stat.count_diff / streams:>6.1f} objects  "
+            f"{_short(stat.traceback[0].filename)}"
+        )
+
+
+def _short(filename: str) -> str:
+    for marker in ("site-packages/", "/lib/python3", str(ROOT) + "/"):
+        if marker in filename:
+            return filename.split(marker, 1)[1]
+    return filename
 
 
 def _free_port() -> int:
@@ -231,6 +287,13 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=10_000)
     parser.add_argument("--hold", type=float, default=5.0)
     parser.add_argument("--config", default=str(ROOT / "policies" / "default.yaml"))
+    parser.add_argument("--only", choices=["engine", "preset"], help="measure one gateway, not both")
+    parser.add_argument(
+        "--trace", type=int, default=0, metavar="N", help="print the N largest allocation sites"
+    )
+    parser.add_argument(
+        "--trace-depth", type=int, default=1, help="frames per allocation site (with --trace)"
+    )
     args = parser.parse_args()
     limit = raise_open_files()
     streams = min(args.streams, (limit - 128) // 2)  # the gateway's two sockets per stream, and its own
@@ -242,7 +305,14 @@ def main() -> None:
         "engine alone": bare_config(preset, workdir),
         "default preset": preset,
     }
-    rows = {label: run_one(config, streams, args.hold) for label, config in configs.items()}
+    if args.only:
+        configs = {label: path for label, path in configs.items() if args.only in label}
+    rows = {}
+    for label, config in configs.items():
+        trace_dir = Path(tempfile.mkdtemp(prefix="dg-trace-")) if args.trace else None
+        rows[label] = run_one(config, streams, args.hold, trace_dir, args.trace_depth)
+        if trace_dir is not None:
+            print_trace(label, trace_dir, streams, args.trace)
     print(f"{streams} idle streams held {args.hold:g} s by one worker (config {args.config})")
     print(
         f"{'gateway':<16}{'RSS before':>11}{'RSS held':>10}{'peak':>8}{'after':>8}"

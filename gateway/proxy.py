@@ -63,6 +63,7 @@ class ProxyHandler:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         runtime = self.gateway.runtime
         headers = header_map(scope)
+        _release_raw_headers(scope)
         supplied = headers.get("x-request-id")
         request_id = supplied if valid_request_id(supplied) else os.urandom(12).hex()
         state = RequestState(request_id, scope["path"], "unmatched")
@@ -77,19 +78,23 @@ class ProxyHandler:
             in_flight.inc()
             account = await runtime.auth.authenticate(headers, route.operation.adapter, match.credential)
             state.account = account
-            body = await read_body(
-                receive,
-                runtime.max_body,
-                headers.get("content-length"),
-                seconds=runtime.body_timeout,
-                deadline=scope.get(BODY_DEADLINE),
-            )
+            # Held in a list that hands it over (pop): the handler is its only owner, so the raw bytes
+            # go once parsed and sent, not at the end of a stream that may last minutes.
+            body = [
+                await read_body(
+                    receive,
+                    runtime.max_body,
+                    headers.get("content-length"),
+                    seconds=runtime.body_timeout,
+                    deadline=scope.get(BODY_DEADLINE),
+                )
+            ]
             watcher = DisconnectWatcher(receive, scope.get(DISCONNECT_SIGNAL))
             send = watcher.guard(send)
             if route.is_model_operation:
-                await self._operation(state, runtime, match, account, headers, scope, body, send)
+                await self._operation(state, runtime, match, account, headers, scope, body.pop(), send)
             else:
-                await self._passthrough(state, runtime, match, account, headers, scope, body, send)
+                await self._passthrough(state, runtime, match, account, headers, scope, body.pop(), send)
         except asyncio.CancelledError:
             if watcher is None or not watcher.disconnected:
                 raise
@@ -162,6 +167,7 @@ class ProxyHandler:
     ) -> None:
         operation = match.route.operation
         body = _json_object(raw_body)
+        del raw_body  # parsed: the policies and the upstream see ``body``
         operation.adapter.check_request(
             operation.name,
             body,
@@ -351,6 +357,18 @@ class ProxyHandler:
                 metrics.tokens.labels(route, "reasoning", tier).inc(usage.reasoning_tokens)
         if self.gateway.runtime.access_log:
             self.gateway.access_log.write(access_record(state, now))
+
+
+def _release_raw_headers(scope: Scope) -> None:
+    """Empty the server's list of raw request headers once read into the header map.
+
+    The protocol keeps that list (as ``scope["headers"]``) until the connection's next request; nothing
+    reads it after the map is built (every phase and the upstream request use the map), and a held
+    stream would otherwise keep every header twice.
+    """
+    raw = scope.get("headers")
+    if type(raw) is list:
+        raw.clear()
 
 
 def _json_object(raw: bytes) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
@@ -316,3 +317,43 @@ def spawn_gateway(
         time.sleep(0.05)
     process.kill()
     raise RuntimeError(f"gateway did not become ready: {log_path.read_text()[-3000:]}")
+
+
+QUIET_EVENT = (
+    b'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m",'
+    b'"choices":[{"index":0,"delta":{"content":"Thinking. "},"finish_reason":null}]}\n\n'
+)
+
+
+class QuietUpstream(asyncio.Protocol):
+    """Reads one request, answers a stream's head and one event, then says nothing (and keeps nothing)."""
+
+    def __init__(self) -> None:
+        self.buffer = b""
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        if self.buffer is None:
+            return
+        self.buffer += data
+        head_end = self.buffer.find(b"\r\n\r\n")
+        if head_end < 0:
+            return
+        length = 0
+        for line in self.buffer[:head_end].split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        if len(self.buffer) < head_end + 4 + length:
+            return
+        self.buffer = None  # type: ignore[assignment]
+        assert self.transport is not None
+        self.transport.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+            + f"{len(QUIET_EVENT):x}\r\n".encode()
+            + QUIET_EVENT
+            + b"\r\n"
+        )

@@ -89,11 +89,12 @@ class Exchange:
 
     ``body`` is the parsed request JSON; request-phase policies may change it,
     and what they leave is what the upstream receives. ``response_headers`` are
-    added to the client's response. ``usage`` is filled by the engine from the
-    upstream's report. ``scratch`` holds per-exchange state a policy carries
-    from one phase to the next (key it by the policy's name); it is the
-    policies' alone. ``entered`` is the engine's: the policies whose request
-    phase ran, so their after_response runs however the exchange ends.
+    added to the client's response (a stream's are emptied once its head is
+    sent). ``usage`` is filled by the engine from the upstream's report.
+    ``scratch`` holds per-exchange state a policy carries from one phase to
+    the next (key it by the policy's name); it is the policies' alone.
+    ``entered`` is the engine's: the policies whose request phase ran, so
+    their after_response runs however the exchange ends.
     """
 
     request_id: str

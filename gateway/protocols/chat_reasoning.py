@@ -54,6 +54,8 @@ class _Choice:
 class ChatReasoning:
     """The per-exchange rewriting of chat (``text_key="content"``) or completions (``"text"``) choices."""
 
+    __slots__ = ("_inline", "chat", "choices", "treatment")  # one per held stream
+
     def __init__(self, treatment: ReasoningTreatment, *, chat: bool) -> None:
         self.treatment = treatment
         self.chat = chat

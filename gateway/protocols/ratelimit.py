@@ -14,6 +14,7 @@ second).
 
 from __future__ import annotations
 
+import functools
 import math
 from datetime import UTC, datetime
 
@@ -36,12 +37,19 @@ def go_duration(micros: int) -> str:
     return text
 
 
+@functools.cache
+def _names(template: str, kind: str) -> tuple[str, str, str]:
+    """The three header names of ``kind``, built once: a held stream's headers share them."""
+    return tuple(template.format(field=field, kind=kind) for field in ("limit", "remaining", "reset"))  # type: ignore[return-value]
+
+
 def rate_limit_headers(kind: str, limit: int, remaining: int, reset_us: int) -> dict[str, str]:
     """The three headers of one kind ("requests" or "tokens")."""
+    limit_name, remaining_name, reset_name = _names("x-ratelimit-{field}-{kind}", kind)
     return {
-        f"x-ratelimit-limit-{kind}": str(limit),
-        f"x-ratelimit-remaining-{kind}": str(max(0, remaining)),
-        f"x-ratelimit-reset-{kind}": go_duration(reset_us),
+        limit_name: str(limit),
+        remaining_name: str(max(0, remaining)),
+        reset_name: go_duration(reset_us),
     }
 
 
@@ -50,8 +58,9 @@ def anthropic_rate_limit_headers(
 ) -> dict[str, str]:
     """The three ``anthropic-ratelimit-{kind}-*`` headers; ``now`` is the Unix time in seconds."""
     full_at = datetime.fromtimestamp(math.ceil(now + max(0, reset_us) / 1_000_000), UTC)
+    limit_name, remaining_name, reset_name = _names("anthropic-ratelimit-{kind}-{field}", kind)
     return {
-        f"anthropic-ratelimit-{kind}-limit": str(limit),
-        f"anthropic-ratelimit-{kind}-remaining": str(max(0, remaining)),
-        f"anthropic-ratelimit-{kind}-reset": full_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        limit_name: str(limit),
+        remaining_name: str(max(0, remaining)),
+        reset_name: full_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
     }

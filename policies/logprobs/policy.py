@@ -75,6 +75,8 @@ class LogprobsPolicy(Policy[LogprobsConfig]):
             ("param", "action"),
         )
         self._key: bytes | None = None
+        # Without noise a coarsener is the same for every exchange (read only): one for all of them.
+        self._plain = Coarsener(top_k=config.top_k, grid=config.grid)
 
     async def startup(self) -> None:
         noise = self.config.noise
@@ -109,8 +111,12 @@ class LogprobsPolicy(Policy[LogprobsConfig]):
             noise_scale = config.noise.scale
             account = exchange.account.id if config.noise.per_account else ""
             context = account.encode() + b"\x1f" + prompt_hash(exchange.model, exchange.request.prompt())
-        coarsener = Coarsener(
-            top_k=config.top_k, grid=config.grid, noise_scale=noise_scale, key=self._key, context=context
+        coarsener = (
+            Coarsener(
+                top_k=config.top_k, grid=config.grid, noise_scale=noise_scale, key=self._key, context=context
+            )
+            if noise_scale > 0 and self._key is not None
+            else self._plain
         )
         echo = exchange.request.logprobs.echo
         return LogprobRewriter(

@@ -169,24 +169,43 @@ def consumed(exchange: Exchange, reserved_tokens: int, reserved_reasoning: int) 
     return Consumed(max(reserved_tokens, reported), max(reserved_reasoning, reasoning), served=True)
 
 
-def settlements(checks: list[Check], decision: Decision, used: Consumed) -> list[tuple[str, Settlement]]:
-    """(key, item) pairs that turn the decision's charges into the real cost."""
-    items: list[tuple[str, Settlement]] = []
+# What a reservation keeps of one check whose charge the settlement may change: (key, charge, limit,
+# window in µs, what the decision charged) of a GCRA window, or (key, "slot", slot id, 0, 0) of a
+# concurrency slot. A plain tuple: a held stream keeps a few of them, not the checks, ops and results.
+Pending = tuple[str, str, int | str, float, int]
+
+_SETTLED = frozenset({"tokens", "reasoning", "logprob"})
+
+
+def to_settle(checks: list[Check], decision: Decision) -> tuple[Pending, ...]:
+    """The checks whose charge the settlement may change, with what was charged: all a reservation keeps.
+
+    A request-count or distinct-prompt charge is final once decided; dropping those checks (and the
+    request's cost, prompt digest and the decision) leaves a held stream less to keep.
+    """
+    pending: list[Pending] = []
     for check, result in zip(checks, decision.results, strict=True):
         op = check.op
         if isinstance(op, SlotOp):
-            items.append((check.key, SlotRelease(op.slot_id)))
+            pending.append((check.key, "slot", op.slot_id, 0.0, 0))
+        elif isinstance(op, GcraOp) and check.charge in _SETTLED:
+            pending.append((check.key, check.charge, op.limit, op.window_us, result.charged))
+    return tuple(pending)
+
+
+def settlements(pending: tuple[Pending, ...], used: Consumed) -> list[tuple[str, Settlement]]:
+    """(key, item) pairs that turn the decision's charges (``to_settle``'s) into the real cost."""
+    items: list[tuple[str, Settlement]] = []
+    for key, charge, limit, window_us, charged in pending:
+        if charge == "slot":
+            items.append((key, SlotRelease(str(limit))))
             continue
-        if not isinstance(op, GcraOp):
-            continue
-        if check.charge == "tokens":
-            delta = used.tokens - result.charged
-        elif check.charge == "reasoning":
-            delta = used.reasoning_tokens - result.charged
-        elif check.charge == "logprob":
-            delta = 0 if used.served else -result.charged
-        else:
-            delta = 0
+        if charge == "tokens":
+            delta = used.tokens - charged
+        elif charge == "reasoning":
+            delta = used.reasoning_tokens - charged
+        else:  # logprob: refunded when nothing was served
+            delta = 0 if used.served else -charged
         if delta:
-            items.append((check.key, GcraAdjust(op.limit, op.window_us, delta)))
+            items.append((key, GcraAdjust(int(limit), window_us, delta)))
     return items

@@ -57,7 +57,7 @@ from policies.quota.limiter import (
     encode_settle,
 )
 from policies.quota.metrics import BackendHealth, QuotaMetrics
-from policies.quota.plan import Check, RequestCost, build_checks, consumed, settlements
+from policies.quota.plan import Check, Pending, RequestCost, build_checks, consumed, settlements, to_settle
 
 log = logging.getLogger("distillguard.policy.quota")
 
@@ -86,11 +86,13 @@ def _next_slot_id() -> str:
 
 @dataclass(slots=True)
 class Reservation:
-    """What the decision charged, kept in ``exchange.scratch`` until after_response."""
+    """What the decision charged that after_response may settle, kept in ``exchange.scratch`` until
+    then (for as long as a stream lasts: only the few fields the settlement reads)."""
 
-    checks: list[Check]
-    decision: Decision
-    cost: RequestCost
+    pending: tuple[Pending, ...]  # plan.to_settle: slots and the token charges to settle
+    tokens: int  # the request's reserved tokens (RequestCost.tokens)
+    reasoning: int  # the reasoning tokens charged (0 without a reasoning budget)
+    counts_tokens: bool  # a token window was charged: the consumed/refunded metrics apply
 
 
 class QuotaPolicy(Policy[QuotaConfig]):
@@ -149,9 +151,15 @@ class QuotaPolicy(Policy[QuotaConfig]):
             exchange.response_headers.update(_headers(checks, decision, adapter))
         if not decision.admitted:
             self._reject(exchange, checks, decision)
-        exchange.scratch[self.name] = Reservation(checks, decision, cost)
+        counts_tokens = any(c.charge == "tokens" for c in checks)
+        reasoning = next(
+            (r.charged for c, r in zip(checks, decision.results, strict=True) if c.charge == "reasoning"), 0
+        )
+        exchange.scratch[self.name] = Reservation(
+            to_settle(checks, decision), cost.tokens, reasoning, counts_tokens
+        )
         self.metrics.admitted(self.tier, checks)
-        if any(c.charge == "tokens" for c in checks):
+        if counts_tokens:
             self.metrics.tokens.labels(self.tier, "reserved").inc(cost.tokens)
 
     def _cost(self, exchange: Exchange) -> RequestCost:
@@ -267,20 +275,12 @@ class QuotaPolicy(Policy[QuotaConfig]):
         reservation: Reservation | None = exchange.scratch.pop(self.name, None)
         if reservation is None:
             return  # rejected, failed open, or nothing to limit
-        reserved_reasoning = next(
-            (
-                r.charged
-                for c, r in zip(reservation.checks, reservation.decision.results, strict=True)
-                if c.charge == "reasoning"
-            ),
-            0,
-        )
-        used = consumed(exchange, reservation.cost.tokens, reserved_reasoning)
-        if any(c.charge == "tokens" for c in reservation.checks):
+        used = consumed(exchange, reservation.tokens, reservation.reasoning)
+        if reservation.counts_tokens:
             tokens = self.metrics.tokens
             tokens.labels(self.tier, "consumed").inc(used.tokens)
-            tokens.labels(self.tier, "refunded").inc(max(0, reservation.cost.tokens - used.tokens))
-        items = settlements(reservation.checks, reservation.decision, used)
+            tokens.labels(self.tier, "refunded").inc(max(0, reservation.tokens - used.tokens))
+        items = settlements(reservation.pending, used)
         if not items:
             return
         store = self.services.store

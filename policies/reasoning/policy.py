@@ -17,7 +17,7 @@ reasoning the client may not see.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from gateway.plugins import (
     Exchange,
@@ -26,7 +26,6 @@ from gateway.plugins import (
     PolicyContext,
     PolicyViolationError,
     ReasoningRewriter,
-    ReasoningStream,
     StreamFilter,
 )
 from policies.reasoning.config import ReasoningConfig
@@ -123,7 +122,9 @@ class ReasoningPolicy(Policy[ReasoningConfig]):
     def stream_filter(self, exchange: Exchange) -> StreamFilter | None:
         if self.config.mode == "allow":
             return None
-        return _ReasoningFilter(self._rewriter(exchange).stream())
+        # The adapter's stream is the filter itself: it has the two methods the engine calls (a
+        # ReasoningStream), and a held stream keeps no wrapper and no bound methods for it.
+        return cast(StreamFilter, self._rewriter(exchange).stream())
 
     # -- after -----------------------------------------------------------------------------------
     async def after_response(self, exchange: Exchange) -> None:
@@ -136,13 +137,3 @@ class ReasoningPolicy(Policy[ReasoningConfig]):
         self.record(exchange, f"withheld_{self.config.mode}", ledger.spans)
         self.record(exchange, "provider_encrypted_kept", ledger.provider_kept)
         self.record(exchange, "stray_think_close", ledger.stray_closes)
-
-
-class _ReasoningFilter(StreamFilter):
-    """The adapter's reasoning stream as this policy's stream filter."""
-
-    def __init__(self, stream: ReasoningStream) -> None:
-        # The adapter's bound methods shadow the base's: the engine calls them directly, no extra
-        # call per event.
-        self.on_event = stream.on_event  # type: ignore[method-assign]
-        self.on_end = stream.on_end  # type: ignore[method-assign]

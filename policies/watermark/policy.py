@@ -36,7 +36,7 @@ import orjson
 
 from gateway.plugins import Exchange, Part, Policy, PolicyContext, StoreUnavailableError, StreamFilter
 from policies.watermark.canary import canary_for, canary_selected
-from policies.watermark.config import WatermarkConfig
+from policies.watermark.config import UnicodeConfig, WatermarkConfig
 from policies.watermark.dictionary import load_dictionary
 from policies.watermark.early import triggers_for
 from policies.watermark.evidence import RECORD_SCRIPT, script_args
@@ -61,6 +61,49 @@ class _ResponseState:
         self.settings = settings
         self.green = green  # the request went out with the green-list bias
         self.streams: list[TextStream] = []
+
+
+class _StreamMaker:
+    """Makes the text stream of each part of one response (the policy's ``Factory``).
+
+    An object rather than a closure: a held stream keeps one small instance, not a function, its
+    cells and a list for the first-part flag.
+    """
+
+    __slots__ = ("first", "prefix", "state", "think_open", "think_tags", "unicode")
+
+    def __init__(
+        self,
+        unicode: UnicodeConfig,
+        state: _ResponseState,
+        prefix: int,
+        think_tags: tuple[str, ...],
+        think_open: bool,
+    ) -> None:
+        self.unicode = unicode
+        self.state = state
+        self.prefix = prefix
+        self.think_tags = think_tags
+        self.think_open = think_open
+        self.first = True
+
+    def __call__(self, part: Part) -> TextStream:
+        state = self.state
+        unicode_marker = None
+        if self.unicode.enabled:
+            unicode_marker = UnicodeMarker(state.key, self.unicode.rate, self.unicode.mode)
+        # The first text of choice 0 (whatever order n>1 choices stream in; the first part,
+        # block or item where the format has no choices).
+        eligible = part.choice == 0 and self.first
+        canary = state.canary.sentence if state.canary is not None and eligible else None
+        if part.choice == 0:
+            self.first = False
+        marker = TextMarker(
+            state.key, state.settings, unicode_marker, think_tags=self.think_tags, think_open=self.think_open
+        )
+        stream = TextStream(marker, canary, self.prefix)
+        state.streams.append(stream)
+        return stream
 
 
 class WatermarkPolicy(Policy[WatermarkConfig]):
@@ -158,28 +201,10 @@ class WatermarkPolicy(Policy[WatermarkConfig]):
         return self._think_tags, assume
 
     def _factory(self, exchange: Exchange, state: _ResponseState, inline_think: bool) -> Factory:
-        first = [True]
-        prefix = exchange.request.echoed_prompt_chars
         think_tags, think_open = self._think(exchange, inline_think)
-
-        def make(part: Part) -> TextStream:
-            unicode_marker = None
-            if self.config.unicode.enabled:
-                unicode_marker = UnicodeMarker(state.key, self.config.unicode.rate, self.config.unicode.mode)
-            # The first text of choice 0 (whatever order n>1 choices stream in; the first part,
-            # block or item where the format has no choices).
-            eligible = part.choice == 0 and first[0]
-            canary = state.canary.sentence if state.canary is not None and eligible else None
-            if part.choice == 0:
-                first[0] = False
-            marker = TextMarker(
-                state.key, state.settings, unicode_marker, think_tags=think_tags, think_open=think_open
-            )
-            stream = TextStream(marker, canary, prefix)
-            state.streams.append(stream)
-            return stream
-
-        return make
+        return _StreamMaker(
+            self.config.unicode, state, exchange.request.echoed_prompt_chars, think_tags, think_open
+        )
 
     async def on_response(self, exchange: Exchange, body: dict[str, Any]) -> None:
         state = exchange.scratch.get(_SCRATCH)
