@@ -12,7 +12,8 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import time
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -47,8 +48,11 @@ class Observation:
     max_output: int  # the output-token cap asked for (0: none)
     samples: int  # n
     max_reasoning: bool
-    client_key: str  # user-agent + header shape (hash)
-    ip_prefix: str
+    # The client's headers and address as the server read them (neither is edited by any policy): the
+    # analysis derives the client key and the network prefix from them (:func:`infra_key_of`), off the
+    # request path, and then drops the headers.
+    headers: Mapping[str, str] | None
+    client_ip: str
     settings: Any = None  # the DetectorConfig of the instance that saw it
     status: int = 0
     response_bytes: int = 0
@@ -56,7 +60,7 @@ class Observation:
     output_tokens: int = 0
     inline_seconds: float = 0.0
     timed: bool = True  # its CPU time is measured (a sample of requests: see policies.detector.policy)
-    extras: dict[str, Any] = field(default_factory=dict)
+    shadow: bool = False  # seen by an instance in shadow mode (its decisions are audited, not applied)
 
 
 _MAX_EFFORTS = frozenset({"high", "xhigh", "max"})
@@ -94,8 +98,23 @@ def ip_prefix(address: str, v4_bits: int, v6_bits: int) -> str:
     return str(ipaddress.ip_network(f"{ip}/{bits}", strict=False))
 
 
+def infra_key_of(observation: Observation) -> str:
+    """The observation's client key and network prefix (``key|prefix``), for the infra index; taken in
+    the background analysis, which then drops the headers (a first address costs ~60 µs to parse)."""
+    settings = observation.settings
+    key = client_key(observation.headers or {})
+    network = ip_prefix(observation.client_ip, settings.cluster.ipv4_prefix, settings.cluster.ipv6_prefix)
+    observation.headers = None
+    return f"{key}|{network}"
+
+
 def observe(exchange: Exchange, settings: Any) -> Observation:
-    """Take the observation of ``exchange`` (cheap: bounded text slices and a few fields)."""
+    """Take the observation of ``exchange`` (cheap: bounded text slices and a few fields).
+
+    Only what a later policy may edit (the prompt, the sampling parameters, the reasoning asked for)
+    is read here; the client key and network prefix, derived from values no policy edits, are the
+    analysis's (:func:`infra_key_of`): the request path's tail is set by how much code it runs.
+    """
     request = exchange.request
     user, system, turns = request.conversation(settings.text.max_chars)
     tools = request.tool_use()
@@ -120,7 +139,7 @@ def observe(exchange: Exchange, settings: Any) -> Observation:
         max_output=(request.max_output_tokens or 0) if bias else 0,
         samples=request.samples,
         max_reasoning=_max_reasoning(request, settings.rates.max_reasoning_budget),
-        client_key=client_key(exchange.headers),
-        ip_prefix=ip_prefix(exchange.client_ip, settings.cluster.ipv4_prefix, settings.cluster.ipv6_prefix),
+        headers=exchange.headers,
+        client_ip=exchange.client_ip,
         settings=settings,
     )
