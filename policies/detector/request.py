@@ -68,8 +68,9 @@ _MAX_EFFORTS = frozenset({"high", "xhigh", "max"})
 
 def _max_reasoning(request: RequestView, budget_floor: int) -> bool:
     """Whether the request asks for the most reasoning: a top effort, or a budget at the floor or above."""
-    if any(ask.value in _MAX_EFFORTS for ask in request.reasoning_efforts()):
-        return True
+    for ask in request.reasoning_efforts():
+        if ask.value in _MAX_EFFORTS:
+            return True
     budget = request.reasoning_budget
     return budget is not None and budget.tokens is not None and budget.tokens >= budget_floor
 
@@ -119,27 +120,29 @@ def observe(exchange: Exchange, settings: Any) -> Observation:
     user, system, turns = request.conversation(settings.text.max_chars)
     tools = request.tool_use()
     bias = request.logit_bias
+    account = exchange.account
+    # Positional, in the field order (a keyword call costs ~2 µs more on a request path run cold).
     return Observation(
-        account=exchange.account.id,
-        tier=exchange.account.tier,
-        at=time.time(),
-        mono=time.monotonic(),
-        operation=exchange.operation.name,
-        model=exchange.model or "",
-        user_text=user,
-        system_text=system,
-        turns=max(1, turns),
-        tools=tools.tools > 0,
-        tool_count=tools.tools,
-        tool_forced=tools.forced,
-        tool_results=tools.results,
-        tool_depth=tools.depth,
-        logprobs=request.logprobs.any,
-        bias=bias,
-        max_output=(request.max_output_tokens or 0) if bias else 0,
-        samples=request.samples,
-        max_reasoning=_max_reasoning(request, settings.rates.max_reasoning_budget),
-        headers=exchange.headers,
-        client_ip=exchange.client_ip,
-        settings=settings,
+        account.id,  # account
+        account.tier,  # tier
+        time.time(),  # at
+        time.monotonic(),  # mono
+        exchange.operation.name,  # operation
+        exchange.model or "",  # model
+        user,  # user_text
+        system,  # system_text
+        max(1, turns),  # turns
+        tools.tools > 0,  # tools
+        tools.tools,  # tool_count
+        tools.forced,  # tool_forced
+        tools.results,  # tool_results
+        tools.depth,  # tool_depth
+        request.logprobs.any,  # logprobs
+        bias,  # bias
+        (request.max_output_tokens or 0) if bias else 0,  # max_output
+        request.samples,  # samples
+        _max_reasoning(request, settings.rates.max_reasoning_budget),  # max_reasoning
+        exchange.headers,  # headers
+        exchange.client_ip,  # client_ip
+        settings,  # settings
     )

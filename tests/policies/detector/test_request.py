@@ -40,3 +40,40 @@ def test_the_request_path_leaves_the_address_and_the_client_key_to_the_analysis(
     assert observation.user_text == "hello" and observation.client_ip == "198.51.100.231"
     assert infra_key_of(observation) == f"{client_key(headers)}|198.51.100.0/24"
     assert observation.headers is None
+
+
+def test_an_observation_reads_each_field_into_its_place() -> None:
+    """The observation is built positionally (cheaper on the request path): each field where it belongs."""
+    body = {
+        "model": "m-1",
+        "messages": [
+            {"role": "system", "content": "You are terse."},
+            {"role": "user", "content": "first"},
+            {"role": "assistant", "content": "ok"},
+            {"role": "tool", "tool_call_id": "c", "content": "42"},
+            {"role": "user", "content": "second"},
+        ],
+        "tools": [{"type": "function", "function": {"name": "f"}}] * 3,
+        "tool_choice": "required",
+        "logprobs": True,
+        "logit_bias": {"17": 5},
+        "max_tokens": 1,
+        "n": 2,
+        "reasoning_effort": "high",
+    }
+    exchange = Exchange(
+        request_id="t",
+        operation=OPERATIONS["/v1/chat/completions"],
+        account=Account("acct", "pro"),
+        body=body,
+        headers={"user-agent": "sdk/1"},
+        client_ip="203.0.113.9",
+    )
+    settings = DetectorConfig()
+    o = observe(exchange, settings)
+    assert (o.account, o.tier, o.operation, o.model) == ("acct", "pro", "chat.completions", "m-1")
+    assert (o.user_text, o.system_text, o.turns) == ("second", "You are terse.", 2)
+    assert (o.tools, o.tool_count, o.tool_forced, o.tool_results, o.tool_depth) == (True, 3, True, 1, 0)
+    assert (o.logprobs, o.bias, o.max_output, o.samples, o.max_reasoning) == (True, {"17": 5}, 1, 2, True)
+    assert (o.headers, o.client_ip, o.settings) == ({"user-agent": "sdk/1"}, "203.0.113.9", settings)
+    assert o.at > 1e9 and 0 < o.mono < o.at
