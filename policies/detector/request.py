@@ -128,7 +128,7 @@ def observe(exchange: Exchange, settings: Any) -> Observation:
         time.time(),  # at
         time.monotonic(),  # mono
         exchange.operation.name,  # operation
-        exchange.model or "",  # model
+        request.model or "",  # model (exchange.model, without going through the exchange again)
         user,  # user_text
         system,  # system_text
         max(1, turns),  # turns
