@@ -50,10 +50,12 @@ class Observation:
     max_reasoning: bool
     # The client's headers and address as the server read them (neither is edited by any policy): the
     # analysis derives the client key and the network prefix from them (:func:`infra_key_of`), off the
-    # request path, and then drops the headers.
+    # request path, and then drops the headers; behind a backlog the key is taken at submission
+    # (:func:`settle_client`), so the queue does not hold many clients' headers.
     headers: Mapping[str, str] | None
     client_ip: str
     settings: Any = None  # the DetectorConfig of the instance that saw it
+    client: str | None = None  # the client key, once taken (then ``headers`` is None)
     status: int = 0
     response_bytes: int = 0
     input_tokens: int = 0
@@ -99,14 +101,20 @@ def ip_prefix(address: str, v4_bits: int, v6_bits: int) -> str:
     return str(ipaddress.ip_network(f"{ip}/{bits}", strict=False))
 
 
+def settle_client(observation: Observation) -> None:
+    """Take the observation's client key now and drop the headers (a few µs)."""
+    if observation.client is None:
+        observation.client = client_key(observation.headers or {})
+    observation.headers = None
+
+
 def infra_key_of(observation: Observation) -> str:
     """The observation's client key and network prefix (``key|prefix``), for the infra index; taken in
     the background analysis, which then drops the headers (a first address costs ~60 µs to parse)."""
+    settle_client(observation)
     settings = observation.settings
-    key = client_key(observation.headers or {})
     network = ip_prefix(observation.client_ip, settings.cluster.ipv4_prefix, settings.cluster.ipv6_prefix)
-    observation.headers = None
-    return f"{key}|{network}"
+    return f"{observation.client}|{network}"
 
 
 def observe(exchange: Exchange, settings: Any) -> Observation:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from gateway.metrics import GatewayMetrics
 from gateway.plugins.base import Account, Exchange
+from gateway.plugins.services import PolicyServices, SharedObjects
 from gateway.protocols import OPERATIONS
+from gateway.risk import RiskBoard
+from gateway.state.memory import MemoryStore
 from policies.detector.config import DetectorConfig
+from policies.detector.core import HEADERS_WAIT, DetectorCore
 from policies.detector.request import client_key, infra_key_of, ip_prefix, observe
 
 
@@ -77,3 +82,32 @@ def test_an_observation_reads_each_field_into_its_place() -> None:
     assert (o.logprobs, o.bias, o.max_output, o.samples, o.max_reasoning) == (True, {"17": 5}, 1, 2, True)
     assert (o.headers, o.client_ip, o.settings) == ({"user-agent": "sdk/1"}, "203.0.113.9", settings)
     assert o.at > 1e9 and 0 < o.mono < o.at
+
+
+async def test_a_backlog_of_observations_holds_no_clients_headers() -> None:
+    """An observation keeps the client's headers (up to 32 KB) only while the analysis keeps up: behind
+    a backlog its client key is taken at submission, so a flood of large headers cannot pile up."""
+    services = PolicyServices(MemoryStore("t"), GatewayMetrics(), RiskBoard(), SharedObjects())
+    settings = DetectorConfig.model_validate({"shared": {"semantic": {"enabled": "off"}}})
+    core = DetectorCore()
+    core.attach(settings, services)
+    headers = {"user-agent": "flood/1", "x-padding": "p" * 30_000}
+    observations = []
+    for number in range(HEADERS_WAIT + 20):
+        exchange = Exchange(
+            request_id=str(number),
+            operation=OPERATIONS["/v1/chat/completions"],
+            account=Account("flooder", "free"),
+            body={"model": "m", "messages": [{"role": "user", "content": f"question {number}"}]},
+            headers=headers,
+            client_ip="198.51.100.7",
+        )
+        observations.append(observe(exchange, settings))
+        core.submit(observations[-1])  # not awaited: the analysis has not run yet
+    assert all(o.headers is headers for o in observations[:HEADERS_WAIT])
+    assert all(o.headers is None and o.client == client_key(headers) for o in observations[HEADERS_WAIT:])
+    await core.drain()
+    assert all(o.headers is None for o in observations)
+    # Either way, the same client key and network: one infra key for the account.
+    assert core.accounts["flooder"].infra == [f"{client_key(headers)}|198.51.100.0/24"]
+    await core.stop()
