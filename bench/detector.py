@@ -4,6 +4,7 @@
     python -m bench.detector --repeat 5 # also each request's least CPU time over 5 runs (shared machines)
     python -m bench.detector --semantic off   # without the semantic signals (the baseline for them)
     python -m bench.detector --paced 400      # 400 requests/s through the core's background worker
+                                              # (and the same requests' inline cost back to back)
 
 Requests come from the simulator's personas (benign and attack mix, realistic
 prompt lengths). Figures are quantiles of the per-request cost, printed also
@@ -241,14 +242,37 @@ async def _paced_run(
     for number, exchange in enumerate(exchanges):
         delay = start + number / rate - time.perf_counter()
         await asyncio.sleep(max(0.0, delay))  # also lets the background run when behind schedule
+        _INLINE[0] = True
         wall, cpu = time.perf_counter(), time.thread_time()
         observation = observe(exchange, settings)
         cpu_inline.append(time.thread_time() - cpu)
         wall_inline.append(time.perf_counter() - wall)
+        _INLINE[0] = False
         observation.inline_seconds = cpu_inline[-1]
         core.submit(observation)
     await core.drain()
     return cpu_inline, wall_inline
+
+
+_INLINE = [False]  # whether the request path is being timed (for the GC count below)
+_GC_INLINE = [0]  # garbage collections that started while it was
+
+
+def _count_inline_gc(phase: str, info: dict[str, int]) -> None:
+    if phase == "start" and _INLINE[0]:
+        _GC_INLINE[0] += 1
+
+
+def _hot_inline(exchanges: list[Exchange], settings: DetectorConfig) -> list[float]:
+    """The request path's CPU time for the same requests back to back (warm caches): the paced
+    figures above it are the same code run once every 1/RATE s, after the caches went cold."""
+    out = []
+    for exchange in exchanges:
+        exchange._view = None  # a fresh request view, as the paced run had
+        cpu = time.thread_time()
+        observe(exchange, settings)
+        out.append(time.thread_time() - cpu)
+    return out
 
 
 def bench_paced(requests: int, seed: int, rate: float) -> None:
@@ -262,7 +286,9 @@ def bench_paced(requests: int, seed: int, rate: float) -> None:
     before = usage.ru_utime + usage.ru_stime
     embedder_before = _process_cpu(embedder_pid) if embedder_pid else 0.0
     started = time.perf_counter()
+    gc.callbacks.append(_count_inline_gc)
     cpu_inline, wall_inline = asyncio.run(_paced_run(exchanges, core, settings, rate))
+    gc.callbacks.remove(_count_inline_gc)
     elapsed = time.perf_counter() - started
     usage = resource.getrusage(resource.RUSAGE_SELF)
     this_cpu = usage.ru_utime + usage.ru_stime - before
@@ -279,6 +305,12 @@ def bench_paced(requests: int, seed: int, rate: float) -> None:
             f"  {name:<22} p50 {q['p50'] * 1e6:7.1f} µs  p90 {q['p90'] * 1e6:7.1f}  "
             f"p99 {q['p99'] * 1e6:7.1f}  max {q['max'] * 1e6:8.1f}"
         )
+    q = quantiles(_hot_inline(exchanges, settings))
+    print(
+        f"  {'inline, back to back':<22} p50 {q['p50'] * 1e6:7.1f} µs  p90 {q['p90'] * 1e6:7.1f}  "
+        f"p99 {q['p99'] * 1e6:7.1f}  max {q['max'] * 1e6:8.1f}  (CPU time, warm caches; "
+        f"{_GC_INLINE[0]} garbage collections started on the paced request path)"
+    )
     print(
         f"  CPU per request: this process {this_cpu / requests * 1e3:.3f} ms (request path, analysis and, "
         f"in-process, embeddings), the embedding process {embedder_cpu / requests * 1e3:.3f} ms; "

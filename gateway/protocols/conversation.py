@@ -59,7 +59,7 @@ def last_user_and_turns(messages: Any, budget: int) -> tuple[str, int]:
     for message in messages:
         if isinstance(message, dict) and message.get("role") == "user":
             content = message.get("content")
-            if _only_tool_results(content):
+            if type(content) is not str and _only_tool_results(content):  # most turns are plain text
                 continue
             turns += 1
             last = content

@@ -134,7 +134,9 @@ class ChatView(_BiasedView):
 
     @property
     def tool_count(self) -> int:
-        return super().tool_count + len(self.body.get("functions") or ())
+        body = self.body
+        tools = body.get("tools")  # the base view's count, read here (no super() per request)
+        return (len(tools) if isinstance(tools, list) else 0) + len(body.get("functions") or ())
 
     @property
     def tool_choice(self) -> str | None:

@@ -82,7 +82,7 @@ class InputSize:
     messages: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built per request (the detector reads one on every request)
 class ToolUse:
     """How a request uses tools: definitions, the choice it forces, and the agent loop it carries.
 

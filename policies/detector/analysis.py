@@ -28,7 +28,7 @@ from policies.detector.lexicon import lexicon_scores
 from policies.detector.metrics import DetectorMetrics
 from policies.detector.outbox import SyncOutbox
 from policies.detector.probing import SHORT_ANSWER, BiasProbes, prompt_key
-from policies.detector.request import Observation
+from policies.detector.request import Observation, infra_key_of
 from policies.detector.scoring import Score, decide, score_account
 from policies.detector.semantic import SemanticSignals
 from policies.detector.timeline import FeatureTimeline
@@ -146,7 +146,7 @@ class Analyser:
                 if group is not None:
                     self._maybe_rescore(group, seen, settings)
                     self._remember_template(state, group, cot)
-        infra_key = f"{obs.client_key}|{obs.ip_prefix}"
+        infra_key = infra_key_of(obs)
         remember_infra(state, infra_key)
         group, seen = index.touch(infra_key, INFRA, obs.account, 0.0, now)
         if group is not None:
@@ -184,7 +184,7 @@ class Analyser:
         # Scores move slowly: after the first requests, an ordinary request is scored every 4th time
         # (a flagged account, or a request with extraction content, every time).
         if state.requests <= 64 or extraction >= 0.3 or state.level != "none" or state.requests % 4 == 0:
-            result = self.evaluate(state, settings, now, obs.mono, shadow=bool(obs.extras.get("shadow")))
+            result = self.evaluate(state, settings, now, obs.mono, shadow=obs.shadow)
             self._record_timeline(state, obs.mono)
         metrics = self._metrics
         if timed and metrics is not None:

@@ -41,7 +41,7 @@ from policies.detector.index import TemplateIndex
 from policies.detector.levels import LevelVotes
 from policies.detector.metrics import DetectorMetrics
 from policies.detector.outbox import SyncOutbox
-from policies.detector.request import Observation
+from policies.detector.request import Observation, settle_client
 from policies.detector.scoring import Score
 from policies.detector.timeline import FeatureTimeline
 from policies.detector.views import DetectorViews
@@ -52,6 +52,9 @@ CORE_KEY = "detector.core"
 _BATCH = 256
 _SWEEP_CHUNK = 64
 _MAX_SWEEP_ROUNDS = 10_000  # chunks one semantic round may sweep before the worker takes over
+# Observations that may wait for the analysis with their client's headers (each up to the server's
+# limits.max_header_bytes, 32 KB by default); behind more, the client key is taken at submission.
+HEADERS_WAIT = 256
 
 
 def core_for(services: PolicyServices) -> DetectorCore:
@@ -157,9 +160,12 @@ class DetectorCore:
     def submit(self, observation: Observation) -> None:
         """Queue an observation for analysis (never blocks; drops and counts when full)."""
         self._ensure_running()
-        assert self._queue is not None
+        queue = self._queue
+        assert queue is not None
+        if queue.qsize() >= HEADERS_WAIT:  # a backlog: no client's headers wait in it
+            settle_client(observation)
         try:
-            self._queue.put_nowait(observation)
+            queue.put_nowait(observation)
             self._idle.clear()
         except asyncio.QueueFull:
             if self.metrics is not None:

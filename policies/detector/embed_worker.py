@@ -2,7 +2,7 @@
 
 Started by :class:`policies.detector.embed_process.EmbeddingProcess` (one per gateway worker),
 which runs :func:`main`. It loads the model (:class:`~embedding.Embedder`,
-with its cache of recent prompts), answers ``ready``, then serves one request at a time from its
+with its cache of recent sentences), answers ``ready``, then serves one request at a time from its
 stdin and writes each reply to its stdout, until stdin ends. The model's forward pass and its
 pure-Python tokenizer hold a GIL for milliseconds per batch: here it is this process's GIL, not
 the serving worker's.

@@ -28,7 +28,9 @@ log = logging.getLogger("distillguard.detector")
 DIM = 512
 MAX_CHARS = 480  # characters of a prompt embedded: the first 2/3 and the last 1/3 of this budget
 MAX_SENTENCES = 6
-_CACHE = 2048  # texts whose sentence embeddings are kept (apps resend the same instructions)
+# Sentences whose embeddings are kept (apps and templates resend the same instructions): a 2 KB vector,
+# the sentence (at most MAX_CHARS characters) and the entry's overhead, at most ~3.3 KB: under 27 MB.
+_CACHE = 8192
 # Sentence ends in the scripts the model knows (Latin, Cyrillic, CJK full stops), and line breaks.
 _SPLIT = re.compile(r"(?<=[.!?;:。！？；：\n])\s*")  # noqa: RUF001
 
@@ -91,31 +93,35 @@ class Embedder:
         return np.asarray(self._load().encode(list(texts)), dtype=np.float32)
 
     def encode_prompts(self, prompts: list[str]) -> list[np.ndarray]:
-        """For each prompt, its sentences' embeddings (one matrix per prompt), in one batch."""
+        """For each prompt, its sentences' embeddings (one matrix per prompt), in one batch.
+
+        The cache is per sentence, not per prompt: a templated prompt repeats its instruction
+        sentences around a payload that changes, so most of a new prompt's sentences were embedded
+        before (two in three in the simulator's traffic), and only the others reach the model.
+        Each sentence is embedded alone, so its vector does not depend on the batch it came in.
+        """
         cache = self._cache
-        out: list[np.ndarray | None] = []
-        todo: list[tuple[int, list[str]]] = []
-        for i, prompt in enumerate(prompts):
-            key = clip(prompt)
-            hit = cache.get(key)
-            if hit is not None:
-                cache.move_to_end(key)
-                out.append(hit)
-            else:
-                out.append(None)
-                todo.append((i, sentences(prompt)))
+        split = [sentences(prompt) for prompt in prompts]
+        known: dict[str, np.ndarray] = {}
+        todo: dict[str, None] = {}  # sentences not in the cache, each once, in order
+        for parts in split:
+            for sentence in parts:
+                if sentence in known or sentence in todo:
+                    continue
+                row = cache.get(sentence)
+                if row is None:
+                    todo[sentence] = None
+                else:
+                    cache.move_to_end(sentence)
+                    known[sentence] = row
         if todo:
-            flat = [sentence for _, parts in todo for sentence in parts]
-            vectors = self.encode(flat)
-            start = 0
-            for i, parts in todo:
-                block = vectors[start : start + len(parts)]
-                start += len(parts)
-                out[i] = block
-                cache[clip(prompts[i])] = block
+            fresh = list(todo)
+            for sentence, row in zip(fresh, self.encode(fresh), strict=True):
+                # A copy: a cached row must not keep its whole batch's matrix alive.
+                known[sentence] = cache[sentence] = row.copy()
                 if len(cache) > self._cache_size:
                     cache.popitem(last=False)
-        return [block for block in out if block is not None]
+        return [np.stack([known[sentence] for sentence in parts]) for parts in split]
 
 
 _SHARED: list[Embedder] = []

@@ -68,7 +68,7 @@ class DetectorPolicy(Policy[DetectorConfig]):
         started = time.thread_time() if timed else 0.0
         observation = observe(exchange, self.config)
         if self.mode == "shadow":
-            observation.extras["shadow"] = True
+            observation.shadow = True
         exchange.scratch[SCRATCH] = observation
         observation.timed = timed
         if timed:

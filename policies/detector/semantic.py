@@ -20,9 +20,10 @@ results on the event loop (:meth:`SemanticSignals.apply`). Three signals come of
   one bucket, so the index groups the accounts behind them and the cluster term reads the group.
 
 Memory: per account 2 KB of projected embeddings and a few numbers; the reference window 64 KB.
-The model and its cache of recent prompts (2,048 entries, at most 6 sentences of 2 KB each: 25 MB)
-live in the embedding process. The work queue is bounded (``max_pending``); past it prompts are
-skipped, not queued; a batch the embedding process failed to serve is lost and counted.
+The model and its cache of recent sentences (8,192 entries of a 2 KB vector and a sentence of at
+most 480 characters: under 27 MB) live in the embedding process. The work queue is bounded
+(``max_pending``); past it prompts are skipped, not queued; a batch the embedding process failed
+to serve is lost and counted.
 """
 
 from __future__ import annotations

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from policies.detector.request import client_key, ip_prefix
+from gateway.metrics import GatewayMetrics
+from gateway.plugins.base import Account, Exchange
+from gateway.plugins.services import PolicyServices, SharedObjects
+from gateway.protocols import OPERATIONS
+from gateway.risk import RiskBoard
+from gateway.state.memory import MemoryStore
+from policies.detector.config import DetectorConfig
+from policies.detector.core import HEADERS_WAIT, DetectorCore
+from policies.detector.request import client_key, infra_key_of, ip_prefix, observe
 
 
 def test_client_key_ignores_volatile_headers_but_not_order() -> None:
@@ -17,3 +25,89 @@ def test_ip_prefixes() -> None:
     assert ip_prefix("2001:db8:1:2::5", 24, 48) == "2001:db8:1::/48"
     assert ip_prefix("::ffff:198.51.100.9", 24, 48) == "198.51.100.0/24"
     assert ip_prefix("not-an-ip", 24, 48) == ""
+
+
+def test_the_request_path_leaves_the_address_and_the_client_key_to_the_analysis() -> None:
+    """A first address costs ~60 µs to parse: the request path only keeps it; the analysis derives
+    the network prefix and the client key, then drops the headers it no longer needs."""
+    headers = {"user-agent": "sdk/1", "accept": "*/*"}
+    exchange = Exchange(
+        request_id="t",
+        operation=OPERATIONS["/v1/chat/completions"],
+        account=Account("acct", "free"),
+        body={"model": "m", "messages": [{"role": "user", "content": "hello"}]},
+        headers=headers,
+        client_ip="198.51.100.231",
+    )
+    before = ip_prefix.cache_info()
+    observation = observe(exchange, DetectorConfig())
+    assert ip_prefix.cache_info() == before  # neither parsed nor looked up on the request path
+    assert observation.user_text == "hello" and observation.client_ip == "198.51.100.231"
+    assert infra_key_of(observation) == f"{client_key(headers)}|198.51.100.0/24"
+    assert observation.headers is None
+
+
+def test_an_observation_reads_each_field_into_its_place() -> None:
+    """The observation is built positionally (cheaper on the request path): each field where it belongs."""
+    body = {
+        "model": "m-1",
+        "messages": [
+            {"role": "system", "content": "You are terse."},
+            {"role": "user", "content": "first"},
+            {"role": "assistant", "content": "ok"},
+            {"role": "tool", "tool_call_id": "c", "content": "42"},
+            {"role": "user", "content": "second"},
+        ],
+        "tools": [{"type": "function", "function": {"name": "f"}}] * 3,
+        "tool_choice": "required",
+        "logprobs": True,
+        "logit_bias": {"17": 5},
+        "max_tokens": 1,
+        "n": 2,
+        "reasoning_effort": "high",
+    }
+    exchange = Exchange(
+        request_id="t",
+        operation=OPERATIONS["/v1/chat/completions"],
+        account=Account("acct", "pro"),
+        body=body,
+        headers={"user-agent": "sdk/1"},
+        client_ip="203.0.113.9",
+    )
+    settings = DetectorConfig()
+    o = observe(exchange, settings)
+    assert (o.account, o.tier, o.operation, o.model) == ("acct", "pro", "chat.completions", "m-1")
+    assert (o.user_text, o.system_text, o.turns) == ("second", "You are terse.", 2)
+    assert (o.tools, o.tool_count, o.tool_forced, o.tool_results, o.tool_depth) == (True, 3, True, 1, 0)
+    assert (o.logprobs, o.bias, o.max_output, o.samples, o.max_reasoning) == (True, {"17": 5}, 1, 2, True)
+    assert (o.headers, o.client_ip, o.settings) == ({"user-agent": "sdk/1"}, "203.0.113.9", settings)
+    assert o.at > 1e9 and 0 < o.mono < o.at
+
+
+async def test_a_backlog_of_observations_holds_no_clients_headers() -> None:
+    """An observation keeps the client's headers (up to 32 KB) only while the analysis keeps up: behind
+    a backlog its client key is taken at submission, so a flood of large headers cannot pile up."""
+    services = PolicyServices(MemoryStore("t"), GatewayMetrics(), RiskBoard(), SharedObjects())
+    settings = DetectorConfig.model_validate({"shared": {"semantic": {"enabled": "off"}}})
+    core = DetectorCore()
+    core.attach(settings, services)
+    headers = {"user-agent": "flood/1", "x-padding": "p" * 30_000}
+    observations = []
+    for number in range(HEADERS_WAIT + 20):
+        exchange = Exchange(
+            request_id=str(number),
+            operation=OPERATIONS["/v1/chat/completions"],
+            account=Account("flooder", "free"),
+            body={"model": "m", "messages": [{"role": "user", "content": f"question {number}"}]},
+            headers=headers,
+            client_ip="198.51.100.7",
+        )
+        observations.append(observe(exchange, settings))
+        core.submit(observations[-1])  # not awaited: the analysis has not run yet
+    assert all(o.headers is headers for o in observations[:HEADERS_WAIT])
+    assert all(o.headers is None and o.client == client_key(headers) for o in observations[HEADERS_WAIT:])
+    await core.drain()
+    assert all(o.headers is None for o in observations)
+    # Either way, the same client key and network: one infra key for the account.
+    assert core.accounts["flooder"].infra == [f"{client_key(headers)}|198.51.100.0/24"]
+    await core.stop()
