@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from gateway.plugins import Exchange
 from policies.quota.config import ModelLimits, QuotaConfig
@@ -23,6 +23,7 @@ from policies.quota.limiter import (
     Settlement,
     SlotOp,
     SlotRelease,
+    encode_decide,
 )
 
 MINUTE_US = 60 * 1_000_000.0
@@ -136,6 +137,63 @@ def _rates(
         )
 
 
+# The ARGV fields a request's own values go into (``encode_decide``: 5 fields per op after 2).
+_OWN_VALUE = {"tokens": 3, "reasoning": 3, "slot": 2, "prompt": 2}
+
+
+class Plan:
+    """The checks of one account's requests of one shape, built once and filled in per request.
+
+    What a request's checks are (which limits, their store keys, limits, windows, labels and
+    words) depends only on the config, the account, the model pattern the request matches and
+    whether it asks for logprobs and has its prompt hashed: ``build_checks`` of such a request
+    with placeholder values. Per request only its own values change (its token and reasoning
+    reservation, its slot id, its prompt hash), so the decision's ARGV is a copy of a template
+    with those filled in (``args``), equal to ``encode_decide`` of the request's own checks.
+
+    ``checks`` carry the placeholders: read them for what does not depend on the request (keys,
+    limits, windows, charges, headers); ``checks_for`` builds a request's own, for messages.
+    """
+
+    __slots__ = ("_fills", "_template", "charges_tokens", "checks", "keys", "limits", "token_limit")
+
+    def __init__(self, checks: list[Check]) -> None:
+        self.checks = checks
+        self.keys = [check.key for check in checks]
+        self.limits = tuple(check.limit for check in checks)
+        self._template = encode_decide([check.op for check in checks])
+        self._fills = [
+            (2 + 5 * index + _OWN_VALUE[check.charge], check.charge)
+            for index, check in enumerate(checks)
+            if check.charge in _OWN_VALUE
+        ]
+        token_limits = [c.op.limit for c in checks if c.charge == "tokens" and isinstance(c.op, GcraOp)]
+        self.charges_tokens = bool(token_limits)
+        # A request reserving more tokens than this can never fit one of its windows: refused up front.
+        self.token_limit = min(token_limits, default=None)
+
+    def args(self, cost: RequestCost) -> list[Any]:
+        """The decision's ARGV for a request of ``cost``: ``encode_decide`` of its own checks."""
+        args = self._template.copy()
+        for index, charge in self._fills:
+            if charge == "tokens":
+                args[index] = cost.input_tokens + cost.output_tokens
+            elif charge == "reasoning":
+                args[index] = cost.output_tokens
+            elif charge == "slot":
+                args[index] = cost.slot_id
+            else:
+                args[index] = cost.prompt_hash
+        return args
+
+
+def plan_shape(cost: RequestCost) -> RequestCost:
+    """A request of the same shape as ``cost`` with placeholder values, to build its ``Plan`` from."""
+    return RequestCost(
+        0, 0, "", cost.model_pattern, cost.logprobs, "" if cost.prompt_hash is not None else None, ""
+    )
+
+
 @dataclass(slots=True)
 class Consumed:
     """What an exchange really cost, as far as the gateway can tell."""
@@ -169,13 +227,16 @@ def consumed(exchange: Exchange, reserved_tokens: int, reserved_reasoning: int) 
     return Consumed(max(reserved_tokens, reported), max(reserved_reasoning, reasoning), served=True)
 
 
-def settlements(checks: list[Check], decision: Decision, used: Consumed) -> list[tuple[str, Settlement]]:
-    """(key, item) pairs that turn the decision's charges into the real cost."""
+def settlements(
+    checks: list[Check], decision: Decision, used: Consumed, slot_id: str
+) -> list[tuple[str, Settlement]]:
+    """(key, item) pairs that turn the decision's charges into the real cost; ``slot_id``: the
+    request's slot (``checks`` may be a plan's, whose slot ops carry a placeholder)."""
     items: list[tuple[str, Settlement]] = []
     for check, result in zip(checks, decision.results, strict=True):
         op = check.op
         if isinstance(op, SlotOp):
-            items.append((check.key, SlotRelease(op.slot_id)))
+            items.append((check.key, SlotRelease(slot_id)))
             continue
         if not isinstance(op, GcraOp):
             continue

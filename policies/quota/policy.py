@@ -53,11 +53,18 @@ from policies.quota.limiter import (
     Decision,
     GcraOp,
     decode_decide,
-    encode_decide,
     encode_settle,
 )
 from policies.quota.metrics import BackendHealth, QuotaMetrics
-from policies.quota.plan import Check, RequestCost, build_checks, consumed, settlements
+from policies.quota.plan import (
+    Check,
+    Plan,
+    RequestCost,
+    build_checks,
+    consumed,
+    plan_shape,
+    settlements,
+)
 
 log = logging.getLogger("distillguard.policy.quota")
 
@@ -88,7 +95,7 @@ def _next_slot_id() -> str:
 class Reservation:
     """What the decision charged, kept in ``exchange.scratch`` until after_response."""
 
-    checks: list[Check]
+    plan: Plan
     decision: Decision
     cost: RequestCost
 
@@ -112,6 +119,7 @@ class QuotaPolicy(Policy[QuotaConfig]):
             or any(m.tokens_per_minute or m.tokens_per_day for m in config.models.values())
         )
         self._keys: dict[tuple[str, str], str] = {}
+        self._plans: dict[tuple[str, str | None, bool, bool], Plan] = {}
         self._model_patterns: dict[str, str | None] = {}
 
     async def startup(self) -> None:
@@ -126,17 +134,15 @@ class QuotaPolicy(Policy[QuotaConfig]):
 
     async def on_request(self, exchange: Exchange) -> None:
         cost = self._cost(exchange)
-        account = exchange.account.id
-        checks = build_checks(self.config, cost, lambda suffix: self._key(account, suffix))
-        if not checks:
+        plan = self._plan(exchange.account.id, cost)
+        if not plan.checks:
             return
-        self._refuse_impossible(checks, cost, exchange)
+        if plan.token_limit is not None and cost.tokens > plan.token_limit:
+            self._refuse_impossible(self._checks(exchange, cost), cost, exchange)
         store = self.services.store
         started = time.perf_counter()
         try:
-            raw = await store.run_script(
-                DECIDE, [c.key for c in checks], encode_decide([c.op for c in checks])
-            )
+            raw = await store.run_script(DECIDE, plan.keys, plan.args(cost))
         except StoreUnavailableError as exc:
             self.metrics.backend_seconds.labels(store.backend).observe(time.perf_counter() - started)
             self._backend_failed(exchange, exc)
@@ -146,13 +152,31 @@ class QuotaPolicy(Policy[QuotaConfig]):
         decision = decode_decide(raw)
         if self.config.rate_limit_headers:
             adapter = exchange.operation.adapter
-            exchange.response_headers.update(_headers(checks, decision, adapter))
+            exchange.response_headers.update(_headers(plan.checks, decision, adapter))
         if not decision.admitted:
-            self._reject(exchange, checks, decision)
-        exchange.scratch[self.name] = Reservation(checks, decision, cost)
-        self.metrics.admitted(self.tier, checks)
-        if any(c.charge == "tokens" for c in checks):
+            self._reject(exchange, self._checks(exchange, cost), decision)
+        exchange.scratch[self.name] = Reservation(plan, decision, cost)
+        self.metrics.admitted_limits(self.tier, plan.limits)
+        if plan.charges_tokens:
             self.metrics.tokens.labels(self.tier, "reserved").inc(cost.tokens)
+
+    def _checks(self, exchange: Exchange, cost: RequestCost) -> list[Check]:
+        """The request's own checks (its costs in their ops), for the words of a refusal."""
+        account = exchange.account.id
+        return build_checks(self.config, cost, lambda suffix: self._key(account, suffix))
+
+    def _plan(self, account: str, cost: RequestCost) -> Plan:
+        """The checks of this account's requests of this shape (``Plan``), built once."""
+        shape = (account, cost.model_pattern, cost.logprobs, cost.prompt_hash is not None)
+        plan = self._plans.get(shape)
+        if plan is None:
+            plan = Plan(
+                build_checks(self.config, plan_shape(cost), lambda suffix: self._key(account, suffix))
+            )
+            if len(self._plans) >= CACHED_NAMES:  # accounts and model names: bounded
+                self._plans.clear()
+            self._plans[shape] = plan
+        return plan
 
     def _cost(self, exchange: Exchange) -> RequestCost:
         config = self.config
@@ -267,20 +291,21 @@ class QuotaPolicy(Policy[QuotaConfig]):
         reservation: Reservation | None = exchange.scratch.pop(self.name, None)
         if reservation is None:
             return  # rejected, failed open, or nothing to limit
+        checks = reservation.plan.checks
         reserved_reasoning = next(
             (
                 r.charged
-                for c, r in zip(reservation.checks, reservation.decision.results, strict=True)
+                for c, r in zip(checks, reservation.decision.results, strict=True)
                 if c.charge == "reasoning"
             ),
             0,
         )
         used = consumed(exchange, reservation.cost.tokens, reserved_reasoning)
-        if any(c.charge == "tokens" for c in reservation.checks):
+        if reservation.plan.charges_tokens:
             tokens = self.metrics.tokens
             tokens.labels(self.tier, "consumed").inc(used.tokens)
             tokens.labels(self.tier, "refunded").inc(max(0, reservation.cost.tokens - used.tokens))
-        items = settlements(reservation.checks, reservation.decision, used)
+        items = settlements(checks, reservation.decision, used, reservation.cost.slot_id)
         if not items:
             return
         store = self.services.store
