@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from bisect import bisect_left
+from bisect import bisect_right
 from collections.abc import Iterable
 from typing import Any
 
@@ -120,15 +120,18 @@ class QueuedHistogram(_Queued):
             for amount in taken:
                 child.observe(amount)
             return
-        bounds = self._bounds
-        counts = [0] * len(bounds)
-        for amount in taken:
-            if amount == amount:  # NaN falls in no bucket (prometheus-client: ``amount <= bound``)
-                counts[bisect_left(bounds, amount)] += 1
-        child._sum.inc(sum(taken))
-        for index, count in enumerate(counts):
-            if count:
-                child._buckets[index].inc(count)
+        total = sum(taken)
+        if total != total:  # a NaN: in the sum, in no bucket (prometheus-client: ``amount <= bound``)
+            taken = [amount for amount in taken if amount == amount]
+        taken.sort()  # then each bucket's count is a bisection: no Python step per value
+        below = 0
+        buckets = child._buckets
+        for index, bound in enumerate(self._bounds):
+            upto = bisect_right(taken, bound)  # values <= bound
+            if upto > below:
+                buckets[index].inc(upto - below)
+                below = upto
+        child._sum.inc(total)
 
 
 def queued(child: Any) -> Any:

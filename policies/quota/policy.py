@@ -120,6 +120,7 @@ class QuotaPolicy(Policy[QuotaConfig]):
         )
         self._keys: dict[tuple[str, str], str] = {}
         self._plans: dict[tuple[str, str | None, bool, bool], Plan] = {}
+        self._account_keys: dict[str, bytes] = {}
         self._model_patterns: dict[str, str | None] = {}
 
     async def startup(self) -> None:
@@ -188,7 +189,7 @@ class QuotaPolicy(Policy[QuotaConfig]):
             else 0
         )
         digest = (
-            prompt_digest(request, self._hash_key or _blake2b_key(exchange.account.id.encode()))
+            prompt_digest(request, self._hash_key or self._account_hash_key(exchange.account.id))
             if config.distinct_prompts_per_day
             else None
         )
@@ -201,6 +202,16 @@ class QuotaPolicy(Policy[QuotaConfig]):
             prompt_hash=digest,
             slot_id=_next_slot_id(),  # never the client's request id: a repeated id must not share a slot
         )
+
+    def _account_hash_key(self, account: str) -> bytes:
+        """The prompt-hash key of an account without ``prompt_hash_key_env``: derived once per account."""
+        key = self._account_keys.get(account)
+        if key is None:
+            key = _blake2b_key(account.encode())
+            if len(self._account_keys) >= CACHED_NAMES:
+                self._account_keys.clear()
+            self._account_keys[account] = key
+        return key
 
     def _model_pattern(self, model: str | None) -> str | None:
         if model is None or not self._patterns:
