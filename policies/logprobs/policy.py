@@ -75,6 +75,7 @@ class LogprobsPolicy(Policy[LogprobsConfig]):
             ("param", "action"),
         )
         self._key: bytes | None = None
+        self._plain: Coarsener | None = None  # the exchanges' Coarsener without keyed noise (stateless)
 
     async def startup(self) -> None:
         noise = self.config.noise
@@ -103,15 +104,20 @@ class LogprobsPolicy(Policy[LogprobsConfig]):
 
     def _rewriter(self, exchange: Exchange) -> LogprobRewriter:
         config = self.config
-        context = b""
-        noise_scale = 0.0
         if config.noise is not None and self._key is not None:
-            noise_scale = config.noise.scale
             account = exchange.account.id if config.noise.per_account else ""
             context = account.encode() + b"\x1f" + prompt_hash(exchange.model, exchange.request.prompt())
-        coarsener = Coarsener(
-            top_k=config.top_k, grid=config.grid, noise_scale=noise_scale, key=self._key, context=context
-        )
+            coarsener = Coarsener(
+                top_k=config.top_k,
+                grid=config.grid,
+                noise_scale=config.noise.scale,
+                key=self._key,
+                context=context,
+            )
+        else:  # no keyed noise: the same values for every exchange, and a Coarsener keeps no state
+            coarsener = self._plain
+            if coarsener is None:
+                coarsener = self._plain = Coarsener(top_k=config.top_k, grid=config.grid, key=self._key)
         echo = exchange.request.logprobs.echo
         return LogprobRewriter(
             coarsener,
