@@ -28,7 +28,7 @@ async def shielded(coro: Coroutine[Any, Any, T]) -> T:
         waiting_on = coro.send(None)
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]
-    return await asyncio.shield(_resume(coro, waiting_on))  # type: ignore[arg-type]
+    return await asyncio.shield(_resume(coro, waiting_on))
 
 
 @types.coroutine

@@ -115,9 +115,9 @@ class LogprobsPolicy(Policy[LogprobsConfig]):
                 context=context,
             )
         else:  # no keyed noise: the same values for every exchange, and a Coarsener keeps no state
+            if self._plain is None:
+                self._plain = Coarsener(top_k=config.top_k, grid=config.grid, key=self._key)
             coarsener = self._plain
-            if coarsener is None:
-                coarsener = self._plain = Coarsener(top_k=config.top_k, grid=config.grid, key=self._key)
         echo = exchange.request.logprobs.echo
         return LogprobRewriter(
             coarsener,
