@@ -23,6 +23,7 @@ from gateway.config.loader import LoadedConfig, load_config
 from gateway.config.schema import LimitsConfig
 from gateway.errors import ConfigError
 from gateway.logs import AccessLog
+from gateway.metric_queue import periodic_flush
 from gateway.metrics import GatewayMetrics
 from gateway.pins import SharedPins
 from gateway.plugins.services import PolicyServices, SharedObjects
@@ -54,6 +55,7 @@ class Gateway:
         self._store: StateStore | None = None
         self._pool: UpstreamPool | None = None
         self._watch_task: asyncio.Task[None] | None = None
+        self._flush_task: asyncio.Task[None] | None = None
         self._retiring: set[asyncio.Task[None]] = set()
         self._reload_lock = asyncio.Lock()
         self._file_digest = ""
@@ -80,6 +82,7 @@ class Gateway:
         with contextlib.suppress(StoreUnavailableError):
             await self.pins.refresh()  # pins set before this process started; else the poller retries
         self.pins.start()
+        self._flush_task = asyncio.create_task(periodic_flush())  # queued metric updates, each second
         if self._initial.gateway.reload.watch and self._initial.source is not None:
             self._watch_task = asyncio.create_task(self._watch())
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
@@ -98,6 +101,7 @@ class Gateway:
         if self._store is not None:
             await self._store.close()
         self.access_log.flush()
+        await stop_task(self._flush_task)  # after the retired pipelines' last updates; flushes once more
 
     async def _build(self, loaded: LoadedConfig) -> Runtime:
         """Make ``loaded`` live, reusing the store and pool when their settings did not change."""

@@ -26,6 +26,8 @@ from prometheus_client import (
 )
 from prometheus_client.metrics import MetricWrapperBase
 
+from gateway.metric_queue import flush_all, queued
+
 PREFIX = "distillguard_"
 
 # Gateway overhead is sub-millisecond when healthy; upstream time spans minutes for reasoning models.
@@ -40,7 +42,9 @@ class Family(Generic[M]):
 
     prometheus-client's ``labels()`` takes a lock and validates on every call;
     on the request path that is measurable, so children are looked up in a
-    plain dict after the first use. Any other attribute is the family's own.
+    plain dict after the first use. A counter's or histogram's child comes
+    behind a queue (``gateway.metric_queue``: its updates are applied in
+    batches, before any read). Any other attribute is the family's own.
     """
 
     __slots__ = ("_children", "metric")
@@ -52,7 +56,7 @@ class Family(Generic[M]):
     def labels(self, *values: str) -> M:
         child = self._children.get(values)
         if child is None:
-            child = self.metric.labels(*values)
+            child = queued(self.metric.labels(*values))
             self._children[values] = child
         return child
 
@@ -167,6 +171,7 @@ class GatewayMetrics:
 
 def render_metrics() -> tuple[bytes, str]:
     """The exposition text of this process, or of all workers in multiprocess mode."""
+    flush_all()  # this worker's queued updates; the others' are at most a second behind
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
 

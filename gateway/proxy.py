@@ -33,6 +33,7 @@ from gateway.asgi import (
     valid_request_id,
 )
 from gateway.auth import AuthFailure
+from gateway.eager_shield import shielded
 from gateway.engine import Gateway
 from gateway.errors import (
     GatewayError,
@@ -331,7 +332,7 @@ class ProxyHandler:
         if exchange is not None and state.pipeline is not None:
             state.outcome.aborted = state.outcome.status == 499
             try:
-                await asyncio.shield(state.pipeline.run_after(exchange))
+                await shielded(state.pipeline.run_after(exchange))  # no task unless it waits
             except asyncio.CancelledError:
                 log.warning("after_response interrupted for request %s", state.request_id)
         tier = state.account.tier if state.account else "-"

@@ -165,12 +165,12 @@ def encode_decide(ops: Sequence[Op], now_us: float = 0) -> list[Any]:
 
 
 def decode_decide(raw: Sequence[Any]) -> Decision:
-    values = [int(v) for v in raw]
+    values = list(map(int, raw))
     results = tuple(
-        OpResult(bool(values[i]), values[i + 1], values[i + 2], values[i + 3], values[i + 4])
+        OpResult(values[i] != 0, values[i + 1], values[i + 2], values[i + 3], values[i + 4])
         for i in range(1, len(values), 5)
     )
-    return Decision(bool(values[0]), results)
+    return Decision(values[0] != 0, results)
 
 
 def encode_settle(items: Sequence[Settlement], now_us: float = 0) -> list[Any]:

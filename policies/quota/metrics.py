@@ -51,7 +51,10 @@ class QuotaMetrics:
         self.decisions.labels(tier, limit, decision).inc()
 
     def admitted(self, tier: str, checks: Iterable[Check]) -> None:
-        limits = tuple(check.limit for check in checks)
+        self.admitted_limits(tier, tuple(check.limit for check in checks))
+
+    def admitted_limits(self, tier: str, limits: tuple[str, ...]) -> None:
+        """One admitted decision of every kind in ``limits`` (a kind counted once per decision)."""
         children = self._admitted.get((tier, limits))
         if children is None:  # a few combinations per tier (which limits a request meets)
             distinct = dict.fromkeys(limits)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from gateway.plugins import Exchange
 from policies.quota.config import ModelLimits, QuotaConfig
@@ -23,6 +23,7 @@ from policies.quota.limiter import (
     Settlement,
     SlotOp,
     SlotRelease,
+    encode_decide,
 )
 
 MINUTE_US = 60 * 1_000_000.0
@@ -136,6 +137,63 @@ def _rates(
         )
 
 
+# The ARGV fields a request's own values go into (``encode_decide``: 5 fields per op after 2).
+_OWN_VALUE = {"tokens": 3, "reasoning": 3, "slot": 2, "prompt": 2}
+
+
+class Plan:
+    """The checks of one account's requests of one shape, built once and filled in per request.
+
+    What a request's checks are (which limits, their store keys, limits, windows, labels and
+    words) depends only on the config, the account, the model pattern the request matches and
+    whether it asks for logprobs and has its prompt hashed: ``build_checks`` of such a request
+    with placeholder values. Per request only its own values change (its token and reasoning
+    reservation, its slot id, its prompt hash), so the decision's ARGV is a copy of a template
+    with those filled in (``args``), equal to ``encode_decide`` of the request's own checks.
+
+    ``checks`` carry the placeholders: read them for what does not depend on the request (keys,
+    limits, windows, charges, headers); ``checks_for`` builds a request's own, for messages.
+    """
+
+    __slots__ = ("_fills", "_template", "charges_tokens", "checks", "keys", "limits", "token_limit")
+
+    def __init__(self, checks: list[Check]) -> None:
+        self.checks = checks
+        self.keys = [check.key for check in checks]
+        self.limits = tuple(check.limit for check in checks)
+        self._template = encode_decide([check.op for check in checks])
+        self._fills = [
+            (2 + 5 * index + _OWN_VALUE[check.charge], check.charge)
+            for index, check in enumerate(checks)
+            if check.charge in _OWN_VALUE
+        ]
+        token_limits = [c.op.limit for c in checks if c.charge == "tokens" and isinstance(c.op, GcraOp)]
+        self.charges_tokens = bool(token_limits)
+        # A request reserving more tokens than this can never fit one of its windows: refused up front.
+        self.token_limit = min(token_limits, default=None)
+
+    def args(self, cost: RequestCost) -> list[Any]:
+        """The decision's ARGV for a request of ``cost``: ``encode_decide`` of its own checks."""
+        args = self._template.copy()
+        for index, charge in self._fills:
+            if charge == "tokens":
+                args[index] = cost.input_tokens + cost.output_tokens
+            elif charge == "reasoning":
+                args[index] = cost.output_tokens
+            elif charge == "slot":
+                args[index] = cost.slot_id
+            else:
+                args[index] = cost.prompt_hash
+        return args
+
+
+def plan_shape(cost: RequestCost) -> RequestCost:
+    """A request of the same shape as ``cost`` with placeholder values, to build its ``Plan`` from."""
+    return RequestCost(
+        0, 0, "", cost.model_pattern, cost.logprobs, "" if cost.prompt_hash is not None else None, ""
+    )
+
+
 @dataclass(slots=True)
 class Consumed:
     """What an exchange really cost, as far as the gateway can tell."""
@@ -177,9 +235,10 @@ Pending = tuple[str, str, int | str, float, int]
 _SETTLED = frozenset({"tokens", "reasoning", "logprob"})
 
 
-def to_settle(checks: list[Check], decision: Decision) -> tuple[Pending, ...]:
+def to_settle(checks: list[Check], decision: Decision, slot_id: str) -> tuple[Pending, ...]:
     """The checks whose charge the settlement may change, with what was charged: all a reservation keeps.
 
+    ``slot_id``: the request's slot (``checks`` may be a plan's, whose slot ops carry a placeholder).
     A request-count or distinct-prompt charge is final once decided; dropping those checks (and the
     request's cost, prompt digest and the decision) leaves a held stream less to keep.
     """
@@ -187,7 +246,7 @@ def to_settle(checks: list[Check], decision: Decision) -> tuple[Pending, ...]:
     for check, result in zip(checks, decision.results, strict=True):
         op = check.op
         if isinstance(op, SlotOp):
-            pending.append((check.key, "slot", op.slot_id, 0.0, 0))
+            pending.append((check.key, "slot", slot_id, 0.0, 0))
         elif isinstance(op, GcraOp) and check.charge in _SETTLED:
             pending.append((check.key, check.charge, op.limit, op.window_us, result.charged))
     return tuple(pending)

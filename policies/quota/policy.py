@@ -53,11 +53,20 @@ from policies.quota.limiter import (
     Decision,
     GcraOp,
     decode_decide,
-    encode_decide,
     encode_settle,
 )
 from policies.quota.metrics import BackendHealth, QuotaMetrics
-from policies.quota.plan import Check, Pending, RequestCost, build_checks, consumed, settlements, to_settle
+from policies.quota.plan import (
+    Check,
+    Pending,
+    Plan,
+    RequestCost,
+    build_checks,
+    consumed,
+    plan_shape,
+    settlements,
+    to_settle,
+)
 
 log = logging.getLogger("distillguard.policy.quota")
 
@@ -114,6 +123,8 @@ class QuotaPolicy(Policy[QuotaConfig]):
             or any(m.tokens_per_minute or m.tokens_per_day for m in config.models.values())
         )
         self._keys: dict[tuple[str, str], str] = {}
+        self._plans: dict[tuple[str, str | None, bool, bool], Plan] = {}
+        self._account_keys: dict[str, bytes] = {}
         self._model_patterns: dict[str, str | None] = {}
 
     async def startup(self) -> None:
@@ -128,17 +139,15 @@ class QuotaPolicy(Policy[QuotaConfig]):
 
     async def on_request(self, exchange: Exchange) -> None:
         cost = self._cost(exchange)
-        account = exchange.account.id
-        checks = build_checks(self.config, cost, lambda suffix: self._key(account, suffix))
-        if not checks:
+        plan = self._plan(exchange.account.id, cost)
+        if not plan.checks:
             return
-        self._refuse_impossible(checks, cost, exchange)
+        if plan.token_limit is not None and cost.tokens > plan.token_limit:
+            self._refuse_impossible(self._checks(exchange, cost), cost, exchange)
         store = self.services.store
         started = time.perf_counter()
         try:
-            raw = await store.run_script(
-                DECIDE, [c.key for c in checks], encode_decide([c.op for c in checks])
-            )
+            raw = await store.run_script(DECIDE, plan.keys, plan.args(cost))
         except StoreUnavailableError as exc:
             self.metrics.backend_seconds.labels(store.backend).observe(time.perf_counter() - started)
             self._backend_failed(exchange, exc)
@@ -148,19 +157,37 @@ class QuotaPolicy(Policy[QuotaConfig]):
         decision = decode_decide(raw)
         if self.config.rate_limit_headers:
             adapter = exchange.operation.adapter
-            exchange.response_headers.update(_headers(checks, decision, adapter))
+            exchange.response_headers.update(_headers(plan.checks, decision, adapter))
         if not decision.admitted:
-            self._reject(exchange, checks, decision)
-        counts_tokens = any(c.charge == "tokens" for c in checks)
+            self._reject(exchange, self._checks(exchange, cost), decision)
+        checks = plan.checks
         reasoning = next(
             (r.charged for c, r in zip(checks, decision.results, strict=True) if c.charge == "reasoning"), 0
         )
         exchange.scratch[self.name] = Reservation(
-            to_settle(checks, decision), cost.tokens, reasoning, counts_tokens
+            to_settle(checks, decision, cost.slot_id), cost.tokens, reasoning, plan.charges_tokens
         )
-        self.metrics.admitted(self.tier, checks)
-        if counts_tokens:
+        self.metrics.admitted_limits(self.tier, plan.limits)
+        if plan.charges_tokens:
             self.metrics.tokens.labels(self.tier, "reserved").inc(cost.tokens)
+
+    def _checks(self, exchange: Exchange, cost: RequestCost) -> list[Check]:
+        """The request's own checks (its costs in their ops), for the words of a refusal."""
+        account = exchange.account.id
+        return build_checks(self.config, cost, lambda suffix: self._key(account, suffix))
+
+    def _plan(self, account: str, cost: RequestCost) -> Plan:
+        """The checks of this account's requests of this shape (``Plan``), built once."""
+        shape = (account, cost.model_pattern, cost.logprobs, cost.prompt_hash is not None)
+        plan = self._plans.get(shape)
+        if plan is None:
+            plan = Plan(
+                build_checks(self.config, plan_shape(cost), lambda suffix: self._key(account, suffix))
+            )
+            if len(self._plans) >= CACHED_NAMES:  # accounts and model names: bounded
+                self._plans.clear()
+            self._plans[shape] = plan
+        return plan
 
     def _cost(self, exchange: Exchange) -> RequestCost:
         config = self.config
@@ -172,7 +199,7 @@ class QuotaPolicy(Policy[QuotaConfig]):
             else 0
         )
         digest = (
-            prompt_digest(request, self._hash_key or _blake2b_key(exchange.account.id.encode()))
+            prompt_digest(request, self._hash_key or self._account_hash_key(exchange.account.id))
             if config.distinct_prompts_per_day
             else None
         )
@@ -185,6 +212,16 @@ class QuotaPolicy(Policy[QuotaConfig]):
             prompt_hash=digest,
             slot_id=_next_slot_id(),  # never the client's request id: a repeated id must not share a slot
         )
+
+    def _account_hash_key(self, account: str) -> bytes:
+        """The prompt-hash key of an account without ``prompt_hash_key_env``: derived once per account."""
+        key = self._account_keys.get(account)
+        if key is None:
+            key = _blake2b_key(account.encode())
+            if len(self._account_keys) >= CACHED_NAMES:
+                self._account_keys.clear()
+            self._account_keys[account] = key
+        return key
 
     def _model_pattern(self, model: str | None) -> str | None:
         if model is None or not self._patterns:

@@ -69,27 +69,32 @@ def _zremrange(members: dict[str, float], upto: float) -> None:
 
 def decide_local(store: MemoryLike, keys: Sequence[str], args: Sequence[Any]) -> list[int]:
     now = _clock(args)
+    now_s = now / MICROS
+    get_value = store.get_value  # the request path: names bound once, the arithmetic as in the Lua body
+    floor, ceil = math.floor, math.ceil
     n = int(args[1])
     out = [1]
     writes: list[tuple[Any, ...]] = []
     for i in range(n):
-        kind, a, b, c, e = args[2 + i * 5 : 7 + i * 5]
+        base = 2 + i * 5
+        kind = args[base]
         key = keys[i]
         ok, remaining, reset, charged, retry = 1, 0, 0, 0, 0
         if kind == "g":
-            window, limit, cost = float(a), float(b), float(c)
+            window, limit, cost = float(args[base + 1]), float(args[base + 2]), float(args[base + 3])
             interval = window / limit
             slack = min(interval / 2, 1000.0)
-            d = _drain(store, key, now)
+            stored = get_value(key, now_s)
+            d = float(stored - now) if stored is not None and stored > now else 0.0
             nd = d
-            if e == "c":
-                available = math.floor((window + slack - d) / interval)
+            if args[base + 4] == "c":
+                available = floor((window + slack - d) / interval)
                 if available >= 1:
                     charged = int(min(cost, available))
                     nd = d + charged * interval
                 else:
                     ok = 0
-                    retry = max(1, math.ceil(d + interval - window))
+                    retry = max(1, ceil(d + interval - window))
             else:
                 wanted = d + cost * interval
                 if wanted <= window + slack:
@@ -97,12 +102,13 @@ def decide_local(store: MemoryLike, keys: Sequence[str], args: Sequence[Any]) ->
                     nd = wanted
                 else:
                     ok = 0
-                    retry = max(1, math.ceil(wanted - window))
-            remaining = int(min(limit, max(0, math.floor((window + slack - nd) / interval))))
-            reset = math.ceil(nd)
+                    retry = max(1, ceil(wanted - window))
+            remaining = int(min(limit, max(0, floor((window + slack - nd) / interval))))
+            reset = ceil(nd)
             writes.append((kind, key, nd))
         elif kind == "c":
-            limit_n, ttl = int(a), float(c)
+            b = args[base + 2]
+            limit_n, ttl = int(args[base + 1]), float(args[base + 3])
             members = _zset(store, key, now)
             _zremrange(members, now)
             count = len(members)
@@ -114,7 +120,8 @@ def decide_local(store: MemoryLike, keys: Sequence[str], args: Sequence[Any]) ->
                 retry = RETRY_WITHOUT_ESTIMATE_US
             writes.append((kind, key, str(b), ttl, members))
         else:
-            limit_n, window = int(a), float(c)
+            b = args[base + 2]
+            limit_n, window = int(args[base + 1]), float(args[base + 3])
             members = _zset(store, key, now)
             _zremrange(members, now - window)
             count = len(members)
@@ -125,19 +132,24 @@ def decide_local(store: MemoryLike, keys: Sequence[str], args: Sequence[Any]) ->
                 remaining = limit_n - count - 1
             else:
                 ok = 0
-                retry = max(1, math.ceil(next(iter(members.values())) + window - now))  # the oldest
+                retry = max(1, ceil(next(iter(members.values())) + window - now))  # the oldest
             writes.append((kind, key, str(b), window, members))
         if not ok:
             out[0] = 0
-        out += [ok, remaining, reset, charged, retry]
+        out += (ok, remaining, reset, charged, retry)
     if out[0] == 1:
+        set_value = store.set_value
         for write in writes:
             if write[0] == "g":
-                _store_drain(store, write[1], now, write[2])
+                d = write[2]  # the drain after the charge: _store_drain, inline
+                if d > 0:
+                    set_value(write[1], now + d, (ceil(d / 1000) + 1) / 1000, now_s)
+                else:
+                    set_value(write[1], None, 1e-6, now_s)  # "DEL": absent and full are the same state
             else:
                 _, key, member, span, members = write
                 _zadd(members, member, now + span if write[0] == "c" else now)
-                store.set_value(key, members, (math.ceil(span / 1000) + 1) / 1000, now / MICROS)
+                set_value(key, members, (ceil(span / 1000) + 1) / 1000, now_s)
     return out
 
 

@@ -11,6 +11,7 @@ key the gateway no longer has) rejects the request with a 400 naming where it wa
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -34,6 +35,13 @@ class HistoryError(Exception):
         )
 
 
+@functools.lru_cache(maxsize=64)
+def _inline_blobs(think_tags: tuple[str, ...]) -> re.Pattern[str]:
+    """``<tag>blob</tag>`` for the configured tags: compiled once per tag set, not per request."""
+    names = "|".join(re.escape(tag) for tag in think_tags)
+    return re.compile(rf"<({names})>({_BLOB})</\1>")
+
+
 def malformed(param: str) -> HistoryError:
     return HistoryError(UnsealError("malformed", "the sealed reasoning is malformed"), param)
 
@@ -45,8 +53,7 @@ class HistoryUnsealer:
         self.keys = keys
         self.account = account
         self.unsealed = 0
-        names = "|".join(re.escape(tag) for tag in think_tags)
-        self._think = re.compile(rf"<({names})>({_BLOB})</\1>") if think_tags else None
+        self._think = _inline_blobs(tuple(think_tags)) if think_tags else None
 
     def is_sealed(self, value: Any) -> bool:
         return is_blob(value)
