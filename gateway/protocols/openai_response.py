@@ -198,13 +198,15 @@ class ChoicesStreamView(StreamView):
                 type(holder) is dict
                 and choice.get("finish_reason") is None
                 and choice.get("logprobs") is None
+                # vLLM may send prompt_logprobs beside an empty first delta: the full reading's
+                and payload.get("prompt_logprobs") is None
             ):
                 if "text" in kinds:
                     if len(holder) == 1 and type(holder.get("content")) is str:
                         index = choice.get("index", 0)
                         if type(index) is int:
                             return [Part("text", ("choice", index), holder, "content", True, index)], ()
-                elif kinds.isdisjoint(TEXT_KINDS) and payload.get("prompt_logprobs") is None:
+                elif kinds.isdisjoint(TEXT_KINDS):
                     # A reader of logprobs only (and closes): a chunk without either has no part.
                     return [], ()
         closes: list[PartKey] = []

@@ -190,6 +190,18 @@ def _reading(parts: list[Any], closes: tuple[Any, ...]) -> tuple[list[Any], tupl
     return [(p.kind, p.key, getattr(p, "text", None), p.delta) for p in parts], closes
 
 
+def test_prompt_logprobs_beside_an_empty_text_delta_are_read() -> None:
+    # Regression: the text shortcut took this chunk (one choice, one string delta) and missed the
+    # prompt_logprobs beside it, so the logprobs filter never saw them (found by the property below).
+    payload = {
+        "choices": [{"delta": {"content": ""}, "finish_reason": None, "logprobs": None}],
+        "prompt_logprobs": [None, {"1": {"logprob": -1.0}}],
+    }
+    reader = ADAPTERS["openai"].stream_view("chat.completions")
+    parts, _ = reader.read(StreamEvent.of(payload), frozenset({"text", "logprobs"}))
+    assert [(p.kind, p.key) for p in parts] == [("logprobs", ("prompt_logprobs", 0)), ("text", ("choice", 0))]
+
+
 @given(_chat_chunk, _kinds, st.booleans())
 def test_the_chat_readers_shortcuts_find_what_the_full_reading_finds(
     payload: dict[str, Any], kinds: frozenset[str], prompt_logprobs: bool
