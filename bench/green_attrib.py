@@ -16,8 +16,11 @@ marked for ``acct-0``, and as many unmarked with the same sampling fields; answe
 ``--kind code`` or ``--kind factual`` asks bench.green_harvest's low-entropy prompts of that kind
 instead (4 each, cycled with a new seed per answer); ``--paraphrase`` has the model itself (unmarked)
 paraphrase each marked answer and tests the paraphrase; ``--speed N`` only measures llama.cpp's decode
-tokens/s, marked vs unmarked, in N alternating pairs on one slot (nothing cached). ``--top-tokens 2``
-(an experiment, not the product's bias) gives the token ids named the bias of both lists.
+tokens/s, marked vs unmarked, in N alternating pairs on one slot (nothing cached). The bias is the
+product's for SmolLM2's ``green_list.models`` entry (``tests.llamacpp.server.SMOLLM2_ENTRY``): its
+``end_tokens`` at the highest level, left out of detection; ``--end-tokens none`` reproduces the
+figures measured before the entry had them. ``--unmarked N`` asks only the first N prompts unmarked
+(the false-positive set); ``--dump FILE`` writes every answer's token ids per point (JSON).
 
 Printed per point: the provider-key TPR at 200 tokens (p <= 1e-3); the right account among
 ``--accounts`` (Holm, corrected p <= 1e-3) at 300 tokens, per answer, and with 2 and 4 answers of the
@@ -48,10 +51,11 @@ from policies.watermark.green_detect import GreenListDetector
 from policies.watermark.green_list import GreenLayout, build_layout_bias, green_mask, provider_key
 from policies.watermark.keys import MasterKey
 from policies.watermark.stats import BinomialTest
-from tests.llamacpp.server import LlamaServer
+from tests.llamacpp.server import SMOLLM2_ENTRY, LlamaServer
 from tests.support import free_port
 
-VOCAB = 49152  # SmolLM2's n_vocab
+VOCAB = int(SMOLLM2_ENTRY["vocab_size"])  # type: ignore[call-overload]  # SmolLM2's n_vocab
+END_TOKENS = tuple(int(t) for t in SMOLLM2_ENTRY["end_tokens"])  # type: ignore[attr-defined]
 ALPHA = 1e-3
 MASTER = MasterKey("bench", b"bench-green-list-master-key-0123")
 
@@ -82,15 +86,17 @@ class Point:
 class Keys:
     """The provider list of one point's layout, and the bias each account's requests carry."""
 
-    def __init__(self, point: Point) -> None:
+    def __init__(self, point: Point, end_tokens: tuple[int, ...] = END_TOKENS) -> None:
         self.point = point
+        self.end_tokens = end_tokens
         self.provider = green_mask(provider_key(MASTER), VOCAB, point.gamma_p)
 
     def bias(self, name: str) -> dict[str, float]:
         """Exactly what the gateway adds for account ``name`` (the product's bias map)."""
         p = self.point
         layout = GreenLayout.of(p.gamma_p, p.delta_p, p.gamma_a, p.delta_a, p.nested)
-        return build_layout_bias(provider_key(MASTER), MASTER.account_key(name), VOCAB, layout).bias()
+        account = MASTER.account_key(name)
+        return build_layout_bias(provider_key(MASTER), account, VOCAB, layout, self.end_tokens).bias()
 
 
 class Scorer:
@@ -108,6 +114,7 @@ class Scorer:
             account_gamma=point.gamma_a,
             nested=point.nested,
             tokenize=list,
+            end_tokens=keys.end_tokens,
         )
 
     def provider_p(self, ids: np.ndarray) -> float:
@@ -172,8 +179,9 @@ def strata(keys: Keys, docs: list[np.ndarray]) -> None:
 
 
 def distinct(ids: list[int]) -> np.ndarray:
+    """Each token id once, inside the vocabulary, without the end tokens (as the detector scores)."""
     u = np.unique(np.asarray(ids, dtype=np.int64))
-    return u[(u >= 0) & (u < VOCAB)]
+    return u[(u >= 0) & (u < VOCAB) & ~np.isin(u, END_TOKENS)]
 
 
 def main() -> None:
@@ -191,11 +199,13 @@ def main() -> None:
     parser.add_argument("--paraphrase", action="store_true", help="also test the model's own paraphrases")
     parser.add_argument("--speed", type=int, default=0, help="only decode tokens/s: N alternating pairs")
     parser.add_argument(
-        "--top-tokens",
-        type=lambda s: [int(t) for t in s.split(",")],
-        default=[],
-        help="token ids given both lists' bias (e.g. 2, SmolLM2's <|im_end|>): not what the gateway does",
+        "--end-tokens",
+        type=lambda s: () if s == "none" else tuple(int(t) for t in s.split(",")),
+        default=END_TOKENS,
+        help="the model entry's end tokens (default: SmolLM2's entry); 'none': the bias before they existed",
     )
+    parser.add_argument("--unmarked", type=int, default=None, help="unmarked answers: the first N prompts")
+    parser.add_argument("--dump", default=None, help="write each point's token ids here (JSON)")
     args = parser.parse_args()
     if args.cost:
         cost(args.point)
@@ -212,8 +222,12 @@ def main() -> None:
         human = [" ".join(d.split()) for d in stdlib_docstrings(80) if len(d.split()) >= 250][:40]
         human_ids = tokenize_all(server.url, human)
         names = [f"acct-{i}" for i in range(args.accounts + 1)]
+        dumped: list[dict[str, Any]] = []
         for point in args.point:
-            run_point(args, harvester, server.url, prompts, point, names, human_ids)
+            dumped.append(run_point(args, harvester, server.url, prompts, point, names, human_ids))
+        if args.dump:
+            with open(args.dump, "wb") as out:
+                out.write(orjson.dumps(dumped))
         print(f"\n{time.perf_counter() - started:.0f} s, {harvester.decoded} answers decoded (rest cached)")
     finally:
         server.stop()
@@ -235,7 +249,7 @@ def speed(args: argparse.Namespace) -> None:
         harvester = Harvester(server.url, workers=1, cache=False)
         prompts = harvest_prompts(args.speed)
         for point in args.point:
-            bias = Keys(point).bias("acct-0")
+            bias = Keys(point, args.end_tokens).bias("acct-0")
             rates: dict[str, list[float]] = {"marked": [], "unmarked": []}
             for i, prompt in enumerate(prompts):
                 order = [("marked", bias), ("unmarked", None)]
@@ -268,12 +282,10 @@ def run_point(
     point: Point,
     names: list[str],
     human_ids: list[list[int]],
-) -> None:
-    keys = Keys(point)
+) -> dict[str, Any]:
+    keys = Keys(point, args.end_tokens)
     sampling = point.sampling_dict()
     bias = keys.bias("acct-0")
-    for token in args.top_tokens:  # an experiment: these tokens (end of turn) at the highest level
-        bias[str(token)] = point.delta_p + point.delta_a
     t0 = time.perf_counter()
     bodies = [
         harvester.body(p, max_tokens=args.tokens, seed=100 + i, bias=bias, sampling=sampling)
@@ -286,7 +298,7 @@ def run_point(
     if not args.no_unmarked:
         bodies = [
             harvester.body(p, max_tokens=args.tokens, seed=100 + i, sampling=sampling)
-            for i, p in enumerate(prompts)
+            for i, p in enumerate(prompts[: args.unmarked])
         ]
         unmarked = harvester.ask_all(bodies)
         unmarked_ids = tokenize_all(url, [a.text for a in unmarked])
@@ -369,6 +381,17 @@ def run_point(
         print(f"  own perplexity median marked {statistics.median(a.perplexity for a in marked):.2f}")
     if args.paraphrase:
         paraphrased(args, harvester, url, marked, with_target)
+    return {
+        "point": point.__dict__ | {"sampling": dict(point.sampling)},
+        "kind": args.kind,
+        "offset": args.offset,
+        "end_tokens": list(keys.end_tokens),
+        "marked": marked_ids,
+        "unmarked": unmarked_ids,
+        "human": human_ids,
+        "finish": [a.finish_reason for a in marked],
+        "perplexity": [a.perplexity for a in marked],
+    }
 
 
 def paraphrased(
