@@ -158,15 +158,9 @@ class GreenListDetector:
         every distinct token weighs 1 (the plain binomial test).
         """
         n = int(ids.size)
-        # by_class[i, c] is 1 where distinct token i weighs c + 1
-        weight = self.weights(counts, n)
-        by_class = (weight[:, None] == np.arange(1, self.repeat_cap + 1)[None, :]).astype(np.int64)
+        by_class = self._classes(counts, n)
         green = self._provider[:, ids]
-        everywhere = np.ones((1, n), dtype=bool)
-        provider: list[dict[str, Any]] = [
-            {"key_id": m.id, **self._tests(by_class, row[None, :], everywhere, self.gamma)[0].as_dict()}
-            for m, row in zip(self.masters, green, strict=True)
-        ]
+        provider = self.provider_tests(ids, counts)
         if self.nested and self.candidates:
             # Only the provider-green tokens can carry the account's mark; among them each token is
             # in the account's subset with probability account_gamma under the null, independently
@@ -195,6 +189,20 @@ class GreenListDetector:
             "attributed": [f"{r['account']}@{r['key_id']}" for r in rows if r["attributed"]],
             "candidates": rows,
         }
+
+    def provider_tests(self, ids: np.ndarray, counts: np.ndarray | None = None) -> list[dict[str, Any]]:
+        """The provider-wide test of each master key alone (no candidates): ``score``'s ``provider``."""
+        by_class = self._classes(counts, int(ids.size))
+        everywhere = np.ones((1, int(ids.size)), dtype=bool)
+        return [
+            {"key_id": m.id, **self._tests(by_class, row[None, :], everywhere, self.gamma)[0].as_dict()}
+            for m, row in zip(self.masters, self._provider[:, ids], strict=True)
+        ]
+
+    def _classes(self, counts: np.ndarray | None, size: int) -> np.ndarray:
+        """``by_class[i, c]`` is 1 where distinct token i weighs c + 1."""
+        weight = self.weights(counts, size)
+        return (weight[:, None] == np.arange(1, self.repeat_cap + 1)[None, :]).astype(np.int64)
 
     @staticmethod
     def _tests(
