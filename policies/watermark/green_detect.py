@@ -255,7 +255,8 @@ def green_summary(report: dict[str, Any]) -> str:
     corpus = report["corpus"]
     lines = [
         f"green list (gamma {report['gamma']}, vocabulary {report['vocab_size']}): "
-        f"{report['documents_scored']} document(s), {corpus['scored_tokens']} distinct tokens scored, "
+        f"{report['documents_scored']} document(s), {corpus['scored_tokens']} distinct tokens scored "
+        f"(each hit weighted by its count, at most {report['repeat_cap']}), "
         f"{report['candidates_tested']} candidate(s), {report['correction']} at alpha {report['alpha']:g}"
     ]
     for row in corpus["provider"]:
