@@ -202,10 +202,7 @@ def main() -> None:
         names = [f"acct-{i}" for i in range(args.accounts + 1)]
         dumped: list[dict[str, Any]] = []
         for point in args.point:
-            dumped.append(run_point(args, harvester, server.url, prompts, point, names, human_ids))
-        if args.dump:
-            with open(args.dump, "wb") as out:
-                out.write(orjson.dumps(dumped))
+            run_point(args, harvester, server.url, prompts, point, names, human_ids, dumped)
         print(f"\n{time.perf_counter() - started:.0f} s, {harvester.decoded} answers decoded (rest cached)")
     finally:
         server.stop()
@@ -260,7 +257,10 @@ def run_point(
     point: Point,
     names: list[str],
     human_ids: list[list[int]],
-) -> dict[str, Any]:
+    dumped: list[dict[str, Any]],
+) -> None:
+    """Harvest one point's answers, ``--dump`` their ids (before scoring: ``--rescore`` can start at
+    once), and print its figures."""
     keys = Keys(point, args.end_tokens)
     sampling = point.sampling_dict()
     bias = keys.bias("acct-0")
@@ -281,6 +281,22 @@ def run_point(
         unmarked = harvester.ask_all(bodies)
         unmarked_ids = tokenize_all(url, [a.text for a in unmarked])
     decode_s = time.perf_counter() - t0
+    dumped.append(
+        {
+            "label": point.label(),
+            "kind": args.kind,
+            "offset": args.offset,
+            "end_tokens": list(keys.end_tokens),
+            "marked": marked_ids,
+            "unmarked": unmarked_ids,
+            "human": human_ids,
+            "finish": [a.finish_reason for a in marked],
+            "perplexity": [a.perplexity for a in marked],
+        }
+    )
+    if args.dump:
+        with open(args.dump, "wb") as out:
+            out.write(orjson.dumps(dumped))
     length = statistics.median(len(i) for i in marked_ids)
     print(
         f"\n== {args.kind}, {'nested' if point.nested else 'ind'} provider "
@@ -315,17 +331,6 @@ def run_point(
         print(f"  own perplexity median marked {statistics.median(a.perplexity for a in marked):.2f}")
     if args.paraphrase:
         paraphrased(args, harvester, url, marked, keys, names)
-    return {
-        "label": point.label(),
-        "kind": args.kind,
-        "offset": args.offset,
-        "end_tokens": list(keys.end_tokens),
-        "marked": marked_ids,
-        "unmarked": unmarked_ids,
-        "human": human_ids,
-        "finish": [a.finish_reason for a in marked],
-        "perplexity": [a.perplexity for a in marked],
-    }
 
 
 def paraphrased(
