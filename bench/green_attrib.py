@@ -16,8 +16,11 @@ marked for ``acct-0``, and as many unmarked with the same sampling fields; answe
 ``--kind code`` or ``--kind factual`` asks bench.green_harvest's low-entropy prompts of that kind
 instead (4 each, cycled with a new seed per answer); ``--paraphrase`` has the model itself (unmarked)
 paraphrase each marked answer and tests the paraphrase; ``--speed N`` only measures llama.cpp's decode
-tokens/s, marked vs unmarked, in N alternating pairs on one slot (nothing cached). ``--top-tokens 2``
-(an experiment, not the product's bias) gives the token ids named the bias of both lists.
+tokens/s, marked vs unmarked, in N alternating pairs on one slot (nothing cached). The bias is the
+product's for SmolLM2's ``green_list.models`` entry (``tests.llamacpp.server.SMOLLM2_ENTRY``): its
+``end_tokens`` at the highest level, left out of detection; ``--end-tokens none`` reproduces the
+figures measured before the entry had them. ``--unmarked N`` asks only the first N prompts unmarked
+(the false-positive set); ``--dump FILE`` writes every answer's token ids per point (JSON).
 
 Printed per point: the provider-key TPR at 200 tokens (p <= 1e-3); the right account among
 ``--accounts`` (Holm, corrected p <= 1e-3) at 300 tokens, per answer, and with 2 and 4 answers of the
@@ -29,7 +32,6 @@ marked for an account not among the candidates; median distinct tokens; own perp
 from __future__ import annotations
 
 import argparse
-import random
 import signal
 import statistics
 import sys
@@ -41,19 +43,12 @@ import numpy as np
 import orjson
 
 from bench.green_harvest import PROMPTS, Answer, Harvester, harvest_prompts, tokenize_all
-from bench.green_list import edit
+from bench.green_score import ALPHA, END_TOKENS, MASTER, VOCAB, Layout, Scorer, counted, report
 from bench.watermark_eval.corpora import stdlib_docstrings
-from policies.watermark.detector import candidates
-from policies.watermark.green_detect import GreenListDetector
 from policies.watermark.green_list import GreenLayout, build_layout_bias, green_mask, provider_key
-from policies.watermark.keys import MasterKey
 from policies.watermark.stats import BinomialTest
 from tests.llamacpp.server import LlamaServer
 from tests.support import free_port
-
-VOCAB = 49152  # SmolLM2's n_vocab
-ALPHA = 1e-3
-MASTER = MasterKey("bench", b"bench-green-list-master-key-0123")
 
 
 @dataclass(frozen=True)
@@ -75,6 +70,17 @@ class Point:
         fields = [kv.split("=") for kv in parts[3].split(",")] if len(parts) == 4 and parts[3] else []
         return cls(parts[0] == "nested", gp, dp, ga, da, tuple(sorted((k, float(v)) for k, v in fields)))
 
+    def label(self) -> str:
+        """The ``--point`` text of this point."""
+        fields = ",".join(f"{k}={v}" for k, v in self.sampling)
+        kind = "nested" if self.nested else "ind"
+        head = f"{kind}:{self.gamma_p}/{self.delta_p}:{self.gamma_a}/{self.delta_a}"
+        return f"{head}:{fields}" if fields else head
+
+    def layout(self) -> Layout:
+        """What the detector needs of this point."""
+        return Layout(self.gamma_p, self.gamma_a, self.nested)
+
     def sampling_dict(self) -> dict[str, Any]:
         return {k: int(v) if v == int(v) and k.endswith(("_n", "_length")) else v for k, v in self.sampling}
 
@@ -82,45 +88,17 @@ class Point:
 class Keys:
     """The provider list of one point's layout, and the bias each account's requests carry."""
 
-    def __init__(self, point: Point) -> None:
+    def __init__(self, point: Point, end_tokens: tuple[int, ...] = END_TOKENS) -> None:
         self.point = point
+        self.end_tokens = end_tokens
         self.provider = green_mask(provider_key(MASTER), VOCAB, point.gamma_p)
 
     def bias(self, name: str) -> dict[str, float]:
         """Exactly what the gateway adds for account ``name`` (the product's bias map)."""
         p = self.point
         layout = GreenLayout.of(p.gamma_p, p.delta_p, p.gamma_a, p.delta_a, p.nested)
-        return build_layout_bias(provider_key(MASTER), MASTER.account_key(name), VOCAB, layout).bias()
-
-
-class Scorer:
-    """The product's detector (:class:`GreenListDetector`) over ``names`` (``acct-0`` first)."""
-
-    def __init__(self, keys: Keys, names: list[str]) -> None:
-        point = keys.point
-        self.keys = keys
-        self.names = names
-        self.detector = GreenListDetector(
-            [MASTER],
-            candidates([MASTER], names),
-            vocab_size=VOCAB,
-            gamma=point.gamma_p,
-            account_gamma=point.gamma_a,
-            nested=point.nested,
-            tokenize=list,
-        )
-
-    def provider_p(self, ids: np.ndarray) -> float:
-        hits = int(self.keys.provider[ids].sum())
-        return BinomialTest(hits, int(ids.size), self.keys.point.gamma_p).p_value
-
-    def accounts(self, ids: np.ndarray) -> tuple[list[float], int]:
-        """Every candidate's raw p-value (in ``names`` order) and the tokens scored for the first."""
-        rows = {r["account"]: r for r in self.detector.score(ids)["candidates"]}
-        return [rows[n]["p_value"] for n in self.names], int(rows[self.names[0]]["scored"])
-
-    def attributed(self, ids: np.ndarray) -> list[str]:
-        return [name.split("@")[0] for name in self.detector.score(ids)["attributed"]]
+        account = MASTER.account_key(name)
+        return build_layout_bias(provider_key(MASTER), account, VOCAB, layout, self.end_tokens).bias()
 
 
 def cost(points: list[Point], rounds: int = 200) -> None:
@@ -171,18 +149,13 @@ def strata(keys: Keys, docs: list[np.ndarray]) -> None:
     )
 
 
-def distinct(ids: list[int]) -> np.ndarray:
-    u = np.unique(np.asarray(ids, dtype=np.int64))
-    return u[(u >= 0) & (u < VOCAB)]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--answers", type=int, default=40)
     parser.add_argument("--offset", type=int, default=0, help="first harvest prompt")
     parser.add_argument("--tokens", type=int, default=300)
     parser.add_argument("--accounts", type=int, default=1000)
-    parser.add_argument("--point", type=Point.parse, action="append", required=True)
+    parser.add_argument("--point", type=Point.parse, action="append", default=[])
     parser.add_argument("--parallel", type=int, default=4)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-unmarked", action="store_true", help="skip the unmarked answers (FPR)")
@@ -191,12 +164,27 @@ def main() -> None:
     parser.add_argument("--paraphrase", action="store_true", help="also test the model's own paraphrases")
     parser.add_argument("--speed", type=int, default=0, help="only decode tokens/s: N alternating pairs")
     parser.add_argument(
-        "--top-tokens",
-        type=lambda s: [int(t) for t in s.split(",")],
-        default=[],
-        help="token ids given both lists' bias (e.g. 2, SmolLM2's <|im_end|>): not what the gateway does",
+        "--end-tokens",
+        type=lambda s: () if s == "none" else tuple(int(t) for t in s.split(",")),
+        default=END_TOKENS,
+        help="the model entry's end tokens (default: SmolLM2's entry); 'none': the bias before they existed",
     )
+    parser.add_argument("--unmarked", type=int, default=None, help="unmarked answers: the first N prompts")
+    parser.add_argument("--dump", default=None, help="write each point's token ids here (JSON)")
+    parser.add_argument("--rescore", default=None, help="only score the answers of a --dump (no model)")
+    parser.add_argument(
+        "--repeat-cap",
+        type=lambda s: [int(c) for c in s.split(",")],
+        default=[1, 3],
+        help="detectors compared: 1 unweighted, 3 the product's default (a hit weighs min(count, 3))",
+    )
+    parser.add_argument("--draws", type=int, default=20, help="random-edit draws per answer")
     args = parser.parse_args()
+    if args.rescore:
+        rescore(args)
+        return
+    if not args.point:
+        parser.error("--point is required (except with --rescore)")
     if args.cost:
         cost(args.point)
         return
@@ -212,8 +200,9 @@ def main() -> None:
         human = [" ".join(d.split()) for d in stdlib_docstrings(80) if len(d.split()) >= 250][:40]
         human_ids = tokenize_all(server.url, human)
         names = [f"acct-{i}" for i in range(args.accounts + 1)]
+        dumped: list[dict[str, Any]] = []
         for point in args.point:
-            run_point(args, harvester, server.url, prompts, point, names, human_ids)
+            run_point(args, harvester, server.url, prompts, point, names, human_ids, dumped)
         print(f"\n{time.perf_counter() - started:.0f} s, {harvester.decoded} answers decoded (rest cached)")
     finally:
         server.stop()
@@ -235,7 +224,7 @@ def speed(args: argparse.Namespace) -> None:
         harvester = Harvester(server.url, workers=1, cache=False)
         prompts = harvest_prompts(args.speed)
         for point in args.point:
-            bias = Keys(point).bias("acct-0")
+            bias = Keys(point, args.end_tokens).bias("acct-0")
             rates: dict[str, list[float]] = {"marked": [], "unmarked": []}
             for i, prompt in enumerate(prompts):
                 order = [("marked", bias), ("unmarked", None)]
@@ -268,12 +257,13 @@ def run_point(
     point: Point,
     names: list[str],
     human_ids: list[list[int]],
+    dumped: list[dict[str, Any]],
 ) -> None:
-    keys = Keys(point)
+    """Harvest one point's answers, ``--dump`` their ids (before scoring: ``--rescore`` can start at
+    once), and print its figures."""
+    keys = Keys(point, args.end_tokens)
     sampling = point.sampling_dict()
     bias = keys.bias("acct-0")
-    for token in args.top_tokens:  # an experiment: these tokens (end of turn) at the highest level
-        bias[str(token)] = point.delta_p + point.delta_a
     t0 = time.perf_counter()
     bodies = [
         harvester.body(p, max_tokens=args.tokens, seed=100 + i, bias=bias, sampling=sampling)
@@ -286,78 +276,50 @@ def run_point(
     if not args.no_unmarked:
         bodies = [
             harvester.body(p, max_tokens=args.tokens, seed=100 + i, sampling=sampling)
-            for i, p in enumerate(prompts)
+            for i, p in enumerate(prompts[: args.unmarked])
         ]
         unmarked = harvester.ask_all(bodies)
         unmarked_ids = tokenize_all(url, [a.text for a in unmarked])
     decode_s = time.perf_counter() - t0
-    with_target = Scorer(keys, names[: args.accounts])
-    others = Scorer(keys, names[1:])
-    n = len(marked_ids)
-    p200 = [with_target.provider_p(distinct(i[:200])) for i in marked_ids]
-    d300 = [distinct(i[: args.tokens]) for i in marked_ids]
-    single = [with_target.attributed(d) for d in d300]
-    pooled: dict[int, list[list[str]]] = {}
-    for k in (2, 4):
-        groups = [np.unique(np.concatenate(d300[j : j + k])) for j in range(0, n - k + 1, k)]
-        pooled[k] = [with_target.attributed(g) for g in groups]
-    acct_p = [with_target.accounts(d) for d in d300]
-    log10 = [np.log10(max(p[0][0], 1e-300)) for p in acct_p]
+    dumped.append(
+        {
+            "label": point.label(),
+            "kind": args.kind,
+            "offset": args.offset,
+            "end_tokens": list(keys.end_tokens),
+            "marked": marked_ids,
+            "unmarked": unmarked_ids,
+            "human": human_ids,
+            "finish": [a.finish_reason for a in marked],
+            "perplexity": [a.perplexity for a in marked],
+        }
+    )
+    if args.dump:
+        with open(args.dump, "wb") as out:
+            out.write(orjson.dumps(dumped))
     length = statistics.median(len(i) for i in marked_ids)
     print(
         f"\n== {args.kind}, {'nested' if point.nested else 'ind'} provider "
         f"{point.gamma_p}/{point.delta_p} account "
-        f"{point.gamma_a}/{point.delta_a} {sampling or 'no extra sampling'}: {n} answers "
-        f"({decode_s:.0f} s to harvest, median {length:.0f} tokens), bias entries {len(bias):,}"
+        f"{point.gamma_a}/{point.delta_a} {sampling or 'no extra sampling'}: {len(marked_ids)} answers "
+        f"({decode_s:.0f} s to harvest, median {length:.0f} tokens), bias entries {len(bias):,}, end tokens "
+        f"{list(keys.end_tokens)}; ended on their own {sum(a.finish_reason == 'stop' for a in marked)}"
     )
-    print(
-        f"  provider TPR at 200 tokens {sum(p <= ALPHA for p in p200) / n:.3f}; "
-        f"right account among {args.accounts} at {args.tokens}: per answer "
-        f"{sum('acct-0' in s for s in single) / n:.3f} ({sum('acct-0' in s for s in single)}/{n}), "
-        + ", ".join(f"{k} pooled {sum('acct-0' in s for s in g)}/{len(g)}" for k, g in pooled.items())
-        + f"; wrong named {sum(len(set(s) - {'acct-0'}) for s in single + pooled[2] + pooled[4])}"
-    )
-    print(
-        f"  median distinct {statistics.median(d.size for d in d300):.0f} (min {min(d.size for d in d300)}), "
-        f"scored for the account {statistics.median(p[1] for p in acct_p):.0f}; account log10 p median "
-        f"{statistics.median(log10):.1f}, worst {max(log10):.1f}; provider log10 p at 200 median "
-        f"{statistics.median(np.log10(max(p, 1e-300)) for p in p200):.1f}"
-    )
-    shorter = {
-        cut: sum("acct-0" in with_target.attributed(distinct(i[:cut])) for i in marked_ids)
-        for cut in (150, 200)
-    }
-    cuts = ", ".join(f"{c} tokens {k}/{n}" for c, k in shorter.items())
-    print(f"  right account, answers cut shorter: {cuts}")
+    for cap in args.repeat_cap:
+        report(
+            point.layout(),
+            names,
+            cap,
+            marked_ids,
+            unmarked_ids,
+            human_ids,
+            tokens=args.tokens,
+            draws=args.draws,
+            offset=args.offset,
+            end_tokens=keys.end_tokens,
+        )
     if not point.nested:
-        strata(keys, d300)
-    rng = random.Random(7)
-    edited = [distinct(edit(i[: args.tokens], 0.1, rng)) for i in marked_ids]
-    print(
-        f"  after 10% of tokens deleted or replaced at random, {args.tokens} tokens: provider TPR "
-        f"{sum(with_target.provider_p(d) <= ALPHA for d in edited) / n:.3f}, right account "
-        f"{sum('acct-0' in with_target.attributed(d) for d in edited) / n:.3f}"
-    )
-    misses = [
-        f"#{args.offset + j} ({d300[j].size} distinct, 10^{log10[j]:.1f})"
-        for j, s in enumerate(single)
-        if "acct-0" not in s
-    ]
-    print(f"  not attributed: {', '.join(misses) or 'none'}")
-    false_docs = [distinct(i[: args.tokens]) for i in unmarked_ids + human_ids]
-    raw = 0
-    tests = 0
-    for d in false_docs:
-        p, _ = with_target.accounts(d)
-        raw += sum(x <= ALPHA for x in p) + (with_target.provider_p(d) <= ALPHA)
-        tests += len(p) + 1
-    wrong_others = sum(bool(others.attributed(d)) for d in d300)
-    unmarked_named = sum(bool(with_target.attributed(d)) for d in false_docs)
-    print(
-        f"  false positives: {raw} of {tests:,} (document, key) tests at raw p <= 1e-3 on "
-        f"{len(unmarked_ids)} unmarked + {len(human_ids)} human; attributed: unmarked/human "
-        f"{unmarked_named}, marked against {args.accounts} others {wrong_others} of {n}"
-    )
+        strata(keys, [counted(i[: args.tokens], keys.end_tokens)[0] for i in marked_ids])
     if unmarked:
         print(
             f"  own perplexity median marked {statistics.median(a.perplexity for a in marked):.2f}, unmarked "
@@ -368,11 +330,16 @@ def run_point(
     else:
         print(f"  own perplexity median marked {statistics.median(a.perplexity for a in marked):.2f}")
     if args.paraphrase:
-        paraphrased(args, harvester, url, marked, with_target)
+        paraphrased(args, harvester, url, marked, keys, names)
 
 
 def paraphrased(
-    args: argparse.Namespace, harvester: Harvester, url: str, marked: list[Answer], scorer: Scorer
+    args: argparse.Namespace,
+    harvester: Harvester,
+    url: str,
+    marked: list[Answer],
+    keys: Keys,
+    names: list[str],
 ) -> None:
     """The model itself, unmarked, paraphrases each marked answer; each paraphrase is tested."""
     bodies = [
@@ -381,16 +348,42 @@ def paraphrased(
         )
         for i, a in enumerate(marked)
     ]
-    docs = [
-        distinct(i[: args.tokens]) for i in tokenize_all(url, [a.text for a in harvester.ask_all(bodies)])
-    ]
+    ids = tokenize_all(url, [a.text for a in harvester.ask_all(bodies)])
+    docs = [counted(i[: args.tokens], keys.end_tokens) for i in ids]
     n = len(docs)
-    print(
-        f"  paraphrased by the model (unmarked), up to {args.tokens} tokens, median "
-        f"{statistics.median(d.size for d in docs):.0f} distinct: provider TPR "
-        f"{sum(scorer.provider_p(d) <= ALPHA for d in docs) / n:.3f}, right account "
-        f"{sum('acct-0' in scorer.attributed(d) for d in docs) / n:.3f} (n={n})"
-    )
+    for cap in args.repeat_cap:
+        scorer = Scorer(keys.point.layout(), names[: args.accounts], cap, keys.end_tokens)
+        print(
+            f"  paraphrased by the model (unmarked), up to {args.tokens} tokens, median "
+            f"{statistics.median(d[0].size for d in docs):.0f} distinct, cap {cap}: provider TPR "
+            f"{sum(scorer.provider_p(d) <= ALPHA for d in docs) / n:.3f}, right account "
+            f"{sum('acct-0' in scorer.attributed(d) for d in docs) / n:.3f} (n={n})"
+        )
+
+
+def rescore(args: argparse.Namespace) -> None:
+    """The figures again from a ``--dump`` (no model: the answers' token ids are in the file)."""
+    names = [f"acct-{i}" for i in range(args.accounts + 1)]
+    with open(args.rescore, "rb") as source:
+        for entry in orjson.loads(source.read()):
+            point = Point.parse(entry["label"])
+            end_tokens = tuple(entry["end_tokens"])
+            print(
+                f"\n== {entry['kind']} {entry['label']} from {args.rescore}: {len(entry['marked'])} answers"
+            )
+            for cap in args.repeat_cap:
+                report(
+                    point.layout(),
+                    names,
+                    cap,
+                    entry["marked"],
+                    entry["unmarked"],
+                    entry["human"],
+                    tokens=args.tokens,
+                    draws=args.draws,
+                    offset=entry["offset"],
+                    end_tokens=end_tokens,
+                )
 
 
 if __name__ == "__main__":

@@ -119,6 +119,50 @@ TOPICS = [
     "robots",
     "the piano",
 ]
+# 40 more topics, a second block after the first 160 prompts (whose numbering stays as it was), so
+# that attribution can be measured on 300+ distinct prose prompts
+MORE_TOPICS = [
+    "lighthouses",
+    "octopuses",
+    "the Silk Road",
+    "windmills",
+    "coral reefs",
+    "paper making",
+    "thunderstorms",
+    "the telescope",
+    "penguins",
+    "tea",
+    "maps",
+    "the immune system",
+    "castles",
+    "bamboo",
+    "jazz",
+    "submarines",
+    "the seasons",
+    "dinosaurs",
+    "clocks",
+    "wolves",
+    "volunteering",
+    "the alphabet",
+    "bridges",
+    "mushrooms",
+    "hot air balloons",
+    "the rainbow",
+    "elephants",
+    "pottery",
+    "airports",
+    "the Arctic",
+    "beekeeping",
+    "board games",
+    "the compass",
+    "waterfalls",
+    "chocolate",
+    "space stations",
+    "forests in winter",
+    "the post office",
+    "kites",
+    "whales",
+]
 STYLES = [
     "Write a short essay about {}.",
     "Explain {} to a curious twelve-year-old.",
@@ -128,8 +172,10 @@ STYLES = [
 
 
 def harvest_prompts(count: int) -> list[str]:
-    """``count`` distinct prompts over :data:`TOPICS` x :data:`STYLES` (topics vary fastest)."""
-    prompts = [style.format(topic) for style in STYLES for topic in TOPICS]
+    """``count`` distinct prompts over :data:`TOPICS` x :data:`STYLES` (topics vary fastest), then
+    :data:`MORE_TOPICS` x :data:`STYLES` (320 in all)."""
+    blocks = (TOPICS, MORE_TOPICS)
+    prompts = [style.format(topic) for topics in blocks for style in STYLES for topic in topics]
     if count > len(prompts):
         raise ValueError(f"at most {len(prompts)} harvest prompts")
     return prompts[:count]

@@ -8,14 +8,16 @@ Starts llama.cpp's server with SmolLM2-135M-Instruct (its own chat template; tes
 4 slots decoded in one batch) and, for each prompt of a fixed set (16 explanations and stories, 4 code,
 4 short factual answers), asks for one unmarked answer and, per grid point ``gamma:delta[:penalties]``,
 one answer marked for account ``acct-0`` with exactly the bias the gateway adds
-(:func:`policies.watermark.green_list.build_bias`: provider-wide plus account list), sampled at
+(:func:`policies.watermark.green_list.build_layout_bias`: provider-wide plus account list, and the
+end tokens of SmolLM2's ``green_list.models`` entry, ``tests.llamacpp.server.SMOLLM2_ENTRY``), sampled at
 temperature 0.8 with the same seed, and with the penalties given (``p1``: ``presence_penalty`` 1,
 ``f0.5``: ``frequency_penalty`` 0.5, ``p1+f0.5`` both; a bare number is a presence penalty: what the
 gateway's ``green_list.models[].min_presence_penalty`` / ``min_frequency_penalty`` enforce; the
 unmarked answers compared with a point are sampled with the same penalties). Answers are cached on disk
 (bench/green_harvest.py): a rerun costs no decoding.
 
-Every answer is re-tokenized through ``/tokenize`` and scored (each distinct token once) with the
+Every answer is re-tokenized through ``/tokenize`` and scored (each distinct token once, unweighted:
+bench.green_attrib compares the product's count-weighted test with it) with the
 detector against ``--accounts`` candidate accounts. Printed per grid point, for answers cut to 200
 tokens and to 300 tokens: TPR at p <= 1e-3 of the provider-wide test, attribution (Holm over the
 accounts, p <= 1e-3) at 300 tokens, both after 10% of tokens are deleted or replaced at random,
@@ -45,12 +47,21 @@ from bench.green_harvest import PROMPTS, QUESTIONS, Answer, Harvester, tokenize_
 from bench.watermark_eval.corpora import stdlib_docstrings
 from policies.watermark.detector import candidates
 from policies.watermark.green_detect import GreenListDetector
-from policies.watermark.green_list import build_bias, provider_key
+from policies.watermark.green_list import BiasMap, GreenLayout, build_layout_bias, provider_key
 from policies.watermark.keys import MasterKey
-from tests.llamacpp.server import LlamaServer
+from tests.llamacpp.server import SMOLLM2_ENTRY, LlamaServer
 from tests.support import free_port
 
-VOCAB = 49152  # SmolLM2's n_vocab
+VOCAB = int(SMOLLM2_ENTRY["vocab_size"])  # type: ignore[call-overload]  # SmolLM2's n_vocab
+END_TOKENS = tuple(int(t) for t in SMOLLM2_ENTRY["end_tokens"])  # type: ignore[attr-defined]
+
+
+def bias_of(gamma: float, delta: float, account: str = "acct-0") -> BiasMap:
+    """The gateway's bias for SmolLM2's model entry: both lists, its end tokens at the top level."""
+    layout = GreenLayout.of(gamma, delta)
+    return build_layout_bias(provider_key(MASTER), MASTER.account_key(account), VOCAB, layout, END_TOKENS)
+
+
 ALPHA = 1e-3
 MASTER = MasterKey("bench", b"bench-green-list-master-key-0123")
 Penalties = tuple[tuple[str, float], ...]  # sorted (field, value) pairs, the request's sampling
@@ -87,16 +98,26 @@ class Scorer:
     def __init__(self, gamma: float, accounts: int) -> None:
         names = [f"acct-{i}" for i in range(accounts + 1)]
         self.with_target = GreenListDetector(
-            [MASTER], candidates([MASTER], names[:accounts]), vocab_size=VOCAB, gamma=gamma, tokenize=list
+            [MASTER],
+            candidates([MASTER], names[:accounts]),
+            vocab_size=VOCAB,
+            gamma=gamma,
+            tokenize=list,
+            end_tokens=END_TOKENS,
         )
         self.others = GreenListDetector(
-            [MASTER], candidates([MASTER], names[1:]), vocab_size=VOCAB, gamma=gamma, tokenize=list
+            [MASTER],
+            candidates([MASTER], names[1:]),
+            vocab_size=VOCAB,
+            gamma=gamma,
+            tokenize=list,
+            end_tokens=END_TOKENS,
         )
 
     @staticmethod
     def distinct(ids: Sequence[int]) -> np.ndarray:
         unique = np.unique(np.asarray(ids, dtype=np.int64))
-        return unique[(unique >= 0) & (unique < VOCAB)]
+        return unique[(unique >= 0) & (unique < VOCAB) & ~np.isin(unique, END_TOKENS)]
 
     def verdict(self, ids: Sequence[int]) -> dict[str, Any]:
         result = self.with_target.score(self.distinct(ids))
@@ -271,7 +292,7 @@ def report_point(
     """Prints one grid point's figures and returns them (the JSON's ``points`` entry)."""
     gamma, delta, presence = point
     sampling = dict(presence)
-    bias_map = build_bias(provider_key(MASTER), MASTER.account_key("acct-0"), VOCAB, gamma, delta)
+    bias_map = bias_of(gamma, delta)
     bias = bias_map.bias()
     bodies = [
         harvester.body(p, max_tokens=args.tokens, seed=100 + i, bias=bias, sampling=sampling)
@@ -354,7 +375,7 @@ def speed(args: argparse.Namespace) -> None:
     try:
         harvester = Harvester(server.url, workers=1, cache=False)
         for gamma, delta, penalties in args.grid:
-            bias = build_bias(provider_key(MASTER), MASTER.account_key("acct-0"), VOCAB, gamma, delta).bias()
+            bias = bias_of(gamma, delta).bias()
             rates: dict[str, list[float]] = {"marked": [], "unmarked": []}
             for i in range(args.speed):
                 prompt = PROMPTS[i % 16][1]

@@ -67,7 +67,7 @@ class Backend:
 
 
 def llama_backend(presence: float, frequency: float) -> Backend:
-    from tests.llamacpp.server import LlamaServer
+    from tests.llamacpp.server import SMOLLM2_ENTRY, LlamaServer
 
     server = LlamaServer(free_port(), threads=1, reasoning=False, parallel=4).wait_ready()
 
@@ -76,12 +76,8 @@ def llama_backend(presence: float, frequency: float) -> Backend:
         response.raise_for_status()
         return str(response.json()["content"])
 
-    entry = {
-        "match": "smollm2*",
-        "vocab_size": 49152,
-        "min_presence_penalty": presence,
-        "min_frequency_penalty": frequency,
-    }
+    # the model's entry (end tokens included), with the penalty floors of the command line
+    entry = {**SMOLLM2_ENTRY, "min_presence_penalty": presence, "min_frequency_penalty": frequency}
     return Backend(
         server.url, "smollm2", entry, lambda texts: tokenize_all(server.url, texts), detokenize, server.stop
     )
@@ -307,7 +303,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             gateway.stop()
         data = {"marked": backend.tokenize(marked), "control": backend.tokenize(control)}
         detector = GreenListDetector(
-            masters, [], vocab_size=int(entry["vocab_size"]), gamma=gamma, tokenize=lambda _t: []
+            masters,
+            [],
+            vocab_size=int(entry["vocab_size"]),
+            gamma=gamma,
+            tokenize=lambda _t: [],
+            end_tokens=entry.get("end_tokens", ()),
         )
         report: dict[str, Any] = {
             "settings": {

@@ -282,3 +282,57 @@ class WeightedTest:
             "p_value": self.p_value,
             "log10_p": round(self.log10_p, 3),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class WeightedBinomialTest:
+    """Hits among positions of one null hit rate ``p0``, each hit counted with a fixed integer weight.
+
+    ``classes`` are ``(weight, scored, hits)`` triples. Each scored position is a hit with
+    probability exactly ``p0`` under the null hypothesis, independently of its weight (the weights
+    come from the text, not from the key), so S = Σ weight·hits_w has the exact null tail
+    :func:`log_weighted_sf`; with every weight 1 it is the plain binomial test.
+    """
+
+    classes: tuple[tuple[int, int, int], ...]
+    p0: float
+
+    @property
+    def hits(self) -> int:
+        return sum(h for _, _, h in self.classes)
+
+    @property
+    def n(self) -> int:
+        return sum(n for _, n, _ in self.classes)
+
+    @property
+    def score(self) -> int:
+        return sum(w * h for w, _, h in self.classes)
+
+    def _null(self) -> tuple[tuple[int, float, int], ...]:
+        return tuple((n, self.p0, w) for w, n, _ in self.classes if n)
+
+    @property
+    def z(self) -> float:
+        mean = sum(n * w * self.p0 for w, n, _ in self.classes)
+        var = sum(n * w * w * self.p0 * (1 - self.p0) for w, n, _ in self.classes)
+        return (self.score - mean) / math.sqrt(var) if var else 0.0
+
+    @property
+    def log10_p(self) -> float:
+        return log_weighted_sf(self.score, self._null()) / math.log(10)
+
+    @property
+    def p_value(self) -> float:
+        return math.exp(log_weighted_sf(self.score, self._null()))
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {
+            "hits": self.hits,
+            "scored": self.n,
+            "hit_rate": round(self.hits / self.n, 4) if self.n else 0.0,
+            "score": self.score,
+            "z": round(self.z, 3),
+            "p_value": self.p_value,
+            "log10_p": round(self.log10_p, 3),
+        }

@@ -41,6 +41,16 @@ BUILD_ENV = {
     "LLAMA_CPP_BUILD_JOBS": "2",
 }
 
+# The ``green_list.models`` entry for this model, as measured in docs/watermark.md and recommended in
+# policies/default.yaml's comment: the one source for the benches and tests that mark its answers.
+# End tokens: ``<|endoftext|>`` (0) and ``<|im_end|>`` (2), never held back by the bias.
+SMOLLM2_ENTRY: dict[str, object] = {
+    "match": "smollm2*",
+    "vocab_size": 49152,
+    "end_tokens": [0, 2],
+    "min_frequency_penalty": 0.5,
+}
+
 
 def cache_dir() -> Path:
     path = Path(os.environ.get("DISTILLGUARD_TEST_CACHE", Path.home() / ".cache" / "distillguard"))

@@ -12,7 +12,7 @@ import httpx
 import openai
 import pytest
 
-from tests.llamacpp.server import LlamaServer
+from tests.llamacpp.server import SMOLLM2_ENTRY, LlamaServer
 from tests.support import GatewayHandle
 
 PROMPTS = [
@@ -35,12 +35,7 @@ def marked_gateway(
 ) -> GatewayHandle:
     monkeypatch.setenv("DISTILLGUARD_WATERMARK_KEY", "llama-green-master-0123456789")
     monkeypatch.setenv("DG_TEST_ADMIN", "admin-token")
-    model = {
-        "match": "smollm2*",
-        "vocab_size": 49152,
-        "tokenizer_url": llama_plain_server.url,
-        "min_frequency_penalty": 0.5,
-    }
+    model = {**SMOLLM2_ENTRY, "tokenizer_url": llama_plain_server.url}
     green = {"enabled": True, **LAYOUT, "models": [model]}
     watermark = {"name": "watermark", "config": {"green_list": green}}
     return llama_gateway(
