@@ -137,16 +137,16 @@ async def test_merged_features_match_one_replica() -> None:
 @pytest.mark.parametrize("backend", ["memory", "redis"])
 async def test_account_script_agrees_between_lua_and_python(backend: str, redis_server: RedisProcess) -> None:
     store = await _store(backend, redis_server)
-    key = store.key("acct", "x")
+    keys = [store.key("acct", "x"), store.key("acctt", "x")]
     deltas = [0.1 * (i + 1) for i in range(SIZE)]
     deltas[RATE] = 0.0
-    header = [60_000, SIZE, RATE, 10, 11]
+    header = [60_000, SIZE, RATE, 10, 11, 16]
     pack = struct.Struct(f"<{7 + SIZE}d").pack
     first = await store.run_script(
-        ACCOUNT_SYNC, [key], [*header, pack(4, 100.0, 101.5, 0.5, 0.25, 3.5, 101.5, *deltas)]
+        ACCOUNT_SYNC, keys, [*header, pack(4, 100.0, 101.5, 0.5, 0.25, 3.5, 101.5, *deltas), b""]
     )
     second = await store.run_script(
-        ACCOUNT_SYNC, [key], [*header, pack(2, 90.0, 131.5, 0.75, 1.0, 1.0, 131.5, *deltas)]
+        ACCOUNT_SYNC, keys, [*header, pack(2, 90.0, 131.5, 0.75, 1.0, 1.0, 131.5, *deltas), b""]
     )
     record = struct.unpack(f"<{4 + SIZE}d", second[0])
     assert record[:4] == (6.0, 90.0, 131.5, 131.5)
