@@ -14,6 +14,7 @@ import pytest
 from gateway.plugins import RISK_LEVELS
 from gateway.state.memory import MemoryStore
 from gateway.state.redis import RedisStore
+from policies.detector import template_share
 from policies.detector.core import core_for
 from policies.detector.features import AVERAGES, RATE, SIZE
 from policies.detector.store_scripts import ACCOUNT_SYNC
@@ -155,5 +156,92 @@ async def test_account_script_agrees_between_lua_and_python(backend: str, redis_
     assert values[10] == pytest.approx(1.1 * 1.0 + 1.1)  # token averages decay by their own factor
     assert values[RATE] == pytest.approx(3.5 * math.exp(-0.5) + 1.0)
     assert struct.unpack(f"<{4 + SIZE}d", first[0])[0] == 4.0
+    if backend == "redis":
+        await store.close()
+
+
+async def _member_requests_to_high(replicas: int, store: Any) -> tuple[int, list[PolicyHarness]]:
+    """A campaign template flagged on every replica (ten accounts used it); then a new member sends it
+    round-robin over ``replicas`` cores, every core running a sync round after each request (no
+    round of lag), until one of them raises the member to ``high``."""
+    harnesses = [PolicyHarness([("detector", CONFIG)], store=store) for _ in range(replicas)]
+    for harness in harnesses:
+        await harness.start()
+    cores = [core_for(h.services) for h in harnesses]
+    states = [SyncState() for _ in cores]
+    rng = random.Random(11)
+    sent = 0
+    for number in range(10):
+        for _ in range(3):
+            sent += 1
+            await send(
+                harnesses[sent % replicas],
+                f"campaign-{number}",
+                chat(harvest_prompt(rng)),
+                ip=f"198.51.100.{number}",
+            )
+    for _ in range(2):  # the shared totals reach every replica
+        for core, state in zip(cores, states, strict=True):
+            await core.drain()
+            await sync_once(core, state)
+    for core in cores:
+        assert core.clusters(), "every replica has the campaign template flagged"
+    for number in range(1, 41):
+        core = cores[number % replicas]
+        await send(harnesses[number % replicas], "member", chat(harvest_prompt(rng)), ip="203.0.113.77")
+        await core.drain()
+        for core, state in zip(cores, states, strict=True):
+            await sync_once(core, state)
+        # Raised by the analysis of this request, or by the round right after it (a replica that
+        # had not seen the account yet decides on its own uses, then re-evaluates the merged ones).
+        if any(_rank(h.services.risk.level("member")) >= _rank("high") for h in harnesses):
+            return number, harnesses
+    return 10**6, harnesses
+
+
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+async def test_a_campaign_member_round_robin_is_raised_at_the_request_one_replica_would(
+    backend: str, redis_server: RedisProcess
+) -> None:
+    """The cluster term counts a campaign template in full from its second use by the account. Before
+    the template uses were shared, each replica counted only the uses it saw: spread over three
+    replicas, the member's second use reached the replica of its first only at its fourth request."""
+    store = await _store(backend, redis_server)
+    one, singles = await _member_requests_to_high(1, store)
+    for harness in singles:  # its sync task would write its vote for the member again
+        await core_for(harness.services).stop()
+    if backend == "redis":
+        await store.client.flushdb()
+    else:
+        store = MemoryStore("member-3")
+    three, harnesses = await _member_requests_to_high(3, store)
+    assert one == 2, "one replica raises the member at its second use of the campaign template"
+    assert three == one, (one, three)
+    for harness in harnesses:
+        await core_for(harness.services).stop()
+    if backend == "redis":
+        await store.close()
+
+
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+async def test_template_uses_add_up_in_the_store_and_keep_the_strongest(
+    backend: str, redis_server: RedisProcess
+) -> None:
+    """The script adds the template uses each replica sends (64-bit keys intact, Lua and Python
+    alike) and keeps at most its cap, dropping the weakest by mean extraction."""
+    store = await _store(backend, redis_server)
+    keys = [store.key("acct", "t"), store.key("acctt", "t")]
+    header = [60_000, SIZE, RATE, 10, 11, 3]
+    record = struct.Struct(f"<{7 + SIZE}d").pack(1, 100.0, 100.0, 1.0, 1.0, 1.0, 100.0, *([0.0] * SIZE))
+    big, small = (0xFF << 56) | 0x1234_5678, 7
+    first = template_share.ENTRY.pack(big, 1.0, 0.9) + template_share.ENTRY.pack(small, 2.0, 0.2)
+    await store.run_script(ACCOUNT_SYNC, keys, [*header, record, first])
+    second = template_share.ENTRY.pack(big, 2.0, 1.8) + template_share.ENTRY.pack((0xFE << 56) | 5, 1.0, 0.6)
+    reply = await store.run_script(ACCOUNT_SYNC, keys, [*header, record, second])
+    merged = template_share.unpack(reply[1])
+    assert merged == {big: (3.0, pytest.approx(2.7)), small: (2.0, 0.2), (0xFE << 56) | 5: (1.0, 0.6)}
+    third = template_share.ENTRY.pack(9, 4.0, 4.0)  # over the cap of 3: the weakest (small) goes
+    reply = await store.run_script(ACCOUNT_SYNC, keys, [*header, record, third])
+    assert list(template_share.unpack(reply[1])) == [9, big, (0xFE << 56) | 5]
     if backend == "redis":
         await store.close()
