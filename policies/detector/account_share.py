@@ -20,9 +20,13 @@ sync round pushes what its own requests added and reads back the merged state:
   constant) is summed at the later of the two reference times.
 * Observations that arrive while the round's script call is in flight are kept
   on top: ``v := v_now + P' * (merged - base)``.
+* The account's template uses (how often it used each campaign template, and
+  the extraction score of those uses: the cluster term's inputs) are summed too
+  (:mod:`template_share`), so a template used once on each of two replicas counts
+  as used twice, as on one replica.
 
-What stays per replica: the account's templates, client/network keys, bias
-probes and prompts (the cluster term reads the shared template index instead);
+What stays per replica: the account's client/network keys, bias probes and
+prompts (the cluster term reads the shared template index for the groups);
 whether a request reuses one of the account's templates (``template_reuse``),
 judged against the uses this replica's index has seen (on a 1/N sample a
 template used k times is seen again once k > N); and the inter-arrival gaps
@@ -35,7 +39,8 @@ Cost: one script call per batch of ``_ACCOUNTS_PER_CALL`` accounts per round
 on one node, one per account (its hash slot) on a cluster, all sent in one
 pipeline (one round trip per node);
 a request adds one dictionary lookup to the analysis, and the first request of an
-account in a round one copy of its feature array.
+account in a round one copy of its feature array and of its template uses (at
+most ``MAX_TEMPLATES`` entries).
 """
 
 from __future__ import annotations

@@ -160,10 +160,12 @@ async def test_account_script_agrees_between_lua_and_python(backend: str, redis_
         await store.close()
 
 
-async def _member_requests_to_high(replicas: int, store: Any) -> tuple[int, list[PolicyHarness]]:
-    """A campaign template flagged on every replica (ten accounts used it); then a new member sends it
-    round-robin over ``replicas`` cores, every core running a sync round after each request (no
-    round of lag), until one of them raises the member to ``high``."""
+async def _member_requests_to(
+    replicas: int, store: Any, campaign: int = 10, level: str = "high"
+) -> tuple[int, list[PolicyHarness]]:
+    """A campaign template flagged on every replica (``campaign`` accounts used it); then a new member
+    sends it round-robin over ``replicas`` cores, every core running a sync round after each request
+    (no round of lag), until one of them raises the member to ``level``."""
     harnesses = [PolicyHarness([("detector", CONFIG)], store=store) for _ in range(replicas)]
     for harness in harnesses:
         await harness.start()
@@ -171,7 +173,7 @@ async def _member_requests_to_high(replicas: int, store: Any) -> tuple[int, list
     states = [SyncState() for _ in cores]
     rng = random.Random(11)
     sent = 0
-    for number in range(10):
+    for number in range(campaign):
         for _ in range(3):
             sent += 1
             await send(
@@ -194,7 +196,7 @@ async def _member_requests_to_high(replicas: int, store: Any) -> tuple[int, list
             await sync_once(core, state)
         # Raised by the analysis of this request, or by the round right after it (a replica that
         # had not seen the account yet decides on its own uses, then re-evaluates the merged ones).
-        if any(_rank(h.services.risk.level("member")) >= _rank("high") for h in harnesses):
+        if any(_rank(h.services.risk.level("member")) >= _rank(level) for h in harnesses):
             return number, harnesses
     return 10**6, harnesses
 
@@ -207,20 +209,35 @@ async def test_a_campaign_member_round_robin_is_raised_at_the_request_one_replic
     the template uses were shared, each replica counted only the uses it saw: spread over three
     replicas, the member's second use reached the replica of its first only at its fourth request."""
     store = await _store(backend, redis_server)
-    one, singles = await _member_requests_to_high(1, store)
+    one, singles = await _member_requests_to(1, store)
     for harness in singles:  # its sync task would write its vote for the member again
         await core_for(harness.services).stop()
     if backend == "redis":
         await store.client.flushdb()
     else:
         store = MemoryStore("member-3")
-    three, harnesses = await _member_requests_to_high(3, store)
+    three, harnesses = await _member_requests_to(3, store)
     assert one == 2, "one replica raises the member at its second use of the campaign template"
     assert three == one, (one, three)
     for harness in harnesses:
         await core_for(harness.services).stop()
     if backend == "redis":
         await store.close()
+
+
+async def test_a_merge_that_moves_the_cluster_term_re_evaluates_an_account_at_none() -> None:
+    """A smaller campaign (six accounts with the member: a group score of 0.6): one use of its template
+    keeps the member at ``none`` (cluster term 0.3 x 0.85), two raise it to ``elevated``. On three
+    replicas each saw one use; the round that merges the second must re-evaluate the member,
+    although it was at ``none`` far below the thresholds, not wait for its fourth request."""
+    one, singles = await _member_requests_to(1, MemoryStore("small-1"), campaign=5, level="elevated")
+    for harness in singles:
+        await core_for(harness.services).stop()
+    three, harnesses = await _member_requests_to(3, MemoryStore("small-3"), campaign=5, level="elevated")
+    for harness in harnesses:
+        await core_for(harness.services).stop()
+    assert one == 2, one
+    assert three == one, (one, three)
 
 
 @pytest.mark.parametrize("backend", ["memory", "redis"])
