@@ -16,6 +16,7 @@ from gateway.state.memory import MemoryStore
 from gateway.state.redis import RedisStore
 from policies.detector import template_share
 from policies.detector.core import core_for
+from policies.detector.embedding import available
 from policies.detector.features import AVERAGES, RATE, SIZE
 from policies.detector.store_scripts import ACCOUNT_SYNC
 from policies.detector.sync import SyncState, sync_once
@@ -262,3 +263,39 @@ async def test_template_uses_add_up_in_the_store_and_keep_the_strongest(
     assert list(template_share.unpack(reply[1])) == [9, big, (0xFE << 56) | 5]
     if backend == "redis":
         await store.close()
+
+
+@pytest.mark.skipif(not available(), reason="the 'semantic' extra is not installed")
+async def test_replicas_together_embed_what_one_replica_would() -> None:
+    """The semantic sampling (the first 16 requests of an account, then one in 4) counts the
+    account's requests on every replica: three replicas sharing an account embed as many of its
+    prompts as one, not three times the first 16 each (whose queue delayed the signal under load)."""
+    rng = random.Random(2)
+    prompts = [cover_prompt(rng) for _ in range(48)]
+
+    async def embedded(replicas: int) -> int:
+        store = MemoryStore(f"embed-{replicas}")
+        harnesses = [PolicyHarness([("detector", CONFIG)], store=store) for _ in range(replicas)]
+        for harness in harnesses:
+            await harness.start()
+        cores = [core_for(h.services) for h in harnesses]
+        states = [SyncState() for _ in cores]
+        for number, text in enumerate(prompts):
+            await send(harnesses[number % replicas], "reader", chat(text))
+            for core, state in zip(cores, states, strict=True):
+                await core.drain()
+                await sync_once(core, state)
+        total = 0
+        for core in cores:
+            semantic = core.analysis.semantic
+            total += semantic.embedded + len(semantic.pending) + semantic.skipped
+            await core.stop()
+        return total
+
+    one = await embedded(1)
+    assert one == 16 + (48 - 16) // 4
+    # A replica's first request of the account counts as its first until its round merges the
+    # others' (at most one extra prompt for each replica but the first); before, each replica
+    # embedded all 16 of the 16 requests it saw: 48.
+    three = await embedded(3)
+    assert one <= three <= one + 2, (one, three)
