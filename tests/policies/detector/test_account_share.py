@@ -25,6 +25,8 @@ from tests.policy_harness import PolicyHarness
 from tests.support import RedisProcess
 
 CONFIG = {"shared": {"sync": "on"}}
+# The tests that count requests run every sync round themselves: the background rounds wait a minute.
+EXPLICIT = {"shared": {"sync": "on", "sync_interval_seconds": 60, "account_sync_seconds": 60}}
 ROUND = 3  # requests of the account per sync round (about one second of a busy harvester)
 
 
@@ -167,7 +169,7 @@ async def _member_requests_to(
     """A campaign template flagged on every replica (``campaign`` accounts used it); then a new member
     sends it round-robin over ``replicas`` cores, every core running a sync round after each request
     (no round of lag), until one of them raises the member to ``level``."""
-    harnesses = [PolicyHarness([("detector", CONFIG)], store=store) for _ in range(replicas)]
+    harnesses = [PolicyHarness([("detector", EXPLICIT)], store=store) for _ in range(replicas)]
     for harness in harnesses:
         await harness.start()
     cores = [core_for(h.services) for h in harnesses]
@@ -275,7 +277,7 @@ async def test_replicas_together_embed_what_one_replica_would() -> None:
 
     async def embedded(replicas: int) -> int:
         store = MemoryStore(f"embed-{replicas}")
-        harnesses = [PolicyHarness([("detector", CONFIG)], store=store) for _ in range(replicas)]
+        harnesses = [PolicyHarness([("detector", EXPLICIT)], store=store) for _ in range(replicas)]
         for harness in harnesses:
             await harness.start()
         cores = [core_for(h.services) for h in harnesses]
