@@ -109,7 +109,7 @@ async def sync_once(core: DetectorCore, state: SyncState | None = None) -> None:
     if not core.outbox.sharing:
         core.outbox.take_allow()
         return
-    await _sync_accounts(core)
+    await _sync_accounts(core, full_round=True)
     await _sync_groups(core, state)
     await _sync_levels(core, state)
 
@@ -121,7 +121,7 @@ def _partial_failure(core: DetectorCore, exc: Exception) -> None:
         core.metrics.sync_errors.inc()
 
 
-async def _sync_accounts(core: DetectorCore) -> None:
+async def _sync_accounts(core: DetectorCore, full_round: bool = False) -> None:
     """Merge this replica's per-account deltas; re-evaluate the merged accounts that could change level.
 
     An account other replicas added to is evaluated now (not at its next request here) when the
@@ -135,7 +135,7 @@ async def _sync_accounts(core: DetectorCore) -> None:
     if failure is not None:  # those accounts keep their deltas for the next round
         _partial_failure(core, failure)
     settings = core.settings
-    if settings is not None:
+    if settings is not None and not full_round:  # (a full round syncs every touched group next)
         # Before the merged accounts are re-evaluated: they then read the groups' fresh totals.
         await _sync_hot_groups(core, settings)
     if settings is None or not moved:
@@ -232,13 +232,15 @@ async def _sync_hot_groups(core: DetectorCore, settings: DetectorConfig) -> None
         state.watch[group.key] = _WATCH_ROUNDS  # then re-read in the full rounds like any other
         state.hot[group.key] = until
     # Until the next full round, the account rounds also re-read the hot groups this replica pushed
-    # that are not flagged yet: the other replicas' members may flag them meanwhile.
+    # that are not flagged yet but shared by two accounts: the other replicas' members may flag them
+    # meanwhile. (One account's own templates, a lone harvester's, are not: they flag only once
+    # others use them, which a push here or there tells.)
     pushing = {group.key for group in hot}
     for key, expires in list(state.hot.items()):
         group = index.get(key)
         if expires < now or group is None or group.flagged:
             del state.hot[key]
-        elif key not in pushing:
+        elif key not in pushing and group.accounts >= 2:
             hot.append(group)
     if not hot:
         return
