@@ -37,7 +37,6 @@ from policies.detector.index import INFRA, Group
 from policies.detector.store_scripts import APPEND_CAPPED, GROUP_SYNC, LEVEL_SYNC
 
 if TYPE_CHECKING:
-    from policies.detector.config import DetectorConfig
     from policies.detector.core import DetectorCore
 
 log = logging.getLogger("distillguard.detector.sync")
@@ -60,7 +59,6 @@ class SyncState:
         self.version = ""
         self.last_refresh = 0.0
         self.watch: dict[Any, int] = {}  # group key -> rounds left to re-read its shared totals
-        self.hot: dict[Any, float] = {}  # hot group key -> until when the account rounds re-read it
 
 
 async def sync_loop(core: DetectorCore) -> None:
@@ -109,7 +107,7 @@ async def sync_once(core: DetectorCore, state: SyncState | None = None) -> None:
     if not core.outbox.sharing:
         core.outbox.take_allow()
         return
-    await _sync_accounts(core, full_round=True)
+    await _sync_accounts(core)
     await _sync_groups(core, state)
     await _sync_levels(core, state)
 
@@ -121,7 +119,7 @@ def _partial_failure(core: DetectorCore, exc: Exception) -> None:
         core.metrics.sync_errors.inc()
 
 
-async def _sync_accounts(core: DetectorCore, full_round: bool = False) -> None:
+async def _sync_accounts(core: DetectorCore) -> None:
     """Merge this replica's per-account deltas; re-evaluate the merged accounts that could change level.
 
     An account other replicas added to is evaluated now (not at its next request here) when the
@@ -135,9 +133,6 @@ async def _sync_accounts(core: DetectorCore, full_round: bool = False) -> None:
     if failure is not None:  # those accounts keep their deltas for the next round
         _partial_failure(core, failure)
     settings = core.settings
-    if settings is not None and not full_round:  # (a full round syncs every touched group next)
-        # Before the merged accounts are re-evaluated: they then read the groups' fresh totals.
-        await _sync_hot_groups(core, settings)
     if settings is None or not moved:
         return
     near = 0.75 * settings.thresholds.elevated
@@ -198,59 +193,8 @@ def _worth_sharing(group: Group) -> bool:
     return group.dirty and (group.requests >= 2 or len(group.members) >= 2 or group.kind == INFRA)
 
 
-def _hot(group: Group, settings: DetectorConfig) -> bool:
-    """Whether a group can flag soon: a template or system prompt used for extraction (its mean
-    extraction score at the campaign threshold), or client infrastructure with a linked member."""
-    if group.kind == INFRA:
-        return group.linked_count > 0
-    return group.content_mean >= settings.cluster.content_threshold
-
-
-async def _sync_hot_groups(core: DetectorCore, settings: DetectorConfig) -> None:
-    """Push and pull, in every account round, the touched groups that can flag (:func:`_hot`).
-
-    A campaign's template, spread over N replicas, reaches ``min_accounts`` members only in the
-    shared totals; read once per full round (1 s) they flagged it, and raised its members, seconds
-    after one replica would have (a busy harvester sends a few requests a second). The few groups
-    that carry extraction content or linked members go every ``account_sync_seconds`` instead;
-    the others (nearly all of an honest workload's) wait for the full round as before.
-    """
-    touched = core.outbox.touched
-    index = core.index
-    state: SyncState | None = getattr(core, "_sync_state", None)
-    if state is None:
-        state = core._sync_state = SyncState()  # type: ignore[attr-defined]
-    now = time.monotonic()
-    hot: list[Group] = []
-    for key in touched:
-        group = index.get(key)
-        if group is not None and _worth_sharing(group) and _hot(group, settings):
-            hot.append(group)
-    until = now + core.shared.sync_interval_seconds
-    for group in hot:
-        touched.discard(group.key)
-        state.watch[group.key] = _WATCH_ROUNDS  # then re-read in the full rounds like any other
-        state.hot[group.key] = until
-    # Until the next full round, the account rounds also re-read the hot groups this replica pushed
-    # that are not flagged yet but shared by two accounts: the other replicas' members may flag them
-    # meanwhile. (One account's own templates, a lone harvester's, are not: they flag only once
-    # others use them, which a push here or there tells.)
-    pushing = {group.key for group in hot}
-    for key, expires in list(state.hot.items()):
-        group = index.get(key)
-        if expires < now or group is None or group.flagged:
-            del state.hot[key]
-        elif key not in pushing and group.accounts >= 2:
-            hot.append(group)
-    if not hot:
-        return
-    for group in await _push_groups(core, hot):
-        touched.add(group.key)  # its store call failed: the next round pushes it again
-    while core.run_sweeps():  # noqa: ASYNC110
-        await asyncio.sleep(0)
-
-
 async def _sync_groups(core: DetectorCore, state: SyncState) -> None:
+    store = core.services.store  # type: ignore[union-attr]
     touched = core.outbox.take_touched()
     groups = [g for key in touched if (g := core.index.get(key)) is not None and _worth_sharing(g)]
     # Shared groups are also re-read for a while after this replica last pushed to them (with zero
@@ -267,17 +211,6 @@ async def _sync_groups(core: DetectorCore, state: SyncState) -> None:
         state.watch[key] = _WATCH_ROUNDS
     while len(state.watch) > _WATCH_MAX:
         del state.watch[next(iter(state.watch))]
-    await _push_groups(core, groups)
-    # Yield between chunks of re-evaluation work (this is not waiting for an event).
-    while core.run_sweeps():  # noqa: ASYNC110
-        await asyncio.sleep(0)
-
-
-async def _push_groups(core: DetectorCore, groups: list[Group]) -> list[Group]:
-    """Push the groups' deltas and take their shared totals (rescoring them); returns the groups
-    whose store call failed (they keep their deltas)."""
-    store = core.services.store  # type: ignore[union-attr]
-    failed: list[Group] = []
     ttl_ms = int(core.shared.group_ttl_seconds * 1000)
     # On a Redis Cluster one script call must stay in one slot: a group's four keys share the tag of
     # one of _GROUP_SHARDS shards, and the calls are batched per shard (on one node: one batch).
@@ -307,7 +240,6 @@ async def _push_groups(core: DetectorCore, groups: list[Group]) -> list[Group]:
             # One shard unreachable (a lost cluster master): its groups keep their deltas (they are
             # watched, so the next rounds push them), the other shards and the levels go on.
             _partial_failure(core, exc)
-            failed.extend(batch)
             continue
         settings = core.settings
         for position, group in enumerate(batch):
@@ -323,7 +255,9 @@ async def _push_groups(core: DetectorCore, groups: list[Group]) -> list[Group]:
             group.g_linked = int(result[base + 3])
             if settings is not None:
                 core.analysis.rescore(group, settings)
-    return failed
+    # Yield between chunks of re-evaluation work (this is not waiting for an event).
+    while core.run_sweeps():  # noqa: ASYNC110
+        await asyncio.sleep(0)
 
 
 async def _sync_levels(core: DetectorCore, state: SyncState) -> None:

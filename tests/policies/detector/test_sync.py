@@ -13,7 +13,7 @@ from gateway.state.memory import MemoryStore
 from gateway.state.redis import RedisStore
 from policies.detector.core import core_for
 from policies.detector.store_scripts import APPEND_CAPPED, GROUP_SYNC, LEVEL_SYNC, READ_LIST
-from policies.detector.sync import SyncState, _sync_accounts, push_lists, sync_once
+from policies.detector.sync import SyncState, push_lists, sync_once
 from tests.policies.detector.helpers import chat, cover_prompt, harvest_prompt, send
 from tests.policy_harness import PolicyHarness
 from tests.support import RedisProcess
@@ -173,43 +173,3 @@ async def test_lists_lost_with_one_master_do_not_stop_the_round(up: bool) -> Non
             await push_lists(core)
     assert core.outbox.lists == pending, "kept for the next round"
     await core.stop()
-
-
-@pytest.mark.parametrize("backend", ["memory", "redis"])
-async def test_a_campaign_template_is_shared_in_the_account_rounds(
-    backend: str, redis_server: RedisProcess
-) -> None:
-    """A campaign spread over two replicas (4 of its 8 accounts on each, min_accounts 6) is flagged
-    on both by the per-account rounds (every 0.1 s by default), not a full round (1 s) later: its
-    template carries extraction content. An honest template shared by as many accounts waits for
-    the full round (the account rounds stay cheap)."""
-    if backend == "redis":
-        store: Any = RedisStore(redis_server.url, "t-hot")
-        await store.client.flushdb()
-    else:
-        store = MemoryStore("hot")
-    one, two = await _replicas(store)
-    rng = random.Random(4)
-    cover = "What are three interesting facts about the history of {topic}, in a short list?"
-    for _ in range(3):
-        for number in range(8):
-            harness = one if number % 2 else two
-            await send(harness, f"acct-{number}", chat(harvest_prompt(rng)), ip=f"192.0.2.{number}")
-            topic = rng.choice(["sourdough", "jazz", "tomatoes", "knitting"])
-            await send(harness, f"user-{number}", chat(cover.format(topic=topic)), ip=f"198.51.100.{number}")
-    cores = [core_for(one.services), core_for(two.services)]
-    for core in cores:
-        await core.drain()
-    assert not cores[0].clusters() and not cores[1].clusters()
-    for _ in range(2):  # account rounds only
-        for core in cores:
-            await _sync_accounts(core)
-    for core in cores:
-        flagged = core.clusters()
-        assert flagged and max(c["accounts"] for c in flagged) == 8, flagged
-        honest = [g for g in core.index.groups.values() if g.kind == "template" and g.content_mean < 0.45]
-        # Not pushed nor read back: their shared totals are still unknown here.
-        assert honest and all(g.g_accounts == 0 and g.dirty for g in honest), "honest groups wait"
-        await core.stop()
-    if backend == "redis":
-        await store.close()
