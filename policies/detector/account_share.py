@@ -20,9 +20,13 @@ sync round pushes what its own requests added and reads back the merged state:
   constant) is summed at the later of the two reference times.
 * Observations that arrive while the round's script call is in flight are kept
   on top: ``v := v_now + P' * (merged - base)``.
+* The account's template uses (how often it used each campaign template, and
+  the extraction score of those uses: the cluster term's inputs) are summed too
+  (:mod:`template_share`), so a template used once on each of two replicas counts
+  as used twice, as on one replica.
 
-What stays per replica: the account's templates, client/network keys, bias
-probes and prompts (the cluster term reads the shared template index instead);
+What stays per replica: the account's client/network keys, bias probes and
+prompts (the cluster term reads the shared template index for the groups);
 whether a request reuses one of the account's templates (``template_reuse``),
 judged against the uses this replica's index has seen (on a 1/N sample a
 template used k times is seen again once k > N); and the inter-arrival gaps
@@ -35,7 +39,8 @@ Cost: one script call per batch of ``_ACCOUNTS_PER_CALL`` accounts per round
 on one node, one per account (its hash slot) on a cluster, all sent in one
 pipeline (one round trip per node);
 a request adds one dictionary lookup to the analysis, and the first request of an
-account in a round one copy of its feature array.
+account in a round one copy of its feature array and of its template uses (at
+most ``MAX_TEMPLATES`` entries).
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from array import array
 from typing import TYPE_CHECKING, Any
 
 from gateway.plugins import StoreUnavailableError
+from policies.detector import template_share
 from policies.detector.features import IN_TOKENS, OUT_TOKENS, RATE, SIZE, AccountState
 from policies.detector.request import Observation
 from policies.detector.store_scripts import ACCOUNT_SYNC
@@ -54,6 +60,9 @@ if TYPE_CHECKING:
     from policies.detector.core import DetectorCore
 
 _RATE_TAU = 60.0
+# An account other replicas added to: its state, its request count before the merge, and the
+# template keys whose uses the merge changed.
+Moved = tuple[AccountState, int, list[int]]
 _ACCOUNTS_PER_CALL = 64
 _PACK_DELTA = struct.Struct(f"<{7 + SIZE}d")  # what a replica sends per account (ACCOUNT_SYNC)
 _RECORD = struct.Struct(f"<{4 + SIZE}d")  # the shared record: requests, first, last, rate time, values
@@ -62,7 +71,7 @@ _RECORD = struct.Struct(f"<{4 + SIZE}d")  # the shared record: requests, first, 
 class Base:
     """An account's values when this replica's deltas of the round started, and the decay since."""
 
-    __slots__ = ("decay", "decay_tokens", "mono", "requests", "values")
+    __slots__ = ("decay", "decay_tokens", "mono", "requests", "templates", "values")
 
     def __init__(self, state: AccountState | None) -> None:
         if state is None:  # a new account: the zero state
@@ -73,6 +82,8 @@ class Base:
             self.values = array("d", state.values)
             self.requests = state.requests
             self.mono = state.last_mono
+        # The account's template uses (the cluster term's inputs, template_share.py).
+        self.templates: template_share.Snapshot = template_share.snapshot(state)
         self.decay = 1.0  # product of the keep factors of the averages since the base
         self.decay_tokens = 1.0  # the same for the token averages (only requests with usage)
 
@@ -112,30 +123,34 @@ class AccountShare:
             base.decay_tokens *= keep
 
     # ---- the sync task ------------------------------------------------------------------------
-    async def sync(self, core: DetectorCore) -> tuple[list[tuple[AccountState, int]], Exception | None]:
+    async def sync(self, core: DetectorCore) -> tuple[list[Moved], Exception | None]:
         """Push this round's deltas and merge what comes back.
 
-        Returns the accounts other replicas also moved (with their request count before the
-        merge), and the store error of the calls that failed (their accounts keep their deltas for
-        the next round; the other calls' merges stand).
+        Returns the accounts other replicas also moved (with their request count before the merge
+        and the template keys whose uses the merge changed), and the store error of the calls that
+        failed (their accounts keep their deltas for the next round; the other calls' merges stand).
         """
         services = core.services
         assert services is not None
         store = services.store
         taken, self.pending = self.pending, {}
         accounts = core.accounts
-        items: list[tuple[str, AccountState, Base, array[float], bytes]] = []
+        items: list[tuple[str, AccountState, Base, array[float], bytes, bytes]] = []
         for account, base in taken.items():
             state = accounts.get(account)
             if state is None or state.requests == base.requests:
                 continue  # forgotten since (LRU), or nothing new
-            items.append((account, state, base, array("d", state.values), self._delta(state, base)))
+            values = array("d", state.values)
+            templates = template_share.delta(state, base.templates)
+            items.append((account, state, base, values, self._delta(state, base), templates))
         if not items:
             return [], None
         ttl_ms = int(core.shared.account_ttl_seconds * 1000)
-        header: list[Any] = [ttl_ms, SIZE, RATE, IN_TOKENS, OUT_TOKENS]
+        header: list[Any] = [ttl_ms, SIZE, RATE, IN_TOKENS, OUT_TOKENS, template_share.STORE_CAP]
         by_slot: dict[int, list[int]] = {}
+        # Two keys per account, one hash tag (one slot): its features and its template uses.
         keys = [store.tagged(account, "det", "acct", account) for account, *_ in items]
+        tkeys = [store.tagged(account, "det", "acctt", account) for account, *_ in items]
         for position, key in enumerate(keys):
             by_slot.setdefault(store.slot(key), []).append(position)
         calls = [
@@ -146,11 +161,13 @@ class AccountShare:
         batches = []
         for positions in calls:
             args = list(header)
+            call_keys: list[str] = []
             for position in positions:
-                args.append(items[position][4])
-            batches.append(([keys[p] for p in positions], args))
+                args.extend(items[position][4:6])
+                call_keys.extend((keys[position], tkeys[position]))
+            batches.append((call_keys, args))
         results = await store.run_scripts(ACCOUNT_SYNC, batches)  # one round trip (per node)
-        moved: list[tuple[AccountState, int]] = []
+        moved: list[Moved] = []
         failure: Exception | None = None
         for positions, result in zip(calls, results, strict=True):
             if isinstance(result, BaseException):
@@ -158,15 +175,19 @@ class AccountShare:
                     raise result
                 failure = result
                 for position in positions:  # nothing was merged: keep the deltas for the next round
-                    account, _, base, _, _ = items[position]
+                    account, _, base, *_ = items[position]
                     later = self.pending.get(account)
                     self.pending[account] = base.then(later) if later is not None else base
                 continue
             for offset, position in enumerate(positions):
-                account, state, base, sent, _ = items[position]
+                account, state, base, sent, *_ = items[position]
                 before = state.requests
-                if self._merge(state, sent, result[offset]):
-                    moved.append((state, before))
+                later = self.pending.get(account)  # observations analysed while the call was in flight
+                if not self._merge(state, sent, result[2 * offset]):
+                    continue
+                merged = template_share.unpack(result[2 * offset + 1])
+                changed = template_share.merge(state, merged, later.templates if later is not None else None)
+                moved.append((state, before, changed))
         return moved, failure
 
     @staticmethod

@@ -173,7 +173,7 @@ class Analyser:
             depth=obs.tool_depth,
             probe=probe,
         )
-        self.semantic.offer(obs.account, text, extraction, settings, now)
+        self.semantic.offer(obs.account, text, extraction, settings, now, state.requests)
         if obs.input_tokens or obs.output_tokens:
             state.add_usage(1.0 / settings.rates.window_requests, obs.input_tokens, obs.output_tokens)
         if self._shared.store_prompts:

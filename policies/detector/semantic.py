@@ -165,13 +165,22 @@ class SemanticSignals:
             return 0.0, None
         return state.value(), state.shift
 
-    def offer(self, account: str, text: str, extraction: float, settings: Any, at: float) -> None:
-        """Queue the prompt for embedding when the account's sampling picks it (cheap: no model here)."""
+    def offer(
+        self, account: str, text: str, extraction: float, settings: Any, at: float, requests: int = 0
+    ) -> None:
+        """Queue the prompt for embedding when the account's sampling picks it (cheap: no model here).
+
+        ``requests``: the account's request count, this one included; with per-account sharing it
+        counts every replica's requests, so N replicas behind a balancer together embed what one
+        would (its first ``sample_first`` requests, then one in ``sample_every``) instead of each
+        embedding the first ``sample_first`` it sees: N times the work, whose queue then delays
+        the signal. 0: count the offers here.
+        """
         if not self.active or not text:
             return
         state = self.account(account)
         state.offered += 1
-        n = state.offered
+        n = requests or state.offered
         if n > self.settings.sample_first and n % self.settings.sample_every:
             return
         if len(self.pending) >= self.settings.max_pending:

@@ -222,26 +222,46 @@ def _level_local(store: MemoryLike, keys: Sequence[str], args: Sequence[Any]) ->
 
 LEVEL_SYNC = Script("detector_level_sync", _LEVEL_LUA, _level_local)
 
-# ACCOUNT_SYNC: merge each replica's per-account feature deltas into the account's shared state.
-# Numbers travel and are stored as packed little-endian doubles (Lua's struct library): parsing and
-# printing 27 numbers as text cost a script about 80 µs, unpacking them a few.
-# ARGV: ttl_ms, size, rate index, the two token indices (0-based), then per key one packed record
-# of 7 + size doubles: requests added, first seen, last seen, P (product of this replica's decay
-# factors since its base), Pm (the same for the token averages), rate added, its reference time
-# (wall), the deltas D.
-# Every average v becomes v * P + D (the token ones v * Pm + D): exactly what one replica computes
-# when the batches do not interleave, and the same EWMA up to order within one round when they do.
-# The rate (a count decaying with a 60 s time constant) is summed at the later reference time.
-# The key holds, and each key's reply is, one packed record of 4 + size doubles: requests, first
-# seen, last seen, the rate's reference time, the values.
+# ACCOUNT_SYNC: merge each replica's per-account feature deltas and template uses into the account's
+# shared state. Numbers travel and are stored as packed little-endian doubles (Lua's struct library):
+# parsing and printing 27 numbers as text cost a script about 80 µs, unpacking them a few.
+# KEYS: per account two keys with one hash tag: its features record, its template uses.
+# ARGV: ttl_ms, size, rate index, the two token indices (0-based), the cap on templates kept, then
+# per account two arguments:
+# * one packed record of 7 + size doubles: requests added, first seen, last seen, P (product of this
+#   replica's decay factors since its base), Pm (the same for the token averages), rate added, its
+#   reference time (wall), the deltas D. Every average v becomes v * P + D (the token ones
+#   v * Pm + D): exactly what one replica computes when the batches do not interleave, and the
+#   same EWMA up to order within one round when they do. The rate (a count decaying with a 60 s
+#   time constant) is summed at the later reference time.
+# * the template uses added (template_share.py): 24-byte entries, the key as 8 opaque bytes (a
+#   64-bit key does not survive as a Lua number), uses and extraction sum as doubles; they add to
+#   the stored ones, and past the cap the weakest (lowest mean extraction, then fewest uses, then
+#   key bytes) are dropped.
+# The features key holds one packed record of 4 + size doubles: requests, first seen, last seen,
+# the rate's reference time, the values; the templates key the merged entries. The reply is, per
+# account, the two.
 _ACCOUNT_LUA = """
 local ttl, size = tonumber(ARGV[1]), tonumber(ARGV[2])
 local ri, ta, tb = tonumber(ARGV[3]) + 1, tonumber(ARGV[4]) + 1, tonumber(ARGV[5]) + 1
+local tcap = tonumber(ARGV[6])
 local fin = '<' .. string.rep('d', 7 + size)
 local fout = '<' .. string.rep('d', 4 + size)
 local out = {}
-for i, key in ipairs(KEYS) do
-  local a = {struct.unpack(fin, ARGV[5 + i])}
+local function entries(s, t, order)
+  if not s then return end
+  local pos = 1
+  while pos + 23 <= #s do
+    local k, u, x, nxt = struct.unpack('<c8dd', s, pos)
+    local e = t[k]
+    if e then e[1] = e[1] + u; e[2] = e[2] + x
+    else t[k] = {u, x}; order[#order + 1] = k end
+    pos = nxt
+  end
+end
+for i = 1, #KEYS / 2 do
+  local key, tkey = KEYS[2 * i - 1], KEYS[2 * i]
+  local a = {struct.unpack(fin, ARGV[5 + 2 * i])}
   local cur = redis.call('GET', key)
   local n, f, l, rt = 0, a[2], a[3], a[7]
   local vals = {}
@@ -266,6 +286,25 @@ for i, key in ipairs(KEYS) do
   local record = struct.pack(fout, n, f, l, tm, unpack(vals))
   redis.call('SET', key, record, 'PX', ttl)
   out[#out + 1] = record
+  local t, order = {}, {}
+  entries(redis.call('GET', tkey), t, order)
+  local added = ARGV[6 + 2 * i]
+  entries(added, t, order)
+  if #order > tcap then
+    table.sort(order, function(x, y)
+      local ex, ey = t[x], t[y]
+      local mx, my = ex[2] / ex[1], ey[2] / ey[1]
+      if mx ~= my then return mx > my end
+      if ex[1] ~= ey[1] then return ex[1] > ey[1] end
+      return x < y
+    end)
+    for j = #order, tcap + 1, -1 do order[j] = nil end
+  end
+  local parts = {}
+  for j, k in ipairs(order) do parts[j] = struct.pack('<c8dd', k, t[k][1], t[k][2]) end
+  local blob = table.concat(parts)
+  if #added > 0 then redis.call('SET', tkey, blob, 'PX', ttl) end
+  out[#out + 1] = blob
 end
 return out
 """
@@ -278,12 +317,14 @@ def _account_local(store: MemoryLike, keys: Sequence[str], args: Sequence[Any]) 
 
     wall = time.time()
     ttl, size = float(args[0]) / 1000.0, int(args[1])
-    ri, ta, tb = int(args[2]), int(args[3]), int(args[4])
+    ri, ta, tb, tcap = int(args[2]), int(args[3]), int(args[4]), int(args[5])
     fin, fout = f"<{7 + size}d", f"<{4 + size}d"
+    entry = struct.Struct("<8sdd")
     out: list[bytes] = []
-    for i, key in enumerate(keys):
-        raw = args[5 + i]
-        a = struct.unpack(fin, raw if isinstance(raw, bytes) else str(raw).encode("latin-1"))
+    for i in range(len(keys) // 2):
+        key, tkey = keys[2 * i], keys[2 * i + 1]
+        raw = _b(args[6 + 2 * i])
+        a = struct.unpack(fin, raw)
         cur = store.get_value(key, wall)
         n, f, last_seen, rt = 0.0, a[1], a[2], a[6]
         if isinstance(cur, bytes) and len(cur) == 8 * (4 + size):
@@ -305,7 +346,29 @@ def _account_local(store: MemoryLike, keys: Sequence[str], args: Sequence[Any]) 
         record = struct.pack(fout, n, f, last_seen, tm, *vals)
         store.set_value(key, record, ttl, wall)
         out.append(record)
+        merged: dict[bytes, list[float]] = {}
+        added = _b(args[7 + 2 * i])
+        for blob in (store.get_value(tkey, wall) or b"", added):
+            for k, uses, extraction in entry.iter_unpack(blob[: len(blob) - len(blob) % entry.size]):
+                known = merged.get(k)
+                if known is None:
+                    merged[k] = [uses, extraction]
+                else:
+                    known[0] += uses
+                    known[1] += extraction
+        order = list(merged)
+        if len(order) > tcap:
+            order.sort(key=lambda k: (-(merged[k][1] / merged[k][0]), -merged[k][0], k))
+            order = order[:tcap]
+        blob = b"".join(entry.pack(k, *merged[k]) for k in order)
+        if added:
+            store.set_value(tkey, blob, ttl, wall)
+        out.append(blob)
     return out
+
+
+def _b(value: Any) -> bytes:
+    return value if isinstance(value, bytes) else str(value).encode("latin-1")
 
 
 ACCOUNT_SYNC = Script("detector_account_sync", _ACCOUNT_LUA, _account_local)

@@ -123,10 +123,11 @@ async def _sync_accounts(core: DetectorCore) -> None:
     """Merge this replica's per-account deltas; re-evaluate the merged accounts that could change level.
 
     An account other replicas added to is evaluated now (not at its next request here) when the
-    merge can change its level: it holds a level, its score is near the lowest threshold, or its
+    merge can change its level: it holds a level, its score is near the lowest threshold, its
     request count crossed ``min_requests`` or ``critical_min_requests`` (before which its own
-    score does not count). The others wait for their next request: re-scoring every merged account
-    every round would cost one evaluation per request on each replica.
+    score does not count), or the merge changed its uses of a template whose group scores here
+    (its cluster term moved). The others wait for their next request: re-scoring every merged
+    account every round would cost one evaluation per request on each replica.
     """
     moved, failure = await core.share.sync(core)
     if failure is not None:  # those accounts keep their deltas for the next round
@@ -138,10 +139,18 @@ async def _sync_accounts(core: DetectorCore) -> None:
     gates = (settings.hysteresis.min_requests, settings.hysteresis.critical_min_requests)
     now, mono = core.clock(), time.monotonic()
     evaluated = 0
-    for state, before in moved:
+    groups = core.index.groups
+    for state, before, templates in moved:
         crossed = any(before < gate <= state.requests for gate in gates)
         if state.level == "none" and state.last_score < near and not crossed:
-            continue
+            scoring = False
+            for key in templates:
+                group = groups.get(key)
+                if group is not None and group.score > 0:
+                    scoring = True
+                    break
+            if not scoring:
+                continue
         core.evaluate(state, settings, now, mono)
         evaluated += 1
         if evaluated % 64 == 0:
