@@ -101,7 +101,8 @@ class GreenListModel(PolicyConfig):
         default_factory=list,
         max_length=64,
         description="ids of the tokens that end a turn (EOS, end-of-turn: SmolLM2's 0 and 2): given the "
-        "highest bias so a mark never holds an answer's end back, and left out of detection",
+        "layout's neutral bias (the mean factor it applies to the vocabulary) so a mark neither holds "
+        "an answer's end back nor brings it early, and left out of detection",
     )
     # A small model loops under the bias (the loop's tokens are green, so they gain at every step);
     # a penalty on repeated tokens breaks the loop and, since detection scores each distinct token

@@ -110,7 +110,7 @@ class GreenListDetector:
     ) -> None:
         """``gamma``: the provider list's fraction; ``account_gamma`` (default ``gamma``) and
         ``nested``: the account list's, as in :class:`policies.watermark.green_list.GreenLayout`.
-        ``end_tokens``: the model's, biased at the top level whatever the key, so never scored.
+        ``end_tokens``: the model's, biased at the neutral level whatever the key, so never scored.
         ``repeat_cap``: a distinct token's hit weighs ``min(count, repeat_cap)`` (1: unweighted)."""
         if repeat_cap < 1:
             raise ValueError("repeat_cap must be at least 1")

@@ -1,12 +1,14 @@
-"""A model's end tokens (EOS, end-of-turn) are never held back by the green list, and never scored.
+"""A model's end tokens (EOS, end-of-turn): neither held back nor pushed by the green list, never scored.
 
-Regression: with the end-of-turn token outside the account's list (about 75% of keys in the nested
-layout), ending lost against going on and marked one-sentence answers ran to the token limit.
+Regressions: with the end-of-turn token outside the account's list (about 75% of keys in the nested
+layout), ending lost against going on and marked one-sentence answers ran to the token limit; at the
+top level instead, ending won too often (marked SmolLM2 prose ended at a median 140 of 300 tokens).
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ from gateway.config.loader import load_config_text
 from gateway.errors import ConfigError
 from policies.watermark.detector import candidates
 from policies.watermark.green_detect import GreenListDetector
-from policies.watermark.green_list import GreenLayout, build_layout_bias, provider_key
+from policies.watermark.green_list import GreenLayout, build_layout_bias, neutral_bias, provider_key
 from policies.watermark.keys import MasterKey
 from tests.policy_harness import PolicyHarness
 
@@ -26,6 +28,7 @@ ENDS = [0, 2]
 LAYOUT = GreenLayout.of(0.75, 1.5, 0.33, 3.0, nested=True)
 MASTER = MasterKey("2026-01", b"test-master-key-0123456789")
 TOP = LAYOUT.delta + LAYOUT.account_delta
+NEUTRAL = round(neutral_bias(LAYOUT), 4)
 
 
 @pytest.fixture(autouse=True)
@@ -33,17 +36,35 @@ def _key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DISTILLGUARD_WATERMARK_KEY", MASTER.secret.decode())
 
 
-def test_end_tokens_get_the_top_bias_for_every_account() -> None:
+def test_end_tokens_get_the_neutral_bias_for_every_account() -> None:
     below = 0
     for n in range(40):
         account = MASTER.account_key(f"acct-{n}")
         plain = build_layout_bias(provider_key(MASTER), account, VOCAB, LAYOUT).bias()
-        below += any(plain.get(str(t), 0.0) < TOP for t in ENDS)
+        below += any(plain.get(str(t), 0.0) < NEUTRAL for t in ENDS)
         marked = build_layout_bias(provider_key(MASTER), account, VOCAB, LAYOUT, tuple(ENDS)).bias()
-        assert all(marked[str(t)] == TOP for t in ENDS)
+        assert all(marked[str(t)] == NEUTRAL for t in ENDS)
         others = {k: v for k, v in plain.items() if int(k) not in ENDS}
         assert {k: v for k, v in marked.items() if int(k) not in ENDS} == others, "nothing else moves"
-    assert below > 20, "without the exemption most keys hold an end token below the account's tokens"
+    assert below > 20, "without the exemption most keys hold an end token below the usual token"
+    assert 1.5 < NEUTRAL < TOP - 1, "between the provider level and the top, well below the top"
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [
+        LAYOUT,
+        GreenLayout.of(0.25, 2.0),
+        GreenLayout.of(0.5, 2.0, 0.25, 1.0),
+        GreenLayout.of(0.5, 1.0, 0.5, 2.0, True),
+    ],
+)
+def test_the_neutral_bias_is_the_mean_factor_the_bias_applies_to_the_vocabulary(layout: GreenLayout) -> None:
+    # Measured on real keyed lists: the mean of exp(bias) over every token of the vocabulary (0 for
+    # the tokens not sent) is what the normaliser of any next-token distribution grows by on average.
+    bias = build_layout_bias(provider_key(MASTER), MASTER.account_key("acct-7"), VOCAB, layout).bias()
+    factor = (sum(math.exp(v) for v in bias.values()) + (VOCAB - len(bias))) / VOCAB
+    assert math.log(factor) == pytest.approx(neutral_bias(layout), abs=0.02)
 
 
 def test_the_policy_forwards_the_exempted_end_tokens() -> None:
@@ -61,7 +82,7 @@ def test_the_policy_forwards_the_exempted_end_tokens() -> None:
     exchange = harness.exchange("chat.completions", body, account="acct-1")
     asyncio.run(harness.request(exchange))
     sent = orjson.loads(orjson.dumps(exchange.body))["logit_bias"]
-    assert [sent[str(t)] for t in ENDS] == [TOP, TOP]
+    assert [sent[str(t)] for t in ENDS] == [NEUTRAL, NEUTRAL]
 
 
 def test_detection_leaves_end_tokens_out() -> None:
