@@ -227,8 +227,56 @@ def log_weighted_sf(s: int, classes: tuple[tuple[int, float, int], ...]) -> floa
     return min(0.0, _log_mgf(classes, theta) - theta * s + math.log(mass))
 
 
+class _WeightedTail:
+    """The z-score, exact tail and report of a weighted hit count S against its null, given by the
+    subclass as ``score`` and ``_null()`` ``(scored, p, weight)`` triples (plus ``hits`` and ``n``)."""
+
+    __slots__ = ()
+
+    @property
+    def hits(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def n(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def score(self) -> int:
+        raise NotImplementedError
+
+    def _null(self) -> tuple[tuple[int, float, int], ...]:
+        raise NotImplementedError
+
+    @property
+    def z(self) -> float:
+        null = self._null()
+        mean = sum(n * p * w for n, p, w in null)
+        var = sum(n * p * (1 - p) * w * w for n, p, w in null)
+        return (self.score - mean) / math.sqrt(var) if var else 0.0
+
+    @property
+    def log10_p(self) -> float:
+        return log_weighted_sf(self.score, self._null()) / math.log(10)
+
+    @property
+    def p_value(self) -> float:
+        return math.exp(log_weighted_sf(self.score, self._null()))
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {
+            "hits": self.hits,
+            "scored": self.n,
+            "hit_rate": round(self.hits / self.n, 4) if self.n else 0.0,
+            "score": self.score,
+            "z": round(self.z, 3),
+            "p_value": self.p_value,
+            "log10_p": round(self.log10_p, 3),
+        }
+
+
 @dataclass(frozen=True, slots=True)
-class WeightedTest:
+class WeightedTest(_WeightedTail):
     """Hits at positions whose null hit rates differ (1/k for a group of k forms), scored with weights.
 
     ``classes`` are ``(k, scored, hits)`` triples. The statistic is
@@ -258,34 +306,9 @@ class WeightedTest:
     def _null(self) -> tuple[tuple[int, float, int], ...]:
         return tuple((n, 1.0 / k, hit_weight(k)) for k, n, _ in self.classes)
 
-    @property
-    def z(self) -> float:
-        mean = sum(n * p * w for n, p, w in self._null())
-        var = sum(n * p * (1 - p) * w * w for n, p, w in self._null())
-        return (self.score - mean) / math.sqrt(var) if var else 0.0
-
-    @property
-    def log10_p(self) -> float:
-        return log_weighted_sf(self.score, self._null()) / math.log(10)
-
-    @property
-    def p_value(self) -> float:
-        return math.exp(log_weighted_sf(self.score, self._null()))
-
-    def as_dict(self) -> dict[str, float | int]:
-        return {
-            "hits": self.hits,
-            "scored": self.n,
-            "hit_rate": round(self.hits / self.n, 4) if self.n else 0.0,
-            "score": self.score,
-            "z": round(self.z, 3),
-            "p_value": self.p_value,
-            "log10_p": round(self.log10_p, 3),
-        }
-
 
 @dataclass(frozen=True, slots=True)
-class WeightedBinomialTest:
+class WeightedBinomialTest(_WeightedTail):
     """Hits among positions of one null hit rate ``p0``, each hit counted with a fixed integer weight.
 
     ``classes`` are ``(weight, scored, hits)`` triples. Each scored position is a hit with
@@ -311,28 +334,3 @@ class WeightedBinomialTest:
 
     def _null(self) -> tuple[tuple[int, float, int], ...]:
         return tuple((n, self.p0, w) for w, n, _ in self.classes if n)
-
-    @property
-    def z(self) -> float:
-        mean = sum(n * w * self.p0 for w, n, _ in self.classes)
-        var = sum(n * w * w * self.p0 * (1 - self.p0) for w, n, _ in self.classes)
-        return (self.score - mean) / math.sqrt(var) if var else 0.0
-
-    @property
-    def log10_p(self) -> float:
-        return log_weighted_sf(self.score, self._null()) / math.log(10)
-
-    @property
-    def p_value(self) -> float:
-        return math.exp(log_weighted_sf(self.score, self._null()))
-
-    def as_dict(self) -> dict[str, float | int]:
-        return {
-            "hits": self.hits,
-            "scored": self.n,
-            "hit_rate": round(self.hits / self.n, 4) if self.n else 0.0,
-            "score": self.score,
-            "z": round(self.z, 3),
-            "p_value": self.p_value,
-            "log10_p": round(self.log10_p, 3),
-        }
