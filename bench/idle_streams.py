@@ -40,6 +40,7 @@ import uvloop
 import yaml
 
 from bench.gateway import BODY, KEY, ROOT, bare_config, start_gateway_process
+from tests.support import QuietUpstream
 
 FIRST_EVENT = {
     "id": "chatcmpl-idle",
@@ -56,37 +57,6 @@ RESPONSE_HEAD = (
     + _EVENT
     + b"\r\n"
 )
-
-
-class QuietUpstream(asyncio.Protocol):
-    """Answers the first request on a connection with a stream's head and one event, then is silent."""
-
-    def __init__(self) -> None:
-        self.buffer = b""
-        self.answered = False
-        self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def data_received(self, data: bytes) -> None:
-        if self.answered:
-            return
-        self.buffer += data
-        head_end = self.buffer.find(b"\r\n\r\n")
-        if head_end < 0:
-            return
-        length = 0
-        for line in self.buffer[:head_end].split(b"\r\n")[1:]:
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
-        if len(self.buffer) < head_end + 4 + length:
-            return
-        self.answered = True
-        self.buffer = b""
-        assert self.transport is not None
-        self.transport.write(RESPONSE_HEAD)
 
 
 class StreamClient(asyncio.Protocol):
@@ -128,7 +98,7 @@ def serve_quiet_upstream(port: int) -> None:
 
     async def serve() -> None:
         server = await asyncio.get_running_loop().create_server(
-            QuietUpstream, "127.0.0.1", port, backlog=8192
+            lambda: QuietUpstream(RESPONSE_HEAD), "127.0.0.1", port, backlog=8192
         )
         await server.serve_forever()
 

@@ -325,11 +325,21 @@ QUIET_EVENT = (
 )
 
 
-class QuietUpstream(asyncio.Protocol):
-    """Reads one request, answers a stream's head and one event, then says nothing (and keeps nothing)."""
+QUIET_HEAD = (
+    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+    + f"{len(QUIET_EVENT):x}\r\n".encode()
+    + QUIET_EVENT
+    + b"\r\n"
+)
 
-    def __init__(self) -> None:
-        self.buffer = b""
+
+class QuietUpstream(asyncio.Protocol):
+    """Reads one request, answers ``response`` (a stream's head and one event), then says nothing
+    (and keeps nothing)."""
+
+    def __init__(self, response: bytes = QUIET_HEAD) -> None:
+        self.buffer: bytes | None = b""
+        self.response = response
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -349,11 +359,6 @@ class QuietUpstream(asyncio.Protocol):
                 length = int(value)
         if len(self.buffer) < head_end + 4 + length:
             return
-        self.buffer = None  # type: ignore[assignment]
+        self.buffer = None
         assert self.transport is not None
-        self.transport.write(
-            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
-            + f"{len(QUIET_EVENT):x}\r\n".encode()
-            + QUIET_EVENT
-            + b"\r\n"
-        )
+        self.transport.write(self.response)
