@@ -21,6 +21,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -49,11 +50,47 @@ def start_gateway(
     return process, port
 
 
-def stream_request(headers: dict[str, str]) -> bytes:
-    payload = orjson.dumps({**BODY, "stream": True})
+def chat_request(headers: dict[str, str], *, stream: bool) -> bytes:
+    """The bench's chat completion as raw HTTP/1.1 bytes, ``headers`` added."""
+    payload = orjson.dumps({**BODY, "stream": stream})
     head = "POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
     head += "".join(f"{name}: {value}\r\n" for name, value in headers.items())
     return (head + f"content-length: {len(payload)}\r\n\r\n").encode() + payload
+
+
+def add_pair_arguments(parser: argparse.ArgumentParser, rounds: int) -> None:
+    """The options every before/after bench takes: the base tree, the config, the rounds."""
+    parser.add_argument("--base", required=True, help="a checkout of the code before (a git worktree)")
+    parser.add_argument("--config", default=str(ROOT / "policies" / "default.yaml"))
+    parser.add_argument("--engine", action="store_true", help="the config with every policy removed")
+    parser.add_argument("--rounds", type=int, default=rounds)
+
+
+@dataclass
+class PairSetup:
+    """The two trees, the bench's policy and keys in a work directory, and a running mock upstream."""
+
+    trees: dict[str, Path]
+    work: Path
+    config: Path
+    policy: Path
+    keys: Path
+    mock_port: int
+    mock: subprocess.Popen[bytes]
+
+
+def prepare_pair(args: argparse.Namespace) -> PairSetup:
+    """What ``add_pair_arguments``' options ask for; the caller terminates ``mock``."""
+    from tests.support import free_port
+
+    trees = {"before": Path(args.base).resolve(), "after": ROOT}
+    work = Path(tempfile.mkdtemp())
+    config = bare_config(Path(args.config), work) if args.engine else Path(args.config)
+    policy = bench_config(config, work)
+    keys = work / "keys.jsonl"
+    keys.write_bytes(orjson.dumps({"sha256": digest(KEY), "account": "bench", "tier": None}) + b"\n")
+    mock_port = free_port()
+    return PairSetup(trees, work, config, policy, keys, mock_port, start_mock(mock_port))
 
 
 async def burst(port: int, request: bytes, answers: int, concurrency: int) -> int:
@@ -72,24 +109,14 @@ async def burst(port: int, request: bytes, answers: int, concurrency: int) -> in
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--base", required=True, help="a checkout of the code before (a git worktree)")
-    parser.add_argument("--config", default=str(ROOT / "policies" / "default.yaml"))
-    parser.add_argument("--engine", action="store_true", help="the config with every policy removed")
-    parser.add_argument("--rounds", type=int, default=15)
+    add_pair_arguments(parser, rounds=15)
     parser.add_argument("--answers", type=int, default=80, help="streamed answers per burst")
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--delay-ms", type=float, default=0.0, help="the mock's pause between stream events")
     args = parser.parse_args()
-    from tests.support import free_port
-
-    trees = {"before": Path(args.base).resolve(), "after": ROOT}
-    work = Path(tempfile.mkdtemp())
-    config = bare_config(Path(args.config), work) if args.engine else Path(args.config)
-    policy = bench_config(config, work)
-    keys = work / "keys.jsonl"
-    keys.write_bytes(orjson.dumps({"sha256": digest(KEY), "account": "bench", "tier": None}) + b"\n")
-    mock_port = free_port()
-    mock = start_mock(mock_port)
+    setup = prepare_pair(args)
+    trees, work, policy, keys = setup.trees, setup.work, setup.policy, setup.keys
+    mock_port, mock = setup.mock_port, setup.mock
     gateways: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
     try:
         upstream = f"http://127.0.0.1:{mock_port}"
@@ -101,7 +128,7 @@ def main() -> None:
         events = httpx.post(
             f"{upstream}/v1/chat/completions", json={**BODY, "stream": True}, headers=headers, timeout=30
         ).content.count(b"data: ")
-        request = stream_request(headers)
+        request = chat_request(headers, stream=True)
         for _, port in gateways.values():  # warm-up: lazily built tables, the first connections
             uvloop.run(burst(port, request, max(args.concurrency, args.answers // 2), args.concurrency))
         cpu = dict.fromkeys(gateways, 0.0)

@@ -22,35 +22,21 @@ import asyncio
 import os
 import statistics
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
-import orjson
 import uvloop
 
-from bench.ab_gateway import start_gateway
+from bench.ab_gateway import add_pair_arguments, chat_request, prepare_pair, start_gateway
 from bench.gateway import (
-    BODY,
     KEY,
     _one,
-    bare_config,
-    bench_config,
     cpu_seconds,
     semantic_active,
-    start_mock,
     wait_semantic_ready,
 )
-from gateway.auth.keys import digest
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def json_request(headers: dict[str, str]) -> bytes:
-    payload = orjson.dumps({**BODY, "stream": False})
-    head = "POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
-    head += "".join(f"{name}: {value}\r\n" for name, value in headers.items())
-    return (head + f"content-length: {len(payload)}\r\n\r\n").encode() + payload
 
 
 async def burst(port: int, request: bytes, requests: int) -> list[float]:
@@ -70,25 +56,15 @@ async def burst(port: int, request: bytes, requests: int) -> list[float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--base", required=True, help="a checkout of the code before (a git worktree)")
-    parser.add_argument("--config", default=str(ROOT / "policies" / "default.yaml"))
-    parser.add_argument("--engine", action="store_true", help="the config with every policy removed")
-    parser.add_argument("--rounds", type=int, default=10)
+    add_pair_arguments(parser, rounds=10)
     parser.add_argument("--requests", type=int, default=300, help="requests per burst")
     args = parser.parse_args()
-    from tests.support import free_port
-
-    trees = {"before": Path(args.base).resolve(), "after": ROOT}
-    work = Path(tempfile.mkdtemp())
-    config = bare_config(Path(args.config), work) if args.engine else Path(args.config)
-    policy = bench_config(config, work)
-    keys = work / "keys.jsonl"
-    keys.write_bytes(orjson.dumps({"sha256": digest(KEY), "account": "bench", "tier": None}) + b"\n")
-    mock_port = free_port()
-    mock = start_mock(mock_port)
+    setup = prepare_pair(args)
+    trees, work, config, policy, keys = setup.trees, setup.work, setup.config, setup.policy, setup.keys
+    mock_port, mock = setup.mock_port, setup.mock
     gateways: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
     headers = {"authorization": f"Bearer {KEY}", "x-mock-reasoning": "none"}
-    request = json_request(headers)
+    request = chat_request(headers, stream=False)
     try:
         upstream = f"http://127.0.0.1:{mock_port}"
         for label, tree in trees.items():
