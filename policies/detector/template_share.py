@@ -20,6 +20,7 @@ replica keeps :data:`MAX_TEMPLATES` as before.
 
 from __future__ import annotations
 
+import math
 import struct
 
 from policies.detector.features import MAX_TEMPLATES, AccountState
@@ -56,13 +57,15 @@ def delta(state: AccountState, base: Snapshot) -> bytes:
 
 
 def unpack(blob: bytes) -> Snapshot:
-    """The merged map from the script's reply (malformed trailing bytes are ignored)."""
+    """The merged map from the script's reply (malformed trailing bytes, and entries without a
+    positive finite use count or with a non-finite extraction sum, are ignored)."""
     if not isinstance(blob, bytes):
         return {}
     size = ENTRY.size
     return {
         key: (uses, extraction)
         for key, uses, extraction in ENTRY.iter_unpack(blob[: len(blob) - len(blob) % size])
+        if 0 < uses < math.inf and math.isfinite(extraction)
     }
 
 

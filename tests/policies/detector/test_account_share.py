@@ -301,3 +301,18 @@ async def test_replicas_together_embed_what_one_replica_would() -> None:
     # embedded all 16 of the 16 requests it saw: 48.
     three = await embedded(3)
     assert one <= three <= one + 2, (one, three)
+
+
+def test_a_merged_template_map_drops_entries_it_cannot_rank() -> None:
+    # A zero, negative or non-finite use count (or a NaN sum) would divide by zero or poison the
+    # ranking of the strongest templates in the next merge: such entries are not taken.
+    pack = template_share.ENTRY.pack
+    blob = (
+        pack(1, 2.0, 1.0)
+        + pack(2, 0.0, 0.0)
+        + pack(3, -1.0, 0.5)
+        + pack(4, float("inf"), 1.0)
+        + pack(5, 1.0, float("nan"))
+        + b"\x01\x02"
+    )
+    assert template_share.unpack(blob) == {1: (2.0, 1.0)}
