@@ -66,6 +66,11 @@ class ResponseHeaders(Mapping[str, str]):
         return list(self._lines)
 
 
+# What a connection's ``headers`` become once the response head has been forwarded (see
+# :meth:`Connection.forget_headers`): still not None (the head did arrive), and holding nothing.
+_FORWARDED = ResponseHeaders([])
+
+
 class Connection(asyncio.Protocol):
     """One keep-alive connection to an origin, carrying one exchange at a time."""
 
@@ -218,6 +223,11 @@ class Connection(asyncio.Protocol):
         self._head_only = head_only
         self._head = self._loop.create_future()
         self.transport.write(head + body if body else head)
+
+    def forget_headers(self) -> None:
+        """The response head was forwarded and nothing reads it again: a held stream does not keep it."""
+        if self.headers is not None:
+            self.headers = _FORWARDED
 
     async def response(self) -> None:
         """Return once the status and headers are in; ResponseError if the connection failed first."""

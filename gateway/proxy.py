@@ -189,6 +189,7 @@ class ProxyHandler:
         response = await runtime.pool.open(
             upstream, "POST", match.path_qs, forward, orjson.dumps(exchange.body)
         )
+        del forward  # sent: this frame lives as long as the stream, and a held stream does not keep it
         state.timing.upstream += time.perf_counter() - waited
         exchange.outcome.upstream_reached = True
         try:

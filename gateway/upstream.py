@@ -304,6 +304,10 @@ class UpstreamResponse:
         value = self.headers.get("content-type", "")
         return value.partition(";")[0].strip().lower() == "text/event-stream"
 
+    def forget_headers(self) -> None:
+        """The head is forwarded: drop the upstream's header lines (``headers`` is empty after this)."""
+        self._conn.forget_headers()
+
     async def read_chunk(self) -> bytes:
         """The next piece of body as it arrives; b'' at the end."""
         try:
