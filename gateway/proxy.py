@@ -362,7 +362,7 @@ class ProxyHandler:
 
 
 def _release_raw_headers(scope: Scope) -> None:
-    """Empty the server's list of raw request headers once read into the header map.
+    """Empty the server's list of raw request headers once read into the header map, and drop what is unread.
 
     The protocol keeps that list (as ``scope["headers"]``) until the connection's next request; nothing
     reads it after the map is built (every phase and the upstream request use the map), and a held
@@ -371,6 +371,9 @@ def _release_raw_headers(scope: Scope) -> None:
     raw = scope.get("headers")
     if type(raw) is list:
         raw.clear()
+    # Nor are the server's ASGI version and its copy of the lifespan state read (the proxy keeps none).
+    scope.pop("asgi", None)
+    scope.pop("state", None)
 
 
 def _json_object(raw: bytes) -> dict[str, Any]:
