@@ -26,13 +26,36 @@ DISCONNECT_SIGNAL = "distillguard.disconnect"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
+# Header names, and the values of headers that repeat from request to request, decoded once and then
+# shared by every request's map (strings are immutable): a held stream keeps its map as long as it
+# lasts, and most of it is the same few names and values. Bounded (new entries stop at the limit,
+# nothing is evicted) and short entries only: whatever a client sends, the tables stay small.
+_SHARED_LIMIT = 1024
+_SHARED_LENGTH = 128
+_SHARED_VALUES = frozenset(
+    {"accept", "accept-encoding", "anthropic-version", "connection", "content-type", "host", "user-agent"}
+)
+_NAMES: dict[bytes, str] = {}
+_VALUES: dict[bytes, str] = {}
+
+
+def _shared(table: dict[bytes, str], raw: bytes, text: str) -> str:
+    if len(table) < _SHARED_LIMIT and len(raw) <= _SHARED_LENGTH:
+        table[raw] = text
+    return text
+
+
 def header_map(scope: Scope) -> dict[str, str]:
     """Lower-cased header names to values; repeated headers are joined with ', ' (in linear time)."""
     headers: dict[str, str] = {}
     repeated: dict[str, list[str]] | None = None
+    names, values_of = _NAMES, _VALUES
     for raw_name, raw_value in scope["headers"]:
-        name = raw_name.decode("latin-1").lower()
-        value = raw_value.decode("latin-1")
+        name = names.get(raw_name) or _shared(names, raw_name, raw_name.decode("latin-1").lower())
+        if name in _SHARED_VALUES:
+            value = values_of.get(raw_value) or _shared(values_of, raw_value, raw_value.decode("latin-1"))
+        else:
+            value = raw_value.decode("latin-1")
         if name not in headers:
             headers[name] = value
         else:

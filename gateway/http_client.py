@@ -66,6 +66,11 @@ class ResponseHeaders(Mapping[str, str]):
         return list(self._lines)
 
 
+# What a connection's ``headers`` become once the response head has been forwarded (see
+# :meth:`Connection.forget_headers`): still not None (the head did arrive), and holding nothing.
+_FORWARDED = ResponseHeaders([])
+
+
 class Connection(asyncio.Protocol):
     """One keep-alive connection to an origin, carrying one exchange at a time."""
 
@@ -219,6 +224,11 @@ class Connection(asyncio.Protocol):
         self._head = self._loop.create_future()
         self.transport.write(head + body if body else head)
 
+    def forget_headers(self) -> None:
+        """The response head was forwarded and nothing reads it again: a held stream does not keep it."""
+        if self.headers is not None:
+            self.headers = _FORWARDED
+
     async def response(self) -> None:
         """Return once the status and headers are in; ResponseError if the connection failed first."""
         if self._error is not None:
@@ -232,26 +242,42 @@ class Connection(asyncio.Protocol):
     async def read(self) -> bytes:
         """The body bytes received since the last read, waiting for some; b'' at the body's end."""
         while True:
-            if self._body:
-                data = self._body[0] if len(self._body) == 1 else b"".join(self._body)
-                self._body = []
-                self._buffered = 0
-                if self._paused and self.transport is not None:
-                    self._paused = False
-                    self.transport.resume_reading()
-                decoded = self._decode(data)
-                if decoded:
-                    return decoded
-                continue  # a compressed piece that decoded to nothing yet: b'' would mean the end
-            if self._error is not None:
-                raise self._error
-            if self.complete:
-                return self._flush()
-            self._waiter = self._loop.create_future()
+            data = self.take()
+            if data is not None:
+                return data
             try:
-                await self._waiter
+                await self.readable()
             finally:
                 self._waiter = None
+
+    def take(self) -> bytes | None:
+        """The body bytes received since the last take, without waiting: b'' at the body's end, None when
+        there are none yet (await :meth:`readable`, then take again). ResponseError if the connection failed.
+        """
+        if self._body:
+            data = self._body[0] if len(self._body) == 1 else b"".join(self._body)
+            self._body = []
+            self._buffered = 0
+            if self._paused and self.transport is not None:
+                self._paused = False
+                self.transport.resume_reading()
+            decoded = self._decode(data)
+            if decoded:
+                return decoded
+            # A compressed piece that decoded to nothing yet: b'' would mean the end.
+        if self._error is not None:
+            raise self._error
+        if self.complete:
+            return self._flush()
+        return None
+
+    def readable(self) -> asyncio.Future[None]:
+        """A future done once there is something to take (body bytes, the body's end, a failure).
+
+        A future, not a coroutine: a held stream's reader waits on it directly, with no frame of its own.
+        """
+        self._waiter = waiter = self._loop.create_future()
+        return waiter
 
     def _decode(self, data: bytes) -> bytes:
         if self._decoder is None:
@@ -292,6 +318,7 @@ class Connection(asyncio.Protocol):
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+        self._waiter = None  # the reader holds it while it waits; nothing else needs it
 
     def close(self) -> None:
         if self.transport is not None:

@@ -37,7 +37,7 @@ watches instead.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, TypeVar
 
 import httptools
 from uvicorn.config import Config
@@ -103,6 +103,22 @@ def limits_of(app: Any) -> LimitsConfig:
     return DEFAULT_LIMITS
 
 
+# The listening sockets' addresses and the clients' hosts seen, each kept once; bounded: past the
+# limit a new one is used as it is, nothing is evicted.
+T = TypeVar("T")
+_SHARED: dict[object, object] = {}
+_SHARED_LIMIT = 4096
+
+
+def _shared(value: T) -> T:
+    shared = _SHARED.get(value)
+    if shared is not None:
+        return shared  # type: ignore[return-value]
+    if len(_SHARED) < _SHARED_LIMIT:
+        _SHARED[value] = value
+    return value
+
+
 class HeadRefused(Exception):
     """Raised inside a parser callback to stop parsing a request head over the limits (431)."""
 
@@ -147,6 +163,12 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(CoalescingTransport(transport))  # type: ignore[arg-type]
+        # Every request's scope holds these two for its connection's life: the server's address is
+        # the same for every connection and the client's host for many, so they are shared.
+        if self.server is not None:
+            self.server = _shared(self.server)
+        if self.client is not None:
+            self.client = (_shared(self.client[0]), self.client[1])
         self.flow = LeanFlowControl(self.transport)  # type: ignore[assignment]
         # A connection that sends nothing is held no longer than a slow head.
         head = self.head

@@ -189,6 +189,7 @@ class ProxyHandler:
         response = await runtime.pool.open(
             upstream, "POST", match.path_qs, forward, orjson.dumps(exchange.body)
         )
+        del forward  # sent: this frame lives as long as the stream, and a held stream does not keep it
         state.timing.upstream += time.perf_counter() - waited
         exchange.outcome.upstream_reached = True
         try:
@@ -361,7 +362,7 @@ class ProxyHandler:
 
 
 def _release_raw_headers(scope: Scope) -> None:
-    """Empty the server's list of raw request headers once read into the header map.
+    """Empty the server's list of raw request headers once read into the header map, and drop what is unread.
 
     The protocol keeps that list (as ``scope["headers"]``) until the connection's next request; nothing
     reads it after the map is built (every phase and the upstream request use the map), and a held
@@ -370,6 +371,9 @@ def _release_raw_headers(scope: Scope) -> None:
     raw = scope.get("headers")
     if type(raw) is list:
         raw.clear()
+    # Nor are the server's ASGI version and its copy of the lifespan state read (the proxy keeps none).
+    scope.pop("asgi", None)
+    scope.pop("state", None)
 
 
 def _json_object(raw: bytes) -> dict[str, Any]:

@@ -173,6 +173,7 @@ class StreamRelay:
         headers = response_headers(self.exchange, self.upstream, self.request_id)
         # Sent with the head and read by nothing after it: a held stream does not keep them.
         self.exchange.response_headers.clear()
+        self.upstream.forget_headers()
         headers.extend(
             [
                 (b"content-type", b"text/event-stream; charset=utf-8"),

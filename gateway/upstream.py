@@ -304,10 +304,23 @@ class UpstreamResponse:
         value = self.headers.get("content-type", "")
         return value.partition(";")[0].strip().lower() == "text/event-stream"
 
+    def forget_headers(self) -> None:
+        """The head is forwarded: drop the upstream's header lines (``headers`` is empty after this)."""
+        self._conn.forget_headers()
+
     async def read_chunk(self) -> bytes:
         """The next piece of body as it arrives; b'' at the end."""
+        # Connection.read's loop, inline: an idle stream waits on the connection's future itself, with
+        # no coroutine frame of the connection's between this one and the watchdog's.
+        conn, watchdog = self._conn, self.watchdog
         try:
-            return await self.watchdog.wait(self._conn.read(), self._idle)
+            while True:
+                if watchdog.overdue():  # the total limit holds even for a body that never makes it wait
+                    raise TimeoutError
+                data = conn.take()
+                if data is not None:
+                    return data
+                await watchdog.wait(conn.readable(), self._idle)
         except NETWORK_ERRORS as exc:
             raise upstream_failure(exc, self.upstream, self.metrics, "idle") from None
 

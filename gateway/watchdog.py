@@ -57,6 +57,10 @@ class Watchdog:
         self._timer_at = when
         self._timer = self._loop.call_at(when, self._check)
 
+    def overdue(self) -> bool:
+        """Whether the exchange has run past its total limit."""
+        return self._loop.time() >= self._deadline
+
     async def wait(self, awaitable: Awaitable[T], limit: float) -> T:
         """Await ``awaitable`` as one wait on the upstream, limited to ``limit`` seconds (and the total)."""
         started = self._loop.time()

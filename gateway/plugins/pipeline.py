@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from gateway.errors import GatewayError, PermissionDeniedError, PolicyFailureError, UpstreamError
@@ -17,6 +18,9 @@ if TYPE_CHECKING:
     from gateway.config.loader import PipelineSpec
     from gateway.protocols import Operation
     from gateway.protocols.response_view import StreamNumbering
+
+# A stream filter's ``on_event``, bound once per stream.
+OnEvent = Callable[[StreamEvent], Iterable[StreamEvent]]
 
 log = logging.getLogger("distillguard.pipeline")
 
@@ -179,14 +183,13 @@ class StreamChain:
         numbering: StreamNumbering | None = None,
     ) -> None:
         self._pipeline = pipeline
-        self._stages = stages
-        # Every filter enforces (the usual chain): ``process`` then calls each one's ``on_event``
-        # directly, one event at a time, instead of through ``_apply`` (a stream's hot loop).
-        self._enforced = (
-            tuple((policy, stream_filter.on_event) for policy, stream_filter in stages)
-            if all(policy.mode == "enforce" for policy, _ in stages)
-            else None
+        # One tuple for the chain's life (a held stream keeps it): each stage with its ``on_event``
+        # bound once, which ``process`` calls directly when every filter enforces (a stream's hot loop).
+        self._stages: tuple[tuple[Policy, StreamFilter, OnEvent], ...] = tuple(  # type: ignore[type-arg]
+            (policy, stream_filter, stream_filter.on_event) for policy, stream_filter in stages
         )
+        # Every filter enforces (the usual chain): ``process`` skips ``_apply``, one event at a time.
+        self._enforced = all(policy.mode == "enforce" for policy, _ in stages)
         # The adapter's renumbering, run once on what the last filter emits: filters may drop,
         # hold and insert events, and the client still sees consecutive numbers and indexes.
         self._numbering = numbering
@@ -203,8 +206,7 @@ class StreamChain:
 
     def process(self, event: StreamEvent) -> list[StreamEvent]:
         """Run ``event`` through every filter; raises PolicyFailureError when an enforcing filter fails."""
-        enforced = self._enforced
-        if enforced is None:
+        if not self._enforced:
             staged = [event]
             for index in range(len(self._stages)):
                 staged = self._apply(index, staged)
@@ -212,7 +214,7 @@ class StreamChain:
                     return staged
             return self._renumber(staged)
         events: list[StreamEvent] | None = None
-        for policy, on_event in enforced:
+        for policy, _, on_event in self._stages:
             if events is None:  # one event so far: the usual case, no list to walk
                 try:
                     out = on_event(event)
@@ -255,7 +257,7 @@ class StreamChain:
         self.ended = True
         out: list[StreamEvent] = []
         last: list[StreamEvent] = [terminal] if terminal is not None else []
-        for index, (policy, stream_filter) in enumerate(self._stages):
+        for index, (policy, stream_filter, _) in enumerate(self._stages):
             if out:
                 out = self._apply(index, out)
             try:
@@ -284,14 +286,14 @@ class StreamChain:
         if self.ended:
             return
         self.ended = True
-        for _, stream_filter in self._stages:
+        for _, stream_filter, _ in self._stages:
             try:
                 stream_filter.on_end()
             except Exception:
                 log.debug("stream filter failed while aborting", exc_info=True)
 
     def _apply(self, index: int, events: list[StreamEvent]) -> list[StreamEvent]:
-        policy, stream_filter = self._stages[index]
+        policy, stream_filter, on_event = self._stages[index]
         out: list[StreamEvent] = []
         if policy.mode == "shadow":
             for event in events:
@@ -302,7 +304,7 @@ class StreamChain:
             return events
         for event in events:
             try:
-                out.extend(stream_filter.on_event(event))
+                out.extend(on_event(event))
             except Exception:
                 raise self._pipeline._failed(policy, "stream") from None  # type: ignore[misc]
         return out

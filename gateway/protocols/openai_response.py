@@ -82,7 +82,7 @@ def _choice_parts(
         if type(index) is not int:
             index = position
         if closes is not None and choice.get("finish_reason") is not None:
-            closes.append(("choice", index))
+            closes.append(_choice_key(index))
         if not want_text:
             pass  # logprobs only: the message is not read
         elif chat:
@@ -92,7 +92,7 @@ def _choice_parts(
                     raise ValueError(f"choice {holder_name} is not an object")
                 if len(holder) == 1 and "text" in kinds and type(holder.get("content")) is str:
                     # The common chunk: one text delta and nothing else.
-                    out.append(Part("text", ("choice", index), holder, "content", stream, index))
+                    out.append(Part("text", _choice_key(index), holder, "content", stream, index))
                 elif holder:
                     _message_parts(out, holder, index, kinds, stream)
         elif "text" in kinds and type(choice.get("text")) is str:
@@ -100,6 +100,16 @@ def _choice_parts(
         if want_logprobs and (choice.get("logprobs") is not None or "prompt_logprobs" in choice):
             _choice_logprobs(out, choice, index, chat, stream)
     return out
+
+
+# The text keys of the first choices, built once: a stream filter keeps its key for the stream's life
+# (its text state is keyed by it), and every delta would otherwise build an equal tuple.
+_CHOICE_KEYS = tuple(("choice", index) for index in range(16))
+
+
+def _choice_key(index: int) -> tuple[str, int]:
+    # ``type() is int``: a bool index keeps its own key (it is written back as the upstream sent it).
+    return _CHOICE_KEYS[index] if type(index) is int and 0 <= index < 16 else ("choice", index)
 
 
 def _message_parts(
@@ -119,7 +129,7 @@ def _message_parts(
                 )
                 out.append(part)
     if "text" in kinds and isinstance(holder.get("content"), str):
-        out.append(Part("text", ("choice", index), holder, "content", delta=stream, choice=index))
+        out.append(Part("text", _choice_key(index), holder, "content", delta=stream, choice=index))
     if "refusal" in kinds and isinstance(holder.get("refusal"), str):
         out.append(Part("refusal", ("refusal", index), holder, "refusal", delta=stream, choice=index))
     if "tool_arguments" in kinds and isinstance(holder.get("tool_calls"), list):

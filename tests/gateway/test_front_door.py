@@ -14,6 +14,7 @@ import httpx
 import orjson
 import pytest
 
+from gateway import asgi
 from gateway.asgi import header_map
 from gateway.config.schema import LimitsConfig
 from tests.raw_http import parse_response
@@ -251,3 +252,25 @@ def test_honest_keep_alive_requests_reuse_the_connection(start_gateway: Callable
 
 def test_default_keep_alive_is_below_uvicorns_old_75_seconds() -> None:
     assert LimitsConfig().keep_alive_seconds < 75
+
+
+def test_header_map_shares_the_strings_of_names_and_repeating_values() -> None:
+    """A held stream keeps its header map: names and common values are one string for every request."""
+
+    def scope() -> dict[str, Any]:
+        # Fresh bytes each time (``lower`` copies), as the server gives them.
+        return {
+            "headers": [
+                (b"content-type".lower(), b"application/json".lower()),
+                (b"authorization".lower(), b"bearer sk-1".lower()),
+            ]
+        }
+
+    first, second = header_map(scope()), header_map(scope())
+    assert first == second == {"content-type": "application/json", "authorization": "bearer sk-1"}
+    for name_a, name_b in zip(first, second, strict=True):
+        assert name_a is name_b
+    assert first["content-type"] is second["content-type"]
+    # A client sending endless new names cannot grow the shared tables past their bound.
+    header_map({"headers": [(f"x-junk-{i}".encode(), b"v") for i in range(3000)]})
+    assert len(asgi._NAMES) <= asgi._SHARED_LIMIT and len(asgi._VALUES) <= asgi._SHARED_LIMIT
