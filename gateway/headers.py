@@ -8,6 +8,8 @@ client invents never reaches the model server.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from gateway.protocols import CLIENT_CREDENTIAL_HEADERS
 
 # Forwarded for every protocol: what the body is, and what the client accepts back.
@@ -47,3 +49,19 @@ RESERVED_CLIENT_HEADERS = (
     )
     | CLIENT_CREDENTIAL_HEADERS
 )  # where any protocol's clients put their credential (x-goog-api-key...)
+
+
+def upstream_request_headers(
+    client_headers: Mapping[str, str], request_id: str, client_ip: str
+) -> dict[str, str]:
+    """The allow-listed client headers (content type, accept), plus tracing headers.
+
+    What else a client may send upstream depends on the upstream: see
+    :meth:`gateway.upstream.Upstream.client_headers`.
+    """
+    headers = {k: v for k in FORWARDED_CLIENT_HEADERS if (v := client_headers.get(k)) is not None}
+    headers["x-request-id"] = request_id
+    forwarded = client_headers.get("x-forwarded-for")
+    headers["x-forwarded-for"] = f"{forwarded}, {client_ip}" if forwarded else client_ip
+    headers["accept-encoding"] = "identity"
+    return headers

@@ -42,6 +42,7 @@ from gateway.errors import (
     ServerError,
     UpstreamError,
 )
+from gateway.headers import upstream_request_headers
 from gateway.plugins.base import Account, Exchange
 from gateway.plugins.pipeline import Pipeline
 from gateway.protocols import ADAPTERS, protocol_for_path
@@ -49,7 +50,7 @@ from gateway.relay import StreamRelay, relay_json
 from gateway.request_state import RequestState, access_record
 from gateway.routes import BODY_METHODS, RouteMatch
 from gateway.runtime import Runtime
-from gateway.upstream import UpstreamResponse, upstream_request_headers
+from gateway.upstream import UpstreamResponse
 
 log = logging.getLogger("distillguard.proxy")
 

@@ -28,7 +28,6 @@ from gateway.errors import (
 )
 from gateway.headers import (
     ANTHROPIC_BETA,
-    FORWARDED_CLIENT_HEADERS,
     RESERVED_CLIENT_HEADERS,
 )
 from gateway.http_client import ConnectError, Connection, ResponseError, ResponseHeaders, request_head
@@ -384,18 +383,3 @@ class UpstreamResponse:
             and name != "content-type"
             and not name.startswith(UPSTREAM_ONLY_PREFIXES)
         ]
-
-
-def upstream_request_headers(
-    client_headers: Mapping[str, str], request_id: str, client_ip: str
-) -> dict[str, str]:
-    """The allow-listed client headers (content type, accept), plus tracing headers.
-
-    What else a client may send upstream depends on the upstream: see :meth:`Upstream.client_headers`.
-    """
-    headers = {k: v for k in FORWARDED_CLIENT_HEADERS if (v := client_headers.get(k)) is not None}
-    headers["x-request-id"] = request_id
-    forwarded = client_headers.get("x-forwarded-for")
-    headers["x-forwarded-for"] = f"{forwarded}, {client_ip}" if forwarded else client_ip
-    headers["accept-encoding"] = "identity"
-    return headers
