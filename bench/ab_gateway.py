@@ -28,7 +28,8 @@ import httpx
 import orjson
 import uvloop
 
-from bench.gateway import BODY, KEY, _env, _one, _wait, bare_config, bench_config, cpu_seconds, start_mock
+from bench.gateway import BODY, KEY, _one, bare_config, bench_config, start_mock
+from bench.processes import bench_env, cpu_seconds, wait_ready
 from gateway.auth.keys import digest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,9 +45,9 @@ def start_gateway(
     command = [sys.executable, "-m", "gateway.cli", "serve", "--config", str(policy), "--port", str(port)]
     command += ["--host", "127.0.0.1", "--upstream", upstream, "--keys-file", str(keys)]
     command += ["--operator-port", str(free_port())]
-    env = {**_env(), "PYTHONPATH": str(tree)}
+    env = {**bench_env(), "PYTHONPATH": str(tree)}
     process = subprocess.Popen(command, cwd=tree, env=env, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
-    _wait(f"http://127.0.0.1:{port}/readyz", process, log)
+    wait_ready(f"http://127.0.0.1:{port}/readyz", process, log)
     return process, port
 
 

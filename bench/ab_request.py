@@ -31,10 +31,10 @@ from bench.ab_gateway import add_pair_arguments, chat_request, prepare_pair, sta
 from bench.gateway import (
     KEY,
     _one,
-    cpu_seconds,
     semantic_active,
     wait_semantic_ready,
 )
+from bench.processes import cpu_seconds
 
 ROOT = Path(__file__).resolve().parent.parent
 

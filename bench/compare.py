@@ -50,13 +50,11 @@ from bench.gateway import (
     BODY,
     KEY,
     ROOT,
-    _env,
-    _wait,
     bare_config,
-    cpu_seconds,
     load,
     start_gateway_process,
 )
+from bench.processes import bench_env, cpu_seconds, wait_ready
 
 WRK_SCRIPT = """
 wrk.method = "POST"
@@ -188,10 +186,10 @@ def _percentile(out: str, label: str) -> float:
 @contextmanager
 def process(command: list[str], ready: str, log: Path, env: dict[str, str] | None = None) -> Iterator[None]:
     proc = subprocess.Popen(
-        command, cwd=ROOT, env=env or _env(), stdout=log.open("wb"), stderr=subprocess.STDOUT
+        command, cwd=ROOT, env=env or bench_env(), stdout=log.open("wb"), stderr=subprocess.STDOUT
     )
     try:
-        _wait(ready, proc, log)
+        wait_ready(ready, proc, log)
         yield
     finally:
         proc.terminate()

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import subprocess
 import sys
@@ -34,6 +33,7 @@ import orjson
 import uvloop
 import yaml
 
+from bench.processes import bench_env, cpu_seconds, peak_rss_mb, wait_ready
 from gateway.auth.keys import digest
 from gateway.mock.server import HOOK_HEADERS
 
@@ -122,28 +122,6 @@ async def load(
     return Result(len(latencies), time.perf_counter() - started, latencies, ttfts, errors)
 
 
-def _wait(url: str, process: subprocess.Popen[bytes], log: Path | None = None) -> None:
-    deadline = time.monotonic() + 120  # a traced or loaded gateway may take a while to start
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            tail = log.read_text()[-2000:] if log else ""
-            raise SystemExit(f"server exited with status {process.returncode}\n{tail}")
-        try:
-            if httpx.get(url, timeout=0.5).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    raise SystemExit(f"{url} did not come up")
-
-
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 UNLIMITED_QUOTA = {
     "requests_per_minute": 10**9,
     "tokens_per_minute": 10**9,
@@ -175,13 +153,6 @@ def _free_port() -> int:
     from tests.support import free_port
 
     return free_port()
-
-
-def _env() -> dict[str, str]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    for name in ("DISTILLGUARD_WATERMARK_KEY", "DISTILLGUARD_SEAL_KEY", "DISTILLGUARD_LOGPROB_NOISE_KEY"):
-        env.setdefault(name, "bench-secret-" + name.lower())
-    return env
 
 
 def start_gateway_process(
@@ -216,12 +187,12 @@ def start_gateway_process(
         str(_free_port()),  # the operator listener's default (9090) may be taken on a shared machine
     ]
     # Access logs stay on, as in production; into a file, never a pipe that could fill up.
-    environment = {**_env(), **(env or {})}
+    environment = {**bench_env(), **(env or {})}
     gateway = subprocess.Popen(
         command, cwd=ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=log_path.open("wb")
     )
     try:
-        _wait(f"http://127.0.0.1:{port}/readyz", gateway, log_path)
+        wait_ready(f"http://127.0.0.1:{port}/readyz", gateway, log_path)
     except BaseException:
         gateway.kill()  # not left running when it did not come up in time
         raise
@@ -233,11 +204,11 @@ def start_mock(port: int) -> subprocess.Popen[bytes]:
     mock = subprocess.Popen(
         [sys.executable, "-m", "gateway.cli", "mock-upstream", "--port", str(port)],
         cwd=ROOT,
-        env=_env(),
+        env=bench_env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    _wait(f"http://127.0.0.1:{port}/v1/models", mock)
+    wait_ready(f"http://127.0.0.1:{port}/v1/models", mock)
     return mock
 
 
@@ -281,20 +252,6 @@ def wait_semantic_ready(port: int, log: Path, gateway: subprocess.Popen[bytes], 
                 raise SystemExit(f"the embedding process did not start; see {log}")
             client.post("/v1/chat/completions", json=BODY)
             time.sleep(0.05)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process and of its live children (the detector's embedding
-    process works for the gateway: its CPU is the gateway's), from /proc/<pid>/stat."""
-    total = 0.0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if stat.parent.name == str(pid) or fields[1] == str(pid):
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
 
 
 def bare_config(config: Path, workdir: Path) -> Path:

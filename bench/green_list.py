@@ -44,6 +44,7 @@ import numpy as np
 
 from bench import figures
 from bench.green_harvest import PROMPTS, QUESTIONS, Answer, Harvester, tokenize_all
+from bench.token_edits import edit
 from bench.watermark_eval.corpora import stdlib_docstrings
 from policies.watermark.detector import candidates
 from policies.watermark.green_detect import GreenListDetector
@@ -78,18 +79,6 @@ def parse_point(text: str) -> Point:
         value = float(item[1:] if field else item)
         penalties[field or "presence_penalty"] = value
     return float(parts[0]), float(parts[1]), tuple(sorted((k, v) for k, v in penalties.items() if v))
-
-
-def edit(ids: list[int], rate: float, rng: random.Random) -> list[int]:
-    """Each token deleted (half the time) or replaced by a random id with probability ``rate``."""
-    out = []
-    for token in ids:
-        if rng.random() < rate:
-            if rng.random() < 0.5:
-                out.append(rng.randrange(VOCAB))
-            continue
-        out.append(token)
-    return out
 
 
 class Scorer:
@@ -184,7 +173,7 @@ def tpr_curves(
         curves["prose, 10% edited"] = [
             [
                 n,
-                sum(scorer.verdict(edit(ids[:n], 0.1, rng))["provider"] for ids in prose) / len(prose),
+                sum(scorer.verdict(edit(ids[:n], 0.1, rng, VOCAB))["provider"] for ids in prose) / len(prose),
                 len(prose),
             ]
             for n in lengths
@@ -321,7 +310,7 @@ def report_point(
             rows.setdefault(f"marked/{kind}", []).append(scorer.verdict(ids[:cut]))
             if kind == "prose":
                 rows.setdefault("marked/prose+code", []).append(scorer.verdict(ids[:cut]))
-                rows.setdefault("edited10/prose", []).append(scorer.verdict(edit(ids[:cut], 0.1, rng)))
+                rows.setdefault("edited10/prose", []).append(scorer.verdict(edit(ids[:cut], 0.1, rng, VOCAB)))
             elif kind == "code":
                 rows.setdefault("marked/prose+code", []).append(scorer.verdict(ids[:cut]))
         length = statistics.median(min(len(i), cut) for i in marked_ids)

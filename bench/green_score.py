@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench.green_list import edit
+from bench.token_edits import edit
 from policies.watermark.detector import candidates
 from policies.watermark.green_detect import GreenListDetector
 from policies.watermark.keys import MasterKey
@@ -148,14 +148,15 @@ def report(
         "    right account, answers cut shorter: " + ", ".join(f"{c} tokens {k}/{n}" for c, k in cuts.items())
     )
     rng = random.Random(7)  # the single draw of the figures measured before
-    edited = [counted(edit(i[:tokens], 0.1, rng), end_tokens) for i in marked]
+    edited = [counted(edit(i[:tokens], 0.1, rng, VOCAB), end_tokens) for i in marked]
     once_p = sum(target.provider_p(d) <= ALPHA for d in edited) / n
     once_a = sum("acct-0" in target.attributed(d) for d in edited) / n
     rates_p, rates_a = [], []
     for j, ids in enumerate(marked):
         hit_p = hit_a = 0
         for r in range(draws):
-            doc = counted(edit(ids[:tokens], 0.1, random.Random(10_000 * (offset + j) + r)), end_tokens)
+            rng_r = random.Random(10_000 * (offset + j) + r)
+            doc = counted(edit(ids[:tokens], 0.1, rng_r, VOCAB), end_tokens)
             hit_p += target.provider_p(doc) <= ALPHA
             # the target's own test, Bonferroni over the candidates (Holm names it then too)
             hit_a += target.first_p(doc) * accounts <= ALPHA

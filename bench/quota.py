@@ -35,6 +35,7 @@ from typing import Any
 import httpx
 import yaml
 
+from bench.processes import cpu_seconds
 from tests.support import (
     ROOT,
     TEST_KEYS,
@@ -66,11 +67,6 @@ def _config(upstream: str, state: dict[str, Any]) -> dict[str, Any]:
     config = base_config(upstream, state=state)
     config["tiers"]["pro"]["policies"] = [{"name": "quota", "config": QUOTA}]  # free: the baseline
     return config
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _phase_seconds(url: str, phase: str) -> tuple[float, float]:
@@ -114,7 +110,7 @@ Variant = tuple[str, str]
 
 
 def _measure(url: str, key: str, pids: dict[str, int], args: argparse.Namespace) -> dict[str, float]:
-    cpu_before = {name: _cpu_seconds(pid) for name, pid in pids.items()}
+    cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
     phases_before = {phase: _phase_seconds(url, phase) for phase in ("request", "after_response")}
     latencies, overheads = asyncio.run(_load(url, key, args.requests, args.concurrency))
     stats = {
@@ -123,7 +119,7 @@ def _measure(url: str, key: str, pids: dict[str, int], args: argparse.Namespace)
         "overhead": _pct(overheads, 0.5),
     }
     for name, pid in pids.items():
-        stats[f"cpu_{name}"] = (_cpu_seconds(pid) - cpu_before[name]) / args.requests
+        stats[f"cpu_{name}"] = (cpu_seconds(pid) - cpu_before[name]) / args.requests
     for phase, (total, count) in phases_before.items():
         after_total, after_count = _phase_seconds(url, phase)
         calls = after_count - count

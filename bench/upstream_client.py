@@ -25,7 +25,8 @@ import aiohttp
 import orjson
 import uvloop
 
-from bench.gateway import BODY, ROOT, _env, _wait
+from bench.gateway import BODY, ROOT
+from bench.processes import bench_env, wait_ready
 from gateway.config.schema import UpstreamConfig
 from gateway.metrics import GatewayMetrics
 from gateway.upstream import UpstreamPool
@@ -154,7 +155,7 @@ def main() -> None:
     from tests.support import free_port
 
     port = free_port()
-    env = _env()
+    env = bench_env()
     mock = subprocess.Popen(
         [sys.executable, "-m", "gateway.cli", "mock-upstream", "--port", str(port)],
         cwd=ROOT,
@@ -163,7 +164,7 @@ def main() -> None:
         stderr=subprocess.DEVNULL,
     )
     try:
-        _wait(f"http://127.0.0.1:{port}/healthz", mock)
+        wait_ready(f"http://127.0.0.1:{port}/healthz", mock)
         uvloop.run(run(f"http://127.0.0.1:{port}", args.requests, args.rounds, args.held))
     finally:
         mock.terminate()

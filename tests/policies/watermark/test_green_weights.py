@@ -18,6 +18,7 @@ from http.server import ThreadingHTTPServer
 import numpy as np
 import pytest
 
+from bench.token_edits import edit
 from policies.watermark.green_detect import GreenListDetector, LlamaServerTokenizer
 from policies.watermark.green_list import green_mask, provider_key
 from policies.watermark.keys import MasterKey
@@ -56,18 +57,6 @@ def looping_answer(seed: int) -> list[int]:
     return tokens
 
 
-def edited(tokens: list[int], rng: random.Random, rate: float = 0.1) -> list[int]:
-    """The attacker of the target: each token deleted or replaced by a random id with ``rate``."""
-    out = []
-    for token in tokens:
-        if rng.random() < rate:
-            if rng.random() < 0.5:
-                out.append(rng.randrange(VOCAB))
-            continue
-        out.append(token)
-    return out
-
-
 def text(tokens: list[int]) -> str:
     return " ".join(f"t{t}" for t in tokens)
 
@@ -99,7 +88,7 @@ def test_an_edited_marked_answer_stays_detected(tokenize_url: str) -> None:
     answer = looping_answer(1)
     found = {1: 0, 3: 0}
     for seed in range(40):
-        attacked = text(edited(answer, random.Random(seed)))
+        attacked = text(edit(answer, 0.1, random.Random(seed), VOCAB))
         for cap in found:
             report = detector(tokenize_url, repeat_cap=cap).detect([attacked], per_document=False)
             found[cap] += report["corpus"]["provider_detected"]
