@@ -30,6 +30,7 @@ from gateway.config.schema import LimitsConfig
 from gateway.console import console_routes
 from gateway.engine import ConfigLoader, Gateway
 from gateway.metrics import render_metrics
+from gateway.plugins import AdminContext
 from gateway.proxy import ProxyHandler
 
 ADMIN_ENTRY_POINTS = "distillguard.admin"
@@ -153,7 +154,7 @@ def _plugin_admin_routes(gateway: Gateway) -> list[BaseRoute]:
     """Admin routes contributed by policies (entry points ``distillguard.admin``), behind the admin token."""
     routes: list[BaseRoute] = []
     for ep in entry_points(group=ADMIN_ENTRY_POINTS):
-        factory: Callable[[Gateway], list[BaseRoute]] = ep.load()
+        factory: Callable[[AdminContext], list[BaseRoute]] = ep.load()
         routes.extend(factory(gateway))
     return routes
 

@@ -70,6 +70,16 @@ class Gateway:
         return self._runtime
 
     @property
+    def config(self) -> LoadedConfig:
+        """The configuration in force (replaced by a reload)."""
+        return self.runtime.loaded
+
+    @property
+    def store(self) -> StateStore:
+        """The state store in force (replaced by a reload that changes ``state``)."""
+        return self.runtime.services.store
+
+    @property
     def limits(self) -> LimitsConfig:
         """The front door's limits of the config now serving (the initial config's before the start)."""
         loaded = self._runtime.loaded if self._runtime is not None else self._initial

@@ -141,22 +141,6 @@ def test_the_plugin_interface_loads_without_the_engine() -> None:
 
 # ---- policies import the engine only through gateway.plugins -------------------------------------
 
-# Policies importing the protocol adapters directly (format knowledge the adapters should own; the
-# request view comes through gateway.plugins). Empty, and it must stay so.
-PROTOCOL_IMPORTS: set[tuple[str, str]] = set()
-
-# Not policies but tools shipped beside them, each needing one engine part the interface does not
-# offer: the commands (entry points ``distillguard.commands``) read a policy YAML and a keys file
-# as the gateway would; the admin routes (``distillguard.admin``) are handed the engine itself.
-TOOL_IMPORTS = {
-    ("policies.detector.sim.launch", "gateway.auth.keys"): "the simulator writes a keys file for the gateway",
-    ("policies.detector.sim.launch", "gateway.config.loader"): "the simulator merges a preset into its YAML",
-    ("policies.detector.sim.launch", "gateway.config.schema"): "the simulator writes key entries",
-    ("policies.watermark.cli", "gateway.config.loader"): "`distillguard watermark detect` reads the YAML",
-    ("policies.watermark.inputs", "gateway.config.loader"): "the watermark CLI reads the keys file",
-    ("policies.detector.admin", "gateway.engine"): "the admin routes get the engine (type only)",
-}
-
 
 def _engine_imports() -> dict[tuple[str, str], int]:
     policies = modules(("policies",))
@@ -173,15 +157,9 @@ def test_policies_import_the_engine_only_through_gateway_plugins() -> None:
     stray = {
         f"{module} line {line}: {target}"
         for (module, target), line in found.items()
-        if target != "gateway.plugins" and (module, target) not in PROTOCOL_IMPORTS | TOOL_IMPORTS.keys()
+        if target != "gateway.plugins"
     }
     assert not stray, "policies import engine internals (use gateway.plugins): " + "; ".join(sorted(stray))
-
-
-def test_the_listed_exceptions_are_still_needed() -> None:
-    found = _engine_imports()
-    stale = (PROTOCOL_IMPORTS | TOOL_IMPORTS.keys()) - found.keys()
-    assert not stale, f"exceptions no longer used (remove them from the lists): {sorted(stale)}"
 
 
 def test_gateway_plugins_declares_what_it_offers() -> None:

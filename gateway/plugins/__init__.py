@@ -42,6 +42,7 @@ from gateway.plugins.strictness import (
     Strictness,
 )
 from gateway.plugins.tasks import stop_task
+from gateway.plugins.tools import AdminContext, deep_merge, key_file_line, load_config, load_keys_file
 from gateway.protocols import OPERATION_NAMES, ProtocolAdapter
 from gateway.protocols.ratelimit import go_duration
 from gateway.protocols.readers import response_texts
@@ -87,6 +88,7 @@ __all__ = [
     "SUPERSET_IS_STRICTER",
     "TRUE_IS_STRICTER",
     "Account",
+    "AdminContext",
     "Anchor",
     "Block",
     "BudgetAsk",
@@ -141,8 +143,12 @@ __all__ = [
     "Strictness",
     "UpstreamError",
     "WithholdMode",
+    "deep_merge",
     "go_duration",
     "is_risk_level",
+    "key_file_line",
+    "load_config",
+    "load_keys_file",
     "response_texts",
     "stop_task",
 ]

@@ -20,26 +20,22 @@ detector shares those pins between replicas.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from gateway.plugins import RISK_LEVELS
+from gateway.plugins import RISK_LEVELS, AdminContext
 from policies.detector.core import CORE_KEY, DetectorCore
 from policies.detector.evidence import account_bundle, cluster_bundle, seal
 from policies.detector.scoring import RANK
-
-if TYPE_CHECKING:
-    from gateway.engine import Gateway
 
 
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": {"message": message, "type": "admin_error"}}, status_code=status)
 
 
-def routes(gateway: Gateway) -> list[BaseRoute]:
+def routes(gateway: AdminContext) -> list[BaseRoute]:
     def core() -> DetectorCore | None:
         found = gateway.shared.get(CORE_KEY, DetectorCore)
         return found if found.configured else None

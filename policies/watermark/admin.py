@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from gateway.plugins import ConfigError
+from gateway.plugins import AdminContext, ConfigError
 from policies.watermark.detector import Detector, candidates
 from policies.watermark.green_detect import GreenListDetector, make_tokenizer
 from policies.watermark.inputs import (
@@ -92,7 +92,7 @@ async def _green(
     return Response(orjson.dumps(report), media_type="application/json")
 
 
-def routes(gateway: Any) -> list[BaseRoute]:
+def routes(gateway: AdminContext) -> list[BaseRoute]:
     async def detect(request: Request) -> Response:
         try:
             body = orjson.loads(await request.body())
@@ -116,7 +116,7 @@ def routes(gateway: Any) -> list[BaseRoute]:
         if correction not in ("holm", "bonferroni"):
             return _error(400, "correction: must be holm or bonferroni")
         if body.get("scheme", "lexical") == "green_list":
-            return await _green(gateway.runtime.loaded, body, masters, accounts, texts, alpha, correction)
+            return await _green(gateway.config, body, masters, accounts, texts, alpha, correction)
         if body.get("scheme", "lexical") != "lexical":
             return _error(400, "scheme: must be lexical or green_list")
         strength = body.get("strength", detect_strength(strengths))
@@ -169,7 +169,7 @@ def routes(gateway: Any) -> list[BaseRoute]:
 
     async def evidence(request: Request) -> Response:
         account = request.path_params["account"]
-        store = gateway.runtime.services.store
+        store = gateway.store
         raw = await store.get(store.key("evidence", "watermark", account))
         record = orjson.loads(raw) if raw else None
         return JSONResponse({"account": account, "evidence": record})
@@ -183,11 +183,11 @@ def routes(gateway: Any) -> list[BaseRoute]:
 
 
 def _keys_and_accounts(
-    gateway: Any, body: dict[str, Any]
+    gateway: AdminContext, body: dict[str, Any]
 ) -> tuple[list[MasterKey], list[str], float, set[str]] | Response:
     """The running config's watermark master keys and the accounts to test (``body["accounts"]`` or all
     the gateway knows), with the lowest density and the strengths configured; or the error response."""
-    loaded = gateway.runtime.loaded
+    loaded = gateway.config
     specs: list[KeySpec] = []
     density = 1.0
     strengths: set[str] = set()

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import orjson
 
-from gateway.plugins import ConfigError
+from gateway.plugins import ConfigError, load_config
 from policies.watermark.detector import Detector, candidates, summary
 from policies.watermark.green_detect import GreenListDetector, green_summary, make_tokenizer
 from policies.watermark.inputs import (
@@ -38,8 +38,6 @@ def _keys_and_accounts(args: argparse.Namespace) -> tuple[list[Any], list[str], 
     density: float | None = None
     strengths: set[str] = set()
     if args.config:
-        from gateway.config.loader import load_config
-
         loaded = load_config(args.config)
         for config in watermark_configs(loaded):
             found, found_density, found_strength = key_specs_from_policy(config)
@@ -72,8 +70,6 @@ def _green_detector(args: argparse.Namespace, masters: list[Any], accounts: list
     account_gamma, nested = args.account_gamma, args.nested
     end_tokens: list[int] = []
     if args.config:
-        from gateway.config.loader import load_config
-
         found = green_list_settings(watermark_configs(load_config(args.config)), args.model)
         if found is not None:
             entry, layout = found

@@ -8,8 +8,7 @@ from typing import Any
 
 import orjson
 
-from gateway.config.loader import load_keys_file
-from gateway.plugins import response_texts
+from gateway.plugins import load_keys_file, response_texts
 from policies.watermark.config import GreenListModel, WatermarkConfig
 from policies.watermark.green_list import GreenLayout
 from policies.watermark.keys import KeySpec

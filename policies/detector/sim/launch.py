@@ -16,9 +16,7 @@ import httpx
 import orjson
 import yaml
 
-from gateway.auth.keys import digest
-from gateway.config.loader import deep_merge
-from gateway.config.schema import ApiKeyEntry
+from gateway.plugins import deep_merge, key_file_line
 from policies.detector.sim.personas import Account
 
 ADMIN_TOKEN_ENV = "DISTILLGUARD_ADMIN_TOKEN"
@@ -36,10 +34,7 @@ def write_keys(accounts: list[Account], keys_file: Path) -> None:
     lines = []
     for account in accounts:
         account.key = "dg-sim-" + secrets.token_urlsafe(18)
-        entry = ApiKeyEntry(
-            sha256=digest(account.key), account=account.name, tier="free", key_id=account.name[:40]
-        )
-        lines.append(orjson.dumps(entry.model_dump()))
+        lines.append(key_file_line(account.key, account.name, "free", account.name[:40]))
     keys_file.write_bytes(b"\n".join(lines) + b"\n")
     keys_file.chmod(0o600)
 
