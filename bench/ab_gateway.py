@@ -63,18 +63,22 @@ def add_pair_arguments(parser: argparse.ArgumentParser, rounds: int) -> None:
     """The options every before/after bench takes: the base tree, the config, the rounds."""
     parser.add_argument("--base", required=True, help="a checkout of the code before (a git worktree)")
     parser.add_argument("--config", default=str(ROOT / "policies" / "default.yaml"))
+    parser.add_argument(
+        "--base-config",
+        help="the before tree's own config, where it refuses keys --config has (by default --config)",
+    )
     parser.add_argument("--engine", action="store_true", help="the config with every policy removed")
     parser.add_argument("--rounds", type=int, default=rounds)
 
 
 @dataclass
 class PairSetup:
-    """The two trees, the bench's policy and keys in a work directory, and a running mock upstream."""
+    """The two trees, each one's bench policy, the keys in a work directory, and a running mock upstream."""
 
     trees: dict[str, Path]
     work: Path
     config: Path
-    policy: Path
+    policies: dict[str, Path]
     keys: Path
     mock_port: int
     mock: subprocess.Popen[bytes]
@@ -86,12 +90,17 @@ def prepare_pair(args: argparse.Namespace) -> PairSetup:
 
     trees = {"before": Path(args.base).resolve(), "after": ROOT}
     work = Path(tempfile.mkdtemp())
+    policies: dict[str, Path] = {}
+    for label, given in (("after", args.config), ("before", args.base_config or args.config)):
+        (work / label).mkdir()
+        config = bare_config(Path(given), work / label) if args.engine else Path(given)
+        schema = trees[label] / "gateway" / "config" / "schema.py"
+        policies[label] = bench_config(config, work / label, "forward_headers" in schema.read_text())
     config = bare_config(Path(args.config), work) if args.engine else Path(args.config)
-    policy = bench_config(config, work)
     keys = work / "keys.jsonl"
     keys.write_bytes(orjson.dumps({"sha256": digest(KEY), "account": "bench", "tier": None}) + b"\n")
     mock_port = free_port()
-    return PairSetup(trees, work, config, policy, keys, mock_port, start_mock(mock_port))
+    return PairSetup(trees, work, config, policies, keys, mock_port, start_mock(mock_port))
 
 
 async def burst(port: int, request: bytes, answers: int, concurrency: int) -> int:
@@ -116,13 +125,13 @@ def main() -> None:
     parser.add_argument("--delay-ms", type=float, default=0.0, help="the mock's pause between stream events")
     args = parser.parse_args()
     setup = prepare_pair(args)
-    trees, work, policy, keys = setup.trees, setup.work, setup.policy, setup.keys
+    trees, work, policies, keys = setup.trees, setup.work, setup.policies, setup.keys
     mock_port, mock = setup.mock_port, setup.mock
     gateways: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
     try:
         upstream = f"http://127.0.0.1:{mock_port}"
         for label, tree in trees.items():
-            gateways[label] = start_gateway(tree, policy, keys, upstream, work / f"{label}.log")
+            gateways[label] = start_gateway(tree, policies[label], keys, upstream, work / f"{label}.log")
         headers = {"authorization": f"Bearer {KEY}", "x-mock-reasoning": "none"}
         if args.delay_ms:
             headers["x-mock-delay-ms"] = str(args.delay_ms)

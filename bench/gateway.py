@@ -133,11 +133,12 @@ UNLIMITED_QUOTA = {
 }
 
 
-def bench_config(config: Path, workdir: Path) -> Path:
+def bench_config(config: Path, workdir: Path, forward_hooks: bool = True) -> Path:
     """The policy with the bench account's quota raised, so quota is measured but never rejects,
-    and the mock's test hooks (``x-mock-reasoning``) forwarded to it."""
+    and the mock's test hooks (``x-mock-reasoning``) forwarded to it (``forward_hooks``: code from
+    before ``forward_headers`` existed forwarded every client header and refuses the key)."""
     data = yaml.safe_load(config.read_text())
-    for upstream in data["upstreams"]:
+    for upstream in data["upstreams"] if forward_hooks else ():
         upstream.setdefault("forward_headers", []).append(HOOK_HEADERS)
     tier = data.get("default_tier", "default")
     names = {p["name"] for p in data["tiers"][tier]["policies"]}
