@@ -122,7 +122,8 @@ class ReasoningConfig(PolicyConfig):
         Literal["auto", "always", "never"], Ranked("never", "auto", "always")
     ] = Field(
         "auto",
-        description='ask Anthropic upstreams for `thinking.display: "omitted"`; auto: in drop and summary',
+        description="ask the upstream not to send the reasoning text where its API can (Anthropic's "
+        '`thinking.display: "omitted"`, Gemini\'s `includeThoughts: false`); auto: in drop and summary',
     )
     seal: SealConfig = SealConfig()
     limits: ReasoningLimits = ReasoningLimits()
