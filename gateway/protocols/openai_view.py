@@ -28,6 +28,7 @@ from gateway.protocols.request_view import (
     RequestView,
     _int,
     assistant_turns,
+    lower_to_ceiling,
     raise_to_floor,
     tool_choice_of,
 )
@@ -63,6 +64,8 @@ def _efforts(body: dict[str, Any], top_level: bool) -> list[EffortAsk]:
 
 
 _JSON_FORMATS = frozenset({"json_object", "json_schema"})
+# The DRY settings a client could only weaken the gateway's penalty with; the server's defaults apply.
+_DRY_WEAKENERS = ("dry_base", "dry_penalty_last_n", "dry_sequence_breakers")
 
 
 class _BiasedView(RequestView):
@@ -91,6 +94,15 @@ class _BiasedView(RequestView):
         # OpenAI's fields, which llama.cpp and vLLM honour.
         raise_to_floor(self.body, "presence_penalty", presence)
         raise_to_floor(self.body, "frequency_penalty", frequency)
+
+    def penalise_repeated_phrases(self, multiplier: float, allowed_length: int) -> None:
+        # llama.cpp's DRY sampler (params_from_json_cmpl); vLLM ignores fields it does not know.
+        if multiplier <= 0:
+            return
+        for field in _DRY_WEAKENERS:  # a low base, a short window, breakers everywhere
+            self.body.pop(field, None)
+        raise_to_floor(self.body, "dry_multiplier", multiplier)
+        lower_to_ceiling(self.body, "dry_allowed_length", allowed_length)
 
 
 class ChatView(_BiasedView):

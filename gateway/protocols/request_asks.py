@@ -131,6 +131,13 @@ def assistant_turns(messages: Any) -> Iterator[tuple[int, dict[str, Any]]]:
                 yield index, message
 
 
+def lower_to_ceiling(body: dict[str, Any], field: str, ceiling: int) -> None:
+    """Set ``body[field]`` to ``ceiling`` unless it already is an integer at most ``ceiling``."""
+    current = body.get(field)
+    if isinstance(current, bool) or not isinstance(current, int) or not current <= ceiling:
+        body[field] = ceiling
+
+
 def raise_to_floor(body: dict[str, Any], field: str, floor: float) -> None:
     """Set ``body[field]`` to ``floor`` unless it already is a number at least ``floor`` (no-op at 0)."""
     if floor <= 0:

@@ -26,6 +26,7 @@ from gateway.protocols.request_asks import InputSize as InputSize
 from gateway.protocols.request_asks import LogprobsAsk as LogprobsAsk
 from gateway.protocols.request_asks import ToolUse as ToolUse
 from gateway.protocols.request_asks import assistant_turns as assistant_turns
+from gateway.protocols.request_asks import lower_to_ceiling as lower_to_ceiling
 from gateway.protocols.request_asks import raise_to_floor as raise_to_floor
 from gateway.protocols.request_asks import tool_choice_of as tool_choice_of
 
@@ -284,6 +285,15 @@ class RequestView:
         Anything that is not a number at least the floor (missing, smaller, a string, a boolean,
         NaN) is replaced, so a client cannot ask for the repetition a floor exists to prevent; a
         floor of 0 leaves the field as sent.
+        """
+
+    def penalise_repeated_phrases(self, multiplier: float, allowed_length: int) -> None:
+        """Penalise extending a phrase that already occurred in the context, at least this much
+        (operations whose server has such a sampler: llama.cpp's DRY).
+
+        ``multiplier`` is a floor and ``allowed_length`` (the longest repeat left unpenalised) a
+        ceiling; the client's other settings of that sampler, which could only weaken it, are
+        dropped for the server's defaults. A multiplier of 0 leaves the request as sent.
         """
 
     def drop_logit_bias(self) -> None:

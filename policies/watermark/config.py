@@ -120,6 +120,25 @@ class GreenListModel(PolicyConfig):
         description="a marked request's frequency_penalty is raised to at least this (OpenAI's range, 0..2)",
     )
 
+    # The floors above leave loops whose period is a sentence (llama.cpp applies them over the last
+    # 64 tokens); its DRY sampler penalises extending any phrase already in the context, growing
+    # with the phrase's length. Only llama.cpp has it (vLLM ignores the fields). Measured in
+    # docs/watermark.md.
+    min_dry_multiplier: float = Field(
+        0.0,
+        ge=0,
+        le=5,
+        description="llama.cpp servers: a marked request's dry_multiplier (its penalty on repeated phrases) "
+        "is raised to at least this; 0 leaves it as sent",
+    )
+    max_dry_allowed_length: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="with min_dry_multiplier: repeats up to this many tokens long go unpenalised "
+        "(dry_allowed_length is lowered to at most this; the client's other dry_* settings are dropped)",
+    )
+
     @model_validator(mode="after")
     def _end_tokens_in_vocabulary(self) -> GreenListModel:
         outside = [t for t in self.end_tokens if not 0 <= t < self.vocab_size]

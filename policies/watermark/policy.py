@@ -181,6 +181,7 @@ class WatermarkPolicy(Policy[WatermarkConfig]):
         # The client's entries (bounded by the logprobs policy) are added to ours, never the reverse.
         request.set_logit_bias(bias.merged(request.logit_bias))  # type: ignore[arg-type]
         request.raise_repetition_penalties(model.min_presence_penalty, model.min_frequency_penalty)
+        request.penalise_repeated_phrases(model.min_dry_multiplier, model.max_dry_allowed_length)
         return True
 
     def _think(self, exchange: Exchange, inline_think: bool) -> tuple[tuple[str, ...], bool]:

@@ -199,3 +199,22 @@ def test_the_request_view_raises_both_penalties_where_the_operation_takes_a_bias
     assert not messages.accepts_logit_bias
     messages.raise_repetition_penalties(1.0, 0.5)
     assert messages.body == {"model": "m", "messages": []}
+
+
+def test_the_request_view_penalises_repeated_phrases_where_the_server_can() -> None:
+    chat = ADAPTERS["openai"].request_view(
+        "chat.completions",
+        {"model": "m", "messages": [], "dry_multiplier": True, "dry_allowed_length": None, "dry_base": 1.1},
+    )
+    chat.penalise_repeated_phrases(0.8, 2)
+    assert {k: v for k, v in chat.body.items() if k.startswith("dry_")} == {
+        "dry_multiplier": 0.8,
+        "dry_allowed_length": 2,
+    }
+    untouched = {"model": "m", "prompt": "x", "dry_multiplier": 0.0, "dry_base": 1.1}
+    completions = ADAPTERS["openai"].request_view("completions", dict(untouched))
+    completions.penalise_repeated_phrases(0.0, 2)  # not configured: the request as sent
+    assert completions.body == untouched
+    messages = ADAPTERS["anthropic"].request_view("messages", {"model": "m", "messages": []})
+    messages.penalise_repeated_phrases(0.8, 2)
+    assert messages.body == {"model": "m", "messages": []}

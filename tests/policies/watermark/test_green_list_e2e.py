@@ -106,6 +106,8 @@ def floored(mock_upstream: MockHandle, tmp_path_factory: pytest.TempPathFactory)
         "vocab_size": VOCAB,
         "min_presence_penalty": 1.0,
         "min_frequency_penalty": 0.5,
+        "min_dry_multiplier": 0.8,
+        "max_dry_allowed_length": 4,
     }
     green = {"enabled": True, "models": [model]}
     config["tiers"]["free"]["policies"] = [
@@ -148,3 +150,52 @@ def test_a_marked_request_gets_at_least_the_models_penalties(
     expected = asked if floor is None or (asked is not None and asked >= floor) else floor
     assert sent.get("frequency_penalty") == expected
     assert ("logit_bias" in sent) == model.startswith("mock-")
+
+
+FLOORED_DRY = {"dry_multiplier": 0.8, "dry_allowed_length": 4}  # the floor and ceiling of `floored`
+
+
+@pytest.mark.parametrize(
+    ("asked", "forwarded"),
+    [
+        ({}, FLOORED_DRY),
+        # A client weakening the penalty: off, a long allowance, a base of 1, no window, breakers
+        # on every letter: the floor, the ceiling, and the server's defaults for the rest.
+        (
+            {
+                "dry_multiplier": 0,
+                "dry_allowed_length": 1000,
+                "dry_base": 1.0,
+                "dry_penalty_last_n": 0,
+                "dry_sequence_breakers": list("etaoinshrdlu "),
+            },
+            FLOORED_DRY,
+        ),
+        ({"dry_multiplier": 2.0, "dry_allowed_length": 3}, {"dry_multiplier": 2.0, "dry_allowed_length": 3}),
+        # Not numbers of the field's type (the parameter is forwarded unchecked): replaced.
+        ({"dry_multiplier": "9", "dry_allowed_length": 2.5}, FLOORED_DRY),
+    ],
+)
+def test_a_marked_request_gets_at_least_the_models_phrase_penalty(
+    floored: GatewayHandle, mock_upstream: MockHandle, asked: dict[str, Any], forwarded: dict[str, Any]
+) -> None:
+    mock_upstream.reset()
+    body = {"model": "mock-small", "messages": [{"role": "user", "content": "Explain caching."}], **asked}
+    headers = {"authorization": f"Bearer {floored.key('free')}"}
+    response = httpx.post(f"{floored.url}/v1/chat/completions", json=body, headers=headers)
+    assert response.status_code == 200, response.text
+    sent = mock_upstream.requests()[-1]["body"]
+    assert {k: v for k, v in sent.items() if k.startswith("dry_")} == forwarded
+
+
+def test_an_unmarked_request_keeps_its_phrase_penalty_settings(
+    floored: GatewayHandle, mock_upstream: MockHandle
+) -> None:
+    mock_upstream.reset()
+    asked = {"dry_multiplier": 0, "dry_base": 1.0}
+    body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "Explain caching."}], **asked}
+    headers = {"authorization": f"Bearer {floored.key('free')}"}
+    response = httpx.post(f"{floored.url}/v1/chat/completions", json=body, headers=headers)
+    assert response.status_code == 200, response.text
+    sent = mock_upstream.requests()[-1]["body"]
+    assert {k: v for k, v in sent.items() if k.startswith("dry_")} == asked
