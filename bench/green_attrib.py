@@ -14,11 +14,13 @@ gateway sets on a marked request). For each point it asks llama.cpp + SmolLM2-13
 ``--answers`` prose answers (bench.green_harvest's topics x styles, temperature 0.8, fixed seeds),
 marked for ``acct-0``, and as many unmarked with the same sampling fields; answers are cached on disk.
 ``--kind code`` or ``--kind factual`` asks bench.green_harvest's low-entropy prompts of that kind
-instead (4 each, cycled with a new seed per answer); ``--paraphrase`` has the model itself (unmarked)
+instead (4 each, cycled with a new seed per answer), ``--kind questions`` its 20 fixed questions
+(cycled likewise) and prints how many answers, marked and unmarked, hold an accepted answer;
+``--paraphrase`` has the model itself (unmarked)
 paraphrase each marked answer and tests the paraphrase; ``--speed N`` only measures llama.cpp's decode
 tokens/s, marked vs unmarked, in N alternating pairs on one slot (nothing cached). The bias is the
 product's for SmolLM2's ``green_list.models`` entry (``tests.llamacpp.server.SMOLLM2_ENTRY``): its
-``end_tokens`` at the highest level, left out of detection; ``--end-tokens none`` reproduces the
+``end_tokens`` at the layout's neutral level, left out of detection; ``--end-tokens none`` reproduces the
 figures measured before the entry had them. ``--unmarked N`` asks only the first N prompts unmarked
 (the false-positive set); ``--dump FILE`` writes every answer's token ids per point (JSON).
 
@@ -42,7 +44,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from bench.green_harvest import PROMPTS, Answer, Harvester, harvest_prompts, tokenize_all
+from bench.green_harvest import PROMPTS, QUESTIONS, Answer, Harvester, answered, harvest_prompts, tokenize_all
 from bench.green_score import ALPHA, END_TOKENS, MASTER, VOCAB, Layout, Scorer, counted, report
 from bench.watermark_eval.corpora import stdlib_docstrings
 from policies.watermark.green_list import GreenLayout, build_layout_bias, green_mask, provider_key
@@ -160,7 +162,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-unmarked", action="store_true", help="skip the unmarked answers (FPR)")
     parser.add_argument("--cost", action="store_true", help="only bytes and gateway us per point (no model)")
-    parser.add_argument("--kind", default="prose", choices=["prose", "code", "factual"], help="prompts")
+    kinds = ["prose", "code", "factual", "questions"]
+    parser.add_argument("--kind", default="prose", choices=kinds, help="prompts")
     parser.add_argument("--paraphrase", action="store_true", help="also test the model's own paraphrases")
     parser.add_argument("--speed", type=int, default=0, help="only decode tokens/s: N alternating pairs")
     parser.add_argument(
@@ -213,7 +216,7 @@ def select_prompts(kind: str, offset: int, count: int) -> list[str]:
     kind, cycled (each answer still gets its own seed, so repeats are new samples)."""
     if kind == "prose":
         return harvest_prompts(offset + count)[offset:]
-    few = [p for k, p in PROMPTS if k == kind]
+    few = [q for q, _ in QUESTIONS] if kind == "questions" else [p for k, p in PROMPTS if k == kind]
     return [few[i % len(few)] for i in range(offset, offset + count)]
 
 
@@ -329,6 +332,11 @@ def run_point(
         )
     else:
         print(f"  own perplexity median marked {statistics.median(a.perplexity for a in marked):.2f}")
+    if args.kind == "questions":
+        right = [
+            sum(answered(p, a.text) for p, a in zip(prompts, got, strict=False)) for got in (marked, unmarked)
+        ]
+        print(f"  right answers: marked {right[0]} of {len(marked)}, unmarked {right[1]} of {len(unmarked)}")
     if args.paraphrase:
         paraphrased(args, harvester, url, marked, keys, names)
 

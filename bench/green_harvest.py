@@ -76,6 +76,12 @@ QUESTIONS: list[tuple[str, tuple[str, ...]]] = [
     ("What is the main language spoken in Brazil?", ("portuguese",)),
 ]
 
+
+def answered(question: str, text: str) -> bool:
+    """Whether ``text`` holds an accepted answer to ``question`` (one of QUESTIONS)."""
+    return any(accepted in text.lower() for accepted in dict(QUESTIONS)[question])
+
+
 # Topics x styles for the radioactivity harvest: many varied answers, none of them the grid's prompts
 TOPICS = [
     "volcanoes",

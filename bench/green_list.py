@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from bench import figures
-from bench.green_harvest import PROMPTS, QUESTIONS, Answer, Harvester, tokenize_all
+from bench.green_harvest import PROMPTS, QUESTIONS, Answer, Harvester, answered, tokenize_all
 from bench.token_edits import edit
 from bench.watermark_eval.corpora import stdlib_docstrings
 from policies.watermark.detector import candidates
@@ -203,10 +203,7 @@ def detection(points: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def accuracy(answers: Sequence[Answer]) -> float:
-    good = sum(
-        any(a in ans.text.lower() for a in accepted)
-        for ans, (_, accepted) in zip(answers, QUESTIONS, strict=True)
-    )
+    good = sum(answered(q, a.text) for a, (q, _) in zip(answers, QUESTIONS, strict=True))
     return good / len(QUESTIONS)
 
 
