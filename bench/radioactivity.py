@@ -292,6 +292,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "presence_penalty": float(entry.get("min_presence_penalty", 0.0)),
             "frequency_penalty": float(entry.get("min_frequency_penalty", 0.0)),
         }
+        if float(entry.get("min_dry_multiplier", 0.0)) > 0:  # the control samples as marked requests do
+            penalties["dry_multiplier"] = float(entry["min_dry_multiplier"])
+            penalties["dry_allowed_length"] = float(entry.get("max_dry_allowed_length", 2))
         gateway, keys = start_gateway(backend, watermark, args.accounts)
         try:
             settings = json.dumps([watermark, os.environ[KEY_ENV]], sort_keys=True).encode()

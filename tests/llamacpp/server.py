@@ -49,6 +49,8 @@ SMOLLM2_ENTRY: dict[str, object] = {
     "vocab_size": 49152,
     "end_tokens": [0, 2],
     "min_frequency_penalty": 0.5,
+    "min_dry_multiplier": 0.8,
+    "max_dry_allowed_length": 4,
 }
 
 
