@@ -29,7 +29,7 @@ from starlette.routing import BaseRoute, Route
 
 from gateway.plugins import AdminContext, ConfigError
 from policies.watermark.detector import Detector, candidates
-from policies.watermark.green_detect import GreenListDetector, make_tokenizer
+from policies.watermark.green_detect import GreenListDetector
 from policies.watermark.inputs import (
     detect_strength,
     green_list_settings,
@@ -37,6 +37,7 @@ from policies.watermark.inputs import (
     watermark_configs,
 )
 from policies.watermark.keys import KeySpec, MasterKey, load_master_keys
+from policies.watermark.model_tokenizers import make_tokenizer
 from policies.watermark.probe import openai_asker, probe
 
 PROBE_KEY_PREFIX = "DISTILLGUARD_PROBE_"
@@ -70,7 +71,7 @@ async def _green(
         return _error(400, where)
     entry, layout = found
     try:
-        tokenizer = make_tokenizer(entry.tokenizer_url, entry.tokenizer_json)
+        tokenizer = make_tokenizer(entry.tokenizer_url, entry.tokenizer_json, entry.tokenizer_gguf)
     except ValueError as exc:
         return _error(503, str(exc))
     detector = GreenListDetector(

@@ -3,7 +3,8 @@
 Keys come from the environment, never from the command line: ``--keys
 id=ENV,id2=ENV2`` names the env vars of the master keys (current and retired),
 or ``--config policy.yaml`` reads them from the watermark policy. ``--scheme green_list`` tests for the
-generation-time mark with the model's own tokenizer (``--tokenizer-url``, ``--tokenizer-json``). The accounts
+generation-time mark with the model's own tokenizer (``--tokenizer-url``, ``--tokenizer-json``,
+``--tokenizer-gguf``). The accounts
 to test come from ``--account``, ``--accounts-file`` (one id per line) or
 ``--keys-file`` (the gateway's keys.jsonl).
 """
@@ -21,7 +22,7 @@ import orjson
 
 from gateway.plugins import ConfigError, load_config
 from policies.watermark.detector import Detector, candidates, summary
-from policies.watermark.green_detect import GreenListDetector, green_summary, make_tokenizer
+from policies.watermark.green_detect import GreenListDetector, green_summary
 from policies.watermark.inputs import (
     detect_strength,
     green_list_settings,
@@ -31,6 +32,7 @@ from policies.watermark.inputs import (
     watermark_configs,
 )
 from policies.watermark.keys import KeySpec, load_master_keys, parse_key_specs
+from policies.watermark.model_tokenizers import make_tokenizer
 
 
 def _keys_and_accounts(args: argparse.Namespace) -> tuple[list[Any], list[str], float | None, str]:
@@ -61,12 +63,8 @@ def _keys_and_accounts(args: argparse.Namespace) -> tuple[list[Any], list[str], 
 
 def _green_detector(args: argparse.Namespace, masters: list[Any], accounts: list[str]) -> GreenListDetector:
     """The green-list detector from the flags, completed from the policy's green_list (``--config``)."""
-    vocab_size, gamma, url, tokenizer_json = (
-        args.vocab_size,
-        args.gamma,
-        args.tokenizer_url,
-        args.tokenizer_json,
-    )
+    vocab_size, gamma = args.vocab_size, args.gamma
+    url, tokenizer_json, tokenizer_gguf = args.tokenizer_url, args.tokenizer_json, args.tokenizer_gguf
     account_gamma, nested = args.account_gamma, args.nested
     end_tokens: list[int] = []
     if args.config:
@@ -78,11 +76,12 @@ def _green_detector(args: argparse.Namespace, masters: list[Any], accounts: list
             account_gamma = account_gamma or layout.account_gamma
             nested = nested or layout.nested
             end_tokens = entry.end_tokens
-            if not (url or tokenizer_json):
+            if not (url or tokenizer_json or tokenizer_gguf):
                 url, tokenizer_json = entry.tokenizer_url, entry.tokenizer_json
+                tokenizer_gguf = entry.tokenizer_gguf
     if not vocab_size:
         raise ConfigError("the green-list scheme needs --vocab-size (or --config with green_list.models)")
-    tokenizer = make_tokenizer(url, tokenizer_json)
+    tokenizer = make_tokenizer(url, tokenizer_json, tokenizer_gguf)
     return GreenListDetector(
         masters,
         candidates(masters, accounts),
@@ -193,7 +192,10 @@ def register(subparsers: Any) -> None:
     )
     detect.add_argument("--tokenizer-url", help="green_list: a llama.cpp server of the model (/tokenize)")
     detect.add_argument(
-        "--tokenizer-json", help="green_list: the model's tokenizer.json (needs `tokenizers`)"
+        "--tokenizer-json", help="green_list: the model's tokenizer.json (the `tokenizer` extra)"
+    )
+    detect.add_argument(
+        "--tokenizer-gguf", help="green_list: the model's GGUF file, its tokenizer read (`tokenizer` extra)"
     )
     detect.add_argument("--vocab-size", type=int, help="green_list: the model's vocabulary size")
     detect.add_argument(

@@ -95,7 +95,12 @@ class GreenListModel(PolicyConfig):
         description="detection: a llama.cpp server of this model; its /tokenize endpoint re-tokenizes text",
     )
     tokenizer_json: str | None = Field(
-        None, description="detection: a tokenizer.json of this model (needs the `tokenizers` package)"
+        None, description="detection: a tokenizer.json of this model (the `tokenizer` extra)"
+    )
+    tokenizer_gguf: str | None = Field(
+        None,
+        description="detection: this model's GGUF file, whose byte-level BPE tokenizer is read from its "
+        "metadata (the `tokenizer` extra; the gpt2 and smollm pre-tokenizers)",
     )
     end_tokens: list[int] = Field(
         default_factory=list,

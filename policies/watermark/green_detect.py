@@ -1,11 +1,12 @@
 """Detecting the green-list mark: re-tokenize with the model's own tokenizer, test distinct tokens.
 
 Each document is tokenized with the upstream model's tokenizer (a llama.cpp server's ``/tokenize``
-endpoint, or a ``tokenizer.json`` through the ``tokenizers`` package), and each *distinct* token id
-is scored once: repeated tokens and repeated n-grams would otherwise inflate the statistic (Sander et
-al. 2024). Under the null hypothesis (text not generated with a key) each distinct token is green
-with probability exactly ``gamma``, independently (see :mod:`policies.watermark.green_list`), so the
-number of green distinct tokens is Binomial(n, gamma) and its exact tail is the p-value.
+endpoint, a ``tokenizer.json`` or the model's GGUF file: :mod:`policies.watermark.model_tokenizers`),
+and each *distinct* token id is scored once: repeated tokens and repeated n-grams would otherwise
+inflate the statistic (Sander et al. 2024). Under the null hypothesis (text not generated with a
+key) each distinct token is green with probability exactly ``gamma``, independently (see
+:mod:`policies.watermark.green_list`), so the number of green distinct tokens is Binomial(n, gamma)
+and its exact tail is the p-value.
 
 A distinct token's one hit is *weighted* by how often it occurs in the text, ``min(count,
 repeat_cap)`` (1, 2 or 3 by default): a token the sampler chose again and again under the bias is
@@ -29,10 +30,8 @@ p-value is at most ``alpha``. The corpus test scores each token id once over all
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-import httpx
 import numpy as np
 
 from policies.watermark.detector import Candidate
@@ -44,50 +43,6 @@ from policies.watermark.stats import WeightedBinomialTest, adjust
 # (docs/watermark.md), where tokens seen once were 95% provider-green, twice 98%, three times or more
 # 99% (null 75%), and after 10% random edits those seen once only 89%.
 REPEAT_CAP = 3
-
-
-class Tokenizer(Protocol):
-    def encode(self, text: str) -> list[int]: ...
-
-
-class LlamaServerTokenizer:
-    """A llama.cpp server's ``POST /tokenize`` (the model's own vocabulary, no special tokens added)."""
-
-    def __init__(self, url: str, timeout: float = 30.0) -> None:
-        self.url = url.rstrip("/")
-        self._client = httpx.Client(timeout=timeout)
-
-    def encode(self, text: str) -> list[int]:
-        response = self._client.post(f"{self.url}/tokenize", json={"content": text, "add_special": False})
-        response.raise_for_status()
-        tokens = response.json().get("tokens")
-        if not isinstance(tokens, list) or not all(isinstance(t, int) for t in tokens):
-            raise ValueError(f"{self.url}/tokenize did not answer a list of token ids")
-        return tokens
-
-
-class JsonTokenizer:
-    """A Hugging Face ``tokenizer.json`` (needs the optional ``tokenizers`` package)."""
-
-    def __init__(self, path: str | Path) -> None:
-        try:
-            from tokenizers import Tokenizer as HFTokenizer
-        except ImportError as exc:  # an optional dependency: say what to install
-            raise ValueError(
-                "tokenizer_json needs the `tokenizers` package (pip install tokenizers)"
-            ) from exc
-        self._tokenizer = HFTokenizer.from_file(str(path))
-
-    def encode(self, text: str) -> list[int]:
-        return list(self._tokenizer.encode(text, add_special_tokens=False).ids)
-
-
-def make_tokenizer(url: str | None, tokenizer_json: str | None) -> Tokenizer:
-    if url:
-        return LlamaServerTokenizer(url)
-    if tokenizer_json:
-        return JsonTokenizer(tokenizer_json)
-    raise ValueError("the green-list detector needs the model's tokenizer: a tokenizer URL or tokenizer.json")
 
 
 class GreenListDetector:

@@ -84,3 +84,24 @@ def test_real_answers_carry_the_mark_and_name_the_account(
         assert doc["provider_detected"] and doc["attributed"] == ["free@default"], doc
     clean = detect(marked_gateway, unmarked)["corpus"]
     assert clean["attributed"] == [] and not clean["provider_detected"], clean
+
+
+def test_the_gguf_files_tokenizer_reads_text_as_the_server_does(llama_plain_server: LlamaServer) -> None:
+    """``tokenizer_gguf`` detection sees the ids the model's own server gives (a different split
+    would score other tokens): SmolLM2's GGUF, rebuilt in process, against llama.cpp's /tokenize."""
+    from bench.watermark_eval.corpora import stdlib_docstrings
+    from policies.watermark.model_tokenizers import LlamaServerTokenizer, gguf_tokenizer
+    from tests.llamacpp.server import model_file
+
+    in_process = gguf_tokenizer(model_file())
+    server = LlamaServerTokenizer(llama_plain_server.url)
+    texts = [
+        *PROMPTS,
+        "Numbers: 3.14159, 1,000,000 and 2026-12-05; isn't it? They'd've said 'no'.",
+        "   leading and trailing   \n\n\n\ttabs\r\nand CRLF",
+        "def f(x):\n    return x ** 2  # café, Привет, 你好, こんにちは 🎉",
+        "The answer ends here.<|im_end|> and a control token written out",
+        *stdlib_docstrings(120),
+    ]
+    differ = [t[:60] for t in texts if in_process.encode(t) != server.encode(t)]
+    assert not differ, differ

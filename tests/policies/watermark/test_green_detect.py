@@ -21,9 +21,10 @@ import numpy as np
 import pytest
 
 from policies.watermark.detector import candidates
-from policies.watermark.green_detect import GreenListDetector, LlamaServerTokenizer
+from policies.watermark.green_detect import GreenListDetector
 from policies.watermark.green_list import green_mask, provider_key
 from policies.watermark.keys import MasterKey
+from policies.watermark.model_tokenizers import LlamaServerTokenizer
 from policies.watermark.stats import BinomialTest
 from tests.support import ROOT, free_port
 

@@ -19,9 +19,10 @@ import numpy as np
 import pytest
 
 from bench.token_edits import edit
-from policies.watermark.green_detect import GreenListDetector, LlamaServerTokenizer
+from policies.watermark.green_detect import GreenListDetector
 from policies.watermark.green_list import green_mask, provider_key
 from policies.watermark.keys import MasterKey
+from policies.watermark.model_tokenizers import LlamaServerTokenizer
 from policies.watermark.stats import WeightedBinomialTest
 from tests.policies.watermark.test_green_detect import _Tokenize
 from tests.support import free_port
