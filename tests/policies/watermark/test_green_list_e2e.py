@@ -156,12 +156,13 @@ FLOORED_DRY = {"dry_multiplier": 0.8, "dry_allowed_length": 4}  # the floor and 
 
 
 @pytest.mark.parametrize(
-    ("asked", "forwarded"),
+    ("model", "asked", "forwarded"),
     [
-        ({}, FLOORED_DRY),
+        ("mock-small", {}, FLOORED_DRY),
         # A client weakening the penalty: off, a long allowance, a base of 1, no window, breakers
         # on every letter: the floor, the ceiling, and the server's defaults for the rest.
         (
+            "mock-small",
             {
                 "dry_multiplier": 0,
                 "dry_allowed_length": 1000,
@@ -171,31 +172,28 @@ FLOORED_DRY = {"dry_multiplier": 0.8, "dry_allowed_length": 4}  # the floor and 
             },
             FLOORED_DRY,
         ),
-        ({"dry_multiplier": 2.0, "dry_allowed_length": 3}, {"dry_multiplier": 2.0, "dry_allowed_length": 3}),
+        (
+            "mock-small",
+            {"dry_multiplier": 2.0, "dry_allowed_length": 3},
+            {"dry_multiplier": 2.0, "dry_allowed_length": 3},
+        ),
         # Not numbers of the field's type (the parameter is forwarded unchecked): replaced.
-        ({"dry_multiplier": "9", "dry_allowed_length": 2.5}, FLOORED_DRY),
+        ("mock-small", {"dry_multiplier": "9", "dry_allowed_length": 2.5}, FLOORED_DRY),
+        # A model the green list does not mark: the client's settings as sent.
+        ("gpt-4o", {"dry_multiplier": 0, "dry_base": 1.0}, {"dry_multiplier": 0, "dry_base": 1.0}),
     ],
 )
 def test_a_marked_request_gets_at_least_the_models_phrase_penalty(
-    floored: GatewayHandle, mock_upstream: MockHandle, asked: dict[str, Any], forwarded: dict[str, Any]
+    floored: GatewayHandle,
+    mock_upstream: MockHandle,
+    model: str,
+    asked: dict[str, Any],
+    forwarded: dict[str, Any],
 ) -> None:
     mock_upstream.reset()
-    body = {"model": "mock-small", "messages": [{"role": "user", "content": "Explain caching."}], **asked}
+    body = {"model": model, "messages": [{"role": "user", "content": "Explain caching."}], **asked}
     headers = {"authorization": f"Bearer {floored.key('free')}"}
     response = httpx.post(f"{floored.url}/v1/chat/completions", json=body, headers=headers)
     assert response.status_code == 200, response.text
     sent = mock_upstream.requests()[-1]["body"]
     assert {k: v for k, v in sent.items() if k.startswith("dry_")} == forwarded
-
-
-def test_an_unmarked_request_keeps_its_phrase_penalty_settings(
-    floored: GatewayHandle, mock_upstream: MockHandle
-) -> None:
-    mock_upstream.reset()
-    asked = {"dry_multiplier": 0, "dry_base": 1.0}
-    body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "Explain caching."}], **asked}
-    headers = {"authorization": f"Bearer {floored.key('free')}"}
-    response = httpx.post(f"{floored.url}/v1/chat/completions", json=body, headers=headers)
-    assert response.status_code == 200, response.text
-    sent = mock_upstream.requests()[-1]["body"]
-    assert {k: v for k, v in sent.items() if k.startswith("dry_")} == asked
