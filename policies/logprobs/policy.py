@@ -100,10 +100,11 @@ class LogprobsPolicy(Policy[LogprobsConfig]):
             if self.mode == "enforce":
                 self._clamped.labels(param, action).inc()
 
-        RequestLimiter(self.config, self.tier, self.name, report).apply(exchange.request)
-        exchange.scratch[self.name] = self._rewriter(exchange)
+        asked = RequestLimiter(self.config, self.tier, self.name, report).apply(exchange.request)
+        exchange.scratch[self.name] = self._rewriter(exchange, asked.echo)
 
-    def _rewriter(self, exchange: Exchange) -> LogprobRewriter:
+    def _rewriter(self, exchange: Exchange, echo: bool) -> LogprobRewriter:
+        """The exchange's rewriter; ``echo``: whether the request as sent echoes its prompt with logprobs."""
         config = self.config
         context = b""
         noise_scale = 0.0
@@ -118,7 +119,6 @@ class LogprobsPolicy(Policy[LogprobsConfig]):
             if noise_scale > 0 and self._key is not None
             else self._plain
         )
-        echo = exchange.request.logprobs.echo
         return LogprobRewriter(
             coarsener,
             drop=not config.logprobs,
@@ -127,11 +127,12 @@ class LogprobsPolicy(Policy[LogprobsConfig]):
         )
 
     def _rewriter_for(self, exchange: Exchange) -> LogprobRewriter | None:
-        if not exchange.carries("logprobs"):
-            return None
-        rewriter = exchange.scratch.get(self.name)
-        if rewriter is None:  # request phase skipped (shadow copy); build from what we have
-            rewriter = exchange.scratch[self.name] = self._rewriter(exchange)
+        rewriter = exchange.scratch.get(self.name)  # set by the request phase where logprobs can come
+        if rewriter is None:
+            if not exchange.carries("logprobs"):
+                return None
+            # The request phase was skipped (a shadow copy): build it from what we have.
+            rewriter = exchange.scratch[self.name] = self._rewriter(exchange, exchange.request.logprobs.echo)
         return rewriter
 
     async def on_response(self, exchange: Exchange, body: dict[str, Any]) -> None:

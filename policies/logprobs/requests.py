@@ -27,19 +27,24 @@ class RequestLimiter:
         self.tier = tier
         self.policy = policy
         self.report = report
+        self.edited = False  # whether apply() changed the request (every change goes through _excess)
 
-    def apply(self, request: RequestView) -> None:
+    def apply(self, request: RequestView) -> LogprobsAsk:
+        """Apply the limits; returns what the request asks of log-probabilities once they apply."""
         asked = request.logprobs  # read once: the checks below edit different parameters
+        self.edited = False
         self._output(request, asked)
         self._prompt(request, asked)
         self._samples(request)
         self._logit_bias(request)
+        return request.logprobs if self.edited else asked
 
     def _excess(self, param: str, message: str, clamp: Clamp) -> None:
         if self.config.on_excess == "reject":
             self.report(param, "rejected")
             raise PolicyViolationError(message, param=param, policy=self.policy)
         clamp()
+        self.edited = True
         self.report(param, "clamped")
 
     def _cap(self, param: str, value: int, limit: int, lower: Callable[[int], None]) -> None:
