@@ -37,7 +37,7 @@ from policies.watermark.inputs import (
     watermark_configs,
 )
 from policies.watermark.keys import KeySpec, MasterKey, load_master_keys
-from policies.watermark.model_tokenizers import make_tokenizer
+from policies.watermark.model_tokenizers import cached_tokenizer
 from policies.watermark.probe import openai_asker, probe
 
 PROBE_KEY_PREFIX = "DISTILLGUARD_PROBE_"
@@ -70,8 +70,10 @@ async def _green(
         where = "model: no watermark green_list.models entry matches" if model else "no green_list.models"
         return _error(400, where)
     entry, layout = found
-    try:
-        tokenizer = make_tokenizer(entry.tokenizer_url, entry.tokenizer_json, entry.tokenizer_gguf)
+    try:  # reading a GGUF file takes seconds the first time: off the event loop, then cached
+        tokenizer = await asyncio.to_thread(
+            cached_tokenizer, entry.tokenizer_url, entry.tokenizer_json, entry.tokenizer_gguf
+        )
     except ValueError as exc:
         return _error(503, str(exc))
     detector = GreenListDetector(

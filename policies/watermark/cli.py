@@ -4,9 +4,8 @@ Keys come from the environment, never from the command line: ``--keys
 id=ENV,id2=ENV2`` names the env vars of the master keys (current and retired),
 or ``--config policy.yaml`` reads them from the watermark policy. ``--scheme green_list`` tests for the
 generation-time mark with the model's own tokenizer (``--tokenizer-url``, ``--tokenizer-json``,
-``--tokenizer-gguf``). The accounts
-to test come from ``--account``, ``--accounts-file`` (one id per line) or
-``--keys-file`` (the gateway's keys.jsonl).
+``--tokenizer-gguf``). The accounts to test come from ``--account``, ``--accounts-file`` (one id per
+line) or ``--keys-file`` (the gateway's keys.jsonl).
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ text (``<|im_end|>``) is read as that token, as llama.cpp's ``/tokenize`` reads 
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -112,6 +113,27 @@ def make_tokenizer(
     raise ValueError(
         "the green-list detector needs the model's tokenizer: a tokenizer URL, tokenizer.json or GGUF file"
     )
+
+
+def cached_tokenizer(
+    url: str | None, tokenizer_json: str | None, tokenizer_gguf: str | None = None
+) -> Tokenizer:
+    """:func:`make_tokenizer`, kept for the next call while the file it read is unchanged (the admin
+    API's detector: a GGUF file takes seconds to read, a server's client keeps its connections)."""
+    path = None if url else tokenizer_json or tokenizer_gguf
+    try:
+        stamp = Path(path).stat() if path else None
+    except OSError:
+        stamp = None  # the reader names the missing file
+    version = (stamp.st_mtime_ns, stamp.st_size) if stamp else None
+    return _cached(url, tokenizer_json, tokenizer_gguf, version)
+
+
+@functools.lru_cache(maxsize=8)
+def _cached(
+    url: str | None, tokenizer_json: str | None, tokenizer_gguf: str | None, version: object
+) -> Tokenizer:
+    return make_tokenizer(url, tokenizer_json, tokenizer_gguf)
 
 
 def _import(name: str, option: str) -> Any:

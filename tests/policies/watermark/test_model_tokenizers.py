@@ -16,6 +16,7 @@ from policies.watermark.config import GreenListModel
 from policies.watermark.model_tokenizers import (
     HuggingFaceTokenizer,
     LlamaServerTokenizer,
+    cached_tokenizer,
     gguf_tokenizer,
     make_tokenizer,
 )
@@ -99,3 +100,14 @@ def test_the_first_configured_source_is_used(tmp_path: Path) -> None:
 def test_a_model_entry_takes_a_gguf_file() -> None:
     entry = GreenListModel(match="smollm2*", vocab_size=49152, tokenizer_gguf="/models/smollm2.gguf")
     assert entry.tokenizer_gguf == "/models/smollm2.gguf"
+
+
+def test_the_admin_apis_tokenizer_is_read_once_while_its_file_is_unchanged(tmp_path: Path) -> None:
+    path = str(write_gguf(tmp_path / "m.gguf"))
+    first = cached_tokenizer(None, None, path)
+    assert cached_tokenizer(None, None, path) is first
+    write_gguf(tmp_path / "m.gguf", pre="llama-bpe")  # replaced (another size): read again
+    with pytest.raises(ValueError, match="'llama-bpe' pre-tokenizer"):
+        cached_tokenizer(None, None, path)
+    with pytest.raises(ValueError, match="not a readable GGUF file"):
+        cached_tokenizer(None, None, str(tmp_path / "missing.gguf"))
