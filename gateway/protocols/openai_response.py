@@ -5,7 +5,9 @@ Keys: a choice's visible text is ``("choice", index)`` (chat ``message.content``
 (``reasoning_content``, ``reasoning``: DeepSeek, llama.cpp, vLLM); its refusal ``("refusal",
 index)``; a tool call's arguments ``("tool", index, call index)``; its logprobs ``("logprobs",
 index, "content" | "refusal" | "text")``; vLLM prompt logprobs ``("prompt_logprobs", index)``.
-Reasoning also comes inline in the text as ``<think>`` spans (``inline_think``).
+Reasoning also comes inline in the text as ``<think>`` spans (``inline_think``). A whole message's
+``annotations`` (``url_citation`` start/end indices into its content) are the anchors of its text
+part; annotations in a streamed delta are not read (they pass as sent).
 
 A choice's content ends at the chunk that carries its ``finish_reason``; text added for it there
 goes into that chunk's own delta. Text flushed after the upstream stopped goes out in a chunk made
@@ -20,8 +22,10 @@ from typing import Any
 
 from gateway.protocols.base import Usage
 from gateway.protocols.openai_logprobs import LegacyLogprobs, TokenListLogprobs, prompt_logprobs
+from gateway.protocols.response_parts import anchors_of
 from gateway.protocols.response_view import (
     TEXT_KINDS,
+    Anchor,
     LogprobsPart,
     Part,
     PartKey,
@@ -112,6 +116,20 @@ def _choice_key(index: int) -> tuple[str, int]:
     return _CHOICE_KEYS[index] if type(index) is int and 0 <= index < 16 else ("choice", index)
 
 
+class CitedContent(Part):
+    """A whole chat message's content with the ``url_citation`` annotations beside it (OpenAI's
+    search models), whose start/end indices into the content follow it when it is rewritten."""
+
+    __slots__ = ("_annotations",)
+
+    def __init__(self, key: PartKey, holder: dict[str, Any], index: int, annotations: Any) -> None:
+        super().__init__("text", key, holder, "content", delta=False, choice=index)
+        self._annotations = annotations
+
+    def anchors(self) -> list[Anchor]:
+        return anchors_of(self._annotations, inside="url_citation")
+
+
 def _message_parts(
     out: list[Part | LogprobsPart], holder: dict[str, Any], index: int, kinds: frozenset[str], stream: bool
 ) -> None:
@@ -129,7 +147,11 @@ def _message_parts(
                 )
                 out.append(part)
     if "text" in kinds and isinstance(holder.get("content"), str):
-        out.append(Part("text", _choice_key(index), holder, "content", delta=stream, choice=index))
+        annotations = None if stream else holder.get("annotations")
+        if annotations:
+            out.append(CitedContent(_choice_key(index), holder, index, annotations))
+        else:
+            out.append(Part("text", _choice_key(index), holder, "content", delta=stream, choice=index))
     if "refusal" in kinds and isinstance(holder.get("refusal"), str):
         out.append(Part("refusal", ("refusal", index), holder, "refusal", delta=stream, choice=index))
     if "tool_arguments" in kinds and isinstance(holder.get("tool_calls"), list):

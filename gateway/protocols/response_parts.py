@@ -53,6 +53,21 @@ class Anchor:
         self._holder[self._field] = value
 
 
+def anchors_of(annotations: Any, inside: str | None = None) -> list[Anchor]:
+    """The start/end offsets (``start_index``, ``end_index``) of a list of annotations: on each
+    annotation itself (Responses), or on its member ``inside`` (chat's ``url_citation``)."""
+    out: list[Anchor] = []
+    for annotation in annotations if isinstance(annotations, list) else ():
+        holder = annotation.get(inside) if inside and isinstance(annotation, dict) else annotation
+        if not isinstance(holder, dict):
+            continue
+        for field, end in (("start_index", False), ("end_index", True)):
+            value = holder.get(field)
+            if isinstance(value, int) and not isinstance(value, bool):
+                out.append(Anchor(holder, field, end))
+    return out
+
+
 class Block:
     """A block or item of a response (an Anthropic content block, a Responses output item).
 

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from gateway.protocols.openai_logprobs import TokenListLogprobs
-from gateway.protocols.response_parts import list_blocks
+from gateway.protocols.response_parts import anchors_of, list_blocks
 from gateway.protocols.response_view import (
     Anchor,
     Block,
@@ -47,19 +47,6 @@ _PART_EVENTS = ("response.content_part.added", "response.content_part.done")
 
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
-
-
-def anchors_of(annotations: Any) -> list[Anchor]:
-    """The start/end offsets of a list of annotations (``url_citation``...)."""
-    out: list[Anchor] = []
-    for annotation in _list(annotations):
-        if not isinstance(annotation, dict):
-            continue
-        for field, end in (("start_index", False), ("end_index", True)):
-            value = annotation.get(field)
-            if isinstance(value, int) and not isinstance(value, bool):
-                out.append(Anchor(annotation, field, end))
-    return out
 
 
 class TextPart(Part):

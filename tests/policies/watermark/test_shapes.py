@@ -355,3 +355,33 @@ def test_annotation_indices_move_with_the_text() -> None:
         assert part["text"][note["start_index"] : note["end_index"]] == "users"
         shifted += note["start_index"] != target
     assert shifted  # some keys changed the length of the text before it
+
+
+def test_chat_citation_indices_move_with_the_text() -> None:
+    """A whole chat answer's ``url_citation`` annotations (OpenAI's search models) point at the same
+    words after marking, whatever the mark did to the length of the text before them."""
+    text = "We do not organize it. It is not organized toward the behavior of users, however."
+    target = text.index("users")
+    citation = {"start_index": target, "end_index": target + 5, "url": URL, "title": "t"}
+    harness = _harness()
+
+    async def go(account: int) -> dict[str, Any]:
+        exchange = harness.exchange("chat.completions", {"model": "m", "messages": []}, account=f"a{account}")
+        await harness.request(exchange)
+        message = {
+            "role": "assistant",
+            "content": text,
+            "annotations": [{"type": "url_citation", "url_citation": dict(citation)}, {"type": "other"}],
+        }
+        whole = {"id": "c", "object": "chat.completion", "model": "m",
+                 "choices": [{"index": 0, "message": message, "finish_reason": "stop"}]}  # fmt: skip
+        return await harness.response(exchange, whole)
+
+    shifted = 0
+    for account in range(12):
+        message = asyncio.run(go(account))["choices"][0]["message"]
+        note = message["annotations"][0]["url_citation"]
+        assert message["content"][note["start_index"] : note["end_index"]] == "users"
+        assert message["annotations"][1] == {"type": "other"}
+        shifted += note["start_index"] != target
+    assert shifted  # some keys changed the length of the text before it
