@@ -19,8 +19,10 @@ from gateway.protocols.responses_reasoning import ResponsesReasoning
 from gateway.protocols.responses_response import ResponsesBodyView, ResponsesNumbering, ResponsesStreamView
 from gateway.sse import StreamEvent
 
-# The part kinds this adapter's response views read completely (media: not yet read).
+# The part kinds this adapter's response views read completely (media: not yet read). Chat reads a
+# whole message's citation annotations but not those of a streamed delta, so it does not claim them.
 READ_PARTS = frozenset(PART_KINDS - {"media"})
+_CHAT_READ_PARTS = READ_PARTS - {"annotation"}
 
 # Error kinds of gateway.errors -> OpenAI's `error.type` strings.
 _ERROR_TYPES = {
@@ -109,7 +111,9 @@ class OpenAIAdapter(ProtocolAdapter):
         return _VIEWS.get(operation, RequestView)(body)
 
     def response_parts(self, operation: OperationName) -> frozenset[str]:
-        return READ_PARTS if operation in ("chat.completions", "completions", "responses") else frozenset()
+        if operation == "chat.completions":
+            return _CHAT_READ_PARTS
+        return READ_PARTS if operation in ("completions", "responses") else frozenset()
 
     def response_view(self, operation: OperationName, body: dict[str, Any]) -> ResponseView:
         usage = partial(self.usage_from_body, operation, body)

@@ -81,3 +81,13 @@ def test_every_builtin_policy_declares_the_part_kinds_it_reads_and_every_operati
         # An adapter that claims reasoning parts rewrites them too (the reasoning policy asks it to).
         rewrites = op.adapter.reasoning(op.name, _NoTreatment()) is not None
         assert ("reasoning" in provided) == rewrites, op.name
+
+
+def test_an_operation_claims_only_the_part_kinds_it_reads_in_streams_too() -> None:
+    """Chat reads a whole message's citation annotations but not a streamed delta's: a policy that
+    declares it needs annotations is refused there (fail closed), not run on half of them."""
+    from gateway.protocols import OPERATIONS
+
+    provided = {op.name: op.adapter.response_parts(op.name) for op in OPERATIONS.values()}
+    assert "annotation" not in provided["chat.completions"]
+    assert "annotation" in provided["responses"]
