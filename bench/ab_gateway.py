@@ -77,7 +77,6 @@ class PairSetup:
 
     trees: dict[str, Path]
     work: Path
-    config: Path
     policies: dict[str, Path]
     keys: Path
     mock_port: int
@@ -96,11 +95,10 @@ def prepare_pair(args: argparse.Namespace) -> PairSetup:
         config = bare_config(Path(given), work / label) if args.engine else Path(given)
         schema = trees[label] / "gateway" / "config" / "schema.py"
         policies[label] = bench_config(config, work / label, "forward_headers" in schema.read_text())
-    config = bare_config(Path(args.config), work) if args.engine else Path(args.config)
     keys = work / "keys.jsonl"
     keys.write_bytes(orjson.dumps({"sha256": digest(KEY), "account": "bench", "tier": None}) + b"\n")
     mock_port = free_port()
-    return PairSetup(trees, work, config, policies, keys, mock_port, start_mock(mock_port))
+    return PairSetup(trees, work, policies, keys, mock_port, start_mock(mock_port))
 
 
 async def burst(port: int, request: bytes, answers: int, concurrency: int) -> int:

@@ -60,7 +60,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=300, help="requests per burst")
     args = parser.parse_args()
     setup = prepare_pair(args)
-    trees, work, config, policies, keys = setup.trees, setup.work, setup.config, setup.policies, setup.keys
+    trees, work, policies, keys = setup.trees, setup.work, setup.policies, setup.keys
     mock_port, mock = setup.mock_port, setup.mock
     gateways: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
     headers = {"authorization": f"Bearer {KEY}", "x-mock-reasoning": "none"}
@@ -72,7 +72,8 @@ def main() -> None:
             gateways[label] = start_gateway(tree, policies[label], keys, upstream, log)
             # The model loads on the first prompts: not in a measured burst (code from before the
             # semantic signals has no embedding process to wait for).
-            if semantic_active(config) and (tree / "policies" / "detector" / "embedding.py").exists():
+            embeds = (tree / "policies" / "detector" / "embedding.py").exists()
+            if embeds and semantic_active(policies[label]):
                 wait_semantic_ready(gateways[label][1], log, gateways[label][0])
         for _, port in gateways.values():  # warm-up: lazily built tables, the first connections
             uvloop.run(burst(port, request, args.requests // 2))

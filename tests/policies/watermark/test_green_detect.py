@@ -13,9 +13,6 @@ import os
 import random
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
@@ -26,40 +23,13 @@ from policies.watermark.green_list import green_mask, provider_key
 from policies.watermark.keys import MasterKey
 from policies.watermark.model_tokenizers import LlamaServerTokenizer
 from policies.watermark.stats import BinomialTest
-from tests.support import ROOT, free_port
+from tests.support import ROOT
 
 VOCAB = 4096
 GAMMA = 0.25
 SECRET = "test-master-key-0123456789"
 MASTER = MasterKey("2026-01", SECRET.encode())
 ACCOUNTS = [f"acct-{i}" for i in range(1000)]
-
-
-def word_ids(text: str) -> list[int]:
-    return [int(word[1:]) for word in text.split()]
-
-
-class _Tokenize(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-        payload = json.dumps({"tokens": word_ids(body["content"])}).encode()
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture(scope="module")
-def tokenize_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), _Tokenize)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
 
 
 def marked_text(account: str, tokens: int, seed: int, green_share: float = 0.8) -> str:

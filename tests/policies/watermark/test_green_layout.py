@@ -11,9 +11,6 @@ import os
 import random
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
-from http.server import ThreadingHTTPServer
 from typing import Any
 
 import numpy as np
@@ -28,9 +25,8 @@ from policies.watermark.green_detect import GreenListDetector
 from policies.watermark.green_list import build_bias, green_mask, provider_key
 from policies.watermark.keys import MasterKey
 from policies.watermark.stats import BinomialTest
-from tests.policies.watermark.test_green_detect import _Tokenize
 from tests.policy_harness import PolicyHarness
-from tests.support import ROOT, free_port
+from tests.support import ROOT
 
 VOCAB = 49152
 SMALL = 4096
@@ -157,15 +153,6 @@ def test_the_nested_null_is_exact_on_provider_marked_text() -> None:
         share = float((values <= level).mean())
         assert share <= level + 3 * np.sqrt(level * (1 - level) / len(values)), (level, share)
     assert float((values <= 0.5).mean()) > 0.35  # and not vacuous: the test does reach its level
-
-
-@pytest.fixture
-def tokenize_url() -> Iterator[str]:
-    """A ``/tokenize`` server on a real socket: the text's words ``t123`` are the token ids."""
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), _Tokenize)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
 
 
 def test_the_cli_detects_a_nested_layout(tokenize_url: str, tmp_path: Any) -> None:

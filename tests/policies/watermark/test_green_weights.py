@@ -11,9 +11,6 @@ from __future__ import annotations
 import itertools
 import math
 import random
-import threading
-from collections.abc import Iterator
-from http.server import ThreadingHTTPServer
 
 import numpy as np
 import pytest
@@ -24,21 +21,10 @@ from policies.watermark.green_list import green_mask, provider_key
 from policies.watermark.keys import MasterKey
 from policies.watermark.model_tokenizers import LlamaServerTokenizer
 from policies.watermark.stats import WeightedBinomialTest
-from tests.policies.watermark.test_green_detect import _Tokenize
-from tests.support import free_port
 
 VOCAB = 49152
 GAMMA = 0.75  # the preset's provider list
 MASTER = MasterKey("2026-01", b"test-master-key-0123456789")
-
-
-@pytest.fixture(scope="module")
-def tokenize_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), _Tokenize)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
 
 
 def detector(url: str, master: MasterKey = MASTER, **kw: int) -> GreenListDetector:
