@@ -6,6 +6,7 @@ llama.cpp's ``/tokenize`` is in tests/llamacpp/test_green_list.py.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from policies.watermark.model_tokenizers import (
     gguf_tokenizer,
     make_tokenizer,
 )
+from tests.support import GatewayHandle, MockHandle, base_config
 
 # Byte-level symbols: "Ġ" is the space. Merges are ranked: " a" first, then " ab", then "ab".
 TOKENS = ["<|end|>", "a", "b", "Ġ", "1", "2", "ab", "Ġa", "Ġab"]
@@ -111,3 +113,37 @@ def test_the_admin_apis_tokenizer_is_read_once_while_its_file_is_unchanged(tmp_p
         cached_tokenizer(None, None, path)
     with pytest.raises(ValueError, match="not a readable GGUF file"):
         cached_tokenizer(None, None, str(tmp_path / "missing.gguf"))
+
+
+@pytest.mark.parametrize("readable", [True, False])
+def test_the_admin_detector_reads_a_gguf_tokenizer_or_says_which_file_it_cannot(
+    start_gateway: Callable[..., GatewayHandle],
+    mock_upstream: MockHandle,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    readable: bool,
+) -> None:
+    monkeypatch.setenv("DISTILLGUARD_WATERMARK_KEY", "admin-gguf-master-key-0123456789")
+    monkeypatch.setenv("DG_TEST_ADMIN", "admin-token")
+    path = tmp_path / "model.gguf"
+    if readable:
+        write_gguf(path)
+    else:
+        path.write_bytes(b"GGUF? no")
+    model = {"match": "mock-*", "vocab_size": len(TOKENS), "tokenizer_gguf": str(path)}
+    config = base_config(mock_upstream.url)
+    config["admin"] = {"token_env": "DG_TEST_ADMIN"}
+    config["tiers"]["free"]["policies"] = [
+        {"name": "watermark", "config": {"green_list": {"enabled": True, "models": [model]}}}
+    ]
+    gw = start_gateway(config)
+    body = {"texts": ["ab ab 12"], "accounts": ["free"], "scheme": "green_list", "model": "mock-small"}
+    response = gw.admin("POST", "/watermark/detect", "admin-token", json=body)
+    if readable:
+        assert response.status_code == 200, response.text
+        # "ab ab 12" is the ids 6, 8, 3, 4, 5 in this file's vocabulary: five distinct tokens scored
+        assert response.json()["corpus"]["scored_tokens"] == 5
+    else:
+        assert response.status_code == 503
+        error = response.json()["error"]
+        assert str(path) in error["message"] and "not a readable GGUF file" in error["message"]
