@@ -153,6 +153,9 @@ class ProxyHandler:
             outcome=state.outcome,
             params=match.params,
         )
+        # The engine's reading of the body, built here for every request (the engine picks the upstream
+        # by its model after the policies): the policy that reads it first is not charged for it.
+        _ = exchange.request
         state.exchange, state.pipeline = exchange, pipeline
         return exchange, pipeline
 

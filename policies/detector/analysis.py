@@ -28,7 +28,7 @@ from policies.detector.lexicon import lexicon_scores
 from policies.detector.metrics import DetectorMetrics
 from policies.detector.outbox import SyncOutbox
 from policies.detector.probing import SHORT_ANSWER, BiasProbes, prompt_key
-from policies.detector.request import Observation, infra_key_of
+from policies.detector.request import Observation, infra_key_of, settle_prompt
 from policies.detector.scoring import Score, decide, score_account
 from policies.detector.semantic import SemanticSignals
 from policies.detector.timeline import FeatureTimeline
@@ -86,6 +86,7 @@ class Analyser:
         # CPU time (the cost, not the preemptions of a busy machine), on the policy's sample of requests
         timed = obs.timed and self._metrics is not None
         started = time.thread_time() if timed else 0.0
+        settle_prompt(obs)
         settings: DetectorConfig = obs.settings
         now = obs.at
         state = self._seen(obs.account, now)

@@ -41,7 +41,7 @@ from policies.detector.index import TemplateIndex
 from policies.detector.levels import LevelVotes
 from policies.detector.metrics import DetectorMetrics
 from policies.detector.outbox import SyncOutbox
-from policies.detector.request import Observation, settle_client
+from policies.detector.request import Observation, settle
 from policies.detector.scoring import Score
 from policies.detector.timeline import FeatureTimeline
 from policies.detector.views import DetectorViews
@@ -52,9 +52,11 @@ CORE_KEY = "detector.core"
 _BATCH = 256
 _SWEEP_CHUNK = 64
 _MAX_SWEEP_ROUNDS = 10_000  # chunks one semantic round may sweep before the worker takes over
-# Observations that may wait for the analysis with their client's headers (each up to the server's
-# limits.max_header_bytes, 32 KB by default); behind more, the client key is taken at submission.
-HEADERS_WAIT = 256
+# Observations that may wait for the analysis still holding their request view (the parsed body, up to
+# limits.max_body_bytes) and their client's headers (up to limits.max_header_bytes): a few, as many as
+# a few more requests in flight would hold; behind more, the prompt slices and the client key are taken
+# at submission (on the request path), so a backlog holds bounded slices only.
+UNSETTLED_WAIT = 32
 
 
 def core_for(services: PolicyServices) -> DetectorCore:
@@ -162,8 +164,8 @@ class DetectorCore:
         self._ensure_running()
         queue = self._queue
         assert queue is not None
-        if queue.qsize() >= HEADERS_WAIT:  # a backlog: no client's headers wait in it
-            settle_client(observation)
+        if queue.qsize() >= UNSETTLED_WAIT:  # a backlog: no request body or client's headers wait in it
+            settle(observation)
         try:
             queue.put_nowait(observation)
             self._idle.clear()

@@ -7,9 +7,10 @@ first in a tier's list so it sees the request as the client sent it.
 
 Phases:
 
-* ``on_request``: takes a bounded observation (prompt slices up to
-  ``text.max_chars``, a few parameters, client and network keys) into
-  ``exchange.scratch``; a few microseconds, measured as
+* ``on_request``: takes an observation of what a later policy may edit (the sampling, logprobs
+  and reasoning asks, the bias) and a reference to the request view into ``exchange.scratch``; the
+  prompt slices (up to ``text.max_chars``), the tool use and the client and network keys, which no
+  policy edits, are read from it by the background analysis. A few microseconds, measured as
   ``distillguard_detector_seconds{stage="inline"}`` (with the after_response part; CPU time
   of the serving thread, so a busy machine's preemptions do not count as detector cost) on
   one request in :data:`TIMED_EVERY`: reading the thread's CPU clock is a system call that

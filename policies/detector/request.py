@@ -1,10 +1,11 @@
-"""What the detector keeps of one request: a small, bounded observation taken in on_request.
+"""What the detector keeps of one request: a small, bounded observation.
 
-Only bounded slices of the prompt text are kept (``max_chars``): the last user
-turn (what templates live in) and the system prompt; a longer text keeps its
-first 70% and last 30% of the budget, since an extraction instruction may come
-before or after a long payload. Nothing here parses a
-whole long conversation: the walk stops when the character budget is spent.
+Taken in on_request (the asks a later policy may edit) and completed by the analysis (the prompt
+and the tool use, read from the same request view: see :class:`Observation`). Only bounded slices
+of the prompt text are kept (``max_chars``): the last user turn (what templates live in) and the
+system prompt; a longer text keeps its first 70% and last 30% of the budget, since an extraction
+instruction may come before or after a long payload. Nothing here parses a whole long
+conversation: the walk stops when the character budget is spent.
 """
 
 from __future__ import annotations
@@ -27,7 +28,16 @@ _VOLATILE_HEADERS = frozenset(
 
 @dataclass(slots=True)
 class Observation:
-    """One request as the detector sees it (no raw text survives analysis unless store_prompts)."""
+    """One request as the detector sees it (no raw text survives analysis unless store_prompts).
+
+    Taken in two steps. On the request path only what a later policy may edit is read (the sampling,
+    logprobs and reasoning asks, the bias; :func:`observe`); the prompt and the tool use, which no
+    policy edits (the request view's edits reach parameters and, for sealed reasoning, assistant
+    turns: never the user or system text, the turns' roles or the tool definitions), are read from
+    the same request view by the analysis (:func:`settle_prompt`), off the request path, and the view
+    is then dropped. Behind a backlog both are read at submission (:func:`settle`), so the queue holds
+    bounded slices rather than whole request bodies.
+    """
 
     account: str
     tier: str
@@ -35,14 +45,6 @@ class Observation:
     mono: float
     operation: str
     model: str
-    user_text: str
-    system_text: str
-    turns: int  # user turns in the request (1 = single-turn)
-    tools: bool
-    tool_count: int  # tool definitions
-    tool_forced: bool  # tool_choice forces a call (some tool, or a named one)
-    tool_results: int  # tool-result turns in the conversation
-    tool_depth: int  # tool-result turns since the last turn a person wrote (agent-loop depth)
     logprobs: bool
     bias: dict[str, Any] | None  # the client's logit_bias (never edited in place: policies replace it)
     max_output: int  # the output-token cap asked for (0: none)
@@ -50,11 +52,19 @@ class Observation:
     max_reasoning: bool
     # The client's headers and address as the server read them (neither is edited by any policy): the
     # analysis derives the client key and the network prefix from them (:func:`infra_key_of`), off the
-    # request path, and then drops the headers; behind a backlog the key is taken at submission
-    # (:func:`settle_client`), so the queue does not hold many clients' headers.
+    # request path, and then drops the headers.
     headers: Mapping[str, str] | None
     client_ip: str
-    settings: Any = None  # the DetectorConfig of the instance that saw it
+    settings: Any  # the DetectorConfig of the instance that saw it
+    request: RequestView | None  # the view the prompt is read from, until settle_prompt drops it
+    user_text: str = ""
+    system_text: str = ""
+    turns: int = 1  # user turns in the request (1 = single-turn)
+    tools: bool = False
+    tool_count: int = 0  # tool definitions
+    tool_forced: bool = False  # tool_choice forces a call (some tool, or a named one)
+    tool_results: int = 0  # tool-result turns in the conversation
+    tool_depth: int = 0  # tool-result turns since the last turn a person wrote (agent-loop depth)
     client: str | None = None  # the client key, once taken (then ``headers`` is None)
     status: int = 0
     response_bytes: int = 0
@@ -108,6 +118,30 @@ def settle_client(observation: Observation) -> None:
     observation.headers = None
 
 
+def settle_prompt(observation: Observation) -> None:
+    """Read the prompt slices and the tool use from the request view, then drop the view."""
+    request = observation.request
+    if request is None:
+        return
+    observation.request = None
+    user, system, turns = request.conversation(observation.settings.text.max_chars)
+    tools = request.tool_use()
+    observation.user_text = user
+    observation.system_text = system
+    observation.turns = max(1, turns)
+    observation.tools = tools.tools > 0
+    observation.tool_count = tools.tools
+    observation.tool_forced = tools.forced
+    observation.tool_results = tools.results
+    observation.tool_depth = tools.depth
+
+
+def settle(observation: Observation) -> None:
+    """Everything the observation still refers to, read now (for an observation that will wait)."""
+    settle_prompt(observation)
+    settle_client(observation)
+
+
 def infra_key_of(observation: Observation) -> str:
     """The observation's client key and network prefix (``key|prefix``), for the infra index; taken in
     the background analysis, which then drops the headers (a first address costs ~60 µs to parse)."""
@@ -118,15 +152,14 @@ def infra_key_of(observation: Observation) -> str:
 
 
 def observe(exchange: Exchange, settings: Any) -> Observation:
-    """Take the observation of ``exchange`` (cheap: bounded text slices and a few fields).
+    """Take the observation of ``exchange`` on the request path: only what a later policy may edit.
 
-    Only what a later policy may edit (the prompt, the sampling parameters, the reasoning asked for)
-    is read here; the client key and network prefix, derived from values no policy edits, are the
-    analysis's (:func:`infra_key_of`): the request path's tail is set by how much code it runs.
+    The asks (logprobs, samples, the output cap beside a bias, the most reasoning) are read now, as
+    the client sent them; the prompt, the tool use, the client key and the network prefix, derived
+    from what no policy edits, are read by the analysis (:func:`settle_prompt`,
+    :func:`infra_key_of`): the request path's tail is set by how much code it runs.
     """
     request = exchange.request
-    user, system, turns = request.conversation(settings.text.max_chars)
-    tools = request.tool_use()
     bias = request.logit_bias
     account = exchange.account
     # Positional, in the field order (a keyword call costs ~2 µs more on a request path run cold).
@@ -137,14 +170,6 @@ def observe(exchange: Exchange, settings: Any) -> Observation:
         time.monotonic(),  # mono
         exchange.operation.name,  # operation
         request.model or "",  # model (exchange.model, without going through the exchange again)
-        user,  # user_text
-        system,  # system_text
-        max(1, turns),  # turns
-        tools.tools > 0,  # tools
-        tools.tools,  # tool_count
-        tools.forced,  # tool_forced
-        tools.results,  # tool_results
-        tools.depth,  # tool_depth
         request.logprobs.any,  # logprobs
         bias,  # bias
         (request.max_output_tokens or 0) if bias else 0,  # max_output
@@ -153,4 +178,5 @@ def observe(exchange: Exchange, settings: Any) -> Observation:
         exchange.headers,  # headers
         exchange.client_ip,  # client_ip
         settings,  # settings
+        request,  # request
     )
