@@ -133,7 +133,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(plugin_commands: bool = True) -> argparse.ArgumentParser:
+    """The CLI's parser: the built-in commands, and the plugins' (``distillguard.commands`` entry
+    points) unless ``plugin_commands`` is false."""
     parser = argparse.ArgumentParser(prog="distillguard", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -204,13 +206,20 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--config", help="policy YAML (default: the shipped policies/default.yaml)")
     demo.set_defaults(func=_cmd_demo)
 
-    for ep in entry_points(group=COMMAND_ENTRY_POINTS):
-        ep.load()(sub)
+    if plugin_commands:
+        for ep in entry_points(group=COMMAND_ENTRY_POINTS):
+            ep.load()(sub)
     return parser
 
 
+BUILTIN_COMMANDS = frozenset({"check", "serve", "keys", "mock-upstream", "demo"})
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    # A built-in command does not load the plugins' commands: their modules (the simulator's client
+    # stack, the watermark's corpus tools) would otherwise stay in the memory of a served worker.
+    parser = build_parser(plugin_commands=not argv or argv[0] not in BUILTIN_COMMANDS)
     args = parser.parse_args(argv)
     return int(args.func(args) or 0)
 

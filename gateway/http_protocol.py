@@ -187,6 +187,12 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
             if isinstance(signal, DisconnectSignal):
                 signal.fire()
 
+    def _unsupported_upgrade_warning(self) -> None:
+        # The server loads no WebSocket stack (``ws: none``) and no route declares one: an upgrade
+        # request is answered as the plain HTTP request it is, which is nothing to warn about (uvicorn's
+        # warning would tell the operator to install a WebSocket library).
+        self.logger.debug("Upgrade request answered as plain HTTP.")
+
     def data_received(self, data: bytes) -> None:
         self._unset_keepalive_if_required()
         head = self.head

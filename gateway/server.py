@@ -26,6 +26,9 @@ UVICORN_DEFAULTS: dict[str, Any] = {
     "loop": "uvloop",
     "http": CoalescingHttpToolsProtocol,  # httptools, with one write per loop iteration
     "server_header": False,
+    # No WebSocket route is declared: an upgrade is answered as the plain HTTP request it is, and
+    # uvicorn's WebSocket protocol stack is not loaded into every worker (~2.6 MB resident).
+    "ws": "none",
     "date_header": True,
     "access_log": False,  # the gateway writes its own JSON access log
     # uvicorn would believe X-Forwarded-For from 127.0.0.1; the YAML's trusted_proxies decides instead.

@@ -5,15 +5,16 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
-
-import jwt
+from typing import TYPE_CHECKING
 
 from gateway.auth.keys import KeyTable, key_id
-from gateway.auth.tokens import JWTVerifier
 from gateway.config.loader import LoadedConfig
 from gateway.errors import AuthenticationError
 from gateway.plugins.base import Account
 from gateway.protocols import ADAPTERS, ProtocolAdapter
+
+if TYPE_CHECKING:
+    from gateway.auth.tokens import JWTVerifier
 
 _JWT_SHAPE = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
 
@@ -36,7 +37,13 @@ class Authenticator:
         self._tiers = loaded.gateway.tiers
         base_dir = loaded.source.parent if loaded.source else Path.cwd()
         jwt_cfg = loaded.gateway.auth.jwt
-        self._jwt = JWTVerifier(jwt_cfg, base_dir) if jwt_cfg else None
+        self._jwt: JWTVerifier | None = None
+        if jwt_cfg:
+            # Imported only here: PyJWT loads most of cryptography's bindings (~12 MB resident), which a
+            # worker that verifies no token does not need.
+            from gateway.auth.tokens import JWTVerifier
+
+            self._jwt = JWTVerifier(jwt_cfg, base_dir)
 
     @staticmethod
     def credential(
@@ -77,6 +84,8 @@ class Authenticator:
 
     async def _from_jwt(self, token: str) -> Account:
         assert self._jwt is not None
+        import jwt  # loaded with the verifier
+
         try:
             claims = await self._jwt.verify(token)
         except jwt.ExpiredSignatureError:

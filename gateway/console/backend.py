@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-import httpx
 import orjson
 
 
@@ -33,12 +32,18 @@ class AdminClient:
     """JSON calls to the mounted admin app with the bearer token the caller passes."""
 
     def __init__(self, app: Any) -> None:
-        self._transport = httpx.ASGITransport(app=app)
+        self._app = app
+        self._transport: Any = None  # httpx's, made at the first call: a worker whose console is never
+        # opened does not keep httpx in memory
 
     async def call(
         self, token: str, method: str, path: str, *, params: dict[str, str] | None = None, body: Any = None
     ) -> Any:
         """``method path`` on the admin API; the decoded JSON, or AdminCallError for a non-2xx answer."""
+        import httpx
+
+        if self._transport is None:
+            self._transport = httpx.ASGITransport(app=self._app)
         async with httpx.AsyncClient(transport=self._transport, base_url="http://console.internal") as client:
             response = await client.request(
                 method,

@@ -21,7 +21,6 @@ import os
 import re
 from typing import Any
 
-import httpx
 import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -46,6 +45,13 @@ MAX_SAMPLES = 8
 
 MAX_TEXTS = 10_000
 MAX_ACCOUNTS = 100_000
+
+
+def _http_error() -> type[Exception]:
+    """httpx's error class, imported when a call failed: a served worker keeps no httpx in memory."""
+    import httpx
+
+    return httpx.HTTPError
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -90,7 +96,7 @@ async def _green(
     )
     try:  # the tokenizer is an HTTP call or a native library: off the event loop
         report = await asyncio.to_thread(detector.detect, texts, bool(body.get("per_document", True)))
-    except (httpx.HTTPError, ValueError) as exc:
+    except (_http_error(), ValueError) as exc:
         return _error(502, f"the tokenizer failed: {exc}")
     return Response(orjson.dumps(report), media_type="application/json")
 
@@ -166,7 +172,7 @@ def routes(gateway: AdminContext) -> list[BaseRoute]:
         ask = openai_asker(endpoint, model, os.environ[env] if env else None, samples, timeout=30.0)
         try:  # the suspect is queried with blocking calls: off the event loop
             report = await asyncio.to_thread(probe, ask, candidates(masters, accounts), decoys=decoys)
-        except (httpx.HTTPError, ValueError) as exc:
+        except (_http_error(), ValueError) as exc:
             return _error(502, f"the suspect model did not answer usably: {type(exc).__name__}: {exc}")
         return Response(orjson.dumps(report), media_type="application/json")
 

@@ -14,8 +14,6 @@ import functools
 from pathlib import Path
 from typing import Any, Protocol
 
-import httpx
-
 
 class Tokenizer(Protocol):
     def encode(self, text: str) -> list[int]: ...
@@ -26,6 +24,8 @@ class LlamaServerTokenizer:
 
     def __init__(self, url: str, timeout: float = 30.0) -> None:
         self.url = url.rstrip("/")
+        import httpx  # here: a served worker that never detects does not keep httpx in memory
+
         self._client = httpx.Client(timeout=timeout)
 
     def encode(self, text: str) -> list[int]:

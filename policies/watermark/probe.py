@@ -14,8 +14,6 @@ import hashlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import httpx
-
 from gateway.plugins import response_texts
 from policies.watermark.canary import TRIGGERS, canary_for, phrase_score
 from policies.watermark.detector import Candidate
@@ -26,6 +24,8 @@ Ask = Callable[[str], list[str]]
 
 def openai_asker(endpoint: str, model: str, api_key: str | None, samples: int, timeout: float = 60.0) -> Ask:
     """Queries an OpenAI-compatible chat endpoint (``.../v1``) with one trigger per call."""
+    import httpx  # here: a served worker that never probes does not keep httpx in memory
+
     url = endpoint.rstrip("/") + "/chat/completions"
     headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
 

@@ -274,3 +274,22 @@ def test_header_map_shares_the_strings_of_names_and_repeating_values() -> None:
     # A client sending endless new names cannot grow the shared tables past their bound.
     header_map({"headers": [(f"x-junk-{i}".encode(), b"v") for i in range(3000)]})
     assert len(asgi._NAMES) <= asgi._SHARED_LIMIT and len(asgi._VALUES) <= asgi._SHARED_LIMIT
+
+
+def test_a_websocket_upgrade_is_answered_as_plain_http(gateway: GatewayHandle) -> None:
+    """No WebSocket route is declared and the server loads no WebSocket stack: an upgrade request is
+    the HTTP request it is (auth, method and route checks in the API's shape), never a socket."""
+    upgrade = (
+        b"Host: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+    )
+    for request_line, status in (
+        (b"GET /v1/chat/completions HTTP/1.1\r\n", 405),
+        (b"GET /v1/models HTTP/1.1\r\n", 401),
+    ):
+        sock = connect(gateway)
+        sock.sendall(request_line + upgrade + b"Authorization: Bearer not-a-key\r\n\r\n")
+        response, _ = read_until_close(sock, 1)
+        sock.close()
+        assert status_of(response) == status, response[:200]
+        assert b"101 Switching" not in response and "error" in body_of(response)
