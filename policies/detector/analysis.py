@@ -120,7 +120,7 @@ class Analyser:
         touch = index.touch
         outbox = self._outbox
         templates = state.templates
-        # Up to 9 keys per request: the common cases of _maybe_rescore and _remember_template inline.
+        # Up to 9 keys per request: the common cases of _maybe_rescore and remember_template inline.
         for key in keys:
             group, seen = touch(key, TEMPLATE, obs.account, extraction, now)
             if group is None:
@@ -138,14 +138,14 @@ class Analyser:
                 entry[0] += 1.0
                 entry[1] += extraction
             else:
-                self._remember_template(state, group, extraction)
+                self.remember_template(state, group, extraction)
         if obs.system_text:
             system_key = self._system_key(obs.system_text)
             if system_key is not None:
                 group, seen = index.touch(system_key, SYSTEM, obs.account, cot, now)
                 if group is not None:
                     self._maybe_rescore(group, seen, settings)
-                    self._remember_template(state, group, cot)
+                    self.remember_template(state, group, cot)
         infra_key = infra_key_of(obs)
         remember_infra(state, infra_key)
         group, seen = index.touch(infra_key, INFRA, obs.account, 0.0, now)
@@ -231,7 +231,7 @@ class Analyser:
         elif self._outbox.sharing:
             self._outbox.touched.add(group.key)
 
-    def _remember_template(self, state: AccountState, group: Group, extraction: float) -> None:
+    def remember_template(self, state: AccountState, group: Group, extraction: float) -> None:
         """Count the account's use of a shared group, and the extraction score of that use."""
         templates = state.templates
         entry = templates.get(group.key)
@@ -269,7 +269,7 @@ class Analyser:
         if group is None:
             return
         self._maybe_rescore(group, seen, settings)
-        self._remember_template(state, group, extraction)
+        self.remember_template(state, group, extraction)
 
     def rescore(self, group: Group, settings: DetectorConfig) -> None:
         """Score a group again; one that becomes flagged, or whose flagged score rose by
