@@ -284,6 +284,8 @@ class Analyser:
         group.flagged = score >= cluster.flag_score and score > 0
         if self._outbox.sharing:
             self._outbox.touched.add(group.key)
+            if group.new_members and score < 1.0 and group.kind != INFRA and _may_rise(group, cluster):
+                self._outbox.hot.add(group.key)
         if group.flagged and (not was or _risen(group.swept, score, settings)):
             # A raise waits for no member's next request (a hydra member sends one in hundreds).
             group.swept = score
@@ -352,6 +354,13 @@ class Analyser:
         if new != state.level:
             self._vote(state, new, score, now, mono, shadow)
         return score
+
+
+def _may_rise(group: Group, cluster: Any) -> bool:
+    """Whether a template group's new members here may raise its score once the shared totals count
+    them: its content is a campaign's. (Its account count here is not a bound: the totals it read
+    last may be a round old, and other replicas may have added members since.)"""
+    return group.content_mean >= cluster.content_threshold
 
 
 def _risen(swept: float, score: float, settings: DetectorConfig) -> bool:

@@ -149,6 +149,8 @@ async def sync_door(core: DetectorCore) -> tuple[list[Group], list[Use]]:
             if account is not None and index.get(key) is None and (other is not None or held == GROUP_MARK):
                 sightings.append((account, extraction))  # this replica's, in its own doorkeeper
             if not sightings:
+                if account is None and held == GROUP_MARK and (local := index.get(key)) is not None:
+                    changed[key] = local  # a new group here that is shared already: read its totals now
                 continue
             group = index.add_sightings(key, kind, sightings, now)
             changed[key] = group

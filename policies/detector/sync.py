@@ -112,6 +112,7 @@ async def sync_once(core: DetectorCore, state: SyncState | None = None) -> None:
         return
     await _sync_accounts(core)
     await _sync_door(core, state)
+    core.outbox.take_hot()  # the full round pushes every touched group
     await _sync_groups(core, state)
     await _sync_levels(core, state)
 
@@ -121,6 +122,18 @@ async def account_round(core: DetectorCore, state: SyncState) -> None:
     first sightings on different replicas meet within ``account_sync_seconds``)."""
     await _sync_accounts(core)
     await _sync_door(core, state)
+    await _sync_hot(core, state)
+
+
+async def _sync_hot(core: DetectorCore, state: SyncState) -> None:
+    """Push the template groups whose new members here may raise their score, and read their totals
+    (:attr:`SyncOutbox.hot`): one replica counts a cluster's fifth account at once, three would wait
+    for the full round (a new member here does not add to the shared count before it is pushed)."""
+    groups = [g for key in core.outbox.take_hot() if (g := core.index.get(key)) is not None and g.dirty]
+    if groups:
+        for group in groups:
+            state.watch[group.key] = _WATCH_ROUNDS
+        await _push_groups(core, groups)
 
 
 def _partial_failure(core: DetectorCore, exc: Exception) -> None:

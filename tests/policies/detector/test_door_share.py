@@ -12,7 +12,7 @@ from gateway.state.memory import MemoryStore
 from gateway.state.redis import RedisStore
 from policies.detector.core import core_for
 from policies.detector.door_share import DOOR_SYNC, entry, parse
-from policies.detector.sync import SyncState, sync_once
+from policies.detector.sync import SyncState, account_round, sync_once
 from tests.policies.detector.helpers import chat, cover_prompt, harvest_prompt, send
 from tests.policy_harness import PolicyHarness
 from tests.support import RedisProcess
@@ -36,10 +36,11 @@ async def _cores(replicas: int, store: Any) -> tuple[list[PolicyHarness], list[A
     return harnesses, [core_for(h.services) for h in harnesses], [SyncState() for _ in harnesses]
 
 
-async def _round(cores: list[Any], states: list[SyncState]) -> None:
+async def _round(cores: list[Any], states: list[SyncState], full: bool = True) -> None:
+    """A full sync round on every core, or (``full`` false) the account round between full ones."""
     for core, state in zip(cores, states, strict=True):
         await core.drain()
-        await sync_once(core, state)
+        await (sync_once if full else account_round)(core, state)
 
 
 def _members(core: Any) -> set[str]:
@@ -79,9 +80,10 @@ async def test_a_key_seen_once_on_each_of_two_replicas_becomes_a_group(
         await store.close()
 
 
-async def _flag_after(replicas: int, store: Any) -> int:
+async def _flag_after(replicas: int, store: Any, full: bool = True) -> int:
     """Campaign accounts each send the campaign prompt once, round-robin over ``replicas`` cores (every
-    core runs a sync round after each request) until a core has the template flagged (min_accounts 5)."""
+    core runs a sync round after each request: a full one, or with ``full`` false the account round)
+    until a core has the template flagged (min_accounts 5)."""
     harnesses, cores, states = await _cores(replicas, store)
     rng = random.Random(8)
     try:
@@ -94,7 +96,7 @@ async def _flag_after(replicas: int, store: Any) -> int:
             )
             # Honest traffic beside it: its keys stay below the doorkeeper's floor.
             await send(harnesses[number % replicas], f"user-{number}", chat(cover_prompt(rng)))
-            await _round(cores, states)
+            await _round(cores, states, full)
             if any(core.clusters() for core in cores):
                 return number
         return 10**6
@@ -118,6 +120,19 @@ async def test_a_campaign_cluster_flags_across_three_replicas_as_on_one(
     assert three == one, (one, three)
     if backend == "redis":
         await store.close()
+
+
+async def test_a_campaign_cluster_flags_in_the_account_round_as_on_one(redis_server: RedisProcess) -> None:
+    """The same within the account rounds (every 0.1 s), without waiting for a full round (1 s): the
+    sightings meet in the shared doorkeeper, and a group whose new members here may raise its score
+    (a campaign's content, ``min_accounts`` within reach) pushes them and reads the totals at once.
+    Before, the fifth account was counted in the shared totals only by a full round."""
+    one = await _flag_after(1, await _store("redis", redis_server, "door-hot-1"), full=False)
+    store = await _store("redis", redis_server, "door-hot-3")
+    three = await _flag_after(3, store, full=False)
+    assert one == 5, one
+    assert three == one, (one, three)
+    await store.close()
 
 
 @pytest.mark.parametrize("backend", ["memory", "redis"])
