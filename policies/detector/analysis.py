@@ -130,7 +130,7 @@ class Analyser:
                 if int(group.requests) % 8 == 0:
                     self.rescore(group, settings)
                 elif outbox.sharing:
-                    outbox.touched.add(key)
+                    self._share(group, settings.cluster)
             else:
                 self.rescore(group, settings)
             entry = templates.get(key)
@@ -229,7 +229,22 @@ class Analyser:
         if not seen or int(group.requests) % 8 == 0:
             self.rescore(group, settings)
         elif self._outbox.sharing:
-            self._outbox.touched.add(group.key)
+            self._share(group, settings.cluster)
+
+    def _share(self, group: Group, cluster: Any) -> None:
+        """Mark a group for the next full sync round; for the next account round too (0.1 s, not
+        1 s: sync.py) when it is a campaign's content, used by two accounts or more, below full
+        score: the shared count it reads there may have grown (an account's uses read it)."""
+        outbox = self._outbox
+        outbox.touched.add(group.key)
+        if (
+            group.dirty
+            and group.score < 1.0
+            and group.kind != INFRA
+            and group.accounts >= 2
+            and group.content_mean >= cluster.content_threshold
+        ):
+            outbox.hot.add(group.key)
 
     def remember_template(self, state: AccountState, group: Group, extraction: float) -> None:
         """Count the account's use of a shared group, and the extraction score of that use."""
@@ -283,9 +298,7 @@ class Analyser:
         score = group_score(group, cluster, pooled)
         group.flagged = score >= cluster.flag_score and score > 0
         if self._outbox.sharing:
-            self._outbox.touched.add(group.key)
-            if group.new_members and score < 1.0 and group.kind != INFRA and _may_rise(group, cluster):
-                self._outbox.hot.add(group.key)
+            self._share(group, cluster)
         if group.flagged and (not was or _risen(group.swept, score, settings)):
             # A raise waits for no member's next request (a hydra member sends one in hundreds).
             group.swept = score
@@ -354,13 +367,6 @@ class Analyser:
         if new != state.level:
             self._vote(state, new, score, now, mono, shadow)
         return score
-
-
-def _may_rise(group: Group, cluster: Any) -> bool:
-    """Whether a template group's new members here may raise its score once the shared totals count
-    them: its content is a campaign's. (Its account count here is not a bound: the totals it read
-    last may be a round old, and other replicas may have added members since.)"""
-    return group.content_mean >= cluster.content_threshold
 
 
 def _risen(swept: float, score: float, settings: DetectorConfig) -> bool:

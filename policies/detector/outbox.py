@@ -28,7 +28,7 @@ class SyncOutbox:
         self.votes: dict[str, RiskLevel] = {}  # account -> this replica's new vote
         self.allow: list[tuple[str, str]] = []  # (account, "+" or "-"), in order
         self.touched: set[Any] = set()  # keys of index groups changed since the last round
-        # keys of template groups whose new members may raise their score: pushed in the account rounds
+        # keys of campaign template groups below full score changed here: pushed in the account rounds
         self.hot: set[Any] = set()
 
     def add_list_item(self, parts: tuple[str, ...], item: str, cap: int) -> None:

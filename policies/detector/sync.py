@@ -126,9 +126,11 @@ async def account_round(core: DetectorCore, state: SyncState) -> None:
 
 
 async def _sync_hot(core: DetectorCore, state: SyncState) -> None:
-    """Push the template groups whose new members here may raise their score, and read their totals
-    (:attr:`SyncOutbox.hot`): one replica counts a cluster's fifth account at once, three would wait
-    for the full round (a new member here does not add to the shared count before it is pushed)."""
+    """Push the campaign template groups below full score that changed here and read their totals
+    (:attr:`SyncOutbox.hot`, ``Analyser._share``): one replica counts a cluster's fifth account, or
+    scores an account's second use against the template's whole count, at once; three would wait for
+    the full round (a new member here is not in the shared count before it is pushed, and the count
+    read here may be a second old)."""
     groups = [g for key in core.outbox.take_hot() if (g := core.index.get(key)) is not None and g.dirty]
     if groups:
         for group in groups:

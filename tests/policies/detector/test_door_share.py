@@ -135,6 +135,38 @@ async def test_a_campaign_cluster_flags_in_the_account_round_as_on_one(redis_ser
     await store.close()
 
 
+async def test_a_members_second_use_reads_the_templates_current_count(redis_server: RedisProcess) -> None:
+    """A member's second use of a campaign template counts the template in full: one replica raises it
+    to ``high`` then if the template has 10 accounts (score 1). On two replicas, the one that counted
+    its first use read 6 accounts then (0.6: ``elevated``); four more joined on the other replica
+    since. Its second use there is scored against the count it reads in the next account round,
+    not a second old."""
+    store = await _store("redis", redis_server, "door-second-use")
+    harnesses, cores, states = await _cores(2, store)
+    rng = random.Random(21)
+    try:
+        for number in range(5):
+            await send(
+                harnesses[number % 2], f"campaign-{number}", chat(harvest_prompt(rng)), ip="198.51.100.1"
+            )
+        await _round(cores, states)
+        await _round(cores, states)
+        assert cores[1].clusters(), "both replicas know the campaign template (5 accounts)"
+        await send(harnesses[1], "member", chat(harvest_prompt(rng)), ip="203.0.113.5")
+        await _round(cores, states, full=False)
+        assert harnesses[1].services.risk.level("member") in ("none", "elevated")
+        for number in range(5, 9):  # four more accounts, on the other replica
+            await send(harnesses[0], f"campaign-{number}", chat(harvest_prompt(rng)), ip="198.51.100.1")
+            await _round(cores, states, full=False)
+        await send(harnesses[1], "member", chat(harvest_prompt(rng)), ip="203.0.113.5")
+        await _round(cores, states, full=False)
+        assert harnesses[1].services.risk.level("member") in ("high", "critical")
+    finally:
+        for core in cores:
+            await core.stop()
+        await store.close()
+
+
 @pytest.mark.parametrize("backend", ["memory", "redis"])
 async def test_door_script_agrees_between_lua_and_python(backend: str, redis_server: RedisProcess) -> None:
     store = await _store(backend, redis_server, "door-script")
