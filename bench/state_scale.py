@@ -46,7 +46,7 @@ from gateway.state.redis import RedisStore
 from policies.detector.config import DetectorConfig
 from policies.detector.core import DetectorCore
 from policies.detector.request import observe
-from policies.detector.sync import SyncState, _sync_accounts, sync_once
+from policies.detector.sync import SyncState, account_round, sync_once
 from policies.quota.limiter import (
     DECIDE,
     SETTLE,
@@ -152,8 +152,8 @@ async def detector_cost(
             sync_cpu += time.process_time() - started
         elif share_accounts and (position + 1) % max(1, per_round // _ACCOUNT_ROUNDS) == 0:
             started = time.process_time()
-            for core_ in cores:  # the per-account rounds between full ones (account_sync_seconds)
-                await _sync_accounts(core_)
+            for core_, state in zip(cores, states, strict=True):  # the rounds between full ones
+                await account_round(core_, state)
             sync_cpu += time.process_time() - started
     after = await _commands([store])
     n = len(exchanges)

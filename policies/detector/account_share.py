@@ -112,6 +112,12 @@ class AccountShare:
         if obs.account not in pending:
             pending[obs.account] = Base(state)
 
+    def note(self, state: AccountState) -> None:
+        """Note the account's base before something other than its observation changes its template
+        uses (a sighting the shared doorkeeper paired, door_share.py), so the round sends them."""
+        if state.account not in self.pending:
+            self.pending[state.account] = Base(state)
+
     def after(self, obs: Observation) -> None:
         """Count the observation's decay (call after analysing it)."""
         base = self.pending.get(obs.account)
@@ -138,10 +144,12 @@ class AccountShare:
         items: list[tuple[str, AccountState, Base, array[float], bytes, bytes]] = []
         for account, base in taken.items():
             state = accounts.get(account)
-            if state is None or state.requests == base.requests:
-                continue  # forgotten since (LRU), or nothing new
-            values = array("d", state.values)
+            if state is None:
+                continue  # forgotten since (LRU)
             templates = template_share.delta(state, base.templates)
+            if state.requests == base.requests and not templates:
+                continue  # nothing new
+            values = array("d", state.values)
             items.append((account, state, base, values, self._delta(state, base), templates))
         if not items:
             return [], None

@@ -121,7 +121,7 @@ class Analyser:
         touch = index.touch
         outbox = self._outbox
         templates = state.templates
-        # Up to 9 keys per request: the common cases of _maybe_rescore and _remember_template inline.
+        # Up to 9 keys per request: the common cases of _maybe_rescore and remember_template inline.
         for key in keys:
             group, seen = touch(key, TEMPLATE, obs.account, extraction, now)
             if group is None:
@@ -131,7 +131,7 @@ class Analyser:
                 if int(group.requests) % 8 == 0:
                     self.rescore(group, settings)
                 elif outbox.sharing:
-                    outbox.touched.add(key)
+                    self._share(group, settings.cluster)
             else:
                 self.rescore(group, settings)
             entry = templates.get(key)
@@ -139,14 +139,14 @@ class Analyser:
                 entry[0] += 1.0
                 entry[1] += extraction
             else:
-                self._remember_template(state, group, extraction)
+                self.remember_template(state, group, extraction)
         if obs.system_text:
             system_key = self._system_key(obs.system_text)
             if system_key is not None:
                 group, seen = index.touch(system_key, SYSTEM, obs.account, cot, now)
                 if group is not None:
                     self._maybe_rescore(group, seen, settings)
-                    self._remember_template(state, group, cot)
+                    self.remember_template(state, group, cot)
         infra_key = infra_key_of(obs)
         remember_infra(state, infra_key)
         group, seen = index.touch(infra_key, INFRA, obs.account, 0.0, now)
@@ -230,9 +230,24 @@ class Analyser:
         if not seen or int(group.requests) % 8 == 0:
             self.rescore(group, settings)
         elif self._outbox.sharing:
-            self._outbox.touched.add(group.key)
+            self._share(group, settings.cluster)
 
-    def _remember_template(self, state: AccountState, group: Group, extraction: float) -> None:
+    def _share(self, group: Group, cluster: Any) -> None:
+        """Mark a group for the next full sync round; for the next account round too (0.1 s, not
+        1 s: sync.py) when it is a campaign's content, used by two accounts or more, below full
+        score: the shared count it reads there may have grown (an account's uses read it)."""
+        outbox = self._outbox
+        outbox.touched.add(group.key)
+        if (
+            group.dirty
+            and group.score < 1.0
+            and group.kind != INFRA
+            and group.accounts >= 2
+            and group.content_mean >= cluster.content_threshold
+        ):
+            outbox.hot.add(group.key)
+
+    def remember_template(self, state: AccountState, group: Group, extraction: float) -> None:
         """Count the account's use of a shared group, and the extraction score of that use."""
         templates = state.templates
         entry = templates.get(group.key)
@@ -270,7 +285,7 @@ class Analyser:
         if group is None:
             return
         self._maybe_rescore(group, seen, settings)
-        self._remember_template(state, group, extraction)
+        self.remember_template(state, group, extraction)
 
     def rescore(self, group: Group, settings: DetectorConfig) -> None:
         """Score a group again; one that becomes flagged, or whose flagged score rose by
@@ -284,7 +299,7 @@ class Analyser:
         score = group_score(group, cluster, pooled)
         group.flagged = score >= cluster.flag_score and score > 0
         if self._outbox.sharing:
-            self._outbox.touched.add(group.key)
+            self._share(group, cluster)
         if group.flagged and (not was or _risen(group.swept, score, settings)):
             # A raise waits for no member's next request (a hydra member sends one in hundreds).
             group.swept = score

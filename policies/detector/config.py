@@ -63,6 +63,9 @@ class SharedSettings(PolicyConfig):
     sync_interval_seconds: float = Field(1.0, gt=0, le=60)
     vote_ttl_seconds: float = Field(86_400.0, gt=0, description="how long a replica's level vote lives")
     group_ttl_seconds: float = Field(86_400.0, gt=0, description="expiry of shared template groups")
+    door_ttl_seconds: float = Field(
+        600.0, gt=0, description="how long a first sighting waits in the shared doorkeeper (door_share.py)"
+    )
     share_accounts: bool = Field(
         True, description="with sync on, also merge per-account features in the store (account_share.py)"
     )

@@ -11,7 +11,10 @@ second sighting promotes it to a group with members, request count and the
 sum of the requests' extraction scores. Both maps are LRU-bounded by
 ``max_templates``; members per group by ``max_group_members`` (beyond that
 only the count grows). With a shared store the local numbers are the deltas
-this replica pushes and the ``g_*`` numbers the totals it pulled back.
+this replica pushes and the ``g_*`` numbers the totals it pulled back, and the
+first sightings of content-bearing keys also meet in a doorkeeper shared through
+the store (:mod:`door_share`), so a key seen once on each of two replicas becomes
+a group as on one.
 
 Scores (0 to 1): a template or system group scores when at least
 ``min_accounts`` accounts use it *and* the mean extraction score of its
@@ -45,6 +48,10 @@ TEMPLATE = "template"
 SYSTEM = "system"
 INFRA = "infra"
 CONSISTENT = 0.1  # family-wise binomial tail below which a group's linked count is not its family's rate
+# With a shared store, a template or system key's first sighting from this extraction score on is
+# also offered to the shared doorkeeper (door_share.py): the semantic keys' floor (KEY_FLOOR).
+DOOR_FLOOR = 0.3
+MAX_DOOR_OPS = 8192  # per sync round; past it first sightings wait for a second one here, as before
 
 
 class Group:
@@ -149,6 +156,9 @@ class TemplateIndex:
         self.max_members = max_members
         self.track_deltas = False  # only when a store shares the index (else the lists would grow)
         self._door: OrderedDict[Any, str] = OrderedDict()
+        # With a shared store: first sightings (account) and new groups (None) of content-bearing template
+        # and system keys for the shared doorkeeper (door_share.py): (key, kind, account, extraction)
+        self.door_ops: list[tuple[Any, str, str | None, float]] = []
         self.groups: OrderedDict[Any, Group] = OrderedDict()
         # client key -> keys of its implicated infra groups (see the module docstring)
         self.families: dict[str, set[str]] = {}
@@ -184,8 +194,12 @@ class TemplateIndex:
                 self._door[key] = account
                 if len(self._door) > self.max_groups:
                     self._door.popitem(last=False)
+                if self.track_deltas and extraction >= DOOR_FLOOR and kind != INFRA:
+                    self._door_op(key, kind, account, extraction)
                 return None, False
             del self._door[key]
+            if self.track_deltas and extraction >= DOOR_FLOOR and kind != INFRA:
+                self._door_op(key, kind, None, extraction)
             group = Group(key, kind, now)
             self._add_member(group, first)
             # The first sighting's extraction score is not known; this one stands in for it.
@@ -213,6 +227,37 @@ class TemplateIndex:
             group.d_content += extraction
         group.last_seen = now
         return group, seen
+
+    def _door_op(self, key: Any, kind: str, account: str | None, extraction: float) -> None:
+        if len(self.door_ops) < MAX_DOOR_OPS:
+            self.door_ops.append((key, kind, account, extraction))
+
+    def add_sightings(self, key: Any, kind: str, sightings: list[tuple[str, float]], now: float) -> Group:
+        """Count uses of ``key`` no group here has counted (first sightings the shared doorkeeper
+        paired, door_share.py); the key becomes a group here if it was not one."""
+        groups = self.groups
+        group = groups.get(key)
+        if group is None:
+            self._door.pop(key, None)  # this replica's first sighting, if any, is among ``sightings``
+            group = groups[key] = Group(key, kind, now)
+            if len(groups) > self.max_groups:
+                _, evicted = groups.popitem(last=False)
+                if evicted.kind == INFRA and self.families:
+                    self._forget(evicted)
+        else:
+            groups.move_to_end(key)
+        for account, extraction in sightings:
+            if account in group.members:
+                group.members[account] += 1
+            else:
+                self._add_member(group, account)
+            group.requests += 1.0
+            group.content += extraction
+            if self.track_deltas:
+                group.d_requests += 1.0
+                group.d_content += extraction
+        group.last_seen = max(group.last_seen, now)
+        return group
 
     def _add_member(self, group: Group, account: str) -> None:
         if account in group.members:

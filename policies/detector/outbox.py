@@ -28,6 +28,8 @@ class SyncOutbox:
         self.votes: dict[str, RiskLevel] = {}  # account -> this replica's new vote
         self.allow: list[tuple[str, str]] = []  # (account, "+" or "-"), in order
         self.touched: set[Any] = set()  # keys of index groups changed since the last round
+        # keys of campaign template groups below full score changed here: pushed in the account rounds
+        self.hot: set[Any] = set()
 
     def add_list_item(self, parts: tuple[str, ...], item: str, cap: int) -> None:
         """Append ``item`` to the store list ``det:<parts>`` (which keeps the last ``cap`` items)."""
@@ -39,6 +41,10 @@ class SyncOutbox:
 
     def take_touched(self) -> set[Any]:
         taken, self.touched = self.touched, set()
+        return taken
+
+    def take_hot(self) -> set[Any]:
+        taken, self.hot = self.hot, set()
         return taken
 
     def take_votes(self) -> dict[str, RiskLevel]:

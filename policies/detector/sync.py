@@ -9,7 +9,9 @@ When sharing is on (``shared.sync: auto`` with a Redis store, or ``on``):
   that is worth sharing (seen at least twice here) pushes its deltas and pulls
   the shared totals in the same script call, and keeps pulling them for 60
   rounds after its last push; a group the totals push over the line is flagged
-  here too and its local members re-evaluated.
+  here too and its local members re-evaluated. First sightings of content-bearing
+  keys meet in a doorkeeper in the store (:mod:`door_share`, also in the per-account
+  rounds): a key seen once on each of two replicas becomes a group as on one.
 * **levels**: this replica's changed votes and allowlist changes are written;
   the whole shared state (votes of every replica, allowlist) is read back when
   its version moved. An account's level is the highest live vote; the allowlist
@@ -33,6 +35,7 @@ import zlib
 from typing import TYPE_CHECKING, Any
 
 from gateway.plugins import RISK_LEVELS, StateStore, StoreUnavailableError
+from policies.detector.door_share import remember, sync_door
 from policies.detector.index import INFRA, Group
 from policies.detector.store_scripts import APPEND_CAPPED, GROUP_SYNC, LEVEL_SYNC
 
@@ -76,7 +79,7 @@ async def sync_loop(core: DetectorCore) -> None:
         if time.monotonic() < next_full:
             try:
                 if core.outbox.sharing and core.shared.share_accounts and core.services is not None:
-                    await _sync_accounts(core)
+                    await account_round(core, state)
             except Exception:
                 log.exception("detector: account sync round failed")
                 if core.metrics is not None:
@@ -108,8 +111,31 @@ async def sync_once(core: DetectorCore, state: SyncState | None = None) -> None:
         core.outbox.take_allow()
         return
     await _sync_accounts(core)
+    await _sync_door(core, state)
+    core.outbox.take_hot()  # the full round pushes every touched group
     await _sync_groups(core, state)
     await _sync_levels(core, state)
+
+
+async def account_round(core: DetectorCore, state: SyncState) -> None:
+    """A round between full ones: the per-account merges, and the shared doorkeeper (a cluster's
+    first sightings on different replicas meet within ``account_sync_seconds``)."""
+    await _sync_accounts(core)
+    await _sync_door(core, state)
+    await _sync_hot(core, state)
+
+
+async def _sync_hot(core: DetectorCore, state: SyncState) -> None:
+    """Push the campaign template groups below full score that changed here and read their totals
+    (:attr:`SyncOutbox.hot`, ``Analyser._share``): one replica counts a cluster's fifth account, or
+    scores an account's second use against the template's whole count, at once; three would wait for
+    the full round (a new member here is not in the shared count before it is pushed, and the count
+    read here may be a second old)."""
+    groups = [g for key in core.outbox.take_hot() if (g := core.index.get(key)) is not None and g.dirty]
+    if groups:
+        for group in groups:
+            state.watch[group.key] = _WATCH_ROUNDS
+        await _push_groups(core, groups)
 
 
 def _partial_failure(core: DetectorCore, exc: Exception) -> None:
@@ -183,20 +209,38 @@ async def push_lists(core: DetectorCore) -> None:
         _partial_failure(core, failure)
 
 
-def _group_keys(store: StateStore, name: str) -> list[str]:
-    """The four keys of a shared group, tagged with its shard (a stable hash of its id)."""
+_GROUP_SUFFIXES = ("g", "gm", "gl", "gu")
+
+
+def group_keys(store: StateStore, name: str, suffixes: tuple[str, ...] = _GROUP_SUFFIXES) -> list[str]:
+    """The keys of a shared group (its totals, members, linked members, account count; ``gd`` its
+    doorkeeper entry, door_share.py), tagged with its shard (a stable hash of its id)."""
     tag = f"det-g{zlib.crc32(name.encode()) % _GROUP_SHARDS}"
-    return [store.tagged(tag, "det", suffix, name) for suffix in ("g", "gm", "gl", "gu")]
+    return [store.tagged(tag, "det", suffix, name) for suffix in suffixes]
 
 
-def _worth_sharing(group: Group) -> bool:
-    return group.dirty and (group.requests >= 2 or len(group.members) >= 2 or group.kind == INFRA)
+def _worth_sharing(group: Group, watch: dict[Any, int]) -> bool:
+    return group.dirty and (
+        group.requests >= 2 or len(group.members) >= 2 or group.kind == INFRA or group.key in watch
+    )
+
+
+async def _sync_door(core: DetectorCore, state: SyncState) -> None:
+    """The shared doorkeeper's round (door_share.py): the groups it formed or joined here push their
+    counts and read the shared totals now, and are watched like the groups this replica pushed."""
+    groups, uses = await sync_door(core)
+    if not groups:
+        return
+    for group in groups:
+        state.watch[group.key] = _WATCH_ROUNDS
+    await _push_groups(core, groups)
+    remember(core, uses)
 
 
 async def _sync_groups(core: DetectorCore, state: SyncState) -> None:
-    store = core.services.store  # type: ignore[union-attr]
     touched = core.outbox.take_touched()
-    groups = [g for key in touched if (g := core.index.get(key)) is not None and _worth_sharing(g)]
+    watch = state.watch
+    groups = [g for key in touched if (g := core.index.get(key)) is not None and _worth_sharing(g, watch)]
     # Shared groups are also re-read for a while after this replica last pushed to them (with zero
     # deltas), so a replica learns of accounts that other replicas added since.
     pushing = {g.key for g in groups}
@@ -211,6 +255,12 @@ async def _sync_groups(core: DetectorCore, state: SyncState) -> None:
         state.watch[key] = _WATCH_ROUNDS
     while len(state.watch) > _WATCH_MAX:
         del state.watch[next(iter(state.watch))]
+    await _push_groups(core, groups)
+
+
+async def _push_groups(core: DetectorCore, groups: list[Group]) -> None:
+    """Push the groups' deltas and read their shared totals; rescore them and sweep what flagged."""
+    store = core.services.store  # type: ignore[union-attr]
     ttl_ms = int(core.shared.group_ttl_seconds * 1000)
     # On a Redis Cluster one script call must stay in one slot: a group's four keys share the tag of
     # one of _GROUP_SHARDS shards, and the calls are batched per shard (on one node: one batch).
@@ -218,7 +268,7 @@ async def _sync_groups(core: DetectorCore, state: SyncState) -> None:
     if store.clustered:
         by_slot = {}
         for group in groups:
-            by_slot.setdefault(store.slot(_group_keys(store, group.id)[0]), []).append(group)
+            by_slot.setdefault(store.slot(group_keys(store, group.id)[0]), []).append(group)
     batches = [
         same[start : start + _GROUPS_PER_CALL]
         for same in by_slot.values()
@@ -229,7 +279,7 @@ async def _sync_groups(core: DetectorCore, state: SyncState) -> None:
         args: list[Any] = [ttl_ms, core.shared.max_group_members]
         sent: list[tuple[float, float, list[str], list[str]]] = []
         for group in batch:
-            keys.extend(_group_keys(store, group.id))
+            keys.extend(group_keys(store, group.id))
             members, linked = list(group.new_members), list(group.new_linked)
             args.extend([repr(group.d_requests), repr(group.d_content), len(members), *members])
             args.extend([len(linked), *linked])

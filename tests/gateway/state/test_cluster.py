@@ -26,6 +26,7 @@ from policies.watermark.evidence import RECORD_SCRIPT, script_args
 from tests.policies.detector.helpers import chat as detector_chat
 from tests.policies.detector.helpers import harvest_prompt, send
 from tests.policies.detector.test_account_share import _requests_to_high
+from tests.policies.detector.test_door_share import _flag_after
 from tests.policies.detector.test_sync import _exercise
 from tests.policies.quota.helpers import chat, ended, harness
 from tests.policy_harness import PolicyHarness
@@ -101,6 +102,12 @@ async def test_detector_account_state_on_a_cluster(cluster: RedisClusterProcesse
     finally:
         await alone.close()
         await together.close()
+
+
+async def test_detector_shared_doorkeeper_on_a_cluster(store: RedisStore) -> None:
+    """First sightings meet in the doorkeeper entries of their groups' shards (door_share.py): spread
+    over three replicas, a five-account campaign flags at its fifth account, as on one replica."""
+    assert await _flag_after(3, store) == 5
 
 
 async def test_evidence_on_a_cluster(store: RedisStore) -> None:
