@@ -66,8 +66,6 @@ return out
 
 
 def _door_local(store: MemoryLike, keys: Sequence[str], args: Sequence[Any]) -> list[str]:
-    import time
-
     now = time.time()
     ttl = float(args[0]) / 1000.0
     out: list[str] = []
