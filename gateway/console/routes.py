@@ -8,7 +8,6 @@ through the admin API, with the analyst's reason and name in the reason it recor
 from __future__ import annotations
 
 import contextlib
-import functools
 import hmac
 import re
 import time
@@ -20,16 +19,15 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from gateway.console import charts, views
+from gateway.console import views
 from gateway.console.audit import AuditUnavailableError, OperatorAudit
 from gateway.console.backend import AdminCallError, AdminClient, seg
 from gateway.console.guard import FormError, Guard, admin_token, read_form, secure
 from gateway.console.session import COOKIE, Session, Sessions
+from gateway.console.templates import environment
 from gateway.plugins.base import RISK_LEVELS
 
 if TYPE_CHECKING:
-    from jinja2 import Environment
-
     from gateway.engine import Gateway
 
 OPERATOR = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@ -]{0,63}$")
@@ -45,21 +43,6 @@ NOTICES = {
 }
 
 
-@functools.cache
-def _environment() -> Environment:
-    """The templates, loaded at the console's first page: a worker whose console is never opened does
-    not keep jinja2 in memory (~2.2 MB resident)."""
-    from jinja2 import Environment, PackageLoader, select_autoescape
-
-    env = Environment(loader=PackageLoader("gateway.console", "templates"), autoescape=select_autoescape())
-    env.filters["when"] = lambda ts: time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts)) if ts else "—"
-    env.filters["num"] = lambda v, d=3: f"{v:.{d}f}" if isinstance(v, int | float) else "—"
-    env.filters["pvalue"] = lambda v: f"{v:.2e}" if isinstance(v, int | float) else "—"
-    env.globals["charts"] = charts
-    env.globals["levels"] = RISK_LEVELS
-    return env
-
-
 def console_routes(gateway: Gateway, admin_app: Any) -> list[BaseRoute]:
     """The routes to mount at ``/console``; ``admin_app`` is the ASGI app serving ``/admin``."""
     api = AdminClient(admin_app)
@@ -70,7 +53,7 @@ def console_routes(gateway: Gateway, admin_app: Any) -> list[BaseRoute]:
         template: str, request: Request, session: Session | None, code: int = 200, **data: Any
     ) -> Response:
         html = (
-            _environment()
+            environment()
             .get_template(template)
             .render(session=session, path=request.url.path, query=request.query_params, **data)
         )
