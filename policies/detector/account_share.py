@@ -54,7 +54,7 @@ from gateway.plugins import StoreUnavailableError
 from policies.detector import template_share
 from policies.detector.features import IN_TOKENS, OUT_TOKENS, RATE, SIZE, AccountState
 from policies.detector.request import Observation
-from policies.detector.store_scripts import ACCOUNT_SYNC
+from policies.detector.store_scripts import ACCOUNT_SYNC, slot_calls
 
 if TYPE_CHECKING:
     from policies.detector.core import DetectorCore
@@ -155,17 +155,10 @@ class AccountShare:
             return [], None
         ttl_ms = int(core.shared.account_ttl_seconds * 1000)
         header: list[Any] = [ttl_ms, SIZE, RATE, IN_TOKENS, OUT_TOKENS, template_share.STORE_CAP]
-        by_slot: dict[int, list[int]] = {}
         # Two keys per account, one hash tag (one slot): its features and its template uses.
         keys = [store.tagged(account, "det", "acct", account) for account, *_ in items]
         tkeys = [store.tagged(account, "det", "acctt", account) for account, *_ in items]
-        for position, key in enumerate(keys):
-            by_slot.setdefault(store.slot(key), []).append(position)
-        calls = [
-            same[start : start + _ACCOUNTS_PER_CALL]
-            for same in by_slot.values()
-            for start in range(0, len(same), _ACCOUNTS_PER_CALL)
-        ]
+        calls = slot_calls(store, keys, _ACCOUNTS_PER_CALL)
         batches = []
         for positions in calls:
             args = list(header)

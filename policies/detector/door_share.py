@@ -39,6 +39,7 @@ from gateway.plugins import MemoryLike, Script, StoreUnavailableError
 from policies.detector.features import AccountState
 from policies.detector.fingerprint import key_hex
 from policies.detector.index import Group
+from policies.detector.store_scripts import slot_calls
 
 if TYPE_CHECKING:
     from policies.detector.core import DetectorCore
@@ -114,10 +115,7 @@ async def sync_door(core: DetectorCore) -> tuple[list[Group], list[Use]]:
     store = core.services.store  # type: ignore[union-attr]
     replica = core.replica
     keys = [group_keys(store, f"{kind}:{key_hex(key)}", ("gd",))[0] for key, kind, *_ in ops]
-    by_slot: dict[int, list[int]] = {}
-    for position, key in enumerate(keys):
-        by_slot.setdefault(store.slot(key), []).append(position)
-    calls = [same[i : i + _PER_CALL] for same in by_slot.values() for i in range(0, len(same), _PER_CALL)]
+    calls = slot_calls(store, keys, _PER_CALL)
     ttl_ms = int(core.shared.door_ttl_seconds * 1000)
     batches = []
     for positions in calls:

@@ -17,7 +17,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from gateway.plugins import MemoryLike, Script
+from gateway.plugins import MemoryLike, Script, StateStore
+
+
+def slot_calls(store: StateStore, keys: Sequence[str], per_call: int) -> list[list[int]]:
+    """The positions of ``keys`` in script calls of at most ``per_call``, each call's keys in one
+    slot (a Redis Cluster refuses a script whose keys span slots; off a cluster every key is slot 0)."""
+    by_slot: dict[int, list[int]] = {}
+    for position, key in enumerate(keys):
+        by_slot.setdefault(store.slot(key), []).append(position)
+    return [same[i : i + per_call] for same in by_slot.values() for i in range(0, len(same), per_call)]
 
 
 def _s(value: Any) -> str:

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 from gateway.plugins import RISK_LEVELS, StateStore, StoreUnavailableError
 from policies.detector.door_share import remember, sync_door
 from policies.detector.index import INFRA, Group
-from policies.detector.store_scripts import APPEND_CAPPED, GROUP_SYNC, LEVEL_SYNC
+from policies.detector.store_scripts import APPEND_CAPPED, GROUP_SYNC, LEVEL_SYNC, slot_calls
 
 if TYPE_CHECKING:
     from policies.detector.core import DetectorCore
@@ -264,16 +264,8 @@ async def _push_groups(core: DetectorCore, groups: list[Group]) -> None:
     ttl_ms = int(core.shared.group_ttl_seconds * 1000)
     # On a Redis Cluster one script call must stay in one slot: a group's four keys share the tag of
     # one of _GROUP_SHARDS shards, and the calls are batched per shard (on one node: one batch).
-    by_slot: dict[int, list[Group]] = {0: groups}
-    if store.clustered:
-        by_slot = {}
-        for group in groups:
-            by_slot.setdefault(store.slot(group_keys(store, group.id)[0]), []).append(group)
-    batches = [
-        same[start : start + _GROUPS_PER_CALL]
-        for same in by_slot.values()
-        for start in range(0, len(same), _GROUPS_PER_CALL)
-    ]
+    firsts = [group_keys(store, group.id)[0] for group in groups] if store.clustered else [""] * len(groups)
+    batches = [[groups[p] for p in call] for call in slot_calls(store, firsts, _GROUPS_PER_CALL)]
     for batch in batches:
         keys: list[str] = []
         args: list[Any] = [ttl_ms, core.shared.max_group_members]
