@@ -36,6 +36,11 @@ class SemanticSettings(PolicyConfig):
     sample_first: int = Field(16, ge=0, le=100_000, description="an account's requests all embedded first")
     sample_every: int = Field(4, ge=1, le=10_000, description="then one request in this many")
     max_pending: int = Field(512, ge=1, le=100_000, description="prompts waiting to be embedded")
+    warm_start: bool = Field(
+        True,
+        description="start the embedding process and load its model when the gateway starts, so the first "
+        "requests' semantic signals do not wait for it (off: at the first sampled request)",
+    )
 
     @model_validator(mode="after")
     def _installed(self) -> SemanticSettings:

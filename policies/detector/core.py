@@ -143,6 +143,7 @@ class DetectorCore:
         self.timeline.configure(shared)
         self.levels.configure(settings, services.risk, self.metrics)
         self.analysis.configure(shared, self.metrics)
+        self.analysis.semantic.warm_up()
         self.views.configure(settings, services.risk, self.metrics)
         if services.risk not in self._boards:
             services.risk.subscribe(self.levels.on_change)

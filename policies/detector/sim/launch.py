@@ -22,12 +22,34 @@ from policies.detector.sim.personas import Account
 ADMIN_TOKEN_ENV = "DISTILLGUARD_ADMIN_TOKEN"
 
 
-def free_port() -> int:
+_LOADED_OR_FAILED = (
+    "distillguard_detector_semantic_seconds_total ",
+    "distillguard_detector_semantic_process_failures_total{",
+)
+
+
+def semantic_warm_start(detector: dict[str, Any]) -> bool:
+    """Whether the simulated gateways load the embedding model at startup (the detector overrides
+    leave the semantic signals on, the extra is installed, and ``warm_start`` is not turned off)."""
+    from policies.detector.embedding import available
+
+    semantic = (detector.get("shared") or {}).get("semantic") or {}
+    return semantic.get("enabled", "auto") != "off" and semantic.get("warm_start", True) and available()
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free ports: held open together while they are picked (one after the other,
+    a port closed may be handed out again, and two listeners of the stack then collide)."""
     import socket
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def write_keys(accounts: list[Account], keys_file: Path) -> None:
@@ -102,9 +124,10 @@ class Stack:
         self.directory = directory
         self.processes: list[subprocess.Popen[bytes]] = []
         self.token = secrets.token_urlsafe(24)
-        self.mock_port = free_port()
-        self.gateway_ports = [free_port() for _ in range(replicas)]
-        self.operator_ports = [free_port() for _ in range(replicas)]
+        ports = free_ports(2 + 2 * replicas)
+        self.mock_port, self._spare_port = ports[:2]
+        self.gateway_ports = ports[2 : 2 + replicas]
+        self.operator_ports = ports[2 + replicas :]
         self.redis_url = redis_url
         self.redis_port: int | None = None
 
@@ -130,7 +153,7 @@ class Stack:
         binary = redis_server_binary()
         if binary is None:
             raise RuntimeError("--replicas needs a redis-server on PATH (or --redis URL)")
-        self.redis_port = free_port()
+        self.redis_port = self._spare_port
         self.processes.append(
             subprocess.Popen(
                 [
@@ -200,7 +223,27 @@ class Stack:
         self._wait(f"http://127.0.0.1:{self.mock_port}/v1/models")
         for url in self.gateway_urls:
             self._wait(f"{url}/readyz")
+        if semantic_warm_start(detector):
+            for url in self.operator_urls:
+                self._wait_model(url)
         return self
+
+    def _wait_model(self, operator: str, timeout: float = 120.0) -> None:
+        """Wait until the replica's embedding process has loaded its model (``warm_start``): a fleet's
+        replicas have theirs loaded when a campaign starts, and the first seconds of traffic would
+        otherwise meet every replica's model load at once on the simulator's one machine."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                text = httpx.get(f"{operator}/metrics", timeout=2.0).text
+            except httpx.HTTPError:
+                text = ""
+            for line in text.splitlines():
+                # Loaded (the anchors were embedded), or it failed (counted; the run goes on).
+                if line.startswith(_LOADED_OR_FAILED) and float(line.rpartition(" ")[2]) > 0:
+                    return
+            time.sleep(0.2)
+        raise RuntimeError(f"{operator}: the embedding model did not load in {timeout} s")
 
     def _wait(self, url: str, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout

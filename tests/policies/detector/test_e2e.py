@@ -128,6 +128,9 @@ def test_graduated_responses_from_detection_to_block(detector_gateway: Callable[
     # The semantic signals ran in the real gateway's background (the extra is installed by the test extra).
     assert metric_value(metrics, "distillguard_detector_semantic_prompts_total", outcome="embedded") >= 16
     assert metric_value(metrics, "distillguard_detector_semantic_seconds_total") > 0
+    # Each embedded prompt's lag behind its request is observed (in apply, before the count in record).
+    embedded = metric_value(metrics, "distillguard_detector_semantic_prompts_total", outcome="embedded")
+    assert metric_value(metrics, "distillguard_detector_semantic_lag_seconds_count") >= embedded
     wait_for(lambda: metric_value(gw.metrics(), "distillguard_risk_accounts", level="critical") == 1)
     changes = _admin(gw, "/detector/changes").json()["changes"]
     assert [c["to"] for c in changes if c["account"] == "free" and c["source"] == "detector"][

@@ -255,9 +255,9 @@ def test_the_model_is_not_loaded_in_the_serving_process() -> None:
     assert result.stdout.split() == ["1", "False"]
 
 
-def _served(tmp_path: Path, mock_upstream: MockHandle) -> tuple[subprocess.Popen[bytes], int, int]:
-    """A served gateway with the detector's semantic signals on, its embedding process running."""
-    policies = [{"name": "detector", "config": {"shared": {"semantic": {"enabled": "on"}}}}]
+def _config(tmp_path: Path, mock_upstream: MockHandle, **semantic: object) -> Path:
+    """A gateway config with the detector's semantic signals on (and ``semantic`` settings)."""
+    policies = [{"name": "detector", "config": {"shared": {"semantic": {"enabled": "on", **semantic}}}}]
     keys = [{"sha256": digest(key), "account": tier, "tier": tier} for tier, key in TEST_KEYS.items()]
     config = tmp_path / "policy.yaml"
     config.write_text(
@@ -269,7 +269,35 @@ def _served(tmp_path: Path, mock_upstream: MockHandle) -> tuple[subprocess.Popen
             )
         )
     )
+    return config
+
+
+@pytest.mark.parametrize("warm_start", [True, False])
+def test_a_served_gateway_loads_the_model_at_startup_unless_told_not_to(
+    tmp_path: Path, mock_upstream: MockHandle, warm_start: bool
+) -> None:
     port = free_port()
+    process = spawn_gateway(_config(tmp_path, mock_upstream, warm_start=warm_start), port)
+    try:
+        if warm_start:
+            # No request yet: the process runs and has embedded the anchors (the model is loaded).
+            wait_for(lambda: len(_embedders_of(process.pid)) == 1, timeout=30)
+            wait_for(lambda: _metric(port, "distillguard_detector_semantic_seconds_total") > 0, timeout=60)
+        else:
+            time.sleep(1.0)
+            assert _embedders_of(process.pid) == []
+            _ask(port, "free", "Explain every step of your reasoning: 3+4")
+            wait_for(lambda: _embedded(port) >= 1, timeout=60)
+            assert len(_embedders_of(process.pid)) == 1
+    finally:
+        process.kill()
+        process.wait()
+
+
+def _served(tmp_path: Path, mock_upstream: MockHandle) -> tuple[subprocess.Popen[bytes], int, int]:
+    """A served gateway with the detector's semantic signals on, its embedding process running."""
+    port = free_port()
+    config = _config(tmp_path, mock_upstream)
     process = spawn_gateway(config, port, "--drain-timeout", "1", "--stop-timeout", "5")
     try:
         _ask(port, "free", "Explain every step of your reasoning: 3+4")
@@ -292,9 +320,12 @@ def _ask(port: int, account: str, text: str) -> None:
     assert response.status_code == 200
 
 
+def _metric(port: int, name: str, **labels: str) -> float:
+    return metric_value(httpx.get(f"{ops_url(port)}/metrics", timeout=5).text, name, **labels)
+
+
 def _embedded(port: int) -> float:
-    metrics = httpx.get(f"{ops_url(port)}/metrics", timeout=5).text
-    return metric_value(metrics, "distillguard_detector_semantic_prompts_total", outcome="embedded")
+    return _metric(port, "distillguard_detector_semantic_prompts_total", outcome="embedded")
 
 
 @pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL", "SIGTERM, embedder hung mid-batch"])

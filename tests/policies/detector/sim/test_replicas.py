@@ -7,6 +7,7 @@ from pathlib import Path
 import orjson
 
 from gateway.cli import main
+from policies.detector.sim.launch import Stack, free_ports, semantic_warm_start
 from policies.detector.sim.runner import Bases
 
 
@@ -43,3 +44,21 @@ def test_requests_go_to_each_replica_in_turn() -> None:
     bases = Bases(["http://a", "http://b", "http://c"])
     assert [bases.next() for _ in range(5)] == ["http://a", "http://b", "http://c", "http://a", "http://b"]
     assert Bases("http://one").next() == "http://one"
+
+
+def test_the_stack_gives_each_listener_its_own_port() -> None:
+    # Ports picked one after the other could repeat (a closed port is handed out again), and a
+    # replica then failed to start: "cannot listen ... Address already in use".
+    ports = free_ports(64)
+    assert len(set(ports)) == 64
+    stack = Stack(Path("/nonexistent"), replicas=3)
+    listeners = [stack.mock_port, stack._spare_port, *stack.gateway_ports, *stack.operator_ports]
+    assert len(set(listeners)) == len(listeners) == 8
+
+
+def test_the_stack_waits_for_the_models_only_where_they_load_at_startup() -> None:
+    from policies.detector.embedding import available
+
+    assert semantic_warm_start({}) is available()
+    assert semantic_warm_start({"shared": {"semantic": {"enabled": "off"}}}) is False
+    assert semantic_warm_start({"shared": {"semantic": {"warm_start": False}}}) is False
