@@ -176,6 +176,14 @@ class Stack:
         return f"redis://127.0.0.1:{self.redis_port}/0"
 
     def start(self, accounts: list[Account], release: float, detector: dict[str, Any]) -> Stack:
+        """Start the stack and wait until it serves; on a failure, stop what was started and raise."""
+        try:
+            return self._start(accounts, release, detector)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, accounts: list[Account], release: float, detector: dict[str, Any]) -> Stack:
         write_keys(accounts, self.directory / "keys.jsonl")
         if self.redis_url is None and len(self.gateway_ports) > 1:
             self.redis_url = self._start_redis()

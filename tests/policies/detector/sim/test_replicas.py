@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import time
 from pathlib import Path
 
 import orjson
+import pytest
 
 from gateway.cli import main
 from policies.detector.sim.launch import Stack, free_ports, semantic_warm_start
@@ -62,3 +66,28 @@ def test_the_stack_waits_for_the_models_only_where_they_load_at_startup() -> Non
     assert semantic_warm_start({}) is available()
     assert semantic_warm_start({"shared": {"semantic": {"enabled": "off"}}}) is False
     assert semantic_warm_start({"shared": {"semantic": {"warm_start": False}}}) is False
+
+
+def test_a_stack_that_fails_to_start_leaves_no_process(tmp_path: Path) -> None:
+    # A replica that cannot listen used to leave the mock and the other replicas running.
+    stack = Stack(tmp_path, replicas=2)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", stack.operator_ports[1]))
+        taken.listen()
+        with pytest.raises(RuntimeError, match="exited early"):
+            stack.start([], time.time(), {"shared": {"semantic": {"enabled": "off"}}})
+    assert stack.processes == []
+    assert _processes_naming(str(tmp_path)) == []
+
+
+def _processes_naming(text: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                command = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if text.encode() in command and int(entry.name) != os.getpid():
+                found.append(int(entry.name))
+    return found
