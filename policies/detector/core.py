@@ -32,11 +32,12 @@ from typing import Any
 
 from gateway.plugins import PolicyServices, RiskBoard, stop_task
 from policies.detector.account_share import AccountShare
-from policies.detector.analysis import Analyser, Sweep
+from policies.detector.analysis import Analyser
 from policies.detector.audit import AuditTrail
 from policies.detector.config import DetectorConfig, SharedSettings
 from policies.detector.embed_process import EmbeddingFailed
 from policies.detector.features import TrackedAccounts
+from policies.detector.groups import Sweep
 from policies.detector.index import TemplateIndex
 from policies.detector.levels import LevelVotes
 from policies.detector.metrics import DetectorMetrics
