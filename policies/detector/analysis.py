@@ -197,6 +197,8 @@ class Analyser:
             spent = time.thread_time() - started
             metrics.analysis_seconds.observe(spent)
             metrics.total_seconds.observe(spent + obs.inline_seconds)
+            if obs.submitted:
+                metrics.analysis_lag.observe(time.monotonic() - obs.submitted)
         return result
 
     def _is_new_model(self, model: str, now: float) -> bool:

@@ -89,6 +89,7 @@ class DetectorPolicy(Policy[DetectorConfig]):
         core = self.core
         if timed:
             observation.inline_seconds += time.thread_time() - started
+            observation.submitted = time.monotonic()
             if core.metrics is not None:
                 core.metrics.inline_seconds.observe(observation.inline_seconds)
         core.submit(observation)

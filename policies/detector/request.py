@@ -71,6 +71,7 @@ class Observation:
     input_tokens: int = 0
     output_tokens: int = 0
     inline_seconds: float = 0.0
+    submitted: float = 0.0  # monotonic clock at submission, on timed observations (the analysis lag)
     timed: bool = True  # its CPU time is measured (a sample of requests: see policies.detector.policy)
     shadow: bool = False  # seen by an instance in shadow mode (its decisions are audited, not applied)
 

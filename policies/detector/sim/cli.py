@@ -229,9 +229,10 @@ def detector_cost(metrics: str) -> dict[str, Any]:
     for stage in ("inline", "analysis", "total"):
         for q in (0.5, 0.99):
             out[f"{stage}_p{int(q * 100)}_seconds"] = histogram_quantile(metrics, name, {"stage": stage}, q)
-    lag = "distillguard_detector_semantic_lag_seconds"
-    for q in (0.5, 0.9, 0.99):  # how far the semantic signals ran behind the traffic
-        out[f"semantic_lag_p{int(q * 100)}_seconds"] = histogram_quantile(metrics, lag, {}, q)
+    for stage in ("analysis", "semantic"):  # how far the analysis and the semantic signals ran behind
+        lag = f"distillguard_detector_{stage}_lag_seconds"
+        for q in (0.5, 0.9, 0.99):
+            out[f"{stage}_lag_p{int(q * 100)}_seconds"] = histogram_quantile(metrics, lag, {}, q)
     out["note"] = "bucket upper bounds from /metrics; bench/detector.py measures exact quantiles"
     return out
 

@@ -131,6 +131,9 @@ def test_graduated_responses_from_detection_to_block(detector_gateway: Callable[
     # Each embedded prompt's lag behind its request is observed (in apply, before the count in record).
     embedded = metric_value(metrics, "distillguard_detector_semantic_prompts_total", outcome="embedded")
     assert metric_value(metrics, "distillguard_detector_semantic_lag_seconds_count") >= embedded
+    # The analysis lag is observed on the requests whose CPU time is measured.
+    timed = metric_value(metrics, "distillguard_detector_seconds_count", stage="total")
+    assert metric_value(metrics, "distillguard_detector_analysis_lag_seconds_count") == timed
     wait_for(lambda: metric_value(gw.metrics(), "distillguard_risk_accounts", level="critical") == 1)
     changes = _admin(gw, "/detector/changes").json()["changes"]
     assert [c["to"] for c in changes if c["account"] == "free" and c["source"] == "detector"][
