@@ -147,7 +147,7 @@ class SemanticSignals:
         self._max_accounts = max_accounts
         self.active = settings.enabled == "on" or (settings.enabled == "auto" and available())
         if self.active and self._embedder is None:
-            self._embedder = shared_process()  # started on its first batch
+            self._embedder = shared_process()  # started by warm_up, or else by its first batch
 
     def warm_up(self) -> None:
         """Start the embedding process and load its model now, on a thread of its own (the caller does
