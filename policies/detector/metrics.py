@@ -7,7 +7,7 @@ from gateway.plugins import GatewayMetrics
 # Per-request detector cost is tens of microseconds; the buckets resolve the 200 µs target.
 COST_BUCKETS = (1e-5, 2.5e-5, 5e-5, 7.5e-5, 1e-4, 1.5e-4, 2e-4, 3e-4, 5e-4, 1e-3, 2.5e-3, 1e-2)
 ANALYSIS_LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
-LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+SEMANTIC_LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 
 class DetectorMetrics:
@@ -80,5 +80,5 @@ class DetectorMetrics:
             "Seconds from a request to its semantic signals applied (queue, embedding and scoring): how "
             "far the semantic analysis runs behind the traffic.",
             (),
-            LAG_BUCKETS,
+            SEMANTIC_LAG_BUCKETS,
         )
