@@ -34,7 +34,7 @@ def semantic_warm_start(detector: dict[str, Any]) -> bool:
     from policies.detector.embedding import available
 
     semantic = (detector.get("shared") or {}).get("semantic") or {}
-    return semantic.get("enabled", "auto") != "off" and semantic.get("warm_start", True) and available()
+    return bool(semantic.get("enabled", "auto") != "off" and semantic.get("warm_start", True) and available())
 
 
 def free_ports(count: int) -> list[int]:
@@ -125,7 +125,7 @@ class Stack:
         self.processes: list[subprocess.Popen[bytes]] = []
         self.token = secrets.token_urlsafe(24)
         ports = free_ports(2 + 2 * replicas)
-        self.mock_port, self._spare_port = ports[:2]
+        self.mock_port, self._redis_port = ports[:2]
         self.gateway_ports = ports[2 : 2 + replicas]
         self.operator_ports = ports[2 + replicas :]
         self.redis_url = redis_url
@@ -153,7 +153,7 @@ class Stack:
         binary = redis_server_binary()
         if binary is None:
             raise RuntimeError("--replicas needs a redis-server on PATH (or --redis URL)")
-        self.redis_port = self._spare_port
+        self.redis_port = self._redis_port
         self.processes.append(
             subprocess.Popen(
                 [

@@ -56,7 +56,7 @@ def test_the_stack_gives_each_listener_its_own_port() -> None:
     ports = free_ports(64)
     assert len(set(ports)) == 64
     stack = Stack(Path("/nonexistent"), replicas=3)
-    listeners = [stack.mock_port, stack._spare_port, *stack.gateway_ports, *stack.operator_ports]
+    listeners = [stack.mock_port, stack._redis_port, *stack.gateway_ports, *stack.operator_ports]
     assert len(set(listeners)) == len(listeners) == 8
 
 
@@ -77,10 +77,11 @@ def test_a_stack_that_fails_to_start_leaves_no_process(tmp_path: Path) -> None:
         with pytest.raises(RuntimeError, match="exited early"):
             stack.start([], time.time(), {"shared": {"semantic": {"enabled": "off"}}})
     assert stack.processes == []
-    assert _processes_naming(str(tmp_path)) == []
+    assert _processes_naming(str(tmp_path).encode()) == []  # the replicas (their configs are there)
+    assert _processes_naming(f"mock-upstream\0--port\0{stack.mock_port}".encode()) == []
 
 
-def _processes_naming(text: str) -> list[int]:
+def _processes_naming(text: bytes) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -88,6 +89,6 @@ def _processes_naming(text: str) -> list[int]:
                 command = (entry / "cmdline").read_bytes()
             except OSError:
                 continue
-            if text.encode() in command and int(entry.name) != os.getpid():
+            if text in command and int(entry.name) != os.getpid():
                 found.append(int(entry.name))
     return found
