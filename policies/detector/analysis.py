@@ -71,7 +71,7 @@ class Analyser:
         self._vote = levels.vote
         self._record_timeline = timeline.record
         # The groups' bookkeeping (groups.py), bound as this analyser's own methods.
-        groups = self.groups = GroupBook(index, outbox, sweeps)
+        groups = GroupBook(index, outbox, sweeps)
         self.rescore = groups.rescore
         self.link = groups.link
         self.remember_template = groups.remember_template
