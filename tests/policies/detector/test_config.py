@@ -56,3 +56,9 @@ def test_semantic_signals_on_without_the_extra_is_refused(monkeypatch: pytest.Mo
         load_config_text(_config({"shared": {"semantic": {"enabled": "on"}}}))
     assert "shared.semantic" in str(error.value) and "distillguard[semantic]" in str(error.value)
     assert load_config_text(_config({"shared": {"semantic": {"enabled": "auto"}}}))  # auto: runs without
+
+
+def test_a_warm_start_that_is_not_a_boolean_names_its_path() -> None:
+    with pytest.raises(ConfigError) as error:
+        load_config_text(_config({"shared": {"semantic": {"warm_start": "sometimes"}}}))
+    assert "tiers.free.policies[0].config.shared.semantic.warm_start" in str(error.value)
