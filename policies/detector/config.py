@@ -80,6 +80,23 @@ class SharedSettings(PolicyConfig):
     account_ttl_seconds: float = Field(
         86_400.0, gt=0, description="expiry of an account's shared features after its last request"
     )
+    owners: bool = Field(
+        True,
+        description="with sync on, analyse each account on one replica, its owner: the others forward "
+        "its observations through the store (routing.py)",
+    )
+    inbox_poll_seconds: float = Field(
+        0.02, gt=0, le=5, description="how often an owner reads the observations forwarded to it"
+    )
+    owner_ttl_seconds: float = Field(
+        5.0,
+        ge=0.5,
+        le=600,
+        description="how long a replica stays an owner after its last heartbeat (every third of it)",
+    )
+    inbox_cap: int = Field(
+        50_000, ge=100, le=10_000_000, description="observations an owner's inbox holds (more: kept locally)"
+    )
     store_prompts: bool = Field(False, description="keep the last prompts per flagged account as evidence")
     prompts_kept: int = Field(20, ge=1, le=1000)
     timeline_points: int = Field(48, ge=2, le=10_000, description="feature snapshots kept per account")

@@ -43,6 +43,7 @@ from policies.detector.levels import LevelVotes
 from policies.detector.metrics import DetectorMetrics
 from policies.detector.outbox import SyncOutbox
 from policies.detector.request import Observation, settle
+from policies.detector.routing import AccountRouter
 from policies.detector.scoring import Score
 from policies.detector.timeline import FeatureTimeline
 from policies.detector.views import DetectorViews
@@ -95,6 +96,7 @@ class DetectorCore:
         )
         self.views = DetectorViews(self.replica, self.accounts, self.index, self.levels, self.analysis)
         self.share = AccountShare()  # per-account deltas for the store (when sharing is on)
+        self.router = AccountRouter(self.replica)  # which replica analyses which account
         # The analyser's entry points, bound once (no lookup through it per observation).
         self.process: Callable[[Observation], Score | None] = self.analysis.process
         self.evaluate = self.analysis.evaluate
@@ -112,8 +114,14 @@ class DetectorCore:
     def configured(self) -> bool:
         return self.services is not None
 
+    def serves(self, services: PolicyServices) -> bool:
+        """Whether ``services`` are the newest configuration's (a policy shutting down with them is
+        the gateway stopping, not a reload retiring an older configuration)."""
+        return self._generation is services
+
     def attach(self, settings: DetectorConfig, services: PolicyServices) -> None:
         """Called by every detector instance at startup; the first of a new config (re)configures."""
+        self.router.register(settings)
         if self._generation is services:
             if settings.shared != self.shared:
                 raise ValueError(
@@ -139,6 +147,7 @@ class DetectorCore:
             self.process = self._process_shared
         if not accounts_shared:
             self.share.pending.clear()
+        self.router.enabled = self.outbox.sharing and shared.owners
         if self.metrics is None:
             self.metrics = DetectorMetrics(services.metrics)
         self.timeline.configure(shared)
@@ -186,9 +195,38 @@ class DetectorCore:
         self._queue = asyncio.Queue(self.shared.queue_size)
         self._idle = asyncio.Event()
         self._idle.set()
+        self.router.wake = asyncio.Event()
+        from policies.detector.routing import route_loop
         from policies.detector.sync import sync_loop
 
-        self._tasks = [loop.create_task(self._analyse_loop()), loop.create_task(sync_loop(self))]
+        self._tasks = [
+            loop.create_task(self._analyse_loop()),
+            loop.create_task(sync_loop(self)),
+            loop.create_task(route_loop(self)),
+        ]
+
+    def analyse_here(self, observation: Observation) -> None:
+        """Queue an observation to be analysed on this replica whoever owns its account (one
+        forwarded here, or one its owner's inbox refused)."""
+        observation.forwarded = True
+        queue = self._queue
+        if queue is None:
+            self.process(observation)
+            return
+        try:
+            queue.put_nowait(observation)
+            self._idle.clear()
+        except asyncio.QueueFull:
+            if self.metrics is not None:
+                self.metrics.dropped.inc()
+
+    def count_forwarded(self, outcome: str, count: int) -> None:
+        if self.metrics is not None:
+            self.metrics.forwarded.labels(outcome).inc(count)
+
+    def count_sync_error(self) -> None:
+        if self.metrics is not None:
+            self.metrics.sync_errors.inc()
 
     async def _analyse_loop(self) -> None:
         assert self._queue is not None
@@ -203,7 +241,10 @@ class DetectorCore:
             batch = [observation]
             while len(batch) < _BATCH and not queue.empty():
                 batch.append(queue.get_nowait())
+            forward = self.router.forward if self.router.active else None
             for item in batch:
+                if forward is not None and forward(item):
+                    continue  # its owner analyses it (routing.py)
                 try:
                     self.process(item)
                 except Exception:
@@ -314,13 +355,17 @@ class DetectorCore:
                 return
             await asyncio.sleep(0)
 
-    async def flush(self, embeddings_within: float | None = None) -> None:
+    async def flush(self, embeddings_within: float | None = None, leaving: bool = False) -> None:
         """Analyse what is queued and write pending audit and timeline entries to the store.
 
         With ``embeddings_within`` (a policy's shutdown), embeddings still running past it are
         given up: the wait for the embedding process is interrupted (the batch is lost and counted)
-        and the round stops, so a hung embedding process cannot hold a stop up.
+        and the round stops, so a hung embedding process cannot hold a stop up. ``leaving``: the
+        gateway stops (no newer configuration took over): this replica stops owning accounts, and
+        what was forwarded to it or queued for other owners is analysed here first.
         """
+        if leaving:
+            await self.router.leave(self)
         await self.drain(embeddings_within)
         embedding = self._embedding
         if embeddings_within is not None and embedding is not None and not embedding.done():
@@ -350,7 +395,10 @@ class DetectorCore:
 
     def status(self, account: str) -> dict[str, Any]:
         """What the admin API shows for an account."""
-        return self.views.status(account)
+        out = self.views.status(account)
+        if self.router.active:
+            out["analysed_by"] = self.router.owner(account)
+        return out
 
     def clusters(self, flagged_only: bool = True, limit: int = 500) -> list[dict[str, Any]]:
         """Summaries of flagged groups (or of every group shared by 2+ accounts), strongest first."""

@@ -68,6 +68,13 @@ class DetectorMetrics:
             "CPU time of the semantic signals (embedding, in the embedding process, and scoring).",
             (),
         )
+        self.forwarded = metrics.counter(
+            "detector_forwarded_total",
+            "Observations forwarded between replicas (each account is analysed on its owner): sent to "
+            "an owner, received from another replica, kept here (the owner's inbox refused them or "
+            "the store failed), unreadable (skipped).",
+            ("outcome",),
+        )
         self.analysis_lag = metrics.histogram(
             "detector_analysis_lag_seconds",
             "Seconds from a response's end to its analysis done (the queue and the analysis), on the "

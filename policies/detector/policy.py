@@ -60,7 +60,8 @@ class DetectorPolicy(Policy[DetectorConfig]):
         """Write what is pending to the store (the core itself outlives reloads). Embeddings still
         running after :data:`SHUTDOWN_EMBEDDING_SECONDS` are given up: a stop has a deadline."""
         try:
-            await self.core.flush(embeddings_within=SHUTDOWN_EMBEDDING_SECONDS)
+            core = self.core
+            await core.flush(embeddings_within=SHUTDOWN_EMBEDDING_SECONDS, leaving=core.serves(self.services))
         except Exception:
             self.services.logger.warning("detector: could not flush pending evidence at shutdown")
 

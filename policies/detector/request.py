@@ -74,6 +74,7 @@ class Observation:
     submitted: float = 0.0  # monotonic clock at submission, on timed observations (the analysis lag)
     timed: bool = True  # its CPU time is measured (a sample of requests: see policies.detector.policy)
     shadow: bool = False  # seen by an instance in shadow mode (its decisions are audited, not applied)
+    forwarded: bool = False  # from another replica (routing.py): analysed here, whoever owns it now
 
 
 _MAX_EFFORTS = frozenset({"high", "xhigh", "max"})
