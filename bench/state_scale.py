@@ -62,6 +62,7 @@ from tests.support import RedisProcess
 
 MINUTE_US, DAY_US = 60e6, 86_400e6
 _ACCOUNT_ROUNDS = 10  # per-account rounds per full round (account_sync_seconds 0.1 / sync_interval 1)
+_INBOX_ROUNDS = 50  # owners' inbox reads (and pushes) per full round (inbox_poll_seconds 0.02 / 1)
 
 
 def _quota_ops(request: int) -> list[Any]:
@@ -118,10 +119,11 @@ async def quota_cost(store: RedisStore, requests: int) -> tuple[float, float, fl
     return tuple((a - b) / requests for a, b in zip(after, before, strict=True))  # type: ignore[return-value]
 
 
-def _cores(store: RedisStore, share_accounts: bool, replicas: int) -> tuple[list[DetectorCore], Any]:
-    settings = DetectorConfig.model_validate(
-        {"shared": {"sync": "on", "share_accounts": share_accounts}, "text": {"max_chars": 1000}}
-    )
+def _cores(
+    store: RedisStore, share_accounts: bool, replicas: int, owners: bool
+) -> tuple[list[DetectorCore], Any]:
+    shared = {"sync": "on", "share_accounts": share_accounts, "owners": owners}
+    settings = DetectorConfig.model_validate({"shared": shared, "text": {"max_chars": 1000}})
     cores = []
     for _ in range(replicas):
         services = PolicyServices(store, GatewayMetrics(), RiskBoard(), SharedObjects())
@@ -132,17 +134,33 @@ def _cores(store: RedisStore, share_accounts: bool, replicas: int) -> tuple[list
 
 
 async def detector_cost(
-    store: RedisStore, exchanges: list[Any], per_round: int, share_accounts: bool, replicas: int = 3
+    store: RedisStore,
+    exchanges: list[Any],
+    per_round: int,
+    share_accounts: bool,
+    replicas: int = 3,
+    owners: bool = False,
 ) -> tuple[float, float, float, float]:
-    """Commands, server µs and round trips per request of the detector's sync rounds; the replicas'
-    sync CPU per request (µs)."""
-    cores, settings = _cores(store, share_accounts, replicas)
+    """Commands, server µs and round trips per request of the detector's sync rounds (and, with
+    ``owners``, of forwarding each account's observations to its owner: pushes and inbox reads
+    every 20 ms of the round's time); the replicas' sync CPU per request (µs)."""
+    cores, settings = _cores(store, share_accounts, replicas, owners)
     states = [SyncState() for _ in cores]
     before = await _commands([store])
+    if owners:
+        for core_ in cores + cores:  # every one a member, and knows the others
+            await core_.router.round(core_, beat=True)
     sync_cpu = 0.0
     for position, exchange in enumerate(exchanges):
         core = cores[position % replicas]
-        core.process(observe(exchange, settings))
+        observation = observe(exchange, settings)
+        if not core.router.forward(observation):
+            core.process(observation)
+        if owners and (position + 1) % max(1, per_round // _INBOX_ROUNDS) == 0:
+            started = time.process_time()
+            for core_ in cores:  # what was forwarded is analysed by its owner (no queue: at once)
+                await core_.router.round(core_, beat=False)
+            sync_cpu += time.process_time() - started
         if (position + 1) % per_round == 0 or position + 1 == len(exchanges):
             started = time.process_time()
             for core_, state in zip(cores, states, strict=True):
@@ -203,27 +221,31 @@ async def main_async(args: argparse.Namespace) -> None:
         )
         q_calls, q_usec, q_trips = await quota_cost(one, 2000)
         print(
-            f"  {'variant':<44} {'trips/req':>9} {'ratio':>6} {'cmds/req':>8} {'ratio':>6} "
+            f"  {'variant':<52} {'trips/req':>9} {'ratio':>6} {'cmds/req':>8} {'ratio':>6} "
             f"{'server µs/req':>13} {'ratio':>6}"
         )
         print(
-            f"  {'baseline: quota decide + settle (one node)':<44} {q_trips:9.3f} {1:6.2f} {q_calls:8.2f} "
+            f"  {'baseline: quota decide + settle (one node)':<52} {q_trips:9.3f} {1:6.2f} {q_calls:8.2f} "
             f"{1:6.2f} {q_usec:13.2f} {1:6.2f}"
         )
         rows = [
-            ("detector before (share_accounts off), node", one, False),
-            ("detector after (share_accounts on), node", one, True),
-            ("detector before, 3-master cluster", many, False),
-            ("detector after, 3-master cluster", many, True),
+            ("detector, share_accounts off, node", one, False, False),
+            ("detector, share_accounts on, node", one, True, False),
+            ("detector, share_accounts and owners on, node", one, True, True),
+            ("detector, share_accounts off, 3-master cluster", many, False, False),
+            ("detector, share_accounts on, 3-master cluster", many, True, False),
+            ("detector, share_accounts, owners, 3-master cluster", many, True, True),
         ]
-        for name, store, share in rows:
+        for name, store, share, owners in rows:
             await store.client.flushall()
-            calls, usec, trips, cpu = await detector_cost(store, exchanges, args.per_round, share)
+            calls, usec, trips, cpu = await detector_cost(
+                store, exchanges, args.per_round, share, owners=owners
+            )
             print(
-                f"  {name:<44} {trips:9.3f} {trips / q_trips:6.2f} {calls:8.2f} {calls / q_calls:6.2f} "
+                f"  {name:<52} {trips:9.3f} {trips / q_trips:6.2f} {calls:8.2f} {calls / q_calls:6.2f} "
                 f"{usec:13.2f} {usec / q_usec:6.2f}  (replicas' sync CPU {cpu:.0f} µs/req)"
             )
-            if share and not store.clustered:
+            if share and not owners and not store.clustered:
                 keys = [
                     k async for k in store.client.scan_iter(match=store.key("det", "acct", "*"), count=500)
                 ]

@@ -30,12 +30,11 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from gateway.plugins import PolicyServices, RiskBoard, stop_task
+from gateway.plugins import PolicyServices, RiskBoard, StoreUnavailableError, stop_task
 from policies.detector.account_share import AccountShare
 from policies.detector.analysis import Analyser
 from policies.detector.audit import AuditTrail
 from policies.detector.config import DetectorConfig, SharedSettings
-from policies.detector.embed_process import EmbeddingFailed
 from policies.detector.features import TrackedAccounts
 from policies.detector.groups import Sweep
 from policies.detector.index import TemplateIndex
@@ -53,7 +52,6 @@ log = logging.getLogger("distillguard.detector")
 CORE_KEY = "detector.core"
 _BATCH = 256
 _SWEEP_CHUNK = 64
-_MAX_SWEEP_ROUNDS = 10_000  # chunks one semantic round may sweep before the worker takes over
 # Observations that may wait for the analysis still holding their request view (the parsed body, up to
 # limits.max_body_bytes) and their client's headers (up to limits.max_header_bytes): a few, as many as
 # a few more requests in flight would hold; behind more, the prompt slices and the client key are taken
@@ -148,6 +146,7 @@ class DetectorCore:
         if not accounts_shared:
             self.share.pending.clear()
         self.router.enabled = self.outbox.sharing and shared.owners
+        self.router.max_waiting = shared.queue_size
         if self.metrics is None:
             self.metrics = DetectorMetrics(services.metrics)
         self.timeline.configure(shared)
@@ -205,6 +204,17 @@ class DetectorCore:
             loop.create_task(route_loop(self)),
         ]
 
+    async def start(self) -> None:
+        """Start the background tasks now (a policy's startup), and with owners join the replicas'
+        set before the first request: the others count this replica at their next heartbeat."""
+        self._ensure_running()
+        if self.router.enabled and not self.router.members and self.services is not None:
+            try:
+                await self.router.round(self, beat=True)
+            except StoreUnavailableError as exc:
+                log.warning("detector: could not join the replicas' set yet, retrying: %s", exc)
+                self.count_sync_error()
+
     def analyse_here(self, observation: Observation) -> None:
         """Queue an observation to be analysed on this replica whoever owns its account (one
         forwarded here, or one its owner's inbox refused)."""
@@ -251,46 +261,13 @@ class DetectorCore:
                     log.exception("detector analysis failed for one observation")
             if self.analysis.semantic.pending and (self._embedding is None or self._embedding.done()):
                 # Its own task: the lexical analysis goes on while a worker thread embeds.
-                self._embedding = asyncio.get_running_loop().create_task(self._semantic_rounds())
+                self._embedding = asyncio.get_running_loop().create_task(
+                    self.analysis.semantic.rounds(self.analysis, self.run_sweeps)
+                )
             self.run_sweeps()
             if queue.empty() and not self._sweeps:
                 self._idle.set()
             await asyncio.sleep(0)
-
-    async def _semantic_rounds(self) -> None:
-        """Have the embedding process embed the queued prompts, a batch at a time, then apply them.
-
-        A worker thread waits for the process's answer (the event loop keeps serving and the
-        lexical analysis goes on). After a failure the next batch waits for the restart's backoff
-        (queued prompts wait with it, within ``max_pending``); the failed batch is lost and counted.
-        """
-        semantic = self.analysis.semantic
-        while semantic.pending:
-            wait = semantic.retry_in()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            batch = semantic.take()
-            try:
-                vectors, spent = await asyncio.to_thread(semantic.compute, batch)
-            except asyncio.CancelledError:  # a stop gave up on it (flush): the batch is lost
-                semantic.failed(batch, EmbeddingFailed("interrupted", "the round was cancelled"))
-                raise
-            except EmbeddingFailed as exc:
-                semantic.failed(batch, exc)  # the embedding process logged it
-                continue
-            except Exception as exc:
-                log.exception("detector semantic analysis failed for %d prompts", len(batch))
-                semantic.failed(batch, exc)
-                continue
-            try:
-                semantic.record(batch, spent + semantic.apply(batch, vectors, self.analysis))
-            except Exception:
-                log.exception("detector semantic analysis failed for %d prompts", len(batch))
-            # Members of groups the semantic keys flagged, a chunk at a time (the worker may be idle).
-            for _ in range(_MAX_SWEEP_ROUNDS):
-                if not self.run_sweeps():
-                    break
-                await asyncio.sleep(0)
 
     def run_sweeps(self, budget: int = _SWEEP_CHUNK) -> bool:
         """Re-evaluate local members of newly flagged clusters, at most ``budget`` accounts per call.

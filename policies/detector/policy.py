@@ -54,7 +54,9 @@ class DetectorPolicy(Policy[DetectorConfig]):
         return core_for(self.services)
 
     async def startup(self) -> None:
-        self.core.attach(self.config, self.services)
+        core = self.core
+        core.attach(self.config, self.services)
+        await core.start()
 
     async def shutdown(self) -> None:
         """Write what is pending to the store (the core itself outlives reloads). Embeddings still

@@ -12,12 +12,14 @@ its inbox every ``inbox_poll_seconds`` and analyses what it finds as its own. Th
 every request of the account, as a single replica would, and its decisions reach the others as
 level votes (:mod:`sync`, every sync round).
 
-Membership: each replica renews its entry in the store's set of live replicas three times per
-``owner_ttl_seconds`` (:data:`~route_scripts.MEMBERS`); one that stops renewing for that long loses
-its accounts to the others. An owner also renews an *alive* mark with every inbox read; a push to an
-owner without one is refused. When it stops (a policy shutdown) it drops the mark and takes what
-is left in its inbox in one step, so a graceful stop loses nothing. A replica that crashes loses
-what was pushed to it in the seconds before its mark expires (``owner_ttl_seconds`` at most).
+Membership: each replica joins the store's set of live replicas when its policies start and renews
+its entry every second, or three times per ``owner_ttl_seconds`` when that is shorter
+(:data:`~route_scripts.MEMBERS`); the others count it at their next renewal, and one that stops
+renewing for ``owner_ttl_seconds`` loses its accounts to them. An owner also renews an *alive*
+mark with every inbox read; a push to an owner without one is refused. When it stops (a policy
+shutdown) it drops the mark and takes what is left in its inbox in one step, so a graceful stop
+loses nothing. A replica that crashes loses what was pushed to it in the seconds before its mark
+expires (``owner_ttl_seconds`` at most).
 
 Fail-safe, never fail-lost: a push the store refuses (unreachable, owner gone, inbox at
 ``inbox_cap``) or an observation that cannot be encoded is analysed here instead, and counted in
@@ -125,6 +127,12 @@ def decode(raw: bytes, settings_for: dict[str, Any], fallback: Any, mono: float,
     return observation
 
 
+def beat_interval(shared: Any) -> float:
+    """Seconds between heartbeats: three per owner lifetime, at most one second apart (a replica that
+    joins is counted by the others within a second)."""
+    return min(1.0, shared.owner_ttl_seconds / 3)
+
+
 class AccountRouter:
     """Which replica analyses which account, and the forwarding between them (see the module)."""
 
@@ -134,6 +142,8 @@ class AccountRouter:
         self.members: tuple[str, ...] = ()
         self._owners: dict[str, str] = {}
         self.outgoing: dict[str, list[tuple[Observation, bytes]]] = {}
+        self.waiting = 0  # observations in ``outgoing``
+        self.max_waiting = 10_000  # past it (a store that hangs), the rest is analysed here
         self.wake = asyncio.Event()
         self._settings: dict[str, DetectorConfig] = {}
         self._keys: dict[int, tuple[DetectorConfig, str]] = {}
@@ -182,17 +192,18 @@ class AccountRouter:
 
     def forward(self, observation: Observation) -> bool:
         """Queue ``observation`` for its owner; False when it is analysed here (its own, or not
-        encodable: a bias with keys JSON cannot hold, say)."""
+        encodable: a bias with keys JSON cannot hold, say; or past ``max_waiting`` behind a slow store)."""
         if observation.forwarded or not self.active:
             return False
         owner = self.owner(observation.account)
-        if owner == self.replica:
+        if owner == self.replica or self.waiting >= self.max_waiting:
             return False
         try:
             raw = encode(observation, self.key_of(observation.settings), time.monotonic(), time.time())
         except (TypeError, ValueError):
             return False
         self.outgoing.setdefault(owner, []).append((observation, raw))
+        self.waiting += 1
         self.wake.set()
         return True
 
@@ -219,7 +230,7 @@ class AccountRouter:
             return
         store = core.services.store  # type: ignore[union-attr]
         shared = core.shared
-        taken, self.outgoing = self.outgoing, {}
+        taken, self.outgoing, self.waiting = self.outgoing, {}, 0
         owners = list(taken)
         inbox_ttl = int(2 * shared.owner_ttl_seconds * 1000)
         calls = [
@@ -284,7 +295,7 @@ class AccountRouter:
         for items in self.outgoing.values():
             for observation, _ in items:
                 core.analyse_here(observation)
-        self.outgoing = {}
+        self.outgoing, self.waiting = {}, 0
         try:
             await self.beat(core, leave=True)
             await self.take(core, leave=True)
@@ -294,13 +305,13 @@ class AccountRouter:
 
 async def route_loop(core: DetectorCore) -> None:
     """The router's task: forward what the analysis queued for other owners as soon as it is
-    queued, read this replica's inbox every ``inbox_poll_seconds`` and renew its membership three
-    times per ``owner_ttl_seconds``. Failures are counted as sync errors and retried the next round."""
+    queued, read this replica's inbox every ``inbox_poll_seconds`` and renew its membership
+    (:func:`beat_interval`). Failures are counted as sync errors and retried the next round."""
     router = core.router
     next_beat = 0.0
     while True:
         shared = core.shared
-        wait = shared.inbox_poll_seconds if router.active else min(shared.owner_ttl_seconds / 3, 1.0)
+        wait = shared.inbox_poll_seconds if router.active else beat_interval(shared)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(router.wake.wait(), timeout=wait)
         router.wake.clear()
@@ -310,7 +321,7 @@ async def route_loop(core: DetectorCore) -> None:
         now = time.monotonic()
         beat = now >= next_beat
         if beat:
-            next_beat = now + shared.owner_ttl_seconds / 3
+            next_beat = now + beat_interval(shared)
         try:
             await router.round(core, beat)
         except StoreUnavailableError as exc:

@@ -28,10 +28,12 @@ to serve is lost and counted.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +61,7 @@ _WINDOW = 16  # embedded requests the per-account elicitation mean remembers
 _PLANES = np.random.default_rng(9176).standard_normal((DIM, BANDS * BITS)).astype(np.float32)
 _KEY_SPACE = 0xFE << 56  # beside MinHash keys and the system prompts' exact keys (0xFF)
 ROUND = 64  # prompts sent to the embedding process at once (its deadline grows with them)
+MAX_SWEEP_ROUNDS = 10_000  # sweep chunks one round may run before the worker takes over
 
 
 @dataclass(slots=True)
@@ -321,6 +324,43 @@ class SemanticSignals:
             if score >= KEY_FLOOR or state.value() >= 0.1:
                 analyser.evaluate(account, item.settings, item.at, mono)
         return time.thread_time() - started
+
+    async def rounds(self, analyser: Analyser, sweep: Callable[[], bool]) -> None:
+        """Have the embedding process embed the queued prompts, a batch at a time, then apply them
+        (the core runs this in its own task while prompts are queued).
+
+        A worker thread waits for the process's answer (the event loop keeps serving and the
+        lexical analysis goes on). After a failure the next batch waits for the restart's backoff
+        (queued prompts wait with it, within ``max_pending``); the failed batch is lost and counted.
+        ``sweep`` re-evaluates a chunk of the members of newly flagged groups (the core's
+        ``run_sweeps``), called until it has none left or :data:`MAX_SWEEP_ROUNDS`.
+        """
+        while self.pending:
+            wait = self.retry_in()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            batch = self.take()
+            try:
+                vectors, spent = await asyncio.to_thread(self.compute, batch)
+            except asyncio.CancelledError:  # a stop gave up on it (flush): the batch is lost
+                self.failed(batch, EmbeddingFailed("interrupted", "the round was cancelled"))
+                raise
+            except EmbeddingFailed as exc:
+                self.failed(batch, exc)  # the embedding process logged it
+                continue
+            except Exception as exc:
+                log.exception("detector semantic analysis failed for %d prompts", len(batch))
+                self.failed(batch, exc)
+                continue
+            try:
+                self.record(batch, spent + self.apply(batch, vectors, analyser))
+            except Exception:
+                log.exception("detector semantic analysis failed for %d prompts", len(batch))
+            # Members of groups the semantic keys flagged, a chunk at a time (the worker may be idle).
+            for _ in range(MAX_SWEEP_ROUNDS):
+                if not sweep():
+                    break
+                await asyncio.sleep(0)
 
     def run_now(self, analyser: Analyser) -> None:
         """Embed and apply what is queued, waiting on this thread (tests, benchmarks, a drain without a

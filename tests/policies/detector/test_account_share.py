@@ -24,9 +24,13 @@ from tests.policies.detector.helpers import chat, cover_prompt, harvest_prompt, 
 from tests.policy_harness import PolicyHarness
 from tests.support import RedisProcess
 
-CONFIG = {"shared": {"sync": "on"}}
+# Each replica analyses the requests that reach it (owners off): these tests are of the merge
+# itself, which owners keep for hand-overs (test_routing.py: one replica analyses each account).
+CONFIG = {"shared": {"sync": "on", "owners": False}}
 # The tests that count requests run every sync round themselves: the background rounds wait a minute.
-EXPLICIT = {"shared": {"sync": "on", "sync_interval_seconds": 60, "account_sync_seconds": 60}}
+EXPLICIT = {
+    "shared": {"sync": "on", "owners": False, "sync_interval_seconds": 60, "account_sync_seconds": 60}
+}
 ROUND = 3  # requests of the account per sync round (about one second of a busy harvester)
 
 

@@ -18,7 +18,11 @@ from tests.policy_harness import PolicyHarness
 from tests.support import RedisProcess
 
 # The tests run every sync round themselves: the background rounds wait a minute.
-EXPLICIT = {"shared": {"sync": "on", "sync_interval_seconds": 60, "account_sync_seconds": 60}}
+# Each replica analyses the requests that reach it (owners off): these tests are of the merge
+# itself, which owners keep for hand-overs (test_routing.py: one replica analyses each account).
+EXPLICIT = {
+    "shared": {"sync": "on", "owners": False, "sync_interval_seconds": 60, "account_sync_seconds": 60}
+}
 
 
 async def _store(backend: str, redis_server: RedisProcess, name: str) -> Any:

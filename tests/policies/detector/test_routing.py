@@ -202,11 +202,14 @@ async def test_a_stopping_owner_analyses_what_was_sent_to_it_and_takes_no_more(
     await harnesses[1].pipeline.shutdown()  # the gateway stops: the owner leaves, with its inbox
     assert cores[1].accounts.get(account).requests == 4  # type: ignore[union-attr]
     assert not cores[1].router.members and not cores[1].router.enabled
+    # The next request is analysed where it landed: refused by the owner's inbox if this replica
+    # still counts it (kept), or not forwarded once its heartbeat has read the member set.
     await send(harnesses[0], account, chat(harvest_prompt(rng)))
     await cores[0].drain()
-    await cores[0].router.round(cores[0], beat=False)  # still thinks the owner is there: refused
+    await cores[0].router.round(cores[0], beat=False)
     await cores[0].drain()
-    assert cores[0].router.kept == 1
+    assert cores[0].accounts.get(account).requests == 1  # type: ignore[union-attr]
+    assert cores[0].router.sent == 4
     await cores[0].router.round(cores[0], beat=True)  # the member set has only itself now
     assert not cores[0].router.active
 
@@ -237,3 +240,27 @@ def test_owner_settings_refuse_bad_values_naming_the_key() -> None:
         with pytest.raises(ValidationError) as caught:
             DetectorConfig.model_validate({"shared": bad})
         assert ("shared", next(iter(bad))) == caught.value.errors()[0]["loc"][:2]
+
+
+async def test_what_cannot_be_forwarded_now_is_analysed_where_it_landed(redis_server: RedisProcess) -> None:
+    store = await _store("redis", redis_server, "t-backlog")
+    harnesses = await _replicas(2, store)
+    cores = [core_for(h.services) for h in harnesses]
+    sender, owner = cores[0], cores[1]
+    account = _owned_by(owner, sender)
+    settings = DetectorConfig.model_validate(CONFIG)
+    # A backlog behind a store that does not answer: past max_waiting, the rest stays here.
+    sender.router.max_waiting = 2
+    observations = [_observation(settings) for _ in range(5)]
+    for observation in observations:
+        observation.account = account
+    assert [sender.router.forward(o) for o in observations] == [True, True, False, False, False]
+    # One that JSON cannot carry stays here too (a bias keyed by numbers, built in code).
+    sender.router.max_waiting = 100
+    odd = _observation(settings)
+    odd.account, odd.bias = account, {50256: -100}
+    assert not sender.router.forward(odd)
+    await sender.router.push(sender)
+    await owner.router.round(owner, beat=False)
+    await owner.drain()
+    assert owner.accounts.get(account).requests == 2  # type: ignore[union-attr]

@@ -19,9 +19,11 @@ from tests.policy_harness import PolicyHarness
 from tests.support import RedisProcess
 
 # The test runs the sync rounds itself (sync_once): the cores' own rounds are set far apart, or one
-# could run between the traffic and the "no cluster yet" check on a loaded machine.
+# could run between the traffic and the "no cluster yet" check on a loaded machine. Each replica
+# analyses the accounts that reach it (owners off): the index must meet across replicas as it does
+# for accounts on different owners (test_routing.py).
 CONFIG = {
-    "shared": {"sync": "on", "sync_interval_seconds": 60, "account_sync_seconds": 60},
+    "shared": {"sync": "on", "owners": False, "sync_interval_seconds": 60, "account_sync_seconds": 60},
     "cluster": {"min_accounts": 6},
 }
 
