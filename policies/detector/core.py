@@ -106,6 +106,7 @@ class DetectorCore:
         self._tasks: list[asyncio.Task[None]] = []
         self._embedding: asyncio.Task[None] | None = None  # the semantic signals' rounds, while running
         self._idle = asyncio.Event()
+        self.sync_wake = asyncio.Event()  # set when the store should hear of a change before the tick
 
     # ---- configuration ----------------------------------------------------------------------
     @property
@@ -195,6 +196,7 @@ class DetectorCore:
         self._idle = asyncio.Event()
         self._idle.set()
         self.router.wake = asyncio.Event()
+        self.sync_wake = asyncio.Event()
         from policies.detector.routing import route_loop
         from policies.detector.sync import sync_loop
 
@@ -230,6 +232,12 @@ class DetectorCore:
             if self.metrics is not None:
                 self.metrics.dropped.inc()
 
+    def wake_sync(self) -> None:
+        """Have the sync task share now what another replica's analysis may need before its next
+        tick: campaign groups that changed here, first sightings for the doorkeeper (sync.py)."""
+        if self.outbox.sharing and (self.outbox.hot or self.index.door_ops):
+            self.sync_wake.set()
+
     def count_forwarded(self, outcome: str, count: int) -> None:
         if self.metrics is not None:
             self.metrics.forwarded.labels(outcome).inc(count)
@@ -262,9 +270,10 @@ class DetectorCore:
             if self.analysis.semantic.pending and (self._embedding is None or self._embedding.done()):
                 # Its own task: the lexical analysis goes on while a worker thread embeds.
                 self._embedding = asyncio.get_running_loop().create_task(
-                    self.analysis.semantic.rounds(self.analysis, self.run_sweeps)
+                    self.analysis.semantic.rounds(self.analysis, self.run_sweeps, self.wake_sync)
                 )
             self.run_sweeps()
+            self.wake_sync()
             if queue.empty() and not self._sweeps:
                 self._idle.set()
             await asyncio.sleep(0)

@@ -325,7 +325,9 @@ class SemanticSignals:
                 analyser.evaluate(account, item.settings, item.at, mono)
         return time.thread_time() - started
 
-    async def rounds(self, analyser: Analyser, sweep: Callable[[], bool]) -> None:
+    async def rounds(
+        self, analyser: Analyser, sweep: Callable[[], bool], applied: Callable[[], None] | None = None
+    ) -> None:
         """Have the embedding process embed the queued prompts, a batch at a time, then apply them
         (the core runs this in its own task while prompts are queued).
 
@@ -333,7 +335,8 @@ class SemanticSignals:
         lexical analysis goes on). After a failure the next batch waits for the restart's backoff
         (queued prompts wait with it, within ``max_pending``); the failed batch is lost and counted.
         ``sweep`` re-evaluates a chunk of the members of newly flagged groups (the core's
-        ``run_sweeps``), called until it has none left or :data:`MAX_SWEEP_ROUNDS`.
+        ``run_sweeps``), called until it has none left or :data:`MAX_SWEEP_ROUNDS`; ``applied``
+        after each batch applied (the core's ``wake_sync``: the keys it added may wait for the store).
         """
         while self.pending:
             wait = self.retry_in()
@@ -356,6 +359,8 @@ class SemanticSignals:
                 self.record(batch, spent + self.apply(batch, vectors, analyser))
             except Exception:
                 log.exception("detector semantic analysis failed for %d prompts", len(batch))
+            if applied is not None:
+                applied()
             # Members of groups the semantic keys flagged, a chunk at a time (the worker may be idle).
             for _ in range(MAX_SWEEP_ROUNDS):
                 if not sweep():

@@ -27,7 +27,7 @@ import orjson
 from policies.detector.sim import plot as figure
 from policies.detector.sim.launch import ADMIN_TOKEN_ENV, Stack, sim_config, write_accounts, write_keys
 from policies.detector.sim.personas import personas
-from policies.detector.sim.report import histogram_count, histogram_quantile, summarise
+from policies.detector.sim.report import counter_value, histogram_count, histogram_quantile, summarise
 from policies.detector.sim.runner import drive, fetch_admin, fetch_text, make_accounts
 
 
@@ -233,6 +233,12 @@ def detector_cost(metrics: str) -> dict[str, Any]:
         lag = f"distillguard_detector_{stage}_lag_seconds"
         for q in (0.5, 0.9, 0.99):
             out[f"{stage}_lag_p{int(q * 100)}_seconds"] = histogram_quantile(metrics, lag, {}, q)
+    # Observations the first replica forwarded to the accounts' owners, received, kept (routing.py).
+    forwarded = "distillguard_detector_forwarded_total"
+    out["forwarded"] = {
+        outcome: counter_value(metrics, forwarded, {"outcome": outcome})
+        for outcome in ("sent", "received", "kept")
+    }
     out["note"] = "bucket upper bounds from /metrics; bench/detector.py measures exact quantiles"
     return out
 

@@ -188,3 +188,11 @@ def histogram_count(metrics_text: str, name: str, labels: dict[str, str]) -> flo
         if line.startswith(name + "_count{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
             return float(line.rpartition(" ")[2])
     return 0.0
+
+
+def counter_value(metrics_text: str, name: str, labels: dict[str, str]) -> float:
+    """A Prometheus counter's value in exposition text (0 when absent)."""
+    for line in metrics_text.splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            return float(line.rpartition(" ")[2])
+    return 0.0

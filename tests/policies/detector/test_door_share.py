@@ -3,6 +3,7 @@ the store, so a cross-account cluster forms after as many sightings as on one re
 
 from __future__ import annotations
 
+import asyncio
 import random
 from typing import Any
 
@@ -190,3 +191,27 @@ async def test_door_script_agrees_between_lua_and_python(backend: str, redis_ser
 
 def _s(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+async def _until(check: Any, seconds: float) -> bool:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not check():
+        if asyncio.get_running_loop().time() > deadline:
+            return False
+        await asyncio.sleep(0.01)
+    return True
+
+
+async def test_first_sightings_meet_before_the_next_tick(redis_server: RedisProcess) -> None:
+    """The analysis wakes the sync task when a sighting waits for the doorkeeper: the second replica
+    pairs the first one's sighting within the early round's gap, not at the next tick (a minute here,
+    0.1 s by default: behind a balancer, several requests of a campaign at a harvester's pace)."""
+    store = await _store("redis", redis_server, "door-early")
+    harnesses, cores, _ = await _cores(2, store)
+    rng = random.Random(4)
+    await send(harnesses[0], "first", chat(harvest_prompt(rng)), ip="192.0.2.1")
+    await cores[0].drain()
+    assert await _until(lambda: not cores[0].index.door_ops, 2.0), "offered without a round being run"
+    await send(harnesses[1], "second", chat(harvest_prompt(rng)), ip="192.0.2.2")
+    await cores[1].drain()
+    assert await _until(lambda: _members(cores[1]) == {"first", "second"}, 2.0), _members(cores[1])

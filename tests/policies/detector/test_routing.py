@@ -264,3 +264,18 @@ async def test_what_cannot_be_forwarded_now_is_analysed_where_it_landed(redis_se
     await owner.router.round(owner, beat=False)
     await owner.drain()
     assert owner.accounts.get(account).requests == 2  # type: ignore[union-attr]
+
+
+async def test_replicas_join_the_set_when_their_policies_start(redis_server: RedisProcess) -> None:
+    # Before any request: the first requests of a campaign are analysed by their owners, not by
+    # whichever replica they reached while the set was still forming.
+    store = await _store("redis", redis_server, "t-join")
+    first = PolicyHarness([("detector", CONFIG)], store=store)
+    await first.start()
+    second = PolicyHarness([("detector", CONFIG)], store=store)
+    await second.start()
+    one, two = core_for(first.services), core_for(second.services)
+    assert one.router.members == (one.replica,)
+    assert two.router.members == tuple(sorted((one.replica, two.replica))) and two.router.active
+    await one.router.round(one, beat=True)  # its next heartbeat (within a second)
+    assert one.router.members == two.router.members
