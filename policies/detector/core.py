@@ -52,6 +52,7 @@ log = logging.getLogger("distillguard.detector")
 CORE_KEY = "detector.core"
 _BATCH = 256
 _SWEEP_CHUNK = 64
+_MAX_NOTICES = 10_000  # paired sightings waiting for the next sync round
 # Observations that may wait for the analysis still holding their request view (the parsed body, up to
 # limits.max_body_bytes) and their client's headers (up to limits.max_header_bytes): a few, as many as
 # a few more requests in flight would hold; behind more, the prompt slices and the client key are taken
@@ -95,6 +96,8 @@ class DetectorCore:
         self.views = DetectorViews(self.replica, self.accounts, self.index, self.levels, self.analysis)
         self.share = AccountShare()  # per-account deltas for the store (when sharing is on)
         self.router = AccountRouter(self.replica)  # which replica analyses which account
+        # This replica's first sightings another replica paired (kind, key, account, extraction).
+        self.door_notices: list[tuple[str, int, str, float]] = []
         # The analyser's entry points, bound once (no lookup through it per observation).
         self.process: Callable[[Observation], Score | None] = self.analysis.process
         self.evaluate = self.analysis.evaluate
@@ -231,6 +234,13 @@ class DetectorCore:
         except asyncio.QueueFull:
             if self.metrics is not None:
                 self.metrics.dropped.inc()
+
+    def door_notice(self, values: list[Any]) -> None:
+        """Another replica paired a first sighting this replica offered (door_share.take_paired)."""
+        _, kind, key, account, extraction = values
+        if len(self.door_notices) < _MAX_NOTICES:
+            self.door_notices.append((str(kind), int(key), str(account), float(extraction)))
+            self.sync_wake.set()
 
     def wake_sync(self) -> None:
         """Have the sync task share now what another replica's analysis may need before its next

@@ -113,7 +113,7 @@ async def sync_door(core: DetectorCore) -> tuple[list[Group], list[Use]]:
     from policies.detector.sync import group_keys
 
     store = core.services.store  # type: ignore[union-attr]
-    replica = core.replica
+    replica, router = core.replica, core.router
     keys = [group_keys(store, f"{kind}:{key_hex(key)}", ("gd",))[0] for key, kind, *_ in ops]
     calls = slot_calls(store, keys, _PER_CALL)
     ttl_ms = int(core.shared.door_ttl_seconds * 1000)
@@ -142,6 +142,10 @@ async def sync_door(core: DetectorCore) -> tuple[list[Group], list[Use]]:
             sightings: list[tuple[str, float]] = []
             if other is not None and (account is not None or other[0] != replica):
                 sightings.append((other[1], other[2]))  # a first sighting no group has counted
+                if other[0] != replica and router.active and core.accounts.get(other[1]) is None:
+                    # Its replica (the account's owner) learns of the pairing now, not at the
+                    # account's next use of the key (take_paired, there).
+                    router.notify(other[0], ["pair", kind, key, other[1], other[2]])
             if account is not None and index.get(key) is None and (other is not None or held == GROUP_MARK):
                 sightings.append((account, extraction))  # this replica's, in its own doorkeeper
             if not sightings:
@@ -155,6 +159,29 @@ async def sync_door(core: DetectorCore) -> tuple[list[Group], list[Use]]:
         log.warning("detector: shared doorkeeper unavailable this round: %s", failure)
         if core.metrics is not None:
             core.metrics.sync_errors.inc()
+    return list(changed.values()), uses
+
+
+def take_paired(core: DetectorCore) -> tuple[list[Group], list[Use]]:
+    """This replica's first sightings that another replica paired (its notices, through this
+    replica's inbox: routing.py), counted here as that replica did: the key becomes a group here
+    with the sighting as its use, and the account's evaluation reads the cluster, as on one replica
+    where the second sighting's group sweeps its members. The shared totals counted the sighting
+    already (the other replica pushed both), so none of it is pushed again. A key that is a group
+    here already counted the sighting itself (its second sighting here counts the first)."""
+    notices, core.door_notices = core.door_notices, []
+    index, now = core.index, core.clock()
+    changed: dict[Any, Group] = {}
+    uses: list[Use] = []
+    for kind, key, account, extraction in notices:
+        if core.accounts.get(account) is None or (index.get(key) is not None and key not in changed):
+            continue
+        group = index.add_sightings(key, kind, [(account, extraction)], now)
+        if index.track_deltas:
+            group.d_requests -= 1.0
+            group.d_content -= extraction
+        changed[key] = group
+        uses.append((account, group, extraction))
     return list(changed.values()), uses
 
 

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("distillguard.detector.routing")
 
+_PAIR = b'["pair",'  # an inbox entry that is a paired sighting's notice, not an observation
 TAKE_BATCH = 512  # observations an owner takes off its inbox per call
 _OWNER_CACHE = 65_536  # accounts whose owner is remembered under one membership
 # What an observation carries to its owner, after settle() (the request view and headers are gone).
@@ -141,7 +142,8 @@ class AccountRouter:
         self.enabled = False  # set by the core from the configuration and the store
         self.members: tuple[str, ...] = ()
         self._owners: dict[str, str] = {}
-        self.outgoing: dict[str, list[tuple[Observation, bytes]]] = {}
+        # Per replica: observations (and notices, with no observation) waiting to be pushed.
+        self.outgoing: dict[str, list[tuple[Observation | None, bytes]]] = {}
         self.waiting = 0  # observations in ``outgoing``
         self.max_waiting = 10_000  # past it (a store that hangs), the rest is analysed here
         self.wake = asyncio.Event()
@@ -207,6 +209,19 @@ class AccountRouter:
         self.wake.set()
         return True
 
+    def notify(self, replica: str, notice: list[Any]) -> None:
+        """Queue a notice for another replica's inbox (``[kind, ...]``: a paired first sighting,
+        door_share.py); dropped past ``max_waiting`` or when JSON cannot hold it."""
+        if self.waiting >= self.max_waiting:
+            return
+        try:
+            raw = orjson.dumps(notice)
+        except TypeError:
+            return
+        self.outgoing.setdefault(replica, []).append((None, raw))
+        self.waiting += 1
+        self.wake.set()
+
     def inbox_keys(self, store: Any, replica: str) -> list[str]:
         tag = "det-owner:" + replica
         return [store.tagged(tag, "det", "inbox", replica), store.tagged(tag, "det", "alive", replica)]
@@ -246,9 +261,10 @@ class AccountRouter:
                 continue
             if isinstance(result, BaseException) and not isinstance(result, StoreUnavailableError):
                 raise result
-            self.kept += len(items)
-            core.count_forwarded("kept", len(items))
-            for observation, _ in items:
+            kept = [observation for observation, _ in items if observation is not None]
+            self.kept += len(kept)
+            core.count_forwarded("kept", len(kept))
+            for observation in kept:
                 core.analyse_here(observation)
 
     async def take(self, core: DetectorCore, leave: bool = False) -> int:
@@ -263,16 +279,21 @@ class AccountRouter:
             return 0
         mono, wall = time.monotonic(), time.time()
         settings_for, fallback = self._settings, core.settings
+        received = 0
         for raw in raw_items:
             try:
+                if raw.startswith(_PAIR):
+                    core.door_notice(orjson.loads(raw))
+                    continue
                 observation = decode(raw, settings_for, fallback, mono, wall)
             except (ValueError, TypeError):
                 log.warning("detector: a forwarded observation could not be read; skipped")
                 core.count_forwarded("unreadable", 1)
                 continue
             core.analyse_here(observation)
-        self.received += len(raw_items)
-        core.count_forwarded("received", len(raw_items))
+            received += 1
+        self.received += received
+        core.count_forwarded("received", received)
         return len(raw_items)
 
     async def round(self, core: DetectorCore, beat: bool) -> None:
@@ -294,7 +315,8 @@ class AccountRouter:
         self.enabled = False  # until a configuration attaches again (routing must not rejoin)
         for items in self.outgoing.values():
             for observation, _ in items:
-                core.analyse_here(observation)
+                if observation is not None:
+                    core.analyse_here(observation)
         self.outgoing, self.waiting = {}, 0
         try:
             await self.beat(core, leave=True)

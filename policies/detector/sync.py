@@ -35,7 +35,7 @@ import zlib
 from typing import TYPE_CHECKING, Any
 
 from gateway.plugins import RISK_LEVELS, StateStore, StoreUnavailableError
-from policies.detector.door_share import remember, sync_door
+from policies.detector.door_share import remember, sync_door, take_paired
 from policies.detector.index import INFRA, Group
 from policies.detector.store_scripts import APPEND_CAPPED, GROUP_SYNC, LEVEL_SYNC, slot_calls
 
@@ -265,6 +265,9 @@ async def _sync_door(core: DetectorCore, state: SyncState) -> None:
     """The shared doorkeeper's round (door_share.py): the groups it formed or joined here push their
     counts and read the shared totals now, and are watched like the groups this replica pushed."""
     groups, uses = await sync_door(core)
+    if core.door_notices:
+        paired, paired_uses = take_paired(core)
+        groups, uses = groups + paired, uses + paired_uses
     if not groups:
         return
     for group in groups:

@@ -279,3 +279,36 @@ async def test_replicas_join_the_set_when_their_policies_start(redis_server: Red
     assert two.router.members == tuple(sorted((one.replica, two.replica))) and two.router.active
     await one.router.round(one, beat=True)  # its next heartbeat (within a second)
     assert one.router.members == two.router.members
+
+
+async def test_a_first_sighting_paired_on_another_replica_counts_on_its_owner_at_once(
+    redis_server: RedisProcess,
+) -> None:
+    """Two accounts of one campaign on different owners: the second one's replica pairs the first
+    one's sighting in the shared doorkeeper and tells the first one's owner, which counts the use
+    and reads the cluster without waiting for that account's next request (on one replica the
+    second sighting's group does the same for both)."""
+    from policies.detector.sync import SyncState, early_round
+
+    store = await _store("redis", redis_server, "t-paired")
+    harnesses = await _replicas(2, store)
+    cores = [core_for(h.services) for h in harnesses]
+    for core in cores:  # this test runs the rounds itself
+        core.wake_sync = lambda: None  # type: ignore[method-assign]
+    first, second = _owned_by(cores[0], cores[1]), _owned_by(cores[1], cores[0])
+    rng = random.Random(4)
+    await send(harnesses[0], first, chat(harvest_prompt(rng)), ip="192.0.2.1")
+    await _pump(cores)
+    await early_round(cores[0], SyncState())  # the first sighting waits in the store
+    assert not any(first in g.members for g in cores[0].index.groups.values())
+    await send(harnesses[1], second, chat(harvest_prompt(rng)), ip="192.0.2.2")
+    await _pump(cores)
+    await early_round(cores[1], SyncState())  # paired there; the notice goes to the first's owner
+    assert cores[1].index.groups and cores[1].accounts.get(first) is None
+    await _pump(cores)
+    assert cores[0].door_notices, "the first account's owner was told"
+    await early_round(cores[0], SyncState())
+    groups = [g for g in cores[0].index.groups.values() if first in g.members]
+    assert groups and all(g.g_accounts == 2 and g.g_requests == 2 for g in groups), groups
+    state = cores[0].accounts.get(first)
+    assert state is not None and any(g.key in state.templates for g in groups)
