@@ -86,7 +86,10 @@ class SharedSettings(PolicyConfig):
         "its observations through the store (routing.py)",
     )
     inbox_poll_seconds: float = Field(
-        0.02, gt=0, le=5, description="how often an owner reads the observations forwarded to it"
+        0.005, gt=0, le=5, description="how often an owner reads the observations forwarded to it"
+    )
+    inbox_idle_poll_seconds: float = Field(
+        0.05, gt=0, le=5, description="the same after a second in which nothing was forwarded to it"
     )
     owner_ttl_seconds: float = Field(
         5.0,

@@ -18,10 +18,12 @@ shard: same hash slot as its shared totals). The script answers each with what i
 
 A group formed or joined this way pushes its counts and reads the shared totals in the same round,
 and is re-read with the other watched groups after. The accounts of the paired sightings count the
-use among their templates (shared with their features, :mod:`account_share`). A replica that held
-a sighting another replica paired does not learn of it: if its own second sighting later makes the
-key a group here, its first one is counted again (at most one request per replica and group,
-whose extraction score the second sighting stands in for, as on one replica).
+use among their templates (shared with their features, :mod:`account_share`). With owners
+(:mod:`routing`), the replica that held a sighting another replica paired is told through its
+inbox and counts the use then (:func:`take_paired`): the campaign's first account reads the
+cluster at once, as on one replica. Without them it does not learn of it: if its own second
+sighting later makes the key a group here, its first one is counted again (at most one request per
+replica and group, whose extraction score the second sighting stands in for, as on one replica).
 
 Cost: only content-bearing first sightings and new groups, at most :data:`~index.MAX_DOOR_OPS` per
 round; two commands each (GET, SET with expiry ``door_ttl_seconds``), one script call per shard

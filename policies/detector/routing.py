@@ -8,7 +8,8 @@ reuse against the local index, the arrival gaps, bias probes, client keys). So w
 chosen by rendezvous hashing (a replica that comes or goes moves only its share of the accounts).
 The other replicas do the request path's part as always and forward the observation, settled into
 bounded slices (no request body), to the owner's inbox in the store, in batches; the owner reads
-its inbox every ``inbox_poll_seconds`` and analyses what it finds as its own. The owner then sees
+its inbox every ``inbox_poll_seconds`` while observations come (``inbox_idle_poll_seconds`` after a
+quiet second) and analyses what it finds as its own. The owner then sees
 every request of the account, as a single replica would, and its decisions reach the others as
 level votes (:mod:`sync`, every sync round).
 
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("distillguard.detector.routing")
 
+IDLE_AFTER_SECONDS = 1.0  # without forwarded observations, the inbox is read at the idle pace
 _PAIR = b'["pair",'  # an inbox entry that is a paired sighting's notice, not an observation
 TAKE_BATCH = 512  # observations an owner takes off its inbox per call
 _OWNER_CACHE = 65_536  # accounts whose owner is remembered under one membership
@@ -150,11 +152,21 @@ class AccountRouter:
         self._settings: dict[str, DetectorConfig] = {}
         self._keys: dict[int, tuple[DetectorConfig, str]] = {}
         self.sent = self.received = self.kept = 0
+        self.last_received = 0.0  # monotonic time of the last observation taken off the inbox
 
     @property
     def active(self) -> bool:
         """Whether accounts are spread over several replicas now (else every one is analysed here)."""
         return self.enabled and len(self.members) > 1
+
+    def poll_interval(self, shared: Any, now: float) -> float:
+        """Seconds until the router's next round: the inbox pace while accounts are spread (slower
+        once nothing came for :data:`IDLE_AFTER_SECONDS`), else the heartbeat's."""
+        if not self.active:
+            return beat_interval(shared)
+        if now - self.last_received < IDLE_AFTER_SECONDS:
+            return float(shared.inbox_poll_seconds)
+        return float(shared.inbox_idle_poll_seconds)  # nothing forwarded here for a while
 
     def register(self, settings: DetectorConfig) -> None:
         """Know a detector configuration this process runs (forwarded observations name theirs)."""
@@ -293,6 +305,8 @@ class AccountRouter:
             core.analyse_here(observation)
             received += 1
         self.received += received
+        if received:
+            self.last_received = mono
         core.count_forwarded("received", received)
         return len(raw_items)
 
@@ -327,13 +341,14 @@ class AccountRouter:
 
 async def route_loop(core: DetectorCore) -> None:
     """The router's task: forward what the analysis queued for other owners as soon as it is
-    queued, read this replica's inbox every ``inbox_poll_seconds`` and renew its membership
+    queued, read this replica's inbox every ``inbox_poll_seconds`` (``inbox_idle_poll_seconds``
+    once nothing came for :data:`IDLE_AFTER_SECONDS`) and renew its membership
     (:func:`beat_interval`). Failures are counted as sync errors and retried the next round."""
     router = core.router
     next_beat = 0.0
     while True:
         shared = core.shared
-        wait = shared.inbox_poll_seconds if router.active else beat_interval(shared)
+        wait = router.poll_interval(shared, time.monotonic())
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(router.wake.wait(), timeout=wait)
         router.wake.clear()

@@ -62,3 +62,12 @@ def test_a_warm_start_that_is_not_a_boolean_names_its_path() -> None:
     with pytest.raises(ConfigError) as error:
         load_config_text(_config({"shared": {"semantic": {"warm_start": "sometimes"}}}))
     assert "tiers.free.policies[0].config.shared.semantic.warm_start" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [("owners", "sometimes"), ("inbox_poll_seconds", 0), ("owner_ttl_seconds", 0.1)]
+)
+def test_an_owner_setting_out_of_range_names_its_path(key: str, value: object) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_config_text(_config({"shared": {key: value}}))
+    assert f"tiers.free.policies[0].config.shared.{key}" in str(error.value)

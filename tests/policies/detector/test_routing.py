@@ -236,7 +236,13 @@ def _closed_port() -> int:
 def test_owner_settings_refuse_bad_values_naming_the_key() -> None:
     from pydantic import ValidationError
 
-    for bad in ({"owners": "sometimes"}, {"owner_ttl_seconds": 0.1}, {"inbox_poll_seconds": 0}):
+    for bad in (
+        {"owners": "sometimes"},
+        {"owner_ttl_seconds": 0.1},
+        {"inbox_poll_seconds": 0},
+        {"inbox_idle_poll_seconds": -1},
+        {"inbox_cap": 10},
+    ):
         with pytest.raises(ValidationError) as caught:
             DetectorConfig.model_validate({"shared": bad})
         assert ("shared", next(iter(bad))) == caught.value.errors()[0]["loc"][:2]
@@ -312,3 +318,20 @@ async def test_a_first_sighting_paired_on_another_replica_counts_on_its_owner_at
     assert groups and all(g.g_accounts == 2 and g.g_requests == 2 for g in groups), groups
     state = cores[0].accounts.get(first)
     assert state is not None and any(g.key in state.templates for g in groups)
+
+
+async def test_an_owner_reads_its_inbox_often_while_observations_come(redis_server: RedisProcess) -> None:
+    store = await _store("redis", redis_server, "t-pace")
+    harnesses = await _replicas(2, store)
+    cores = [core_for(h.services) for h in harnesses]
+    shared, router = cores[1].shared, cores[1].router
+    now = time.monotonic()
+    router.last_received = 0.0
+    assert router.poll_interval(shared, now) == shared.inbox_idle_poll_seconds == 0.05
+    account = _owned_by(cores[1], cores[0])
+    await send(harnesses[0], account, chat("hello there"))
+    await _pump(cores)
+    assert router.poll_interval(shared, time.monotonic()) == shared.inbox_poll_seconds == 0.005
+    assert router.poll_interval(shared, time.monotonic() + 2.0) == shared.inbox_idle_poll_seconds
+    router.members = (router.replica,)  # alone: only the heartbeat's pace
+    assert router.poll_interval(shared, now) == 1.0
