@@ -52,7 +52,6 @@ log = logging.getLogger("distillguard.detector")
 CORE_KEY = "detector.core"
 _BATCH = 256
 _SWEEP_CHUNK = 64
-_MAX_NOTICES = 10_000  # paired sightings waiting for the next sync round
 # Observations that may wait for the analysis still holding their request view (the parsed body, up to
 # limits.max_body_bytes) and their client's headers (up to limits.max_header_bytes): a few, as many as
 # a few more requests in flight would hold; behind more, the prompt slices and the client key are taken
@@ -180,6 +179,10 @@ class DetectorCore:
         assert queue is not None
         if queue.qsize() >= UNSETTLED_WAIT:  # a backlog: no request body or client's headers wait in it
             settle(observation)
+        self._enqueue(queue, observation)
+
+    def _enqueue(self, queue: asyncio.Queue[Observation], observation: Observation) -> None:
+        """Put an observation on the analysis queue; a full queue drops it and counts it."""
         try:
             queue.put_nowait(observation)
             self._idle.clear()
@@ -228,19 +231,7 @@ class DetectorCore:
         if queue is None:
             self.process(observation)
             return
-        try:
-            queue.put_nowait(observation)
-            self._idle.clear()
-        except asyncio.QueueFull:
-            if self.metrics is not None:
-                self.metrics.dropped.inc()
-
-    def door_notice(self, values: list[Any]) -> None:
-        """Another replica paired a first sighting this replica offered (door_share.take_paired)."""
-        _, kind, key, account, extraction = values
-        if len(self.door_notices) < _MAX_NOTICES:
-            self.door_notices.append((str(kind), int(key), str(account), float(extraction)))
-            self.sync_wake.set()
+        self._enqueue(queue, observation)
 
     def wake_sync(self) -> None:
         """Have the sync task share now what another replica's analysis may need before its next

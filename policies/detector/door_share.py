@@ -164,6 +164,19 @@ async def sync_door(core: DetectorCore) -> tuple[list[Group], list[Use]]:
     return list(changed.values()), uses
 
 
+MAX_NOTICES = 10_000  # paired sightings waiting for the next sync round
+
+
+def notice(core: DetectorCore, values: list[Any]) -> None:
+    """Another replica paired a first sighting this replica offered (``["pair", kind, key, account,
+    extraction]`` from this replica's inbox): counted in the next sync round, which it wakes.
+    Raises ``ValueError`` or ``TypeError`` on a malformed notice."""
+    _, kind, key, account, extraction = values
+    if len(core.door_notices) < MAX_NOTICES:
+        core.door_notices.append((str(kind), int(key), str(account), float(extraction)))
+        core.sync_wake.set()
+
+
 def take_paired(core: DetectorCore) -> tuple[list[Group], list[Use]]:
     """This replica's first sightings that another replica paired (its notices, through this
     replica's inbox: routing.py), counted here as that replica did: the key becomes a group here

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from gateway.plugins import StoreUnavailableError
+from policies.detector.door_share import notice
 from policies.detector.request import Observation, settle
 from policies.detector.route_scripts import INBOX_PUSH, INBOX_TAKE, MEMBERS
 
@@ -295,7 +296,7 @@ class AccountRouter:
         for raw in raw_items:
             try:
                 if raw.startswith(_PAIR):
-                    core.door_notice(orjson.loads(raw))
+                    notice(core, orjson.loads(raw))
                     continue
                 observation = decode(raw, settings_for, fallback, mono, wall)
             except (ValueError, TypeError):
