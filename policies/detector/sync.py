@@ -19,6 +19,12 @@ When sharing is on (``shared.sync: auto`` with a Redis store, or ``on``):
   engine shares them through the state store for every policy set
   (``gateway/pins.py``), and the board's pin wins over any vote.
 
+Early rounds: when the analysis changes what another replica's analysis needs (a campaign group
+below full score changed here, first sightings wait for the doorkeeper, another replica paired a
+sighting of this one) it wakes this task, which runs the doorkeeper's and those groups' part of a
+round :data:`EARLY_GAP` later instead of at the next tick (with account owners, routing.py, a
+campaign's accounts sit on different replicas and meet only here).
+
 Consistency: eventual, bounded by one sync interval plus one store round trip
 (default ~1 s). Between rounds, each replica decides from its own view. If the
 store is unreachable the detector keeps working locally and retries (counted
