@@ -335,3 +335,19 @@ async def test_an_owner_reads_its_inbox_often_while_observations_come(redis_serv
     assert router.poll_interval(shared, time.monotonic() + 2.0) == shared.inbox_idle_poll_seconds
     router.members = (router.replica,)  # alone: only the heartbeat's pace
     assert router.poll_interval(shared, now) == 1.0
+
+
+async def test_an_inbox_entry_that_cannot_be_read_is_skipped_and_counted(redis_server: RedisProcess) -> None:
+    store = await _store("redis", redis_server, "t-garbage")
+    harnesses = await _replicas(2, store)
+    cores = [core_for(h.services) for h in harnesses]
+    owner, sender = cores[1], cores[0]
+    account = _owned_by(owner, sender)
+    inbox = owner.router.inbox_keys(store, owner.replica)[0]
+    unreadable = owner.metrics.forwarded.labels("unreadable")  # type: ignore[union-attr]
+    before = unreadable._value.get()
+    await store.client.rpush(inbox, b"not json", b"[1, 2]", b'["pair", "template"]')
+    await send(harnesses[0], account, chat("hello there"))
+    await _pump(cores)
+    assert unreadable._value.get() - before == 3
+    assert owner.accounts.get(account).requests == 1  # type: ignore[union-attr]  # the good one
