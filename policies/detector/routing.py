@@ -154,6 +154,7 @@ class AccountRouter:
         self._keys: dict[int, tuple[DetectorConfig, str]] = {}
         self.sent = self.received = self.kept = 0
         self.last_received = 0.0  # monotonic time of the last observation taken off the inbox
+        self.last_beat = 0.0  # monotonic time of the last heartbeat the store answered
 
     @property
     def active(self) -> bool:
@@ -247,8 +248,12 @@ class AccountRouter:
         try:
             members = await store.run_script(MEMBERS, [key], [self.replica, ttl_ms, "1" if leave else "0"])
         except StoreUnavailableError:
-            self.set_members([])  # cannot tell who is alive: analyse everything here
+            # One slow or failed call keeps the set as it was (a push that fails is analysed here
+            # anyway); past the owners' lifetime, nobody can tell who is alive: analyse everything here.
+            if leave or time.monotonic() - self.last_beat > core.shared.owner_ttl_seconds:
+                self.set_members([])
             raise
+        self.last_beat = time.monotonic()
         self.set_members([] if leave else list(members))
 
     async def push(self, core: DetectorCore) -> None:
@@ -350,8 +355,11 @@ async def route_loop(core: DetectorCore) -> None:
     while True:
         shared = core.shared
         wait = router.poll_interval(shared, time.monotonic())
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that arrives as
+        # the event is set, and this loop then never ends (a stop would hang on it).
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(router.wake.wait(), timeout=wait)
+            async with asyncio.timeout(wait):
+                await router.wake.wait()
         router.wake.clear()
         if not router.enabled or core.services is None:
             router.set_members([])

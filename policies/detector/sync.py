@@ -123,7 +123,8 @@ async def _woken_early(core: DetectorCore, deadline: float) -> bool:
         return False
     wake = core.sync_wake
     try:
-        await asyncio.wait_for(wake.wait(), left)
+        async with asyncio.timeout(left):  # not wait_for: see routing.route_loop
+            await wake.wait()
     except TimeoutError:
         return False
     wake.clear()
