@@ -181,7 +181,9 @@ async def test_detector_sync_survives_a_lost_master() -> None:
     try:
         keep = {cluster.port_of_slot(store.slot(store.tagged(t, "x"))) for t in ("det-levels", "pins")}
         lost_port = next(p for p in cluster.ports if p not in keep)
-        pair = [PolicyHarness([("detector", {"shared": {"sync": "on"}})], store=store) for _ in range(2)]
+        # Each replica analyses what reaches it (owners off): this is the per-account merge's test.
+        merging = {"shared": {"sync": "on", "owners": False}}
+        pair = [PolicyHarness([("detector", merging)], store=store) for _ in range(2)]
         for h in pair:
             await h.start()
         cores = [core_for(h.services) for h in pair]
