@@ -22,8 +22,7 @@ When sharing is on (``shared.sync: auto`` with a Redis store, or ``on``):
 Early rounds: when the analysis changes what another replica's analysis needs (a campaign group
 below full score changed here, first sightings wait for the doorkeeper, another replica paired a
 sighting of this one) it wakes this task, which runs the doorkeeper's and those groups' part of a
-round :data:`EARLY_GAP` later instead of at the next tick (with account owners, routing.py, a
-campaign's accounts sit on different replicas and meet only here).
+round :data:`EARLY_GAP` later, not at the next tick (with owners a campaign meets only here).
 
 Consistency: eventual, bounded by one sync interval plus one store round trip
 (default ~1 s). Between rounds, each replica decides from its own view. If the
