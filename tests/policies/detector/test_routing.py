@@ -83,6 +83,13 @@ async def _replicas(count: int, store: Any, config: dict[str, Any] = CONFIG) -> 
     return harnesses
 
 
+async def _pair(store: Any) -> tuple[list[PolicyHarness], list[DetectorCore], str]:
+    """Two replicas and an account the first forwards to the second, its owner."""
+    harnesses = await _replicas(2, store)
+    cores = [core_for(h.services) for h in harnesses]
+    return harnesses, cores, _owned_by(cores[1], cores[0])
+
+
 async def _pump(cores: list[DetectorCore]) -> None:
     """Analyse what is queued, forward it, and analyse what was forwarded (twice: a push, a take)."""
     for _ in range(2):
@@ -210,9 +217,7 @@ async def test_three_replicas_raise_an_account_at_the_request_one_would(
 
 async def test_a_push_the_owner_cannot_take_is_analysed_where_it_landed(redis_server: RedisProcess) -> None:
     store = await _store("redis", redis_server, "t-refused")
-    harnesses = await _replicas(2, store)
-    cores = [core_for(h.services) for h in harnesses]
-    account = _owned_by(cores[1], cores[0])
+    harnesses, cores, account = await _pair(store)
     # The owner stopped renewing its alive mark (crashed, say): the push is refused.
     await store.client.delete(*cores[1].router.inbox_keys(store, cores[1].replica)[1:])
     rng = random.Random(1)
@@ -230,9 +235,7 @@ async def test_a_stopping_owner_analyses_what_was_sent_to_it_and_takes_no_more(
     redis_server: RedisProcess,
 ) -> None:
     store = await _store("redis", redis_server, "t-leave")
-    harnesses = await _replicas(2, store)
-    cores = [core_for(h.services) for h in harnesses]
-    account = _owned_by(cores[1], cores[0])
+    harnesses, cores, account = await _pair(store)
     rng = random.Random(2)
     for _ in range(4):
         await send(harnesses[0], account, chat(harvest_prompt(rng)))
@@ -293,10 +296,8 @@ def test_owner_settings_refuse_bad_values_naming_the_key() -> None:
 
 async def test_what_cannot_be_forwarded_now_is_analysed_where_it_landed(redis_server: RedisProcess) -> None:
     store = await _store("redis", redis_server, "t-backlog")
-    harnesses = await _replicas(2, store)
-    cores = [core_for(h.services) for h in harnesses]
+    _, cores, account = await _pair(store)
     sender, owner = cores[0], cores[1]
-    account = _owned_by(owner, sender)
     settings = DetectorConfig.model_validate(CONFIG)
     # A backlog behind a store that does not answer: past max_waiting, the rest stays here.
     sender.router.max_waiting = 2
@@ -380,10 +381,8 @@ async def test_an_owner_reads_its_inbox_often_while_observations_come(redis_serv
 
 async def test_an_inbox_entry_that_cannot_be_read_is_skipped_and_counted(redis_server: RedisProcess) -> None:
     store = await _store("redis", redis_server, "t-garbage")
-    harnesses = await _replicas(2, store)
-    cores = [core_for(h.services) for h in harnesses]
-    owner, sender = cores[1], cores[0]
-    account = _owned_by(owner, sender)
+    harnesses, cores, account = await _pair(store)
+    owner = cores[1]
     inbox = owner.router.inbox_keys(store, owner.replica)[0]
     unreadable = owner.metrics.forwarded.labels("unreadable")  # type: ignore[union-attr]
     before = unreadable._value.get()
